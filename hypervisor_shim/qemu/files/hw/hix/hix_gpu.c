@@ -1,0 +1,157 @@
+/*
+ * hix-gpu: the OpenHIX virtual GPU, QEMU frontend (docs/specs/hix-gpu.md).
+ *
+ * A PCI Express endpoint whose BAR0 is the register file. This revision holds
+ * the register file itself; later revisions forward it to the device server.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/log.h"
+#include "qemu/module.h"
+#include "qapi/error.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/pcie.h"
+#include "qom/object.h"
+
+#include "hix/abi/hix_gpu_regs.h"
+
+#define TYPE_HIX_GPU "hix-gpu"
+OBJECT_DECLARE_SIMPLE_TYPE(HixGpuState, HIX_GPU)
+
+struct HixGpuState {
+    PCIDevice parent_obj;
+    MemoryRegion bar0;
+
+    uint32_t scratch;
+    uint32_t bad_accesses;
+};
+
+static void hix_gpu_count_refusal(HixGpuState *s, const char *what,
+                                  hwaddr addr, unsigned size)
+{
+    if (s->bad_accesses != UINT32_MAX) {
+        s->bad_accesses++;
+    }
+    qemu_log_mask(LOG_GUEST_ERROR,
+                  "hix-gpu: refused %s at BAR0+0x%" HWADDR_PRIx
+                  " (size %u)\n", what, addr, size);
+}
+
+static bool hix_gpu_access_ok(hwaddr addr, unsigned size)
+{
+    return size == 4 && (addr & 3) == 0;
+}
+
+static uint64_t hix_gpu_bar0_read(void *opaque, hwaddr addr, unsigned size)
+{
+    HixGpuState *s = opaque;
+
+    if (!hix_gpu_access_ok(addr, size)) {
+        hix_gpu_count_refusal(s, "read", addr, size);
+        return HIX_GPU_REFUSED_READ;
+    }
+    switch ((enum hix_gpu_reg32)addr) {
+    case HIX_GPU_REG_ID:
+        return HIX_GPU_ID_VALUE;
+    case HIX_GPU_REG_VERSION:
+        return HIX_GPU_VERSION_VALUE;
+    case HIX_GPU_REG_STATUS:
+        return HIX_GPU_STATUS_READY;
+    case HIX_GPU_REG_SCRATCH:
+        return s->scratch;
+    case HIX_GPU_REG_BADACC:
+        return s->bad_accesses;
+    }
+    /* Reserved offsets read as zero (spec §2). */
+    return 0;
+}
+
+static void hix_gpu_bar0_write(void *opaque, hwaddr addr, uint64_t val,
+                               unsigned size)
+{
+    HixGpuState *s = opaque;
+
+    if (!hix_gpu_access_ok(addr, size)) {
+        hix_gpu_count_refusal(s, "write", addr, size);
+        return;
+    }
+    switch ((enum hix_gpu_reg32)addr) {
+    case HIX_GPU_REG_SCRATCH:
+        s->scratch = (uint32_t)val;
+        return;
+    case HIX_GPU_REG_ID:
+    case HIX_GPU_REG_VERSION:
+    case HIX_GPU_REG_STATUS:
+    case HIX_GPU_REG_BADACC:
+        break;
+    }
+    hix_gpu_count_refusal(s, "write to read-only or reserved register", addr,
+                          size);
+}
+
+static const MemoryRegionOps hix_gpu_bar0_ops = {
+    .read = hix_gpu_bar0_read,
+    .write = hix_gpu_bar0_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    /* Every width reaches the handlers so that bad ones are counted. */
+    .valid = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
+    .impl = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
+};
+
+static void hix_gpu_realize(PCIDevice *pdev, Error **errp)
+{
+    HixGpuState *s = HIX_GPU(pdev);
+
+    if (pcie_endpoint_cap_init(pdev, HIX_GPU_PCIE_CAP_OFFSET) < 0) {
+        error_setg(errp, "hix-gpu: cannot add the PCI Express capability");
+        return;
+    }
+    memory_region_init_io(&s->bar0, OBJECT(s), &hix_gpu_bar0_ops, s,
+                          "hix-gpu-bar0", HIX_GPU_BAR0_SIZE);
+    pci_register_bar(pdev, 0, PCI_BASE_ADDRESS_SPACE_MEMORY, &s->bar0);
+}
+
+static void hix_gpu_reset(DeviceState *dev)
+{
+    HixGpuState *s = HIX_GPU(dev);
+
+    s->scratch = 0;
+    s->bad_accesses = 0;
+}
+
+static void hix_gpu_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+
+    k->realize = hix_gpu_realize;
+    k->vendor_id = HIX_GPU_VENDOR_ID;
+    k->device_id = HIX_GPU_DEVICE_ID;
+    k->revision = HIX_GPU_REVISION;
+    k->class_id = HIX_GPU_CLASS_CODE >> 8;
+    k->subsystem_vendor_id = HIX_GPU_VENDOR_ID;
+    k->subsystem_id = HIX_GPU_DEVICE_ID;
+    dc->desc = "OpenHIX virtual GPU";
+    dc->reset = hix_gpu_reset;
+    set_bit(DEVICE_CATEGORY_DISPLAY, dc->categories);
+}
+
+static const TypeInfo hix_gpu_info = {
+    .name = TYPE_HIX_GPU,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(HixGpuState),
+    .class_init = hix_gpu_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { INTERFACE_PCIE_DEVICE },
+        { },
+    },
+};
+
+static void hix_gpu_register_types(void)
+{
+    type_register_static(&hix_gpu_info);
+}
+
+type_init(hix_gpu_register_types)
