@@ -72,9 +72,9 @@ int main() {
     const pci_mem_region& region = dev->regions[i];
     if (region.size == 0) continue;
     std::printf("hix-probe: BAR%d base 0x%" PRIx64 " size 0x%" PRIx64 " (%s%s%s)\n", i,
-                static_cast<std::uint64_t>(region.base_addr), static_cast<std::uint64_t>(region.size),
-                region.is_IO ? "io" : "memory", region.is_64 ? ", 64-bit" : "",
-                region.is_prefetchable ? ", prefetchable" : "");
+                static_cast<std::uint64_t>(region.base_addr),
+                static_cast<std::uint64_t>(region.size), region.is_IO ? "io" : "memory",
+                region.is_64 ? ", 64-bit" : "", region.is_prefetchable ? ", prefetchable" : "");
   }
 
   const pci_mem_region& bar0 = dev->regions[0];

@@ -30,8 +30,8 @@ std::string format_report(const RegisterReport& r) {
   std::snprintf(line, sizeof line,
                 "id=0x%08x version=0x%08x status=0x%08x scratch_written=0x%08x "
                 "scratch_read=0x%08x id_after_write=0x%08x badacc=%u",
-                r.id, r.version, r.status, r.scratch_written, r.scratch_read,
-                r.id_after_write, r.badacc);
+                r.id, r.version, r.status, r.scratch_written, r.scratch_read, r.id_after_write,
+                r.badacc);
   return line;
 }
 

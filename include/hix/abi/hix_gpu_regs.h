@@ -15,11 +15,11 @@
 
 /* BAR0 register offsets; every register is 32 bits wide. */
 enum hix_gpu_reg32 {
-    HIX_GPU_REG_ID = 0x0000,      /* RO: identification, HIX_GPU_ID_VALUE */
-    HIX_GPU_REG_VERSION = 0x0004, /* RO: register-map revision */
-    HIX_GPU_REG_STATUS = 0x0008,  /* RO: HIX_GPU_STATUS_* bits */
-    HIX_GPU_REG_SCRATCH = 0x000C, /* RW: free for software */
-    HIX_GPU_REG_BADACC = 0x0010,  /* RO: refused register accesses */
+  HIX_GPU_REG_ID = 0x0000,      /* RO: identification, HIX_GPU_ID_VALUE */
+  HIX_GPU_REG_VERSION = 0x0004, /* RO: register-map revision */
+  HIX_GPU_REG_STATUS = 0x0008,  /* RO: HIX_GPU_STATUS_* bits */
+  HIX_GPU_REG_SCRATCH = 0x000C, /* RW: free for software */
+  HIX_GPU_REG_BADACC = 0x0010,  /* RO: refused register accesses */
 };
 
 #define HIX_GPU_ID_VALUE 0x48495847u /* ASCII "HIXG", big-endian reading */

@@ -29,7 +29,9 @@ enum class Reg32 : std::uint32_t {
   badacc = HIX_GPU_REG_BADACC,    // refused accesses since reset
 };
 
-constexpr BarOffset offset_of(Reg32 reg) { return BarOffset{static_cast<std::uint32_t>(reg)}; }
+constexpr BarOffset offset_of(Reg32 reg) {
+  return BarOffset{static_cast<std::uint32_t>(reg)};
+}
 
 inline constexpr std::uint32_t kBar0Size = HIX_GPU_BAR0_SIZE;
 inline constexpr std::uint16_t kVendorId = HIX_GPU_VENDOR_ID;

@@ -28,15 +28,15 @@ struct HixGpuState {
     uint32_t bad_accesses;
 };
 
-static void hix_gpu_count_refusal(HixGpuState *s, const char *what,
-                                  hwaddr addr, unsigned size)
+static void hix_gpu_count_refusal(HixGpuState *s, const char *what, hwaddr addr,
+                                  unsigned size)
 {
     if (s->bad_accesses != UINT32_MAX) {
         s->bad_accesses++;
     }
     qemu_log_mask(LOG_GUEST_ERROR,
-                  "hix-gpu: refused %s at BAR0+0x%" HWADDR_PRIx
-                  " (size %u)\n", what, addr, size);
+                  "hix-gpu: refused %s at BAR0+0x%" HWADDR_PRIx " (size %u)\n",
+                  what, addr, size);
 }
 
 static bool hix_gpu_access_ok(hwaddr addr, unsigned size)
@@ -143,10 +143,11 @@ static const TypeInfo hix_gpu_info = {
     .parent = TYPE_PCI_DEVICE,
     .instance_size = sizeof(HixGpuState),
     .class_init = hix_gpu_class_init,
-    .interfaces = (InterfaceInfo[]) {
-        { INTERFACE_PCIE_DEVICE },
-        { },
-    },
+    .interfaces =
+        (InterfaceInfo[]){
+            { INTERFACE_PCIE_DEVICE },
+            {},
+        },
 };
 
 static void hix_gpu_register_types(void)
