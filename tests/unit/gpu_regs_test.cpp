@@ -2,12 +2,25 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
 
 #include "hix/gpu/regs.hpp"
 #include "spec_table.hpp"
 
 namespace hix::gpu {
 namespace {
+
+std::string access_name(Access a) {
+  switch (a) {
+    case Access::ro:
+      return "RO";
+    case Access::rw:
+      return "RW";
+    case Access::wo:
+      return "WO";
+  }
+  return "?";
+}
 
 class GpuRegsSpec : public ::testing::Test {
  protected:
@@ -25,7 +38,7 @@ TEST_F(GpuRegsSpec, EverySpecRegisterIsInTheTableWithTheSameAccessAndReset) {
     const auto desc = find_register(BarOffset{row.offset});
     ASSERT_TRUE(desc.has_value()) << "spec register missing from the table";
     EXPECT_EQ(desc->name, row.name);
-    EXPECT_EQ(desc->access == Access::ro ? "RO" : "RW", row.access);
+    EXPECT_EQ(access_name(desc->access), row.access);
     EXPECT_EQ(desc->reset, row.reset);
   }
 }
@@ -57,14 +70,26 @@ TEST(GpuRegs, IdSpellsHixg) {
 }
 
 TEST(GpuRegs, ReservedOffsetsAreNotRegisters) {
-  EXPECT_FALSE(find_register(BarOffset{0x0014}).has_value());
+  EXPECT_FALSE(find_register(BarOffset{0x0018}).has_value());
   EXPECT_FALSE(find_register(BarOffset{0x0002}).has_value());
   EXPECT_FALSE(find_register(BarOffset{kBar0Size - 4}).has_value());
 }
 
-TEST(GpuRegs, OnlyScratchIsWritable) {
-  for (const auto& desc : kRegisters) {
-    EXPECT_EQ(desc.access == Access::rw, desc.reg == Reg32::scratch) << desc.name;
+TEST(GpuRegs, IdentityStatusAndCountersAreReadOnly) {
+  for (const auto reg :
+       {Reg32::id, Reg32::version, Reg32::status, Reg32::badacc, Reg32::caps, Reg32::cmd_status,
+        Reg32::fence, Reg32::ring_head, Reg32::ring_seq, Reg32::ring_forged, Reg32::dma_denied}) {
+    const auto desc = find_register(offset_of(reg));
+    ASSERT_TRUE(desc.has_value());
+    EXPECT_EQ(desc->access, Access::ro) << desc->name;
+  }
+}
+
+TEST(GpuRegs, KeyWindowAndCommandCannotBeReadBack) {
+  for (const auto reg : {Reg32::key0, Reg32::key7, Reg32::cmd, Reg32::doorbell}) {
+    const auto desc = find_register(offset_of(reg));
+    ASSERT_TRUE(desc.has_value());
+    EXPECT_EQ(desc->access, Access::wo) << desc->name;
   }
 }
 

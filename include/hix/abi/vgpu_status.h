@@ -1,0 +1,36 @@
+/* hix-gpu status codes (docs/specs/hix-gpu.md §9), used by CMD_STATUS,
+ * LAST_ERROR and the frontend protocol. */
+#ifndef HIX_ABI_VGPU_STATUS_H
+#define HIX_ABI_VGPU_STATUS_H
+
+enum hix_vgpu_status {
+  HIX_VGPU_OK = 0,
+  HIX_VGPU_INVALID_ARG = 1,
+  HIX_VGPU_BAD_CONTEXT = 2,
+  HIX_VGPU_BAD_HANDLE = 3,
+  HIX_VGPU_OUT_OF_BOUNDS = 4,
+  HIX_VGPU_NO_MEMORY = 5,
+  HIX_VGPU_NO_RESOURCE = 6,
+  HIX_VGPU_BAD_KEY_SLOT = 7,
+  HIX_VGPU_AUTH_FAILED = 8,
+  HIX_VGPU_DMA_DENIED = 9,
+  HIX_VGPU_BAD_OPCODE = 10,
+  HIX_VGPU_BAD_FORMAT = 11,
+  HIX_VGPU_BAD_DTYPE = 12,
+  HIX_VGPU_BAD_SHAPE = 13,
+  HIX_VGPU_DENIED_PROTECTED = 14,
+  HIX_VGPU_INDEX_OUT_OF_RANGE = 15,
+  HIX_VGPU_REPLAY = 16,
+  HIX_VGPU_LIMIT = 17,
+  HIX_VGPU_RING_STOPPED = 18,
+  HIX_VGPU_INTERNAL = 19,
+  HIX_VGPU_UNAVAILABLE = 20,
+};
+
+#ifdef __cplusplus
+#define HIX_VGPU_STATIC_ASSERT static_assert
+#else
+#define HIX_VGPU_STATIC_ASSERT _Static_assert
+#endif
+
+#endif /* HIX_ABI_VGPU_STATUS_H */
