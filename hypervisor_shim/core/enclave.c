@@ -1,0 +1,421 @@
+/* Enclaves: the platform core's state and the ENCLS/ENCLU leaves that change
+ * it (docs/specs/hix-isa.md §2). Callers serialise every call here. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "epcm.h"
+#include "measure.h"
+
+static const uint8_t zero_page[HIX_PAGE_SIZE];
+
+static bool page_aligned(uint64_t v) {
+  return (v & (HIX_PAGE_SIZE - 1)) == 0;
+}
+
+static void scrub_page(struct hix_core* core, uint64_t pfn) {
+  core->mem->write(core->mem_opaque, pfn << 12, zero_page, HIX_PAGE_SIZE);
+}
+
+int hix_core_init(struct hix_core* core, const uint8_t secret_key[64], bool enforce,
+                  size_t epc_limit_pages, FILE* audit, const struct hix_mem_ops* mem,
+                  void* mem_opaque) {
+  uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+  uint8_t sk[crypto_sign_SECRETKEYBYTES];
+  static const char seal_label[] = "HIX-SEAL-ROOT-v1";
+
+  memset(core, 0, sizeof(*core));
+  if (sodium_init() < 0) {
+    return -1;
+  }
+  /* The file's public half must be the seed's: a mismatched file would make
+   * every report unverifiable, so refuse it at start. */
+  crypto_sign_seed_keypair(pk, sk, secret_key);
+  if (sodium_memcmp(pk, secret_key + 32, sizeof(pk)) != 0) {
+    sodium_memzero(sk, sizeof(sk));
+    return -1;
+  }
+  memcpy(core->sign_sk, sk, sizeof(sk));
+  memcpy(core->sign_pk, pk, sizeof(pk));
+  sodium_memzero(sk, sizeof(sk));
+  crypto_hash_sha256(core->key_id, core->sign_pk, sizeof(core->sign_pk));
+  crypto_auth_hmacsha256_state h;
+  crypto_auth_hmacsha256_init(&h, secret_key, 32);
+  crypto_auth_hmacsha256_update(&h, (const uint8_t*)seal_label, sizeof(seal_label) - 1);
+  crypto_auth_hmacsha256_final(&h, core->seal_root);
+  sodium_memzero(&h, sizeof(h));
+
+  if (hix_epcm_init(&core->epcm, epc_limit_pages) != 0) {
+    return -1;
+  }
+  core->enforce = enforce;
+  core->mem = mem;
+  core->mem_opaque = mem_opaque;
+  core->audit.file = audit;
+  return 0;
+}
+
+static void enclave_free(struct hix_enclave* e) {
+  free(e->linmap);
+  sodium_memzero(e, sizeof(*e));
+}
+
+void hix_core_destroy(struct hix_core* core) {
+  for (unsigned i = 0; i < HIX_MAX_ENCLAVES; i++) {
+    enclave_free(&core->enclaves[i]);
+  }
+  hix_epcm_destroy(&core->epcm);
+  sodium_memzero(core->sign_sk, sizeof(core->sign_sk));
+  sodium_memzero(core->seal_root, sizeof(core->seal_root));
+}
+
+void hix_core_reset(struct hix_core* core) {
+  for (size_t i = 0; i < core->epcm.capacity; i++) {
+    struct hix_epcm_entry* e = &core->epcm.slots[i];
+    if (hix_epcm_slot_used(e)) {
+      scrub_page(core, e->pfn);
+    }
+  }
+  hix_epcm_clear(&core->epcm);
+  for (unsigned i = 0; i < HIX_MAX_ENCLAVES; i++) {
+    enclave_free(&core->enclaves[i]);
+  }
+}
+
+const struct hix_epcm_entry* hix_epcm_lookup(const struct hix_core* core, uint64_t pa) {
+  return hix_epcm_find(&core->epcm, HIX_PFN(pa));
+}
+
+size_t hix_epcm_count(const struct hix_core* core) {
+  return core->epcm.used;
+}
+
+/* The enclave whose SECS is at secs_pa, or NULL. */
+static struct hix_enclave* enclave_by_secs(struct hix_core* core, uint64_t secs_pa, int* index) {
+  const struct hix_epcm_entry* e;
+
+  if (!page_aligned(secs_pa)) {
+    return NULL;
+  }
+  e = hix_epcm_find(&core->epcm, HIX_PFN(secs_pa));
+  if (!e || (e->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_SECS) {
+    return NULL;
+  }
+  if (index) {
+    *index = e->owner;
+  }
+  return &core->enclaves[e->owner];
+}
+
+static bool usable_ram_page(struct hix_core* core, uint64_t pa, enum hix_status* err) {
+  if (!page_aligned(pa)) {
+    *err = HIX_ERR_INVALID_PARAM;
+    return false;
+  }
+  if (!core->mem->is_ram(core->mem_opaque, pa)) {
+    *err = HIX_ERR_NOT_RAM;
+    return false;
+  }
+  if (hix_epcm_find(&core->epcm, HIX_PFN(pa))) {
+    *err = HIX_ERR_PAGE_IN_USE;
+    return false;
+  }
+  return true;
+}
+
+enum hix_status hix_ecreate(struct hix_core* core, const struct hix_secs_params* p,
+                            uint64_t secs_pa) {
+  enum hix_status err;
+  unsigned idx;
+
+  if (p->size < HIX_PAGE_SIZE || p->size > HIX_MAX_ELRANGE || (p->size & (p->size - 1)) != 0 ||
+      (p->base & (p->size - 1)) != 0 || p->base >= HIX_LINEAR_LIMIT ||
+      p->size > HIX_LINEAR_LIMIT - p->base || p->attributes != 0) {
+    return HIX_ERR_INVALID_PARAM;
+  }
+  for (unsigned i = 0; i < 5; i++) {
+    if (p->reserved[i] != 0) {
+      return HIX_ERR_INVALID_PARAM;
+    }
+  }
+  if (!usable_ram_page(core, secs_pa, &err)) {
+    return err;
+  }
+  for (idx = 0; idx < HIX_MAX_ENCLAVES; idx++) {
+    if (core->enclaves[idx].state == HIX_ENCLAVE_FREE) {
+      break;
+    }
+  }
+  if (idx == HIX_MAX_ENCLAVES) {
+    return HIX_ERR_NO_SPACE;
+  }
+  struct hix_enclave* e = &core->enclaves[idx];
+  e->linmap = calloc(p->size / HIX_PAGE_SIZE / 8 + 1, 1);
+  if (!e->linmap) {
+    return HIX_ERR_NO_SPACE;
+  }
+  struct hix_epcm_entry secs = {
+      .pfn = HIX_PFN(secs_pa),
+      .flags = HIX_PAGE_TYPE_SECS,
+      .owner = (uint16_t)idx,
+  };
+  if (!hix_epcm_insert(&core->epcm, &secs)) {
+    free(e->linmap);
+    e->linmap = NULL;
+    return HIX_ERR_NO_SPACE;
+  }
+  scrub_page(core, secs.pfn);
+  e->state = HIX_ENCLAVE_UNINIT;
+  e->secs_pa = secs_pa;
+  e->base = p->base;
+  e->size = p->size;
+  e->attributes = p->attributes;
+  e->pages = 0;
+  e->tcs_count = 0;
+  e->active = 0;
+  hix_measure_ecreate(&e->measure, p->size);
+  return HIX_OK;
+}
+
+static bool tcs_valid(const struct hix_tcs* tcs, uint64_t size) {
+  if (tcs->flags != 0 || tcs->entry >= size || tcs->stack > size || tcs->stack == 0 ||
+      (tcs->stack & 15) != 0) {
+    return false;
+  }
+  for (unsigned i = 0; i < 509; i++) {
+    if (tcs->reserved[i] != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool linmap_test(const struct hix_enclave* e, uint64_t page) {
+  return (e->linmap[page / 8] >> (page % 8)) & 1;
+}
+
+static void linmap_set(struct hix_enclave* e, uint64_t page, bool on) {
+  if (on) {
+    e->linmap[page / 8] = (uint8_t)(e->linmap[page / 8] | (1u << (page % 8)));
+  } else {
+    e->linmap[page / 8] = (uint8_t)(e->linmap[page / 8] & ~(1u << (page % 8)));
+  }
+}
+
+enum hix_status hix_eadd(struct hix_core* core, const struct hix_pageinfo* pi,
+                         const uint8_t src[HIX_PAGE_SIZE], uint64_t target_pa, uint64_t secs_pa) {
+  enum hix_status err;
+  int idx;
+  struct hix_enclave* e = enclave_by_secs(core, secs_pa, &idx);
+  const uint64_t type = pi->flags & HIX_PAGE_TYPE_MASK;
+
+  if (!e) {
+    return HIX_ERR_BAD_SECS;
+  }
+  if (e->state != HIX_ENCLAVE_UNINIT) {
+    return HIX_ERR_ENCLAVE_STATE;
+  }
+  if (pi->reserved != 0 || !page_aligned(pi->linaddr) || pi->linaddr < e->base ||
+      pi->linaddr - e->base >= e->size ||
+      (pi->flags & ~(uint64_t)(HIX_PAGE_PERM_MASK | HIX_PAGE_TYPE_MASK)) ||
+      !(pi->flags & HIX_PAGE_R)) {
+    return HIX_ERR_INVALID_PARAM;
+  }
+  if (type == HIX_PAGE_TYPE_TCS) {
+    struct hix_tcs tcs;
+    memcpy(&tcs, src, sizeof(tcs));
+    if ((pi->flags & HIX_PAGE_PERM_MASK) != (HIX_PAGE_R | HIX_PAGE_W) ||
+        !tcs_valid(&tcs, e->size)) {
+      return HIX_ERR_INVALID_PARAM;
+    }
+  } else if (type != HIX_PAGE_TYPE_REG) {
+    return HIX_ERR_INVALID_PARAM;
+  }
+  if (!usable_ram_page(core, target_pa, &err)) {
+    return err;
+  }
+  const uint64_t page = (pi->linaddr - e->base) / HIX_PAGE_SIZE;
+  if (linmap_test(e, page)) {
+    return HIX_ERR_LINADDR_IN_USE;
+  }
+  struct hix_epcm_entry entry = {
+      .pfn = HIX_PFN(target_pa),
+      .linaddr = pi->linaddr,
+      .flags = (uint32_t)pi->flags,
+      .owner = (uint16_t)idx,
+  };
+  if (!hix_epcm_insert(&core->epcm, &entry)) {
+    return HIX_ERR_NO_SPACE;
+  }
+  core->mem->write(core->mem_opaque, target_pa, src, HIX_PAGE_SIZE);
+  linmap_set(e, page, true);
+  e->pages++;
+  if (type == HIX_PAGE_TYPE_TCS) {
+    e->tcs_count++;
+  }
+  hix_measure_eadd(&e->measure, pi->linaddr - e->base, pi->flags);
+  return HIX_OK;
+}
+
+enum hix_status hix_eextend(struct hix_core* core, uint64_t chunk_pa, uint64_t secs_pa) {
+  int idx;
+  struct hix_enclave* e = enclave_by_secs(core, secs_pa, &idx);
+  uint8_t chunk[HIX_EEXTEND_CHUNK];
+
+  if (!e) {
+    return HIX_ERR_BAD_SECS;
+  }
+  if (e->state != HIX_ENCLAVE_UNINIT) {
+    return HIX_ERR_ENCLAVE_STATE;
+  }
+  if (chunk_pa & (HIX_EEXTEND_CHUNK - 1)) {
+    return HIX_ERR_INVALID_PARAM;
+  }
+  const struct hix_epcm_entry* p = hix_epcm_find(&core->epcm, HIX_PFN(chunk_pa));
+  if (!p || p->owner != idx || (p->flags & HIX_PAGE_TYPE_MASK) == HIX_PAGE_TYPE_SECS) {
+    return HIX_ERR_NOT_EPC;
+  }
+  core->mem->read(core->mem_opaque, chunk_pa, chunk, sizeof(chunk));
+  hix_measure_eextend(&e->measure, p->linaddr - e->base + (chunk_pa & (HIX_PAGE_SIZE - 1)), chunk);
+  return HIX_OK;
+}
+
+enum hix_status hix_einit(struct hix_core* core, uint64_t secs_pa) {
+  struct hix_enclave* e = enclave_by_secs(core, secs_pa, NULL);
+
+  if (!e) {
+    return HIX_ERR_BAD_SECS;
+  }
+  if (e->state != HIX_ENCLAVE_UNINIT) {
+    return HIX_ERR_ENCLAVE_STATE;
+  }
+  if (e->tcs_count == 0) {
+    return HIX_ERR_NO_TCS;
+  }
+  hix_measure_final(&e->measure, e->mrenclave);
+  e->state = HIX_ENCLAVE_INIT;
+  return HIX_OK;
+}
+
+static void remove_page(struct hix_core* core, struct hix_enclave* e, struct hix_epcm_entry* p) {
+  if ((p->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_SECS) {
+    linmap_set(e, (p->linaddr - e->base) / HIX_PAGE_SIZE, false);
+    e->pages--;
+    if ((p->flags & HIX_PAGE_TYPE_MASK) == HIX_PAGE_TYPE_TCS) {
+      e->tcs_count--;
+    }
+  }
+  scrub_page(core, p->pfn);
+  hix_epcm_remove(&core->epcm, p);
+}
+
+enum hix_status hix_eremove(struct hix_core* core, uint64_t page_pa) {
+  struct hix_epcm_entry* p;
+
+  if (!page_aligned(page_pa)) {
+    return HIX_ERR_INVALID_PARAM;
+  }
+  p = hix_epcm_find(&core->epcm, HIX_PFN(page_pa));
+  if (!p) {
+    return HIX_ERR_NOT_EPC;
+  }
+  struct hix_enclave* e = &core->enclaves[p->owner];
+  if (e->active) {
+    return HIX_ERR_ENCLAVE_ACTIVE;
+  }
+  const bool secs = (p->flags & HIX_PAGE_TYPE_MASK) == HIX_PAGE_TYPE_SECS;
+  if (secs && e->pages != 0) {
+    return HIX_ERR_CHILD_PRESENT;
+  }
+  remove_page(core, e, p);
+  if (secs) {
+    enclave_free(e);
+  }
+  return HIX_OK;
+}
+
+enum hix_status hix_edestroy(struct hix_core* core, uint64_t secs_pa) {
+  int idx;
+  struct hix_enclave* e = enclave_by_secs(core, secs_pa, &idx);
+
+  if (!e) {
+    return HIX_ERR_BAD_SECS;
+  }
+  if (e->active) {
+    return HIX_ERR_ENCLAVE_ACTIVE;
+  }
+  for (size_t i = 0; i < core->epcm.capacity && e->pages; i++) {
+    struct hix_epcm_entry* p = &core->epcm.slots[i];
+    if (hix_epcm_slot_used(p) && p->owner == idx &&
+        (p->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_SECS) {
+      remove_page(core, e, p);
+    }
+  }
+  remove_page(core, e, hix_epcm_find(&core->epcm, HIX_PFN(secs_pa)));
+  enclave_free(e);
+  return HIX_OK;
+}
+
+enum hix_status hix_eenter(struct hix_core* core, uint64_t tcs_linear, uint64_t tcs_pa,
+                           int* enclave, uint64_t* entry, uint64_t* stack) {
+  struct hix_epcm_entry* p = hix_epcm_find(&core->epcm, HIX_PFN(tcs_pa));
+  struct hix_tcs tcs;
+
+  if (!p || (p->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_TCS || p->linaddr != tcs_linear) {
+    return HIX_ERR_BAD_TCS;
+  }
+  struct hix_enclave* e = &core->enclaves[p->owner];
+  if (e->state == HIX_ENCLAVE_DEAD) {
+    return HIX_ERR_ENCLAVE_DEAD;
+  }
+  if (e->state != HIX_ENCLAVE_INIT) {
+    return HIX_ERR_BAD_TCS;
+  }
+  if (p->busy) {
+    return HIX_ERR_TCS_BUSY;
+  }
+  /* TCS pages are unreachable by software once added (§5), so what EADD
+   * validated is still what is there. */
+  core->mem->read(core->mem_opaque, tcs_pa & ~(uint64_t)(HIX_PAGE_SIZE - 1), &tcs, sizeof(tcs));
+  p->busy = 1;
+  e->active++;
+  *enclave = p->owner;
+  *entry = e->base + tcs.entry;
+  *stack = e->base + tcs.stack;
+  return HIX_OK;
+}
+
+void hix_enclave_leave(struct hix_core* core, int enclave, uint64_t tcs_pa) {
+  struct hix_epcm_entry* p = hix_epcm_find(&core->epcm, HIX_PFN(tcs_pa));
+  struct hix_enclave* e = &core->enclaves[enclave];
+
+  if (p && p->owner == enclave) {
+    p->busy = 0;
+  }
+  if (e->active) {
+    e->active--;
+  }
+}
+
+void hix_enclave_mark_dead(struct hix_core* core, int enclave) {
+  struct hix_enclave* e = &core->enclaves[enclave];
+
+  if (e->state == HIX_ENCLAVE_INIT || e->state == HIX_ENCLAVE_UNINIT) {
+    e->state = HIX_ENCLAVE_DEAD;
+  }
+}
+
+void hix_enclave_scrub(struct hix_core* core, int enclave) {
+  for (size_t i = 0; i < core->epcm.capacity; i++) {
+    const struct hix_epcm_entry* p = &core->epcm.slots[i];
+    if (hix_epcm_slot_used(p) && p->owner == enclave &&
+        (p->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_SECS) {
+      scrub_page(core, p->pfn);
+    }
+  }
+}
+
+bool hix_in_elrange(const struct hix_core* core, int enclave, uint64_t linear) {
+  const struct hix_enclave* e = &core->enclaves[enclave];
+
+  return linear >= e->base && linear - e->base < e->size;
+}

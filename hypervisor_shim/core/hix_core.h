@@ -1,0 +1,196 @@
+/* The HIX platform's policy core (docs/specs/hix-isa.md): EPCM, enclaves and
+ * their ENCLS/ENCLU semantics, the TLB-fill access policy, measurement,
+ * reports, sealing keys and the audit log.
+ *
+ * Plain C with libsodium and no QEMU types, so the same code runs inside the
+ * patched QEMU and in host unit tests (guest memory is reached through the
+ * hix_mem_ops seam). Not thread-safe: the QEMU glue serialises every call
+ * that changes state (see hypervisor_shim/qemu/files/hw/hix/hix_cpu.c). */
+#ifndef HIX_CORE_H
+#define HIX_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sodium.h>
+
+#include "hix/abi/hix_isa.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The largest ELRANGE an enclave may ask for (its linear-address map is a
+ * bitmap of this many pages / 8 bytes). */
+#define HIX_MAX_ELRANGE (4ull << 30)
+/* Canonical lower-half limit for ELRANGE. */
+#define HIX_LINEAR_LIMIT 0x0000800000000000ull
+
+/* Guest physical memory, as the "hardware" sees it (no access checks). */
+struct hix_mem_ops {
+  bool (*is_ram)(void* opaque, uint64_t pa);
+  void (*read)(void* opaque, uint64_t pa, void* buf, size_t len);
+  void (*write)(void* opaque, uint64_t pa, const void* buf, size_t len);
+};
+
+/* One EPC page. */
+struct hix_epcm_entry {
+  uint64_t pfn;
+  uint64_t linaddr; /* 0 for the SECS */
+  uint32_t flags;   /* HIX_PAGE_* permissions | type */
+  uint16_t owner;   /* enclave index */
+  uint8_t slot;     /* EPCM_SLOT_* (internal) */
+  uint8_t busy;     /* TCS in use by a vCPU */
+};
+
+/* The EPCM: open addressing keyed by page frame number. */
+struct hix_epcm {
+  struct hix_epcm_entry* slots;
+  size_t capacity; /* power of two, twice the EPC limit */
+  size_t limit;    /* most EPC pages at once */
+  size_t used;
+  size_t tombstones;
+};
+
+enum hix_enclave_state {
+  HIX_ENCLAVE_FREE = 0,
+  HIX_ENCLAVE_UNINIT, /* after ECREATE, accepting EADD/EEXTEND */
+  HIX_ENCLAVE_INIT,   /* after EINIT, can be entered */
+  HIX_ENCLAVE_DEAD,   /* aborted; only EREMOVE/EDESTROY */
+};
+
+struct hix_enclave {
+  enum hix_enclave_state state;
+  uint64_t secs_pa;
+  uint64_t base;
+  uint64_t size;
+  uint64_t attributes;
+  crypto_hash_sha256_state measure;
+  uint8_t mrenclave[32];
+  uint8_t* linmap; /* one bit per ELRANGE page: a page is added there */
+  uint32_t pages;  /* EPC pages other than the SECS */
+  uint32_t tcs_count;
+  uint32_t active; /* vCPUs inside */
+};
+
+/* Kinds of denial (docs/specs/hix-isa.md §9). */
+enum hix_deny_kind {
+  HIX_DENY_EPC_READ = 0,
+  HIX_DENY_EPC_WRITE,
+  HIX_DENY_EPC_FETCH,
+  HIX_DENY_ENCLAVE_LINEAR_MISMATCH,
+  HIX_DENY_ENCLAVE_PERM,
+  HIX_DENY_ENCLAVE_FETCH_OUTSIDE,
+  HIX_DENY_ENCLAVE_UNMAPPED,
+  HIX_DENY_ENCLAVE_EXCEPTION,
+  HIX_DENY_ENCLS_CPL,
+  HIX_DENY_ENCLU_CPL,
+  HIX_DENY_KIND_COUNT,
+};
+
+enum hix_verdict {
+  HIX_ALLOW = 0,
+  HIX_ABORT_PAGE,    /* reads all-ones, writes dropped */
+  HIX_FAULT_GP,      /* #GP(0) (instruction fetch of an abort page) */
+  HIX_ENCLAVE_ABORT, /* kill the enclave, resume at the AEP */
+};
+
+enum hix_access { HIX_ACCESS_READ = 0, HIX_ACCESS_WRITE, HIX_ACCESS_FETCH };
+
+/* One denied access, as the audit log records it. */
+struct hix_denial {
+  int vcpu;
+  int cpl;
+  uint64_t linear;
+  uint64_t physical;
+  enum hix_deny_kind kind;
+  enum hix_verdict verdict;
+  uint64_t enclave_secs;
+};
+
+#define HIX_AUDIT_LINE_CAP 100000u
+
+struct hix_audit {
+  FILE* file;
+  uint64_t lines;
+  uint64_t counts[HIX_DENY_KIND_COUNT];
+  uint64_t total;
+};
+
+struct hix_core {
+  struct hix_epcm epcm;
+  struct hix_enclave enclaves[HIX_MAX_ENCLAVES];
+  bool enforce;
+  uint8_t sign_sk[crypto_sign_SECRETKEYBYTES];
+  uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES];
+  uint8_t key_id[32];
+  uint8_t seal_root[32];
+  const struct hix_mem_ops* mem;
+  void* mem_opaque;
+  struct hix_audit audit;
+};
+
+/* Platform set-up. secret_key: libsodium Ed25519 secret key (seed || pk);
+ * refused if its halves do not belong together. audit may be NULL. */
+int hix_core_init(struct hix_core* core, const uint8_t secret_key[64], bool enforce,
+                  size_t epc_limit_pages, FILE* audit, const struct hix_mem_ops* mem,
+                  void* mem_opaque);
+void hix_core_destroy(struct hix_core* core);
+/* Machine reset: scrub every EPC page, forget every enclave. */
+void hix_core_reset(struct hix_core* core);
+
+/* EPCM */
+const struct hix_epcm_entry* hix_epcm_lookup(const struct hix_core* core, uint64_t pa);
+size_t hix_epcm_count(const struct hix_core* core);
+
+/* ENCLS leaves (§2.1); operands already copied out of guest memory. */
+enum hix_status hix_ecreate(struct hix_core* core, const struct hix_secs_params* params,
+                            uint64_t secs_pa);
+enum hix_status hix_eadd(struct hix_core* core, const struct hix_pageinfo* pageinfo,
+                         const uint8_t src[HIX_PAGE_SIZE], uint64_t target_pa, uint64_t secs_pa);
+enum hix_status hix_eextend(struct hix_core* core, uint64_t chunk_pa, uint64_t secs_pa);
+enum hix_status hix_einit(struct hix_core* core, uint64_t secs_pa);
+enum hix_status hix_eremove(struct hix_core* core, uint64_t page_pa);
+enum hix_status hix_edestroy(struct hix_core* core, uint64_t secs_pa);
+
+/* EENTER's checks and TCS acquisition (§2.2). On success *enclave is the
+ * enclave index and *entry, *stack the linear addresses to load. */
+enum hix_status hix_eenter(struct hix_core* core, uint64_t tcs_linear, uint64_t tcs_pa,
+                           int* enclave, uint64_t* entry, uint64_t* stack);
+/* EEXIT or abort: release the TCS taken by EENTER. */
+void hix_enclave_leave(struct hix_core* core, int enclave, uint64_t tcs_pa);
+/* Abort, part 1: no more EENTER. Part 2, once no vCPU runs the enclave:
+ * zero its pages. */
+void hix_enclave_mark_dead(struct hix_core* core, int enclave);
+void hix_enclave_scrub(struct hix_core* core, int enclave);
+
+/* The TLB-fill policy (§5). enclave: the vCPU's enclave index, or -1
+ * outside enclave mode. paging_structure: the access is a page-table walk
+ * or another physical access by the CPU itself. *perm_mask gets the
+ * HIX_PAGE_R|W|X bits the installed translation may carry. */
+enum hix_verdict hix_check_access(const struct hix_core* core, int enclave, bool paging_structure,
+                                  uint64_t linear, uint64_t pa, enum hix_access access,
+                                  uint32_t* perm_mask, enum hix_deny_kind* kind);
+/* Is linear inside the enclave's ELRANGE? */
+bool hix_in_elrange(const struct hix_core* core, int enclave, uint64_t linear);
+
+/* EREPORT and EGETKEY (§7). */
+void hix_ereport(const struct hix_core* core, int enclave,
+                 const uint8_t report_data[HIX_REPORT_DATA_SIZE], struct hix_report* out);
+enum hix_status hix_egetkey(const struct hix_core* core, int enclave,
+                            const struct hix_keyrequest* request, uint8_t key[HIX_KEY_SIZE]);
+
+/* The audit log (§9): counts every denial, writes one JSON line each up to
+ * the cap. Returns the line written (for tests), without the newline. */
+void hix_audit_format(const struct hix_denial* d, double unix_time, char* line, size_t len);
+void hix_audit_record(struct hix_core* core, const struct hix_denial* d);
+const char* hix_deny_kind_name(enum hix_deny_kind kind);
+const char* hix_verdict_name(enum hix_verdict verdict);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HIX_CORE_H */

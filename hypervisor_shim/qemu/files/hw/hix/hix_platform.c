@@ -1,0 +1,242 @@
+/*
+ * OpenHIX: the HIX platform object (docs/specs/hix-isa.md §1).
+ *
+ *   -object hix-platform,id=hix,key=FILE,audit=FILE[,enforce=on|off]
+ *
+ * Holds the platform key, the EPCM and enclaves (hix_core), the audit log
+ * and the abort page. One per machine.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/module.h"
+#include "qom/object_interfaces.h"
+#include "exec/address-spaces.h"
+#include "exec/memory.h"
+#include "sysemu/reset.h"
+#include "sysemu/sysemu.h"
+#include "hw/hix/hix.h"
+
+HixPlatform *hix_platform;
+
+#define HIX_DEFAULT_EPC_PAGES 65536 /* 256 MiB */
+
+static bool hix_mem_is_ram(void *opaque, uint64_t pa)
+{
+    MemoryRegionSection section =
+        memory_region_find(get_system_memory(), pa, HIX_PAGE_SIZE);
+    bool ram = false;
+
+    if (section.mr) {
+        ram = memory_region_is_ram(section.mr) &&
+              !memory_region_is_ram_device(section.mr) &&
+              !memory_region_is_rom(section.mr) && !section.mr->readonly &&
+              int128_get64(section.size) == HIX_PAGE_SIZE;
+        memory_region_unref(section.mr);
+    }
+    return ram;
+}
+
+static void hix_mem_read(void *opaque, uint64_t pa, void *buf, size_t len)
+{
+    address_space_read(&address_space_memory, pa, MEMTXATTRS_UNSPECIFIED, buf,
+                       len);
+}
+
+static void hix_mem_write(void *opaque, uint64_t pa, const void *buf,
+                          size_t len)
+{
+    address_space_write(&address_space_memory, pa, MEMTXATTRS_UNSPECIFIED, buf,
+                        len);
+}
+
+static const struct hix_mem_ops hix_guest_memory = {
+    .is_ram = hix_mem_is_ram,
+    .read = hix_mem_read,
+    .write = hix_mem_write,
+};
+
+static uint64_t hix_abort_read(void *opaque, hwaddr addr, unsigned size)
+{
+    return ~0ull;
+}
+
+static void hix_abort_write(void *opaque, hwaddr addr, uint64_t val,
+                            unsigned size)
+{
+}
+
+static const MemoryRegionOps hix_abort_ops = {
+    .read = hix_abort_read,
+    .write = hix_abort_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
+    .impl = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
+};
+
+static void hix_platform_reset(void *opaque)
+{
+    HixPlatform *s = opaque;
+
+    /* RAM survives a reset; enclave memory must not. */
+    hix_core_reset(&s->core);
+    if (!s->abort_page_mapped) {
+        memory_region_add_subregion_overlap(
+            get_system_memory(), HIX_ABORT_PAGE_PA, &s->abort_page, 1);
+        s->abort_page_mapped = true;
+    }
+}
+
+static void hix_platform_complete(UserCreatable *uc, Error **errp)
+{
+    HixPlatform *s = HIX_PLATFORM(uc);
+    g_autofree gchar *key = NULL;
+    gsize key_len = 0;
+    g_autoptr(GError) gerr = NULL;
+
+    if (hix_platform) {
+        error_setg(errp, "hix-platform: only one per machine");
+        return;
+    }
+    if (!s->key_path || !s->audit_path) {
+        error_setg(errp, "hix-platform: key= and audit= are required");
+        return;
+    }
+    if (!g_file_get_contents(s->key_path, &key, &key_len, &gerr)) {
+        error_setg(errp, "hix-platform: cannot read key %s: %s", s->key_path,
+                   gerr->message);
+        return;
+    }
+    if (key_len != crypto_sign_SECRETKEYBYTES) {
+        error_setg(errp,
+                   "hix-platform: %s holds %zu bytes, not an Ed25519 "
+                   "secret key (%u bytes)",
+                   s->key_path, (size_t)key_len, crypto_sign_SECRETKEYBYTES);
+        sodium_memzero(key, key_len);
+        return;
+    }
+    s->audit = fopen(s->audit_path, "w");
+    if (!s->audit) {
+        error_setg_errno(errp, errno, "hix-platform: cannot open audit log %s",
+                         s->audit_path);
+        sodium_memzero(key, key_len);
+        return;
+    }
+    if (hix_core_init(&s->core, (const uint8_t *)key, s->enforce, s->epc_pages,
+                      s->audit, &hix_guest_memory, s) != 0) {
+        error_setg(errp,
+                   "hix-platform: %s is not a consistent Ed25519 key "
+                   "(public half does not match the seed)",
+                   s->key_path);
+        sodium_memzero(key, key_len);
+        fclose(s->audit);
+        s->audit = NULL;
+        return;
+    }
+    sodium_memzero(key, key_len);
+    qemu_mutex_init(&s->lock);
+    memory_region_init_io(&s->abort_page, OBJECT(s), &hix_abort_ops, s,
+                          "hix-abort-page", HIX_PAGE_SIZE);
+    qemu_register_reset(hix_platform_reset, s);
+    hix_platform = s;
+}
+
+static char *hix_get_key(Object *obj, Error **errp)
+{
+    return g_strdup(HIX_PLATFORM(obj)->key_path);
+}
+
+static void hix_set_key(Object *obj, const char *value, Error **errp)
+{
+    HixPlatform *s = HIX_PLATFORM(obj);
+
+    g_free(s->key_path);
+    s->key_path = g_strdup(value);
+}
+
+static char *hix_get_audit(Object *obj, Error **errp)
+{
+    return g_strdup(HIX_PLATFORM(obj)->audit_path);
+}
+
+static void hix_set_audit(Object *obj, const char *value, Error **errp)
+{
+    HixPlatform *s = HIX_PLATFORM(obj);
+
+    g_free(s->audit_path);
+    s->audit_path = g_strdup(value);
+}
+
+static bool hix_get_enforce(Object *obj, Error **errp)
+{
+    return HIX_PLATFORM(obj)->enforce;
+}
+
+static void hix_set_enforce(Object *obj, bool value, Error **errp)
+{
+    HIX_PLATFORM(obj)->enforce = value;
+}
+
+static void hix_platform_init(Object *obj)
+{
+    HixPlatform *s = HIX_PLATFORM(obj);
+
+    s->enforce = true;
+    s->epc_pages = HIX_DEFAULT_EPC_PAGES;
+}
+
+static void hix_platform_finalize(Object *obj)
+{
+    HixPlatform *s = HIX_PLATFORM(obj);
+
+    if (hix_platform == s) {
+        hix_platform = NULL;
+        hix_core_destroy(&s->core);
+        if (s->audit) {
+            fclose(s->audit);
+        }
+    }
+    g_free(s->key_path);
+    g_free(s->audit_path);
+}
+
+static void hix_platform_class_init(ObjectClass *oc, void *data)
+{
+    UserCreatableClass *ucc = USER_CREATABLE_CLASS(oc);
+
+    ucc->complete = hix_platform_complete;
+    object_class_property_add_str(oc, "key", hix_get_key, hix_set_key);
+    object_class_property_set_description(
+        oc, "key", "file holding the platform's Ed25519 secret key (64 bytes)");
+    object_class_property_add_str(oc, "audit", hix_get_audit, hix_set_audit);
+    object_class_property_set_description(oc, "audit",
+                                          "file for the JSON-lines audit log");
+    object_class_property_add_bool(oc, "enforce", hix_get_enforce,
+                                   hix_set_enforce);
+    object_class_property_set_description(
+        oc, "enforce", "on: EPC memory checks active; off: attack controls");
+}
+
+static const TypeInfo hix_platform_info = {
+    .name = TYPE_HIX_PLATFORM,
+    .parent = TYPE_OBJECT,
+    .instance_size = sizeof(HixPlatform),
+    .instance_init = hix_platform_init,
+    .instance_finalize = hix_platform_finalize,
+    .class_init = hix_platform_class_init,
+    .interfaces =
+        (InterfaceInfo[]){
+            { TYPE_USER_CREATABLE },
+            {},
+        },
+};
+
+static void hix_platform_register_types(void)
+{
+    type_register_static(&hix_platform_info);
+}
+
+type_init(hix_platform_register_types)
