@@ -4,6 +4,10 @@
 
 #include "hix_core.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 int hix_epcm_init(struct hix_epcm* epcm, size_t limit);
 void hix_epcm_destroy(struct hix_epcm* epcm);
 void hix_epcm_clear(struct hix_epcm* epcm);
@@ -14,5 +18,9 @@ void hix_epcm_remove(struct hix_epcm* epcm, struct hix_epcm_entry* entry);
 bool hix_epcm_slot_used(const struct hix_epcm_entry* entry);
 
 #define HIX_PFN(pa) ((pa) >> 12)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* HIX_EPCM_H */

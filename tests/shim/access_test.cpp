@@ -1,0 +1,114 @@
+// The TLB-fill policy (docs/specs/hix-isa.md §5), case by case.
+#include <gtest/gtest.h>
+
+#include "enclave_builder.hpp"
+
+namespace hix::test {
+namespace {
+
+struct Case {
+  const char* name;
+  int enclave;  // -1 outside enclave mode
+  bool paging;
+  std::uint64_t linear;
+  std::uint64_t pa;
+  hix_access access;
+  hix_verdict verdict;
+  hix_deny_kind kind;
+};
+
+constexpr std::uint64_t kCode = kBase;
+constexpr std::uint64_t kData = kBase + 0x1000;
+constexpr std::uint64_t kTcs = kBase + 0x2000;
+constexpr std::uint64_t kUntrusted = 0x7f0000000000;
+constexpr std::uint64_t kPlainPa = 0x80000;
+constexpr auto N = HIX_DENY_KIND_COUNT;  // no denial
+
+const Case kCases[] = {
+    {"plain memory, outside", -1, false, kUntrusted, kPlainPa, HIX_ACCESS_READ, HIX_ALLOW, N},
+    {"EPC read, outside", -1, false, kData, page_pa(1), HIX_ACCESS_READ, HIX_ABORT_PAGE,
+     HIX_DENY_EPC_READ},
+    {"EPC write, outside", -1, false, kData, page_pa(1), HIX_ACCESS_WRITE, HIX_ABORT_PAGE,
+     HIX_DENY_EPC_WRITE},
+    {"EPC fetch, outside", -1, false, kCode, page_pa(0), HIX_ACCESS_FETCH, HIX_FAULT_GP,
+     HIX_DENY_EPC_FETCH},
+    {"EPC through another linear address (kernel direct map)", -1, false, 0xffff888000010000,
+     page_pa(1), HIX_ACCESS_READ, HIX_ABORT_PAGE, HIX_DENY_EPC_READ},
+    {"SECS, outside", -1, false, 0xffff888000001000, kSecsPa, HIX_ACCESS_READ, HIX_ABORT_PAGE,
+     HIX_DENY_EPC_READ},
+    {"page walk into EPC, even inside", 0, true, page_pa(1), page_pa(1), HIX_ACCESS_READ,
+     HIX_ABORT_PAGE, HIX_DENY_EPC_READ},
+    {"own data page, inside", 0, false, kData + 8, page_pa(1), HIX_ACCESS_WRITE, HIX_ALLOW, N},
+    {"own code page fetch, inside", 0, false, kCode, page_pa(0), HIX_ACCESS_FETCH, HIX_ALLOW, N},
+    {"write to code page, inside", 0, false, kCode, page_pa(0), HIX_ACCESS_WRITE, HIX_ENCLAVE_ABORT,
+     HIX_DENY_ENCLAVE_PERM},
+    {"fetch from data page, inside", 0, false, kData, page_pa(1), HIX_ACCESS_FETCH,
+     HIX_ENCLAVE_ABORT, HIX_DENY_ENCLAVE_PERM},
+    {"own page at the wrong linear address", 0, false, kBase + 0x5000, page_pa(1), HIX_ACCESS_READ,
+     HIX_ENCLAVE_ABORT, HIX_DENY_ENCLAVE_LINEAR_MISMATCH},
+    {"ELRANGE remapped to plain memory", 0, false, kData, kPlainPa, HIX_ACCESS_READ,
+     HIX_ENCLAVE_ABORT, HIX_DENY_ENCLAVE_LINEAR_MISMATCH},
+    {"TCS is not data, inside", 0, false, kTcs, page_pa(2), HIX_ACCESS_READ, HIX_ENCLAVE_ABORT,
+     HIX_DENY_ENCLAVE_LINEAR_MISMATCH},
+    {"untrusted buffer, inside", 0, false, kUntrusted, kPlainPa, HIX_ACCESS_WRITE, HIX_ALLOW, N},
+    {"fetch from untrusted memory, inside", 0, false, kUntrusted, kPlainPa, HIX_ACCESS_FETCH,
+     HIX_ENCLAVE_ABORT, HIX_DENY_ENCLAVE_FETCH_OUTSIDE},
+};
+
+class Access : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Access, Verdict) {
+  CoreFixture f;
+  ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
+  const Case& c = GetParam();
+  std::uint32_t mask = 0;
+  hix_deny_kind kind = N;
+  EXPECT_EQ(hix_check_access(&f.core, c.enclave, c.paging, c.linear, c.pa, c.access, &mask, &kind),
+            c.verdict);
+  if (c.verdict != HIX_ALLOW) {
+    EXPECT_EQ(kind, c.kind);
+  }
+}
+
+std::string case_name(const ::testing::TestParamInfo<Case>& param) {
+  return "case" + std::to_string(param.index);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policy, Access, ::testing::ValuesIn(kCases), case_name);
+
+TEST(AccessMask, InsideTheTranslationCarriesOnlyTheEpcmPermissions) {
+  CoreFixture f;
+  ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
+  std::uint32_t mask = 0;
+  hix_deny_kind kind = N;
+  ASSERT_EQ(hix_check_access(&f.core, 0, false, kCode, page_pa(0), HIX_ACCESS_READ, &mask, &kind),
+            HIX_ALLOW);
+  EXPECT_EQ(mask, HIX_PAGE_R | HIX_PAGE_X) << "a read must not install a writable entry";
+  ASSERT_EQ(
+      hix_check_access(&f.core, 0, false, kUntrusted, kPlainPa, HIX_ACCESS_READ, &mask, &kind),
+      HIX_ALLOW);
+  EXPECT_EQ(mask, HIX_PAGE_R | HIX_PAGE_W) << "untrusted memory is never executable inside";
+}
+
+TEST(AccessMask, AnotherEnclavesPageAbortsTheCaller) {
+  CoreFixture f;
+  ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
+  ASSERT_EQ(build(&f.core, standard_pages(), true, 0x3000, page_pa(8)), HIX_OK);
+  std::uint32_t mask = 0;
+  hix_deny_kind kind = N;
+  EXPECT_EQ(hix_check_access(&f.core, 1, false, kData, page_pa(1), HIX_ACCESS_READ, &mask, &kind),
+            HIX_ENCLAVE_ABORT);
+  EXPECT_EQ(kind, HIX_DENY_ENCLAVE_LINEAR_MISMATCH);
+}
+
+TEST(AccessMask, EnforceOffAllowsEverything) {
+  CoreFixture f(false);
+  ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
+  std::uint32_t mask = 0;
+  hix_deny_kind kind = N;
+  EXPECT_EQ(hix_check_access(&f.core, -1, false, kData, page_pa(1), HIX_ACCESS_READ, &mask, &kind),
+            HIX_ALLOW);
+}
+
+}  // namespace
+}  // namespace hix::test

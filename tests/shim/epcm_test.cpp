@@ -1,0 +1,72 @@
+// The EPCM table: insert, find, remove, tombstone reuse, the EPC limit.
+#include <gtest/gtest.h>
+
+#include "epcm.h"
+
+namespace {
+
+hix_epcm_entry entry(std::uint64_t pfn) {
+  hix_epcm_entry e{};
+  e.pfn = pfn;
+  e.linaddr = pfn << 12;
+  e.flags = HIX_PAGE_R;
+  return e;
+}
+
+class Epcm : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(hix_epcm_init(&epcm, 8), 0); }
+  void TearDown() override { hix_epcm_destroy(&epcm); }
+  hix_epcm epcm{};
+};
+
+TEST_F(Epcm, FindsWhatWasInsertedAndNothingElse) {
+  for (std::uint64_t pfn = 100; pfn < 105; ++pfn) {
+    const hix_epcm_entry e = entry(pfn);
+    ASSERT_TRUE(hix_epcm_insert(&epcm, &e));
+  }
+  for (std::uint64_t pfn = 100; pfn < 105; ++pfn) {
+    const hix_epcm_entry* e = hix_epcm_find(&epcm, pfn);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->linaddr, pfn << 12);
+  }
+  EXPECT_EQ(hix_epcm_find(&epcm, 99), nullptr);
+  EXPECT_EQ(hix_epcm_find(&epcm, 105), nullptr);
+}
+
+TEST_F(Epcm, RemovedEntriesAreGoneAndSlotsAreReused) {
+  for (int round = 0; round < 100; ++round) {
+    const hix_epcm_entry e = entry(static_cast<std::uint64_t>(1000 + round));
+    ASSERT_TRUE(hix_epcm_insert(&epcm, &e)) << round;
+    hix_epcm_entry* found = hix_epcm_find(&epcm, e.pfn);
+    ASSERT_NE(found, nullptr);
+    hix_epcm_remove(&epcm, found);
+    EXPECT_EQ(hix_epcm_find(&epcm, e.pfn), nullptr);
+  }
+  EXPECT_EQ(epcm.used, 0u);
+}
+
+TEST_F(Epcm, RefusesBeyondTheLimit) {
+  for (std::uint64_t pfn = 0; pfn < 8; ++pfn) {
+    const hix_epcm_entry e = entry(pfn);
+    ASSERT_TRUE(hix_epcm_insert(&epcm, &e));
+  }
+  const hix_epcm_entry extra = entry(8);
+  EXPECT_FALSE(hix_epcm_insert(&epcm, &extra));
+  EXPECT_EQ(hix_epcm_find(&epcm, 8), nullptr);
+}
+
+TEST_F(Epcm, CollidingFramesAllResolve) {
+  // Frames a capacity apart share a home slot.
+  const std::uint64_t stride = epcm.capacity;
+  for (std::uint64_t i = 0; i < 8; ++i) {
+    const hix_epcm_entry e = entry(5 + i * stride);
+    ASSERT_TRUE(hix_epcm_insert(&epcm, &e));
+  }
+  hix_epcm_remove(&epcm, hix_epcm_find(&epcm, 5 + 3 * stride));
+  for (std::uint64_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(hix_epcm_find(&epcm, 5 + i * stride) != nullptr, i != 3) << i;
+  }
+}
+
+}  // namespace

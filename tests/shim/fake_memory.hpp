@@ -1,0 +1,57 @@
+// Guest RAM for the core's tests: the fake side of the hix_mem_ops seam.
+#pragma once
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "hix_core.h"
+
+namespace hix::test {
+
+// RAM covering [0, size); everything above is "not RAM" (like MMIO).
+class FakeMemory {
+ public:
+  explicit FakeMemory(std::size_t size) : ram_(size, 0) {}
+
+  const hix_mem_ops* ops() const { return &kOps; }
+  void* opaque() { return this; }
+  std::uint8_t* at(std::uint64_t pa) { return ram_.data() + pa; }
+
+ private:
+  static FakeMemory* self(void* opaque) { return static_cast<FakeMemory*>(opaque); }
+  static bool is_ram(void* opaque, std::uint64_t pa) { return pa < self(opaque)->ram_.size(); }
+  static void read(void* opaque, std::uint64_t pa, void* buf, std::size_t len) {
+    std::memcpy(buf, self(opaque)->at(pa), len);
+  }
+  static void write(void* opaque, std::uint64_t pa, const void* buf, std::size_t len) {
+    std::memcpy(self(opaque)->at(pa), buf, len);
+  }
+  static constexpr hix_mem_ops kOps{is_ram, read, write};
+
+  std::vector<std::uint8_t> ram_;
+};
+
+// A platform core over fake RAM with a fixed test key.
+class CoreFixture {
+ public:
+  explicit CoreFixture(bool enforce = true, std::size_t epc_limit = 64) : mem(1 << 20) {
+    std::array<std::uint8_t, 32> seed{};
+    seed.fill(7);
+    crypto_sign_seed_keypair(pk.data(), sk.data(), seed.data());
+    if (hix_core_init(&core, sk.data(), enforce, epc_limit, nullptr, mem.ops(), mem.opaque()) !=
+        0) {
+      std::abort();
+    }
+  }
+  ~CoreFixture() { hix_core_destroy(&core); }
+  CoreFixture(const CoreFixture&) = delete;
+  CoreFixture& operator=(const CoreFixture&) = delete;
+
+  FakeMemory mem;
+  hix_core core{};
+  std::array<std::uint8_t, crypto_sign_PUBLICKEYBYTES> pk{};
+  std::array<std::uint8_t, crypto_sign_SECRETKEYBYTES> sk{};
+};
+
+}  // namespace hix::test
