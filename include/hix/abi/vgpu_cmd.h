@@ -12,6 +12,8 @@
 
 #define HIX_VGPU_CMDBUF_MAGIC 0x42435848u /* ASCII "HXCB" in memory order */
 #define HIX_VGPU_CMDBUF_VERSION 1u
+#define HIX_VGPU_CMDBUF_MIN 16u        /* bytes: a header and one NOP is the least */
+#define HIX_VGPU_CMDBUF_MAX (1u << 20) /* bytes */
 #define HIX_VGPU_MAX_OPS 16384u
 #define HIX_VGPU_NUM_SCALAR_REGS 8u
 #define HIX_VGPU_REG_NONE 0xFFu

@@ -4,14 +4,13 @@
 
 #include <stdint.h>
 
+#include "hix/abi/vgpu_cmd.h" /* HIX_VGPU_CMDBUF_MIN, _MAX */
 #include "hix/abi/vgpu_status.h"
 
 #define HIX_VGPU_RING_ENTRY_BYTES 64u
 #define HIX_VGPU_RING_AAD_BYTES 48u /* entry bytes authenticated as AAD */
 #define HIX_VGPU_RING_TAG_BYTES 16u
 #define HIX_VGPU_RING_ALIGN 64u
-#define HIX_VGPU_CMDBUF_MIN 16u
-#define HIX_VGPU_CMDBUF_MAX (1u << 20)
 /* The first four nonce bytes of a ring entry: ASCII "HXRG". */
 #define HIX_VGPU_RING_NONCE_PREFIX "HXRG"
 

@@ -1,0 +1,145 @@
+// The compute-backend seam (DESIGN.md §3): device memory plus the tensor
+// ISA's kernels. `cpu` is the reference; a `cuda` backend fills the same
+// interface. The executor has checked every operand (handles, bounds, dtypes,
+// shapes) before a backend sees it; a backend reports only what depends on
+// data (an embedding id out of range) or on itself (INTERNAL).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "addr.hpp"
+#include "hix/abi/vgpu_cmd.h"
+#include "status.hpp"
+
+namespace hix::vgpu {
+
+enum class DType : std::uint8_t {
+  f32 = HIX_VGPU_DT_F32,
+  bf16 = HIX_VGPU_DT_BF16,
+  i32 = HIX_VGPU_DT_I32,
+};
+
+constexpr bool valid_dtype(std::uint8_t d) {
+  return d == HIX_VGPU_DT_F32 || d == HIX_VGPU_DT_BF16 || d == HIX_VGPU_DT_I32;
+}
+constexpr std::uint64_t dtype_size(DType d) {
+  return d == DType::bf16 ? 2 : 4;
+}
+constexpr bool is_float(DType d) {
+  return d == DType::f32 || d == DType::bf16;
+}
+
+// A resolved, bounds-checked operand: `count` elements at `offset`.
+struct TensorArg {
+  VramOffset offset;
+  DType dtype;
+  std::uint64_t count;
+};
+
+struct EmbeddingArgs {
+  TensorArg out, table, ids;
+  std::uint32_t rows, dim, vocab;
+};
+
+struct MatmulArgs {
+  TensorArg out, a, b;
+  std::optional<TensorArg> bias;
+  std::uint32_t m, n, k;
+  bool trans_b, accumulate;
+};
+
+enum class BinaryOp : std::uint8_t { add, mul };
+// out[i] = a[i] op b[i % b.count], i < a.count.
+struct BinaryArgs {
+  BinaryOp op;
+  TensorArg out, a, b;
+};
+
+// LAYERNORM (with beta) and RMSNORM (without).
+struct NormArgs {
+  TensorArg out, x, gamma;
+  std::optional<TensorArg> beta;
+  std::uint32_t rows, cols;
+  float eps;
+};
+
+enum class UnaryOp : std::uint8_t { gelu, silu };
+struct UnaryArgs {
+  UnaryOp op;
+  TensorArg out, x;
+};
+
+// SOFTMAX and ARGMAX.
+struct RowsArgs {
+  TensorArg out, x;
+  std::uint32_t rows, cols;
+};
+
+struct RopeArgs {
+  TensorArg out, x;
+  std::uint32_t tokens, heads, head_dim, rot_dim;
+  std::uint64_t pos;
+  float theta;
+};
+
+struct AttentionArgs {
+  TensorArg out, q, k, v, k_cache, v_cache;
+  std::uint32_t tokens, q_heads, kv_heads, head_dim, max_seq;
+  std::uint64_t pos;
+  float scale;
+};
+
+struct SampleArgs {
+  TensorArg out, x;
+  std::uint32_t rows, cols;
+  float temperature;
+  std::uint32_t top_k;
+  std::uint64_t seed;
+  std::uint64_t first_draw;  // rows sampled earlier in this command buffer
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  virtual std::uint64_t vram_size() const = 0;
+
+  // Device memory; ranges are inside [0, vram_size()).
+  [[nodiscard]] virtual Status write_bytes(VramOffset dst, std::span<const std::byte> src) = 0;
+  [[nodiscard]] virtual Status read_bytes(VramOffset src, std::span<std::byte> dst) = 0;
+  [[nodiscard]] virtual Status zero(VramOffset dst, std::uint64_t bytes) = 0;
+
+  // The tensor ISA (spec §6.4). Every op reads all inputs before writing.
+  [[nodiscard]] virtual Status fill(const TensorArg& dst, std::uint32_t bits) = 0;
+  [[nodiscard]] virtual Status copy(const TensorArg& dst, const TensorArg& src) = 0;
+  [[nodiscard]] virtual Status embedding(const EmbeddingArgs& a) = 0;
+  [[nodiscard]] virtual Status matmul(const MatmulArgs& a) = 0;
+  [[nodiscard]] virtual Status binary(const BinaryArgs& a) = 0;
+  [[nodiscard]] virtual Status layernorm(const NormArgs& a) = 0;
+  [[nodiscard]] virtual Status rmsnorm(const NormArgs& a) = 0;
+  [[nodiscard]] virtual Status unary(const UnaryArgs& a) = 0;
+  [[nodiscard]] virtual Status softmax(const RowsArgs& a) = 0;
+  [[nodiscard]] virtual Status rope(const RopeArgs& a) = 0;
+  [[nodiscard]] virtual Status attention(const AttentionArgs& a) = 0;
+  [[nodiscard]] virtual Status argmax(const RowsArgs& a) = 0;
+  [[nodiscard]] virtual Status sample(const SampleArgs& a) = 0;
+};
+
+// SplitMix64's finaliser, the sampling RNG of spec §6.5.
+constexpr std::uint64_t splitmix64_mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// The uniform draw u_n in [0, 1) of spec §6.5.
+constexpr double sample_uniform(std::uint64_t seed, std::uint64_t n) {
+  const std::uint64_t z = splitmix64_mix(seed + (n + 1) * 0x9E3779B97F4A7C15ull);
+  return static_cast<double>(z >> 40) / 16777216.0;
+}
+
+}  // namespace hix::vgpu

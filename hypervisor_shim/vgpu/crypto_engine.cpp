@@ -1,0 +1,60 @@
+// The crypto engine (spec §7).
+#include "crypto_engine.hpp"
+
+#include <sodium.h>
+
+#include "counter.hpp"
+
+namespace hix::vgpu {
+
+CryptoEngine::~CryptoEngine() {
+  wipe();
+}
+
+void CryptoEngine::wipe() {
+  sodium_memzero(plain_.data(), plain_.size());
+  sodium_memzero(sealed_.data(), sealed_.size());
+  plain_ = {};
+  sealed_ = {};
+}
+
+Status CryptoEngine::dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t bytes,
+                                    SealParams params,
+                                    std::span<const std::uint8_t, kKeyBytes> key) {
+  const std::uint64_t total = sealed_size(bytes);
+  if (total == 0) return Status::invalid_arg;
+  if (sealed_.size() < total) sealed_.resize(total);
+  if (plain_.size() < bytes) plain_.resize(bytes);
+  const std::span<std::byte> sealed(sealed_.data(), total);
+  const std::span<std::byte> plain(plain_.data(), bytes);
+  HIX_TRY(dma_.read(src, sealed));
+  if (open_tensor(plain, sealed, params, key) != Status::ok) {
+    saturating_increment(auth_failures_);
+    return Status::auth_failed;  // open_tensor has zeroed the plaintext
+  }
+  const Status s = backend_.write_bytes(dst, plain);
+  sodium_memzero(plain.data(), plain.size());
+  return s;
+}
+
+Status CryptoEngine::dma_out_encrypt(VramOffset src, GuestPhys dst, std::uint64_t bytes,
+                                     SealParams params,
+                                     std::span<const std::uint8_t, kKeyBytes> key) {
+  const std::uint64_t total = sealed_size(bytes);
+  if (total == 0) return Status::invalid_arg;
+  if (!dma_.allowed(dst, total)) {
+    dma_.count_denied();
+    return Status::dma_denied;
+  }
+  if (sealed_.size() < total) sealed_.resize(total);
+  if (plain_.size() < bytes) plain_.resize(bytes);
+  const std::span<std::byte> sealed(sealed_.data(), total);
+  const std::span<std::byte> plain(plain_.data(), bytes);
+  Status s = backend_.read_bytes(src, plain);
+  if (s == Status::ok) s = seal_tensor(sealed, plain, params, key);
+  sodium_memzero(plain.data(), plain.size());
+  if (s != Status::ok) return s;
+  return dma_.write(dst, sealed);
+}
+
+}  // namespace hix::vgpu

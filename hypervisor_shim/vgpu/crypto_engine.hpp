@@ -1,0 +1,45 @@
+// The in-device crypto engine (spec §7.2, §7.3): DMA_IN_DECRYPT and
+// DMA_OUT_ENCRYPT between sealed tensors in guest memory and plaintext VRAM.
+// Ciphertext is copied into device memory before anything is checked, and
+// nothing reaches VRAM until every chunk of a tensor has verified.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "backend.hpp"
+#include "dma.hpp"
+#include "sealed_chunk.hpp"
+
+namespace hix::vgpu {
+
+class CryptoEngine {
+ public:
+  CryptoEngine(DmaEngine& dma, Backend& backend) : dma_(dma), backend_(backend) {}
+  ~CryptoEngine();
+  CryptoEngine(const CryptoEngine&) = delete;
+  CryptoEngine& operator=(const CryptoEngine&) = delete;
+
+  [[nodiscard]] Status dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t bytes,
+                                      SealParams params,
+                                      std::span<const std::uint8_t, kKeyBytes> key);
+  [[nodiscard]] Status dma_out_encrypt(VramOffset src, GuestPhys dst, std::uint64_t bytes,
+                                       SealParams params,
+                                       std::span<const std::uint8_t, kKeyBytes> key);
+
+  std::uint32_t auth_failures() const { return auth_failures_.load(std::memory_order_relaxed); }
+  void reset_counter() { auth_failures_.store(0, std::memory_order_relaxed); }
+  // Wipes and releases the staging memory (scrub).
+  void wipe();
+
+ private:
+  DmaEngine& dma_;
+  Backend& backend_;
+  std::vector<std::byte> sealed_;  // staging: the device's copy of the ciphertext
+  std::vector<std::byte> plain_;   // staging: plaintext, wiped after each use
+  std::atomic<std::uint32_t> auth_failures_{0};
+};
+
+}  // namespace hix::vgpu

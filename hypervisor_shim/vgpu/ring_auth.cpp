@@ -1,0 +1,54 @@
+// Ring-entry authentication (spec §5.2).
+#include "ring_auth.hpp"
+
+#include <sodium.h>
+
+#include <array>
+#include <cstring>
+
+namespace hix::vgpu {
+namespace {
+
+std::array<std::uint8_t, 12> ring_nonce(std::uint64_t seq) {
+  std::array<std::uint8_t, 12> n{};
+  std::memcpy(n.data(), HIX_VGPU_RING_NONCE_PREFIX, 4);
+  for (std::size_t i = 0; i < 8; ++i) n[4 + i] = static_cast<std::uint8_t>(seq >> (8 * i));
+  return n;
+}
+
+std::array<unsigned char, HIX_VGPU_RING_AAD_BYTES> ring_aad(const hix_vgpu_ring_entry& e) {
+  std::array<unsigned char, HIX_VGPU_RING_AAD_BYTES> aad{};
+  std::memcpy(aad.data(), &e, aad.size());
+  return aad;
+}
+
+unsigned char* uc(std::byte* p) {
+  return reinterpret_cast<unsigned char*>(p);  // byte -> unsigned char, same object
+}
+
+}  // namespace
+
+void seal_ring_entry(hix_vgpu_ring_entry& entry, std::span<std::byte> cmdbuf,
+                     std::span<const std::uint8_t, kKeyBytes> channel_key) {
+  const auto nonce = ring_nonce(entry.seq);
+  const auto aad = ring_aad(entry);
+  unsigned long long tag_len = 0;
+  crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+      uc(cmdbuf.data()), entry.tag, &tag_len, uc(cmdbuf.data()), cmdbuf.size(), aad.data(),
+      aad.size(), nullptr, nonce.data(), channel_key.data());
+}
+
+Status open_ring_entry(const hix_vgpu_ring_entry& entry, std::span<std::byte> cmdbuf,
+                       std::span<const std::uint8_t, kKeyBytes> channel_key) {
+  const auto nonce = ring_nonce(entry.seq);
+  const auto aad = ring_aad(entry);
+  if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+          uc(cmdbuf.data()), nullptr, uc(cmdbuf.data()), cmdbuf.size(), entry.tag, aad.data(),
+          aad.size(), nonce.data(), channel_key.data()) != 0) {
+    sodium_memzero(cmdbuf.data(), cmdbuf.size());
+    return Status::auth_failed;
+  }
+  return Status::ok;
+}
+
+}  // namespace hix::vgpu
