@@ -1,0 +1,213 @@
+// Command-buffer parser and validator (spec §6): every malformed buffer is
+// rejected with a precise status and op index, and a buffer that fails
+// validation runs nothing.
+#include <gtest/gtest.h>
+
+#include "cmdbuf.hpp"
+#include "fake_bus.hpp"
+
+namespace hix::vgpu::test {
+namespace {
+
+std::vector<std::byte> one_nop() {
+  CmdbufBuilder b;
+  b.add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  return b.finish();
+}
+
+template <class T>
+void poke(std::vector<std::byte>& buf, std::size_t off, T v) {
+  std::memcpy(buf.data() + off, &v, sizeof v);
+}
+
+TEST(CmdbufParse, AMinimalBufferParses) {
+  const auto buf = one_nop();
+  const auto r = parse_cmdbuf(buf);
+  ASSERT_EQ(r.status, Status::ok);
+  EXPECT_EQ(r.program.ops.size(), 1u);
+}
+
+TEST(CmdbufParse, HeaderErrors) {
+  auto bad_magic = one_nop();
+  poke<std::uint32_t>(bad_magic, 0, 0x12345678);
+  EXPECT_EQ(parse_cmdbuf(bad_magic).status, Status::bad_format);
+  auto bad_version = one_nop();
+  poke<std::uint16_t>(bad_version, 4, 2);
+  EXPECT_EQ(parse_cmdbuf(bad_version).status, Status::bad_format);
+  auto bad_len = one_nop();
+  poke<std::uint32_t>(bad_len, 12, 32);
+  EXPECT_EQ(parse_cmdbuf(bad_len).status, Status::bad_format);
+  auto zero_ops = one_nop();
+  poke<std::uint32_t>(zero_ops, 8, 0);
+  EXPECT_EQ(parse_cmdbuf(zero_ops).status, Status::bad_format);
+  auto too_many = one_nop();
+  poke<std::uint32_t>(too_many, 8, 2);  // claims an op that is not there
+  EXPECT_EQ(parse_cmdbuf(too_many).status, Status::bad_format);
+  EXPECT_EQ(parse_cmdbuf(std::span<const std::byte>()).status, Status::bad_format);
+}
+
+TEST(CmdbufParse, RecordErrorsNameTheOp) {
+  CmdbufBuilder b;
+  b.add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  b.fill(tref(1, HIX_VGPU_DT_F32), 4, 0);
+  auto buf = b.finish();
+  auto unknown = buf;
+  poke<std::uint16_t>(unknown, 24, 0x99);  // op 1's opcode
+  auto r = parse_cmdbuf(unknown);
+  EXPECT_EQ(r.status, Status::bad_opcode);
+  EXPECT_EQ(r.op_index, 1u);
+  auto wrong_size = buf;
+  poke<std::uint16_t>(wrong_size, 26, 40);
+  EXPECT_EQ(parse_cmdbuf(wrong_size).status, Status::bad_format);
+  auto flags = buf;
+  poke<std::uint32_t>(flags, 28, 1);
+  EXPECT_EQ(parse_cmdbuf(flags).status, Status::bad_format);
+  auto dtype = buf;
+  poke<std::uint8_t>(dtype, 24 + 8 + 4, 9);
+  EXPECT_EQ(parse_cmdbuf(dtype).status, Status::bad_dtype);
+  auto reg = buf;
+  poke<std::uint8_t>(reg, 24 + 8 + 5, 8);
+  EXPECT_EQ(parse_cmdbuf(reg).status, Status::bad_format);
+  auto misaligned = buf;
+  poke<std::uint64_t>(misaligned, 24 + 8 + 8, 2);
+  EXPECT_EQ(parse_cmdbuf(misaligned).status, Status::bad_format);
+  auto reserved = buf;
+  poke<std::uint32_t>(reserved, 24 + 44, 1);  // hix_vgpu_op_fill.reserved
+  EXPECT_EQ(parse_cmdbuf(reserved).status, Status::bad_format);
+}
+
+TEST(CmdbufParse, FloatParametersMustBePositiveAndFinite) {
+  CmdbufBuilder b;
+  hix_vgpu_op_layernorm ln{};
+  ln.out = ln.x = ln.gamma = ln.beta = tref(1, HIX_VGPU_DT_F32);
+  ln.rows = ln.cols = 1;
+  ln.eps = -1.0f;
+  b.add(HIX_VGPU_OP_LAYERNORM, ln);
+  EXPECT_EQ(parse_cmdbuf(b.finish()).status, Status::invalid_arg);
+  CmdbufBuilder s;
+  hix_vgpu_op_sample sm{};
+  sm.out = tref(1, HIX_VGPU_DT_I32);
+  sm.x = tref(1, HIX_VGPU_DT_F32);
+  sm.temperature = std::numeric_limits<float>::quiet_NaN();
+  s.add(HIX_VGPU_OP_SAMPLE, sm);
+  EXPECT_EQ(parse_cmdbuf(s.finish()).status, Status::invalid_arg);
+}
+
+TEST(CmdbufParse, LoopStructure) {
+  CmdbufBuilder past_end;
+  past_end.loop(2, 2).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  EXPECT_EQ(parse_cmdbuf(past_end.finish()).status, Status::bad_format);
+  CmdbufBuilder nested;
+  nested.loop(2, 2).loop(2, 1).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  const auto r = parse_cmdbuf(nested.finish());
+  EXPECT_EQ(r.status, Status::bad_format);
+  EXPECT_EQ(r.op_index, 1u);
+  CmdbufBuilder zero_count;
+  zero_count.loop(0, 1).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  EXPECT_EQ(parse_cmdbuf(zero_count.finish()).status, Status::bad_format);
+  CmdbufBuilder stray_break;
+  hix_vgpu_op_break_if_eq br{};
+  br.x = tref(1, HIX_VGPU_DT_I32);
+  stray_break.add(HIX_VGPU_OP_BREAK_IF_EQ, br);
+  EXPECT_EQ(parse_cmdbuf(stray_break.finish()).status, Status::bad_format);
+  CmdbufBuilder ok;
+  ok.loop(3, 1).add(HIX_VGPU_OP_BREAK_IF_EQ, br);
+  EXPECT_EQ(parse_cmdbuf(ok.finish()).status, Status::ok);
+}
+
+class Validation : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    bus.start_ring();
+    ctx = bus.create_context();
+    a = bus.alloc(ctx, 64);  // 16 floats
+    b = bus.alloc(ctx, 64);
+  }
+  Status submit_after_fill(const std::function<void(CmdbufBuilder&)>& add_bad_op) {
+    CmdbufBuilder cb;
+    cb.fill(tref(a, HIX_VGPU_DT_F32), 16, 0x40000000u);  // would set a to 2.0
+    add_bad_op(cb);
+    return bus.submit(ctx, cb);
+  }
+  FakeBus bus{1 << 20};
+  std::uint32_t ctx = 0, a = 0, b = 0;
+};
+
+TEST_F(Validation, AFailingBufferRunsNothingAndReportsTheOp) {
+  const Status s = submit_after_fill([&](CmdbufBuilder& cb) {
+    cb.copy(tref(b, HIX_VGPU_DT_F32), tref(a, HIX_VGPU_DT_F32), 17);  // one past the end
+  });
+  EXPECT_EQ(s, Status::out_of_bounds);
+  EXPECT_EQ(bus.reg(Reg32::last_error) >> 16, 1u);
+  EXPECT_EQ(bus.reg(Reg32::last_error_fence), bus.last_fence);
+  EXPECT_EQ(bus.download(ctx, a, 16), std::vector<float>(16, 0.0f)) << "the FILL did not run";
+}
+
+TEST_F(Validation, HandlesDtypesAndShapes) {
+  EXPECT_EQ(submit_after_fill([&](CmdbufBuilder& cb) {
+              cb.copy(tref(b + 7, HIX_VGPU_DT_F32), tref(a, HIX_VGPU_DT_F32), 1);
+            }),
+            Status::bad_handle);
+  EXPECT_EQ(submit_after_fill([&](CmdbufBuilder& cb) {
+              cb.copy(tref(b, HIX_VGPU_DT_I32), tref(a, HIX_VGPU_DT_F32), 1);
+            }),
+            Status::bad_dtype);
+  EXPECT_EQ(submit_after_fill([&](CmdbufBuilder& cb) {
+              hix_vgpu_op_binary r{};
+              r.out = r.a = tref(a, HIX_VGPU_DT_F32);
+              r.b = tref(b, HIX_VGPU_DT_F32);
+              r.n = 16;
+              r.nb = 3;  // 16 is not a multiple of 3
+              cb.add(HIX_VGPU_OP_ADD, r);
+            }),
+            Status::bad_shape);
+  EXPECT_EQ(submit_after_fill([&](CmdbufBuilder& cb) {
+              hix_vgpu_op_matmul r{};
+              r.out = r.a = r.b = tref(a, HIX_VGPU_DT_F32);
+              r.m = 0x10000;
+              r.n = 0x10000;
+              r.k = 1;  // 2^32 elements: out of bounds, not an overflow crash
+              cb.add(HIX_VGPU_OP_MATMUL, r);
+            }),
+            Status::out_of_bounds);
+  EXPECT_EQ(submit_after_fill([&](CmdbufBuilder& cb) {
+              hix_vgpu_op_matmul r{};
+              r.out = r.a = r.b = tref(a, HIX_VGPU_DT_F32);
+              r.m = 0xFFFFFFFF;
+              r.n = 0xFFFFFFFF;
+              r.k = 0xFFFFFFFF;
+              cb.add(HIX_VGPU_OP_MATMUL, r);
+            }),
+            Status::bad_shape);
+  EXPECT_EQ(bus.reg(Reg32::exec_errors), 5u);
+}
+
+TEST_F(Validation, IndexedReferencesAreCheckedWhenTheyRun) {
+  CmdbufBuilder cb;
+  cb.set_reg(0, 15);
+  cb.fill(tref_indexed(a, HIX_VGPU_DT_F32, 0, 0, 4), 1, 0x3F800000u);  // a[15] = 1
+  cb.add_reg(0, 1);
+  cb.fill(tref_indexed(a, HIX_VGPU_DT_F32, 0, 0, 4), 1, 0x3F800000u);  // a[16]: out of bounds
+  EXPECT_EQ(bus.submit(ctx, cb), Status::out_of_bounds);
+  EXPECT_EQ(bus.reg(Reg32::last_error) >> 16, 3u);
+  EXPECT_EQ(bus.download(ctx, a, 16)[15], 1.0f) << "ops before the failing one ran";
+  CmdbufBuilder neg;
+  neg.set_reg(1, -1);
+  neg.fill(tref_indexed(a, HIX_VGPU_DT_F32, 0, 1, 4), 1, 0);
+  EXPECT_EQ(bus.submit(ctx, neg), Status::index_out_of_range);
+}
+
+TEST_F(Validation, TheOpBudgetBoundsLoops) {
+  FakeBus small(1 << 20, DeviceConfig{100, true});
+  small.start_ring();
+  const auto c = small.create_context();
+  CmdbufBuilder cb;
+  cb.loop(1000, 1).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  EXPECT_EQ(small.submit(c, cb), Status::limit);
+  CmdbufBuilder fits;
+  fits.loop(100, 1).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  EXPECT_EQ(small.submit(c, fits), Status::ok);
+}
+
+}  // namespace
+}  // namespace hix::vgpu::test
