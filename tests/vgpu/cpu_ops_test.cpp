@@ -1,0 +1,504 @@
+// The cpu backend's tensor ISA (spec §6.4), op by op, through command
+// buffers on the device, against values computed here independently (in
+// double precision, straight from the formulas) and a few published values.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "fake_bus.hpp"
+
+namespace hix::vgpu::test {
+namespace {
+
+std::vector<float> randv(std::size_t n, std::uint32_t seed, float lo = -2.0f, float hi = 2.0f) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+std::vector<float> round_bf16(std::vector<float> v) {
+  for (auto& x : v) x = bf16_to_f32(f32_to_bf16(x));
+  return v;
+}
+
+void expect_near(const std::vector<float>& got, const std::vector<double>& want, double tol) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NEAR(got[i], want[i], tol * std::max(1.0, std::fabs(want[i]))) << "element " << i;
+  }
+}
+
+std::uint32_t bits(float f) {
+  std::uint32_t b = 0;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+
+// One context, buffers on demand, ops run through the ring in plain mode.
+class Ops : public ::testing::TestWithParam<std::uint8_t> {
+ protected:
+  void SetUp() override {
+    bus.start_ring();
+    ctx = bus.create_context();
+  }
+  std::uint8_t dt() const { return GetParam(); }
+  double tol() const { return dt() == HIX_VGPU_DT_BF16 ? 1e-2 : 2e-5; }
+  // Input as stored: bf16 inputs are rounded before the reference sees them.
+  std::vector<float> stored(std::vector<float> v) const {
+    return dt() == HIX_VGPU_DT_BF16 ? round_bf16(std::move(v)) : v;
+  }
+  std::uint32_t put(const std::vector<float>& v) {
+    const auto h = bus.alloc(ctx, v.size() * 4);
+    bus.upload(ctx, h, v, dt());
+    return h;
+  }
+  std::uint32_t put_i32(const std::vector<std::int32_t>& v) {
+    const auto h = bus.alloc(ctx, v.size() * 4);
+    bus.upload_i32(ctx, h, v);
+    return h;
+  }
+  std::uint32_t out(std::size_t n) { return bus.alloc(ctx, n * 4); }
+  std::vector<float> get(std::uint32_t h, std::size_t n) { return bus.download(ctx, h, n, dt()); }
+  hix_vgpu_tref t(std::uint32_t h) const { return tref(h, dt()); }
+  template <class Rec>
+  void run(std::uint16_t opcode, const Rec& r) {
+    CmdbufBuilder b;
+    b.add(opcode, r);
+    ASSERT_EQ(bus.submit(ctx, b), Status::ok);
+  }
+
+  FakeBus bus{8 << 20};
+  std::uint32_t ctx = 0;
+};
+
+TEST_P(Ops, FillAndCopyConvert) {
+  const auto h = out(8);
+  CmdbufBuilder b;
+  b.fill(t(h), 8, bits(1.00390625f));  // halfway between two bf16 values: rounds to even
+  ASSERT_EQ(bus.submit(ctx, b), Status::ok);
+  const float want = dt() == HIX_VGPU_DT_BF16 ? 1.0f : 1.00390625f;
+  EXPECT_EQ(get(h, 8), std::vector<float>(8, want));
+  const auto src = randv(8, 1);
+  const auto hs = bus.alloc(ctx, 32);
+  bus.upload(ctx, hs, src, HIX_VGPU_DT_F32);
+  CmdbufBuilder c;
+  c.copy(t(h), tref(hs, HIX_VGPU_DT_F32), 8);
+  ASSERT_EQ(bus.submit(ctx, c), Status::ok);
+  EXPECT_EQ(get(h, 8), stored(src));
+}
+
+TEST_P(Ops, Embedding) {
+  const std::uint32_t vocab = 10, dim = 6;
+  const auto table = stored(randv(vocab * dim, 2));
+  const std::vector<std::int32_t> ids{3, 0, 9, 3};
+  const auto ht = put(table);
+  const auto hi = put_i32(ids);
+  const auto ho = out(ids.size() * dim);
+  hix_vgpu_op_embedding r{};
+  r.out = t(ho);
+  r.table = t(ht);
+  r.ids = tref(hi, HIX_VGPU_DT_I32);
+  r.rows = 4;
+  r.dim = dim;
+  r.vocab = vocab;
+  run(HIX_VGPU_OP_EMBEDDING, r);
+  std::vector<double> want;
+  for (const auto id : ids) {
+    for (std::uint32_t d = 0; d < dim; ++d) want.push_back(table[std::size_t(id) * dim + d]);
+  }
+  expect_near(get(ho, want.size()), want, 0);
+  // An id outside the vocabulary is an execution error, not a read past the table.
+  const auto bad = put_i32({10});
+  r.ids = tref(bad, HIX_VGPU_DT_I32);
+  r.rows = 1;
+  CmdbufBuilder b;
+  b.add(HIX_VGPU_OP_EMBEDDING, r);
+  EXPECT_EQ(bus.submit(ctx, b), Status::index_out_of_range);
+}
+
+TEST_P(Ops, MatmulBothLayoutsBiasAndAccumulate) {
+  const std::uint32_t m = 3, n = 5, k = 7;
+  const auto a = stored(randv(m * k, 3));
+  const auto bkn = stored(randv(k * n, 4));
+  const auto bias = stored(randv(n, 5));
+  std::vector<float> bnk(n * k);
+  for (std::uint32_t p = 0; p < k; ++p) {
+    for (std::uint32_t j = 0; j < n; ++j) bnk[j * k + p] = bkn[p * n + j];
+  }
+  std::vector<double> want(m * n);
+  for (std::uint32_t i = 0; i < m; ++i) {
+    for (std::uint32_t j = 0; j < n; ++j) {
+      double s = bias[j];
+      for (std::uint32_t p = 0; p < k; ++p) s += double(a[i * k + p]) * bkn[p * n + j];
+      want[i * n + j] = s;
+    }
+  }
+  const auto ha = put(a), hb = put(bkn), hbt = put(bnk), hbias = put(bias);
+  for (const bool trans : {false, true}) {
+    const auto ho = out(m * n);
+    hix_vgpu_op_matmul r{};
+    r.h.flags = trans ? HIX_VGPU_MATMUL_TRANS_B : 0;
+    r.out = t(ho);
+    r.a = t(ha);
+    r.b = t(trans ? hbt : hb);
+    r.bias = t(hbias);
+    r.m = m;
+    r.n = n;
+    r.k = k;
+    run(HIX_VGPU_OP_MATMUL, r);
+    const auto got = get(ho, m * n);
+    expect_near(got, want, tol() * 4);
+    // ACCUMULATE without bias adds a·b to what is there.
+    r.h.flags |= HIX_VGPU_MATMUL_ACCUMULATE;
+    r.bias = hix_vgpu_tref{};
+    run(HIX_VGPU_OP_MATMUL, r);
+    std::vector<double> twice(m * n);
+    for (std::size_t i = 0; i < twice.size(); ++i) {
+      twice[i] = got[i] + (want[i] - bias[i % n]);
+    }
+    expect_near(get(ho, m * n), twice, tol() * 4);
+  }
+}
+
+TEST_P(Ops, AddAndMulBroadcastARow) {
+  const auto a = stored(randv(12, 6));
+  const auto b = stored(randv(4, 7));
+  const auto ha = put(a), hb = put(b);
+  for (const std::uint16_t op : {std::uint16_t{HIX_VGPU_OP_ADD}, std::uint16_t{HIX_VGPU_OP_MUL}}) {
+    const auto ho = out(12);
+    hix_vgpu_op_binary r{};
+    r.out = t(ho);
+    r.a = t(ha);
+    r.b = t(hb);
+    r.n = 12;
+    r.nb = 4;
+    run(op, r);
+    std::vector<double> want(12);
+    for (std::size_t i = 0; i < 12; ++i) {
+      want[i] = op == HIX_VGPU_OP_ADD ? double(a[i]) + b[i % 4] : double(a[i]) * b[i % 4];
+    }
+    expect_near(get(ho, 12), want, tol());
+  }
+}
+
+TEST_P(Ops, LayerNormAndRmsNorm) {
+  const std::uint32_t rows = 3, cols = 16;
+  const auto x = stored(randv(rows * cols, 8, -3, 5));
+  const auto g = stored(randv(cols, 9));
+  const auto be = stored(randv(cols, 10));
+  const auto hx = put(x), hg = put(g), hb = put(be), ho = out(rows * cols), hr = out(rows * cols);
+  hix_vgpu_op_layernorm ln{};
+  ln.out = t(ho);
+  ln.x = t(hx);
+  ln.gamma = t(hg);
+  ln.beta = t(hb);
+  ln.rows = rows;
+  ln.cols = cols;
+  ln.eps = 1e-5f;
+  run(HIX_VGPU_OP_LAYERNORM, ln);
+  hix_vgpu_op_rmsnorm rn{};
+  rn.out = t(hr);
+  rn.x = t(hx);
+  rn.gamma = t(hg);
+  rn.rows = rows;
+  rn.cols = cols;
+  rn.eps = 1e-6f;
+  run(HIX_VGPU_OP_RMSNORM, rn);
+  std::vector<double> wl, wr;
+  for (std::uint32_t r = 0; r < rows; ++r) {
+    double mean = 0, var = 0, ss = 0;
+    for (std::uint32_t c = 0; c < cols; ++c) mean += x[r * cols + c];
+    mean /= cols;
+    for (std::uint32_t c = 0; c < cols; ++c) {
+      const double d = x[r * cols + c] - mean;
+      var += d * d;
+      ss += double(x[r * cols + c]) * x[r * cols + c];
+    }
+    var /= cols;
+    for (std::uint32_t c = 0; c < cols; ++c) {
+      wl.push_back((x[r * cols + c] - mean) / std::sqrt(var + 1e-5) * g[c] + be[c]);
+      wr.push_back(x[r * cols + c] / std::sqrt(ss / cols + 1e-6) * g[c]);
+    }
+  }
+  expect_near(get(ho, rows * cols), wl, tol() * 2);
+  expect_near(get(hr, rows * cols), wr, tol() * 2);
+}
+
+TEST_P(Ops, GeluAndSiluMatchPublishedValues) {
+  const std::vector<float> x{-3.0f, -1.0f, 0.0f, 0.5f, 1.0f, 2.0f};
+  const auto hx = put(x), hg = out(6), hs = out(6);
+  hix_vgpu_op_unary r{};
+  r.x = t(hx);
+  r.count = 6;
+  r.out = t(hg);
+  run(HIX_VGPU_OP_GELU, r);
+  r.out = t(hs);
+  run(HIX_VGPU_OP_SILU, r);
+  // GPT-2's tanh GELU and x*sigmoid(x), to 7 digits.
+  expect_near(get(hg, 6), {-0.0036373, -0.1588080, 0.0, 0.3457140, 0.8411920, 1.9545977},
+              std::max(tol(), 1e-6));
+  expect_near(get(hs, 6), {-0.1422776, -0.2689414, 0.0, 0.3112297, 0.7310586, 1.7615942},
+              std::max(tol(), 1e-6));
+}
+
+TEST_P(Ops, SoftmaxArgmax) {
+  const std::vector<float> x{1, 2, 3, 0, 5, 5, -1, 0};
+  const auto hx = put(x), ho = out(8), ha = out(2);
+  hix_vgpu_op_rows r{};
+  r.x = t(hx);
+  r.rows = 2;
+  r.cols = 4;
+  r.out = t(ho);
+  run(HIX_VGPU_OP_SOFTMAX, r);
+  const double e = std::exp(1.0);
+  const double s1 = 1 + e + e * e + 1 / e;  // row 0 shifted by -1: e^0, e^1, e^2, e^-1
+  const double s2 = 2 * std::exp(5.0) + std::exp(-1.0) + 1;
+  expect_near(get(ho, 8),
+              {1 / s1, e / s1, e * e / s1, 1 / e / s1, std::exp(5.0) / s2, std::exp(5.0) / s2,
+               std::exp(-1.0) / s2, 1 / s2},
+              tol());
+  r.out = tref(ha, HIX_VGPU_DT_I32);
+  run(HIX_VGPU_OP_ARGMAX, r);
+  EXPECT_EQ(bus.download_i32(ctx, ha, 2), (std::vector<std::int32_t>{2, 0}))
+      << "ties go to the lower index";
+}
+
+TEST_P(Ops, RopeRotatesPairsAtEachTokensPosition) {
+  const std::uint32_t tokens = 3, heads = 2, hd = 8, rot = 6, pos = 5;
+  const float theta = 10000.0f;
+  const auto x = stored(randv(tokens * heads * hd, 11));
+  const auto hx = put(x), ho = out(x.size());
+  hix_vgpu_op_rope r{};
+  r.out = t(ho);
+  r.x = t(hx);
+  r.tokens = tokens;
+  r.heads = heads;
+  r.head_dim = hd;
+  r.rot_dim = rot;
+  r.pos = pos;
+  r.pos_reg = HIX_VGPU_REG_NONE;
+  r.theta = theta;
+  run(HIX_VGPU_OP_ROPE, r);
+  std::vector<double> want(x.begin(), x.end());
+  for (std::uint32_t tk = 0; tk < tokens; ++tk) {
+    for (std::uint32_t h = 0; h < heads; ++h) {
+      const std::size_t base = (tk * heads + h) * hd;
+      for (std::uint32_t i = 0; i < rot / 2; ++i) {
+        const double ang = (pos + tk) / std::pow(double(theta), 2.0 * i / rot);
+        const double x1 = x[base + i], x2 = x[base + i + rot / 2];
+        want[base + i] = x1 * std::cos(ang) - x2 * std::sin(ang);
+        want[base + i + rot / 2] = x2 * std::cos(ang) + x1 * std::sin(ang);
+      }
+    }
+  }
+  expect_near(get(ho, x.size()), want, tol());
+}
+
+// Reference causal attention with a cache, computed from scratch each time.
+std::vector<double> ref_attention(const std::vector<float>& q_all, const std::vector<float>& k_all,
+                                  const std::vector<float>& v_all, std::uint32_t first,
+                                  std::uint32_t tokens, std::uint32_t hq, std::uint32_t hkv,
+                                  std::uint32_t hd, double scale) {
+  std::vector<double> out;
+  for (std::uint32_t tk = first; tk < first + tokens; ++tk) {
+    for (std::uint32_t h = 0; h < hq; ++h) {
+      const std::uint32_t g = h / (hq / hkv);
+      std::vector<double> s(tk + 1);
+      double mx = -1e300;
+      for (std::uint32_t j = 0; j <= tk; ++j) {
+        double d = 0;
+        for (std::uint32_t c = 0; c < hd; ++c) {
+          d += double(q_all[(tk * hq + h) * hd + c]) * k_all[(j * hkv + g) * hd + c];
+        }
+        s[j] = d * scale;
+        mx = std::max(mx, s[j]);
+      }
+      double sum = 0;
+      for (auto& w : s) sum += (w = std::exp(w - mx));
+      for (std::uint32_t c = 0; c < hd; ++c) {
+        double o = 0;
+        for (std::uint32_t j = 0; j <= tk; ++j) o += s[j] / sum * v_all[(j * hkv + g) * hd + c];
+        out.push_back(o);
+      }
+    }
+  }
+  return out;
+}
+
+TEST_P(Ops, CausalAttentionWithKvCacheAndGqa) {
+  const std::uint32_t hq = 4, hkv = 2, hd = 8, max_seq = 16, prefill = 5;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  const std::uint32_t total = prefill + 2;
+  const auto q = stored(randv(total * hq * hd, 12));
+  const auto k = stored(randv(total * hkv * hd, 13));
+  const auto v = stored(randv(total * hkv * hd, 14));
+  const auto hqb = put(q), hkb = put(k), hvb = put(v);
+  const auto kc = out(max_seq * hkv * hd), vc = out(max_seq * hkv * hd);
+  // Prefill 5 tokens at position 0, then decode two single tokens, with the
+  // position taken from scalar register 2.
+  for (const auto& [first, n] :
+       {std::pair<std::uint32_t, std::uint32_t>{0, prefill}, {prefill, 1}, {prefill + 1, 1}}) {
+    const auto ho = out(n * hq * hd);
+    hix_vgpu_op_attention r{};
+    r.out = t(ho);
+    r.q = tref(hqb, dt(), std::uint64_t{first} * hq * hd * (dt() == HIX_VGPU_DT_BF16 ? 2 : 4));
+    r.k = tref(hkb, dt(), std::uint64_t{first} * hkv * hd * (dt() == HIX_VGPU_DT_BF16 ? 2 : 4));
+    r.v = tref(hvb, dt(), std::uint64_t{first} * hkv * hd * (dt() == HIX_VGPU_DT_BF16 ? 2 : 4));
+    r.k_cache = t(kc);
+    r.v_cache = t(vc);
+    r.tokens = n;
+    r.q_heads = hq;
+    r.kv_heads = hkv;
+    r.head_dim = hd;
+    r.max_seq = max_seq;
+    r.pos = 0;
+    r.pos_reg = 2;
+    r.scale = scale;
+    CmdbufBuilder b;
+    b.set_reg(2, static_cast<std::int32_t>(first));
+    b.add(HIX_VGPU_OP_ATTENTION, r);
+    ASSERT_EQ(bus.submit(ctx, b), Status::ok);
+    expect_near(get(ho, n * hq * hd), ref_attention(q, k, v, first, n, hq, hkv, hd, scale),
+                tol() * 2);
+  }
+  // The cache holds every token's k, v.
+  expect_near(get(kc, total * hkv * hd), std::vector<double>(k.begin(), k.end()), 0);
+  // Past the cache's end is an error.
+  hix_vgpu_op_attention r{};
+  r.out = r.q = t(hqb);
+  r.k = r.v = t(hkb);
+  r.k_cache = t(kc);
+  r.v_cache = t(vc);
+  r.tokens = 1;
+  r.q_heads = hq;
+  r.kv_heads = hkv;
+  r.head_dim = hd;
+  r.max_seq = max_seq;
+  r.pos = max_seq;
+  r.pos_reg = HIX_VGPU_REG_NONE;
+  r.scale = scale;
+  CmdbufBuilder b;
+  b.add(HIX_VGPU_OP_ATTENTION, r);
+  EXPECT_EQ(bus.submit(ctx, b), Status::index_out_of_range);
+}
+
+TEST_P(Ops, SampleFollowsTheSpecsDraws) {
+  const std::uint32_t rows = 3, cols = 10;
+  const auto x = stored(randv(rows * cols, 15, -1, 1));
+  const auto hx = put(x);
+  const auto ho = bus.alloc(ctx, rows * 4);
+  for (const std::uint32_t top_k : {0u, 3u}) {
+    hix_vgpu_op_sample r{};
+    r.out = tref(ho, HIX_VGPU_DT_I32);
+    r.x = t(hx);
+    r.rows = rows;
+    r.cols = cols;
+    r.temperature = 0.7f;
+    r.top_k = top_k;
+    r.seed = 1234;
+    CmdbufBuilder b;
+    b.add(HIX_VGPU_OP_SAMPLE, r);
+    ASSERT_EQ(bus.submit(ctx, b), Status::ok);
+    const auto got = bus.download_i32(ctx, ho, rows);
+    for (std::uint32_t row = 0; row < rows; ++row) {
+      // Spec §6.5, computed here from the formula.
+      std::vector<std::uint32_t> idx(cols);
+      std::iota(idx.begin(), idx.end(), 0u);
+      const float* xr = &x[row * cols];
+      std::stable_sort(idx.begin(), idx.end(), [&](auto i, auto j) { return xr[i] > xr[j]; });
+      const std::size_t kk = top_k == 0 ? cols : top_k;
+      std::vector<double> w(kk);
+      double total = 0;
+      for (std::size_t i = 0; i < kk; ++i)
+        total += (w[i] = std::exp((xr[idx[i]] - xr[idx[0]]) / 0.7));
+      std::uint64_t z = 1234 + (row + 1) * 0x9E3779B97F4A7C15ull;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      const double u = double(z >> 40) / 16777216.0;
+      double run_sum = 0;
+      std::size_t pick = kk - 1;
+      for (std::size_t i = 0; i < kk; ++i) {
+        if ((run_sum += w[i]) > u * total) {
+          pick = i;
+          break;
+        }
+      }
+      EXPECT_EQ(got[row], static_cast<std::int32_t>(idx[pick])) << "row " << row;
+      if (top_k == 3) {
+        EXPECT_TRUE(pick < 3);
+      }
+    }
+  }
+}
+
+TEST_P(Ops, SampleWithTopKOneIsArgmax) {
+  const auto x = stored(randv(4 * 50, 16));
+  const auto hx = put(x);
+  const auto hs = bus.alloc(ctx, 16), ha = bus.alloc(ctx, 16);
+  hix_vgpu_op_sample s{};
+  s.out = tref(hs, HIX_VGPU_DT_I32);
+  s.x = t(hx);
+  s.rows = 4;
+  s.cols = 50;
+  s.temperature = 1.0f;
+  s.top_k = 1;
+  s.seed = 99;
+  hix_vgpu_op_rows a{};
+  a.out = tref(ha, HIX_VGPU_DT_I32);
+  a.x = t(hx);
+  a.rows = 4;
+  a.cols = 50;
+  CmdbufBuilder b;
+  b.add(HIX_VGPU_OP_SAMPLE, s).add(HIX_VGPU_OP_ARGMAX, a);
+  ASSERT_EQ(bus.submit(ctx, b), Status::ok);
+  EXPECT_EQ(bus.download_i32(ctx, hs, 4), bus.download_i32(ctx, ha, 4));
+}
+
+INSTANTIATE_TEST_SUITE_P(Storage, Ops, ::testing::Values(HIX_VGPU_DT_F32, HIX_VGPU_DT_BF16),
+                         [](const auto& param_info) {
+                           return std::string(param_info.param == HIX_VGPU_DT_F32 ? "f32" : "bf16");
+                         });
+
+TEST(ControlFlow, LoopRegistersIndexedStoresAndBreak) {
+  FakeBus bus(1 << 20);
+  bus.start_ring();
+  const auto ctx = bus.create_context();
+  const auto h = bus.alloc(ctx, 64);
+  const auto stop = bus.alloc(ctx, 4);
+  CmdbufBuilder b;
+  b.fill(tref(h, HIX_VGPU_DT_I32), 16, 0);
+  b.fill(tref(stop, HIX_VGPU_DT_I32), 1, 7);
+  b.set_reg(0, 0);
+  b.set_reg(1, 10);
+  b.loop(100, 4);
+  // h[R0] = R1 (copied from an indexed FILL of R1's value is not possible;
+  // the loop writes a constant and moves the index), then R0 += 1, R1 += 1.
+  b.fill(tref_indexed(h, HIX_VGPU_DT_I32, 0, 0, 4), 1, 5);
+  b.add_reg(0, 1);
+  b.add_reg(1, 1);
+  hix_vgpu_op_break_if_eq br{};
+  br.x = tref_indexed(h, HIX_VGPU_DT_I32, 0, 0, 4);  // h[R0]: 0 until written
+  br.value = 0;
+  b.add(HIX_VGPU_OP_BREAK_IF_EQ, br);
+  // The break fires after the first iteration (h[1] is still 0), so only
+  // h[0] is written; then a second loop runs to its count.
+  b.loop(3, 2);
+  b.fill(tref_indexed(h, HIX_VGPU_DT_I32, 0, 0, 4), 1, 6);
+  b.add_reg(0, 1);
+  ASSERT_EQ(bus.submit(ctx, b), Status::ok);
+  const auto v = bus.download_i32(ctx, h, 16);
+  EXPECT_EQ(v[0], 5);
+  EXPECT_EQ(v[1], 6);
+  EXPECT_EQ(v[2], 6);
+  EXPECT_EQ(v[3], 6);
+  EXPECT_EQ(v[4], 0);
+}
+
+}  // namespace
+}  // namespace hix::vgpu::test
