@@ -47,6 +47,16 @@ class CmdbufBuilder {
     return *this;
   }
 
+  // Appends another builder's records (e.g. a loop body built separately).
+  CmdbufBuilder& append(const CmdbufBuilder& other) {
+    bytes_.insert(
+        bytes_.end(),
+        other.bytes_.begin() + static_cast<std::ptrdiff_t>(sizeof(hix_vgpu_cmdbuf_header)),
+        other.bytes_.end());
+    ops_ += other.ops_;
+    return *this;
+  }
+
   std::uint32_t op_count() const { return ops_; }
 
   // The finished buffer (the builder can keep adding afterwards).

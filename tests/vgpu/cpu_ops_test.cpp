@@ -10,6 +10,9 @@
 
 #include "fake_bus.hpp"
 
+// Shapes here are small uint32 constants, as in the op records; their
+// products widen to size_t exactly.
+// NOLINTBEGIN(bugprone-implicit-widening-of-multiplication-result)
 namespace hix::vgpu::test {
 namespace {
 
@@ -502,3 +505,4 @@ TEST(ControlFlow, LoopRegistersIndexedStoresAndBreak) {
 
 }  // namespace
 }  // namespace hix::vgpu::test
+// NOLINTEND(bugprone-implicit-widening-of-multiplication-result)
