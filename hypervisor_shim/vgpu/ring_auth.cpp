@@ -22,8 +22,11 @@ std::array<unsigned char, HIX_VGPU_RING_AAD_BYTES> ring_aad(const hix_vgpu_ring_
   return aad;
 }
 
-unsigned char* uc(std::byte* p) {
-  return reinterpret_cast<unsigned char*>(p);  // byte -> unsigned char, same object
+// libsodium declares its buffers non-null even for zero lengths.
+unsigned char* uc(std::span<std::byte> s) {
+  static unsigned char empty = 0;
+  if (s.empty()) return &empty;
+  return reinterpret_cast<unsigned char*>(s.data());  // byte -> unsigned char, same object
 }
 
 }  // namespace
@@ -33,9 +36,9 @@ void seal_ring_entry(hix_vgpu_ring_entry& entry, std::span<std::byte> cmdbuf,
   const auto nonce = ring_nonce(entry.seq);
   const auto aad = ring_aad(entry);
   unsigned long long tag_len = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-      uc(cmdbuf.data()), entry.tag, &tag_len, uc(cmdbuf.data()), cmdbuf.size(), aad.data(),
-      aad.size(), nullptr, nonce.data(), channel_key.data());
+  crypto_aead_chacha20poly1305_ietf_encrypt_detached(uc(cmdbuf), entry.tag, &tag_len, uc(cmdbuf),
+                                                     cmdbuf.size(), aad.data(), aad.size(), nullptr,
+                                                     nonce.data(), channel_key.data());
 }
 
 Status open_ring_entry(const hix_vgpu_ring_entry& entry, std::span<std::byte> cmdbuf,
@@ -43,8 +46,8 @@ Status open_ring_entry(const hix_vgpu_ring_entry& entry, std::span<std::byte> cm
   const auto nonce = ring_nonce(entry.seq);
   const auto aad = ring_aad(entry);
   if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-          uc(cmdbuf.data()), nullptr, uc(cmdbuf.data()), cmdbuf.size(), entry.tag, aad.data(),
-          aad.size(), nonce.data(), channel_key.data()) != 0) {
+          uc(cmdbuf), nullptr, uc(cmdbuf), cmdbuf.size(), entry.tag, aad.data(), aad.size(),
+          nonce.data(), channel_key.data()) != 0) {
     sodium_memzero(cmdbuf.data(), cmdbuf.size());
     return Status::auth_failed;
   }
