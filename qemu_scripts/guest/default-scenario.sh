@@ -1,8 +1,16 @@
-# The image's default scenario (run-vm without --run): list the PCI devices,
-# then find the hix-gpu and read its registers through BAR0.
+# The image's default scenario (run-vm without --run; `openhix demo` runs it
+# with a fresh nonce as $1): list the PCI devices, read the hix-gpu's
+# registers through BAR0, then load the hello enclave and have it attest.
+nonce=${1:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 echo "== PCI devices (bdf vendor:device class)"
 for d in /sys/bus/pci/devices/*; do
     echo "${d##*/} $(cat "$d/vendor"):$(cat "$d/device") $(cat "$d/class")"
 done
 echo "== hix-probe"
-hix-probe
+hix-probe || exit $?
+if [ -e /dev/hix ]; then
+    echo "== hello enclave: load, measure, attest (report data = nonce $nonce)"
+    hix-enclave-run /usr/share/openhix/enclaves/hello.elf --report "$nonce" || exit $?
+else
+    echo "== no /dev/hix: this CPU has no HIX (run-vm --no-hix?)"
+fi
