@@ -14,12 +14,10 @@
 // Output: one "HIX-ATTACK-SELFTEST key=value ..." line. Exit status: 0 when
 // every check passed, 1 when one failed, 2 on a usage or set-up error.
 #include <fcntl.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cinttypes>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -33,71 +31,24 @@
 
 #include "hix/gpu/regs.hpp"
 #include "hix_attack_abi.h"
+#include "selftest.hpp"
 
 namespace {
 
-constexpr std::size_t kPage = 4096;
+using hix::kmodtest::all_equal;
+using hix::kmodtest::Device;
+using hix::kmodtest::hex;
+using hix::kmodtest::kPage;
+using hix::kmodtest::read_phys;
+using hix::kmodtest::Report;
+using hix::kmodtest::virt_to_phys;
+
 constexpr std::uint8_t kMarkedPattern = 0xA5;
 constexpr std::uint8_t kUserPattern = 0x3C;
 constexpr std::uint8_t kWrittenPattern = 0x7E;
 constexpr std::size_t kWriteOffset = 0x100;
 constexpr std::size_t kWriteLength = 64;
 constexpr std::uint32_t kScratchValue = 0x5EC0DE01u;
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
-
-// The key=value pairs of the one output line, in order.
-class Report {
- public:
-  void add(std::string_view key, std::string_view value) {
-    line_ += ' ';
-    line_ += key;
-    line_ += '=';
-    line_ += value;
-  }
-  // A check: key=ok or key=bad.
-  void check(std::string_view key, bool ok) {
-    add(key, ok ? "ok" : "bad");
-    if (!ok) failed_ = true;
-  }
-  void fail() { failed_ = true; }
-  int finish() {
-    add("result", failed_ ? "fail" : "pass");
-    std::printf("HIX-ATTACK-SELFTEST%s\n", line_.c_str());
-    std::fflush(stdout);
-    return failed_ ? 1 : 0;
-  }
-
- private:
-  std::string line_;
-  bool failed_ = false;
-};
-
-class AttackDevice {
- public:
-  AttackDevice() : fd_(::open(HIX_ATTACK_DEVICE, O_RDWR | O_CLOEXEC)) {}
-  ~AttackDevice() { close(); }
-  AttackDevice(const AttackDevice&) = delete;
-  AttackDevice& operator=(const AttackDevice&) = delete;
-
-  bool is_open() const { return fd_ >= 0; }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  // 0 or the errno of the ioctl.
-  template <typename Arg>
-  int call(unsigned long request, Arg* arg) const {
-    return ::ioctl(fd_, request, arg) == 0 ? 0 : errno;
-  }
-
- private:
-  int fd_;
-};
 
 // One anonymous page of this process.
 class UserPage {
@@ -113,6 +64,7 @@ class UserPage {
     if (base_ != MAP_FAILED) ::munmap(base_, kPage);
     base_ = MAP_FAILED;
   }
+  // reinterpret_cast: the module's ABI takes addresses as integers.
   std::uint64_t address() const { return reinterpret_cast<std::uintptr_t>(base_); }
   void fill(std::uint8_t value) { std::memset(base_, value, kPage); }
   // What this process reads at the page now, one byte at a time.
@@ -129,31 +81,6 @@ class UserPage {
   void* base_;
 };
 
-bool all_equal(const std::vector<std::uint8_t>& bytes, std::uint8_t value) {
-  for (std::uint8_t b : bytes) {
-    if (b != value) return false;
-  }
-  return true;
-}
-
-std::optional<std::vector<std::uint8_t>> read_phys(const AttackDevice& dev, unsigned long request,
-                                                   std::uint64_t phys) {
-  std::vector<std::uint8_t> buf(kPage);
-  hix_attack_phys_rw rw{};
-  rw.phys = phys;
-  rw.len = kPage;
-  rw.user_buf = reinterpret_cast<std::uintptr_t>(buf.data());
-  if (dev.call(request, &rw) != 0) return std::nullopt;
-  return buf;
-}
-
-std::optional<std::uint64_t> virt_to_phys(const AttackDevice& dev, std::uint64_t vaddr) {
-  hix_attack_virt_to_phys req{};
-  req.vaddr = vaddr;
-  if (dev.call(HIX_ATTACK_VIRT_TO_PHYS, &req) != 0) return std::nullopt;
-  return req.phys;
-}
-
 // The kernel's own answer, from /proc/self/pagemap (PFN in bits 0..54, bit 63
 // set when present; root sees real PFNs).
 std::optional<std::uint64_t> pagemap_phys(std::uint64_t vaddr) {
@@ -167,8 +94,7 @@ std::optional<std::uint64_t> pagemap_phys(std::uint64_t vaddr) {
 }
 
 // 0 or the errno; old_phys gets the frame the PTE named before.
-int remap(const AttackDevice& dev, std::uint64_t vaddr, std::uint64_t new_phys,
-          std::uint64_t* old_phys) {
+int remap(const Device& dev, std::uint64_t vaddr, std::uint64_t new_phys, std::uint64_t* old_phys) {
   hix_attack_remap req{};
   req.vaddr = vaddr;
   req.new_phys = new_phys;
@@ -196,7 +122,7 @@ std::optional<std::uint64_t> find_bar0() {
   return std::nullopt;
 }
 
-void check_mmio(const AttackDevice& dev, Report& report) {
+void check_mmio(const Device& dev, Report& report) {
   std::optional<std::uint64_t> bar0 = find_bar0();
   if (!bar0 || *bar0 == 0) {
     report.add("mmio", "no-device");
@@ -243,13 +169,13 @@ int main(int argc, char** argv) {
         "usage: hix-attack-selftest [--exit-remapped|--close-remapped|--munmap-remapped]\n");
     return 2;
   }
-  AttackDevice dev;
+  Device dev(HIX_ATTACK_DEVICE);
   if (!dev.is_open()) {
     std::fprintf(stderr, "hix-attack-selftest: %s: %s (is hix_attack.ko loaded?)\n",
                  HIX_ATTACK_DEVICE, std::strerror(errno));
     return 2;
   }
-  Report report;
+  Report report("HIX-ATTACK-SELFTEST");
 
   hix_attack_marked_page marked{};
   marked.pattern = kMarkedPattern;
@@ -286,7 +212,7 @@ int main(int argc, char** argv) {
     hix_attack_phys_rw rw{};
     rw.phys = *user_phys + kWriteOffset;
     rw.len = patch.size();
-    rw.user_buf = reinterpret_cast<std::uintptr_t>(patch.data());
+    rw.user_buf = reinterpret_cast<std::uintptr_t>(patch.data());  // the ABI's integer address
     bool wrote = dev.call(HIX_ATTACK_WRITE_PHYS_DIRECT, &rw) == 0;
     std::memset(original.data() + kWriteOffset, kWrittenPattern, kWriteLength);
     report.check("write_direct", wrote && page.read() == original);
