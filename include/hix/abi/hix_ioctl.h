@@ -16,17 +16,17 @@
 
 /* The CPU's HIX support, from CPUID leaf HIX_CPUID_LEAF. */
 struct hix_ioc_info {
-    uint32_t isa_version;
-    uint32_t encls_leaves;
-    uint32_t enclu_leaves;
-    uint32_t reserved;
+  uint32_t isa_version;
+  uint32_t encls_leaves;
+  uint32_t enclu_leaves;
+  uint32_t reserved;
 };
 
 /* ECREATE: a new enclave for this file. */
 struct hix_ioc_create {
-    uint64_t base;
-    uint64_t size;
-    uint64_t attributes;
+  uint64_t base;
+  uint64_t size;
+  uint64_t attributes;
 };
 
 /* EADD (+ EEXTEND of every 256-byte chunk when HIX_IOC_MEASURE is set) of
@@ -35,19 +35,19 @@ struct hix_ioc_create {
  * error, so a caller knows how far it got). */
 #define HIX_IOC_MEASURE 0x1u
 struct hix_ioc_add_pages {
-    uint64_t src;
-    uint64_t offset;
-    uint64_t length;
-    uint64_t flags;   /* HIX_PAGE_* (permissions | type) */
-    uint32_t options; /* HIX_IOC_MEASURE */
-    uint32_t status;  /* out: the ENCLS status of the failing leaf, or 0 */
-    uint64_t count;   /* out */
+  uint64_t src;
+  uint64_t offset;
+  uint64_t length;
+  uint64_t flags;   /* HIX_PAGE_* (permissions | type) */
+  uint32_t options; /* HIX_IOC_MEASURE */
+  uint32_t status;  /* out: the ENCLS status of the failing leaf, or 0 */
+  uint64_t count;   /* out */
 };
 
 /* EINIT. status: the ENCLS status. */
 struct hix_ioc_init {
-    uint32_t status;
-    uint32_t reserved;
+  uint32_t status;
+  uint32_t reserved;
 };
 
 #define HIX_IOC_INFO _IOR(HIX_IOC_MAGIC, 0x00, struct hix_ioc_info)

@@ -19,22 +19,22 @@
 
 /* §2: ENCLS leaves (EAX) */
 enum hix_encls_leaf {
-    HIX_ECREATE = 0,
-    HIX_EADD = 1,
-    HIX_EEXTEND = 2,
-    HIX_EINIT = 3,
-    HIX_EREMOVE = 4,
-    HIX_EDESTROY = 5,
-    HIX_EGLOCK = 6, /* reserved in revision 1 */
+  HIX_ECREATE = 0,
+  HIX_EADD = 1,
+  HIX_EEXTEND = 2,
+  HIX_EINIT = 3,
+  HIX_EREMOVE = 4,
+  HIX_EDESTROY = 5,
+  HIX_EGLOCK = 6, /* reserved in revision 1 */
 };
 #define HIX_ENCLS_LEAF_MASK 0x3Fu /* leaves 0..5 implemented */
 
 /* §2: ENCLU leaves (EAX) */
 enum hix_enclu_leaf {
-    HIX_EREPORT = 0,
-    HIX_EGETKEY = 1,
-    HIX_EENTER = 2,
-    HIX_EEXIT = 4,
+  HIX_EREPORT = 0,
+  HIX_EGETKEY = 1,
+  HIX_EENTER = 2,
+  HIX_EEXIT = 4,
 };
 #define HIX_ENCLU_LEAF_MASK 0x17u /* leaves 0, 1, 2, 4 */
 
@@ -59,35 +59,35 @@ enum hix_enclu_leaf {
 
 /* ECREATE operand (RBX) */
 struct hix_secs_params {
-    uint64_t base;
-    uint64_t size;
-    uint64_t attributes;
-    uint64_t reserved[5];
+  uint64_t base;
+  uint64_t size;
+  uint64_t attributes;
+  uint64_t reserved[5];
 };
 
 /* EADD operand (RBX) */
 struct hix_pageinfo {
-    uint64_t src;
-    uint64_t linaddr;
-    uint64_t flags;
-    uint64_t reserved;
+  uint64_t src;
+  uint64_t linaddr;
+  uint64_t flags;
+  uint64_t reserved;
 };
 
 /* Thread control structure: one EPC page of type TCS */
 struct hix_tcs {
-    uint64_t flags;
-    uint64_t entry; /* offset from the ELRANGE base */
-    uint64_t stack; /* offset from the ELRANGE base, 16-byte aligned */
-    uint64_t reserved[509];
+  uint64_t flags;
+  uint64_t entry; /* offset from the ELRANGE base */
+  uint64_t stack; /* offset from the ELRANGE base, 16-byte aligned */
+  uint64_t reserved[509];
 };
 
 /* EGETKEY operand (RBX) */
 #define HIX_KEY_SEAL 0u
 struct hix_keyrequest {
-    uint16_t name;
-    uint16_t reserved[3];
-    uint8_t id[32];
-    uint8_t reserved2[24];
+  uint16_t name;
+  uint16_t reserved[3];
+  uint8_t id[32];
+  uint8_t reserved2[24];
 };
 #define HIX_KEY_SIZE 32u
 
@@ -96,36 +96,36 @@ struct hix_keyrequest {
 #define HIX_REPORT_DATA_SIZE 64u
 #define HIX_REPORT_SIGNED_SIZE 192u
 struct hix_report {
-    uint32_t version;
-    uint32_t isa_version;
-    uint64_t attributes;
-    uint8_t mrenclave[32];
-    uint8_t device[16];
-    uint8_t report_data[64];
-    uint8_t platform_key_id[32];
-    uint8_t reserved[32];
-    uint8_t signature[64];
+  uint32_t version;
+  uint32_t isa_version;
+  uint64_t attributes;
+  uint8_t mrenclave[32];
+  uint8_t device[16];
+  uint8_t report_data[64];
+  uint8_t platform_key_id[32];
+  uint8_t reserved[32];
+  uint8_t signature[64];
 };
 
 /* §8: status codes (RAX) */
 enum hix_status {
-    HIX_OK = 0,
-    HIX_ERR_INVALID_PARAM = 1,
-    HIX_ERR_NOT_RAM = 2,
-    HIX_ERR_PAGE_IN_USE = 3,
-    HIX_ERR_NOT_EPC = 4,
-    HIX_ERR_BAD_SECS = 5,
-    HIX_ERR_ENCLAVE_STATE = 6,
-    HIX_ERR_LINADDR_IN_USE = 7,
-    HIX_ERR_NO_TCS = 8,
-    HIX_ERR_ENCLAVE_ACTIVE = 9,
-    HIX_ERR_CHILD_PRESENT = 10,
-    HIX_ERR_BAD_TCS = 11,
-    HIX_ERR_TCS_BUSY = 12,
-    HIX_ERR_ENCLAVE_DEAD = 13,
-    HIX_ERR_ENCLAVE_ABORTED = 14,
-    HIX_ERR_NO_SPACE = 15,
-    HIX_ERR_UNSUPPORTED = 16,
+  HIX_OK = 0,
+  HIX_ERR_INVALID_PARAM = 1,
+  HIX_ERR_NOT_RAM = 2,
+  HIX_ERR_PAGE_IN_USE = 3,
+  HIX_ERR_NOT_EPC = 4,
+  HIX_ERR_BAD_SECS = 5,
+  HIX_ERR_ENCLAVE_STATE = 6,
+  HIX_ERR_LINADDR_IN_USE = 7,
+  HIX_ERR_NO_TCS = 8,
+  HIX_ERR_ENCLAVE_ACTIVE = 9,
+  HIX_ERR_CHILD_PRESENT = 10,
+  HIX_ERR_BAD_TCS = 11,
+  HIX_ERR_TCS_BUSY = 12,
+  HIX_ERR_ENCLAVE_DEAD = 13,
+  HIX_ERR_ENCLAVE_ABORTED = 14,
+  HIX_ERR_NO_SPACE = 15,
+  HIX_ERR_UNSUPPORTED = 16,
 };
 
 /* Layout checks, tied to the spec's tables. */
