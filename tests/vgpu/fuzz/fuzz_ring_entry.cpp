@@ -3,6 +3,8 @@
 //   1: protected mode, the entry as given (forgeries, malformed fields);
 //   2: protected mode, the entry sealed by the harness with the channel key
 //      (what a buggy enclave could send: sequence checks, command buffers).
+// Bit 7 points the entry at the command buffer; bit 6 gives it the expected
+// sequence number.
 // Then 64 bytes of entry and the command buffer, placed in guest memory.
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     h.set_key_window(7);
     h.admin(HIX_GPU_CMD_CHANNEL_KEY_INSTALL);
   }
+  if ((data[0] & 0x40) != 0) e.seq = h.dev->read32(hix::gpu::Reg32::ring_seq);
   if (mode == 2) {
     seal_ring_entry(e, cmd, fuzz::Harness::key(7));
   }
