@@ -50,10 +50,23 @@ struct hix_ioc_init {
   uint32_t reserved;
 };
 
+/* Map BAR `bar` of the PCI device `bdf` into this file's ELRANGE at
+ * base + offset (the GLRANGE) and EGLOCK it to the enclave (spec §11, §12).
+ * One call per device: bar_mask names every BAR to map, offsets[i] its
+ * offset. status: the ENCLS status. */
+struct hix_ioc_glock {
+  uint32_t bdf;
+  uint32_t bar_mask; /* bit i: map BAR i at base + offsets[i] */
+  uint64_t offsets[6];
+  uint32_t status; /* out */
+  uint32_t reserved;
+};
+
 #define HIX_IOC_INFO _IOR(HIX_IOC_MAGIC, 0x00, struct hix_ioc_info)
 #define HIX_IOC_CREATE _IOW(HIX_IOC_MAGIC, 0x01, struct hix_ioc_create)
 #define HIX_IOC_ADD_PAGES _IOWR(HIX_IOC_MAGIC, 0x02, struct hix_ioc_add_pages)
 #define HIX_IOC_INIT _IOR(HIX_IOC_MAGIC, 0x03, struct hix_ioc_init)
 #define HIX_IOC_DESTROY _IO(HIX_IOC_MAGIC, 0x04)
+#define HIX_IOC_GLOCK _IOWR(HIX_IOC_MAGIC, 0x05, struct hix_ioc_glock)
 
 #endif /* HIX_ABI_HIX_IOCTL_H */

@@ -14,7 +14,7 @@
 #define HIX_CPUID_LEAF 0x48580000u
 #define HIX_CPUID_SIGNATURE 0x48495831u /* "HIX1" */
 #define HIX_ISA_VERSION_MAJOR 1u
-#define HIX_ISA_VERSION_MINOR 0u
+#define HIX_ISA_VERSION_MINOR 1u /* 1.1: EGLOCK */
 #define HIX_ISA_VERSION ((HIX_ISA_VERSION_MAJOR << 16) | HIX_ISA_VERSION_MINOR)
 
 /* §2: ENCLS leaves (EAX) */
@@ -25,9 +25,9 @@ enum hix_encls_leaf {
   HIX_EINIT = 3,
   HIX_EREMOVE = 4,
   HIX_EDESTROY = 5,
-  HIX_EGLOCK = 6, /* reserved in revision 1 */
+  HIX_EGLOCK = 6, /* revision 1.1, §12 */
 };
-#define HIX_ENCLS_LEAF_MASK 0x3Fu /* leaves 0..5 implemented */
+#define HIX_ENCLS_LEAF_MASK 0x7Fu /* leaves 0..6 implemented */
 
 /* §2: ENCLU leaves (EAX) */
 enum hix_enclu_leaf {
@@ -81,6 +81,28 @@ struct hix_tcs {
   uint64_t reserved[509];
 };
 
+/* EGLOCK operand (RBX), §12 */
+#define HIX_NUM_BARS 6u
+struct hix_glock_params {
+  uint32_t bdf; /* bus << 8 | device << 3 | function, segment 0 */
+  uint32_t reserved0;
+  uint64_t glrange[HIX_NUM_BARS]; /* linear base of each mapped BAR, 0 = not mapped */
+  uint64_t reserved[1];
+};
+
+/* EREPORT's device field once the enclave holds a lock, §12 */
+struct hix_report_device {
+  uint32_t bdf;
+  uint16_t vendor_id;
+  uint16_t device_id;
+  uint32_t locked; /* 1 */
+  uint32_t reserved;
+};
+
+/* The requester tag the shim puts on the owner's GLRANGE translations
+ * (MemTxAttrs.requester_id, with target_tlb_bit2 set), §13. */
+#define HIX_REQUESTER_ENCLAVE(idx) (0x8000u | (uint32_t)(idx))
+
 /* EGETKEY operand (RBX) */
 #define HIX_KEY_SEAL 0u
 struct hix_keyrequest {
@@ -126,6 +148,8 @@ enum hix_status {
   HIX_ERR_ENCLAVE_ABORTED = 14,
   HIX_ERR_NO_SPACE = 15,
   HIX_ERR_UNSUPPORTED = 16,
+  HIX_ERR_NO_DEVICE = 17,
+  HIX_ERR_DEVICE_LOCKED = 18,
 };
 
 /* Layout checks, tied to the spec's tables. */
@@ -138,6 +162,8 @@ HIX_STATIC_ASSERT(sizeof(struct hix_secs_params) == 64, "spec §2.1");
 HIX_STATIC_ASSERT(sizeof(struct hix_pageinfo) == 32, "spec §2.1");
 HIX_STATIC_ASSERT(sizeof(struct hix_tcs) == 4096, "spec §4");
 HIX_STATIC_ASSERT(sizeof(struct hix_keyrequest) == 64, "spec §2.2");
+HIX_STATIC_ASSERT(sizeof(struct hix_glock_params) == 64, "spec §12");
+HIX_STATIC_ASSERT(sizeof(struct hix_report_device) == 16, "spec §12");
 HIX_STATIC_ASSERT(sizeof(struct hix_report) == 256, "spec §7");
 HIX_STATIC_ASSERT(__builtin_offsetof(struct hix_report, mrenclave) == 16, "spec §7");
 HIX_STATIC_ASSERT(__builtin_offsetof(struct hix_report, report_data) == 64, "spec §7");
