@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hix-enclave-run: libsodium failed to initialise\n");
     return kExitUsage;
   }
-  // Unbuffered lines: a test reading the serial console sees each as it happens.
+  // Line-buffered: a test reading the serial console sees each line as it happens.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
 
   const auto image = hix::loader::load_enclave_image(o.image);
