@@ -14,6 +14,14 @@ void hix_ereport(const struct hix_core* core, int enclave,
   out->attributes = e->attributes | (core->enforce ? 0 : HIX_ATTR_UNENFORCED);
   memcpy(out->mrenclave, e->mrenclave, sizeof(out->mrenclave));
   memcpy(out->report_data, report_data, HIX_REPORT_DATA_SIZE);
+  for (unsigned i = 0; i < HIX_MAX_LOCKS; i++) {
+    const struct hix_lock* l = &core->locks[i];
+    if (l->active && l->owner == enclave) {
+      const struct hix_report_device d = {l->dev.bdf, l->dev.vendor_id, l->dev.device_id, 1, 0};
+      memcpy(out->device, &d, sizeof(d));
+      break;
+    }
+  }
   memcpy(out->platform_key_id, core->key_id, sizeof(out->platform_key_id));
   /* Fields are little-endian on the wire; the emulated CPU and every host
    * we build for are little-endian, so the struct is the wire format. */

@@ -15,6 +15,15 @@ static const char* const kind_names[HIX_DENY_KIND_COUNT] = {
     [HIX_DENY_ENCLAVE_EXCEPTION] = "enclave-exception",
     [HIX_DENY_ENCLS_CPL] = "encls-cpl",
     [HIX_DENY_ENCLU_CPL] = "enclu-cpl",
+    [HIX_DENY_BAR_READ] = "bar-read",
+    [HIX_DENY_BAR_WRITE] = "bar-write",
+    [HIX_DENY_BAR_FETCH] = "bar-fetch",
+    [HIX_DENY_ENCLAVE_GLRANGE_MISMATCH] = "enclave-glrange-mismatch",
+    [HIX_DENY_BAR_UNTAGGED] = "bar-untagged",
+    [HIX_DENY_CONFIG_WRITE] = "config-write",
+    [HIX_DENY_CONFIG_WRITE_BRIDGE] = "config-write-bridge",
+    [HIX_DENY_DMA_EPC] = "dma-epc",
+    [HIX_DENY_DMA_BAR] = "dma-bar",
 };
 
 const char* hix_deny_kind_name(enum hix_deny_kind kind) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "epcm.h"
+#include "lock.h"
 #include "measure.h"
 
 static const uint8_t zero_page[HIX_PAGE_SIZE];
@@ -77,6 +78,7 @@ void hix_core_reset(struct hix_core* core) {
   }
   hix_epcm_clear(&core->epcm);
   for (unsigned i = 0; i < HIX_MAX_ENCLAVES; i++) {
+    hix_locks_release(core, (int)i);
     enclave_free(&core->enclaves[i]);
   }
 }
@@ -326,6 +328,9 @@ enum hix_status hix_eremove(struct hix_core* core, uint64_t page_pa) {
   if (secs && e->pages != 0) {
     return HIX_ERR_CHILD_PRESENT;
   }
+  if (secs) {
+    hix_locks_release(core, p->owner);
+  }
   remove_page(core, e, p);
   if (secs) {
     enclave_free(e);
@@ -343,6 +348,7 @@ enum hix_status hix_edestroy(struct hix_core* core, uint64_t secs_pa) {
   if (e->active) {
     return HIX_ERR_ENCLAVE_ACTIVE;
   }
+  hix_locks_release(core, idx);
   for (size_t i = 0; i < core->epcm.capacity && e->pages; i++) {
     struct hix_epcm_entry* p = &core->epcm.slots[i];
     if (hix_epcm_slot_used(p) && p->owner == idx &&

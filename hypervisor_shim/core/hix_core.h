@@ -33,6 +33,32 @@ struct hix_mem_ops {
   bool (*is_ram)(void* opaque, uint64_t pa);
   void (*read)(void* opaque, uint64_t pa, void* buf, size_t len);
   void (*write)(void* opaque, uint64_t pa, const void* buf, size_t len);
+  /* Return a locked device to reset state with its memory zeroed (§12);
+   * called before its lock is released. */
+  void (*scrub_device)(void* opaque, uint32_t bdf);
+};
+
+#define HIX_MAX_LOCKS 4u
+
+/* What EGLOCK needs to know about the device at a BDF (§12). */
+struct hix_device_desc {
+  uint32_t bdf;
+  uint16_t vendor_id;
+  uint16_t device_id;
+  bool lockable; /* a device the platform can lock (the hix-gpu) */
+  bool decoding; /* COMMAND.MEMORY set */
+  struct {
+    uint64_t base; /* physical, valid when size != 0 */
+    uint64_t size; /* 0: unassigned or not a memory BAR */
+  } bar[HIX_NUM_BARS];
+};
+
+/* An engaged device lock. */
+struct hix_lock {
+  bool active;
+  int owner; /* enclave index */
+  struct hix_device_desc dev;
+  uint64_t glrange[HIX_NUM_BARS];
 };
 
 /* One EPC page. */
@@ -87,6 +113,15 @@ enum hix_deny_kind {
   HIX_DENY_ENCLAVE_EXCEPTION,
   HIX_DENY_ENCLS_CPL,
   HIX_DENY_ENCLU_CPL,
+  HIX_DENY_BAR_READ,
+  HIX_DENY_BAR_WRITE,
+  HIX_DENY_BAR_FETCH,
+  HIX_DENY_ENCLAVE_GLRANGE_MISMATCH,
+  HIX_DENY_BAR_UNTAGGED,
+  HIX_DENY_CONFIG_WRITE,
+  HIX_DENY_CONFIG_WRITE_BRIDGE,
+  HIX_DENY_DMA_EPC,
+  HIX_DENY_DMA_BAR,
   HIX_DENY_KIND_COUNT,
 };
 
@@ -122,6 +157,7 @@ struct hix_audit {
 struct hix_core {
   struct hix_epcm epcm;
   struct hix_enclave enclaves[HIX_MAX_ENCLAVES];
+  struct hix_lock locks[HIX_MAX_LOCKS];
   bool enforce;
   uint8_t sign_sk[crypto_sign_SECRETKEYBYTES];
   uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES];
@@ -154,6 +190,14 @@ enum hix_status hix_eextend(struct hix_core* core, uint64_t chunk_pa, uint64_t s
 enum hix_status hix_einit(struct hix_core* core, uint64_t secs_pa);
 enum hix_status hix_eremove(struct hix_core* core, uint64_t page_pa);
 enum hix_status hix_edestroy(struct hix_core* core, uint64_t secs_pa);
+/* EGLOCK (§12): dev describes the device at params->bdf as found now. */
+enum hix_status hix_eglock(struct hix_core* core, uint64_t secs_pa,
+                           const struct hix_glock_params* params,
+                           const struct hix_device_desc* dev);
+/* The lock on the device at bdf, or NULL. */
+const struct hix_lock* hix_lock_by_bdf(const struct hix_core* core, uint32_t bdf);
+/* The lock whose BAR holds pa (and which BAR), or NULL. */
+const struct hix_lock* hix_lock_by_pa(const struct hix_core* core, uint64_t pa, unsigned* bar);
 
 /* EENTER's checks and TCS acquisition (§2.2). On success *enclave is the
  * enclave index and *entry, *stack the linear addresses to load. */
@@ -172,7 +216,19 @@ void hix_enclave_scrub(struct hix_core* core, int enclave);
  * HIX_PAGE_R|W|X bits the installed translation may carry. */
 enum hix_verdict hix_check_access(const struct hix_core* core, int enclave, bool paging_structure,
                                   uint64_t linear, uint64_t pa, enum hix_access access,
-                                  uint32_t* perm_mask, enum hix_deny_kind* kind);
+                                  uint32_t* perm_mask, bool* device_tag, enum hix_deny_kind* kind);
+/* The DMA filter (§15): may a bus master reach pa? */
+bool hix_dma_allowed(const struct hix_core* core, uint64_t pa, enum hix_deny_kind* kind);
+
+/* The configuration-space lock (§14). For a write of len bytes at offset
+ * addr with value val to a locked endpoint (bridge = false) or to a bridge
+ * upstream of one, given the register bytes now (old): *out is the value to
+ * write and *byte_mask the bytes (bit n = byte n) that still need writing.
+ * Returns true when the write tried to change a locked bit (count, log). */
+bool hix_cfg_filter(bool bridge, uint32_t addr, uint32_t len, uint32_t old, uint32_t val,
+                    uint32_t* out, uint32_t* byte_mask);
+/* Is offset addr inside BAR register *bar (0x10-0x27)? */
+bool hix_cfg_is_bar(uint32_t addr, unsigned* bar);
 /* Is linear inside the enclave's ELRANGE? */
 bool hix_in_elrange(const struct hix_core* core, int enclave, uint64_t linear);
 

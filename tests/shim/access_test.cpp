@@ -62,9 +62,11 @@ TEST_P(Access, Verdict) {
   ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
   const Case& c = GetParam();
   std::uint32_t mask = 0;
+  bool tag = false;
   hix_deny_kind kind = N;
-  EXPECT_EQ(hix_check_access(&f.core, c.enclave, c.paging, c.linear, c.pa, c.access, &mask, &kind),
-            c.verdict);
+  EXPECT_EQ(
+      hix_check_access(&f.core, c.enclave, c.paging, c.linear, c.pa, c.access, &mask, &tag, &kind),
+      c.verdict);
   if (c.verdict != HIX_ALLOW) {
     EXPECT_EQ(kind, c.kind);
   }
@@ -80,13 +82,15 @@ TEST(AccessMask, InsideTheTranslationCarriesOnlyTheEpcmPermissions) {
   CoreFixture f;
   ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
   std::uint32_t mask = 0;
+  bool tag = false;
   hix_deny_kind kind = N;
-  ASSERT_EQ(hix_check_access(&f.core, 0, false, kCode, page_pa(0), HIX_ACCESS_READ, &mask, &kind),
-            HIX_ALLOW);
-  EXPECT_EQ(mask, HIX_PAGE_R | HIX_PAGE_X) << "a read must not install a writable entry";
   ASSERT_EQ(
-      hix_check_access(&f.core, 0, false, kUntrusted, kPlainPa, HIX_ACCESS_READ, &mask, &kind),
+      hix_check_access(&f.core, 0, false, kCode, page_pa(0), HIX_ACCESS_READ, &mask, &tag, &kind),
       HIX_ALLOW);
+  EXPECT_EQ(mask, HIX_PAGE_R | HIX_PAGE_X) << "a read must not install a writable entry";
+  ASSERT_EQ(hix_check_access(&f.core, 0, false, kUntrusted, kPlainPa, HIX_ACCESS_READ, &mask, &tag,
+                             &kind),
+            HIX_ALLOW);
   EXPECT_EQ(mask, HIX_PAGE_R | HIX_PAGE_W) << "untrusted memory is never executable inside";
 }
 
@@ -95,9 +99,11 @@ TEST(AccessMask, AnotherEnclavesPageAbortsTheCaller) {
   ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
   ASSERT_EQ(build(&f.core, standard_pages(), true, 0x3000, page_pa(8)), HIX_OK);
   std::uint32_t mask = 0;
+  bool tag = false;
   hix_deny_kind kind = N;
-  EXPECT_EQ(hix_check_access(&f.core, 1, false, kData, page_pa(1), HIX_ACCESS_READ, &mask, &kind),
-            HIX_ENCLAVE_ABORT);
+  EXPECT_EQ(
+      hix_check_access(&f.core, 1, false, kData, page_pa(1), HIX_ACCESS_READ, &mask, &tag, &kind),
+      HIX_ENCLAVE_ABORT);
   EXPECT_EQ(kind, HIX_DENY_ENCLAVE_LINEAR_MISMATCH);
 }
 
@@ -105,9 +111,11 @@ TEST(AccessMask, EnforceOffAllowsEverything) {
   CoreFixture f(false);
   ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
   std::uint32_t mask = 0;
+  bool tag = false;
   hix_deny_kind kind = N;
-  EXPECT_EQ(hix_check_access(&f.core, -1, false, kData, page_pa(1), HIX_ACCESS_READ, &mask, &kind),
-            HIX_ALLOW);
+  EXPECT_EQ(
+      hix_check_access(&f.core, -1, false, kData, page_pa(1), HIX_ACCESS_READ, &mask, &tag, &kind),
+      HIX_ALLOW);
 }
 
 }  // namespace

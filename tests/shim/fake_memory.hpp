@@ -27,8 +27,15 @@ class FakeMemory {
   static void write(void* opaque, std::uint64_t pa, const void* buf, std::size_t len) {
     std::memcpy(self(opaque)->at(pa), buf, len);
   }
-  static constexpr hix_mem_ops kOps{is_ram, read, write};
+  static void scrub_device(void* opaque, std::uint32_t bdf) {
+    self(opaque)->scrubbed.push_back(bdf);
+  }
+  static constexpr hix_mem_ops kOps{is_ram, read, write, scrub_device};
 
+ public:
+  std::vector<std::uint32_t> scrubbed;  // devices scrubbed, in order
+
+ private:
   std::vector<std::uint8_t> ram_;
 };
 

@@ -1,0 +1,237 @@
+// Device locks (docs/specs/hix-isa.md §12-§15): EGLOCK, the locked-BAR
+// memory checks, the DMA filter, release with scrub, and the configuration
+// lock table checked against the spec's §14 table.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <sstream>
+
+#include "../unit/spec_table.hpp"
+#include "enclave_builder.hpp"
+
+namespace hix::test {
+namespace {
+
+constexpr std::uint32_t kBdf = 0x0100;  // 01:00.0
+constexpr std::uint64_t kBarPa = 0xfe600000;
+constexpr std::uint64_t kBarSize = 0x4000;
+constexpr std::uint64_t kGlrange = kBase + 0x8000;  // free pages of the test enclave
+
+hix_device_desc gpu() {
+  hix_device_desc d{};
+  d.bdf = kBdf;
+  d.vendor_id = 0x1234;
+  d.device_id = 0x4858;
+  d.lockable = true;
+  d.decoding = true;
+  d.bar[0].base = kBarPa;
+  d.bar[0].size = kBarSize;
+  return d;
+}
+
+hix_glock_params params(std::uint64_t glrange0 = kGlrange) {
+  hix_glock_params p{};
+  p.bdf = kBdf;
+  p.glrange[0] = glrange0;
+  return p;
+}
+
+class Lock : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK); }
+  hix_status lock(hix_glock_params p = params(), hix_device_desc d = gpu()) {
+    return hix_eglock(&f.core, kSecsPa, &p, &d);
+  }
+  hix_verdict check(int enclave, std::uint64_t linear, std::uint64_t pa, hix_access a,
+                    bool paging = false) {
+    mask = 0;
+    tag = false;
+    kind = HIX_DENY_KIND_COUNT;
+    return hix_check_access(&f.core, enclave, paging, linear, pa, a, &mask, &tag, &kind);
+  }
+  CoreFixture f;
+  std::uint32_t mask = 0;
+  bool tag = false;
+  hix_deny_kind kind = HIX_DENY_KIND_COUNT;
+};
+
+TEST_F(Lock, EglockRecordsTheDeviceAndTheReportNamesIt) {
+  ASSERT_EQ(lock(), HIX_OK);
+  const hix_lock* l = hix_lock_by_bdf(&f.core, kBdf);
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(l->owner, 0);
+  EXPECT_EQ(l->glrange[0], kGlrange);
+  std::array<std::uint8_t, 64> data{};
+  hix_report r{};
+  hix_ereport(&f.core, 0, data.data(), &r);
+  hix_report_device d{};
+  std::memcpy(&d, r.device, sizeof d);
+  EXPECT_EQ(d.bdf, kBdf);
+  EXPECT_EQ(d.vendor_id, 0x1234);
+  EXPECT_EQ(d.device_id, 0x4858);
+  EXPECT_EQ(d.locked, 1u);
+}
+
+TEST_F(Lock, IsWriteOnce) {
+  ASSERT_EQ(lock(), HIX_OK);
+  EXPECT_EQ(lock(), HIX_ERR_DEVICE_LOCKED);
+}
+
+TEST_F(Lock, RefusesWhatTheSpecForbids) {
+  hix_device_desc d = gpu();
+  d.lockable = false;
+  EXPECT_EQ(lock(params(), d), HIX_ERR_NO_DEVICE);
+  d = gpu();
+  d.decoding = false;
+  EXPECT_EQ(lock(params(), d), HIX_ERR_NO_DEVICE);
+  EXPECT_EQ(lock(params(kBase + 0x1000)), HIX_ERR_INVALID_PARAM) << "over an EPC page";
+  EXPECT_EQ(lock(params(kBase + kSize - 0x1000)), HIX_ERR_INVALID_PARAM) << "runs past ELRANGE";
+  EXPECT_EQ(lock(params(0x7f0000000000)), HIX_ERR_INVALID_PARAM) << "outside ELRANGE";
+  EXPECT_EQ(lock(params(kGlrange + 8)), HIX_ERR_INVALID_PARAM) << "unaligned";
+  EXPECT_EQ(lock(params(0)), HIX_ERR_INVALID_PARAM) << "no BAR mapped";
+  hix_glock_params p = params();
+  p.glrange[1] = kGlrange + 0x4000;
+  EXPECT_EQ(lock(p), HIX_ERR_INVALID_PARAM) << "BAR1 is not assigned";
+  p = params();
+  p.reserved0 = 1;
+  EXPECT_EQ(lock(p), HIX_ERR_INVALID_PARAM);
+  p = params();
+  EXPECT_EQ(hix_eglock(&f.core, kSecsPa + 0x1000, &p, nullptr), HIX_ERR_BAD_SECS);
+  EXPECT_EQ(hix_lock_by_bdf(&f.core, kBdf), nullptr) << "nothing was locked";
+}
+
+TEST_F(Lock, NeedsAnInitialisedLiveEnclave) {
+  CoreFixture g;
+  ASSERT_EQ(build(&g.core, standard_pages(), false), HIX_OK);
+  hix_glock_params p = params();
+  hix_device_desc d = gpu();
+  EXPECT_EQ(hix_eglock(&g.core, kSecsPa, &p, &d), HIX_ERR_ENCLAVE_STATE);
+  hix_enclave_mark_dead(&f.core, 0);
+  EXPECT_EQ(lock(), HIX_ERR_ENCLAVE_STATE);
+}
+
+TEST_F(Lock, OnlyTheOwnersGlrangeReachesTheBarTagged) {
+  ASSERT_EQ(lock(), HIX_OK);
+  EXPECT_EQ(check(0, kGlrange + 0x1004, kBarPa + 0x1000, HIX_ACCESS_WRITE), HIX_ALLOW);
+  EXPECT_TRUE(tag);
+  EXPECT_EQ(mask, HIX_PAGE_R | HIX_PAGE_W) << "never executable";
+
+  EXPECT_EQ(check(-1, 0xffffc90000000000, kBarPa, HIX_ACCESS_READ), HIX_ABORT_PAGE);
+  EXPECT_EQ(kind, HIX_DENY_BAR_READ);
+  EXPECT_FALSE(tag);
+  EXPECT_EQ(check(-1, kGlrange, kBarPa, HIX_ACCESS_WRITE), HIX_ABORT_PAGE)
+      << "the owner's process outside enclave mode";
+  EXPECT_EQ(kind, HIX_DENY_BAR_WRITE);
+  EXPECT_EQ(check(-1, kGlrange, kBarPa, HIX_ACCESS_FETCH), HIX_FAULT_GP);
+  EXPECT_EQ(check(0, 0x7f0000000000, kBarPa, HIX_ACCESS_READ), HIX_ABORT_PAGE)
+      << "the owner through another linear address";
+  EXPECT_EQ(check(0, kBarPa, kBarPa, HIX_ACCESS_READ, true), HIX_ABORT_PAGE) << "page walk";
+}
+
+TEST_F(Lock, AGlrangeRemappedAnywhereElseAbortsTheOwner) {
+  ASSERT_EQ(lock(), HIX_OK);
+  EXPECT_EQ(check(0, kGlrange, 0x80000, HIX_ACCESS_WRITE), HIX_ENCLAVE_ABORT) << "to RAM";
+  EXPECT_EQ(kind, HIX_DENY_ENCLAVE_GLRANGE_MISMATCH);
+  EXPECT_EQ(check(0, kGlrange, kBarPa + 0x1000, HIX_ACCESS_READ), HIX_ENCLAVE_ABORT)
+      << "to another page of the same BAR";
+  EXPECT_EQ(check(0, kGlrange, kBarPa, HIX_ACCESS_FETCH), HIX_ENCLAVE_ABORT);
+}
+
+TEST_F(Lock, AnotherEnclaveGetsAbortPages) {
+  ASSERT_EQ(build(&f.core, standard_pages(), true, 0x3000, page_pa(8)), HIX_OK);
+  ASSERT_EQ(lock(), HIX_OK);
+  EXPECT_EQ(check(1, kGlrange, kBarPa, HIX_ACCESS_READ), HIX_ABORT_PAGE);
+}
+
+TEST_F(Lock, DmaFilterRefusesEpcAndLockedBars) {
+  ASSERT_EQ(lock(), HIX_OK);
+  EXPECT_FALSE(hix_dma_allowed(&f.core, page_pa(1) + 8, &kind));
+  EXPECT_EQ(kind, HIX_DENY_DMA_EPC);
+  EXPECT_FALSE(hix_dma_allowed(&f.core, kBarPa + 0x3ffc, &kind));
+  EXPECT_EQ(kind, HIX_DENY_DMA_BAR);
+  EXPECT_TRUE(hix_dma_allowed(&f.core, 0x80000, &kind));
+  EXPECT_TRUE(hix_dma_allowed(&f.core, kBarPa + kBarSize, &kind));
+}
+
+TEST_F(Lock, DestroyScrubsTheDeviceBeforeReleasingIt) {
+  ASSERT_EQ(lock(), HIX_OK);
+  ASSERT_EQ(hix_edestroy(&f.core, kSecsPa), HIX_OK);
+  ASSERT_EQ(f.mem.scrubbed.size(), 1u);
+  EXPECT_EQ(f.mem.scrubbed[0], kBdf);
+  EXPECT_EQ(hix_lock_by_bdf(&f.core, kBdf), nullptr);
+  EXPECT_EQ(check(-1, 0xffffc90000000000, kBarPa, HIX_ACCESS_READ), HIX_ALLOW);
+  ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
+  EXPECT_EQ(lock(), HIX_OK) << "a new owner can lock the scrubbed device";
+}
+
+TEST_F(Lock, ADeadOwnerKeepsTheDeviceLocked) {
+  ASSERT_EQ(lock(), HIX_OK);
+  hix_enclave_mark_dead(&f.core, 0);
+  EXPECT_NE(hix_lock_by_bdf(&f.core, kBdf), nullptr);
+  EXPECT_EQ(check(-1, 0xffffc90000000000, kBarPa, HIX_ACCESS_READ), HIX_ABORT_PAGE);
+}
+
+// One row of the spec's §14 table.
+struct CfgRow {
+  bool bridge;
+  std::uint32_t first, size;
+  bool decode_bits_only;  // "all but MEMORY and IO" vs "none"
+};
+
+std::vector<CfgRow> spec_cfg_rows() {
+  static const std::regex row(
+      R"(^\|\s*(locked endpoint|upstream bridge)\s*\|[^|]*\|\s*0x([0-9A-Fa-f]+)(?:–0x[0-9A-Fa-f]+)?\s*\|\s*(\d+)\s*\|\s*([^|]+?)\s*\|)");
+  std::vector<CfgRow> rows;
+  std::istringstream lines(read_spec("docs/specs/hix-isa.md"));
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, row)) {
+      rows.push_back({m[1] == "upstream bridge",
+                      static_cast<std::uint32_t>(std::stoul(m[2], nullptr, 16)),
+                      static_cast<std::uint32_t>(std::stoul(m[3])), m[4] != "none"});
+    }
+  }
+  return rows;
+}
+
+TEST(ConfigLock, FollowsTheSpecTableByteForByte) {
+  const auto rows = spec_cfg_rows();
+  ASSERT_EQ(rows.size(), 11u) << "spec §14 table";
+  for (const CfgRow& r : rows) {
+    for (std::uint32_t b = r.first; b < r.first + r.size; ++b) {
+      SCOPED_TRACE(testing::Message()
+                   << (r.bridge ? "bridge" : "endpoint") << " byte 0x" << std::hex << b);
+      std::uint32_t out = 0, bytes = 0;
+      const bool denied = hix_cfg_filter(r.bridge, b, 1, 0x00, 0xFF, &out, &bytes);
+      EXPECT_EQ(denied, !r.decode_bits_only || b == r.first);
+      if (r.decode_bits_only && b == r.first) {
+        EXPECT_EQ(out, 0xFCu) << "everything but MEMORY and IO is written";
+        EXPECT_EQ(bytes, 1u);
+      } else if (r.decode_bits_only) {
+        EXPECT_EQ(out, 0xFFu);
+      } else {
+        EXPECT_EQ(out, 0x00u) << "the old value stays";
+        EXPECT_EQ(bytes, 0u) << "nothing to write";
+      }
+    }
+  }
+}
+
+TEST(ConfigLock, UnlistedBytesAndUnchangedValuesPass) {
+  std::uint32_t out = 0, bytes = 0;
+  EXPECT_FALSE(hix_cfg_filter(false, 0x3C, 1, 0x00, 0x0B, &out, &bytes)) << "interrupt line";
+  EXPECT_EQ(out, 0x0Bu);
+  EXPECT_EQ(bytes, 1u);
+  EXPECT_FALSE(hix_cfg_filter(false, 0x10, 4, 0xfe600000, 0xfe600000, &out, &bytes))
+      << "rewriting the same BAR value changes nothing";
+  EXPECT_TRUE(hix_cfg_filter(false, 0x04, 4, 0x00100007, 0x00100005, &out, &bytes))
+      << "clearing MEMORY in a 32-bit COMMAND/STATUS write";
+  EXPECT_EQ(out & 0x7u, 0x7u);
+  unsigned bar = 9;
+  EXPECT_TRUE(hix_cfg_is_bar(0x14, &bar));
+  EXPECT_EQ(bar, 1u);
+  EXPECT_FALSE(hix_cfg_is_bar(0x30, &bar));
+}
+
+}  // namespace
+}  // namespace hix::test
