@@ -105,8 +105,10 @@ class HelloOnTheShim(unittest.TestCase):
         cls.tmp.cleanup()
 
     def body(self, name, out=None):
+        vm = self.vm if out is None else self.control
         out = self.out if out is None else out
-        self.assertIn(name, out, self.vm.log[-3000:])
+        self.assertIn(name, out, f"run-vm exit {vm.rc}\nstderr:\n{vm.stderr[-2000:]}\n"
+                                 f"serial:\n{vm.log[-3000:]}")
         return out[name]
 
     def test_shim_measures_what_hix_measure_predicts(self):
