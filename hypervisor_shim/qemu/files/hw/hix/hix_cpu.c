@@ -23,6 +23,7 @@
 #include "tcg/helper-tcg.h"
 #include "hw/hix/hix.h"
 #include "hw/hix/hix-cpu.h"
+#include "hw/hix/hix-lock.h"
 
 #define HIX_MAX_VCPUS 256
 
@@ -223,11 +224,18 @@ bool hix_x86_tlb_install(CPUState *cs, vaddr addr, MMUAccessType access_type,
                                         : HIX_ACCESS_READ;
     uint32_t mask;
     enum hix_deny_kind kind = HIX_DENY_KIND_COUNT;
-    enum hix_verdict verdict = hix_check_access(&p->core, enclave, paging, addr,
-                                                paddr, access, &mask, &kind);
+    bool tag = false;
+    enum hix_verdict verdict = hix_check_access(
+        &p->core, enclave, paging, addr, paddr, access, &mask, &tag, &kind);
 
     switch (verdict) {
     case HIX_ALLOW:
+        if (tag) {
+            /* The owner's GLRANGE: the device frontend checks this tag
+             * (spec §13); nothing but this translation sets bit2. */
+            attrs.requester_id = HIX_REQUESTER_ENCLAVE(enclave);
+            attrs.target_tlb_bit2 = 1;
+        }
         /* HIX_PAGE_R/W/X share PAGE_READ/WRITE/EXEC's bit positions. */
         tlb_set_page_with_attrs(cs, vpage, paddr & TARGET_PAGE_MASK, attrs,
                                 prot & (int)mask, mmu_idx, page_size);
@@ -312,6 +320,7 @@ typedef struct HixEnclsWork {
     uint64_t rdx;
     struct hix_secs_params secs;
     struct hix_pageinfo pageinfo;
+    struct hix_glock_params glock;
     uint8_t src[HIX_PAGE_SIZE];
 } HixEnclsWork;
 
@@ -353,6 +362,16 @@ static void hix_encls_work(CPUState *cs, run_on_cpu_data data)
     case HIX_EDESTROY:
         st = hix_edestroy(core, w->rdx);
         break;
+    case HIX_EGLOCK: {
+        struct hix_device_desc dev;
+        st = hix_pci_describe(w->glock.bdf, &dev) ?
+                 hix_eglock(core, w->rdx, &w->glock, &dev) :
+                 HIX_ERR_NO_DEVICE;
+        if (st == HIX_OK) {
+            hix_pci_lock_changed(w->glock.bdf, true);
+        }
+        break;
+    }
     default:
         st = HIX_ERR_UNSUPPORTED;
         break;
@@ -370,12 +389,7 @@ static void hix_encls(CPUX86State *env, target_ulong next_eip, uintptr_t ra)
     const uint32_t leaf = (uint32_t)env->regs[R_EAX];
     HixEnclsWork *w;
 
-    if (leaf == HIX_EGLOCK) {
-        hix_set_status(env, HIX_ERR_UNSUPPORTED);
-        env->eip = next_eip;
-        return;
-    }
-    if (leaf > HIX_EDESTROY) {
+    if (leaf > HIX_EGLOCK) {
         raise_exception_err_ra(env, EXCP0D_GPF, 0, ra);
     }
     /* Operands come through the caller's page tables at its privilege;
@@ -386,6 +400,8 @@ static void hix_encls(CPUX86State *env, target_ulong next_eip, uintptr_t ra)
     w->rdx = env->regs[R_EDX];
     if (leaf == HIX_ECREATE) {
         hix_load_bytes(env, env->regs[R_EBX], &w->secs, sizeof(w->secs), ra);
+    } else if (leaf == HIX_EGLOCK) {
+        hix_load_bytes(env, env->regs[R_EBX], &w->glock, sizeof(w->glock), ra);
     } else if (leaf == HIX_EADD) {
         hix_load_bytes(env, env->regs[R_EBX], &w->pageinfo, sizeof(w->pageinfo),
                        ra);

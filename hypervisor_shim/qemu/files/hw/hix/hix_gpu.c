@@ -16,6 +16,7 @@
 #include "qom/object.h"
 
 #include "hix/abi/hix_gpu_regs.h"
+#include "hw/hix/hix-pci.h"
 
 #define TYPE_HIX_GPU "hix-gpu"
 OBJECT_DECLARE_SIMPLE_TYPE(HixGpuState, HIX_GPU)
@@ -26,6 +27,7 @@ struct HixGpuState {
 
     uint32_t scratch;
     uint32_t bad_accesses;
+    bool locked; /* a GPU enclave holds the lock (docs/specs/hix-isa.md §12) */
 };
 
 static void hix_gpu_count_refusal(HixGpuState *s, const char *what, hwaddr addr,
@@ -44,10 +46,8 @@ static bool hix_gpu_access_ok(hwaddr addr, unsigned size)
     return size == 4 && (addr & 3) == 0;
 }
 
-static uint64_t hix_gpu_bar0_read(void *opaque, hwaddr addr, unsigned size)
+static uint64_t hix_gpu_bar0_read(HixGpuState *s, hwaddr addr, unsigned size)
 {
-    HixGpuState *s = opaque;
-
     if (!hix_gpu_access_ok(addr, size)) {
         hix_gpu_count_refusal(s, "read", addr, size);
         return HIX_GPU_REFUSED_READ;
@@ -58,7 +58,7 @@ static uint64_t hix_gpu_bar0_read(void *opaque, hwaddr addr, unsigned size)
     case HIX_GPU_REG_VERSION:
         return HIX_GPU_VERSION_VALUE;
     case HIX_GPU_REG_STATUS:
-        return HIX_GPU_STATUS_READY;
+        return HIX_GPU_STATUS_READY | (s->locked ? HIX_GPU_STATUS_LOCKED : 0);
     case HIX_GPU_REG_SCRATCH:
         return s->scratch;
     case HIX_GPU_REG_BADACC:
@@ -68,10 +68,9 @@ static uint64_t hix_gpu_bar0_read(void *opaque, hwaddr addr, unsigned size)
     return 0;
 }
 
-static void hix_gpu_bar0_write(void *opaque, hwaddr addr, uint64_t val,
+static void hix_gpu_bar0_write(HixGpuState *s, hwaddr addr, uint64_t val,
                                unsigned size)
 {
-    HixGpuState *s = opaque;
 
     if (!hix_gpu_access_ok(addr, size)) {
         hix_gpu_count_refusal(s, "write", addr, size);
@@ -91,9 +90,40 @@ static void hix_gpu_bar0_write(void *opaque, hwaddr addr, uint64_t val,
                           size);
 }
 
+/* The lockdown check every register access passes first (spec §13): once
+ * locked, only the owner's tagged GLRANGE translation gets through. */
+static MemTxResult hix_gpu_bar0_read_attrs(void *opaque, hwaddr addr,
+                                           uint64_t *data, unsigned size,
+                                           MemTxAttrs attrs)
+{
+    HixGpuState *s = opaque;
+
+    if (!hix_pci_device_access_ok(PCI_DEVICE(s), attrs, addr, false)) {
+        hix_gpu_count_refusal(s, "locked read", addr, size);
+        *data = HIX_GPU_REFUSED_READ;
+        return MEMTX_OK;
+    }
+    *data = hix_gpu_bar0_read(s, addr, size);
+    return MEMTX_OK;
+}
+
+static MemTxResult hix_gpu_bar0_write_attrs(void *opaque, hwaddr addr,
+                                            uint64_t val, unsigned size,
+                                            MemTxAttrs attrs)
+{
+    HixGpuState *s = opaque;
+
+    if (!hix_pci_device_access_ok(PCI_DEVICE(s), attrs, addr, true)) {
+        hix_gpu_count_refusal(s, "locked write", addr, size);
+        return MEMTX_OK;
+    }
+    hix_gpu_bar0_write(s, addr, val, size);
+    return MEMTX_OK;
+}
+
 static const MemoryRegionOps hix_gpu_bar0_ops = {
-    .read = hix_gpu_bar0_read,
-    .write = hix_gpu_bar0_write,
+    .read_with_attrs = hix_gpu_bar0_read_attrs,
+    .write_with_attrs = hix_gpu_bar0_write_attrs,
     .endianness = DEVICE_LITTLE_ENDIAN,
     /* Every width reaches the handlers so that bad ones are counted. */
     .valid = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
@@ -119,6 +149,22 @@ static void hix_gpu_reset(DeviceState *dev)
 
     s->scratch = 0;
     s->bad_accesses = 0;
+}
+
+bool hix_gpu_is(PCIDevice *dev)
+{
+    return object_dynamic_cast(OBJECT(dev), TYPE_HIX_GPU) != NULL;
+}
+
+void hix_gpu_set_locked(PCIDevice *dev, bool locked)
+{
+    HIX_GPU(dev)->locked = locked;
+}
+
+void hix_gpu_scrub(PCIDevice *dev)
+{
+    /* Registers back to reset values; this revision has no device memory. */
+    hix_gpu_reset(DEVICE(dev));
 }
 
 static void hix_gpu_class_init(ObjectClass *klass, void *data)

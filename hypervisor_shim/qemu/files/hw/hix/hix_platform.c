@@ -19,6 +19,7 @@
 #include "sysemu/reset.h"
 #include "sysemu/sysemu.h"
 #include "hw/hix/hix.h"
+#include "hw/hix/hix-lock.h"
 
 HixPlatform *hix_platform;
 
@@ -53,10 +54,16 @@ static void hix_mem_write(void *opaque, uint64_t pa, const void *buf,
                         len);
 }
 
+static void hix_scrub_device(void *opaque, uint32_t bdf)
+{
+    hix_pci_scrub(bdf);
+}
+
 static const struct hix_mem_ops hix_guest_memory = {
     .is_ram = hix_mem_is_ram,
     .read = hix_mem_read,
     .write = hix_mem_write,
+    .scrub_device = hix_scrub_device,
 };
 
 static uint64_t hix_abort_read(void *opaque, hwaddr addr, unsigned size)

@@ -1,0 +1,286 @@
+/*
+ * OpenHIX: device lockdown on the PCI side (docs/specs/hix-isa.md §12-§15):
+ * finding and describing a device for EGLOCK, the configuration-space lock
+ * (policy table in core/config_lock.c), BAR sizing answers and the DMA
+ * filter every bus master's DMA goes through.
+ *
+ * Called from exclusive ENCLS work, from config accesses (under the BQL) and
+ * from DMA translation; lock state only changes in exclusive work.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "exec/address-spaces.h"
+#include "exec/memory.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/pci_host.h"
+#include "hw/pci/pci_bridge.h"
+#include "hw/hix/hix.h"
+#include "hw/hix/hix-pci.h"
+#include "hw/hix/hix-lock.h"
+
+#define TYPE_HIX_DMA_IOMMU "hix-dma-iommu"
+
+/* BAR sizing probes the shim is answering, per lock slot and BAR. */
+static bool hix_sizing[HIX_MAX_LOCKS][HIX_NUM_BARS];
+
+static PCIBus *hix_root_bus(void)
+{
+    Object *host = object_resolve_path_type("", TYPE_PCI_HOST_BRIDGE, NULL);
+
+    return host ? PCI_HOST_BRIDGE(host)->bus : NULL;
+}
+
+PCIDevice *hix_pci_find(uint32_t bdf)
+{
+    PCIBus *root = hix_root_bus();
+
+    return root ? pci_find_device(root, (int)(bdf >> 8), bdf & 0xff) : NULL;
+}
+
+bool hix_pci_describe(uint32_t bdf, struct hix_device_desc *d)
+{
+    PCIDevice *dev = hix_pci_find(bdf);
+
+    memset(d, 0, sizeof(*d));
+    if (!dev) {
+        return false;
+    }
+    d->bdf = bdf;
+    d->vendor_id = pci_get_word(dev->config + PCI_VENDOR_ID);
+    d->device_id = pci_get_word(dev->config + PCI_DEVICE_ID);
+    d->lockable = hix_gpu_is(dev);
+    d->decoding = pci_get_word(dev->config + PCI_COMMAND) & PCI_COMMAND_MEMORY;
+    for (int i = 0; i < PCI_NUM_REGIONS - 1 && i < (int)HIX_NUM_BARS; i++) {
+        const PCIIORegion *r = &dev->io_regions[i];
+        if (r->size && r->addr != PCI_BAR_UNMAPPED &&
+            !(r->type & PCI_BASE_ADDRESS_SPACE_IO)) {
+            d->bar[i].base = r->addr;
+            d->bar[i].size = r->size;
+        }
+    }
+    return true;
+}
+
+void hix_pci_lock_changed(uint32_t bdf, bool locked)
+{
+    PCIDevice *dev = hix_pci_find(bdf);
+    const struct hix_lock *l = hix_lock_by_bdf(&hix_platform->core, bdf);
+
+    if (l) {
+        memset(hix_sizing[l - hix_platform->core.locks], 0,
+               sizeof(hix_sizing[0]));
+    }
+    if (dev && hix_gpu_is(dev)) {
+        hix_gpu_set_locked(dev, locked);
+    }
+}
+
+void hix_pci_scrub(uint32_t bdf)
+{
+    PCIDevice *dev = hix_pci_find(bdf);
+
+    /* Called just before the core releases the lock: scrub, then unlock. */
+    if (dev && hix_gpu_is(dev)) {
+        hix_gpu_scrub(dev);
+    }
+    hix_pci_lock_changed(bdf, false);
+}
+
+static void hix_pci_audit(enum hix_deny_kind kind, enum hix_verdict verdict,
+                          uint64_t what, uint64_t where)
+{
+    struct hix_denial d = {
+        .vcpu = -1,
+        .cpl = -1,
+        .linear = what,
+        .physical = where,
+        .kind = kind,
+        .verdict = verdict,
+    };
+    hix_audit_record(&hix_platform->core, &d);
+}
+
+/* The lock slot of dev if it is locked, else -1. */
+static int hix_locked_slot(PCIDevice *dev)
+{
+    const struct hix_lock *l = hix_lock_by_bdf(&hix_platform->core,
+                                               pci_get_bdf(dev));
+
+    return l ? (int)(l - hix_platform->core.locks) : -1;
+}
+
+/* Is bridge on the path from the root to a locked device? */
+static bool hix_upstream_of_lock(PCIDevice *bridge)
+{
+    for (unsigned i = 0; i < HIX_MAX_LOCKS; i++) {
+        const struct hix_lock *l = &hix_platform->core.locks[i];
+        PCIDevice *dev;
+        if (!l->active) {
+            continue;
+        }
+        dev = hix_pci_find(l->dev.bdf);
+        while (dev && !pci_bus_is_root(pci_get_bus(dev))) {
+            dev = pci_get_bus(dev)->parent_dev;
+            if (dev == bridge) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool hix_pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val,
+                          uint32_t len)
+{
+    int slot;
+    bool bridge = false;
+    uint32_t old = 0, out, bytes;
+    unsigned bar;
+
+    if (!hix_platform || !hix_platform->core.enforce) {
+        return false;
+    }
+    slot = hix_locked_slot(dev);
+    if (slot < 0) {
+        if ((pci_get_byte(dev->config + PCI_HEADER_TYPE) & 0x7f) !=
+                PCI_HEADER_TYPE_BRIDGE ||
+            !hix_upstream_of_lock(dev)) {
+            return false;
+        }
+        bridge = true;
+    }
+    if (!bridge && hix_cfg_is_bar(addr, &bar)) {
+        /* All-ones is a sizing probe: answer the next read (§14). */
+        hix_sizing[slot][bar] = len == 4 && val == 0xFFFFFFFFu;
+    }
+    memcpy(&old, dev->config + addr, len);
+    old = le32_to_cpu(old);
+    if (hix_cfg_filter(bridge, addr, len, old, val, &out, &bytes)) {
+        hix_pci_audit(bridge ? HIX_DENY_CONFIG_WRITE_BRIDGE :
+                               HIX_DENY_CONFIG_WRITE,
+                      HIX_ABORT_PAGE, addr, pci_get_bdf(dev));
+    }
+    for (uint32_t i = 0; i < len; i++) {
+        if (bytes & (1u << i)) {
+            dev->config_write(dev, addr + i, (out >> (8 * i)) & 0xff, 1);
+        }
+    }
+    return true;
+}
+
+bool hix_pci_config_read(PCIDevice *dev, uint32_t addr, uint32_t len,
+                         uint32_t *val)
+{
+    int slot;
+    unsigned bar;
+    const PCIIORegion *r;
+
+    if (!hix_platform || len != 4 || !hix_cfg_is_bar(addr, &bar) ||
+        (addr & 3) != 0) {
+        return false;
+    }
+    slot = hix_locked_slot(dev);
+    if (slot < 0 || !hix_sizing[slot][bar]) {
+        return false;
+    }
+    r = &dev->io_regions[bar];
+    if (r->size) {
+        *val = (uint32_t)~(r->size - 1) | r->type;
+    } else if (bar > 0 &&
+               (dev->io_regions[bar - 1].type & PCI_BASE_ADDRESS_MEM_TYPE_64)) {
+        *val = (uint32_t)(~(dev->io_regions[bar - 1].size - 1) >> 32);
+    } else {
+        *val = 0;
+    }
+    return true;
+}
+
+bool hix_pci_device_access_ok(PCIDevice *dev, MemTxAttrs attrs, hwaddr offset,
+                              bool write)
+{
+    const struct hix_lock *l;
+
+    if (!hix_platform || !hix_platform->core.enforce) {
+        return true;
+    }
+    l = hix_lock_by_bdf(&hix_platform->core, pci_get_bdf(dev));
+    if (!l) {
+        return true;
+    }
+    if (attrs.target_tlb_bit2 &&
+        attrs.requester_id == HIX_REQUESTER_ENCLAVE(l->owner)) {
+        return true;
+    }
+    hix_pci_audit(HIX_DENY_BAR_UNTAGGED, HIX_ABORT_PAGE, offset,
+                  pci_get_bdf(dev));
+    return false;
+}
+
+/* ---- DMA filter -------------------------------------------------------- */
+
+typedef struct HixDmaFilter {
+    IOMMUMemoryRegion iommu;
+    AddressSpace as;
+    PCIDevice *dev;
+} HixDmaFilter;
+
+static IOMMUTLBEntry hix_dma_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
+                                       IOMMUAccessFlags flag, int iommu_idx)
+{
+    HixDmaFilter *f = container_of(iommu, HixDmaFilter, iommu);
+    enum hix_deny_kind kind;
+    IOMMUTLBEntry e = {
+        .target_as = &address_space_memory,
+        .iova = addr & ~(hwaddr)(HIX_PAGE_SIZE - 1),
+        .translated_addr = addr & ~(hwaddr)(HIX_PAGE_SIZE - 1),
+        .addr_mask = HIX_PAGE_SIZE - 1,
+        .perm = IOMMU_RW,
+    };
+
+    if (hix_platform && !hix_dma_allowed(&hix_platform->core, addr, &kind)) {
+        e.perm = IOMMU_NONE;
+        hix_pci_audit(kind, HIX_ABORT_PAGE, pci_get_bdf(f->dev), addr);
+    }
+    return e;
+}
+
+static void hix_dma_iommu_class_init(ObjectClass *klass, void *data)
+{
+    IOMMUMemoryRegionClass *imrc = IOMMU_MEMORY_REGION_CLASS(klass);
+
+    imrc->translate = hix_dma_translate;
+}
+
+static const TypeInfo hix_dma_iommu_info = {
+    .parent = TYPE_IOMMU_MEMORY_REGION,
+    .name = TYPE_HIX_DMA_IOMMU,
+    .class_init = hix_dma_iommu_class_init,
+};
+
+static void hix_pci_register_types(void)
+{
+    type_register_static(&hix_dma_iommu_info);
+}
+
+type_init(hix_pci_register_types)
+
+AddressSpace *hix_pci_dma_as(PCIDevice *dev, AddressSpace *as)
+{
+    HixDmaFilter *f;
+    g_autofree char *name = NULL;
+
+    /* Only in front of plain system memory (no guest IOMMU configured). */
+    if (!hix_platform || as != &address_space_memory) {
+        return as;
+    }
+    f = g_new0(HixDmaFilter, 1);
+    f->dev = dev;
+    name = g_strdup_printf("hix-dma-%s", dev->name);
+    memory_region_init_iommu(&f->iommu, sizeof(f->iommu), TYPE_HIX_DMA_IOMMU,
+                             OBJECT(dev), name, UINT64_MAX);
+    address_space_init(&f->as, MEMORY_REGION(&f->iommu), name);
+    return &f->as;
+}

@@ -1,0 +1,21 @@
+/*
+ * OpenHIX: the platform's side of device locks, between hix_cpu.c (EGLOCK)
+ * and hix_pci.c (the PCI side). Not for QEMU's own files.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef HW_HIX_HIX_LOCK_H
+#define HW_HIX_HIX_LOCK_H
+
+#include "hw/pci/pci.h"
+#include "hix_core.h"
+
+PCIDevice *hix_pci_find(uint32_t bdf);
+/* Fills d for the device at bdf; false if there is none. */
+bool hix_pci_describe(uint32_t bdf, struct hix_device_desc *d);
+/* After EGLOCK or a release: tell the device, reset sizing state. */
+void hix_pci_lock_changed(uint32_t bdf, bool locked);
+/* The core's scrub_device callback. */
+void hix_pci_scrub(uint32_t bdf);
+
+#endif /* HW_HIX_HIX_LOCK_H */

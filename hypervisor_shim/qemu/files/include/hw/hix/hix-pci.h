@@ -1,0 +1,34 @@
+/*
+ * OpenHIX: the hooks on QEMU's PCI paths (docs/specs/hix-isa.md §14-§15) and
+ * the lock interface of the hix-gpu frontend.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef HW_HIX_HIX_PCI_H
+#define HW_HIX_HIX_PCI_H
+
+#include "exec/memattrs.h"
+#include "hw/pci/pci.h"
+
+/* pci_host_config_write_common: true when the shim took the write over
+ * (dropped it, or wrote only the bytes the lock allows). */
+bool hix_pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val,
+                          uint32_t len);
+/* pci_host_config_read_common: true (with *val) while the shim answers a
+ * BAR sizing probe of a locked device. */
+bool hix_pci_config_read(PCIDevice *dev, uint32_t addr, uint32_t len,
+                         uint32_t *val);
+/* pci_init_bus_master: the bus master's DMA address space, filtered. */
+AddressSpace *hix_pci_dma_as(PCIDevice *dev, AddressSpace *as);
+
+/* For the hix-gpu frontend: may an access with these attributes reach the
+ * device's registers? Counts and logs a refusal. */
+bool hix_pci_device_access_ok(PCIDevice *dev, MemTxAttrs attrs, hwaddr offset,
+                              bool write);
+
+/* Implemented by the hix-gpu frontend. */
+bool hix_gpu_is(PCIDevice *dev);
+void hix_gpu_set_locked(PCIDevice *dev, bool locked);
+void hix_gpu_scrub(PCIDevice *dev);
+
+#endif /* HW_HIX_HIX_PCI_H */
