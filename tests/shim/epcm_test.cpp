@@ -35,8 +35,8 @@ TEST_F(Epcm, FindsWhatWasInsertedAndNothingElse) {
 }
 
 TEST_F(Epcm, RemovedEntriesAreGoneAndSlotsAreReused) {
-  for (int round = 0; round < 100; ++round) {
-    const hix_epcm_entry e = entry(static_cast<std::uint64_t>(1000 + round));
+  for (std::uint64_t round = 0; round < 100; ++round) {
+    const hix_epcm_entry e = entry(1000 + round);
     ASSERT_TRUE(hix_epcm_insert(&epcm, &e)) << round;
     hix_epcm_entry* found = hix_epcm_find(&epcm, e.pfn);
     ASSERT_NE(found, nullptr);
