@@ -46,6 +46,55 @@ static bool hix_gpu_access_ok(hwaddr addr, unsigned size)
     return size == 4 && (addr & 3) == 0;
 }
 
+/* Registers of spec revision 1.1 that live in the device server. */
+static bool hix_gpu_server_register(hwaddr addr)
+{
+    switch ((enum hix_gpu_reg32)addr) {
+    case HIX_GPU_REG_BADACC:
+    case HIX_GPU_REG_ID:
+    case HIX_GPU_REG_SCRATCH:
+    case HIX_GPU_REG_STATUS:
+    case HIX_GPU_REG_VERSION:
+        return false;
+    case HIX_GPU_REG_CAPS:
+    case HIX_GPU_REG_CMD:
+    case HIX_GPU_REG_CMD_STATUS:
+    case HIX_GPU_REG_RESULT0:
+    case HIX_GPU_REG_RESULT1:
+    case HIX_GPU_REG_ARG0:
+    case HIX_GPU_REG_ARG1:
+    case HIX_GPU_REG_ARG2:
+    case HIX_GPU_REG_ARG3:
+    case HIX_GPU_REG_KEY0:
+    case HIX_GPU_REG_KEY1:
+    case HIX_GPU_REG_KEY2:
+    case HIX_GPU_REG_KEY3:
+    case HIX_GPU_REG_KEY4:
+    case HIX_GPU_REG_KEY5:
+    case HIX_GPU_REG_KEY6:
+    case HIX_GPU_REG_KEY7:
+    case HIX_GPU_REG_RING_BASE_LO:
+    case HIX_GPU_REG_RING_BASE_HI:
+    case HIX_GPU_REG_RING_SIZE:
+    case HIX_GPU_REG_DOORBELL:
+    case HIX_GPU_REG_RING_HEAD:
+    case HIX_GPU_REG_RING_SEQ:
+    case HIX_GPU_REG_FENCE:
+    case HIX_GPU_REG_EXEC_ERRORS:
+    case HIX_GPU_REG_LAST_ERROR:
+    case HIX_GPU_REG_LAST_ERROR_FENCE:
+    case HIX_GPU_REG_RING_FORGED:
+    case HIX_GPU_REG_RING_REPLAYED:
+    case HIX_GPU_REG_RING_REORDERED:
+    case HIX_GPU_REG_RING_MALFORMED:
+    case HIX_GPU_REG_DMA_DENIED:
+    case HIX_GPU_REG_AUTH_FAILURES:
+    case HIX_GPU_REG_CMD_REJECTS:
+        return true;
+    }
+    return false;
+}
+
 static uint64_t hix_gpu_bar0_read(HixGpuState *s, hwaddr addr, unsigned size)
 {
     if (!hix_gpu_access_ok(addr, size)) {
@@ -63,6 +112,15 @@ static uint64_t hix_gpu_bar0_read(HixGpuState *s, hwaddr addr, unsigned size)
         return s->scratch;
     case HIX_GPU_REG_BADACC:
         return s->bad_accesses;
+    default:
+        break;
+    }
+    if (hix_gpu_server_register(addr)) {
+        /* Served by the device server, which this frontend does not reach
+         * yet (docs/specs/hix-gpu.md §10): refused, not faked. */
+        hix_gpu_count_refusal(s, "read of a device-server register", addr,
+                              size);
+        return HIX_GPU_REFUSED_READ;
     }
     /* Reserved offsets read as zero (spec §2). */
     return 0;
@@ -71,7 +129,6 @@ static uint64_t hix_gpu_bar0_read(HixGpuState *s, hwaddr addr, unsigned size)
 static void hix_gpu_bar0_write(HixGpuState *s, hwaddr addr, uint64_t val,
                                unsigned size)
 {
-
     if (!hix_gpu_access_ok(addr, size)) {
         hix_gpu_count_refusal(s, "write", addr, size);
         return;
@@ -83,11 +140,11 @@ static void hix_gpu_bar0_write(HixGpuState *s, hwaddr addr, uint64_t val,
     case HIX_GPU_REG_ID:
     case HIX_GPU_REG_VERSION:
     case HIX_GPU_REG_STATUS:
-    case HIX_GPU_REG_BADACC:
+    default:
         break;
     }
-    hix_gpu_count_refusal(s, "write to read-only or reserved register", addr,
-                          size);
+    hix_gpu_count_refusal(s, "write to read-only, reserved or device-server "
+                          "register", addr, size);
 }
 
 /* The lockdown check every register access passes first (spec §13): once
