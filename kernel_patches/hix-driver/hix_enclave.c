@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The enclave of one open file of /dev/hix (docs/specs/hix-isa.md §2.1, §11):
- * ECREATE, EADD + EEXTEND, EINIT and EDESTROY on pages this driver allocates,
- * and the user mapping of the enclave's ELRANGE.
+ * The enclave of one open file of /dev/hix (docs/specs/hix-isa.md §2.1, §11,
+ * §12): ECREATE, EADD + EEXTEND, EINIT and EDESTROY on pages this driver
+ * allocates, EGLOCK of a device whose BARs it maps into ELRANGE, and the user
+ * mapping of the enclave's ELRANGE.
  *
  * The driver is untrusted: every check that protects an enclave is the CPU's.
  * The checks here protect the kernel: a page goes back to the page allocator
  * only after EDESTROY made it ordinary memory again, and no user mapping
  * outlives the pages it maps (HIX_IOC_DESTROY waits for munmap; file release
- * comes after the last munmap, since every mapping holds the file).
+ * comes after the last munmap, since every mapping holds the file). A locked
+ * BAR is mapped only while the ELRANGE mapping lasts; the lock itself ends in
+ * the CPU at EDESTROY.
  *
  * Lock order: mmap_lock -> hix_encl.lock. The mmap, fault and vma open/close
  * paths run under mmap_lock and take the enclave lock, so the enclave lock is
@@ -23,11 +26,13 @@
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <asm/io.h>
 
 #include "hix_enclave.h"
 #include "hix_encls.h"
+#include "hix_glock.h"
 
 /*
  * File release retries EDESTROY this often while a vCPU is still inside: a
@@ -44,6 +49,7 @@
 #define HIX_OPERAND_ALIGN 64
 static_assert(sizeof(struct hix_secs_params) <= HIX_OPERAND_ALIGN);
 static_assert(sizeof(struct hix_pageinfo) <= HIX_OPERAND_ALIGN);
+static_assert(sizeof(struct hix_glock_params) <= HIX_OPERAND_ALIGN);
 
 static const struct vm_operations_struct hix_vm_ops;
 
@@ -55,6 +61,8 @@ void hix_encl_init(struct hix_encl *encl)
 	encl->base = 0;
 	encl->size = 0;
 	encl->nr_pages = 0;
+	encl->initialized = false;
+	INIT_LIST_HEAD(&encl->glocks);
 	encl->nr_vmas = 0;
 }
 
@@ -184,22 +192,48 @@ out_free:
 	return ret;
 }
 
+/* Whether @vma maps the ELRANGE of @encl. */
+static bool hix_vma_of(const struct hix_encl *encl,
+		       const struct vm_area_struct *vma)
+{
+	return vma->vm_ops == &hix_vm_ops && vma->vm_private_data == encl;
+}
+
 /*
- * Maps the EPC page behind @addr of @vma, if there is one. Caller holds the
- * mmap_lock of @vma's mm and @encl->lock.
+ * A locked BAR's frames are device registers: uncached (PAT may settle on
+ * UC- for the range, still uncached), and never code (the CPU refuses to
+ * fetch from a GLRANGE anyway, §13).
+ */
+static vm_fault_t hix_insert_bar_pfn(struct vm_area_struct *vma,
+				     unsigned long addr, unsigned long pfn)
+{
+	return vmf_insert_pfn_prot(
+		vma, addr, pfn, pgprot_nx(pgprot_noncached(vma->vm_page_prot)));
+}
+
+/*
+ * Maps the EPC page or locked BAR page behind @addr of @vma, if there is
+ * one. Caller holds the mmap_lock of @vma's mm and @encl->lock.
  */
 static vm_fault_t hix_encl_insert_locked(struct hix_encl *encl,
 					 struct vm_area_struct *vma,
 					 unsigned long addr)
 {
+	unsigned long index = linear_page_index(vma, addr);
+	struct hix_glock *glock;
 	struct page *page;
+	unsigned long pfn;
 
 	if (!encl->secs)
 		return VM_FAULT_SIGBUS;
-	page = xa_load(&encl->pages, linear_page_index(vma, addr));
-	if (!page)
-		return VM_FAULT_SIGBUS;
-	return vmf_insert_pfn(vma, addr, page_to_pfn(page));
+	page = xa_load(&encl->pages, index);
+	if (page)
+		return vmf_insert_pfn(vma, addr, page_to_pfn(page));
+	list_for_each_entry(glock, &encl->glocks, node) {
+		if (hix_glock_pfn(glock, (u64)index << PAGE_SHIFT, &pfn))
+			return hix_insert_bar_pfn(vma, addr, pfn);
+	}
+	return VM_FAULT_SIGBUS;
 }
 
 /*
@@ -223,8 +257,7 @@ static void hix_encl_map_added(struct hix_encl *encl, u64 offset, u64 count)
 		unsigned long addr = encl->base + offset + (i << PAGE_SHIFT);
 		struct vm_area_struct *vma = vma_lookup(mm, addr);
 
-		if (vma && vma->vm_ops == &hix_vm_ops &&
-		    vma->vm_private_data == encl)
+		if (vma && hix_vma_of(encl, vma))
 			hix_encl_insert_locked(encl, vma, addr);
 	}
 	mutex_unlock(&encl->lock);
@@ -306,19 +339,239 @@ long hix_encl_einit(struct hix_encl *encl, struct hix_ioc_init *req)
 		return -ENXIO;
 	}
 	status = hix_encls(HIX_EINIT, 0, 0, hix_encl_secs_pa_locked(encl));
+	if (status == HIX_OK)
+		encl->initialized = true;
 	mutex_unlock(&encl->lock);
 	req->status = (u32)status;
 	return hix_encls_errno(status);
 }
 
-/* Drops the enclave's state without touching its pages. */
+static bool hix_encl_initialized(struct hix_encl *encl)
+{
+	bool ret;
+
+	mutex_lock(&encl->lock);
+	ret = encl->secs && encl->initialized;
+	mutex_unlock(&encl->lock);
+	return ret;
+}
+
+/*
+ * Whether the BAR ranges of @glock may be mapped into ELRANGE: each inside
+ * it, over no added page, and none overlapping another (of this request or
+ * of a device locked before).
+ */
+static bool hix_encl_glock_fits_locked(struct hix_encl *encl,
+				       const struct hix_glock *glock)
+{
+	const struct hix_glock *other;
+	unsigned int i;
+
+	for (i = 0; i < HIX_NUM_BARS; i++) {
+		const struct hix_glock_bar *bar = &glock->bars[i];
+		unsigned long index = bar->offset >> PAGE_SHIFT;
+
+		if (!hix_glock_maps(glock, i))
+			continue;
+		if (bar->offset >= encl->size ||
+		    bar->len > encl->size - bar->offset)
+			return false;
+		/* A GLRANGE of 0 would tell EGLOCK "BAR not mapped". */
+		if (!(encl->base + bar->offset))
+			return false;
+		if (xa_find(&encl->pages, &index,
+			    (bar->offset + bar->len - 1) >> PAGE_SHIFT,
+			    XA_PRESENT))
+			return false;
+		list_for_each_entry(other, &encl->glocks, node) {
+			if (hix_glock_overlaps(other, bar->offset, bar->len))
+				return false;
+		}
+	}
+	return !hix_glock_self_overlaps(glock);
+}
+
+/*
+ * The first of @mm's mappings of @encl's ELRANGE that intersects
+ * [@addr, @end), or NULL. Caller holds @mm's mmap_lock.
+ */
+static struct vm_area_struct *hix_encl_next_vma(struct hix_encl *encl,
+						struct mm_struct *mm,
+						unsigned long addr,
+						unsigned long end)
+{
+	struct vm_area_struct *vma;
+
+	for (vma = find_vma(mm, addr); vma && vma->vm_start < end;
+	     vma = find_vma(mm, vma->vm_end)) {
+		if (hix_vma_of(encl, vma))
+			return vma;
+	}
+	return NULL;
+}
+
+/*
+ * Removes the BAR ranges of @glock from @mm's mappings of the ELRANGE.
+ * Caller holds @mm's mmap_lock and @encl->lock.
+ */
+static void hix_encl_unmap_glock_locked(struct hix_encl *encl,
+					struct mm_struct *mm,
+					const struct hix_glock *glock)
+{
+	unsigned int i;
+
+	for (i = 0; i < HIX_NUM_BARS; i++) {
+		unsigned long start = encl->base + glock->bars[i].offset;
+		unsigned long end = start + glock->bars[i].len;
+		struct vm_area_struct *vma;
+
+		if (!hix_glock_maps(glock, i))
+			continue;
+		for (vma = hix_encl_next_vma(encl, mm, start, end); vma;
+		     vma = hix_encl_next_vma(encl, mm, vma->vm_end, end)) {
+			unsigned long from = max(start, vma->vm_start);
+
+			zap_vma_ptes(vma, from, min(end, vma->vm_end) - from);
+		}
+	}
+}
+
+/*
+ * Maps the BAR ranges of @glock into @mm's mappings of the ELRANGE (all of
+ * them, split by mprotect or not), so that the enclave never meets a missing
+ * entry in its GLRANGE. Nothing stays mapped on failure. Caller holds @mm's
+ * mmap_lock and @encl->lock.
+ */
+static int hix_encl_map_glock_locked(struct hix_encl *encl,
+				     struct mm_struct *mm,
+				     const struct hix_glock *glock)
+{
+	struct vm_area_struct *vma;
+	unsigned long start, end, addr;
+	unsigned int i;
+	vm_fault_t f;
+
+	for (i = 0; i < HIX_NUM_BARS; i++) {
+		if (!hix_glock_maps(glock, i))
+			continue;
+		start = encl->base + glock->bars[i].offset;
+		end = start + glock->bars[i].len;
+		for (vma = hix_encl_next_vma(encl, mm, start, end); vma;
+		     vma = hix_encl_next_vma(encl, mm, vma->vm_end, end)) {
+			for (addr = max(start, vma->vm_start);
+			     addr < min(end, vma->vm_end); addr += PAGE_SIZE) {
+				f = hix_insert_bar_pfn(
+					vma, addr,
+					glock->bars[i].pfn +
+						PHYS_PFN(addr - start));
+				if (f & VM_FAULT_ERROR)
+					goto undo;
+			}
+		}
+	}
+	return 0;
+
+undo:
+	hix_encl_unmap_glock_locked(encl, mm, glock);
+	return vm_fault_to_errno(f, 0);
+}
+
+/*
+ * HIX_IOC_GLOCK: map the device's BARs into the caller's ELRANGE mapping (or,
+ * if it has none yet, leave that to mmap), then EGLOCK with those GLRANGEs.
+ * The BARs are mapped before EGLOCK, since from EGLOCK on the enclave may use
+ * them; a refused EGLOCK takes the mappings back. Without an initialised
+ * enclave the answer is ENXIO, as for every ioctl (spec §11), even on a CPU
+ * without EGLOCK.
+ */
+long hix_encl_glock(struct hix_encl *encl, struct hix_ioc_glock *req,
+		    bool eglock)
+{
+	struct hix_glock_params params __aligned(HIX_OPERAND_ALIGN) = {
+		.bdf = req->bdf,
+	};
+	struct mm_struct *mm = current->mm;
+	struct hix_glock *glock;
+	unsigned int i;
+	u64 status;
+	long ret;
+
+	req->status = HIX_OK;
+	if (!hix_encl_initialized(encl))
+		return -ENXIO;
+	if (!eglock)
+		return -EOPNOTSUPP;
+	glock = kzalloc(sizeof(*glock), GFP_KERNEL);
+	if (!glock)
+		return -ENOMEM;
+	ret = hix_glock_resolve(glock, req);
+	if (ret)
+		goto out_free;
+
+	if (mm)
+		mmap_read_lock(mm);
+	mutex_lock(&encl->lock);
+	/* Destroyed, or replaced by an enclave not yet initialised, by now. */
+	if (!encl->secs || !encl->initialized) {
+		ret = -ENXIO;
+		goto out_unlock;
+	}
+	if (!hix_encl_glock_fits_locked(encl, glock)) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	if (mm) {
+		ret = hix_encl_map_glock_locked(encl, mm, glock);
+		if (ret)
+			goto out_unlock;
+	}
+	for (i = 0; i < HIX_NUM_BARS; i++) {
+		if (hix_glock_maps(glock, i))
+			params.glrange[i] = encl->base + glock->bars[i].offset;
+	}
+	status = hix_encls(HIX_EGLOCK, hix_linear(&params), 0,
+			   hix_encl_secs_pa_locked(encl));
+	req->status = (u32)status;
+	ret = hix_encls_errno(status);
+	if (ret) {
+		pr_debug("EGLOCK of %04x for enclave %#llx: status %#llx\n",
+			 req->bdf, encl->base, status);
+		if (mm)
+			hix_encl_unmap_glock_locked(encl, mm, glock);
+		goto out_unlock;
+	}
+	/* From here on mmap and the fault handler map the BARs too. */
+	list_add_tail(&glock->node, &encl->glocks);
+	glock = NULL;
+
+out_unlock:
+	mutex_unlock(&encl->lock);
+	if (mm)
+		mmap_read_unlock(mm);
+out_free:
+	kfree(glock);
+	return ret;
+}
+
+/*
+ * Drops the enclave's state without touching its pages. No mapping is left
+ * (HIX_IOC_DESTROY and release come after the last munmap), so no locked BAR
+ * is mapped either.
+ */
 static void hix_encl_forget_locked(struct hix_encl *encl)
 {
+	struct hix_glock *glock, *next;
+
+	list_for_each_entry_safe(glock, next, &encl->glocks, node) {
+		list_del(&glock->node);
+		kfree(glock);
+	}
 	xa_destroy(&encl->pages);
 	encl->secs = NULL;
 	encl->base = 0;
 	encl->size = 0;
 	encl->nr_pages = 0;
+	encl->initialized = false;
 }
 
 /*
@@ -389,8 +642,11 @@ void hix_encl_release(struct hix_encl *encl)
 static int hix_encl_map_all_locked(struct hix_encl *encl,
 				   struct vm_area_struct *vma)
 {
+	struct hix_glock *glock;
 	struct page *page;
 	unsigned long index;
+	unsigned int i;
+	u64 off;
 
 	/*
 	 * Raw page frames: no struct page refcounting through this mapping,
@@ -408,6 +664,23 @@ static int hix_encl_map_all_locked(struct hix_encl *encl,
 
 		if (f & VM_FAULT_ERROR)
 			return vm_fault_to_errno(f, 0);
+	}
+	/* Locked BARs, like added pages: the enclave never faults on one. */
+	list_for_each_entry(glock, &encl->glocks, node) {
+		for (i = 0; i < HIX_NUM_BARS; i++) {
+			const struct hix_glock_bar *bar = &glock->bars[i];
+
+			if (!hix_glock_maps(glock, i))
+				continue;
+			for (off = 0; off < bar->len; off += PAGE_SIZE) {
+				vm_fault_t f = hix_insert_bar_pfn(
+					vma, vma->vm_start + bar->offset + off,
+					bar->pfn + (off >> PAGE_SHIFT));
+
+				if (f & VM_FAULT_ERROR)
+					return vm_fault_to_errno(f, 0);
+			}
+		}
 	}
 	return 0;
 }

@@ -25,6 +25,11 @@
 #define HIX_DRIVER_LEAVES                                      \
 	(BIT(HIX_ECREATE) | BIT(HIX_EADD) | BIT(HIX_EEXTEND) | \
 	 BIT(HIX_EINIT) | BIT(HIX_EDESTROY))
+/*
+ * EGLOCK (revision 1.1) is optional: without it HIX_IOC_GLOCK fails with
+ * EOPNOTSUPP and everything else works.
+ */
+#define HIX_GLOCK_LEAF BIT(HIX_EGLOCK)
 
 /* CPUID leaf HIX_CPUID_LEAF as read at load time, for HIX_IOC_INFO. */
 static struct hix_ioc_info hix_cpu_info;
@@ -86,6 +91,21 @@ static long hix_ioc_init(struct hix_encl *encl, void __user *uarg)
 	return ret;
 }
 
+static long hix_ioc_glock(struct hix_encl *encl, void __user *uarg)
+{
+	struct hix_ioc_glock req;
+	long ret;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	ret = hix_encl_glock(encl, &req,
+			     hix_cpu_info.encls_leaves & HIX_GLOCK_LEAF);
+	/* status is the caller's on failure too. */
+	if (copy_to_user(uarg, &req, sizeof(req)))
+		return -EFAULT;
+	return ret;
+}
+
 static long hix_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct hix_encl *encl = file->private_data;
@@ -102,6 +122,8 @@ static long hix_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return hix_ioc_add_pages(encl, uarg);
 	case HIX_IOC_INIT:
 		return hix_ioc_init(encl, uarg);
+	case HIX_IOC_GLOCK:
+		return hix_ioc_glock(encl, uarg);
 	case HIX_IOC_DESTROY:
 		return hix_encl_destroy(encl);
 	default:
@@ -160,8 +182,8 @@ static int __init hix_init(void)
 	ret = misc_register(&hix_misc);
 	if (ret)
 		return ret;
-	pr_info("HIX ISA revision %u.%u, /dev/hix ready\n", ebx >> 16,
-		ebx & 0xffff);
+	pr_info("HIX ISA revision %u.%u, /dev/hix ready (EGLOCK: %s)\n",
+		ebx >> 16, ebx & 0xffff, ecx & HIX_GLOCK_LEAF ? "yes" : "no");
 	return 0;
 }
 

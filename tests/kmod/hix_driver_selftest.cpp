@@ -25,10 +25,16 @@
 
 namespace {
 
+using hix::kmodtest::add_pages;
+using hix::kmodtest::AddResult;
 using hix::kmodtest::all_equal;
+using hix::kmodtest::at;
+using hix::kmodtest::create;
 using hix::kmodtest::Device;
+using hix::kmodtest::einit;
 using hix::kmodtest::hex;
 using hix::kmodtest::kPage;
+using hix::kmodtest::map;
 using hix::kmodtest::read_phys;
 using hix::kmodtest::Report;
 using hix::kmodtest::virt_to_phys;
@@ -47,71 +53,12 @@ constexpr std::uint64_t kDataPage = 2 * kPage;
 constexpr std::uint64_t kLatePage = 3 * kPage;    // added after the mmap
 constexpr std::uint64_t kAbsentPage = 5 * kPage;  // never added
 
-struct AddResult {
-  int err;
-  std::uint32_t status;
-  std::uint64_t count;
-};
-
-AddResult add_pages(const Device& hix, std::uint64_t offset, const std::vector<std::uint8_t>& src,
-                    std::uint64_t flags, std::uint32_t options = HIX_IOC_MEASURE,
-                    std::uint64_t src_address = 0) {
-  hix_ioc_add_pages req{};
-  // reinterpret_cast: the ABI carries user addresses as integers.
-  req.src = src_address != 0 ? src_address : reinterpret_cast<std::uintptr_t>(src.data());
-  req.offset = offset;
-  req.length = src.size();
-  req.flags = flags;
-  req.options = options;
-  req.status = 0xFFFFFFFFu;  // the driver must overwrite both
-  req.count = ~0ull;
-  int err = hix.call(HIX_IOC_ADD_PAGES, &req);
-  return {err, req.status, req.count};
-}
-
 bool refused(const AddResult& r, int err, std::uint32_t status) {
   return r.err == err && r.status == status && r.count == 0;
 }
 
 std::vector<std::uint8_t> tcs_page() {
-  hix_tcs tcs{};
-  tcs.entry = kCodePage;
-  tcs.stack = kLatePage + kPage;
-  std::vector<std::uint8_t> page(kPage);
-  std::memcpy(page.data(), &tcs, sizeof tcs);
-  return page;
-}
-
-int create(const Device& hix, std::uint64_t base, std::uint64_t size) {
-  hix_ioc_create req{};
-  req.base = base;
-  req.size = size;
-  return hix.call(HIX_IOC_CREATE, &req);
-}
-
-// 0 or the errno; status gets EINIT's.
-int einit(const Device& hix, std::uint32_t* status) {
-  hix_ioc_init req{};
-  req.status = 0xFFFFFFFFu;
-  int err = hix.call(HIX_IOC_INIT, &req);
-  *status = req.status;
-  return err;
-}
-
-// A linear address as the pointer mmap and mremap take.
-void* at(std::uint64_t address) {
-  // reinterpret_cast: ELRANGE is chosen as a number, the syscalls take pointers.
-  return reinterpret_cast<void*>(address);  // NOLINT(performance-no-int-to-ptr)
-}
-
-// mmap of the device at base; the errno, 0 on success (then *out is set).
-int map(const Device& hix, std::uint64_t base, std::uint64_t size, int flags, off_t offset,
-        void** out) {
-  void* got = ::mmap(at(base), size, PROT_READ | PROT_WRITE | PROT_EXEC,
-                     flags | MAP_FIXED_NOREPLACE, hix.fd(), offset);
-  if (got == MAP_FAILED) return errno;
-  *out = got;
-  return 0;
+  return hix::kmodtest::tcs_page(kCodePage, kLatePage + kPage);
 }
 
 std::vector<std::uint8_t> read_user(std::uint64_t address) {

@@ -1,20 +1,28 @@
 // Shared by the guest self-test programs of tests/kmod: the one-line
-// key=value report the VM tests parse, and /dev/hix-attack.
+// key=value report the VM tests parse, /dev/hix-attack, /dev/hix and the PCI
+// devices in sysfs.
 #pragma once
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "hix/abi/hix_ioctl.h"
+#include "hix/abi/hix_isa.h"
 #include "hix_attack_abi.h"
 
 namespace hix::kmodtest {
@@ -108,6 +116,128 @@ inline std::optional<std::uint64_t> virt_to_phys(const Device& attack, std::uint
   req.vaddr = vaddr;
   if (attack.call(HIX_ATTACK_VIRT_TO_PHYS, &req) != 0) return std::nullopt;
   return req.phys;
+}
+
+// ---- /dev/hix -------------------------------------------------------------
+
+struct AddResult {
+  int err;
+  std::uint32_t status;
+  std::uint64_t count;
+};
+
+// HIX_IOC_ADD_PAGES of src at ELRANGE offset; src_address overrides the
+// buffer's address (0: src itself).
+inline AddResult add_pages(const Device& hix, std::uint64_t offset,
+                           const std::vector<std::uint8_t>& src, std::uint64_t flags,
+                           std::uint32_t options = HIX_IOC_MEASURE, std::uint64_t src_address = 0) {
+  hix_ioc_add_pages req{};
+  // reinterpret_cast: the ABI carries user addresses as integers.
+  req.src = src_address != 0 ? src_address : reinterpret_cast<std::uintptr_t>(src.data());
+  req.offset = offset;
+  req.length = src.size();
+  req.flags = flags;
+  req.options = options;
+  req.status = 0xFFFFFFFFu;  // the driver must overwrite both
+  req.count = ~0ull;
+  int err = hix.call(HIX_IOC_ADD_PAGES, &req);
+  return {err, req.status, req.count};
+}
+
+inline int create(const Device& hix, std::uint64_t base, std::uint64_t size) {
+  hix_ioc_create req{};
+  req.base = base;
+  req.size = size;
+  return hix.call(HIX_IOC_CREATE, &req);
+}
+
+// 0 or the errno; status gets EINIT's.
+inline int einit(const Device& hix, std::uint32_t* status) {
+  hix_ioc_init req{};
+  req.status = 0xFFFFFFFFu;
+  int err = hix.call(HIX_IOC_INIT, &req);
+  *status = req.status;
+  return err;
+}
+
+// A TCS page whose entry and stack are the given ELRANGE offsets.
+inline std::vector<std::uint8_t> tcs_page(std::uint64_t entry, std::uint64_t stack) {
+  hix_tcs tcs{};
+  tcs.entry = entry;
+  tcs.stack = stack;
+  std::vector<std::uint8_t> page(kPage);
+  std::memcpy(page.data(), &tcs, sizeof tcs);
+  return page;
+}
+
+// A linear address as the pointer mmap and mremap take.
+inline void* at(std::uint64_t address) {
+  // reinterpret_cast: ELRANGE is chosen as a number, the syscalls take pointers.
+  return reinterpret_cast<void*>(address);  // NOLINT(performance-no-int-to-ptr)
+}
+
+// mmap of the device at base; the errno, 0 on success (then *out is set).
+inline int map(const Device& hix, std::uint64_t base, std::uint64_t size, int flags, off_t offset,
+               void** out) {
+  void* got = ::mmap(at(base), size, PROT_READ | PROT_WRITE | PROT_EXEC,
+                     flags | MAP_FIXED_NOREPLACE, hix.fd(), offset);
+  if (got == MAP_FAILED) return errno;
+  *out = got;
+  return 0;
+}
+
+// ---- PCI devices in sysfs ----------------------------------------------------
+
+inline constexpr std::uint64_t kIoResourceIo = 0x100;   // IORESOURCE_IO
+inline constexpr std::uint64_t kIoResourceMem = 0x200;  // IORESOURCE_MEM
+
+struct PciResource {
+  std::uint64_t start = 0;
+  std::uint64_t end = 0;  // inclusive; 0 with start 0 when unassigned
+  std::uint64_t flags = 0;
+  std::uint64_t size() const { return start == 0 && end == 0 ? 0 : end - start + 1; }
+};
+
+struct PciDevice {
+  std::uint32_t bdf = 0;  // bus << 8 | device << 3 | function, segment 0
+  std::uint16_t vendor = 0;
+  std::uint16_t device = 0;
+  std::array<PciResource, HIX_NUM_BARS> bars{};
+};
+
+// Every PCI device of segment 0, from /sys/bus/pci/devices.
+inline std::vector<PciDevice> pci_devices() {
+  namespace fs = std::filesystem;
+  std::vector<PciDevice> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/sys/bus/pci/devices", ec)) {
+    unsigned seg = 0, bus = 0, dev = 0, fn = 0;
+    if (std::sscanf(entry.path().filename().c_str(), "%x:%x:%x.%x", &seg, &bus, &dev, &fn) != 4 ||
+        seg != 0) {
+      continue;
+    }
+    auto read_hex = [&](const char* name) {
+      std::ifstream f(entry.path() / name);
+      std::string s;
+      f >> s;
+      return s.empty() ? 0ull : std::stoull(s, nullptr, 16);
+    };
+    PciDevice d;
+    d.bdf = bus << 8 | dev << 3 | fn;
+    d.vendor = static_cast<std::uint16_t>(read_hex("vendor"));
+    d.device = static_cast<std::uint16_t>(read_hex("device"));
+    // resource: one "start end flags" line per resource, BARs first.
+    std::ifstream res(entry.path() / "resource");
+    for (PciResource& bar : d.bars) {
+      std::string start, end, flags;
+      if (!(res >> start >> end >> flags)) break;
+      bar.start = std::stoull(start, nullptr, 16);
+      bar.end = std::stoull(end, nullptr, 16);
+      bar.flags = std::stoull(flags, nullptr, 16);
+    }
+    out.push_back(d);
+  }
+  return out;
 }
 
 }  // namespace hix::kmodtest
