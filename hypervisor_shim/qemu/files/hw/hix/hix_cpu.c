@@ -24,6 +24,7 @@
 #include "hw/hix/hix.h"
 #include "hw/hix/hix-cpu.h"
 #include "hw/hix/hix-lock.h"
+#include "hw/hix/hix-pci.h"
 
 #define HIX_MAX_VCPUS 256
 
@@ -379,6 +380,9 @@ static void hix_encls_work(CPUState *cs, run_on_cpu_data data)
     hix_set_status(env, st);
     if (st == HIX_OK && w->leaf != HIX_EEXTEND && w->leaf != HIX_EINIT) {
         hix_flush_all_tlbs();
+        if (w->leaf != HIX_EGLOCK) {
+            hix_pci_epc_changed();
+        }
     }
     g_free(w);
 }

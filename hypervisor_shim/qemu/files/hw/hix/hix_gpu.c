@@ -1,22 +1,32 @@
 /*
  * hix-gpu: the OpenHIX virtual GPU, QEMU frontend (docs/specs/hix-gpu.md).
  *
- * A PCI Express endpoint whose BAR0 is the register file. This revision holds
- * the register file itself; later revisions forward it to the device server.
+ * A PCI Express endpoint whose BAR0 is the register file. With server=PATH
+ * every register access that passes the lockdown check is forwarded to the
+ * device server (docs/specs/hix-gpu.md §10), guest RAM is shared with it as a
+ * memfd and the EPC deny map and lock state are pushed to it. Without a
+ * server the frontend serves the five revision-1.0 registers itself (§10.7).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "qemu/osdep.h"
 #include "qemu/log.h"
+#include "qemu/units.h"
+#include "qemu/error-report.h"
 #include "qemu/module.h"
 #include "qapi/error.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pcie.h"
 #include "qom/object.h"
+#include "hw/boards.h"
+#include "hw/qdev-properties.h"
+#include "exec/address-spaces.h"
+#include "sysemu/sysemu.h"
 
 #include "hix/abi/hix_gpu_regs.h"
 #include "hw/hix/hix-pci.h"
+#include "hw/hix/hix-gpu-link.h"
 
 #define TYPE_HIX_GPU "hix-gpu"
 OBJECT_DECLARE_SIMPLE_TYPE(HixGpuState, HIX_GPU)
@@ -28,7 +38,14 @@ struct HixGpuState {
     uint32_t scratch;
     uint32_t bad_accesses;
     bool locked; /* a GPU enclave holds the lock (docs/specs/hix-isa.md §12) */
+
+    char *server; /* the device server's socket, or NULL */
+    HixGpuLink link;
+    Notifier machine_done;
 };
+
+#define HIX_GPU_MAX_INSTANCES 4
+static HixGpuState *hix_gpu_instances[HIX_GPU_MAX_INSTANCES];
 
 static void hix_gpu_count_refusal(HixGpuState *s, const char *what, hwaddr addr,
                                   unsigned size)
@@ -147,6 +164,29 @@ static void hix_gpu_bar0_write(HixGpuState *s, hwaddr addr, uint64_t val,
                           "register", addr, size);
 }
 
+/* A read served by the device server; once the link failed, the device
+ * reports its error state (docs/specs/hix-gpu.md §10.6). */
+static uint64_t hix_gpu_forward_read(HixGpuState *s, hwaddr addr,
+                                     unsigned size)
+{
+    uint64_t v;
+
+    if (hix_gpu_link_read(&s->link, addr, size, &v)) {
+        return v;
+    }
+    if (size == 4 && addr == HIX_GPU_REG_ID) {
+        return HIX_GPU_ID_VALUE;
+    }
+    if (size == 4 && addr == HIX_GPU_REG_VERSION) {
+        return HIX_GPU_VERSION_VALUE;
+    }
+    if (size == 4 && addr == HIX_GPU_REG_STATUS) {
+        return HIX_GPU_STATUS_ERROR | (s->locked ? HIX_GPU_STATUS_LOCKED : 0);
+    }
+    hix_gpu_count_refusal(s, "read of a failed device", addr, size);
+    return HIX_GPU_REFUSED_READ;
+}
+
 /* The lockdown check every register access passes first (spec §13): once
  * locked, only the owner's tagged GLRANGE translation gets through. */
 static MemTxResult hix_gpu_bar0_read_attrs(void *opaque, hwaddr addr,
@@ -158,6 +198,10 @@ static MemTxResult hix_gpu_bar0_read_attrs(void *opaque, hwaddr addr,
     if (!hix_pci_device_access_ok(PCI_DEVICE(s), attrs, addr, false)) {
         hix_gpu_count_refusal(s, "locked read", addr, size);
         *data = HIX_GPU_REFUSED_READ;
+        return MEMTX_OK;
+    }
+    if (s->server) {
+        *data = hix_gpu_forward_read(s, addr, size);
         return MEMTX_OK;
     }
     *data = hix_gpu_bar0_read(s, addr, size);
@@ -174,6 +218,12 @@ static MemTxResult hix_gpu_bar0_write_attrs(void *opaque, hwaddr addr,
         hix_gpu_count_refusal(s, "locked write", addr, size);
         return MEMTX_OK;
     }
+    if (s->server) {
+        if (!hix_gpu_link_write(&s->link, addr, size, val)) {
+            hix_gpu_count_refusal(s, "write to a failed device", addr, size);
+        }
+        return MEMTX_OK;
+    }
     hix_gpu_bar0_write(s, addr, val, size);
     return MEMTX_OK;
 }
@@ -187,6 +237,39 @@ static const MemoryRegionOps hix_gpu_bar0_ops = {
     .impl = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
 };
 
+/* Once the machine exists: hand guest RAM to the server (a shared memfd),
+ * as one region below 4 GiB and, if the machine has one, one above. */
+static void hix_gpu_share_ram(Notifier *n, void *data)
+{
+    HixGpuState *s = container_of(n, HixGpuState, machine_done);
+    MachineState *ms = MACHINE(qdev_get_machine());
+    const int fd = ms->ram ? memory_region_get_fd(ms->ram) : -1;
+    struct hix_vgpu_ram_region r[2] = { { 0, ms->ram_size, 0 } };
+    uint32_t count = 1;
+    MemoryRegionSection high;
+
+    if (fd < 0 || !qemu_ram_is_shared(ms->ram->ram_block)) {
+        error_report("hix-gpu: guest RAM must be a shared memfd backend "
+                     "(-object memory-backend-memfd,id=ram,share=on,size=... "
+                     "-machine memory-backend=ram) for the device server");
+        exit(1);
+    }
+    high = memory_region_find(get_system_memory(), 4 * GiB, 1);
+    if (high.mr == ms->ram) {
+        r[0].size = high.offset_within_region;
+        r[1].gpa = 4 * GiB;
+        r[1].size = ms->ram_size - high.offset_within_region;
+        r[1].fd_offset = high.offset_within_region;
+        count = 2;
+    }
+    if (high.mr) {
+        memory_region_unref(high.mr);
+    }
+    if (!hix_gpu_link_guest_ram(&s->link, fd, r, count)) {
+        error_report("hix-gpu: the device server refused guest RAM");
+    }
+}
+
 static void hix_gpu_realize(PCIDevice *pdev, Error **errp)
 {
     HixGpuState *s = HIX_GPU(pdev);
@@ -198,6 +281,21 @@ static void hix_gpu_realize(PCIDevice *pdev, Error **errp)
     memory_region_init_io(&s->bar0, OBJECT(s), &hix_gpu_bar0_ops, s,
                           "hix-gpu-bar0", HIX_GPU_BAR0_SIZE);
     pci_register_bar(pdev, 0, PCI_BASE_ADDRESS_SPACE_MEMORY, &s->bar0);
+    if (s->server) {
+        unsigned i;
+        if (!hix_gpu_link_connect(&s->link, s->server, errp)) {
+            return;
+        }
+        for (i = 0; i < HIX_GPU_MAX_INSTANCES && hix_gpu_instances[i]; i++) {
+        }
+        if (i == HIX_GPU_MAX_INSTANCES) {
+            error_setg(errp, "hix-gpu: at most %d devices", HIX_GPU_MAX_INSTANCES);
+            return;
+        }
+        hix_gpu_instances[i] = s;
+        s->machine_done.notify = hix_gpu_share_ram;
+        qemu_add_machine_init_done_notifier(&s->machine_done);
+    }
 }
 
 static void hix_gpu_reset(DeviceState *dev)
@@ -206,6 +304,9 @@ static void hix_gpu_reset(DeviceState *dev)
 
     s->scratch = 0;
     s->bad_accesses = 0;
+    if (s->server) {
+        hix_gpu_link_reset(&s->link);
+    }
 }
 
 bool hix_gpu_is(PCIDevice *dev)
@@ -213,15 +314,46 @@ bool hix_gpu_is(PCIDevice *dev)
     return object_dynamic_cast(OBJECT(dev), TYPE_HIX_GPU) != NULL;
 }
 
-void hix_gpu_set_locked(PCIDevice *dev, bool locked)
+void hix_gpu_set_locked(PCIDevice *dev, bool locked, uint64_t owner)
 {
-    HIX_GPU(dev)->locked = locked;
+    HixGpuState *s = HIX_GPU(dev);
+
+    s->locked = locked;
+    if (s->server) {
+        /* The server scrubs on every change before it answers. */
+        hix_gpu_link_set_lock(&s->link, locked, owner);
+    }
 }
+
+void hix_gpu_dma_deny_all(const uint64_t (*ranges)[2], uint32_t count)
+{
+    struct hix_vgpu_range r[HIX_VGPU_MAX_DENY_RANGES];
+
+    for (uint32_t i = 0; i < count && i < HIX_VGPU_MAX_DENY_RANGES; i++) {
+        r[i].gpa = ranges[i][0];
+        r[i].size = ranges[i][1];
+    }
+    for (int i = 0; i < HIX_GPU_MAX_INSTANCES; i++) {
+        if (hix_gpu_instances[i]) {
+            hix_gpu_link_dma_deny(&hix_gpu_instances[i]->link, r,
+                                  MIN(count, HIX_VGPU_MAX_DENY_RANGES));
+        }
+    }
+}
+
+static Property hix_gpu_properties[] = {
+    DEFINE_PROP_STRING("server", HixGpuState, server),
+    DEFINE_PROP_END_OF_LIST(),
+};
 
 void hix_gpu_scrub(PCIDevice *dev)
 {
-    /* Registers back to reset values; this revision has no device memory. */
-    hix_gpu_reset(DEVICE(dev));
+    HixGpuState *s = HIX_GPU(dev);
+
+    /* Without a server: the local registers are all there is. With one, the
+     * SET_LOCK that follows scrubs VRAM and key slots before it is acked. */
+    s->scratch = 0;
+    s->bad_accesses = 0;
 }
 
 static void hix_gpu_class_init(ObjectClass *klass, void *data)
@@ -238,6 +370,7 @@ static void hix_gpu_class_init(ObjectClass *klass, void *data)
     k->subsystem_id = HIX_GPU_DEVICE_ID;
     dc->desc = "OpenHIX virtual GPU";
     dc->reset = hix_gpu_reset;
+    device_class_set_props(dc, hix_gpu_properties);
     set_bit(DEVICE_CATEGORY_DISPLAY, dc->categories);
 }
 

@@ -20,6 +20,7 @@
 #include "hw/hix/hix.h"
 #include "hw/hix/hix-pci.h"
 #include "hw/hix/hix-lock.h"
+#include "epcm.h" /* core/, for walking the EPCM */
 
 #define TYPE_HIX_DMA_IOMMU "hix-dma-iommu"
 
@@ -74,7 +75,9 @@ void hix_pci_lock_changed(uint32_t bdf, bool locked)
                sizeof(hix_sizing[0]));
     }
     if (dev && hix_gpu_is(dev)) {
-        hix_gpu_set_locked(dev, locked);
+        hix_gpu_set_locked(dev, locked,
+                           l ? hix_platform->core.enclaves[l->owner].secs_pa :
+                               0);
     }
 }
 
@@ -217,6 +220,53 @@ bool hix_pci_device_access_ok(PCIDevice *dev, MemTxAttrs attrs, hwaddr offset,
     hix_pci_audit(HIX_DENY_BAR_UNTAGGED, HIX_ABORT_PAGE, offset,
                   pci_get_bdf(dev));
     return false;
+}
+
+/* ---- The device's own DMA engine ---------------------------------------- */
+
+#define HIX_DENY_MAX 250 /* HIX_VGPU_MAX_DENY_RANGES */
+
+static int hix_cmp_u64(const void *a, const void *b)
+{
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+void hix_pci_epc_changed(void)
+{
+    const struct hix_epcm *epcm = &hix_platform->core.epcm;
+    g_autofree uint64_t *pfns = g_new(uint64_t, epcm->used + 1);
+    uint64_t ranges[HIX_DENY_MAX][2];
+    uint32_t n = 0, count = 0;
+
+    for (size_t i = 0; i < epcm->capacity; i++) {
+        if (hix_epcm_slot_used(&epcm->slots[i])) {
+            pfns[n++] = epcm->slots[i].pfn;
+        }
+    }
+    qsort(pfns, n, sizeof(*pfns), hix_cmp_u64);
+    for (uint32_t i = 0; i < n; i++) {
+        if (count && ranges[count - 1][0] + ranges[count - 1][1] ==
+                         pfns[i] << 12) {
+            ranges[count - 1][1] += HIX_PAGE_SIZE;
+            continue;
+        }
+        if (count == HIX_DENY_MAX) {
+            /* Too scattered to describe: the device gets no DMA at all
+             * (fail closed) until the EPC shrinks. */
+            warn_report_once("hix: EPC too fragmented for the device's deny "
+                             "map; the device's DMA is refused entirely");
+            ranges[0][0] = 0;
+            ranges[0][1] = UINT64_MAX;
+            count = 1;
+            break;
+        }
+        ranges[count][0] = pfns[i] << 12;
+        ranges[count][1] = HIX_PAGE_SIZE;
+        count++;
+    }
+    hix_gpu_dma_deny_all((const uint64_t(*)[2])ranges, count);
 }
 
 /* ---- DMA filter -------------------------------------------------------- */

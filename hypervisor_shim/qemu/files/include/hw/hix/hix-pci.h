@@ -26,9 +26,15 @@ AddressSpace *hix_pci_dma_as(PCIDevice *dev, AddressSpace *as);
 bool hix_pci_device_access_ok(PCIDevice *dev, MemTxAttrs attrs, hwaddr offset,
                               bool write);
 
+/* EPC membership changed: push the deny map to every device server. */
+void hix_pci_epc_changed(void);
+
 /* Implemented by the hix-gpu frontend. */
 bool hix_gpu_is(PCIDevice *dev);
-void hix_gpu_set_locked(PCIDevice *dev, bool locked);
+/* owner: an opaque identity of the locking enclave (its SECS address). */
+void hix_gpu_set_locked(PCIDevice *dev, bool locked, uint64_t owner);
 void hix_gpu_scrub(PCIDevice *dev);
+/* The EPC ranges the device's own DMA must not touch (count 0: none). */
+void hix_gpu_dma_deny_all(const uint64_t (*ranges)[2], uint32_t count);
 
 #endif /* HW_HIX_HIX_PCI_H */
