@@ -56,13 +56,7 @@ def run_attackers(names, *vm_args):
 
 
 def platform_pubkey():
-    env = {}
-    with open(os.environ.get("OPENHIX_VM_ENV", os.path.join(BUILD, "vm.env")), encoding="utf-8") as f:
-        for line in f:
-            if "=" in line:
-                k, v = line.strip().split("=", 1)
-                env[k] = v
-    return env["HIX_PLATFORM_KEY"] + ".pub"
+    return vmtest.vm_env()["HIX_PLATFORM_KEY"] + ".pub"
 
 
 @functools.lru_cache(maxsize=None)

@@ -25,14 +25,7 @@ STOCK_QEMU = "/usr/bin/qemu-system-x86_64"
 
 
 def vm_env():
-    env = {}
-    path = os.environ.get("OPENHIX_VM_ENV", os.path.join(vmtest.ROOT, "build", "vm.env"))
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if "=" in line:
-                k, v = line.strip().split("=", 1)
-                env[k] = v
-    return env
+    return vmtest.vm_env()
 
 
 def boot_times(qemu, extra, boots):

@@ -23,6 +23,18 @@ class VmResult:
         return float(m.group(1)) if m else None
 
 
+def vm_env():
+    """The VM artifacts openhix build recorded (build/vm.env), as a dict."""
+    path = os.environ.get("OPENHIX_VM_ENV", os.path.join(ROOT, "build", "vm.env"))
+    env = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.strip().split("=", 1)
+                env[k] = v
+    return env
+
+
 def run_vm(*args, timeout=300):
     """Boot the VM with run-vm ARGS; returns a VmResult (serial log included)."""
     with tempfile.TemporaryDirectory() as tmp:

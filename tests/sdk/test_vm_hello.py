@@ -29,14 +29,7 @@ Z32 = "00" * 32
 MSG = "68656c6c6f"  # "hello"
 
 
-def vm_env():
-    env = {}
-    with open(os.environ.get("OPENHIX_VM_ENV", os.path.join(BUILD, "vm.env"))) as f:
-        for line in f:
-            if "=" in line:
-                k, v = line.strip().split("=", 1)
-                env[k] = v
-    return env
+vm_env = vmtest.vm_env
 
 
 def measure(image):
