@@ -67,6 +67,13 @@ Outcome DevHix::init(hix_ioc_init& result) {
   return {};
 }
 
+Outcome DevHix::glock(hix_ioc_glock& request) {
+  if (do_ioctl(fd_, HIX_IOC_GLOCK, &request) < 0) {
+    return {Status::lock_failed, errno_text("HIX_IOC_GLOCK")};
+  }
+  return {};
+}
+
 Outcome DevHix::map(std::uint64_t base, std::uint64_t size) {
   // reinterpret_cast: mmap takes the linear address as a pointer.
   void* want = reinterpret_cast<void*>(base);  // NOLINT(performance-no-int-to-ptr)

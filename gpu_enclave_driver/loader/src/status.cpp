@@ -41,6 +41,8 @@ const char* to_string(Status s) {
       return "init_failed";
     case Status::map_failed:
       return "map_failed";
+    case Status::lock_failed:
+      return "lock_failed";
     case Status::enter_failed:
       return "enter_failed";
     case Status::enclave_aborted:

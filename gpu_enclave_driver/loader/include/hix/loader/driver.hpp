@@ -25,6 +25,12 @@ class EnclaveDriver {
   virtual Outcome init(hix_ioc_init& result) = 0;
   // mmap of exactly ELRANGE, so every added page appears at its linear address.
   virtual Outcome map(std::uint64_t base, std::uint64_t size) = 0;
+  // HIX_IOC_GLOCK (spec §11, §12); fills request.status. Drivers without
+  // device locks refuse.
+  virtual Outcome glock(hix_ioc_glock& request) {
+    request.status = 0;
+    return {Status::lock_failed, "this driver has no HIX_IOC_GLOCK"};
+  }
 };
 
 // /dev/hix. Closing it (the destructor) destroys the enclave.
@@ -42,6 +48,7 @@ class DevHix final : public EnclaveDriver {
   Outcome add_pages(hix_ioc_add_pages& request) override;
   Outcome init(hix_ioc_init& result) override;
   Outcome map(std::uint64_t base, std::uint64_t size) override;
+  Outcome glock(hix_ioc_glock& request) override;
 
  private:
   explicit DevHix(int fd) : fd_(fd) {}

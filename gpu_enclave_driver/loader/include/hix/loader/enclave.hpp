@@ -48,6 +48,10 @@ class Enclave {
   // One ecall on the first TCS. `buffer` is the untrusted in/out buffer.
   EcallResult ecall(std::uint64_t number, std::span<std::uint8_t> buffer);
 
+  // HIX_IOC_GLOCK through this enclave's driver: lock a device to this
+  // enclave, its BARs mapped at ELRANGE offsets (spec §11, §12).
+  Outcome glock(hix_ioc_glock& request) { return driver_->glock(request); }
+
   LinearAddress base() const { return base_; }
   std::uint64_t size() const { return size_; }
   LinearAddress tcs() const { return tcs_; }

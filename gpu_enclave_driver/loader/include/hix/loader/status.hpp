@@ -30,6 +30,7 @@ enum class Status : std::uint8_t {
   add_failed,
   init_failed,
   map_failed,
+  lock_failed,
   // Entering the enclave (enclave.hpp).
   enter_failed,
   enclave_aborted,
