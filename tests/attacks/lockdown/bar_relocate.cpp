@@ -1,0 +1,71 @@
+// Attack (b): root moves the locked hix-gpu's BAR0 by writing the BAR in
+// configuration space, through sysfs (what setpci does), raw CF8/CFC port I/O
+// and ECAM (MMCONFIG, the MCFG table's window mapped from /dev/mem; boot
+// with iomem=relaxed). Each path also sizes the BAR (all-ones, read back).
+// Expected with HIX enforcing: the BAR reads back unchanged and the owner
+// still reaches its device through its GLRANGE (spec §14: locked BARs are
+// write-once; audit: config-write); sizing answers the size mask, as the
+// hardware would.
+// Run under `hix-gpu-owner --serve SOCKET --run ...`.
+#include <cerrno>
+
+#include "lockdown_common.hpp"
+
+namespace {
+
+using namespace hix::lockdown;
+
+constexpr const char* kProperty = "bar-relocate";
+constexpr std::uint32_t kBar0 = 0x10;  // PCI_BASE_ADDRESS_0
+
+// Somewhere else in the 32-bit MMIO hole: 16 MiB away from BAR0.
+std::uint32_t elsewhere(std::uint32_t bar) {
+  return bar >= 0xC1000000u ? bar - 0x01000000u : bar + 0x01000000u;
+}
+
+void attack(OwnerClient& owner, const char* path, ConfigAccess& cfg) {
+  const std::uint32_t secret = plant_secret(owner);
+  const std::uint32_t before = cfg.read(kBar0, 4);
+  const std::uint32_t target = elsewhere(before);
+  cfg.write(kBar0, 4, target);
+  const std::uint32_t moved = cfg.read(kBar0, 4);
+  const auto during = owner.read(Reg32::scratch);
+  // Put it back (the control run needs its device afterwards).
+  cfg.write(kBar0, 4, before);
+
+  // BAR sizing: all-ones, read, then the original value ends the probe.
+  cfg.write(kBar0, 4, 0xFFFFFFFFu);
+  const std::uint32_t sizing = cfg.read(kBar0, 4);
+  cfg.write(kBar0, 4, before);
+  const std::uint32_t after = cfg.read(kBar0, 4);
+  const auto owner_after = owner.read(Reg32::scratch);
+
+  const bool relocated = moved != before || during != secret;
+  report(kProperty, path, outcome(relocated),
+         "bar_before=0x%08x bar_target=0x%08x bar_readback=0x%08x bar_after=0x%08x "
+         "sizing=0x%08x secret=0x%08x owner_during=%s owner_after=%s",
+         before, target, moved, after, sizing, secret, OwnerValue(during).c_str(),
+         OwnerValue(owner_after).c_str());
+}
+
+}  // namespace
+
+int main() {
+  OwnerClient owner = OwnerClient::connect();
+  const PciFunction gpu = require_hix_gpu();
+  struct Path {
+    const char* name;
+    std::unique_ptr<ConfigAccess> (*open)(const PciFunction&);
+  };
+  const Path paths[] = {
+      {"sysfs-config", sysfs_config}, {"cf8-cfc", cf8_config}, {"ecam", ecam_config}};
+  for (const Path& p : paths) {
+    const auto cfg = p.open(gpu);
+    if (!cfg) {
+      report(kProperty, p.name, "refused", "errno=%d", errno);
+      continue;
+    }
+    attack(owner, p.name, *cfg);
+  }
+  return 0;
+}
