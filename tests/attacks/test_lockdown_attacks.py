@@ -93,6 +93,10 @@ def runs():
     return boot(), boot("--hix-enforce", "off")
 
 
+def platform_pubkey():
+    return vmtest.vm_env()["HIX_PLATFORM_KEY"] + ".pub"
+
+
 def num(value):
     return int(value, 0)
 
@@ -429,17 +433,6 @@ class OwnerDeath(Lockdown):
         self.assertEqual(num(v["while_locked"]), num(v["secret"]))
         self.assertEqual(v["locked_after"], "no")
         self.assertEqual(num(v["scratch_after"]), vmtest.spec_register_reset("SCRATCH"))
-
-
-def platform_pubkey():
-    env = {}
-    with open(os.environ.get("OPENHIX_VM_ENV", os.path.join(BUILD, "vm.env")),
-              encoding="utf-8") as f:
-        for line in f:
-            if "=" in line:
-                k, v = line.strip().split("=", 1)
-                env[k] = v
-    return env["HIX_PLATFORM_KEY"] + ".pub"
 
 
 if __name__ == "__main__":
