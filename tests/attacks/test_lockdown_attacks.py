@@ -13,7 +13,8 @@ proves the attack would have worked.
   (a) bar-access      root reads/writes BAR0 via sysfs resource0, /dev/mem,
                       ioremap (hix_attack.ko) and libpciaccess
   (b) bar-relocate    root rewrites BAR0 via sysfs config, CF8/CFC and ECAM;
-                      BAR sizing still answers the size mask
+                      BAR sizing still answers the size mask; another
+                      device's BAR moved onto the locked address
   (c) decode-window   root clears MEMORY in COMMAND (device, root port) or
                       closes the root port's memory window
   (d) glrange-remap   the kernel points the GLRANGE PTE at attacker RAM
@@ -256,6 +257,19 @@ class BarRelocate(Lockdown):
         hits = self.denials("config-write", linear="0x10", physical=hex(self.bdf))
         self.assertGreaterEqual(len(hits), len(self.PATHS))
 
+    def test_another_device_cannot_take_over_the_locked_address(self):
+        # edu's BAR0 moved onto the locked BAR: the owner's GLRANGE must
+        # still reach the hix-gpu, not whatever else decodes there.
+        v = self.verdict("bar-relocate", "other-bar-overlap")
+        self.assertEqual(num(v["owner_id"]), vmtest.spec_register_reset("ID"), v)
+        self.assertEqual(num(v["owner_during"]), num(v["secret"]), v)
+        self.assertEqual(v["outcome"], "blocked")
+
+    def test_control_another_device_takes_over_the_locked_address(self):
+        v = self.verdict("bar-relocate", "other-bar-overlap", control=True)
+        self.assertEqual(v["outcome"], "succeeded")
+        self.assertNotEqual(num(v["owner_id"]), vmtest.spec_register_reset("ID"))
+
     def test_control_every_path_moves_the_bar(self):
         self.assert_all_succeed_unprotected("bar-relocate", self.PATHS)
         for path in self.PATHS:
@@ -366,7 +380,8 @@ class Dma(Lockdown):
         # A refused read must not leave the EPC page's bytes in the device's
         # buffer; spec §15 says all-ones, the buffer may also keep its marker.
         # QEMU delivers zeros for a failed DMA read (reported, not an EPC leak).
-        self.assertIn(self.verdict("dma", "epc-to-device")["bytes"], ("all-ones", "zeros", "marker"))
+        self.assertIn(self.verdict("dma", "epc-to-device")["bytes"],
+                      ("all-ones", "zeros", "marker"))
         self.assertEqual(self.verdict("dma", "device-to-epc")["vault"], "intact")
         v = self.verdict("dma", "bar-to-device")
         self.assertNotEqual(num(v["word"]), num(v["secret"]))

@@ -2,10 +2,13 @@
 // configuration space, through sysfs (what setpci does), raw CF8/CFC port I/O
 // and ECAM (MMCONFIG, the MCFG table's window mapped from /dev/mem; boot
 // with iomem=relaxed). Each path also sizes the BAR (all-ones, read back).
+// A last path leaves the locked BAR alone and moves another device's BAR
+// (edu's) onto its address instead.
 // Expected with HIX enforcing: the BAR reads back unchanged and the owner
 // still reaches its device through its GLRANGE (spec §14: locked BARs are
 // write-once; audit: config-write); sizing answers the size mask, as the
-// hardware would.
+// hardware would; and whatever another device does, the owner's GLRANGE
+// keeps reaching the hix-gpu (its ID, its SCRATCH).
 // Run under `hix-gpu-owner --serve SOCKET --run ...`.
 #include <cerrno>
 
@@ -48,6 +51,38 @@ void attack(OwnerClient& owner, const char* path, ConfigAccess& cfg) {
          OwnerValue(owner_after).c_str());
 }
 
+// Another device's BAR moved onto the locked one: the locked BAR itself does
+// not move, but whatever decodes at its address may change. edu (1 MiB BAR0)
+// when the VM has it.
+void overlap(OwnerClient& owner, const PciFunction& gpu, std::uint64_t bar0) {
+  constexpr const char* kPath = "other-bar-overlap";
+  const auto other = find_pci(0x1234, 0x11E8);
+  const auto cfg = other ? sysfs_config(*other) : nullptr;
+  if (!cfg) {
+    report(kProperty, kPath, "refused", "why=no-edu");
+    return;
+  }
+  const std::uint32_t secret = plant_secret(owner);
+  const std::uint32_t command = cfg->read(0x04, 2);
+  cfg->write(0x04, 2, command | 0x2u);  // its memory decoding on
+  const std::uint32_t before = cfg->read(kBar0, 4);
+  const auto target = static_cast<std::uint32_t>(bar0 & ~std::uint64_t{0xFFFFF});
+  cfg->write(kBar0, 4, target);
+  const std::uint32_t moved = cfg->read(kBar0, 4);
+  const auto id = owner.read(Reg32::id);
+  const auto during = owner.read(Reg32::scratch);
+  cfg->write(kBar0, 4, before);
+  cfg->write(0x04, 2, command);
+  const auto owner_after = owner.read(Reg32::scratch);
+  const bool hijacked = id != hix::gpu::kIdValue || during != secret;
+  report(kProperty, kPath, outcome(hijacked),
+         "other=%s other_bar_before=0x%08x other_bar_readback=0x%08x locked_bar=0x%llx "
+         "owner_id=%s secret=0x%08x owner_during=%s owner_after=%s gpu=%s",
+         other->name.c_str(), before, moved, static_cast<unsigned long long>(bar0),
+         OwnerValue(id).c_str(), secret, OwnerValue(during).c_str(),
+         OwnerValue(owner_after).c_str(), gpu.name.c_str());
+}
+
 }  // namespace
 
 int main() {
@@ -67,5 +102,8 @@ int main() {
     }
     attack(owner, p.name, *cfg);
   }
+  const auto bar0 = bar_resource(gpu, 0);
+  if (!bar0) hix::attacks::fail("hix-gpu BAR0 unassigned");
+  overlap(owner, gpu, bar0->base);
   return 0;
 }
