@@ -365,9 +365,9 @@ static void hix_encls_work(CPUState *cs, run_on_cpu_data data)
         break;
     case HIX_EGLOCK: {
         struct hix_device_desc dev;
-        st = hix_pci_describe(w->glock.bdf, &dev) ?
-                 hix_eglock(core, w->rdx, &w->glock, &dev) :
-                 HIX_ERR_NO_DEVICE;
+        st = hix_pci_describe(w->glock.bdf, &dev)
+                 ? hix_eglock(core, w->rdx, &w->glock, &dev)
+                 : HIX_ERR_NO_DEVICE;
         if (st == HIX_OK) {
             hix_pci_lock_changed(w->glock.bdf, true);
         }

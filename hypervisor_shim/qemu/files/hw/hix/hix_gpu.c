@@ -160,14 +160,15 @@ static void hix_gpu_bar0_write(HixGpuState *s, hwaddr addr, uint64_t val,
     default:
         break;
     }
-    hix_gpu_count_refusal(s, "write to read-only, reserved or device-server "
-                          "register", addr, size);
+    hix_gpu_count_refusal(s,
+                          "write to read-only, reserved or device-server "
+                          "register",
+                          addr, size);
 }
 
 /* A read served by the device server; once the link failed, the device
  * reports its error state (docs/specs/hix-gpu.md §10.6). */
-static uint64_t hix_gpu_forward_read(HixGpuState *s, hwaddr addr,
-                                     unsigned size)
+static uint64_t hix_gpu_forward_read(HixGpuState *s, hwaddr addr, unsigned size)
 {
     uint64_t v;
 
@@ -289,7 +290,8 @@ static void hix_gpu_realize(PCIDevice *pdev, Error **errp)
         for (i = 0; i < HIX_GPU_MAX_INSTANCES && hix_gpu_instances[i]; i++) {
         }
         if (i == HIX_GPU_MAX_INSTANCES) {
-            error_setg(errp, "hix-gpu: at most %d devices", HIX_GPU_MAX_INSTANCES);
+            error_setg(errp, "hix-gpu: at most %d devices",
+                       HIX_GPU_MAX_INSTANCES);
             return;
         }
         hix_gpu_instances[i] = s;

@@ -73,8 +73,8 @@ static bool hix_link_send(HixGpuLink *l, uint32_t type, uint64_t tag,
 }
 
 /* Receive the reply to (type, tag) into out (exactly size bytes). */
-static bool hix_link_recv(HixGpuLink *l, uint32_t type, uint64_t tag,
-                          void *out, uint32_t size)
+static bool hix_link_recv(HixGpuLink *l, uint32_t type, uint64_t tag, void *out,
+                          uint32_t size)
 {
     uint8_t buf[HIX_VGPU_MSG_MAX];
     struct hix_vgpu_msg_header h;
@@ -132,15 +132,19 @@ bool hix_gpu_link_connect(HixGpuLink *l, const char *path, Error **errp)
     l->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (l->fd < 0 ||
         connect(l->fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-        error_setg_errno(errp, errno, "hix-gpu: cannot reach the device "
-                         "server at %s", path);
+        error_setg_errno(errp, errno,
+                         "hix-gpu: cannot reach the device "
+                         "server at %s",
+                         path);
         return false;
     }
-    if (!hix_link_call(l, HIX_VGPU_MSG_HELLO, &hello, sizeof(hello), -1,
-                       &reply, sizeof(reply)) ||
+    if (!hix_link_call(l, HIX_VGPU_MSG_HELLO, &hello, sizeof(hello), -1, &reply,
+                       sizeof(reply)) ||
         reply.proto_version != HIX_VGPU_PROTO_VERSION) {
-        error_setg(errp, "hix-gpu: the device server at %s does not speak "
-                   "protocol version %u", path, HIX_VGPU_PROTO_VERSION);
+        error_setg(errp,
+                   "hix-gpu: the device server at %s does not speak "
+                   "protocol version %u",
+                   path, HIX_VGPU_PROTO_VERSION);
         return false;
     }
     return true;
@@ -150,9 +154,9 @@ bool hix_gpu_link_guest_ram(HixGpuLink *l, int memfd,
                             const struct hix_vgpu_ram_region *regions,
                             uint32_t count)
 {
-    uint8_t payload[sizeof(struct hix_vgpu_guest_ram) +
-                    HIX_VGPU_MAX_RAM_REGIONS *
-                        sizeof(struct hix_vgpu_ram_region)];
+    uint8_t
+        payload[sizeof(struct hix_vgpu_guest_ram) +
+                HIX_VGPU_MAX_RAM_REGIONS * sizeof(struct hix_vgpu_ram_region)];
     struct hix_vgpu_guest_ram head = { .count = count };
 
     if (count > HIX_VGPU_MAX_RAM_REGIONS) {
@@ -197,7 +201,8 @@ bool hix_gpu_link_read(HixGpuLink *l, uint64_t offset, unsigned size,
 bool hix_gpu_link_write(HixGpuLink *l, uint64_t offset, unsigned size,
                         uint64_t value)
 {
-    struct hix_vgpu_mmio_write w = { .offset = offset, .size = size,
+    struct hix_vgpu_mmio_write w = { .offset = offset,
+                                     .size = size,
                                      .value = value };
 
     return hix_link_send(l, HIX_VGPU_MSG_MMIO_WRITE, ++l->next_tag, &w,

@@ -75,9 +75,8 @@ void hix_pci_lock_changed(uint32_t bdf, bool locked)
                sizeof(hix_sizing[0]));
     }
     if (dev && hix_gpu_is(dev)) {
-        hix_gpu_set_locked(dev, locked,
-                           l ? hix_platform->core.enclaves[l->owner].secs_pa :
-                               0);
+        hix_gpu_set_locked(
+            dev, locked, l ? hix_platform->core.enclaves[l->owner].secs_pa : 0);
     }
 }
 
@@ -109,8 +108,8 @@ static void hix_pci_audit(enum hix_deny_kind kind, enum hix_verdict verdict,
 /* The lock slot of dev if it is locked, else -1. */
 static int hix_locked_slot(PCIDevice *dev)
 {
-    const struct hix_lock *l = hix_lock_by_bdf(&hix_platform->core,
-                                               pci_get_bdf(dev));
+    const struct hix_lock *l =
+        hix_lock_by_bdf(&hix_platform->core, pci_get_bdf(dev));
 
     return l ? (int)(l - hix_platform->core.locks) : -1;
 }
@@ -162,8 +161,8 @@ bool hix_pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val,
     memcpy(&old, dev->config + addr, len);
     old = le32_to_cpu(old);
     if (hix_cfg_filter(bridge, addr, len, old, val, &out, &bytes)) {
-        hix_pci_audit(bridge ? HIX_DENY_CONFIG_WRITE_BRIDGE :
-                               HIX_DENY_CONFIG_WRITE,
+        hix_pci_audit(bridge ? HIX_DENY_CONFIG_WRITE_BRIDGE
+                             : HIX_DENY_CONFIG_WRITE,
                       HIX_ABORT_PAGE, addr, pci_get_bdf(dev));
     }
     for (uint32_t i = 0; i < len; i++) {
@@ -191,7 +190,7 @@ bool hix_pci_config_read(PCIDevice *dev, uint32_t addr, uint32_t len,
     }
     r = &dev->io_regions[bar];
     if (r->size) {
-        *val = (uint32_t)~(r->size - 1) | r->type;
+        *val = (uint32_t) ~(r->size - 1) | r->type;
     } else if (bar > 0 &&
                (dev->io_regions[bar - 1].type & PCI_BASE_ADDRESS_MEM_TYPE_64)) {
         *val = (uint32_t)(~(dev->io_regions[bar - 1].size - 1) >> 32);
@@ -247,8 +246,8 @@ void hix_pci_epc_changed(void)
     }
     qsort(pfns, n, sizeof(*pfns), hix_cmp_u64);
     for (uint32_t i = 0; i < n; i++) {
-        if (count && ranges[count - 1][0] + ranges[count - 1][1] ==
-                         pfns[i] << 12) {
+        if (count && ranges[count - 1][0] + ranges[count - 1][1] == pfns[i]
+                                                                        << 12) {
             ranges[count - 1][1] += HIX_PAGE_SIZE;
             continue;
         }
@@ -317,7 +316,7 @@ static void hix_pci_register_types(void)
 
 type_init(hix_pci_register_types)
 
-AddressSpace *hix_pci_dma_as(PCIDevice *dev, AddressSpace *as)
+    AddressSpace *hix_pci_dma_as(PCIDevice *dev, AddressSpace *as)
 {
     HixDmaFilter *f;
     g_autofree char *name = NULL;
