@@ -43,7 +43,14 @@ GpuOwner GpuOwner::lock(const char* image_path) {
     attacks::fail("%s leaves no free %llu bytes in ELRANGE for the GLRANGE", image_path,
                   static_cast<unsigned long long>(bar0->size));
   }
-  loader::Enclave enclave = attacks::load_enclave(image_path);
+  auto dev = loader::DevHix::open();
+  if (!dev.ok()) attacks::fail("/dev/hix: %s", loader::to_string(dev.status()));
+  auto loaded = loader::Enclave::load(std::move(dev).value(), image.value());
+  if (!loaded.ok()) {
+    attacks::fail("load %s: %s %s", image_path, loader::to_string(loaded.status()),
+                  loaded.detail().c_str());
+  }
+  loader::Enclave enclave = std::move(loaded).value();
 
   hix_ioc_glock req{};
   req.bdf = gpu.bdf;
