@@ -429,9 +429,9 @@ void Device::scrub_locked() {
 void Device::set_lock(bool locked, std::uint64_t owner) {
   const std::lock_guard exec(exec_mu_);
   if (locked != locked_.load() || owner != lock_owner_) {
-    scrub_locked();
-    const std::lock_guard regs(regs_mu_);
-    sodium_memzero(latches_.key_window.data(), sizeof latches_.key_window);
+    // Whoever holds the device next gets it as after a reset: registers,
+    // device memory and key slots (docs/specs/hix-isa.md §12).
+    reset_state_locked();
   }
   locked_.store(locked);
   lock_owner_ = owner;
@@ -439,6 +439,10 @@ void Device::set_lock(bool locked, std::uint64_t owner) {
 
 void Device::reset() {
   const std::lock_guard exec(exec_mu_);
+  reset_state_locked();
+}
+
+void Device::reset_state_locked() {
   scrub_locked();
   const std::lock_guard regs(regs_mu_);
   sodium_memzero(latches_.key_window.data(), sizeof latches_.key_window);

@@ -88,6 +88,8 @@ class Device {
                            std::span<const std::uint8_t, kKeyBytes> key, const Latches& l);
   AdminResult ring_start_locked(const Latches& l);
   void scrub_locked();
+  // Everything back to reset values; exec_mu_ held.
+  void reset_state_locked();
   bool process_one_locked();
   void complete_locked(const hix_vgpu_ring_entry& e, Status s, std::uint32_t op_index);
 

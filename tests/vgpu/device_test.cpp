@@ -198,6 +198,21 @@ TEST_F(PlainDevice, LockChangesScrubAndShowInStatus) {
   EXPECT_EQ(bus.reg(Reg32::status) & gpu::status::locked, 0u);
 }
 
+TEST_F(PlainDevice, LockChangesReturnRegistersToResetValues) {
+  bus.write(Reg32::scratch, 0x5ec2e7);
+  bus.write(Reg32::arg0, 0x1234);
+  bus.dev->set_lock(true, 0x1234);
+  EXPECT_EQ(bus.reg(Reg32::scratch), 0u) << "the OS's values do not reach the owner";
+  bus.write(Reg32::scratch, 0x5ec2e7);
+  bus.write(Reg32::arg0, 0x77);
+  bus.dev->set_lock(false, 0);
+  for (const auto& desc : gpu::kRegisters) {
+    if (desc.reg == Reg32::status) continue;
+    const std::uint32_t want = desc.access == gpu::Access::wo ? 0 : desc.reset;
+    EXPECT_EQ(bus.reg(desc.reg), want) << desc.name << ": the owner's values do not outlive it";
+  }
+}
+
 TEST_F(PlainDevice, ResetReturnsRegistersToResetValues) {
   bus.write(Reg32::scratch, 5);
   bus.dev->mmio_read(1, 1);
