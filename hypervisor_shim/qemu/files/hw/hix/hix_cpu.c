@@ -231,6 +231,16 @@ bool hix_x86_tlb_install(CPUState *cs, vaddr addr, MMUAccessType access_type,
 
     switch (verdict) {
     case HIX_ALLOW:
+        if (tag && !hix_pci_decodes_locked_bar(paddr)) {
+            /* Something else decodes where the locked BAR was: the owner
+             * must not talk to it (defence behind the config lock). */
+            if (probe) {
+                return false;
+            }
+            hix_audit(cs, addr, paddr, HIX_DENY_ENCLAVE_GLRANGE_MISMATCH,
+                      HIX_ENCLAVE_ABORT, enclave);
+            hix_abort_from_access(cs, retaddr, EXCP0E_PAGE);
+        }
         if (tag) {
             /* The owner's GLRANGE: the device frontend checks this tag
              * (spec §13); nothing but this translation sets bit2. */

@@ -134,6 +134,84 @@ static bool hix_upstream_of_lock(PCIDevice *bridge)
     return false;
 }
 
+/* Would this write leave one of dev's memory BARs overlapping a locked BAR?
+ * (Moving another device's BAR over a locked one would put that device
+ * where the owner's GLRANGE points.) */
+static bool hix_bar_write_overlaps_lock(PCIDevice *dev, uint32_t addr,
+                                        uint32_t val, uint32_t len)
+{
+    const bool bridge = (pci_get_byte(dev->config + PCI_HEADER_TYPE) & 0x7f) ==
+                        PCI_HEADER_TYPE_BRIDGE;
+    const uint32_t bar_end = bridge ? 0x18 : 0x28;
+    uint32_t dword_off = addr & ~3u, merged;
+    int i, lo;
+    uint64_t base, size;
+
+    if (addr < 0x10 || addr >= bar_end || addr + len > dword_off + 4) {
+        return false;
+    }
+    i = (int)((dword_off - 0x10) / 4);
+    merged = pci_get_long(dev->config + dword_off);
+    for (uint32_t b = 0; b < len; b++) {
+        const uint32_t shift = 8 * (addr - dword_off + b);
+        merged =
+            (merged & ~(0xffu << shift)) | (((val >> (8 * b)) & 0xff) << shift);
+    }
+    lo = i;
+    if (!dev->io_regions[i].size && i > 0 &&
+        (dev->io_regions[i - 1].type & PCI_BASE_ADDRESS_MEM_TYPE_64)) {
+        lo = i - 1; /* the upper half of a 64-bit BAR */
+    }
+    size = dev->io_regions[lo].size;
+    if (!size || (dev->io_regions[lo].type & PCI_BASE_ADDRESS_SPACE_IO)) {
+        return false;
+    }
+    if (lo == i) {
+        base = merged & ~(uint32_t)(size - 1) & PCI_BASE_ADDRESS_MEM_MASK;
+        if (dev->io_regions[i].type & PCI_BASE_ADDRESS_MEM_TYPE_64) {
+            base |= (uint64_t)pci_get_long(dev->config + dword_off + 4) << 32;
+        }
+    } else {
+        base = (pci_get_long(dev->config + dword_off - 4) &
+                PCI_BASE_ADDRESS_MEM_MASK) |
+               ((uint64_t)merged << 32);
+        base &= ~(size - 1);
+    }
+    for (unsigned k = 0; k < HIX_MAX_LOCKS; k++) {
+        const struct hix_lock *l = &hix_platform->core.locks[k];
+        if (!l->active || l->dev.bdf == pci_get_bdf(dev)) {
+            continue;
+        }
+        for (unsigned b = 0; b < HIX_NUM_BARS; b++) {
+            if (l->dev.bar[b].size &&
+                base < l->dev.bar[b].base + l->dev.bar[b].size &&
+                l->dev.bar[b].base < base + size) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool hix_pci_decodes_locked_bar(uint64_t pa)
+{
+    unsigned bar;
+    const struct hix_lock *l = hix_lock_by_pa(&hix_platform->core, pa, &bar);
+    PCIDevice *dev = l ? hix_pci_find(l->dev.bdf) : NULL;
+    MemoryRegionSection s;
+    bool ok;
+
+    if (!dev) {
+        return false;
+    }
+    s = memory_region_find(get_system_memory(), pa, 1);
+    ok = s.mr && s.mr == dev->io_regions[bar].memory;
+    if (s.mr) {
+        memory_region_unref(s.mr);
+    }
+    return ok;
+}
+
 bool hix_pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val,
                           uint32_t len)
 {
@@ -144,6 +222,11 @@ bool hix_pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val,
 
     if (!hix_platform || !hix_platform->core.enforce) {
         return false;
+    }
+    if (hix_bar_write_overlaps_lock(dev, addr, val, len)) {
+        hix_pci_audit(HIX_DENY_CONFIG_WRITE, HIX_ABORT_PAGE, addr,
+                      pci_get_bdf(dev));
+        return true;
     }
     slot = hix_locked_slot(dev);
     if (slot < 0) {
@@ -273,7 +356,7 @@ void hix_pci_epc_changed(void)
 typedef struct HixDmaFilter {
     IOMMUMemoryRegion iommu;
     AddressSpace as;
-    PCIDevice *dev;
+    uint32_t requester; /* BDF, or HIX_DMA_REQUESTER_PLATFORM */
 } HixDmaFilter;
 
 static IOMMUTLBEntry hix_dma_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
@@ -291,7 +374,7 @@ static IOMMUTLBEntry hix_dma_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
 
     if (hix_platform && !hix_dma_allowed(&hix_platform->core, addr, &kind)) {
         e.perm = IOMMU_NONE;
-        hix_pci_audit(kind, HIX_ABORT_PAGE, pci_get_bdf(f->dev), addr);
+        hix_pci_audit(kind, HIX_ABORT_PAGE, f->requester, addr);
     }
     return e;
 }
@@ -316,20 +399,26 @@ static void hix_pci_register_types(void)
 
 type_init(hix_pci_register_types)
 
-    AddressSpace *hix_pci_dma_as(PCIDevice *dev, AddressSpace *as)
+    AddressSpace *hix_dma_filter_as(Object *owner, const char *name,
+                                    uint32_t requester, AddressSpace *as)
 {
     HixDmaFilter *f;
-    g_autofree char *name = NULL;
+    g_autofree char *mr_name = NULL;
 
     /* Only in front of plain system memory (no guest IOMMU configured). */
     if (!hix_platform || as != &address_space_memory) {
         return as;
     }
     f = g_new0(HixDmaFilter, 1);
-    f->dev = dev;
-    name = g_strdup_printf("hix-dma-%s", dev->name);
+    f->requester = requester;
+    mr_name = g_strdup_printf("hix-dma-%s", name);
     memory_region_init_iommu(&f->iommu, sizeof(f->iommu), TYPE_HIX_DMA_IOMMU,
-                             OBJECT(dev), name, UINT64_MAX);
-    address_space_init(&f->as, MEMORY_REGION(&f->iommu), name);
+                             owner, mr_name, UINT64_MAX);
+    address_space_init(&f->as, MEMORY_REGION(&f->iommu), mr_name);
     return &f->as;
+}
+
+AddressSpace *hix_pci_dma_as(PCIDevice *dev, AddressSpace *as)
+{
+    return hix_dma_filter_as(OBJECT(dev), dev->name, pci_get_bdf(dev), as);
 }

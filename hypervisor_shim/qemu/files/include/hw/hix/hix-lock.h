@@ -15,6 +15,9 @@ PCIDevice *hix_pci_find(uint32_t bdf);
 bool hix_pci_describe(uint32_t bdf, struct hix_device_desc *d);
 /* After EGLOCK or a release: tell the device, reset sizing state. */
 void hix_pci_lock_changed(uint32_t bdf, bool locked);
+/* Does pa decode, right now, to the locked BAR the EPCM-like lock table
+ * says is there (and not to another device moved over it)? */
+bool hix_pci_decodes_locked_bar(uint64_t pa);
 /* The core's scrub_device callback. */
 void hix_pci_scrub(uint32_t bdf);
 

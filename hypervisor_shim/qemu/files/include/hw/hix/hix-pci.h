@@ -21,6 +21,12 @@ bool hix_pci_config_read(PCIDevice *dev, uint32_t addr, uint32_t len,
 /* pci_init_bus_master: the bus master's DMA address space, filtered. */
 AddressSpace *hix_pci_dma_as(PCIDevice *dev, AddressSpace *as);
 
+/* Any other DMA engine of the platform (fw_cfg): its address space,
+ * filtered the same way (spec §15). requester: logged as the source. */
+#define HIX_DMA_REQUESTER_PLATFORM 0x10000u
+AddressSpace *hix_dma_filter_as(Object *owner, const char *name,
+                                uint32_t requester, AddressSpace *as);
+
 /* For the hix-gpu frontend: may an access with these attributes reach the
  * device's registers? Counts and logs a refusal. */
 bool hix_pci_device_access_ok(PCIDevice *dev, MemTxAttrs attrs, hwaddr offset,
