@@ -48,17 +48,19 @@ function(hix_add_enclave name)
   # searched as a group; libgcc supplies compiler helper routines.
   target_link_libraries(${name} PRIVATE hix_enclave_flags hix_warnings
     "$<LINK_GROUP:RESCAN,hix_enclave_sdk,${SODIUM_STATIC}>" gcc)
-  target_link_options(${name} PRIVATE
-    -nostdlib -static -no-pie
-    -Wl,-T,${HIX_SDK_DIR}/enclave.ld
-    -Wl,--gc-sections -Wl,--orphan-handling=error -Wl,--no-relax
-    -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack -Wl,-z,norelro -Wl,--build-id=none)
+  # Size overrides come before the linker script: its DEFINED() tests only
+  # see symbols defined earlier on the command line.
   if(arg_HEAP_SIZE)
     target_link_options(${name} PRIVATE -Wl,--defsym=hix_lds_heap_size=${arg_HEAP_SIZE})
   endif()
   if(arg_STACK_SIZE)
     target_link_options(${name} PRIVATE -Wl,--defsym=hix_lds_stack_size=${arg_STACK_SIZE})
   endif()
+  target_link_options(${name} PRIVATE
+    -nostdlib -static -no-pie
+    -Wl,-T,${HIX_SDK_DIR}/enclave.ld
+    -Wl,--gc-sections -Wl,--orphan-handling=error -Wl,--no-relax
+    -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack -Wl,-z,norelro -Wl,--build-id=none)
   set_target_properties(${name} PROPERTIES
     SUFFIX .elf
     RUNTIME_OUTPUT_DIRECTORY ${HIX_ENCLAVE_OUTPUT_DIR}
