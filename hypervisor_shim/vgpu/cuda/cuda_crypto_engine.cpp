@@ -1,0 +1,256 @@
+// The crypto engine on a CUDA GPU (spec §7.2, §7.3).
+#include "cuda_crypto_engine.hpp"
+
+#include <cuda_runtime_api.h>
+#include <sodium.h>
+
+#include <limits>
+#include <utility>
+
+#include "sealed_chunk_kernels.hpp"
+
+namespace hix::vgpu::cuda {
+namespace {
+
+Status cuda_status(cudaError_t e) {
+  return e == cudaSuccess ? Status::ok : Status::internal;
+}
+
+// The kernels' view of one tensor. Holds a copy of the key; wiped on exit.
+class TensorArgs {
+ public:
+  TensorArgs(std::uint64_t bytes, SealParams params, std::span<const std::uint8_t, kKeyBytes> key) {
+    for (std::size_t i = 0; i < 8; ++i) {
+      t_.key.w[i] = static_cast<std::uint32_t>(key[4 * i]) |
+                    static_cast<std::uint32_t>(key[4 * i + 1]) << 8 |
+                    static_cast<std::uint32_t>(key[4 * i + 2]) << 16 |
+                    static_cast<std::uint32_t>(key[4 * i + 3]) << 24;
+    }
+    const std::uint64_t chunks = sealed_chunk_count(bytes);  // <= 2^24: bytes <= 2^40
+    t_.tensor_id = params.tensor_id;
+    t_.bytes = bytes;
+    t_.chunks = static_cast<std::uint32_t>(chunks);
+    t_.last_len = static_cast<std::uint32_t>(bytes - (chunks - 1) * kChunkBytes);
+    t_.key_id = params.key_id;
+  }
+  ~TensorArgs() { sodium_memzero(&t_, sizeof t_); }
+  TensorArgs(const TensorArgs&) = delete;
+  TensorArgs& operator=(const TensorArgs&) = delete;
+  const SealedTensor& get() const { return t_; }
+
+ private:
+  SealedTensor t_{};
+};
+
+std::uintptr_t address(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p);  // address comparison only
+}
+
+bool overlap(const void* a, std::uint64_t an, const void* b, std::uint64_t bn) {
+  return address(a) < address(b) + bn && address(b) < address(a) + an;
+}
+
+bool aligned16(const void* p) {
+  return address(p) % 16 == 0;
+}
+
+}  // namespace
+
+struct CudaCryptoEngine::Impl {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  std::byte* staging = nullptr;  // device copy of a sealed tensor
+  std::uint64_t staging_bytes = 0;
+  void* mac_scratch = nullptr;  // the chunks' Poly1305 keys, wiped after each operation
+  std::uint64_t mac_scratch_bytes = 0;
+  std::uint32_t* verdict = nullptr;       // device: chunks that failed, this operation
+  std::uint32_t* verdict_host = nullptr;  // pinned host copy of it
+
+  ~Impl() {
+    // Best effort on the way out: errors cannot be reported from here.
+    if (stream != nullptr) static_cast<void>(cudaStreamSynchronize(stream));
+    if (staging != nullptr) {
+      static_cast<void>(cudaMemset(staging, 0, staging_bytes));
+      static_cast<void>(cudaFree(staging));
+    }
+    if (mac_scratch != nullptr) {
+      static_cast<void>(cudaMemset(mac_scratch, 0, mac_scratch_bytes));
+      static_cast<void>(cudaFree(mac_scratch));
+    }
+    if (verdict != nullptr) static_cast<void>(cudaFree(verdict));
+    if (verdict_host != nullptr) static_cast<void>(cudaFreeHost(verdict_host));
+    if (stream != nullptr) static_cast<void>(cudaStreamDestroy(stream));
+  }
+
+  Status enter() const { return cuda_status(cudaSetDevice(device)); }
+
+  // Grows a device buffer to `bytes`, zeroing what it held.
+  Status reserve(void*& buffer, std::uint64_t& size, std::uint64_t bytes) {
+    if (size >= bytes) return Status::ok;
+    HIX_TRY(cuda_status(cudaStreamSynchronize(stream)));
+    if (buffer != nullptr) {
+      HIX_TRY(cuda_status(cudaMemset(buffer, 0, size)));
+      HIX_TRY(cuda_status(cudaFree(buffer)));
+      buffer = nullptr;
+      size = 0;
+    }
+    if (cudaMalloc(&buffer, bytes) != cudaSuccess) {
+      static_cast<void>(cudaGetLastError());  // clear the allocation error
+      buffer = nullptr;
+      return Status::no_memory;
+    }
+    size = bytes;
+    return Status::ok;
+  }
+
+  Status reserve_staging(std::uint64_t bytes) {
+    void* p = staging;
+    const Status s = reserve(p, staging_bytes, bytes);
+    staging = static_cast<std::byte*>(p);
+    return s;
+  }
+
+  Status reserve_mac_scratch(std::uint32_t chunks) {
+    return reserve(mac_scratch, mac_scratch_bytes, cuda::mac_scratch_bytes(chunks));
+  }
+
+  // Enqueues the wipe of the chunks' Poly1305 keys.
+  Status wipe_mac_scratch(std::uint32_t chunks) const {
+    return cuda_status(cudaMemsetAsync(mac_scratch, 0, cuda::mac_scratch_bytes(chunks), stream));
+  }
+};
+
+Result<std::unique_ptr<CudaCryptoEngine>> CudaCryptoEngine::create(int device) {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver) return Status::unavailable;
+  if (e != cudaSuccess) return Status::internal;
+  if (device < 0 || device >= count) return Status::unavailable;
+  auto impl = std::make_unique<Impl>();
+  impl->device = device;
+  HIX_TRY(impl->enter());
+  // A blocking stream: it waits for work the caller put on the legacy default
+  // stream (cudaMemcpy, cudaMemset), such as filling a buffer it reads.
+  HIX_TRY(cuda_status(cudaStreamCreate(&impl->stream)));
+  void* verdict = nullptr;
+  HIX_TRY(cuda_status(cudaMalloc(&verdict, sizeof(std::uint32_t))));
+  impl->verdict = static_cast<std::uint32_t*>(verdict);
+  void* verdict_host = nullptr;
+  HIX_TRY(cuda_status(cudaMallocHost(&verdict_host, sizeof(std::uint32_t))));
+  impl->verdict_host = static_cast<std::uint32_t*>(verdict_host);
+  return std::unique_ptr<CudaCryptoEngine>(new CudaCryptoEngine(std::move(impl)));
+}
+
+CudaCryptoEngine::CudaCryptoEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+CudaCryptoEngine::~CudaCryptoEngine() = default;
+
+void* CudaCryptoEngine::stream() const {
+  return impl_->stream;
+}
+
+Status CudaCryptoEngine::open_tensor(DeviceBytes dst, std::span<const std::byte> sealed,
+                                     SealParams params,
+                                     std::span<const std::uint8_t, kKeyBytes> key) {
+  const std::uint64_t total = sealed_size(dst.size());
+  if (total == 0 || sealed.size() != total) return Status::invalid_arg;
+  HIX_TRY(impl_->enter());
+  HIX_TRY(impl_->reserve_staging(total));
+  // The device's own copy: everything below reads only this.
+  HIX_TRY(cuda_status(cudaMemcpyAsync(impl_->staging, sealed.data(), total, cudaMemcpyHostToDevice,
+                                      impl_->stream)));
+  const Status s = open_device_staged(dst, DeviceConstBytes(impl_->staging, total), params, key);
+  if (s == Status::auth_failed) {
+    // Spec §7.2: a failed open wipes the staging copy.
+    HIX_TRY(cuda_status(cudaMemsetAsync(impl_->staging, 0, total, impl_->stream)));
+    HIX_TRY(cuda_status(cudaStreamSynchronize(impl_->stream)));
+  }
+  return s;
+}
+
+Status CudaCryptoEngine::open_tensor(DeviceBytes dst, DeviceConstBytes sealed, SealParams params,
+                                     std::span<const std::uint8_t, kKeyBytes> key) {
+  const std::uint64_t total = sealed_size(dst.size());
+  if (total == 0 || sealed.size() != total || !aligned16(sealed.data()) ||
+      overlap(dst.data(), dst.size(), sealed.data(), sealed.size())) {
+    return Status::invalid_arg;
+  }
+  HIX_TRY(impl_->enter());
+  return open_device_staged(dst, sealed, params, key);
+}
+
+Status CudaCryptoEngine::open_device_staged(DeviceBytes dst, DeviceConstBytes sealed,
+                                            SealParams params,
+                                            std::span<const std::uint8_t, kKeyBytes> key) {
+  const TensorArgs args(dst.size(), params, key);
+  cudaStream_t s = impl_->stream;
+  HIX_TRY(impl_->reserve_mac_scratch(args.get().chunks));
+  HIX_TRY(cuda_status(cudaMemsetAsync(impl_->verdict, 0, sizeof(std::uint32_t), s)));
+  HIX_TRY(cuda_status(
+      launch_verify_chunks(args.get(), sealed.data(), impl_->mac_scratch, impl_->verdict, s)));
+  HIX_TRY(impl_->wipe_mac_scratch(args.get().chunks));
+  // Gated on the verdict on the GPU: with any failed chunk it writes nothing.
+  HIX_TRY(
+      cuda_status(launch_decrypt_chunks(args.get(), sealed.data(), dst.data(), impl_->verdict, s)));
+  HIX_TRY(cuda_status(cudaMemcpyAsync(impl_->verdict_host, impl_->verdict, sizeof(std::uint32_t),
+                                      cudaMemcpyDeviceToHost, s)));
+  HIX_TRY(cuda_status(cudaStreamSynchronize(s)));
+  if (*impl_->verdict_host != 0) {
+    if (auth_failures_ != std::numeric_limits<std::uint32_t>::max()) ++auth_failures_;
+    return Status::auth_failed;
+  }
+  return Status::ok;
+}
+
+Status CudaCryptoEngine::seal_tensor(std::span<std::byte> sealed, DeviceConstBytes src,
+                                     SealParams params,
+                                     std::span<const std::uint8_t, kKeyBytes> key) {
+  const std::uint64_t total = sealed_size(src.size());
+  if (total == 0 || sealed.size() != total) return Status::invalid_arg;
+  HIX_TRY(impl_->enter());
+  HIX_TRY(impl_->reserve_staging(total));
+  HIX_TRY(seal_into(DeviceBytes(impl_->staging, total), src, params, key));
+  HIX_TRY(cuda_status(cudaMemcpyAsync(sealed.data(), impl_->staging, total, cudaMemcpyDeviceToHost,
+                                      impl_->stream)));
+  return cuda_status(cudaStreamSynchronize(impl_->stream));
+}
+
+Status CudaCryptoEngine::seal_tensor(DeviceBytes sealed, DeviceConstBytes src, SealParams params,
+                                     std::span<const std::uint8_t, kKeyBytes> key) {
+  const std::uint64_t total = sealed_size(src.size());
+  if (total == 0 || sealed.size() != total || !aligned16(sealed.data()) ||
+      overlap(sealed.data(), sealed.size(), src.data(), src.size())) {
+    return Status::invalid_arg;
+  }
+  HIX_TRY(impl_->enter());
+  HIX_TRY(seal_into(sealed, src, params, key));
+  return cuda_status(cudaStreamSynchronize(impl_->stream));
+}
+
+Status CudaCryptoEngine::seal_into(DeviceBytes sealed, DeviceConstBytes src, SealParams params,
+                                   std::span<const std::uint8_t, kKeyBytes> key) {
+  const TensorArgs args(src.size(), params, key);
+  HIX_TRY(impl_->reserve_mac_scratch(args.get().chunks));
+  HIX_TRY(cuda_status(launch_encrypt_chunks(args.get(), src.data(), sealed.data(), impl_->stream)));
+  HIX_TRY(
+      cuda_status(launch_tag_chunks(args.get(), sealed.data(), impl_->mac_scratch, impl_->stream)));
+  return impl_->wipe_mac_scratch(args.get().chunks);
+}
+
+Status CudaCryptoEngine::wipe() {
+  HIX_TRY(impl_->enter());
+  HIX_TRY(cuda_status(cudaStreamSynchronize(impl_->stream)));
+  for (auto [buffer, size] :
+       {std::pair<void*, std::uint64_t*>{impl_->staging, &impl_->staging_bytes},
+        std::pair<void*, std::uint64_t*>{impl_->mac_scratch, &impl_->mac_scratch_bytes}}) {
+    if (buffer == nullptr) continue;
+    HIX_TRY(cuda_status(cudaMemset(buffer, 0, *size)));
+    HIX_TRY(cuda_status(cudaFree(buffer)));
+    *size = 0;
+  }
+  impl_->staging = nullptr;
+  impl_->mac_scratch = nullptr;
+  return Status::ok;
+}
+
+}  // namespace hix::vgpu::cuda

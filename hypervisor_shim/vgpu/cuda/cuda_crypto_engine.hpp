@@ -1,0 +1,107 @@
+// The hix-gpu crypto engine on a CUDA GPU (spec §7.2, §7.3): DMA_IN_DECRYPT
+// and DMA_OUT_ENCRYPT with the sealed-chunk format of spec §7.1, byte for byte
+// what the CPU engine (crypto_engine.hpp, sealed_chunk.hpp) produces and
+// accepts, computed by the kernels of sealed_chunk_kernels.hpp.
+//
+// Opening a tensor: the sealed bytes are copied into device staging first (the
+// guest cannot change them between check and use), every chunk's header and
+// tag are verified on the GPU, and only then does the decryption kernel run;
+// it reads the verdict on the GPU and writes nothing if any chunk failed. So
+// a bad tag leaves the destination untouched. Each engine owns one CUDA stream
+// and runs each operation on it, start to finish; run operations concurrently
+// with one engine per thread. The stream is a blocking one: it waits for work
+// on the legacy default stream (cudaMemcpy, cudaMemset) that fills a buffer it
+// reads. No CUDA types appear here, so the device server includes this header
+// with the host compiler alone.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <type_traits>
+
+#include "sealed_chunk.hpp"
+#include "secret_key.hpp"
+#include "status.hpp"
+
+namespace hix::vgpu::cuda {
+
+// Bytes in CUDA device memory: an address space of its own (STYLE.md §4), so a
+// device range never passes for a host span or back. Made from a pointer the
+// CUDA runtime returned (cudaMalloc and friends).
+template <class T>
+class DeviceSpan {
+ public:
+  DeviceSpan() = default;
+  explicit DeviceSpan(T* device_ptr, std::uint64_t size) : ptr_(device_ptr), size_(size) {}
+  template <class U>
+  DeviceSpan(DeviceSpan<U> other)  // NOLINT: implicit, as std::span's to-const conversion
+      requires std::is_convertible_v<U*, T*> : ptr_(other.data()),
+                                               size_(other.size()) {}
+  T* data() const { return ptr_; }
+  std::uint64_t size() const { return size_; }
+  DeviceSpan subspan(std::uint64_t offset, std::uint64_t count) const {
+    return DeviceSpan(ptr_ + offset, count);
+  }
+
+ private:
+  T* ptr_ = nullptr;
+  std::uint64_t size_ = 0;
+};
+
+using DeviceBytes = DeviceSpan<std::byte>;
+using DeviceConstBytes = DeviceSpan<const std::byte>;
+
+class CudaCryptoEngine {
+ public:
+  // An engine on CUDA device `device` with its own stream. unavailable when
+  // there is no such device (or no driver), internal on other CUDA errors.
+  [[nodiscard]] static Result<std::unique_ptr<CudaCryptoEngine>> create(int device = 0);
+  ~CudaCryptoEngine();
+  CudaCryptoEngine(const CudaCryptoEngine&) = delete;
+  CudaCryptoEngine& operator=(const CudaCryptoEngine&) = delete;
+
+  // DMA_IN_DECRYPT. Opens the sealed tensor `sealed` (host memory; pinned
+  // memory copies at full speed) into `dst` (dst.size() is the tensor's
+  // plaintext size). Every header must match `params` and the chunk's
+  // position, every tag must verify; otherwise AUTH_FAILED, auth_failures()
+  // grows by one and `dst` is left as it was. invalid_arg when the sizes do
+  // not fit the format, internal on a CUDA error.
+  [[nodiscard]] Status open_tensor(DeviceBytes dst, std::span<const std::byte> sealed,
+                                   SealParams params, std::span<const std::uint8_t, kKeyBytes> key);
+  // The same from a sealed tensor already in device memory (16-byte aligned,
+  // not overlapping dst), without the copy.
+  [[nodiscard]] Status open_tensor(DeviceBytes dst, DeviceConstBytes sealed, SealParams params,
+                                   std::span<const std::uint8_t, kKeyBytes> key);
+
+  // DMA_OUT_ENCRYPT. Seals `src` (device memory) into `sealed` (host memory,
+  // exactly sealed_size(src.size()) bytes). The caller enforces the tensor-id
+  // rules of spec §7.3 (the device does, as for the CPU engine).
+  [[nodiscard]] Status seal_tensor(std::span<std::byte> sealed, DeviceConstBytes src,
+                                   SealParams params, std::span<const std::uint8_t, kKeyBytes> key);
+  // The same into device memory (16-byte aligned, not overlapping src).
+  [[nodiscard]] Status seal_tensor(DeviceBytes sealed, DeviceConstBytes src, SealParams params,
+                                   std::span<const std::uint8_t, kKeyBytes> key);
+
+  std::uint32_t auth_failures() const { return auth_failures_; }
+  void reset_counter() { auth_failures_ = 0; }
+  // Zeroes and releases the staging memory (scrub).
+  [[nodiscard]] Status wipe();
+  // The engine's stream, as an opaque cudaStream_t, for callers that time or
+  // order their own work against it.
+  void* stream() const;
+
+ private:
+  struct Impl;
+  explicit CudaCryptoEngine(std::unique_ptr<Impl> impl);
+  Status open_device_staged(DeviceBytes dst, DeviceConstBytes sealed, SealParams params,
+                            std::span<const std::uint8_t, kKeyBytes> key);
+  Status seal_into(DeviceBytes sealed, DeviceConstBytes src, SealParams params,
+                   std::span<const std::uint8_t, kKeyBytes> key);
+
+  std::unique_ptr<Impl> impl_;
+  std::uint32_t auth_failures_ = 0;
+};
+
+}  // namespace hix::vgpu::cuda

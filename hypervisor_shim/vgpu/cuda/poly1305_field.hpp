@@ -1,0 +1,220 @@
+// Poly1305 (RFC 8439 §2.5) split across parallel lanes, and the message the
+// sealed-chunk AEAD authenticates (RFC 8439 §2.8, spec §7.1).
+//
+// Arithmetic modulo p = 2^130 - 5 in five 26-bit limbs with 64-bit products
+// (as poly1305-donna-32). A message of n 16-byte blocks m_0..m_(n-1) has
+//   h = sum_i m_i * r^(n-i)  (mod p),  tag = (h + s) mod 2^128.
+// Split across L lanes (L = 32 * 2^k): put P = K*L - n absent (zero) blocks in
+// front, K = ceil(n / L), so that padded position q holds block q - P. Lane j
+// takes positions j, j+L, ..., j+(K-1)L and sums them by Horner's rule in r^L:
+//   a_j = sum_k m_(j+kL-P) * r^(L*(K-1-k)),   and   h = sum_j a_j * r^(L-j)
+// because n - i = L*(K-1-k) + L - j. The last sum is Horner's rule over the
+// lanes in r, times r; it is done as a tree (pairs with r, quads with r^2, up
+// to whole warps with r^16, then warps in r^32), so only r^(2^k) are needed.
+//
+// Limb bounds (why 32-bit limbs and 64-bit products never overflow): fe_mul
+// and fe_mul_add take limbs below 2^27 + 2^10 (sums of two reduced values at
+// most) and return limbs below 2^26 + 2^10; products with 5*limb (< 2^29)
+// sum to under 2^58. FeWide sums reduced values in 64-bit limbs.
+#pragma once
+
+#include <cstdint>
+
+#include "hd.hpp"
+
+namespace hix::vgpu::cuda {
+
+inline constexpr std::uint32_t kPolyBlockBytes = 16;
+inline constexpr std::uint32_t kLimbMask = 0x3ffffffu;
+
+struct Fe {
+  std::uint32_t l[5];
+};
+
+struct FeWide {
+  std::uint64_t l[5];
+};
+
+HIX_HD Fe fe_zero() {
+  return Fe{{0, 0, 0, 0, 0}};
+}
+
+// A full 16-byte message block (four little-endian words) plus 2^128.
+HIX_HD Fe fe_from_block(const std::uint32_t w[4]) {
+  return Fe{{w[0] & kLimbMask, ((w[0] >> 26) | (w[1] << 6)) & kLimbMask,
+             ((w[1] >> 20) | (w[2] << 12)) & kLimbMask, ((w[2] >> 14) | (w[3] << 18)) & kLimbMask,
+             (w[3] >> 8) | (1u << 24)}};
+}
+
+// r from the first 16 bytes of the one-time key, clamped (RFC 8439 §2.5).
+HIX_HD Fe fe_clamped_r(const std::uint32_t w[4]) {
+  return Fe{{w[0] & 0x3ffffffu, ((w[0] >> 26) | (w[1] << 6)) & 0x3ffff03u,
+             ((w[1] >> 20) | (w[2] << 12)) & 0x3ffc0ffu, ((w[2] >> 14) | (w[3] << 18)) & 0x3f03fffu,
+             (w[3] >> 8) & 0x00fffffu}};
+}
+
+HIX_HD std::uint64_t mul_wide(std::uint32_t a, std::uint32_t b) {
+  return static_cast<std::uint64_t>(a) * b;
+}
+
+// a * b + c mod p, partially reduced (limbs below 2^26 + 2^10); c's limbs
+// are added before the carries, so the result is as reduced as a product.
+HIX_HD Fe fe_mul_add(const Fe& a, const Fe& b, const Fe& c) {
+  const std::uint32_t s1 = b.l[1] * 5u;
+  const std::uint32_t s2 = b.l[2] * 5u;
+  const std::uint32_t s3 = b.l[3] * 5u;
+  const std::uint32_t s4 = b.l[4] * 5u;
+  std::uint64_t d0 = mul_wide(a.l[0], b.l[0]) + mul_wide(a.l[1], s4) + mul_wide(a.l[2], s3) +
+                     mul_wide(a.l[3], s2) + mul_wide(a.l[4], s1) + c.l[0];
+  std::uint64_t d1 = mul_wide(a.l[0], b.l[1]) + mul_wide(a.l[1], b.l[0]) + mul_wide(a.l[2], s4) +
+                     mul_wide(a.l[3], s3) + mul_wide(a.l[4], s2) + c.l[1];
+  std::uint64_t d2 = mul_wide(a.l[0], b.l[2]) + mul_wide(a.l[1], b.l[1]) +
+                     mul_wide(a.l[2], b.l[0]) + mul_wide(a.l[3], s4) + mul_wide(a.l[4], s3) +
+                     c.l[2];
+  std::uint64_t d3 = mul_wide(a.l[0], b.l[3]) + mul_wide(a.l[1], b.l[2]) +
+                     mul_wide(a.l[2], b.l[1]) + mul_wide(a.l[3], b.l[0]) + mul_wide(a.l[4], s4) +
+                     c.l[3];
+  std::uint64_t d4 = mul_wide(a.l[0], b.l[4]) + mul_wide(a.l[1], b.l[3]) +
+                     mul_wide(a.l[2], b.l[2]) + mul_wide(a.l[3], b.l[1]) +
+                     mul_wide(a.l[4], b.l[0]) + c.l[4];
+  Fe r;
+  d1 += d0 >> 26;
+  r.l[0] = static_cast<std::uint32_t>(d0) & kLimbMask;
+  d2 += d1 >> 26;
+  r.l[1] = static_cast<std::uint32_t>(d1) & kLimbMask;
+  d3 += d2 >> 26;
+  r.l[2] = static_cast<std::uint32_t>(d2) & kLimbMask;
+  d4 += d3 >> 26;
+  r.l[3] = static_cast<std::uint32_t>(d3) & kLimbMask;
+  r.l[4] = static_cast<std::uint32_t>(d4) & kLimbMask;
+  const std::uint64_t t = r.l[0] + (d4 >> 26) * 5u;
+  r.l[0] = static_cast<std::uint32_t>(t) & kLimbMask;
+  r.l[1] += static_cast<std::uint32_t>(t >> 26);
+  return r;
+}
+
+// a * b mod p, partially reduced (limbs below 2^26 + 2^10).
+HIX_HD Fe fe_mul(const Fe& a, const Fe& b) {
+  return fe_mul_add(a, b, fe_zero());
+}
+
+HIX_HD void fe_accumulate(FeWide& acc, const Fe& a) {
+  HIX_UNROLL
+  for (int i = 0; i < 5; ++i) acc.l[i] += a.l[i];
+}
+
+// (h mod p + s) mod 2^128 as four little-endian words; h is any sum of
+// partially reduced values below 2^63 per limb. Constant time.
+HIX_HD void poly1305_finish(const FeWide& acc, const std::uint32_t s[4], std::uint32_t tag[4]) {
+  std::uint64_t h[5] = {acc.l[0], acc.l[1], acc.l[2], acc.l[3], acc.l[4]};
+  // Three carry passes leave every limb below 2^26, so h < 2^130 < 2p.
+  HIX_UNROLL
+  for (int pass = 0; pass < 3; ++pass) {
+    std::uint64_t c = 0;
+    HIX_UNROLL
+    for (int i = 0; i < 5; ++i) {
+      h[i] += c;
+      c = h[i] >> 26;
+      h[i] &= kLimbMask;
+    }
+    h[0] += c * 5u;
+  }
+  // g = h + 5 - 2^130 = h - p; take it when it does not borrow (h >= p).
+  std::uint64_t g[5];
+  std::uint64_t c = 5;
+  HIX_UNROLL
+  for (int i = 0; i < 5; ++i) {
+    g[i] = h[i] + c;
+    c = g[i] >> 26;
+    g[i] &= kLimbMask;
+  }
+  const std::uint64_t take_g = 0 - c;  // all ones when g >= 2^130, i.e. h >= p
+  HIX_UNROLL
+  for (int i = 0; i < 5; ++i) h[i] = (g[i] & take_g) | (h[i] & ~take_g);
+  const std::uint64_t w0 = (h[0] | (h[1] << 26)) & 0xffffffffu;
+  const std::uint64_t w1 = ((h[1] >> 6) | (h[2] << 20)) & 0xffffffffu;
+  const std::uint64_t w2 = ((h[2] >> 12) | (h[3] << 14)) & 0xffffffffu;
+  const std::uint64_t w3 = ((h[3] >> 18) | (h[4] << 8)) & 0xffffffffu;
+  std::uint64_t f = w0 + s[0];
+  tag[0] = static_cast<std::uint32_t>(f);
+  f = w1 + s[1] + (f >> 32);
+  tag[1] = static_cast<std::uint32_t>(f);
+  f = w2 + s[2] + (f >> 32);
+  tag[2] = static_cast<std::uint32_t>(f);
+  f = w3 + s[3] + (f >> 32);
+  tag[3] = static_cast<std::uint32_t>(f);
+}
+
+// Horner steps per lane, K = ceil(n / lanes), for a message of n blocks.
+HIX_HD std::uint32_t lane_steps(std::uint32_t n, std::uint32_t lanes) {
+  return (n + lanes - 1) / lanes;
+}
+
+// Absent blocks in front, P = K * lanes - n.
+HIX_HD std::uint32_t lane_padding(std::uint32_t n, std::uint32_t lanes) {
+  return lane_steps(n, lanes) * lanes - n;
+}
+
+// --- The sealed-chunk MAC message (RFC 8439 §2.8 with a 32-byte AAD) ---
+// Blocks 0-1: the chunk header (AAD, 32 bytes, no padding needed);
+// blocks 2 .. n-2: the ciphertext, the last one zero-padded;
+// block n-1: le64(32) || le64(ciphertext length).
+// In the sealed layout the ciphertext starts 32 bytes into the chunk, so
+// ciphertext block i (2 <= i < n-1) lies at chunk offset 16*i.
+
+inline constexpr std::uint32_t kChunkAadBytes = 32;
+
+HIX_HD std::uint32_t chunk_mac_blocks(std::uint32_t ct_len) {
+  return 3 + (ct_len + kPolyBlockBytes - 1) / kPolyBlockBytes;
+}
+
+// The eight little-endian words of the chunk header (spec §7.1).
+HIX_HD void chunk_header_words(std::uint8_t key_id, std::uint64_t tensor_id, std::uint32_t index,
+                               std::uint32_t count, std::uint64_t tensor_bytes,
+                               std::uint32_t w[8]) {
+  w[0] = 0x43535848u;                                     // magic "HXSC"
+  w[1] = 1u | (static_cast<std::uint32_t>(key_id) << 8);  // version 1, key_id, reserved 0
+  w[2] = static_cast<std::uint32_t>(tensor_id);
+  w[3] = static_cast<std::uint32_t>(tensor_id >> 32);
+  w[4] = index;
+  w[5] = count;
+  w[6] = static_cast<std::uint32_t>(tensor_bytes);
+  w[7] = static_cast<std::uint32_t>(tensor_bytes >> 32);
+}
+
+// Words of MAC block i (< n) of a chunk with ct_len ciphertext bytes.
+// `load16(i)` returns the 16 sealed bytes at chunk offset 16*i as words; in a
+// partial last ciphertext block the bytes past the ciphertext (the start of
+// the tag) are masked to zero here.
+template <class Load16>
+HIX_HD void chunk_mac_block(std::uint32_t i, std::uint32_t n, std::uint32_t ct_len,
+                            const std::uint32_t hdr[8], const Load16& load16, std::uint32_t w[4]) {
+  if (i < 2) {
+    // Selects rather than hdr[4 * i + k]: a run-time index would move the
+    // header out of registers on the GPU.
+    HIX_UNROLL
+    for (int k = 0; k < 4; ++k) w[k] = i == 0 ? hdr[k] : hdr[4 + k];
+  } else if (i + 1 < n) {
+    load16(i, w);
+    const std::uint32_t start = (i - 2) * kPolyBlockBytes;
+    if (ct_len - start < kPolyBlockBytes) {
+      const std::uint32_t valid = ct_len - start;  // 1..15 bytes
+      HIX_UNROLL
+      for (std::uint32_t k = 0; k < 4; ++k) {
+        const std::uint32_t lo = 4 * k;
+        if (valid <= lo) {
+          w[k] = 0;
+        } else if (valid < lo + 4) {
+          w[k] &= (1u << (8 * (valid - lo))) - 1u;
+        }
+      }
+    }
+  } else {
+    w[0] = kChunkAadBytes;
+    w[1] = 0;
+    w[2] = ct_len;
+    w[3] = 0;
+  }
+}
+
+}  // namespace hix::vgpu::cuda

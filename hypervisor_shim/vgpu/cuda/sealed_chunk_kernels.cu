@@ -1,0 +1,265 @@
+// Sealed-chunk kernels (spec §7.1; RFC 8439 §2.4, §2.5, §2.8).
+#include "sealed_chunk_kernels.hpp"
+
+#include "hix/abi/vgpu_chunk.h"
+#include "poly1305_field.hpp"
+
+namespace hix::vgpu::cuda {
+namespace {
+
+constexpr std::uint32_t kChunkBytes = HIX_VGPU_CHUNK_BYTES;
+constexpr std::uint64_t kChunkStride = HIX_VGPU_CHUNK_STRIDE;
+constexpr std::uint32_t kHeaderBytes = HIX_VGPU_CHUNK_HEADER_BYTES;
+constexpr std::uint32_t kTagBytes = HIX_VGPU_CHUNK_TAG_BYTES;
+constexpr std::uint32_t kBlocksPerChunk = kChunkBytes / kChachaBlockBytes;  // 1024
+
+// Threads per chunk in the MAC kernel (the lanes of poly1305_field.hpp): 33
+// Horner steps each for a full chunk of 4099 blocks.
+constexpr std::uint32_t kMacLog2Lanes = 7;
+constexpr std::uint32_t kMacLanes = 1u << kMacLog2Lanes;
+constexpr std::uint32_t kMacWarps = kMacLanes / 32;
+// Independent 16-byte loads each MAC thread has in flight.
+constexpr std::uint32_t kMacDepth = 4;
+// Thread blocks per multiprocessor the MAC kernel's registers must allow.
+constexpr std::uint32_t kMacMinBlocks = 10;
+constexpr std::uint32_t kKeyThreads = 128;
+constexpr std::uint32_t kXorThreads = 256;
+
+static_assert(kChunkStride % 16 == 0 && kHeaderBytes % 16 == 0,
+              "chunk starts and ciphertexts stay 16-byte aligned");
+static_assert(kChunkBytes % kChachaBlockBytes == 0, "chunks hold whole keystream blocks");
+
+// One chunk's Poly1305 key: r^(2^k) for k = 0..7 (r .. r^128) and s.
+struct ChunkMacKey {
+  Fe r_pow[kMacLog2Lanes + 1];
+  std::uint32_t s[4];
+};
+constexpr std::uint32_t kMacKeyWords = sizeof(ChunkMacKey) / 4;
+static_assert(sizeof(ChunkMacKey) == 176 && kMacKeyWords <= kMacLanes);
+
+__device__ __forceinline__ void load16_words(const std::byte* p, std::uint32_t w[4]) {
+  // 16-byte aligned by the static_asserts above and the launchers' checks.
+  const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+  w[0] = v.x;
+  w[1] = v.y;
+  w[2] = v.z;
+  w[3] = v.w;
+}
+
+// One thread per chunk: keystream block 0 gives (r, s); then r^2 .. r^128.
+__global__ void chunk_mac_key_kernel(const SealedTensor t, ChunkMacKey* keys) {
+  const std::uint32_t chunk = blockIdx.x * kKeyThreads + threadIdx.x;
+  if (chunk >= t.chunks) return;
+  std::uint32_t ks[16];
+  chacha20_block(t.key, 0, chunk_nonce(chunk, t.tensor_id), ks);
+  ChunkMacKey k;
+  k.r_pow[0] = fe_clamped_r(ks);
+#pragma unroll
+  for (std::uint32_t i = 1; i <= kMacLog2Lanes; ++i)
+    k.r_pow[i] = fe_mul(k.r_pow[i - 1], k.r_pow[i - 1]);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) k.s[i] = ks[4 + i];
+  keys[chunk] = k;
+}
+
+// One thread block per chunk: Poly1305 of the chunk's AEAD message
+// (poly1305_field.hpp's lane split), then (kSeal) header and tag written, or
+// (!kSeal) header and tag compared.
+template <bool kSeal>
+__global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
+    chunk_mac_kernel(const SealedTensor t, std::byte* sealed, const ChunkMacKey* keys,
+                     std::uint32_t* failures) {
+  __shared__ ChunkMacKey key;
+  __shared__ Fe warp_sums[kMacWarps];
+
+  const std::uint32_t chunk = blockIdx.x;
+  const std::uint32_t lane = threadIdx.x;
+  const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
+  const std::uint32_t n = chunk_mac_blocks(ct_len);
+  std::byte* const base = sealed + chunk * kChunkStride;
+  std::uint32_t hdr[8];
+  chunk_header_words(t.key_id, t.tensor_id, chunk, t.chunks, t.bytes, hdr);
+  if (lane < kMacKeyWords) {
+    reinterpret_cast<std::uint32_t*>(&key)[lane] =  // the key as words, as it was written
+        reinterpret_cast<const std::uint32_t*>(keys + chunk)[lane];
+  }
+  __syncthreads();
+
+  const Fe r_lanes = key.r_pow[kMacLog2Lanes];
+  const std::uint32_t steps = lane_steps(n, kMacLanes);
+  const std::uint32_t pad = lane_padding(n, kMacLanes);
+  const auto load16 = [base](std::uint32_t i, std::uint32_t w[4]) {
+    load16_words(base + 16 * i, w);
+  };
+  Fe acc = fe_zero();
+  for (std::uint32_t k = 0; k < steps; k += kMacDepth) {
+    std::uint32_t w[kMacDepth][4];
+    bool present[kMacDepth];
+#pragma unroll
+    for (std::uint32_t u = 0; u < kMacDepth; ++u) {
+      const std::uint32_t q = lane + (k + u) * kMacLanes;  // padded position
+      present[u] = k + u < steps && q >= pad;
+      if (present[u]) chunk_mac_block(q - pad, n, ct_len, hdr, load16, w[u]);
+    }
+#pragma unroll
+    for (std::uint32_t u = 0; u < kMacDepth; ++u) {
+      if (k + u < steps)
+        acc = fe_mul_add(acc, r_lanes, present[u] ? fe_from_block(w[u]) : fe_zero());
+    }
+  }
+
+  // Horner over the lanes as a tree: after level l, lanes that are multiples
+  // of 2^(l+1) hold their 2^(l+1) lanes' sum; lane 0 of each warp ends with
+  // sum_t a_t r^(31-t) over its warp.
+  Fe v = acc;
+#pragma unroll
+  for (std::uint32_t level = 0; level < 5; ++level) {
+    Fe other;
+#pragma unroll
+    for (int i = 0; i < 5; ++i) other.l[i] = __shfl_down_sync(0xffffffffu, v.l[i], 1u << level);
+    v = fe_mul_add(v, key.r_pow[level], other);
+  }
+  if (lane % 32 == 0) warp_sums[lane / 32] = v;
+  __syncthreads();
+  if (lane != 0) return;
+
+  Fe all = warp_sums[0];
+  for (std::uint32_t wi = 1; wi < kMacWarps; ++wi)
+    all = fe_mul_add(all, key.r_pow[5], warp_sums[wi]);
+  const Fe h = fe_mul(all, key.r_pow[0]);
+  FeWide wide{};
+  fe_accumulate(wide, h);
+  std::uint32_t tag[4];
+  poly1305_finish(wide, key.s, tag);
+  std::byte* const tag_at = base + kHeaderBytes + ct_len;  // any alignment
+  if constexpr (kSeal) {
+    // base is 16-byte aligned (see the static_asserts).
+    reinterpret_cast<uint4*>(base)[0] = make_uint4(hdr[0], hdr[1], hdr[2], hdr[3]);
+    reinterpret_cast<uint4*>(base)[1] = make_uint4(hdr[4], hdr[5], hdr[6], hdr[7]);
+    for (std::uint32_t b = 0; b < kTagBytes; ++b) {
+      tag_at[b] = static_cast<std::byte>(tag[b / 4] >> (8 * (b % 4)));
+    }
+  } else {
+    // Constant time over header and tag: every byte is compared.
+    std::uint32_t diff = 0;
+    std::uint32_t got[8];
+    load16_words(base, got);
+    load16_words(base + 16, got + 4);
+    for (int i = 0; i < 8; ++i) diff |= got[i] ^ hdr[i];
+    for (std::uint32_t b = 0; b < kTagBytes; ++b) {
+      diff |= static_cast<std::uint32_t>(tag_at[b]) ^ ((tag[b / 4] >> (8 * (b % 4))) & 0xffu);
+    }
+    if (diff != 0) atomicAdd(failures, 1u);
+  }
+}
+
+// One 64-byte keystream block per thread. kVec: both sides 16-byte aligned.
+// Chunk c's data lies at in + c * in_stride + in_off (likewise for out).
+template <bool kVec>
+__global__ void __launch_bounds__(kXorThreads)
+    chacha_xor_kernel(const SealedTensor t, const std::byte* __restrict__ in,
+                      std::uint64_t in_stride, std::uint32_t in_off, std::byte* __restrict__ out,
+                      std::uint64_t out_stride, std::uint32_t out_off, const std::uint32_t* gate) {
+  if (gate != nullptr && *gate != 0) return;
+  const std::uint64_t g = static_cast<std::uint64_t>(blockIdx.x) * kXorThreads + threadIdx.x;
+  const auto chunk = static_cast<std::uint32_t>(g / kBlocksPerChunk);
+  if (chunk >= t.chunks) return;
+  const auto block = static_cast<std::uint32_t>(g % kBlocksPerChunk);
+  const std::uint32_t len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
+  const std::uint32_t pos = block * kChachaBlockBytes;
+  if (pos >= len) return;
+  const std::byte* src = in + chunk * in_stride + in_off + pos;
+  std::byte* dst = out + chunk * out_stride + out_off + pos;
+  const ChachaNonce nonce = chunk_nonce(chunk, t.tensor_id);
+  std::uint32_t ks[16];
+  if (kVec && len - pos >= kChachaBlockBytes) {
+    // Loads first, so they are in flight while the keystream is computed.
+    const auto* s4 = reinterpret_cast<const uint4*>(src);  // 16-byte aligned (kVec)
+    uint4 d[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) d[i] = __ldg(s4 + i);
+    chacha20_block(t.key, block + 1, nonce, ks);
+    auto* d4 = reinterpret_cast<uint4*>(dst);  // 16-byte aligned (kVec)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      d4[i] = make_uint4(d[i].x ^ ks[4 * i], d[i].y ^ ks[4 * i + 1], d[i].z ^ ks[4 * i + 2],
+                         d[i].w ^ ks[4 * i + 3]);
+    }
+    return;
+  }
+  chacha20_block(t.key, block + 1, nonce, ks);
+  const std::uint32_t n = len - pos < kChachaBlockBytes ? len - pos : kChachaBlockBytes;
+  const auto* s8 = reinterpret_cast<const unsigned char*>(src);  // byte view, same object
+  auto* d8 = reinterpret_cast<unsigned char*>(dst);              // byte view, same object
+#pragma unroll
+  for (std::uint32_t b = 0; b < kChachaBlockBytes; ++b) {
+    if (b < n) d8[b] = static_cast<unsigned char>(s8[b] ^ (ks[b / 4] >> (8 * (b % 4))));
+  }
+}
+
+bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;  // address arithmetic only
+}
+
+std::uint64_t keystream_threads(const SealedTensor& t) {
+  return static_cast<std::uint64_t>(t.chunks - 1) * kBlocksPerChunk +
+         (t.last_len + kChachaBlockBytes - 1) / kChachaBlockBytes;
+}
+
+cudaError_t launch_xor(const SealedTensor& t, const std::byte* in, std::uint64_t in_stride,
+                       std::uint32_t in_off, std::byte* out, std::uint64_t out_stride,
+                       std::uint32_t out_off, const std::uint32_t* gate, cudaStream_t stream) {
+  const std::uint64_t blocks = (keystream_threads(t) + kXorThreads - 1) / kXorThreads;
+  if (blocks > 0x7fffffffu) return cudaErrorInvalidValue;
+  const dim3 grid(static_cast<unsigned>(blocks));
+  if (aligned16(in) && aligned16(out)) {
+    chacha_xor_kernel<true><<<grid, kXorThreads, 0, stream>>>(t, in, in_stride, in_off, out,
+                                                              out_stride, out_off, gate);
+  } else {
+    chacha_xor_kernel<false><<<grid, kXorThreads, 0, stream>>>(t, in, in_stride, in_off, out,
+                                                               out_stride, out_off, gate);
+  }
+  return cudaGetLastError();
+}
+
+template <bool kSeal>
+cudaError_t launch_mac(const SealedTensor& t, std::byte* sealed, void* scratch,
+                       std::uint32_t* failures, cudaStream_t stream) {
+  if (!aligned16(sealed) || !aligned16(scratch) || t.chunks == 0) return cudaErrorInvalidValue;
+  auto* keys = static_cast<ChunkMacKey*>(scratch);
+  chunk_mac_key_kernel<<<(t.chunks + kKeyThreads - 1) / kKeyThreads, kKeyThreads, 0, stream>>>(
+      t, keys);
+  chunk_mac_kernel<kSeal><<<t.chunks, kMacLanes, 0, stream>>>(t, sealed, keys, failures);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+std::uint64_t mac_scratch_bytes(std::uint32_t chunks) {
+  return static_cast<std::uint64_t>(chunks) * sizeof(ChunkMacKey);
+}
+
+cudaError_t launch_verify_chunks(const SealedTensor& t, const std::byte* sealed, void* scratch,
+                                 std::uint32_t* failures, cudaStream_t stream) {
+  // The verifying kernel only reads `sealed`; it shares its code with sealing.
+  return launch_mac<false>(t, const_cast<std::byte*>(sealed), scratch, failures, stream);
+}
+
+cudaError_t launch_tag_chunks(const SealedTensor& t, std::byte* sealed, void* scratch,
+                              cudaStream_t stream) {
+  return launch_mac<true>(t, sealed, scratch, nullptr, stream);
+}
+
+cudaError_t launch_decrypt_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,
+                                  const std::uint32_t* gate, cudaStream_t stream) {
+  if (!aligned16(sealed) || t.chunks == 0) return cudaErrorInvalidValue;
+  return launch_xor(t, sealed, kChunkStride, kHeaderBytes, plain, kChunkBytes, 0, gate, stream);
+}
+
+cudaError_t launch_encrypt_chunks(const SealedTensor& t, const std::byte* plain, std::byte* sealed,
+                                  cudaStream_t stream) {
+  if (!aligned16(sealed) || t.chunks == 0) return cudaErrorInvalidValue;
+  return launch_xor(t, plain, kChunkBytes, 0, sealed, kChunkStride, kHeaderBytes, nullptr, stream);
+}
+
+}  // namespace hix::vgpu::cuda

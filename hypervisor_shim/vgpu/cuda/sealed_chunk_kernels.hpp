@@ -1,0 +1,54 @@
+// The GPU crypto engine's kernels over sealed tensors in device memory
+// (spec §7.1): ChaCha20 keystream XOR, one 64-byte block per thread, and
+// Poly1305 over each chunk's AEAD message, one thread block per chunk with the
+// chunk's 16-byte blocks strided across its threads (poly1305_field.hpp).
+// Host-callable launchers; every launch is asynchronous on the given stream.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "chacha20_block.hpp"
+
+namespace hix::vgpu::cuda {
+
+// One sealed tensor as the kernels see it. Carries the key: wipe it after use.
+struct SealedTensor {
+  ChachaKey key;
+  std::uint64_t tensor_id;
+  std::uint64_t bytes;     // plaintext bytes, 1 .. 2^40
+  std::uint32_t chunks;    // ceil(bytes / 65536)
+  std::uint32_t last_len;  // plaintext bytes of the last chunk, 1 .. 65536
+  std::uint8_t key_id;
+};
+
+// Device scratch the MAC launchers need: each chunk's Poly1305 key (r^(2^k)
+// and s, 176 bytes) is computed once by a kernel of its own. Key material:
+// the launchers' callers wipe it.
+std::uint64_t mac_scratch_bytes(std::uint32_t chunks);
+
+// Checks every chunk of `sealed` (device memory, 16-byte aligned): header
+// equal to the one `t` implies and tag valid. Adds one to *failures (device
+// memory) per bad chunk; writes nothing else but `scratch`.
+cudaError_t launch_verify_chunks(const SealedTensor& t, const std::byte* sealed, void* scratch,
+                                 std::uint32_t* failures, cudaStream_t stream);
+
+// Writes every chunk's header and tag into `sealed` (device memory, 16-byte
+// aligned) whose ciphertext is already in place.
+cudaError_t launch_tag_chunks(const SealedTensor& t, std::byte* sealed, void* scratch,
+                              cudaStream_t stream);
+
+// Decrypts the ciphertext of `sealed` into `plain` (t.bytes bytes, any
+// alignment), unless *gate (device memory; may be null) is non-zero when the
+// kernel starts: then nothing is written. Authenticates nothing itself.
+cudaError_t launch_decrypt_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,
+                                  const std::uint32_t* gate, cudaStream_t stream);
+
+// Encrypts `plain` (t.bytes bytes, any alignment) into the ciphertext slots
+// of `sealed`; headers and tags are written by launch_tag_chunks.
+cudaError_t launch_encrypt_chunks(const SealedTensor& t, const std::byte* plain, std::byte* sealed,
+                                  cudaStream_t stream);
+
+}  // namespace hix::vgpu::cuda
