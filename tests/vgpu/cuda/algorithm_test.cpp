@@ -1,0 +1,251 @@
+// The GPU crypto engine's arithmetic, compiled for the host and run the way
+// the kernels run it (lane by lane), against libsodium: no GPU needed, so CI
+// checks the algorithm the kernels implement (sealed_chunk_kernels.cu).
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include <array>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "chacha20_block.hpp"
+#include "kat_common.hpp"
+#include "poly1305_field.hpp"
+
+namespace hix::vgpu::cuda {
+namespace {
+
+__extension__ typedef unsigned __int128 u128;  // test-side reference arithmetic only
+
+std::mt19937_64& rng() {
+  static std::mt19937_64 r(20251117);
+  return r;
+}
+
+void random_bytes(void* p, std::size_t n) {
+  auto* b = static_cast<unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<unsigned char>(rng()());
+}
+
+std::uint32_t le32(const unsigned char* p) {
+  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+
+ChachaKey key_words(const unsigned char* k) {
+  ChachaKey key{};
+  for (std::size_t i = 0; i < 8; ++i) key.w[i] = le32(k + 4 * i);
+  return key;
+}
+
+// Poly1305 as the MAC kernel computes it (poly1305_field.hpp): r^(2^k) by
+// squaring, absent blocks in front, Horner in r^lanes per lane, then the
+// lanes combined as a tree within each warp of 32 (pairs with r, ... halves
+// with r^16) and the warps in r^32, times r. `lanes` is 32 * 2^k.
+// `block(i, w)` gives message block i's four words.
+template <class Block>
+std::array<std::uint32_t, 4> lane_split_poly1305(const std::uint32_t poly_key[8], std::uint32_t n,
+                                                 std::uint32_t lanes, const Block& block) {
+  std::vector<Fe> r_pow(1, fe_clamped_r(poly_key));
+  while ((1u << (r_pow.size() - 1)) < lanes) r_pow.push_back(fe_mul(r_pow.back(), r_pow.back()));
+  const Fe r_lanes = r_pow.back();
+  const std::uint32_t steps = lane_steps(n, lanes);
+  const std::uint32_t pad = lane_padding(n, lanes);
+  std::vector<Fe> v(lanes, fe_zero());
+  for (std::uint32_t lane = 0; lane < lanes; ++lane) {
+    for (std::uint32_t k = 0; k < steps; ++k) {
+      const std::uint32_t q = lane + k * lanes;
+      Fe m = fe_zero();
+      if (q >= pad) {
+        std::uint32_t w[4];
+        block(q - pad, w);
+        m = fe_from_block(w);
+      }
+      v[lane] = fe_mul_add(v[lane], r_lanes, m);
+    }
+  }
+  // The warp tree, every lane computing as on the GPU (a shuffle past the
+  // warp's end returns the lane's own value).
+  for (std::uint32_t level = 0; level < 5; ++level) {
+    const std::uint32_t d = 1u << level;
+    std::vector<Fe> next(lanes);
+    for (std::uint32_t lane = 0; lane < lanes; ++lane) {
+      const std::uint32_t from = lane % 32 + d < 32 ? lane + d : lane;
+      next[lane] = fe_mul_add(v[lane], r_pow[level], v[from]);
+    }
+    v = next;
+  }
+  Fe all = v[0];
+  for (std::uint32_t w = 1; w < lanes / 32; ++w)
+    all = fe_mul_add(all, r_pow[5], v[32 * std::size_t{w}]);
+  FeWide h{};
+  fe_accumulate(h, fe_mul(all, r_pow[0]));
+  std::array<std::uint32_t, 4> tag{};
+  poly1305_finish(h, poly_key + 4, tag.data());
+  return tag;
+}
+
+std::array<std::uint32_t, 4> tag_words(const unsigned char* t) {
+  return {le32(t), le32(t + 4), le32(t + 8), le32(t + 12)};
+}
+
+TEST(GpuAlgorithm, ChachaBlockMatchesLibsodium) {
+  for (int iter = 0; iter < 200; ++iter) {
+    unsigned char key[32];
+    unsigned char nonce[12];
+    random_bytes(key, sizeof key);
+    random_bytes(nonce, sizeof nonce);
+    const auto counter = static_cast<std::uint32_t>(
+        iter < 100 ? rng()() : 0xffffffffu - static_cast<std::uint32_t>(iter));
+    unsigned char want[64] = {};
+    crypto_stream_chacha20_ietf_xor_ic(want, want, sizeof want, nonce, counter, key);
+    std::uint32_t got[16];
+    chacha20_block(key_words(key), counter,
+                   ChachaNonce{{le32(nonce), le32(nonce + 4), le32(nonce + 8)}}, got);
+    for (std::size_t i = 0; i < 16; ++i) ASSERT_EQ(got[i], le32(want + 4 * i)) << "word " << i;
+  }
+}
+
+TEST(GpuAlgorithm, ChunkNonceIsIndexThenTensorId) {
+  const ChachaNonce n = chunk_nonce(0x01020304u, 0x1112131415161718u);
+  EXPECT_EQ(n.w[0], 0x01020304u);
+  EXPECT_EQ(n.w[1], 0x15161718u);
+  EXPECT_EQ(n.w[2], 0x11121314u);
+}
+
+// Random messages of whole blocks (the AEAD message always is), lane counts 32 * 2^k.
+TEST(GpuAlgorithm, LaneSplitPoly1305MatchesLibsodium) {
+  const std::uint32_t lane_counts[] = {32, 64, 128, 256};
+  for (int iter = 0; iter < 60; ++iter) {
+    const std::uint32_t n = iter < 10 ? static_cast<std::uint32_t>(iter + 1)
+                                      : static_cast<std::uint32_t>(rng()() % 5000 + 1);
+    std::vector<unsigned char> msg(16 * static_cast<std::size_t>(n));
+    random_bytes(msg.data(), msg.size());
+    unsigned char key[32];
+    random_bytes(key, sizeof key);
+    unsigned char want[16];
+    crypto_onetimeauth_poly1305(want, msg.data(), msg.size(), key);
+    std::uint32_t kw[8];
+    for (std::size_t i = 0; i < 8; ++i) kw[i] = le32(key + 4 * i);
+    for (const std::uint32_t lanes : lane_counts) {
+      const auto got = lane_split_poly1305(kw, n, lanes, [&](std::uint32_t i, std::uint32_t w[4]) {
+        for (std::size_t k = 0; k < 4; ++k) w[k] = le32(msg.data() + 16 * std::size_t{i} + 4 * k);
+      });
+      ASSERT_EQ(got, tag_words(want)) << "n=" << n << " lanes=" << lanes;
+    }
+  }
+}
+
+// The limb bounds' worst case: every message byte 0xff and the largest
+// clamped r, over a full chunk's worth of blocks.
+TEST(GpuAlgorithm, LaneSplitPoly1305AtTheLimbBounds) {
+  const std::uint32_t n = 4099;
+  std::vector<unsigned char> msg(16 * std::size_t{n}, 0xff);
+  for (const int fill : {0xff, 0x00, 0xfb}) {
+    unsigned char key[32];
+    std::memset(key, 0xff, 16);
+    std::memset(key + 16, fill, 16);
+    unsigned char want[16];
+    crypto_onetimeauth_poly1305(want, msg.data(), msg.size(), key);
+    std::uint32_t kw[8];
+    for (std::size_t i = 0; i < 8; ++i) kw[i] = le32(key + 4 * i);
+    for (const std::uint32_t lanes : {32u, 128u, 256u}) {
+      const auto got = lane_split_poly1305(kw, n, lanes, [&](std::uint32_t i, std::uint32_t w[4]) {
+        for (std::size_t k = 0; k < 4; ++k) w[k] = le32(msg.data() + 16 * std::size_t{i} + 4 * k);
+      });
+      ASSERT_EQ(got, tag_words(want)) << "lanes=" << lanes;
+    }
+  }
+}
+
+// poly1305_finish against 130-bit reference arithmetic, around p.
+TEST(GpuAlgorithm, FinishReducesModPAndAddsS) {
+  const u128 two64 = static_cast<u128>(1) << 64;
+  // h as (hi, lo) = hi * 2^128 + lo with hi < 4: values below 2^130.
+  const auto check = [&](std::uint64_t hi, u128 lo, const std::uint32_t s[4]) {
+    FeWide acc{};
+    // Limbs of h (26 bits each); the top limb takes bits 104..129.
+    for (int i = 0; i < 4; ++i) acc.l[i] = static_cast<std::uint64_t>(lo >> (26 * i)) & kLimbMask;
+    acc.l[4] = static_cast<std::uint64_t>(lo >> 104) | (hi << 24);
+    // Reference: h mod p, then + s mod 2^128.
+    // p = 2^130 - 5: h >= p iff hi == 3 and lo >= 2^128 - 5.
+    u128 r = lo;
+    if (hi == 3 && lo >= static_cast<u128>(0) - 5) r = lo + 5;  // h - p = lo + 5 - 2^128 (wraps)
+    const u128 sv = static_cast<u128>(s[0]) | static_cast<u128>(s[1]) << 32 |
+                    static_cast<u128>(s[2]) << 64 | static_cast<u128>(s[3]) << 96;
+    const u128 want = r + sv;
+    std::uint32_t tag[4];
+    poly1305_finish(acc, s, tag);
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_EQ(tag[i], static_cast<std::uint32_t>(want >> (32 * i))) << "hi=" << hi << " i=" << i;
+    }
+  };
+  const std::uint32_t s0[4] = {0, 0, 0, 0};
+  const std::uint32_t s1[4] = {0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu};
+  const u128 max128 = ~static_cast<u128>(0);
+  for (const auto* s : {s0, s1}) {
+    check(0, 0, s);
+    check(0, 1, s);
+    check(3, max128 - 5, s);  // p - 1
+    check(3, max128 - 4, s);  // p
+    check(3, max128 - 3, s);  // p + 1
+    check(3, max128, s);      // 2^130 - 1
+    check(1, two64, s);
+  }
+  // Unnormalised sums (wide limbs) equal to the same value must agree.
+  FeWide wide{};
+  wide.l[0] = (static_cast<std::uint64_t>(1) << 40) + 7;  // = 2^40 + 7 spread over limb 0
+  FeWide norm{};
+  norm.l[0] = 7;
+  norm.l[1] = static_cast<std::uint64_t>(1) << 14;
+  std::uint32_t a[4];
+  std::uint32_t b[4];
+  poly1305_finish(wide, s1, a);
+  poly1305_finish(norm, s1, b);
+  EXPECT_EQ(0, std::memcmp(a, b, sizeof a));
+}
+
+// The whole chunk MAC (header, padded ciphertext, lengths) as the kernel
+// builds it, against the tags libsodium's AEAD wrote.
+TEST(GpuAlgorithm, ChunkMacMatchesLibsodiumAead) {
+  const std::uint64_t sizes[] = {1,  15,   16,    17,    31,    33,
+                                 64, 1000, 65535, 65536, 65537, 3 * 65536 + 77};
+  for (const std::uint64_t bytes : sizes) {
+    std::vector<std::byte> plain(bytes);
+    random_bytes(plain.data(), plain.size());
+    std::vector<std::uint8_t> key(32);
+    random_bytes(key.data(), key.size());
+    const auto key_id = static_cast<std::uint8_t>(rng()());
+    const std::uint64_t tensor_id = rng()();
+    auto sealed = kat::libsodium_seal(plain, key_id, tensor_id, key);
+    const auto chunks = static_cast<std::uint32_t>((bytes + 65535) / 65536);
+    for (std::uint32_t c = 0; c < chunks; ++c) {
+      const auto ct_len =
+          static_cast<std::uint32_t>(c + 1 == chunks ? bytes - c * 65536ull : 65536);
+      const std::byte* chunk = sealed.data() + c * 65584ull;
+      std::uint32_t hdr[8];
+      chunk_header_words(key_id, tensor_id, c, chunks, bytes, hdr);
+      std::uint32_t stored_hdr[8];
+      std::memcpy(stored_hdr, chunk, sizeof stored_hdr);
+      ASSERT_EQ(0, std::memcmp(hdr, stored_hdr, sizeof hdr)) << "header words, chunk " << c;
+      std::uint32_t ks[16];
+      chacha20_block(key_words(key.data()), 0, chunk_nonce(c, tensor_id), ks);
+      const std::uint32_t n = chunk_mac_blocks(ct_len);
+      const auto load16 = [chunk](std::uint32_t i, std::uint32_t w[4]) {
+        std::memcpy(w, chunk + 16 * static_cast<std::size_t>(i), 16);
+      };
+      for (const std::uint32_t lanes : {32u, 128u}) {
+        const auto got =
+            lane_split_poly1305(ks, n, lanes, [&](std::uint32_t i, std::uint32_t w[4]) {
+              chunk_mac_block(i, n, ct_len, hdr, load16, w);
+            });
+        const auto* tag = reinterpret_cast<const unsigned char*>(chunk + 32 + ct_len);  // byte view
+        ASSERT_EQ(got, tag_words(tag)) << "bytes=" << bytes << " chunk=" << c << " lanes=" << lanes;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hix::vgpu::cuda

@@ -1,0 +1,424 @@
+// hix-cuda-crypto-test: the GPU crypto engine (cuda_crypto_engine.hpp)
+// against libsodium. Sealing must give the CPU engine's bytes exactly (and
+// the known answers of kat_vectors.inc); opening must give the plaintext back;
+// every forgery must fail with AUTH_FAILED and leave the destination as it
+// was. Without a GPU or driver it prints "skipped: no GPU" and exits 0.
+#include <cuda_runtime_api.h>
+#include <sodium.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "cuda_crypto_engine.hpp"
+#include "device_buffer.hpp"
+#include "gpu_presence.hpp"
+#include "kat_common.hpp"
+#include "sealed_chunk.hpp"
+
+namespace hix::vgpu::cuda::kat {
+#include "kat_vectors.inc"
+}  // namespace hix::vgpu::cuda::kat
+
+namespace hix::vgpu::cuda::test {
+namespace {
+
+using Key = std::vector<std::uint8_t>;
+
+int g_checks = 0;
+int g_failures = 0;
+
+__attribute__((format(printf, 2, 3))) bool check(bool ok, const char* fmt, ...) {
+  ++g_checks;
+  if (ok) return true;
+  ++g_failures;
+  std::va_list ap;
+  va_start(ap, fmt);
+  std::fputs("FAIL: ", stdout);
+  std::vprintf(fmt, ap);
+  std::fputc('\n', stdout);
+  va_end(ap);
+  return false;
+}
+
+std::mt19937_64& rng() {
+  static std::mt19937_64 r(0x41524e49u);
+  return r;
+}
+
+std::span<const std::uint8_t, kKeyBytes> key_span(const Key& k) {
+  return std::span<const std::uint8_t, kKeyBytes>(k.data(), kKeyBytes);
+}
+
+Key random_key() {
+  Key k(kKeyBytes);
+  randombytes_buf(k.data(), k.size());
+  return k;
+}
+
+std::vector<std::byte> random_bytes(std::uint64_t n) {
+  std::vector<std::byte> v(n);
+  randombytes_buf(v.data(), v.size());
+  return v;
+}
+
+// cudaMemcpy from pageable memory may return before the data has reached the
+// device: wait for it, so that no test depends on stream ordering.
+bool upload(const DeviceBuffer& d, std::uint64_t off, const std::vector<std::byte>& v) {
+  return cudaMemcpy(d.data() + off, v.data(), v.size(), cudaMemcpyHostToDevice) == cudaSuccess &&
+         cudaDeviceSynchronize() == cudaSuccess;
+}
+
+std::vector<std::byte> download(const DeviceBuffer& d, std::uint64_t off, std::uint64_t n) {
+  std::vector<std::byte> v(n);
+  if (cudaMemcpy(v.data(), d.data() + off, n, cudaMemcpyDeviceToHost) != cudaSuccess) v.clear();
+  return v;
+}
+
+std::vector<std::byte> cpu_seal(const std::vector<std::byte>& plain, SealParams p, const Key& k) {
+  std::vector<std::byte> sealed(sealed_size(plain.size()));
+  if (hix::vgpu::seal_tensor(sealed, plain, p, key_span(k)) != Status::ok) sealed.clear();
+  return sealed;
+}
+
+// --- Known answers ---
+
+void test_known_answers(CudaCryptoEngine& eng) {
+  for (const kat::Vector& v : kat::kVectors) {
+    const auto plain = kat::plain_for(v.bytes, v.seed);
+    const Key key = kat::key_for(v.seed);
+    const SealParams p{v.key_id, v.tensor_id};
+    const std::uint64_t total = sealed_size(v.bytes);
+    DeviceBuffer src(v.bytes), sealed_dev(total), dst(v.bytes);
+    if (!check(src.ok() && sealed_dev.ok() && dst.ok() && upload(src, 0, plain), "kat alloc"))
+      return;
+
+    std::vector<std::byte> sealed(total);
+    check(eng.seal_tensor(sealed, src.span(0, v.bytes), p, key_span(key)) == Status::ok,
+          "kat %" PRIu64 ": seal to host", v.bytes);
+    check(kat::sha256_hex(sealed) == v.sealed_sha256, "kat %" PRIu64 ": sealed bytes (SHA-256)",
+          v.bytes);
+    check(kat::tags_hex(sealed, v.bytes) == v.tags, "kat %" PRIu64 ": tags", v.bytes);
+    if (v.bytes <= kat::kFullHexMax) {
+      check(kat::to_hex(sealed.data(), sealed.size()) == v.sealed, "kat %" PRIu64 ": sealed hex",
+            v.bytes);
+    }
+    check(eng.seal_tensor(sealed_dev.span(0, total), src.span(0, v.bytes), p, key_span(key)) ==
+              Status::ok,
+          "kat %" PRIu64 ": seal in device memory", v.bytes);
+    check(kat::sha256_hex(download(sealed_dev, 0, total)) == v.sealed_sha256,
+          "kat %" PRIu64 ": device-sealed bytes", v.bytes);
+
+    const auto reference = kat::libsodium_seal(plain, v.key_id, v.tensor_id, key);
+    check(eng.open_tensor(dst.span(0, v.bytes), reference, p, key_span(key)) == Status::ok,
+          "kat %" PRIu64 ": open", v.bytes);
+    check(download(dst, 0, v.bytes) == plain, "kat %" PRIu64 ": opened plaintext", v.bytes);
+  }
+}
+
+// --- Random sizes, chunk counts and alignments ---
+
+std::uint64_t random_size() {
+  auto& r = rng();
+  switch (r() % 5) {
+    case 0:
+      return r() % 300 + 1;  // inside one keystream block or a few
+    case 1: {
+      const std::uint64_t chunks = r() % 8 + 1;  // around a chunk boundary
+      const std::uint64_t size = chunks * 65536 + (r() % 129) - 64;
+      return std::max<std::uint64_t>(size, 1);
+    }
+    case 2:
+      return r() % (3 * 65536ull) + 1;
+    case 3:
+      return r() % (8u << 20) + 1;  // up to 128 chunks
+    default:
+      return (r() % 40 + 1) * 65536;  // whole chunks
+  }
+}
+
+void test_random(CudaCryptoEngine& eng, int cases) {
+  for (int c = 0; c < cases; ++c) {
+    const std::uint64_t bytes = random_size();
+    const Key key = random_key();
+    const SealParams p{static_cast<std::uint8_t>(rng()()), rng()()};
+    // Odd offsets exercise the kernels' byte path for unaligned plaintext.
+    const std::uint64_t off = c % 4 == 3 ? rng()() % 15 + 1 : 0;
+    const auto plain = random_bytes(bytes);
+    const auto reference = cpu_seal(plain, p, key);
+    const std::uint64_t total = reference.size();
+    DeviceBuffer src(bytes + off), dst(bytes + off), sealed_dev(total);
+    if (!check(src.ok() && dst.ok() && sealed_dev.ok() && upload(src, off, plain),
+               "random %d: alloc", c)) {
+      return;
+    }
+
+    // Seal: the CPU engine's bytes exactly, to host and to device memory.
+    PinnedBuffer sealed_host(total);
+    if (!check(sealed_host.ok(), "random %d: pinned alloc", c)) return;
+    check(eng.seal_tensor(sealed_host.span(), src.span(off, bytes), p, key_span(key)) == Status::ok,
+          "random %d (%" PRIu64 " bytes, offset %" PRIu64 "): seal", c, bytes, off);
+    check(std::memcmp(sealed_host.data(), reference.data(), total) == 0,
+          "random %d (%" PRIu64 " bytes): GPU seal differs from libsodium", c, bytes);
+    check(eng.seal_tensor(sealed_dev.span(0, total), src.span(off, bytes), p, key_span(key)) ==
+              Status::ok,
+          "random %d: seal in device memory", c);
+    check(download(sealed_dev, 0, total) == reference,
+          "random %d (%" PRIu64 " bytes): device seal differs from libsodium", c, bytes);
+
+    // Open: from pageable memory, from pinned memory, from device memory.
+    check(eng.open_tensor(dst.span(off, bytes), reference, p, key_span(key)) == Status::ok,
+          "random %d (%" PRIu64 " bytes, offset %" PRIu64 "): open", c, bytes, off);
+    check(download(dst, off, bytes) == plain, "random %d (%" PRIu64 " bytes): opened plaintext", c,
+          bytes);
+    if (cudaMemset(dst.data(), 0, bytes + off) != cudaSuccess ||
+        cudaDeviceSynchronize() != cudaSuccess) {
+      check(false, "memset");
+    }
+    check(
+        eng.open_tensor(dst.span(off, bytes), std::span<const std::byte>(sealed_host.data(), total),
+                        p, key_span(key)) == Status::ok,
+        "random %d: open from pinned memory", c);
+    check(download(dst, off, bytes) == plain, "random %d: opened plaintext (pinned)", c);
+    if (cudaMemset(dst.data(), 0, bytes + off) != cudaSuccess ||
+        cudaDeviceSynchronize() != cudaSuccess) {
+      check(false, "memset");
+    }
+    check(eng.open_tensor(dst.span(off, bytes), sealed_dev.span(0, total), p, key_span(key)) ==
+              Status::ok,
+          "random %d: open from device memory", c);
+    check(download(dst, off, bytes) == plain, "random %d: opened plaintext (device)", c);
+  }
+}
+
+// --- Forgeries: AUTH_FAILED, counted, destination untouched ---
+
+struct Tamper {
+  const char* what;
+  std::vector<std::byte> sealed;
+  SealParams params;
+  Key key;
+};
+
+void flip(std::vector<std::byte>& s, std::uint64_t at, unsigned bit = 0) {
+  s[at] ^= static_cast<std::byte>(1u << bit);
+}
+
+void test_forgeries(CudaCryptoEngine& eng) {
+  const std::uint64_t bytes = 5 * 65536 + 1000;  // six chunks, the last partial
+  const std::uint64_t chunks = 6;
+  const Key key = random_key();
+  const SealParams p{3, 0x1234};
+  const auto plain = random_bytes(bytes);
+  const auto good = cpu_seal(plain, p, key);
+  const std::uint64_t stride = kChunkStride;
+  const std::uint64_t last_tag = (chunks - 1) * stride + 32 + 1000;
+
+  std::vector<Tamper> cases;
+  const auto add = [&](const char* what, auto&& edit) {
+    Tamper t{what, good, p, key};
+    edit(t);
+    cases.push_back(std::move(t));
+  };
+  add("ciphertext, first byte", [&](Tamper& t) { flip(t.sealed, 32); });
+  add("ciphertext, middle chunk", [&](Tamper& t) { flip(t.sealed, 2 * stride + 32 + 40000, 7); });
+  add("ciphertext, last byte", [&](Tamper& t) { flip(t.sealed, last_tag - 1, 3); });
+  add("tag, first chunk", [&](Tamper& t) { flip(t.sealed, 32 + 65536); });
+  add("tag, last chunk, last byte", [&](Tamper& t) { flip(t.sealed, last_tag + 15, 7); });
+  const struct {
+    const char* what;
+    std::uint64_t offset;
+  } fields[] = {
+      {"header magic", 0},        {"header version", 4},      {"header key_id", 5},
+      {"header reserved", 6},     {"header tensor_id", 8},    {"header tensor_id bit 63", 15},
+      {"header chunk_index", 16}, {"header chunk_count", 20}, {"header tensor_bytes", 24}};
+  for (const auto& f : fields) {
+    add(f.what, [&](Tamper& t) { flip(t.sealed, 3 * stride + f.offset, f.offset == 15 ? 7 : 0); });
+  }
+  add("chunks 1 and 2 swapped", [&](Tamper& t) {
+    std::swap_ranges(t.sealed.begin() + static_cast<std::ptrdiff_t>(stride),
+                     t.sealed.begin() + static_cast<std::ptrdiff_t>(2 * stride),
+                     t.sealed.begin() + static_cast<std::ptrdiff_t>(2 * stride));
+  });
+  add("chunk 4 from another tensor", [&](Tamper& t) {
+    const auto other = cpu_seal(plain, SealParams{p.key_id, p.tensor_id + 1}, key);
+    std::copy_n(other.begin() + static_cast<std::ptrdiff_t>(4 * stride), stride,
+                t.sealed.begin() + static_cast<std::ptrdiff_t>(4 * stride));
+  });
+  add("wrong key", [&](Tamper& t) { t.key[31] ^= 1; });
+  add("wrong tensor id", [&](Tamper& t) { t.params.tensor_id ^= 1; });
+  add("wrong key slot", [&](Tamper& t) { t.params.key_id ^= 1; });
+
+  DeviceBuffer dst(bytes);
+  if (!check(dst.ok(), "forgery alloc")) return;
+  std::vector<std::byte> poison(bytes);
+  for (std::uint64_t i = 0; i < bytes; ++i) poison[i] = static_cast<std::byte>(0xA5 ^ (i & 0xff));
+  DeviceBuffer sealed_dev(good.size());
+  if (!check(sealed_dev.ok(), "forgery alloc")) return;
+
+  for (const Tamper& t : cases) {
+    for (const bool from_device : {false, true}) {
+      if (!upload(dst, 0, poison)) check(false, "upload poison");
+      const std::uint32_t before = eng.auth_failures();
+      Status s = Status::ok;
+      if (from_device) {
+        if (!upload(sealed_dev, 0, t.sealed)) check(false, "upload forgery");
+        s = eng.open_tensor(dst.span(0, bytes), sealed_dev.span(0, t.sealed.size()), t.params,
+                            key_span(t.key));
+      } else {
+        s = eng.open_tensor(dst.span(0, bytes), t.sealed, t.params, key_span(t.key));
+      }
+      const char* where = from_device ? "device" : "host";
+      check(s == Status::auth_failed, "forgery '%s' (%s): status %u, want AUTH_FAILED", t.what,
+            where, static_cast<unsigned>(s));
+      check(eng.auth_failures() == before + 1, "forgery '%s' (%s): counted once", t.what, where);
+      check(download(dst, 0, bytes) == poison, "forgery '%s' (%s): destination changed", t.what,
+            where);
+    }
+  }
+  // The engine carries nothing over from a failure.
+  check(eng.open_tensor(dst.span(0, bytes), good, p, key_span(key)) == Status::ok,
+        "open after forgeries");
+  check(download(dst, 0, bytes) == plain, "plaintext after forgeries");
+
+  // Size errors are the caller's: invalid_arg, nothing written, not counted.
+  if (!upload(dst, 0, poison)) check(false, "upload poison");
+  const std::uint32_t before = eng.auth_failures();
+  std::vector<std::byte> truncated(good.begin(), good.end() - 1);
+  check(eng.open_tensor(dst.span(0, bytes), truncated, p, key_span(key)) == Status::invalid_arg,
+        "truncated sealed tensor: invalid_arg");
+  check(eng.open_tensor(dst.span(0, bytes - 1), good, p, key_span(key)) == Status::invalid_arg,
+        "wrong plaintext size: invalid_arg");
+  check(eng.open_tensor(dst.span(0, 0), std::span<const std::byte>(), p, key_span(key)) ==
+            Status::invalid_arg,
+        "empty tensor: invalid_arg");
+  check(eng.auth_failures() == before, "size errors are not counted as forgeries");
+  check(download(dst, 0, bytes) == poison, "size errors wrote nothing");
+}
+
+// --- A large tensor, and two engines at once ---
+
+void test_large(CudaCryptoEngine& eng) {
+  const std::uint64_t bytes = (256u << 20) + 12345;
+  const Key key = random_key();
+  const SealParams p{7, 0x77};
+  const auto plain = random_bytes(bytes);
+  const auto reference = cpu_seal(plain, p, key);
+  DeviceBuffer src(bytes), dst(bytes);
+  if (!check(src.ok() && dst.ok() && upload(src, 0, plain), "large alloc")) return;
+  std::vector<std::byte> sealed(reference.size());
+  check(eng.seal_tensor(sealed, src.span(0, bytes), p, key_span(key)) == Status::ok, "large seal");
+  check(sealed == reference, "large: GPU seal differs from libsodium");
+  check(eng.open_tensor(dst.span(0, bytes), reference, p, key_span(key)) == Status::ok,
+        "large open");
+  check(download(dst, 0, bytes) == plain, "large: opened plaintext");
+}
+
+void test_concurrent() {
+  auto a = CudaCryptoEngine::create();
+  auto b = CudaCryptoEngine::create();
+  if (!check(a.ok() && b.ok(), "second engine")) return;
+  struct Job {
+    std::vector<std::byte> plain, sealed;
+    Key key;
+    DeviceBuffer dst;
+    Status s = Status::internal;
+  };
+  Job jobs[2];
+  for (int i = 0; i < 2; ++i) {
+    jobs[i].plain = random_bytes((32u << 20) + 77u * static_cast<unsigned>(i));
+    jobs[i].key = random_key();
+    jobs[i].sealed =
+        cpu_seal(jobs[i].plain, SealParams{1, 100u + static_cast<unsigned>(i)}, jobs[i].key);
+    jobs[i].dst = DeviceBuffer(jobs[i].plain.size());
+  }
+  CudaCryptoEngine* engines[2] = {a->get(), b->get()};
+  std::thread threads[2];
+  for (int i = 0; i < 2; ++i) {
+    threads[i] = std::thread([&, i] {
+      Job& j = jobs[i];
+      for (int rep = 0; rep < 4; ++rep) {
+        j.s = engines[i]->open_tensor(j.dst.span(0, j.plain.size()), j.sealed,
+                                      SealParams{1, 100u + static_cast<unsigned>(i)},
+                                      key_span(j.key));
+        if (j.s != Status::ok) break;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 2; ++i) {
+    check(jobs[i].s == Status::ok, "concurrent open %d", i);
+    check(download(jobs[i].dst, 0, jobs[i].plain.size()) == jobs[i].plain,
+          "concurrent open %d: plaintext", i);
+  }
+}
+
+}  // namespace
+}  // namespace hix::vgpu::cuda::test
+
+int main() {
+  using namespace hix::vgpu::cuda;
+  using namespace hix::vgpu::cuda::test;
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  const GpuProbe gpu = probe_gpu();
+  if (gpu.state == Gpu::absent) {
+    std::printf("hix-cuda-crypto-test: skipped: no GPU (%s)\n", gpu.why.c_str());
+    return 0;
+  }
+  if (gpu.state == Gpu::broken) {
+    std::printf("hix-cuda-crypto-test: FAIL: %s\n", gpu.why.c_str());
+    return 1;
+  }
+  if (sodium_init() < 0) return 1;
+  cudaDeviceProp prop{};
+  int driver = 0;
+  int runtime = 0;
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess ||
+      cudaDriverGetVersion(&driver) != cudaSuccess ||
+      cudaRuntimeGetVersion(&runtime) != cudaSuccess) {
+    std::printf("hix-cuda-crypto-test: FAIL: cannot read device 0\n");
+    return 1;
+  }
+  std::printf(
+      "hix-cuda-crypto-test: %s (sm_%d%d, %d SMs), driver API %d, runtime %d, libsodium %s\n",
+      prop.name, prop.major, prop.minor, prop.multiProcessorCount, driver, runtime,
+      sodium_version_string());
+  auto engine = CudaCryptoEngine::create();
+  if (!engine.ok()) {
+    std::printf("hix-cuda-crypto-test: FAIL: engine: %s\n",
+                std::string(hix::vgpu::to_string(engine.status())).c_str());
+    return 1;
+  }
+  CudaCryptoEngine& eng = **engine;
+  const struct {
+    const char* name;
+    void (*run)(CudaCryptoEngine&);
+  } parts[] = {
+      {"known answers", test_known_answers},
+      {"random sizes", [](CudaCryptoEngine& e) { test_random(e, 120); }},
+      {"forgeries", test_forgeries},
+      {"large tensor", test_large},
+      {"two engines at once", [](CudaCryptoEngine&) { test_concurrent(); }},
+  };
+  for (const auto& part : parts) {
+    const int before = g_failures;
+    const int checks = g_checks;
+    part.run(eng);
+    std::printf("  %-20s %4d checks, %d failed\n", part.name, g_checks - checks,
+                g_failures - before);
+  }
+  const cudaError_t sticky = cudaDeviceSynchronize();
+  check(sticky == cudaSuccess, "CUDA error at the end: %s", cudaGetErrorString(sticky));
+  if (g_failures != 0) {
+    std::printf("hix-cuda-crypto-test: FAIL (%d of %d checks failed)\n", g_failures, g_checks);
+    return 1;
+  }
+  std::printf("hix-cuda-crypto-test: PASS (%d checks)\n", g_checks);
+  return 0;
+}
