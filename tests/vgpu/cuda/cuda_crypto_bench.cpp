@@ -1,0 +1,339 @@
+// hix-cuda-crypto-bench: the GPU crypto engine's decryption rate next to plain
+// copies, in one run (DESIGN.md §6: protected and unprotected side by side).
+// Prints JSON on stdout (and to --json FILE); a short table on stderr.
+//   hix-cuda-crypto-bench [--sizes-mib 64,128,256,512,1024] [--reps 20] [--json FILE]
+// Rates are GB/s = 10^9 bytes of plaintext (for copies: of payload) per
+// second, from the median of --reps timed runs after two untimed ones.
+#include <cuda_runtime_api.h>
+#include <sodium.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cuda_crypto_engine.hpp"
+#include "device_buffer.hpp"
+#include "gpu_presence.hpp"
+#include "sealed_chunk.hpp"
+#include "sealed_chunk_kernels.hpp"
+
+namespace hix::vgpu::cuda::bench {
+namespace {
+
+using test::DeviceBuffer;
+using test::PinnedBuffer;
+
+constexpr double kTargetTBps = 1.0;  // the decryption target
+
+[[noreturn]] void die(const char* what, cudaError_t e = cudaSuccess) {
+  std::fprintf(stderr, "hix-cuda-crypto-bench: %s%s%s\n", what, e != cudaSuccess ? ": " : "",
+               e != cudaSuccess ? cudaGetErrorString(e) : "");
+  std::exit(1);
+}
+
+void ok(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) die(what, e);
+}
+
+void ok(Status s, const char* what) {
+  if (s != Status::ok) {
+    std::fprintf(stderr, "hix-cuda-crypto-bench: %s: %s\n", what,
+                 std::string(to_string(s)).c_str());
+    std::exit(1);
+  }
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 == 1 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// Seconds per run of `enqueue` on `stream`, timed with events (GPU time).
+double time_gpu(cudaStream_t stream, int reps, const std::function<void()>& enqueue) {
+  cudaEvent_t a;
+  cudaEvent_t b;
+  ok(cudaEventCreate(&a), "event");
+  ok(cudaEventCreate(&b), "event");
+  std::vector<double> t;
+  for (int i = 0; i < reps + 2; ++i) {
+    ok(cudaEventRecord(a, stream), "record");
+    enqueue();
+    ok(cudaEventRecord(b, stream), "record");
+    ok(cudaEventSynchronize(b), "sync");
+    float ms = 0;
+    ok(cudaEventElapsedTime(&ms, a, b), "elapsed");
+    if (i >= 2) t.push_back(ms / 1e3);
+  }
+  ok(cudaEventDestroy(a), "event");
+  ok(cudaEventDestroy(b), "event");
+  return median(t);
+}
+
+// Seconds per call of a synchronous `run`, by the host clock (what a caller waits).
+double time_host(int reps, const std::function<void()>& run) {
+  std::vector<double> t;
+  for (int i = 0; i < reps + 2; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    const auto t1 = std::chrono::steady_clock::now();
+    if (i >= 2) t.push_back(std::chrono::duration<double>(t1 - t0).count());
+  }
+  return median(t);
+}
+
+double gbps(std::uint64_t bytes, double seconds) {
+  return static_cast<double>(bytes) / seconds / 1e9;
+}
+
+void fill_random(std::byte* p, std::uint64_t n, std::uint64_t seed) {
+  // splitmix64: fast, and not zeros (zeros can run faster than real data).
+  std::uint64_t x = seed;
+  for (std::uint64_t i = 0; i < n; i += 8) {
+    x += 0x9e3779b97f4a7c15ull;
+    std::uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    std::memcpy(p + i, &z, std::min<std::uint64_t>(8, n - i));
+  }
+}
+
+struct Row {
+  std::uint64_t mib, bytes;
+  double d2d, h2d, verify_k, decrypt_k, open_k, encrypt_k, open_dev, open_host, open_two;
+  bool roundtrip;
+};
+
+std::vector<std::uint64_t> parse_sizes(const char* s) {
+  std::vector<std::uint64_t> v;
+  while (*s != '\0') {
+    char* end = nullptr;
+    const unsigned long long x = std::strtoull(s, &end, 10);
+    if (end == s || x == 0) die("bad --sizes-mib");
+    v.push_back(x);
+    s = *end == ',' ? end + 1 : end;
+  }
+  return v;
+}
+
+}  // namespace
+}  // namespace hix::vgpu::cuda::bench
+
+int main(int argc, char** argv) {
+  using namespace hix::vgpu;
+  using namespace hix::vgpu::cuda;
+  using namespace hix::vgpu::cuda::bench;
+  std::vector<std::uint64_t> sizes = {64, 128, 256, 512, 1024};
+  int reps = 20;
+  const char* json_path = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--sizes-mib" && i + 1 < argc) {
+      sizes = parse_sizes(argv[++i]);
+    } else if (a == "--reps" && i + 1 < argc) {
+      reps = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--json" && i + 1 < argc) {
+      json_path = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: %s [--sizes-mib 64,128,...] [--reps N] [--json FILE]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  const test::GpuProbe gpu = test::probe_gpu();
+  if (gpu.state == test::Gpu::absent) {
+    std::printf("hix-cuda-crypto-bench: skipped: no GPU (%s)\n", gpu.why.c_str());
+    return 0;
+  }
+  if (gpu.state == test::Gpu::broken) die(gpu.why.c_str());
+  if (sodium_init() < 0) die("sodium_init");
+
+  cudaDeviceProp prop{};
+  int driver = 0;
+  int runtime = 0;
+  ok(cudaGetDeviceProperties(&prop, 0), "properties");
+  ok(cudaDriverGetVersion(&driver), "driver version");
+  ok(cudaRuntimeGetVersion(&runtime), "runtime version");
+
+  auto e1 = CudaCryptoEngine::create();
+  auto e2 = CudaCryptoEngine::create();
+  if (!e1.ok() || !e2.ok()) die("engine");
+  CudaCryptoEngine& eng = **e1;
+  CudaCryptoEngine& eng2 = **e2;
+  cudaStream_t stream = nullptr;
+  ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+
+  const std::uint64_t max_bytes = *std::max_element(sizes.begin(), sizes.end()) << 20;
+  const std::uint64_t max_sealed = sealed_size(max_bytes);
+  DeviceBuffer src(max_bytes), dst(max_bytes), dst2(max_bytes), sealed(max_sealed), verdict(4);
+  DeviceBuffer scratch(
+      mac_scratch_bytes(static_cast<std::uint32_t>(sealed_chunk_count(max_bytes))));
+  PinnedBuffer host(max_sealed);
+  if (!src.ok() || !dst.ok() || !dst2.ok() || !sealed.ok() || !verdict.ok() || !scratch.ok() ||
+      !host.ok()) {
+    die("allocation");
+  }
+  std::vector<std::uint8_t> key(kKeyBytes);
+  randombytes_buf(key.data(), key.size());
+  const std::span<const std::uint8_t, kKeyBytes> k(key.data(), kKeyBytes);
+  const SealParams params{1, 0x5eed};
+
+  std::vector<Row> rows;
+  for (const std::uint64_t mib : sizes) {
+    const std::uint64_t bytes = mib << 20;
+    const std::uint64_t total = sealed_size(bytes);
+    const int host_reps = std::max(3, reps / 4);
+    Row r{};
+    r.mib = mib;
+    r.bytes = bytes;
+    fill_random(host.data(), bytes, mib);
+    ok(cudaMemcpy(src.data(), host.data(), bytes, cudaMemcpyHostToDevice), "upload");
+    ok(eng.seal_tensor(sealed.span(0, total), src.span(0, bytes), params, k), "seal");
+
+    // Correctness of what is timed: open gives the plaintext back.
+    ok(cudaMemset(dst.data(), 0, bytes), "memset");
+    ok(eng.open_tensor(dst.span(0, bytes), sealed.span(0, total), params, k), "open");
+    {
+      std::vector<std::byte> a(bytes), b(bytes);
+      ok(cudaMemcpy(a.data(), src.data(), bytes, cudaMemcpyDeviceToHost), "download");
+      ok(cudaMemcpy(b.data(), dst.data(), bytes, cudaMemcpyDeviceToHost), "download");
+      r.roundtrip = a == b;
+      if (mib <= 64) {
+        // ... and libsodium (the CPU engine) opens what the GPU sealed.
+        std::vector<std::byte> s(total), p(bytes);
+        ok(cudaMemcpy(s.data(), sealed.data(), total, cudaMemcpyDeviceToHost), "download");
+        r.roundtrip = r.roundtrip && open_tensor(p, s, params, k) == Status::ok && p == a;
+      }
+    }
+
+    r.d2d =
+        gbps(bytes, time_gpu(stream, reps, [&] {
+               ok(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream),
+                  "d2d");
+             }));
+    r.h2d =
+        gbps(bytes, time_gpu(stream, host_reps, [&] {
+               ok(cudaMemcpyAsync(dst.data(), host.data(), bytes, cudaMemcpyHostToDevice, stream),
+                  "h2d");
+             }));
+
+    // The kernels alone, as the engine enqueues them (GPU time).
+    SealedTensor t{};
+    for (std::size_t i = 0; i < 8; ++i) {
+      std::memcpy(&t.key.w[i], key.data() + 4 * i, 4);  // little-endian host
+    }
+    t.tensor_id = params.tensor_id;
+    t.key_id = params.key_id;
+    t.bytes = bytes;
+    t.chunks = static_cast<std::uint32_t>(sealed_chunk_count(bytes));
+    t.last_len = static_cast<std::uint32_t>(bytes - (t.chunks - 1ull) * kChunkBytes);
+    auto* fail = reinterpret_cast<std::uint32_t*>(verdict.data());  // 4-byte device word
+    ok(cudaMemset(fail, 0, 4), "memset");
+    r.verify_k =
+        gbps(bytes, time_gpu(stream, reps, [&] {
+               ok(launch_verify_chunks(t, sealed.data(), scratch.data(), fail, stream), "verify");
+             }));
+    r.decrypt_k =
+        gbps(bytes, time_gpu(stream, reps, [&] {
+               ok(launch_decrypt_chunks(t, sealed.data(), dst.data(), fail, stream), "decrypt");
+             }));
+    r.open_k =
+        gbps(bytes, time_gpu(stream, reps, [&] {
+               ok(cudaMemsetAsync(fail, 0, 4, stream), "memset");
+               ok(launch_verify_chunks(t, sealed.data(), scratch.data(), fail, stream), "verify");
+               ok(launch_decrypt_chunks(t, sealed.data(), dst.data(), fail, stream), "decrypt");
+             }));
+    r.encrypt_k = gbps(bytes, time_gpu(stream, reps, [&] {
+                         ok(launch_encrypt_chunks(t, src.data(), sealed.data(), stream), "encrypt");
+                         ok(launch_tag_chunks(t, sealed.data(), scratch.data(), stream), "tag");
+                       }));
+    std::uint32_t verdict_host = 1;
+    ok(cudaMemcpy(&verdict_host, fail, 4, cudaMemcpyDeviceToHost), "verdict");
+    if (verdict_host != 0) die("the timed kernels saw a bad tag");
+    sodium_memzero(&t, sizeof t);
+
+    // The engine's calls, as the device server would make them (host clock).
+    r.open_dev =
+        gbps(bytes, time_host(reps, [&] {
+               ok(eng.open_tensor(dst.span(0, bytes), sealed.span(0, total), params, k), "open");
+             }));
+    ok(cudaMemcpy(host.data(), sealed.data(), total, cudaMemcpyDeviceToHost), "download");
+    r.open_host =
+        gbps(bytes, time_host(host_reps, [&] {
+               ok(eng.open_tensor(dst.span(0, bytes),
+                                  std::span<const std::byte>(host.data(), total), params, k),
+                  "open from host");
+             }));
+    // Two engines (two streams) on two threads, each opening the tensor.
+    const double two = time_host(std::max(3, reps / 2), [&] {
+      std::thread other([&] {
+        ok(eng2.open_tensor(dst2.span(0, bytes), sealed.span(0, total), params, k), "open 2");
+      });
+      ok(eng.open_tensor(dst.span(0, bytes), sealed.span(0, total), params, k), "open 1");
+      other.join();
+    });
+    r.open_two = gbps(2 * bytes, two);
+    rows.push_back(r);
+  }
+
+  std::string json;
+  char buf[1024];
+  std::snprintf(
+      buf, sizeof buf,
+      "{\n  \"benchmark\": \"hix-cuda-crypto-bench\",\n  \"gpu\": \"%s\",\n"
+      "  \"sm\": \"%d.%d\",\n  \"multiprocessors\": %d,\n  \"driver_api\": %d,\n"
+      "  \"runtime\": %d,\n  \"reps\": %d,\n"
+      "  \"units\": \"GB/s = 1e9 bytes of plaintext (copies: of payload) per second, median\",\n"
+      "  \"results\": [\n",
+      prop.name, prop.major, prop.minor, prop.multiProcessorCount, driver, runtime, reps);
+  json += buf;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    std::snprintf(
+        buf, sizeof buf,
+        "    {\"size_mib\": %" PRIu64 ", \"bytes\": %" PRIu64
+        ", \"roundtrip_ok\": %s,\n"
+        "     \"d2d_copy_gbps\": %.1f, \"h2d_pinned_copy_gbps\": %.1f,\n"
+        "     \"decrypt_kernels_gbps\": %.1f, \"verify_kernel_gbps\": %.1f, "
+        "\"decrypt_kernel_gbps\": %.1f,\n"
+        "     \"decrypt_call_device_gbps\": %.1f, \"decrypt_call_from_pinned_host_gbps\": %.1f,\n"
+        "     \"decrypt_calls_two_engines_gbps\": %.1f, \"encrypt_kernels_gbps\": %.1f}%s\n",
+        r.mib, r.bytes, r.roundtrip ? "true" : "false", r.d2d, r.h2d, r.open_k, r.verify_k,
+        r.decrypt_k, r.open_dev, r.open_host, r.open_two, r.encrypt_k,
+        i + 1 < rows.size() ? "," : "");
+    json += buf;
+  }
+  const Row& big = rows.back();
+  std::snprintf(buf, sizeof buf,
+                "  ],\n  \"target\": {\"decrypt_tbps\": %.1f, \"at_size_mib\": %" PRIu64
+                ", \"met_by_decrypt_kernels\": %s, \"met_by_decrypt_call_device\": %s,"
+                " \"met_by_two_engines\": %s}\n}\n",
+                kTargetTBps, big.mib, big.open_k >= kTargetTBps * 1e3 ? "true" : "false",
+                big.open_dev >= kTargetTBps * 1e3 ? "true" : "false",
+                big.open_two >= kTargetTBps * 1e3 ? "true" : "false");
+  json += buf;
+  std::fputs(json.c_str(), stdout);
+  if (json_path != nullptr) {
+    FILE* f = std::fopen(json_path, "w");
+    if (f == nullptr || std::fputs(json.c_str(), f) < 0 || std::fclose(f) != 0) die("--json");
+  }
+  std::fprintf(stderr, "%6s %7s %6s %7s %8s %7s %8s %8s %8s %7s  (GB/s)\n", "MiB", "d2d", "h2d",
+               "dec-k", "verify-k", "xor-k", "dec-call", "dec-host", "dec-2eng", "enc-k");
+  for (const Row& r : rows) {
+    std::fprintf(stderr, "%6" PRIu64 " %7.1f %6.1f %7.1f %8.1f %7.1f %8.1f %8.1f %8.1f %7.1f%s\n",
+                 r.mib, r.d2d, r.h2d, r.open_k, r.verify_k, r.decrypt_k, r.open_dev, r.open_host,
+                 r.open_two, r.encrypt_k, r.roundtrip ? "" : "  ROUNDTRIP FAILED");
+  }
+  for (const Row& r : rows) {
+    if (!r.roundtrip) return 1;
+  }
+  ok(cudaStreamDestroy(stream), "stream");
+  return 0;
+}
