@@ -1,21 +1,25 @@
 // Poly1305 (RFC 8439 §2.5) split across parallel lanes, and the message the
 // sealed-chunk AEAD authenticates (RFC 8439 §2.8, spec §7.1).
 //
-// Arithmetic modulo p = 2^130 - 5 in five 26-bit limbs with 64-bit products
-// (as poly1305-donna-32). A message of n 16-byte blocks m_0..m_(n-1) has
-//   h = sum_i m_i * r^(n-i)  (mod p),  tag = (h + s) mod 2^128.
+// A message of n 16-byte blocks m_0..m_(n-1) has the tag
+//   h = sum_i m_i * r^(n-i)  (mod p = 2^130 - 5),  tag = (h + s) mod 2^128.
 // Split across L lanes (L = 32 * 2^k): put P = K*L - n absent (zero) blocks in
 // front, K = ceil(n / L), so that padded position q holds block q - P. Lane j
-// takes positions j, j+L, ..., j+(K-1)L and sums them by Horner's rule in r^L:
-//   a_j = sum_k m_(j+kL-P) * r^(L*(K-1-k)),   and   h = sum_j a_j * r^(L-j)
-// because n - i = L*(K-1-k) + L - j. The last sum is Horner's rule over the
-// lanes in r, times r; it is done as a tree (pairs with r, quads with r^2, up
-// to whole warps with r^16, then warps in r^32), so only r^(2^k) are needed.
+// takes the K consecutive positions [jK, (j+1)K) and runs Poly1305's own
+// Horner rule on them, h = (h + m) * r, which gives
+//   a_j = sum_q m_(q-P) * r^((j+1)K - q),   and   h = sum_j a_j * r^(K(L-1-j))
+// because n - i = (j+1)K - q + K(L-1-j). The last sum is Horner's rule over
+// the lanes in r^K, done as a tree (pairs with r^K, quads with r^2K, up to
+// whole warps with r^16K, then warps in r^32K).
 //
-// Limb bounds (why 32-bit limbs and 64-bit products never overflow): fe_mul
-// and fe_mul_add take limbs below 2^27 + 2^10 (sums of two reduced values at
-// most) and return limbs below 2^26 + 2^10; products with 5*limb (< 2^29)
-// sum to under 2^58. FeWide sums reduced values in 64-bit limbs.
+// Two representations. The lanes' Horner steps multiply by the clamped r, in
+// base 2^32 (Fe32: 16 wide products a block, as OpenSSL's 32-bit Poly1305):
+// clamping keeps r's words below 2^28 so sums of products fit 64 bits, and
+// clears the low two bits of r1..r3 so 5/4 * r_i is exact. The powers of r
+// are not clamped, so the tree multiplies in five 26-bit limbs (Fe, as
+// poly1305-donna-32; 25 wide products). Limb bounds for Fe: fe_mul and
+// fe_mul_add take limbs below 2^27 + 2^10 and return limbs below 2^26 + 2^10;
+// products with 5*limb (< 2^29) sum to under 2^58.
 #pragma once
 
 #include <cstdint>
@@ -96,6 +100,88 @@ HIX_HD Fe fe_mul_add(const Fe& a, const Fe& b, const Fe& c) {
 // a * b mod p, partially reduced (limbs below 2^26 + 2^10).
 HIX_HD Fe fe_mul(const Fe& a, const Fe& b) {
   return fe_mul_add(a, b, fe_zero());
+}
+
+// r^e for e >= 1 (square and multiply).
+HIX_HD Fe fe_pow(const Fe& r, std::uint32_t e) {
+  Fe result = r;
+  Fe base = r;
+  for (e -= 1; e != 0; e >>= 1) {
+    if ((e & 1u) != 0) result = fe_mul(result, base);
+    if (e > 1) base = fe_mul(base, base);
+  }
+  return result;
+}
+
+// --- Base 2^32, for Horner steps by the clamped r ---
+
+// h = w0 + w1 2^32 + w2 2^64 + w3 2^96 + w4 2^128, w4 small (at most 6).
+struct Fe32 {
+  std::uint32_t w[5];
+};
+
+// The clamped r as words, with s_i = r_i + (r_i >> 2) = 5/4 * r_i.
+struct ClampedR {
+  std::uint32_t r[4];
+  std::uint32_t s[3];  // s1, s2, s3
+};
+
+HIX_HD ClampedR clamped_r(const std::uint32_t w[4]) {
+  const std::uint32_t r0 = w[0] & 0x0fffffffu;
+  const std::uint32_t r1 = w[1] & 0x0ffffffcu;
+  const std::uint32_t r2 = w[2] & 0x0ffffffcu;
+  const std::uint32_t r3 = w[3] & 0x0ffffffcu;
+  return ClampedR{{r0, r1, r2, r3}, {r1 + (r1 >> 2), r2 + (r2 >> 2), r3 + (r3 >> 2)}};
+}
+
+// h = (h + m + hibit * 2^128) * r, partially reduced (w4 <= 4 on return).
+// Bounds: h's words below 2^32 and w4 <= 6 after the addition; r_i < 2^28, so
+// every sum of products stays below 2^63.
+HIX_HD void fe32_horner(Fe32& h, const std::uint32_t m[4], std::uint32_t hibit, const ClampedR& k) {
+  std::uint64_t d0 = static_cast<std::uint64_t>(h.w[0]) + m[0];
+  std::uint64_t d1 = static_cast<std::uint64_t>(h.w[1]) + (d0 >> 32) + m[1];
+  std::uint64_t d2 = static_cast<std::uint64_t>(h.w[2]) + (d1 >> 32) + m[2];
+  std::uint64_t d3 = static_cast<std::uint64_t>(h.w[3]) + (d2 >> 32) + m[3];
+  const auto h0 = static_cast<std::uint32_t>(d0);
+  const auto h1 = static_cast<std::uint32_t>(d1);
+  const auto h2 = static_cast<std::uint32_t>(d2);
+  const auto h3 = static_cast<std::uint32_t>(d3);
+  std::uint32_t h4 = h.w[4] + static_cast<std::uint32_t>(d3 >> 32) + hibit;
+  // Terms at 2^128 and above fold down through 2^130 = 5 (mod p): 2^128 * r_i
+  // at word i is 5/4 * r_i = s_i one word lower.
+  const std::uint32_t t1 = h4 * k.s[0];  // below 2^31: h4 <= 6
+  const std::uint32_t t2 = h4 * k.s[1];
+  const std::uint32_t t3 = h4 * k.s[2];
+  d0 = mul_wide(h0, k.r[0]) + mul_wide(h1, k.s[2]) + mul_wide(h2, k.s[1]) + mul_wide(h3, k.s[0]);
+  d1 = mul_wide(h0, k.r[1]) + mul_wide(h1, k.r[0]) + mul_wide(h2, k.s[2]) + mul_wide(h3, k.s[1]) +
+       t1;
+  d2 = mul_wide(h0, k.r[2]) + mul_wide(h1, k.r[1]) + mul_wide(h2, k.r[0]) + mul_wide(h3, k.s[2]) +
+       t2;
+  d3 = mul_wide(h0, k.r[3]) + mul_wide(h1, k.r[2]) + mul_wide(h2, k.r[1]) + mul_wide(h3, k.r[0]) +
+       t3;
+  h4 *= k.r[0];
+  d1 += d0 >> 32;
+  d2 += d1 >> 32;
+  d3 += d2 >> 32;
+  h4 += static_cast<std::uint32_t>(d3 >> 32);
+  // Bits 130 and up, times 5, back to the bottom.
+  const std::uint32_t c = (h4 >> 2) + (h4 & ~3u);
+  std::uint64_t t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d0)) + c;
+  h.w[0] = static_cast<std::uint32_t>(t);
+  t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d1)) + (t >> 32);
+  h.w[1] = static_cast<std::uint32_t>(t);
+  t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d2)) + (t >> 32);
+  h.w[2] = static_cast<std::uint32_t>(t);
+  t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d3)) + (t >> 32);
+  h.w[3] = static_cast<std::uint32_t>(t);
+  h.w[4] = (h4 & 3u) + static_cast<std::uint32_t>(t >> 32);
+}
+
+// The same value in 26-bit limbs (limbs below 2^26, the top one below 2^27).
+HIX_HD Fe fe_from_fe32(const Fe32& h) {
+  return Fe{{h.w[0] & kLimbMask, ((h.w[0] >> 26) | (h.w[1] << 6)) & kLimbMask,
+             ((h.w[1] >> 20) | (h.w[2] << 12)) & kLimbMask,
+             ((h.w[2] >> 14) | (h.w[3] << 18)) & kLimbMask, (h.w[3] >> 8) | (h.w[4] << 24)}};
 }
 
 HIX_HD void fe_accumulate(FeWide& acc, const Fe& a) {

@@ -14,14 +14,13 @@ constexpr std::uint32_t kTagBytes = HIX_VGPU_CHUNK_TAG_BYTES;
 constexpr std::uint32_t kBlocksPerChunk = kChunkBytes / kChachaBlockBytes;  // 1024
 
 // Threads per chunk in the MAC kernel (the lanes of poly1305_field.hpp): 33
-// Horner steps each for a full chunk of 4099 blocks.
-constexpr std::uint32_t kMacLog2Lanes = 7;
-constexpr std::uint32_t kMacLanes = 1u << kMacLog2Lanes;
+// consecutive blocks each for a full chunk of 4099 blocks.
+constexpr std::uint32_t kMacLanes = 128;
 constexpr std::uint32_t kMacWarps = kMacLanes / 32;
 // Independent 16-byte loads each MAC thread has in flight.
 constexpr std::uint32_t kMacDepth = 4;
 // Thread blocks per multiprocessor the MAC kernel's registers must allow.
-constexpr std::uint32_t kMacMinBlocks = 10;
+constexpr std::uint32_t kMacMinBlocks = 12;
 constexpr std::uint32_t kKeyThreads = 128;
 constexpr std::uint32_t kXorThreads = 256;
 
@@ -29,13 +28,16 @@ static_assert(kChunkStride % 16 == 0 && kHeaderBytes % 16 == 0,
               "chunk starts and ciphertexts stay 16-byte aligned");
 static_assert(kChunkBytes % kChachaBlockBytes == 0, "chunks hold whole keystream blocks");
 
-// One chunk's Poly1305 key: r^(2^k) for k = 0..7 (r .. r^128) and s.
+// One chunk's Poly1305 key: the clamped r (base 2^32) and s, and r^K,
+// r^2K, ..., r^32K for the lanes' tree (26-bit limbs), K = the chunk's blocks
+// per lane.
 struct ChunkMacKey {
-  Fe r_pow[kMacLog2Lanes + 1];
+  std::uint32_t r[4];
   std::uint32_t s[4];
+  Fe k_pow[6];
 };
 constexpr std::uint32_t kMacKeyWords = sizeof(ChunkMacKey) / 4;
-static_assert(sizeof(ChunkMacKey) == 176 && kMacKeyWords <= kMacLanes);
+static_assert(sizeof(ChunkMacKey) == 152 && kMacKeyWords <= kMacLanes);
 
 __device__ __forceinline__ void load16_words(const std::byte* p, std::uint32_t w[4]) {
   // 16-byte aligned by the static_asserts above and the launchers' checks.
@@ -46,19 +48,23 @@ __device__ __forceinline__ void load16_words(const std::byte* p, std::uint32_t w
   w[3] = v.w;
 }
 
-// One thread per chunk: keystream block 0 gives (r, s); then r^2 .. r^128.
+// One thread per chunk: keystream block 0 gives (r, s); then the powers.
 __global__ void chunk_mac_key_kernel(const SealedTensor t, ChunkMacKey* keys) {
   const std::uint32_t chunk = blockIdx.x * kKeyThreads + threadIdx.x;
   if (chunk >= t.chunks) return;
   std::uint32_t ks[16];
   chacha20_block(t.key, 0, chunk_nonce(chunk, t.tensor_id), ks);
+  const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
   ChunkMacKey k;
-  k.r_pow[0] = fe_clamped_r(ks);
+  const ClampedR cr = clamped_r(ks);
 #pragma unroll
-  for (std::uint32_t i = 1; i <= kMacLog2Lanes; ++i)
-    k.r_pow[i] = fe_mul(k.r_pow[i - 1], k.r_pow[i - 1]);
+  for (int i = 0; i < 4; ++i) {
+    k.r[i] = cr.r[i];
+    k.s[i] = ks[4 + i];
+  }
+  k.k_pow[0] = fe_pow(fe_clamped_r(ks), lane_steps(chunk_mac_blocks(ct_len), kMacLanes));
 #pragma unroll
-  for (int i = 0; i < 4; ++i) k.s[i] = ks[4 + i];
+  for (int i = 1; i < 6; ++i) k.k_pow[i] = fe_mul(k.k_pow[i - 1], k.k_pow[i - 1]);
   keys[chunk] = k;
 }
 
@@ -85,39 +91,40 @@ __global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
   }
   __syncthreads();
 
-  const Fe r_lanes = key.r_pow[kMacLog2Lanes];
+  const ClampedR r = clamped_r(key.r);
   const std::uint32_t steps = lane_steps(n, kMacLanes);
   const std::uint32_t pad = lane_padding(n, kMacLanes);
+  const std::uint32_t first = lane * steps;  // padded position of this lane's first block
   const auto load16 = [base](std::uint32_t i, std::uint32_t w[4]) {
     load16_words(base + 16 * i, w);
   };
-  Fe acc = fe_zero();
+  Fe32 h{{0, 0, 0, 0, 0}};
   for (std::uint32_t k = 0; k < steps; k += kMacDepth) {
     std::uint32_t w[kMacDepth][4];
     bool present[kMacDepth];
 #pragma unroll
     for (std::uint32_t u = 0; u < kMacDepth; ++u) {
-      const std::uint32_t q = lane + (k + u) * kMacLanes;  // padded position
+      const std::uint32_t q = first + k + u;
+      // Absent blocks lie in front of every present one: h stays 0 over them.
       present[u] = k + u < steps && q >= pad;
       if (present[u]) chunk_mac_block(q - pad, n, ct_len, hdr, load16, w[u]);
     }
 #pragma unroll
     for (std::uint32_t u = 0; u < kMacDepth; ++u) {
-      if (k + u < steps)
-        acc = fe_mul_add(acc, r_lanes, present[u] ? fe_from_block(w[u]) : fe_zero());
+      if (present[u]) fe32_horner(h, w[u], 1, r);
     }
   }
 
-  // Horner over the lanes as a tree: after level l, lanes that are multiples
-  // of 2^(l+1) hold their 2^(l+1) lanes' sum; lane 0 of each warp ends with
-  // sum_t a_t r^(31-t) over its warp.
-  Fe v = acc;
+  // Horner over the lanes in r^K as a tree: after level l, lanes that are
+  // multiples of 2^(l+1) hold their 2^(l+1) lanes' sum; lane 0 of each warp
+  // ends with sum_t a_t r^(K(31-t)) over its warp.
+  Fe v = fe_from_fe32(h);
 #pragma unroll
   for (std::uint32_t level = 0; level < 5; ++level) {
     Fe other;
 #pragma unroll
     for (int i = 0; i < 5; ++i) other.l[i] = __shfl_down_sync(0xffffffffu, v.l[i], 1u << level);
-    v = fe_mul_add(v, key.r_pow[level], other);
+    v = fe_mul_add(v, key.k_pow[level], other);
   }
   if (lane % 32 == 0) warp_sums[lane / 32] = v;
   __syncthreads();
@@ -125,10 +132,9 @@ __global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
 
   Fe all = warp_sums[0];
   for (std::uint32_t wi = 1; wi < kMacWarps; ++wi)
-    all = fe_mul_add(all, key.r_pow[5], warp_sums[wi]);
-  const Fe h = fe_mul(all, key.r_pow[0]);
+    all = fe_mul_add(all, key.k_pow[5], warp_sums[wi]);
   FeWide wide{};
-  fe_accumulate(wide, h);
+  fe_accumulate(wide, all);
   std::uint32_t tag[4];
   poly1305_finish(wide, key.s, tag);
   std::byte* const tag_at = base + kHeaderBytes + ct_len;  // any alignment

@@ -1,7 +1,7 @@
 // The GPU crypto engine's kernels over sealed tensors in device memory
 // (spec §7.1): ChaCha20 keystream XOR, one 64-byte block per thread, and
-// Poly1305 over each chunk's AEAD message, one thread block per chunk with the
-// chunk's 16-byte blocks strided across its threads (poly1305_field.hpp).
+// Poly1305 over each chunk's AEAD message, one thread block per chunk, each
+// thread taking a run of consecutive 16-byte blocks (poly1305_field.hpp).
 // Host-callable launchers; every launch is asynchronous on the given stream.
 #pragma once
 
@@ -24,9 +24,9 @@ struct SealedTensor {
   std::uint8_t key_id;
 };
 
-// Device scratch the MAC launchers need: each chunk's Poly1305 key (r^(2^k)
-// and s, 176 bytes) is computed once by a kernel of its own. Key material:
-// the launchers' callers wipe it.
+// Device scratch the MAC launchers need: each chunk's Poly1305 key (r, s and
+// the powers of r the lanes are combined with, 152 bytes) is computed once by
+// a kernel of its own. Key material: the launchers' callers wipe it.
 std::uint64_t mac_scratch_bytes(std::uint32_t chunks);
 
 // Checks every chunk of `sealed` (device memory, 16-byte aligned): header

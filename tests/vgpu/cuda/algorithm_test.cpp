@@ -39,31 +39,30 @@ ChachaKey key_words(const unsigned char* k) {
   return key;
 }
 
-// Poly1305 as the MAC kernel computes it (poly1305_field.hpp): r^(2^k) by
-// squaring, absent blocks in front, Horner in r^lanes per lane, then the
-// lanes combined as a tree within each warp of 32 (pairs with r, ... halves
-// with r^16) and the warps in r^32, times r. `lanes` is 32 * 2^k.
-// `block(i, w)` gives message block i's four words.
+// Poly1305 as the MAC kernel computes it (poly1305_field.hpp): absent
+// blocks in front, K consecutive blocks per lane by Horner's rule in the
+// clamped r (base 2^32), then the lanes combined as a tree within each warp
+// of 32 (pairs with r^K, ... halves with r^16K) and the warps in r^32K.
+// `lanes` is 32 * 2^k; `block(i, w)` gives message block i's four words.
 template <class Block>
 std::array<std::uint32_t, 4> lane_split_poly1305(const std::uint32_t poly_key[8], std::uint32_t n,
                                                  std::uint32_t lanes, const Block& block) {
-  std::vector<Fe> r_pow(1, fe_clamped_r(poly_key));
-  while ((1u << (r_pow.size() - 1)) < lanes) r_pow.push_back(fe_mul(r_pow.back(), r_pow.back()));
-  const Fe r_lanes = r_pow.back();
+  const ClampedR r = clamped_r(poly_key);
   const std::uint32_t steps = lane_steps(n, lanes);
   const std::uint32_t pad = lane_padding(n, lanes);
-  std::vector<Fe> v(lanes, fe_zero());
+  std::vector<Fe> k_pow(1, fe_pow(fe_clamped_r(poly_key), steps));
+  while (k_pow.size() < 6) k_pow.push_back(fe_mul(k_pow.back(), k_pow.back()));
+  std::vector<Fe> v(lanes);
   for (std::uint32_t lane = 0; lane < lanes; ++lane) {
+    Fe32 h{{0, 0, 0, 0, 0}};
     for (std::uint32_t k = 0; k < steps; ++k) {
-      const std::uint32_t q = lane + k * lanes;
-      Fe m = fe_zero();
-      if (q >= pad) {
-        std::uint32_t w[4];
-        block(q - pad, w);
-        m = fe_from_block(w);
-      }
-      v[lane] = fe_mul_add(v[lane], r_lanes, m);
+      const std::uint32_t q = lane * steps + k;
+      if (q < pad) continue;
+      std::uint32_t w[4];
+      block(q - pad, w);
+      fe32_horner(h, w, 1, r);
     }
+    v[lane] = fe_from_fe32(h);
   }
   // The warp tree, every lane computing as on the GPU (a shuffle past the
   // warp's end returns the lane's own value).
@@ -72,15 +71,16 @@ std::array<std::uint32_t, 4> lane_split_poly1305(const std::uint32_t poly_key[8]
     std::vector<Fe> next(lanes);
     for (std::uint32_t lane = 0; lane < lanes; ++lane) {
       const std::uint32_t from = lane % 32 + d < 32 ? lane + d : lane;
-      next[lane] = fe_mul_add(v[lane], r_pow[level], v[from]);
+      next[lane] = fe_mul_add(v[lane], k_pow[level], v[from]);
     }
     v = next;
   }
   Fe all = v[0];
-  for (std::uint32_t w = 1; w < lanes / 32; ++w)
-    all = fe_mul_add(all, r_pow[5], v[32 * std::size_t{w}]);
+  for (std::uint32_t w = 1; w < lanes / 32; ++w) {
+    all = fe_mul_add(all, k_pow[5], v[32 * std::size_t{w}]);
+  }
   FeWide h{};
-  fe_accumulate(h, fe_mul(all, r_pow[0]));
+  fe_accumulate(h, all);
   std::array<std::uint32_t, 4> tag{};
   poly1305_finish(h, poly_key + 4, tag.data());
   return tag;
@@ -104,6 +104,27 @@ TEST(GpuAlgorithm, ChachaBlockMatchesLibsodium) {
     chacha20_block(key_words(key), counter,
                    ChachaNonce{{le32(nonce), le32(nonce + 4), le32(nonce + 8)}}, got);
     for (std::size_t i = 0; i < 16; ++i) ASSERT_EQ(got[i], le32(want + 4 * i)) << "word " << i;
+  }
+}
+
+// r^e by square and multiply, against repeated multiplication.
+TEST(GpuAlgorithm, PowerMatchesRepeatedProducts) {
+  std::uint32_t w[4];
+  random_bytes(w, sizeof w);
+  const Fe r = fe_clamped_r(w);
+  Fe want = r;
+  for (std::uint32_t e = 1; e <= 70; ++e) {
+    FeWide a{};
+    FeWide b{};
+    fe_accumulate(a, fe_pow(r, e));
+    fe_accumulate(b, want);
+    const std::uint32_t zero[4] = {};
+    std::uint32_t ta[4];
+    std::uint32_t tb[4];
+    poly1305_finish(a, zero, ta);
+    poly1305_finish(b, zero, tb);
+    ASSERT_EQ(0, std::memcmp(ta, tb, sizeof ta)) << "e=" << e;
+    want = fe_mul(want, r);
   }
 }
 
@@ -235,7 +256,7 @@ TEST(GpuAlgorithm, ChunkMacMatchesLibsodiumAead) {
       const auto load16 = [chunk](std::uint32_t i, std::uint32_t w[4]) {
         std::memcpy(w, chunk + 16 * static_cast<std::size_t>(i), 16);
       };
-      for (const std::uint32_t lanes : {32u, 128u}) {
+      for (const std::uint32_t lanes : {32u, 128u, 256u}) {
         const auto got =
             lane_split_poly1305(ks, n, lanes, [&](std::uint32_t i, std::uint32_t w[4]) {
               chunk_mac_block(i, n, ct_len, hdr, load16, w);
