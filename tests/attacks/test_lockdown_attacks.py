@@ -229,7 +229,8 @@ class BarAccess(Lockdown):
 class BarRelocate(Lockdown):
     """(b) root moves BAR0 by writing configuration space."""
 
-    PATHS = ["sysfs-config", "cf8-cfc", "ecam"]
+    PATHS = ["sysfs-config", "cf8-cfc", "ecam", "sysfs-config-over-ram",
+             "sysfs-config-over-device"]
 
     def sizing_answer(self):
         # A 32-bit, non-prefetchable memory BAR: the size mask, type bits 0.

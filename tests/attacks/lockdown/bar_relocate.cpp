@@ -2,6 +2,7 @@
 // configuration space, through sysfs (what setpci does), raw CF8/CFC port I/O
 // and ECAM (MMCONFIG, the MCFG table's window mapped from /dev/mem; boot
 // with iomem=relaxed). Each path also sizes the BAR (all-ones, read back).
+// The sysfs path is also aimed over guest RAM and over another device's BAR.
 // A last path leaves the locked BAR alone and moves another device's BAR
 // (edu's) onto its address instead.
 // Expected with HIX enforcing: the BAR reads back unchanged and the owner
@@ -26,10 +27,14 @@ std::uint32_t elsewhere(std::uint32_t bar) {
   return bar >= 0xC1000000u ? bar - 0x01000000u : bar + 0x01000000u;
 }
 
-void attack(OwnerClient& owner, const char* path, ConfigAccess& cfg) {
+// A BAR0 address inside guest RAM (the VM has 1 GiB from 0).
+constexpr std::uint32_t kOverRam = 0x08000000u;
+
+// target 0: elsewhere in the MMIO hole.
+void attack(OwnerClient& owner, const char* path, ConfigAccess& cfg, std::uint32_t target = 0) {
   const std::uint32_t secret = plant_secret(owner);
   const std::uint32_t before = cfg.read(kBar0, 4);
-  const std::uint32_t target = elsewhere(before);
+  if (target == 0) target = elsewhere(before);
   cfg.write(kBar0, 4, target);
   const std::uint32_t moved = cfg.read(kBar0, 4);
   const auto during = owner.read(Reg32::scratch);
@@ -101,6 +106,17 @@ int main() {
       continue;
     }
     attack(owner, p.name, *cfg);
+  }
+  // The same write, aimed over guest RAM and over another device's BAR.
+  if (const auto cfg = sysfs_config(gpu)) {
+    attack(owner, "sysfs-config-over-ram", *cfg, kOverRam);
+    const auto other = find_pci(0x1234, 0x11E8);
+    const auto other_bar = other ? bar_resource(*other, 0) : std::nullopt;
+    if (other_bar) {
+      attack(owner, "sysfs-config-over-device", *cfg, static_cast<std::uint32_t>(other_bar->base));
+    } else {
+      report(kProperty, "sysfs-config-over-device", "refused", "why=no-edu");
+    }
   }
   const auto bar0 = bar_resource(gpu, 0);
   if (!bar0) hix::attacks::fail("hix-gpu BAR0 unassigned");
