@@ -13,6 +13,7 @@
 
 #include "addr.hpp"
 #include "hix/abi/vgpu_cmd.h"
+#include "sealed_chunk.hpp"
 #include "status.hpp"
 
 namespace hix::vgpu {
@@ -102,6 +103,28 @@ struct SampleArgs {
   std::uint64_t first_draw;  // rows sampled earlier in this command buffer
 };
 
+// In-device crypto (spec §7.2, §7.3): a backend with a crypto engine of its
+// own opens and seals tensors where the plaintext lives, so plaintext never
+// crosses into host memory. The CryptoEngine has mapped and checked the
+// guest range; the sealed bytes are still guest-writable, so an
+// implementation copies them into device memory before it verifies them.
+class DeviceCrypto {
+ public:
+  virtual ~DeviceCrypto() = default;
+  // DMA_IN_DECRYPT: `sealed` (sealed_size(bytes) bytes of guest memory) into
+  // VRAM [dst, dst+bytes). auth_failed leaves VRAM as it was.
+  [[nodiscard]] virtual Status open(VramOffset dst, std::uint64_t bytes,
+                                    std::span<const std::byte> sealed, SealParams params,
+                                    std::span<const std::uint8_t, kKeyBytes> key) = 0;
+  // DMA_OUT_ENCRYPT: VRAM [src, src+bytes) sealed into `sealed` (guest
+  // memory, exactly sealed_size(bytes) bytes).
+  [[nodiscard]] virtual Status seal(std::span<std::byte> sealed, VramOffset src,
+                                    std::uint64_t bytes, SealParams params,
+                                    std::span<const std::uint8_t, kKeyBytes> key) = 0;
+  // Zeroes the engine's staging memory (scrub).
+  [[nodiscard]] virtual Status wipe() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -127,6 +150,49 @@ class Backend {
   [[nodiscard]] virtual Status attention(const AttentionArgs& a) = 0;
   [[nodiscard]] virtual Status argmax(const RowsArgs& a) = 0;
   [[nodiscard]] virtual Status sample(const SampleArgs& a) = 0;
+
+  // ---- Asynchronous backends (spec §6.7) ----
+  // The cpu backend finishes every op before it returns and keeps these
+  // defaults. An asynchronous backend (cuda) queues ops and reports an
+  // error that depends on data (an embedding id out of range) at the next
+  // finish(), which waits for every op issued so far.
+  [[nodiscard]] virtual Status finish() { return Status::ok; }
+
+  // Host memory that DMA will read and write (guest RAM): a backend may pin
+  // it so copies run at full speed. Must stay valid until unpinned.
+  [[nodiscard]] virtual Status pin_host(std::span<std::byte> /*range*/) { return Status::ok; }
+  virtual void unpin_host(std::span<std::byte> /*range*/) {}
+
+  // Loop recording (spec §6.7): a backend that can record the ops of a
+  // LOOP once and replay them (a CUDA graph). Between begin_recording() and
+  // end_recording(), every op call is recorded rather than run; its status
+  // reports only its arguments. Recordings hold VRAM offsets: the device
+  // drops them all whenever a buffer is freed or VRAM is scrubbed.
+  virtual bool can_record() const { return false; }
+  [[nodiscard]] virtual Status begin_recording() { return Status::internal; }
+  // While recording: BREAK_IF_EQ on the device. On replay, when the i32 at
+  // x equals `value`, every op recorded after this one does nothing and the
+  // replay reports `break_id`.
+  [[nodiscard]] virtual Status record_break_if_eq(const TensorArg& /*x*/, std::int32_t /*value*/,
+                                                  std::uint32_t /*break_id*/) {
+    return Status::internal;
+  }
+  // Ends recording and keeps it under `key` (replacing any with that key).
+  [[nodiscard]] virtual Status end_recording(std::uint64_t /*key*/) { return Status::internal; }
+  // Ends a recording in progress without keeping it.
+  virtual void abort_recording() {}
+  // Runs the recording kept under `key` and waits for it. The break_id of
+  // the recorded break that fired, if one did; invalid_arg when no
+  // recording has that key.
+  [[nodiscard]] virtual Result<std::optional<std::uint32_t>> replay(std::uint64_t /*key*/) {
+    return Status::invalid_arg;
+  }
+  virtual void drop_recordings() {}
+
+  // The backend's own crypto engine, or nullptr: the CryptoEngine then
+  // opens and seals on the CPU and moves plaintext with write_bytes and
+  // read_bytes.
+  virtual DeviceCrypto* device_crypto() { return nullptr; }
 };
 
 // SplitMix64's finaliser, the sampling RNG of spec §6.5.

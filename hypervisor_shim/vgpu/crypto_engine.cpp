@@ -12,6 +12,11 @@ CryptoEngine::~CryptoEngine() {
 }
 
 void CryptoEngine::wipe() {
+  if (DeviceCrypto* dc = backend_.device_crypto(); dc != nullptr) {
+    // Staging that cannot be zeroed is the backend's failure to report; the
+    // host staging below is wiped regardless.
+    static_cast<void>(dc->wipe());
+  }
   sodium_memzero(plain_.data(), plain_.size());
   sodium_memzero(sealed_.data(), sealed_.size());
   plain_ = {};
@@ -23,6 +28,15 @@ Status CryptoEngine::dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t
                                     std::span<const std::uint8_t, kKeyBytes> key) {
   const std::uint64_t total = sealed_size(bytes);
   if (total == 0) return Status::invalid_arg;
+  if (DeviceCrypto* dc = backend_.device_crypto(); dc != nullptr) {
+    // Decrypted where the plaintext lives; the engine copies the sealed
+    // bytes into device memory before it checks them.
+    auto guest = dma_.map(src, total);
+    if (!guest) return guest.status();
+    const Status s = dc->open(dst, bytes, *guest, params, key);
+    if (s == Status::auth_failed) saturating_increment(auth_failures_);
+    return s;
+  }
   if (sealed_.size() < total) sealed_.resize(total);
   if (plain_.size() < bytes) plain_.resize(bytes);
   const std::span<std::byte> sealed(sealed_.data(), total);
@@ -45,6 +59,11 @@ Status CryptoEngine::dma_out_encrypt(VramOffset src, GuestPhys dst, std::uint64_
   if (!dma_.allowed(dst, total)) {
     dma_.count_denied();
     return Status::dma_denied;
+  }
+  if (DeviceCrypto* dc = backend_.device_crypto(); dc != nullptr) {
+    auto guest = dma_.map(dst, total);
+    if (!guest) return guest.status();
+    return dc->seal(*guest, src, bytes, params, key);
   }
   if (sealed_.size() < total) sealed_.resize(total);
   if (plain_.size() < bytes) plain_.resize(bytes);

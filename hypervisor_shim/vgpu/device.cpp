@@ -32,6 +32,7 @@ Device::Device(std::unique_ptr<Backend> backend, DeviceConfig config)
 }
 
 Device::~Device() {
+  unpin_guest_locked();  // the guest memory outlives this body, the pins must not
   sodium_memzero(cmd_staging_.data(), cmd_staging_.size());
   sodium_memzero(latches_.key_window.data(), sizeof latches_.key_window);
 }
@@ -232,6 +233,7 @@ Device::AdminResult Device::admin_locked(std::uint32_t opcode,
       return {Status::ok, *id};
     }
     case HIX_GPU_CMD_CTX_DESTROY:
+      recordings_.drop_all(*backend_);  // they name the context's VRAM
       return {contexts_.destroy(args[0], vram_, *backend_)};
     case HIX_GPU_CMD_KEY_SLOT_INSTALL:
     case HIX_GPU_CMD_KEY_SLOT_CLEAR:
@@ -252,6 +254,7 @@ Device::AdminResult Device::admin_locked(std::uint32_t opcode,
       });
     case HIX_GPU_CMD_MEM_FREE:
       return with_context([&](Context& ctx) -> AdminResult {
+        recordings_.drop_all(*backend_);  // they name the buffer's VRAM
         return {contexts_.free_buffer(ctx, args[1], vram_, *backend_)};
       });
     case HIX_GPU_CMD_RING_START:
@@ -397,7 +400,8 @@ bool Device::process_one_locked() {
   if (parsed.status != Status::ok) {
     complete_locked(e, parsed.status, parsed.op_index);
   } else {
-    Executor ex(ExecEnv{*backend_, dma_, crypto_, *ctx, protected_.load(), config_.op_budget});
+    Executor ex(ExecEnv{*backend_, dma_, crypto_, *ctx, protected_.load(), config_.op_budget,
+                        e.ctx, &recordings_});
     ExecResult r = ex.validate(parsed.program, cmd);
     if (r.status == Status::ok) r = ex.run(parsed.program, cmd);
     complete_locked(e, r.status, r.op_index);
@@ -408,6 +412,7 @@ bool Device::process_one_locked() {
 }
 
 void Device::scrub_locked() {
+  recordings_.drop_all(*backend_);
   if (backend_->zero(VramOffset{0}, backend_->vram_size()) != Status::ok) {
     error_.store(true);  // VRAM could not be cleared: refuse to look healthy
   }
@@ -457,7 +462,20 @@ void Device::reset_state_locked() {
 
 void Device::attach_guest_memory(std::unique_ptr<GuestMemory> mem) {
   const std::lock_guard exec(exec_mu_);
+  unpin_guest_locked();
+  if (mem) {
+    // Pinned guest RAM lets a GPU backend copy at full speed; a backend
+    // that cannot pin still copies, more slowly.
+    for (const auto r : mem->host_ranges()) {
+      if (backend_->pin_host(r) == Status::ok) pinned_.push_back(r);
+    }
+  }
   dma_.attach(std::move(mem));
+}
+
+void Device::unpin_guest_locked() {
+  for (const auto r : pinned_) backend_->unpin_host(r);
+  pinned_.clear();
 }
 
 void Device::set_dma_deny(std::vector<DenyRange> ranges) {

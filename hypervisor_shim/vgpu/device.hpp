@@ -22,6 +22,7 @@
 #include "context.hpp"
 #include "crypto_engine.hpp"
 #include "dma.hpp"
+#include "executor.hpp"
 #include "hix/abi/vgpu_ring.h"
 #include "hix/gpu/regs.hpp"
 #include "secret_key.hpp"
@@ -88,6 +89,7 @@ class Device {
                            std::span<const std::uint8_t, kKeyBytes> key, const Latches& l);
   AdminResult ring_start_locked(const Latches& l);
   void scrub_locked();
+  void unpin_guest_locked();
   // Everything back to reset values; exec_mu_ held.
   void reset_state_locked();
   bool process_one_locked();
@@ -105,6 +107,8 @@ class Device {
   ContextTable contexts_;
   DmaEngine dma_;
   CryptoEngine crypto_;
+  LoopRecordings recordings_;
+  std::vector<std::span<std::byte>> pinned_;  // guest RAM the backend pinned
   SecretKey channel_key_;
   std::uint64_t expected_seq_ = 1;
   GuestPhys ring_base_{0};

@@ -1,6 +1,8 @@
 // The executor (spec §6.2-§6.6).
 #include "executor.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <initializer_list>
 
 namespace hix::vgpu {
@@ -38,7 +40,7 @@ Result<TensorArg> Executor::operand(const hix_vgpu_tref& t, std::uint64_t count)
   const auto dtype = static_cast<DType>(t.dtype);
   std::uint64_t start = t.offset;
   if (t.index_reg != HIX_VGPU_REG_NONE) {
-    const std::int32_t r = regs_[t.index_reg];
+    const std::int32_t r = st_.regs[t.index_reg];
     if (r < 0) return Status::index_out_of_range;
     std::uint64_t step = 0;
     if (!checked_mul(static_cast<std::uint64_t>(r), t.index_stride, step) ||
@@ -56,8 +58,8 @@ Result<TensorArg> Executor::operand(const hix_vgpu_tref& t, std::uint64_t count)
 Result<std::uint64_t> Executor::position(std::uint32_t pos, std::uint8_t reg) const {
   std::uint64_t p = pos;
   if (reg != HIX_VGPU_REG_NONE) {
-    if (regs_[reg] < 0) return Status::index_out_of_range;
-    p += static_cast<std::uint64_t>(regs_[reg]);
+    if (st_.regs[reg] < 0) return Status::index_out_of_range;
+    p += static_cast<std::uint64_t>(st_.regs[reg]);
   }
   return p;
 }
@@ -245,14 +247,14 @@ Status Executor::sample(Mode m, const hix_vgpu_op_sample& r) {
   HIX_TRY(want_float(x));
   if (m == Mode::validate) return Status::ok;
   const Status s = env_.backend.sample(
-      SampleArgs{out, x, r.rows, r.cols, r.temperature, r.top_k, r.seed, draws_});
-  draws_ += r.rows;
+      SampleArgs{out, x, r.rows, r.cols, r.temperature, r.top_k, r.seed, st_.draws});
+  st_.draws += r.rows;
   return s;
 }
 
 Status Executor::reg(Mode m, std::uint16_t opcode, const hix_vgpu_op_reg& r) {
   if (m == Mode::validate) return Status::ok;
-  std::int32_t& dst = regs_[r.reg];
+  std::int32_t& dst = st_.regs[r.reg];
   if (opcode == HIX_VGPU_OP_SET_REG) {
     dst = r.value;
   } else {  // wrapping add, spelled in unsigned arithmetic
@@ -266,6 +268,12 @@ Status Executor::break_if_eq(Mode m, const hix_vgpu_op_break_if_eq& r) {
   HIX_ASSIGN(x, operand(r.x, 1));
   HIX_TRY(want_i32(x));
   if (m == Mode::validate) return Status::ok;
+  if (breaks_ != nullptr) {  // recording: the device decides when replayed
+    const auto id = static_cast<std::uint32_t>(breaks_->size());
+    HIX_TRY(env_.backend.record_break_if_eq(x, r.value, id));
+    breaks_->push_back(st_);
+    return Status::ok;
+  }
   std::int32_t v = 0;
   HIX_TRY(env_.backend.read_bytes(x.offset, std::as_writable_bytes(std::span(&v, 1))));
   if (v == r.value) break_ = true;
@@ -320,8 +328,32 @@ Status Executor::op(Mode mode, const DecodedOp& op, std::span<const std::byte> b
   return Status::bad_opcode;
 }
 
+const LoopRecordings::Entry* LoopRecordings::find(std::span<const std::byte> fingerprint) const {
+  for (const auto& e : entries_) {
+    if (std::ranges::equal(e.fingerprint, fingerprint)) return &e;
+  }
+  return nullptr;
+}
+
+const LoopRecordings::Entry& LoopRecordings::add(Entry e) {
+  // The backend keeps as many as it likes; a replay of one it evicted fails
+  // and the executor records again.
+  if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
+  entries_.push_back(std::move(e));
+  return entries_.back();
+}
+
+void LoopRecordings::forget(std::uint64_t key) {
+  std::erase_if(entries_, [key](const Entry& e) { return e.key == key; });
+}
+
+void LoopRecordings::drop_all(Backend& backend) {
+  entries_.clear();
+  backend.drop_recordings();
+}
+
 ExecResult Executor::validate(const Program& prog, std::span<const std::byte> bytes) {
-  regs_ = {};
+  st_ = {};
   for (std::size_t i = 0; i < prog.ops.size(); ++i) {
     const Status s = op(Mode::validate, prog.ops[i], bytes);
     if (s != Status::ok) return {s, static_cast<std::uint32_t>(i)};
@@ -329,34 +361,131 @@ ExecResult Executor::validate(const Program& prog, std::span<const std::byte> by
   return {Status::ok, 0};
 }
 
-ExecResult Executor::run(const Program& prog, std::span<const std::byte> bytes) {
-  regs_ = {};
-  draws_ = 0;
-  std::uint64_t executed = 0;
-  const auto step = [&](std::size_t i) -> ExecResult {
-    if (++executed > env_.op_budget) return {Status::limit, static_cast<std::uint32_t>(i)};
-    return {op(Mode::run, prog.ops[i], bytes), static_cast<std::uint32_t>(i)};
-  };
-  for (std::size_t i = 0; i < prog.ops.size();) {
-    if (prog.ops[i].opcode != HIX_VGPU_OP_LOOP) {
-      const auto r = step(i);
+ExecResult Executor::step(const Program& prog, std::span<const std::byte> bytes, std::size_t i) {
+  if (++st_.executed > env_.op_budget) return {Status::limit, static_cast<std::uint32_t>(i)};
+  return {op(Mode::run, prog.ops[i], bytes), static_cast<std::uint32_t>(i)};
+}
+
+ExecResult Executor::run_loop_eagerly(const Program& prog, std::span<const std::byte> bytes,
+                                      std::size_t first, std::size_t body_end) {
+  const auto loop = load_record<hix_vgpu_op_loop>(bytes, prog.ops[first].offset);
+  break_ = false;
+  for (std::uint32_t it = 0; it < loop.count && !break_; ++it) {
+    for (std::size_t j = first + 1; j < body_end && !break_; ++j) {
+      const auto r = step(prog, bytes, j);
       if (r.status != Status::ok) return r;
+    }
+  }
+  break_ = false;
+  return {Status::ok, 0};
+}
+
+bool Executor::recordable(const Program& prog, std::size_t first, std::size_t body_end) const {
+  if (env_.recordings == nullptr || !env_.backend.can_record()) return false;
+  for (std::size_t j = first + 1; j < body_end; ++j) {
+    switch (prog.ops[j].opcode) {
+      case HIX_VGPU_OP_DMA_IN:
+      case HIX_VGPU_OP_DMA_OUT:
+      case HIX_VGPU_OP_DMA_IN_DECRYPT:
+      case HIX_VGPU_OP_DMA_OUT_ENCRYPT:
+        return false;  // guest memory and the crypto engine are not recorded
+      default:
+        break;
+    }
+  }
+  return true;
+}
+
+// Records the whole loop, every iteration, then replays the recording; a
+// later run of the same loop from the same state replays it with no
+// per-iteration host work. Nothing runs while recording, so on any failure
+// the state is restored and the caller runs the loop eagerly, which gives
+// the eager semantics (and errors) exactly.
+std::optional<ExecResult> Executor::run_loop_recorded(const Program& prog,
+                                                      std::span<const std::byte> bytes,
+                                                      std::size_t first, std::size_t body_end) {
+  const std::uint32_t begin = prog.ops[first].offset;
+  const std::uint32_t end = prog.ops[body_end - 1].offset +
+                            record_size(prog.ops[body_end - 1].opcode);
+  std::vector<std::byte> fingerprint(sizeof env_.ctx_id + sizeof st_.regs + sizeof st_.draws);
+  std::memcpy(fingerprint.data(), &env_.ctx_id, sizeof env_.ctx_id);
+  std::memcpy(fingerprint.data() + sizeof env_.ctx_id, st_.regs.data(), sizeof st_.regs);
+  std::memcpy(fingerprint.data() + sizeof env_.ctx_id + sizeof st_.regs, &st_.draws,
+              sizeof st_.draws);
+  fingerprint.insert(fingerprint.end(), bytes.begin() + begin, bytes.begin() + end);
+
+  LoopRecordings& recs = *env_.recordings;
+  const RunState entry = st_;
+  const LoopRecordings::Entry* found = recs.find(fingerprint);
+  if (found == nullptr) {
+    LoopRecordings::Entry e{std::move(fingerprint), recs.next_key(), entry, {}, {}};
+    if (env_.backend.begin_recording() != Status::ok) return std::nullopt;
+    breaks_ = &e.at_break;
+    const ExecResult walked = run_loop_eagerly(prog, bytes, first, body_end);
+    breaks_ = nullptr;
+    if (walked.status != Status::ok) {
+      env_.backend.abort_recording();
+      st_ = entry;
+      return std::nullopt;
+    }
+    if (env_.backend.end_recording(e.key) != Status::ok) {
+      st_ = entry;
+      return std::nullopt;
+    }
+    e.at_end = st_;
+    found = &recs.add(std::move(e));
+  }
+  // Ops a replay executes, counted as the eager run would count them; the
+  // budget is checked against the longest outcome (no break).
+  const auto executed_after = [&](const RunState& s) {
+    return entry.executed + (s.executed - found->at_entry.executed);
+  };
+  if (executed_after(found->at_end) > env_.op_budget) {
+    st_ = entry;
+    return std::nullopt;  // the eager run reports LIMIT at the right op
+  }
+  const std::uint64_t key = found->key;
+  auto fired = env_.backend.replay(key);
+  if (!fired) {
+    recs.forget(key);  // the backend no longer holds it
+    st_ = entry;
+    return std::nullopt;
+  }
+  const RunState& after = fired->has_value() && **fired < found->at_break.size()
+                              ? found->at_break[**fired]
+                              : found->at_end;
+  st_ = after;
+  st_.executed = executed_after(after);
+  return ExecResult{Status::ok, 0};
+}
+
+ExecResult Executor::run(const Program& prog, std::span<const std::byte> bytes) {
+  st_ = {};
+  ExecResult result{Status::ok, 0};
+  std::size_t i = 0;
+  while (i < prog.ops.size()) {
+    if (prog.ops[i].opcode != HIX_VGPU_OP_LOOP) {
+      result = step(prog, bytes, i);
+      if (result.status != Status::ok) break;
       ++i;
       continue;
     }
     const auto loop = load_record<hix_vgpu_op_loop>(bytes, prog.ops[i].offset);
     const std::size_t body_end = i + 1 + loop.body_ops;  // in range: checked by the parser
-    break_ = false;
-    for (std::uint32_t it = 0; it < loop.count && !break_; ++it) {
-      for (std::size_t j = i + 1; j < body_end && !break_; ++j) {
-        const auto r = step(j);
-        if (r.status != Status::ok) return r;
-      }
-    }
-    break_ = false;
+    std::optional<ExecResult> recorded;
+    if (recordable(prog, i, body_end)) recorded = run_loop_recorded(prog, bytes, i, body_end);
+    result = recorded ? *recorded : run_loop_eagerly(prog, bytes, i, body_end);
+    if (result.status != Status::ok) break;
     i = body_end;
   }
-  return {Status::ok, 0};
+  // An asynchronous backend reports data-dependent errors here (spec §6.7).
+  const Status drained = env_.backend.finish();
+  if (result.status == Status::ok && drained != Status::ok) {
+    const auto last = prog.ops.empty() ? 0 : prog.ops.size() - 1;
+    return {drained, static_cast<std::uint32_t>(std::min(i, last))};
+  }
+  return result;
 }
 
 }  // namespace hix::vgpu
+

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "backend.hpp"
 #include "cmdbuf.hpp"
@@ -17,6 +18,42 @@
 
 namespace hix::vgpu {
 
+// What a command buffer's run has changed besides VRAM: the scalar
+// registers, the rows sampled so far (spec §6.5) and the ops executed.
+struct RunState {
+  std::array<std::int32_t, HIX_VGPU_NUM_SCALAR_REGS> regs{};
+  std::uint64_t draws = 0;
+  std::uint64_t executed = 0;
+};
+
+// Loops recorded on a backend that can replay them (spec §6.7). A recording
+// is found again only by an exact match of everything that decides what it
+// launched: the context, the loop's records and the state at loop entry.
+// Recordings hold VRAM offsets, so the device drops them all whenever a
+// buffer is freed, a context destroyed or VRAM scrubbed.
+class LoopRecordings {
+ public:
+  struct Entry {
+    std::vector<std::byte> fingerprint;
+    std::uint64_t key;
+    RunState at_entry;
+    std::vector<RunState> at_break;  // indexed by break id
+    RunState at_end;
+  };
+  static constexpr std::size_t kMaxEntries = 16;
+
+  const Entry* find(std::span<const std::byte> fingerprint) const;
+  const Entry& add(Entry e);
+  std::uint64_t next_key() { return ++last_key_; }
+  void forget(std::uint64_t key);
+  // Forgets every recording here and on the backend.
+  void drop_all(Backend& backend);
+
+ private:
+  std::vector<Entry> entries_;  // oldest first
+  std::uint64_t last_key_ = 0;
+};
+
 struct ExecEnv {
   Backend& backend;
   DmaEngine& dma;
@@ -24,6 +61,8 @@ struct ExecEnv {
   Context& ctx;
   bool protected_mode;
   std::uint64_t op_budget;  // ops a command buffer may execute, loops included
+  std::uint32_t ctx_id = 0;
+  LoopRecordings* recordings = nullptr;  // nullptr: loops always run eagerly
 };
 
 struct ExecResult {
@@ -60,10 +99,23 @@ class Executor {
   Status reg(Mode m, std::uint16_t opcode, const hix_vgpu_op_reg& r);
   Status break_if_eq(Mode m, const hix_vgpu_op_break_if_eq& r);
 
+  // A LOOP (ops [first, body_end) with the LOOP at first) through the
+  // backend's recordings; false when it cannot be recorded and must run
+  // eagerly (state untouched then).
+  bool recordable(const Program& prog, std::size_t first, std::size_t body_end) const;
+  ExecResult run_loop_eagerly(const Program& prog, std::span<const std::byte> bytes,
+                              std::size_t first, std::size_t body_end);
+  [[nodiscard]] std::optional<ExecResult> run_loop_recorded(const Program& prog,
+                                                            std::span<const std::byte> bytes,
+                                                            std::size_t first,
+                                                            std::size_t body_end);
+  ExecResult step(const Program& prog, std::span<const std::byte> bytes, std::size_t i);
+
   ExecEnv env_;
-  std::array<std::int32_t, HIX_VGPU_NUM_SCALAR_REGS> regs_{};
-  std::uint64_t draws_ = 0;  // rows sampled so far (spec §6.5)
+  RunState st_;
   bool break_ = false;
+  // While recording: the state at each recorded BREAK_IF_EQ, by break id.
+  std::vector<RunState>* breaks_ = nullptr;
 };
 
 }  // namespace hix::vgpu

@@ -72,4 +72,11 @@ MemfdGuestMemory::~MemfdGuestMemory() {
   for (const auto& m : mappings_) munmap(m.addr, m.len);
 }
 
+std::vector<std::span<std::byte>> RegionGuestMemory::host_ranges() {
+  std::vector<std::span<std::byte>> out;
+  out.reserve(regions_.size());
+  for (const auto& r : regions_) out.emplace_back(r.host, r.size);
+  return out;
+}
+
 }  // namespace hix::vgpu

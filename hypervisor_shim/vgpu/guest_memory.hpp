@@ -22,6 +22,8 @@ class GuestMemory {
   [[nodiscard]] virtual Result<std::span<std::byte>> map(GuestPhys gpa, std::uint64_t len) = 0;
   [[nodiscard]] Status read(GuestPhys gpa, std::span<std::byte> out);
   [[nodiscard]] Status write(GuestPhys gpa, std::span<const std::byte> in);
+  // The host memory behind guest RAM, for a backend to pin (Backend::pin_host).
+  virtual std::vector<std::span<std::byte>> host_ranges() { return {}; }
 };
 
 // Guest RAM made of regions of host memory. A range must lie in one region.
@@ -33,6 +35,7 @@ class RegionGuestMemory : public GuestMemory {
     std::byte* host;
   };
   [[nodiscard]] Result<std::span<std::byte>> map(GuestPhys gpa, std::uint64_t len) override;
+  std::vector<std::span<std::byte>> host_ranges() override;
 
  protected:
   std::vector<Region> regions_;

@@ -1,0 +1,92 @@
+// The cuda compute backend (DESIGN.md §3, docs/specs/hix-gpu.md §6.7): VRAM
+// is one device allocation on a CUDA GPU and the tensor ISA runs as our own
+// kernels (tensor_kernels.cu, built by nvcc into a fatbin that this backend
+// loads as a module through the CUDA Driver API) plus cuBLAS for the GEMMs
+// where it wins. Storage is f32 or bf16 per operand; arithmetic is fp32
+// (reductions accumulate in fp32). Ops are queued on one stream and finish()
+// waits for them; LOOPs can be recorded into CUDA graphs and replayed.
+//
+// The Driver API is reached through entry points the CUDA runtime hands out
+// (cudaGetDriverEntryPointByVersion), so programs that link this backend
+// start on a machine without a GPU driver and create() answers unavailable
+// there. No CUDA types appear here: the device server includes this header
+// with the host compiler alone.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "backend.hpp"
+
+namespace hix::vgpu::cuda {
+
+struct CudaBackendOptions {
+  int device = 0;
+  // GEMMs with at least this many rows (m) go to cuBLAS; fewer rows use the
+  // fused GEMV/small-m kernel, which streams the weights once.
+  std::uint32_t cublas_min_rows = 8;
+  // false: never call cuBLAS (tests compare both paths).
+  bool use_cublas = true;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  // unavailable when there is no driver or no such device, no_memory when
+  // VRAM of that size cannot be allocated, internal on other CUDA errors.
+  [[nodiscard]] static Result<std::unique_ptr<CudaBackend>> create(
+      std::uint64_t vram_bytes, const CudaBackendOptions& options = {});
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  std::string_view name() const override { return "cuda"; }
+  std::uint64_t vram_size() const override;
+
+  Status write_bytes(VramOffset dst, std::span<const std::byte> src) override;
+  Status read_bytes(VramOffset src, std::span<std::byte> dst) override;
+  Status zero(VramOffset dst, std::uint64_t bytes) override;
+
+  Status fill(const TensorArg& dst, std::uint32_t bits) override;
+  Status copy(const TensorArg& dst, const TensorArg& src) override;
+  Status embedding(const EmbeddingArgs& a) override;
+  Status matmul(const MatmulArgs& a) override;
+  Status binary(const BinaryArgs& a) override;
+  Status layernorm(const NormArgs& a) override;
+  Status rmsnorm(const NormArgs& a) override;
+  Status unary(const UnaryArgs& a) override;
+  Status softmax(const RowsArgs& a) override;
+  Status rope(const RopeArgs& a) override;
+  Status attention(const AttentionArgs& a) override;
+  Status argmax(const RowsArgs& a) override;
+  Status sample(const SampleArgs& a) override;
+
+  Status finish() override;
+  Status pin_host(std::span<std::byte> range) override;
+  void unpin_host(std::span<std::byte> range) override;
+
+  bool can_record() const override { return true; }
+  Status begin_recording() override;
+  Status record_break_if_eq(const TensorArg& x, std::int32_t value,
+                            std::uint32_t break_id) override;
+  Status end_recording(std::uint64_t key) override;
+  void abort_recording() override;
+  Result<std::optional<std::uint32_t>> replay(std::uint64_t key) override;
+  void drop_recordings() override;
+
+  DeviceCrypto* device_crypto() override;
+
+  // The device address of VRAM offset 0 (a CUdeviceptr), for tests and
+  // benchmarks that time their own copies against the backend's.
+  std::uint64_t device_base() const;
+  // The backend's stream, as an opaque CUstream.
+  void* stream() const;
+
+ private:
+  struct Impl;
+  explicit CudaBackend(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hix::vgpu::cuda
