@@ -405,8 +405,8 @@ std::optional<ExecResult> Executor::run_loop_recorded(const Program& prog,
                                                       std::span<const std::byte> bytes,
                                                       std::size_t first, std::size_t body_end) {
   const std::uint32_t begin = prog.ops[first].offset;
-  const std::uint32_t end = prog.ops[body_end - 1].offset +
-                            record_size(prog.ops[body_end - 1].opcode);
+  const std::uint32_t end =
+      prog.ops[body_end - 1].offset + record_size(prog.ops[body_end - 1].opcode);
   std::vector<std::byte> fingerprint(sizeof env_.ctx_id + sizeof st_.regs + sizeof st_.draws);
   std::memcpy(fingerprint.data(), &env_.ctx_id, sizeof env_.ctx_id);
   std::memcpy(fingerprint.data() + sizeof env_.ctx_id, st_.regs.data(), sizeof st_.regs);
@@ -488,4 +488,3 @@ ExecResult Executor::run(const Program& prog, std::span<const std::byte> bytes) 
 }
 
 }  // namespace hix::vgpu
-

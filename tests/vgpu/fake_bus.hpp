@@ -42,13 +42,21 @@ class FakeBus {
   static constexpr std::uint64_t kRamSize = 64ull << 20;
   static constexpr std::uint64_t kRingGpa = kRamBase;
 
-  explicit FakeBus(std::uint64_t vram = 16ull << 20, DeviceConfig cfg = {}) {
-    auto backend = CpuBackend::create(vram);
-    EXPECT_TRUE(backend.ok());
-    dev = std::make_unique<Device>(std::move(*backend), cfg);
+  explicit FakeBus(std::uint64_t vram = 16ull << 20, DeviceConfig cfg = {})
+      : FakeBus(cpu_backend(vram), cfg) {}
+
+  // A device on another backend (a test double wrapping the cpu backend).
+  explicit FakeBus(std::unique_ptr<Backend> backend, DeviceConfig cfg = {}) {
+    dev = std::make_unique<Device>(std::move(backend), cfg);
     auto mem = std::make_unique<BufferGuestMemory>(GuestPhys{kRamBase}, kRamSize);
     ram = mem.get();
     dev->attach_guest_memory(std::move(mem));
+  }
+
+  static std::unique_ptr<Backend> cpu_backend(std::uint64_t vram) {
+    auto backend = CpuBackend::create(vram);
+    EXPECT_TRUE(backend.ok());
+    return backend ? std::move(*backend) : nullptr;
   }
 
   std::uint32_t reg(Reg32 r) { return dev->read32(r); }
