@@ -400,8 +400,8 @@ bool Device::process_one_locked() {
   if (parsed.status != Status::ok) {
     complete_locked(e, parsed.status, parsed.op_index);
   } else {
-    Executor ex(ExecEnv{*backend_, dma_, crypto_, *ctx, protected_.load(), config_.op_budget,
-                        e.ctx, &recordings_});
+    Executor ex(ExecEnv{*backend_, dma_, crypto_, *ctx, protected_.load(), config_.op_budget, e.ctx,
+                        &recordings_});
     ExecResult r = ex.validate(parsed.program, cmd);
     if (r.status == Status::ok) r = ex.run(parsed.program, cmd);
     complete_locked(e, r.status, r.op_index);
