@@ -71,8 +71,10 @@ std::uint32_t Device::read_reg(Reg32 reg) {
       return gpu::kIdValue;
     case Reg32::version:
       return gpu::kVersionValue;
-    case Reg32::caps:
-      return gpu::kCapsValue;
+    case Reg32::caps:  // the backend bits name the backend in use
+      return backend_->name() == "cuda"
+                 ? (gpu::kCapsValue & ~HIX_GPU_CAPS_BACKEND_CPU) | HIX_GPU_CAPS_BACKEND_CUDA
+                 : gpu::kCapsValue;
     case Reg32::status: {
       std::uint32_t s = error_.load() ? gpu::status::error : gpu::status::ready;
       if (locked_.load()) s |= gpu::status::locked;
