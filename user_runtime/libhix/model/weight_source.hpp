@@ -49,6 +49,11 @@ struct TensorSpec {
 // q|k|v fused along out); Llama model.* and lm_head.weight unless tied.
 std::vector<TensorSpec> hf_tensor_specs(const ModelConfig& c);
 
+struct SourceInfo {
+  DType dtype = DType::f32;
+  std::vector<std::uint64_t> shape;
+};
+
 class WeightSource {
  public:
   virtual ~WeightSource() = default;
@@ -56,6 +61,8 @@ class WeightSource {
   // The tensor called `name`; GPT-2 names are also found with or without
   // the "transformer." prefix.
   virtual Result<SourceTensor> get(std::string_view name) const = 0;
+  // Dtype and shape alone; the default fetches the tensor.
+  virtual Result<SourceInfo> describe(std::string_view name) const;
 };
 
 class SafetensorsSource final : public WeightSource {
@@ -85,8 +92,10 @@ class SeededSource final : public WeightSource {
   SeededSource(const ModelConfig& config, const SeededOptions& options);
   std::vector<std::string> names() const override;
   Result<SourceTensor> get(std::string_view name) const override;
+  Result<SourceInfo> describe(std::string_view name) const override;
 
  private:
+  const TensorSpec* spec(std::string_view name) const;
   ModelConfig config_;
   SeededOptions options_;
   std::vector<TensorSpec> specs_;

@@ -1,0 +1,487 @@
+// The model's command buffers: buffer plan, weight load and generation
+// (prefill of the whole prompt, then a device-side LOOP that decodes one
+// token per iteration with scalar registers R0 = index of the token being
+// embedded, R1 = its position; spec §6.6).
+#include "program.hpp"
+
+#include <cmath>
+
+#include "cmdbuf_builder.hpp"
+#include "hix/abi/hix_gpu_regs.h"
+#include "hix/abi/vgpu_chunk.h"
+
+namespace hix::model {
+
+using vgpu::CmdbufBuilder;
+using vgpu::tref;
+using vgpu::tref_indexed;
+
+namespace {
+
+constexpr std::uint8_t kRegToken = 0;  // R0: tokens[] index
+constexpr std::uint8_t kRegPos = 1;    // R1: position of the first row
+constexpr std::uint64_t kMaxDmaPerCmdbuf = 4ull << 30;
+
+std::uint64_t dt_size(std::uint8_t dtype) {
+  return dtype == HIX_VGPU_DT_BF16 ? 2 : 4;
+}
+
+bool float_dtype(std::uint8_t dtype) {
+  return dtype == HIX_VGPU_DT_F32 || dtype == HIX_VGPU_DT_BF16;
+}
+
+}  // namespace
+
+std::uint64_t Plan::total_bytes() const {
+  std::uint64_t n = 0;
+  for (const auto& b : buffers) n += b.bytes;
+  return n;
+}
+
+std::uint64_t Plan::weight_bytes() const {
+  std::uint64_t n = 0;
+  for (const auto& b : buffers) {
+    if (b.role == BufferRole::weights) n += b.bytes;
+  }
+  return n;
+}
+
+Result<Plan> make_plan(const ModelConfig& c, const RuntimeOptions& options) {
+  if (!float_dtype(options.weight_dtype) || !float_dtype(options.act_dtype) ||
+      !float_dtype(options.kv_dtype)) {
+    return fail("plan: weight, activation and KV dtypes must be f32 or bf16");
+  }
+  if (options.max_seq < 2 || options.max_seq > HIX_VGPU_LOOP_MAX) {
+    return fail("plan: max_seq must be 2.." + std::to_string(HIX_VGPU_LOOP_MAX));
+  }
+  if (options.max_seq > c.max_pos) {
+    return fail("plan: max_seq " + std::to_string(options.max_seq) + " exceeds the model's " +
+                std::to_string(c.max_pos) + " positions");
+  }
+  auto layout = make_device_layout(c, options.weight_dtype);
+  if (!layout) return layout.error();
+  Plan p;
+  p.layout = std::move(*layout);
+  p.options = options;
+  for (std::uint32_t i = 0; i < p.layout.buffer_bytes.size(); ++i) {
+    p.buffers.push_back(
+        {"w." + p.layout.buffer_names[i], BufferRole::weights, i, p.layout.buffer_bytes[i]});
+  }
+  const std::uint64_t s = options.max_seq, a = dt_size(options.act_dtype);
+  const std::uint64_t qd = std::uint64_t{c.heads} * c.head_dim;
+  const std::uint64_t kvd = std::uint64_t{c.kv_heads} * c.head_dim;
+  const auto act = [&](std::string name, BufferRole role, std::uint64_t bytes) {
+    p.buffers.push_back({std::move(name), role, 0, bytes});
+  };
+  act("tokens", BufferRole::tokens, s * 4);
+  act("x", BufferRole::x, s * c.dim * a);
+  act("h", BufferRole::h, s * c.dim * a);
+  act("q", BufferRole::q, s * qd * a);
+  act("k", BufferRole::k, s * kvd * a);
+  act("v", BufferRole::v, s * kvd * a);
+  act("att", BufferRole::att, s * qd * a);
+  act("mlp", BufferRole::mlp, s * c.mlp * a);
+  act("up", BufferRole::up, s * (c.arch == Arch::llama ? c.mlp : c.dim) * a);
+  act("logits", BufferRole::logits, std::uint64_t{c.vocab} * 4);
+  const std::uint64_t cache = s * kvd * dt_size(options.kv_dtype);
+  for (std::uint32_t l = 0; l < c.layers; ++l) {
+    p.buffers.push_back({"k_cache." + std::to_string(l), BufferRole::k_cache, l, cache});
+    p.buffers.push_back({"v_cache." + std::to_string(l), BufferRole::v_cache, l, cache});
+  }
+  if (p.buffers.size() > HIX_GPU_MAX_BUFFERS) {
+    return fail("plan: " + std::to_string(p.buffers.size()) + " buffers, a context holds " +
+                std::to_string(HIX_GPU_MAX_BUFFERS) + " (too many layers)");
+  }
+  return p;
+}
+
+namespace {
+
+Check check_handles(const Plan& plan, std::span<const std::uint32_t> handles) {
+  if (handles.size() != plan.buffers.size()) {
+    return fail("program: " + std::to_string(handles.size()) + " handles for " +
+                std::to_string(plan.buffers.size()) + " planned buffers");
+  }
+  for (const auto h : handles) {
+    if (h == 0) return fail("program: buffer handle 0 is not a buffer");
+  }
+  return Unit{};
+}
+
+Check check_size(const CmdbufBuilder& b, std::uint64_t bytes) {
+  if (b.op_count() > HIX_VGPU_MAX_OPS || bytes > HIX_VGPU_CMDBUF_MAX) {
+    return fail("program: " + std::to_string(b.op_count()) + " ops / " + std::to_string(bytes) +
+                " bytes exceed a command buffer (model too deep)");
+  }
+  return Unit{};
+}
+
+// Emits the ops of one model over the buffers of a plan.
+class Emitter {
+ public:
+  Emitter(const Plan& plan, std::span<const std::uint32_t> handles)
+      : p_(plan), c_(plan.layout.config), h_(handles) {
+    for (std::size_t i = 0; i < plan.buffers.size(); ++i) {
+      const auto& b = plan.buffers[i];
+      switch (b.role) {
+        case BufferRole::weights:
+          break;
+        case BufferRole::k_cache:
+          kcache_.push_back(handles[i]);
+          break;
+        case BufferRole::v_cache:
+          vcache_.push_back(handles[i]);
+          break;
+        default:
+          role_[static_cast<std::size_t>(b.role)] = handles[i];
+          break;
+      }
+    }
+  }
+
+  std::uint32_t handle(BufferRole r) const { return role_[static_cast<std::size_t>(r)]; }
+
+  // A weight by device name (the layout always has it: names are ours).
+  hix_vgpu_tref w(const std::string& name) const {
+    const auto& t = p_.layout.tensors[*p_.layout.find(name)];
+    return tref(h_[t.buffer], t.dtype, t.offset);
+  }
+  hix_vgpu_tref layer_w(std::uint32_t l, const char* name) const {
+    return w("layers." + std::to_string(l) + "." + name);
+  }
+  // Activation `r` at element `elem`.
+  hix_vgpu_tref a(BufferRole r, std::uint64_t elem = 0) const {
+    return tref(handle(r), p_.options.act_dtype, elem * dt_size(p_.options.act_dtype));
+  }
+  hix_vgpu_tref token_at_r0() const {
+    return tref_indexed(handle(BufferRole::tokens), HIX_VGPU_DT_I32, 0, kRegToken, 4);
+  }
+
+  void matmul(CmdbufBuilder& cb, hix_vgpu_tref out, hix_vgpu_tref in, hix_vgpu_tref weight,
+              hix_vgpu_tref bias, std::uint32_t rows, std::uint64_t n, std::uint64_t k,
+              bool accumulate) const {
+    hix_vgpu_op_matmul r{};
+    r.h.flags = HIX_VGPU_MATMUL_TRANS_B | (accumulate ? HIX_VGPU_MATMUL_ACCUMULATE : 0u);
+    r.out = out;
+    r.a = in;
+    r.b = weight;
+    r.bias = bias;
+    r.m = rows;
+    r.n = static_cast<std::uint32_t>(n);
+    r.k = static_cast<std::uint32_t>(k);
+    cb.add(HIX_VGPU_OP_MATMUL, r);
+  }
+
+  void norm(CmdbufBuilder& cb, hix_vgpu_tref out, hix_vgpu_tref in, const std::string& gamma,
+            const std::string& beta, std::uint32_t rows) const {
+    if (c_.arch == Arch::gpt2) {
+      hix_vgpu_op_layernorm r{};
+      r.out = out;
+      r.x = in;
+      r.gamma = w(gamma);
+      r.beta = w(beta);
+      r.rows = rows;
+      r.cols = c_.dim;
+      r.eps = c_.norm_eps;
+      cb.add(HIX_VGPU_OP_LAYERNORM, r);
+    } else {
+      hix_vgpu_op_rmsnorm r{};
+      r.out = out;
+      r.x = in;
+      r.gamma = w(gamma);
+      r.rows = rows;
+      r.cols = c_.dim;
+      r.eps = c_.norm_eps;
+      cb.add(HIX_VGPU_OP_RMSNORM, r);
+    }
+  }
+
+  void rope(CmdbufBuilder& cb, BufferRole r, std::uint32_t rows, std::uint32_t heads) const {
+    hix_vgpu_op_rope o{};
+    o.out = o.x = a(r);
+    o.tokens = rows;
+    o.heads = heads;
+    o.head_dim = c_.head_dim;
+    o.rot_dim = c_.head_dim;
+    o.pos = 0;
+    o.pos_reg = kRegPos;
+    o.theta = c_.rope_theta;
+    cb.add(HIX_VGPU_OP_ROPE, o);
+  }
+
+  // x = embeddings of tokens[R0..R0+rows) (+ GPT-2 positions R1..).
+  void embed(CmdbufBuilder& cb, std::uint32_t rows) const {
+    const bool gpt2 = c_.arch == Arch::gpt2;
+    hix_vgpu_op_embedding e{};
+    e.out = a(BufferRole::x);
+    e.table = w(gpt2 ? "wte" : "embed");
+    e.ids = token_at_r0();
+    e.rows = rows;
+    e.dim = c_.dim;
+    e.vocab = c_.vocab;
+    cb.add(HIX_VGPU_OP_EMBEDDING, e);
+    if (!gpt2) return;
+    hix_vgpu_tref pos = w("wpe");
+    pos.index_reg = kRegPos;
+    pos.index_stride = static_cast<std::uint32_t>(c_.dim * dt_size(p_.layout.dtype));
+    const std::uint64_t n = std::uint64_t{rows} * c_.dim;
+    cb.copy(a(BufferRole::up), pos, n);
+    hix_vgpu_op_binary add{};
+    add.out = add.a = a(BufferRole::x);
+    add.b = a(BufferRole::up);
+    add.n = add.nb = n;
+    cb.add(HIX_VGPU_OP_ADD, add);
+  }
+
+  // The layers over `rows` tokens in x at positions R1..; then the logits of
+  // the last row, R0 += 1, and the next token into tokens[R0].
+  void body(CmdbufBuilder& cb, std::uint32_t rows, const GenerateRequest& req) const {
+    const std::uint64_t d = c_.dim, m = c_.mlp;
+    const std::uint64_t qd = std::uint64_t{c_.heads} * c_.head_dim;
+    const std::uint64_t kvd = std::uint64_t{c_.kv_heads} * c_.head_dim;
+    const bool gpt2 = c_.arch == Arch::gpt2;
+    const hix_vgpu_tref none{};
+    for (std::uint32_t l = 0; l < c_.layers; ++l) {
+      const std::string p = "layers." + std::to_string(l) + ".";
+      const auto bias = [&](const char* name) { return gpt2 ? layer_w(l, name) : none; };
+      if (gpt2) {
+        norm(cb, a(BufferRole::h), a(BufferRole::x), p + "ln1.g", p + "ln1.b", rows);
+      } else {
+        norm(cb, a(BufferRole::h), a(BufferRole::x), p + "attn_norm", "", rows);
+      }
+      matmul(cb, a(BufferRole::q), a(BufferRole::h), layer_w(l, "wq"), bias("bq"), rows, qd, d,
+             false);
+      matmul(cb, a(BufferRole::k), a(BufferRole::h), layer_w(l, "wk"), bias("bk"), rows, kvd, d,
+             false);
+      matmul(cb, a(BufferRole::v), a(BufferRole::h), layer_w(l, "wv"), bias("bv"), rows, kvd, d,
+             false);
+      if (!gpt2) {
+        rope(cb, BufferRole::q, rows, c_.heads);
+        rope(cb, BufferRole::k, rows, c_.kv_heads);
+      }
+      hix_vgpu_op_attention at{};
+      at.out = a(BufferRole::att);
+      at.q = a(BufferRole::q);
+      at.k = a(BufferRole::k);
+      at.v = a(BufferRole::v);
+      at.k_cache = tref(kcache_[l], p_.options.kv_dtype);
+      at.v_cache = tref(vcache_[l], p_.options.kv_dtype);
+      at.tokens = rows;
+      at.q_heads = c_.heads;
+      at.kv_heads = c_.kv_heads;
+      at.head_dim = c_.head_dim;
+      at.max_seq = p_.options.max_seq;
+      at.pos = 0;
+      at.pos_reg = kRegPos;
+      at.scale = 1.0f / std::sqrt(static_cast<float>(c_.head_dim));
+      cb.add(HIX_VGPU_OP_ATTENTION, at);
+      // Residual adds fold into the projections (ACCUMULATE).
+      matmul(cb, a(BufferRole::x), a(BufferRole::att), layer_w(l, "wo"), bias("bo"), rows, d, qd,
+             true);
+      const std::uint64_t mn = std::uint64_t{rows} * m;
+      if (gpt2) {
+        norm(cb, a(BufferRole::h), a(BufferRole::x), p + "ln2.g", p + "ln2.b", rows);
+        matmul(cb, a(BufferRole::mlp), a(BufferRole::h), layer_w(l, "w1"), layer_w(l, "b1"), rows,
+               m, d, false);
+        hix_vgpu_op_unary g{};
+        g.out = g.x = a(BufferRole::mlp);
+        g.count = mn;
+        cb.add(HIX_VGPU_OP_GELU, g);
+        matmul(cb, a(BufferRole::x), a(BufferRole::mlp), layer_w(l, "w2"), layer_w(l, "b2"), rows,
+               d, m, true);
+      } else {
+        norm(cb, a(BufferRole::h), a(BufferRole::x), p + "mlp_norm", "", rows);
+        matmul(cb, a(BufferRole::mlp), a(BufferRole::h), layer_w(l, "w_gate"), none, rows, m, d,
+               false);
+        matmul(cb, a(BufferRole::up), a(BufferRole::h), layer_w(l, "w_up"), none, rows, m, d,
+               false);
+        hix_vgpu_op_unary s{};
+        s.out = s.x = a(BufferRole::mlp);
+        s.count = mn;
+        cb.add(HIX_VGPU_OP_SILU, s);
+        hix_vgpu_op_binary mul{};
+        mul.out = mul.a = a(BufferRole::mlp);
+        mul.b = a(BufferRole::up);
+        mul.n = mul.nb = mn;
+        cb.add(HIX_VGPU_OP_MUL, mul);
+        matmul(cb, a(BufferRole::x), a(BufferRole::mlp), layer_w(l, "w_down"), none, rows, d, m,
+               true);
+      }
+    }
+    // Only the last row's logits are needed.
+    const hix_vgpu_tref last = a(BufferRole::x, std::uint64_t{rows - 1} * d);
+    if (gpt2) {
+      norm(cb, a(BufferRole::h), last, "ln_f.g", "ln_f.b", 1);
+    } else {
+      norm(cb, a(BufferRole::h), last, "norm", "", 1);
+    }
+    const char* head = gpt2 ? "wte" : (c_.tied_embeddings ? "embed" : "lm_head");
+    matmul(cb, tref(handle(BufferRole::logits), HIX_VGPU_DT_F32), a(BufferRole::h), w(head), none,
+           1, c_.vocab, d, false);
+    cb.add_reg(kRegToken, 1);
+    if (req.sample) {
+      hix_vgpu_op_sample s{};
+      s.out = token_at_r0();
+      s.x = tref(handle(BufferRole::logits), HIX_VGPU_DT_F32);
+      s.rows = 1;
+      s.cols = c_.vocab;
+      s.temperature = req.temperature;
+      s.top_k = req.top_k;
+      s.seed = req.seed;
+      cb.add(HIX_VGPU_OP_SAMPLE, s);
+    } else {
+      hix_vgpu_op_rows am{};
+      am.out = token_at_r0();
+      am.x = tref(handle(BufferRole::logits), HIX_VGPU_DT_F32);
+      am.rows = 1;
+      am.cols = c_.vocab;
+      cb.add(HIX_VGPU_OP_ARGMAX, am);
+    }
+  }
+
+ private:
+  const Plan& p_;
+  const ModelConfig& c_;
+  std::span<const std::uint32_t> h_;
+  std::uint32_t role_[static_cast<std::size_t>(BufferRole::v_cache) + 1] = {};
+  std::vector<std::uint32_t> kcache_, vcache_;
+};
+
+}  // namespace
+
+Result<std::vector<std::vector<std::byte>>> build_load_program(
+    const Plan& plan, std::span<const std::uint32_t> handles, const LoadRequest& request) {
+  if (auto r = check_handles(plan, handles); !r) return r.error();
+  const auto& tensors = plan.layout.tensors;
+  if (request.tensor_gpas.size() != tensors.size()) {
+    return fail("load: " + std::to_string(request.tensor_gpas.size()) + " addresses for " +
+                std::to_string(tensors.size()) + " device tensors");
+  }
+  if (request.sealed &&
+      (request.first_tensor_id + tensors.size() < request.first_tensor_id ||
+       ((request.first_tensor_id + tensors.size()) & HIX_VGPU_TENSOR_ID_DEVICE) != 0)) {
+    return fail("load: host tensor ids must keep bit 63 clear");
+  }
+  constexpr std::uint64_t kRecord = sizeof(hix_vgpu_op_dma_crypt);
+  const std::uint64_t max_ops = std::min<std::uint64_t>(
+      HIX_VGPU_MAX_OPS, (HIX_VGPU_CMDBUF_MAX - sizeof(hix_vgpu_cmdbuf_header)) / kRecord);
+  std::vector<std::vector<std::byte>> out;
+  CmdbufBuilder cb;
+  std::uint64_t dma_bytes = 0;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    if (cb.op_count() > 0 &&
+        (cb.op_count() >= max_ops || dma_bytes + t.bytes() > kMaxDmaPerCmdbuf)) {
+      out.push_back(cb.finish());
+      cb = CmdbufBuilder();
+      dma_bytes = 0;
+    }
+    const hix_vgpu_tref dst = tref(handles[t.buffer], t.dtype, t.offset);
+    if (request.sealed) {
+      cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, dst, request.tensor_gpas[i], t.bytes(),
+                   request.first_tensor_id + i, request.key_slot);
+    } else {
+      cb.dma(HIX_VGPU_OP_DMA_IN, dst, request.tensor_gpas[i], t.bytes());
+    }
+    dma_bytes += t.bytes();
+  }
+  if (cb.op_count() > 0) out.push_back(cb.finish());
+  return out;
+}
+
+std::uint64_t tokens_out_bytes(const GenerateRequest& r) {
+  return (std::uint64_t{r.prompt_len} + r.n_new) * 4;
+}
+
+std::uint64_t logits_out_bytes(const Plan& plan) {
+  return std::uint64_t{plan.layout.config.vocab} * 4;
+}
+
+Result<std::vector<std::byte>> build_generate_program(const Plan& plan,
+                                                      std::span<const std::uint32_t> handles,
+                                                      const GenerateRequest& req) {
+  if (auto r = check_handles(plan, handles); !r) return r.error();
+  if (req.prompt_len < 1 || req.n_new < 1)
+    return fail("generate: empty prompt or nothing to generate");
+  if (std::uint64_t{req.prompt_len} + req.n_new > plan.options.max_seq) {
+    return fail("generate: prompt " + std::to_string(req.prompt_len) + " + " +
+                std::to_string(req.n_new) + " new tokens exceed max_seq " +
+                std::to_string(plan.options.max_seq));
+  }
+  if (req.sample && (!std::isfinite(req.temperature) || req.temperature <= 0)) {
+    return fail("generate: sampling temperature must be finite and positive");
+  }
+  if (req.sealed) {
+    if ((req.prompt_tensor_id & HIX_VGPU_TENSOR_ID_DEVICE) != 0) {
+      return fail("generate: the prompt's tensor id must have bit 63 clear");
+    }
+    if ((req.tokens_tensor_id & HIX_VGPU_TENSOR_ID_DEVICE) == 0 ||
+        (req.logits_gpa && (req.logits_tensor_id & HIX_VGPU_TENSOR_ID_DEVICE) == 0)) {
+      return fail("generate: output tensor ids must have bit 63 set");
+    }
+    if (req.logits_gpa && req.logits_tensor_id <= req.tokens_tensor_id) {
+      return fail("generate: the logits' tensor id must be above the tokens' (sealed after them)");
+    }
+  }
+  const Emitter e(plan, handles);
+  const std::uint32_t tokens = e.handle(BufferRole::tokens);
+  const std::uint32_t rows = req.prompt_len;
+  CmdbufBuilder cb;
+  // -1 marks the ids after an eos stop.
+  cb.fill(tref(tokens, HIX_VGPU_DT_I32), plan.options.max_seq, 0xFFFFFFFFu);
+  const std::uint64_t prompt_bytes = std::uint64_t{rows} * 4;
+  if (req.sealed) {
+    cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(tokens, HIX_VGPU_DT_I32), req.prompt_gpa,
+                 prompt_bytes, req.prompt_tensor_id, req.key_slot);
+  } else {
+    cb.dma(HIX_VGPU_OP_DMA_IN, tref(tokens, HIX_VGPU_DT_I32), req.prompt_gpa, prompt_bytes);
+  }
+  // Prefill: the prompt at positions 0..; the argmax lands in tokens[rows].
+  cb.set_reg(kRegToken, 0).set_reg(kRegPos, 0);
+  e.embed(cb, rows);
+  cb.set_reg(kRegToken, static_cast<std::int32_t>(rows - 1));
+  e.body(cb, rows, req);
+  if (req.n_new > 1) {
+    // Decode: embed tokens[R0] at position R1, append the next token.
+    cb.set_reg(kRegPos, static_cast<std::int32_t>(rows));
+    CmdbufBuilder loop;
+    if (req.eos) {
+      hix_vgpu_op_break_if_eq br{};
+      br.x = e.token_at_r0();
+      br.value = *req.eos;
+      loop.add(HIX_VGPU_OP_BREAK_IF_EQ, br);
+    }
+    e.embed(loop, 1);
+    e.body(loop, 1, req);
+    loop.add_reg(kRegPos, 1);
+    cb.loop(req.n_new - 1, loop.op_count()).append(loop);
+  }
+  const std::uint64_t out_bytes = tokens_out_bytes(req);
+  const std::uint32_t logits = e.handle(BufferRole::logits);
+  if (req.sealed) {
+    cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(tokens, HIX_VGPU_DT_I32), req.tokens_gpa,
+                 out_bytes, req.tokens_tensor_id, req.key_slot);
+    if (req.logits_gpa) {
+      cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(logits, HIX_VGPU_DT_F32), *req.logits_gpa,
+                   logits_out_bytes(plan), req.logits_tensor_id, req.key_slot);
+    }
+  } else {
+    cb.dma(HIX_VGPU_OP_DMA_OUT, tref(tokens, HIX_VGPU_DT_I32), req.tokens_gpa, out_bytes);
+    if (req.logits_gpa) {
+      cb.dma(HIX_VGPU_OP_DMA_OUT, tref(logits, HIX_VGPU_DT_F32), *req.logits_gpa,
+             logits_out_bytes(plan));
+    }
+  }
+  auto bytes = cb.finish();
+  if (auto r = check_size(cb, bytes.size()); !r) return r.error();
+  return bytes;
+}
+
+Result<std::vector<std::byte>> build_prefill_program(const Plan& plan,
+                                                     std::span<const std::uint32_t> handles,
+                                                     GenerateRequest request) {
+  request.n_new = 1;
+  return build_generate_program(plan, handles, request);
+}
+
+}  // namespace hix::model
