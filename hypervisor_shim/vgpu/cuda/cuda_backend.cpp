@@ -1,0 +1,859 @@
+// The cuda compute backend (cuda_backend.hpp, spec §6.4-§6.7): VRAM is one
+// device allocation in the device's primary context (shared with the CUDA
+// runtime, cuBLAS and the crypto engine), ops are our kernels
+// (tensor_kernels.cu) or cuBLAS queued on one stream, loops are recorded as
+// CUDA graphs.
+//
+// Aliasing (spec §6.2: every op reads all inputs before writing): an
+// element-wise or row op may write over an input with the same offset,
+// element size and count; any other overlap of the output with an input
+// computes into scratch device memory and copies from there.
+#include "cuda_backend.hpp"
+
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cuda_crypto_engine.hpp"
+#include "driver_api.hpp"
+#include "tensor_fatbin.hpp"
+
+namespace hix::vgpu::cuda {
+namespace {
+
+constexpr std::size_t kMaxRecordings = 16;
+constexpr std::uint32_t kGemvMaxRows = 8;  // rows of a per GEMV launch
+constexpr unsigned kGemvWarps = 8;         // GEMV_WARPS
+constexpr unsigned kGemvNtCols = 32;       // GEMV_NT_COLS
+constexpr unsigned kGemvNtThreads = 512;   // GEMV_NT_COLS * GEMV_NT_SLICES
+constexpr unsigned kGemmTile = 64;         // GT
+constexpr unsigned kAttWarps = 8;          // ATT_WARPS
+constexpr unsigned kAttKeys = 32;          // ATT_KT
+constexpr unsigned kAttMaxHeadDim = 256;   // 32 * ATT_MAX_DPL
+constexpr unsigned kSampleThreads = 1024;  // SAMPLE_THREADS
+constexpr std::uint64_t kMaxGrid = 8192;   // grid-stride kernels
+constexpr std::uint64_t kMaxRowGrid = INT_MAX;
+
+// The device words of a backend, in one allocation.
+constexpr std::uint64_t kHaltWord = 0;    // set by a recorded BREAK_IF_EQ
+constexpr std::uint64_t kHaltIdWord = 1;  // its break_id
+constexpr std::uint64_t kErrorWord = 2;   // sticky: an embedding id was out of range
+constexpr std::uint64_t kWordCount = 4;
+
+int dt(DType d) {
+  return static_cast<int>(d);
+}
+
+std::uint64_t bytes_of(const TensorArg& t) {
+  return t.count * dtype_size(t.dtype);
+}
+
+bool overlaps(std::uint64_t a, std::uint64_t an, std::uint64_t b, std::uint64_t bn) {
+  return an != 0 && bn != 0 && a < b + bn && b < a + an;
+}
+
+bool overlaps(const TensorArg& x, const TensorArg& y) {
+  return overlaps(x.offset.value, bytes_of(x), y.offset.value, bytes_of(y));
+}
+
+// Writing `out` element by element cannot change an element of `in` that is
+// still to be read: disjoint, or the very same elements.
+bool elementwise_safe(const TensorArg& out, const TensorArg& in) {
+  return !overlaps(out, in) ||
+         (out.offset == in.offset && dtype_size(out.dtype) == dtype_size(in.dtype) &&
+          out.count == in.count);
+}
+
+std::uint64_t round_up(std::uint64_t v, std::uint64_t to) {
+  return (v + to - 1) / to * to;
+}
+
+unsigned grid_for(std::uint64_t count, unsigned block) {
+  return static_cast<unsigned>(std::clamp<std::uint64_t>((count + block - 1) / block, 1, kMaxGrid));
+}
+
+Status check(CUresult r) {
+  return r == CUDA_SUCCESS ? Status::ok : Status::internal;
+}
+
+Status check_alloc(CUresult r) {
+  if (r == CUDA_SUCCESS) return Status::ok;
+  return r == CUDA_ERROR_OUT_OF_MEMORY ? Status::no_memory : Status::internal;
+}
+
+// Bytes for one op's scratch regions, laid out one after another.
+class ScratchPlan {
+ public:
+  std::uint64_t add(std::uint64_t bytes) {
+    const std::uint64_t at = total_;
+    total_ += round_up(bytes, 256);
+    return at;
+  }
+  std::uint64_t total() const { return total_; }
+
+ private:
+  std::uint64_t total_ = 0;
+};
+
+struct Dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+
+struct Kernels {
+  CUfunction break_if_eq{}, fill{}, copy{}, copy_bytes{}, zero_bytes{}, embedding{}, binary{},
+      unary{}, layernorm{}, rmsnorm{}, softmax{}, argmax{}, rope{}, sample{}, matmul_epilogue{},
+      gemm_tiled{}, attention{}, attention_combine{};
+  // [rows - 1][weights bf16/f32 x activations bf16/f32: bb, bf, fb, ff]
+  std::array<std::array<CUfunction, 4>, kGemvMaxRows> gemv_vec{};
+  std::array<CUfunction, kGemvMaxRows> gemv_scalar{}, gemv_nt{};
+};
+
+unsigned attention_smem(unsigned head_dim) {
+  return (kAttKeys * (head_dim + 1) + kAttKeys * head_dim + kAttWarps * head_dim) *
+         static_cast<unsigned>(sizeof(float));
+}
+
+}  // namespace
+
+struct CudaBackend::Impl {
+  // DMA_IN_DECRYPT / DMA_OUT_ENCRYPT in VRAM through the crypto engine.
+  class Crypto final : public DeviceCrypto {
+   public:
+    explicit Crypto(Impl& impl) : impl_(impl) {}
+    Status open(VramOffset dst, std::uint64_t bytes, std::span<const std::byte> sealed,
+                SealParams params, std::span<const std::uint8_t, kKeyBytes> key) override {
+      // Ops queued on the backend's stream may still use dst. A pending
+      // embedding error stays for the executor's finish().
+      HIX_TRY(impl_.sync());
+      return impl_.engine->open_tensor(DeviceBytes(impl_.device_pointer(dst), bytes), sealed,
+                                       params, key);
+    }
+    Status seal(std::span<std::byte> sealed, VramOffset src, std::uint64_t bytes, SealParams params,
+                std::span<const std::uint8_t, kKeyBytes> key) override {
+      HIX_TRY(impl_.sync());
+      return impl_.engine->seal_tensor(sealed, DeviceConstBytes(impl_.device_pointer(src), bytes),
+                                       params, key);
+    }
+    Status wipe() override { return impl_.engine->wipe(); }
+
+   private:
+    Impl& impl_;
+  };
+
+  DriverApi api;
+  CudaBackendOptions options;
+  CUdevice device = 0;
+  CUcontext ctx = nullptr;
+  CUmodule module = nullptr;
+  Kernels k;
+  CUstream stream = nullptr;
+  CUdeviceptr vram = 0;
+  std::uint64_t vram_bytes = 0;
+  CUdeviceptr words = 0;
+  CUdeviceptr scratch = 0;
+  std::uint64_t scratch_bytes = 0;
+  // Scratch buffers replaced while recordings may still use them.
+  std::vector<CUdeviceptr> retired;
+  cublasHandle_t blas = nullptr;
+  int sm_count = 1;
+  bool recording = false;
+  bool error_possible = false;  // an embedding ran since the last finish()
+  std::vector<std::pair<std::uint64_t, CUgraphExec>> graphs;  // oldest first
+  std::unique_ptr<CudaCryptoEngine> engine;
+  std::unique_ptr<Crypto> crypto;
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  ~Impl() {
+    // Best effort on the way out: errors cannot be reported from here.
+    crypto.reset();
+    engine.reset();
+    if (ctx == nullptr) return;
+    static_cast<void>(api.ctx_set_current(ctx));
+    if (recording) abort_capture();
+    if (stream != nullptr) static_cast<void>(api.stream_synchronize(stream));
+    for (auto& [key, exec] : graphs) static_cast<void>(api.graph_exec_destroy(exec));
+    if (blas != nullptr) static_cast<void>(cublasDestroy(blas));
+    if (vram != 0) {
+      // Tensors may be plaintext: scrubbed before the memory goes back.
+      if (stream != nullptr) {
+        static_cast<void>(api.memset_d8_async(vram, 0, vram_bytes, stream));
+        static_cast<void>(api.stream_synchronize(stream));
+      }
+      static_cast<void>(api.mem_free(vram));
+    }
+    for (const CUdeviceptr p : retired) static_cast<void>(api.mem_free(p));
+    if (scratch != 0) static_cast<void>(api.mem_free(scratch));
+    if (words != 0) static_cast<void>(api.mem_free(words));
+    if (module != nullptr) static_cast<void>(api.module_unload(module));
+    if (stream != nullptr) static_cast<void>(api.stream_destroy(stream));
+    static_cast<void>(api.primary_ctx_release(device));
+  }
+
+  std::byte* device_pointer(VramOffset o) const {
+    // A device address in CUDA's unified address space, as the engine takes.
+    return reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(vram + o.value));
+  }
+
+  CUdeviceptr at(VramOffset o) const { return vram + o.value; }
+  CUdeviceptr at(const TensorArg& t) const { return vram + t.offset.value; }
+
+  Status enter() const { return check(api.ctx_set_current(ctx)); }
+
+  Status sync() const {
+    if (recording) return Status::internal;
+    HIX_TRY(enter());
+    return check(api.stream_synchronize(stream));
+  }
+
+  void abort_capture() {
+    CUgraph g = nullptr;
+    if (api.stream_end_capture(stream, &g) == CUDA_SUCCESS && g != nullptr) {
+      static_cast<void>(api.graph_destroy(g));
+    }
+    recording = false;
+  }
+
+  // Every kernel takes the halt word first.
+  template <class... Args>
+  Status launch(CUfunction f, Dim3 grid, unsigned block, unsigned smem, Args... args) {
+    CUdeviceptr halt = words;
+    std::array<void*, sizeof...(Args) + 1> params{&halt, static_cast<void*>(&args)...};
+    return check(api.launch_kernel(f, grid.x, grid.y, grid.z, block, 1, 1, smem, stream,
+                                   params.data(), nullptr));
+  }
+
+  Status copy_bytes(CUdeviceptr dst, CUdeviceptr src, std::uint64_t bytes) {
+    return launch(k.copy_bytes, {grid_for(bytes / 16 + 1, 256)}, 256, 0, dst, src, bytes);
+  }
+
+  Status copy_elements(CUdeviceptr dst, DType ddt, CUdeviceptr src, DType sdt,
+                       std::uint64_t count) {
+    return launch(k.copy, {grid_for(count, 256)}, 256, 0, dst, dt(ddt), src, dt(sdt), count);
+  }
+
+  // At least `bytes` of scratch. A recording may hold the old buffer, so it
+  // is kept until the recordings are dropped.
+  Status reserve_scratch(std::uint64_t bytes) {
+    if (scratch_bytes >= bytes) return Status::ok;
+    const std::uint64_t want = std::max(bytes, scratch_bytes * 2);
+    CUdeviceptr p = 0;
+    HIX_TRY(check_alloc(api.mem_alloc(&p, want)));
+    if (scratch != 0) {
+      if (recording || !graphs.empty()) {
+        retired.push_back(scratch);
+      } else {
+        HIX_TRY(check(api.stream_synchronize(stream)));
+        static_cast<void>(api.mem_free(scratch));
+      }
+    }
+    scratch = p;
+    scratch_bytes = want;
+    return Status::ok;
+  }
+
+  // The output of an op whose output overlaps an input: computed in scratch
+  // at `scratch_at` and copied to `out` afterwards.
+  Status finish_staged(const TensorArg& out, bool staged, std::uint64_t scratch_at) {
+    if (!staged) return Status::ok;
+    return copy_bytes(at(out), scratch + scratch_at, bytes_of(out));
+  }
+
+  Status load_module();
+  Status gemv(const MatmulArgs& a, CUdeviceptr out, CUdeviceptr cin);
+  Status gemm_tiled(const MatmulArgs& a, CUdeviceptr out, CUdeviceptr cin);
+  Status gemm_cublas(const MatmulArgs& a, bool alias);
+};
+
+Status CudaBackend::Impl::load_module() {
+  HIX_TRY(check(api.module_load_data(&module, hix_tensor_fatbin_begin)));
+  const auto get = [this](CUfunction& f, const std::string& name) {
+    return check(api.module_get_function(&f, module, name.c_str()));
+  };
+  HIX_TRY(get(k.break_if_eq, "k_break_if_eq"));
+  HIX_TRY(get(k.fill, "k_fill"));
+  HIX_TRY(get(k.copy, "k_copy"));
+  HIX_TRY(get(k.copy_bytes, "k_copy_bytes"));
+  HIX_TRY(get(k.zero_bytes, "k_zero_bytes"));
+  HIX_TRY(get(k.embedding, "k_embedding"));
+  HIX_TRY(get(k.binary, "k_binary"));
+  HIX_TRY(get(k.unary, "k_unary"));
+  HIX_TRY(get(k.layernorm, "k_layernorm"));
+  HIX_TRY(get(k.rmsnorm, "k_rmsnorm"));
+  HIX_TRY(get(k.softmax, "k_softmax"));
+  HIX_TRY(get(k.argmax, "k_argmax"));
+  HIX_TRY(get(k.rope, "k_rope"));
+  HIX_TRY(get(k.sample, "k_sample"));
+  HIX_TRY(get(k.matmul_epilogue, "k_matmul_epilogue"));
+  HIX_TRY(get(k.gemm_tiled, "k_gemm_tiled"));
+  HIX_TRY(get(k.attention, "k_attention"));
+  HIX_TRY(get(k.attention_combine, "k_attention_combine"));
+  static constexpr std::array<const char*, 4> kVariants = {"bb", "bf", "fb", "ff"};
+  for (std::uint32_t m = 1; m <= kGemvMaxRows; ++m) {
+    const std::string rows = std::to_string(m);
+    for (std::size_t v = 0; v < kVariants.size(); ++v) {
+      HIX_TRY(get(k.gemv_vec[m - 1][v], "k_gemv_tb_m" + rows + "_" + kVariants[v]));
+    }
+    HIX_TRY(get(k.gemv_scalar[m - 1], "k_gemv_tbs_m" + rows));
+    HIX_TRY(get(k.gemv_nt[m - 1], "k_gemv_nt_m" + rows));
+  }
+  return check(api.func_set_attribute(k.attention, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                      static_cast<int>(attention_smem(kAttMaxHeadDim))));
+}
+
+Result<std::unique_ptr<CudaBackend>> CudaBackend::create(std::uint64_t vram_bytes,
+                                                         const CudaBackendOptions& options) {
+  if (vram_bytes == 0) return Status::invalid_arg;
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    static_cast<void>(cudaGetLastError());
+    return Status::unavailable;
+  }
+  if (options.device < 0 || options.device >= count) return Status::unavailable;
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (!impl->api.load()) return Status::unavailable;
+  DriverApi& api = impl->api;
+  HIX_TRY(check(api.device_get(&impl->device, options.device)));
+  CUcontext ctx = nullptr;
+  HIX_TRY(check(api.primary_ctx_retain(&ctx, impl->device)));
+  impl->ctx = ctx;
+  HIX_TRY(impl->enter());
+  // The runtime (cuBLAS, the crypto engine) then works in this same context.
+  if (cudaSetDevice(options.device) != cudaSuccess) return Status::internal;
+  HIX_TRY(impl->load_module());
+  HIX_TRY(check(api.device_get_attribute(&impl->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+                                         impl->device)));
+  HIX_TRY(check(api.stream_create(&impl->stream, CU_STREAM_NON_BLOCKING)));
+  HIX_TRY(check_alloc(api.mem_alloc(&impl->vram, vram_bytes)));
+  impl->vram_bytes = vram_bytes;
+  HIX_TRY(check_alloc(api.mem_alloc(&impl->words, kWordCount * 4)));
+  HIX_TRY(check(api.memset_d8_async(impl->vram, 0, vram_bytes, impl->stream)));
+  HIX_TRY(check(api.memset_d32_async(impl->words, 0, kWordCount, impl->stream)));
+  HIX_TRY(check(api.stream_synchronize(impl->stream)));
+  if (options.use_cublas) {
+    if (cublasCreate(&impl->blas) != CUBLAS_STATUS_SUCCESS) {
+      impl->blas = nullptr;
+      return Status::internal;
+    }
+    // Same stream as the kernels; no TF32, so f32 GEMMs agree with the cpu.
+    if (cublasSetStream(impl->blas, impl->stream) != CUBLAS_STATUS_SUCCESS ||
+        cublasSetMathMode(impl->blas, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS) {
+      return Status::internal;
+    }
+  }
+  // Without the engine the device server seals on the CPU (device_crypto()
+  // is then nullptr), so its absence is not fatal.
+  auto engine = CudaCryptoEngine::create(options.device);
+  if (engine.ok()) {
+    impl->engine = std::move(engine.value());
+    impl->crypto = std::make_unique<Impl::Crypto>(*impl);
+  }
+  HIX_TRY(impl->enter());
+  return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(impl)));
+}
+
+CudaBackend::CudaBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+CudaBackend::~CudaBackend() = default;
+
+std::uint64_t CudaBackend::vram_size() const {
+  return impl_->vram_bytes;
+}
+
+std::uint64_t CudaBackend::device_base() const {
+  return impl_->vram;
+}
+
+void* CudaBackend::stream() const {
+  return impl_->stream;
+}
+
+DeviceCrypto* CudaBackend::device_crypto() {
+  return impl_->crypto.get();
+}
+
+// ---- Memory ----
+
+Status CudaBackend::write_bytes(VramOffset dst, std::span<const std::byte> src) {
+  if (impl_->recording) return Status::internal;  // not an op a recording holds
+  if (src.empty()) return Status::ok;
+  HIX_TRY(impl_->enter());
+  // From pageable memory the call returns once the source is staged; from
+  // pinned guest RAM the copy reads it as the stream reaches it.
+  return check(impl_->api.memcpy_htod_async(impl_->at(dst), src.data(), src.size(), impl_->stream));
+}
+
+Status CudaBackend::read_bytes(VramOffset src, std::span<std::byte> dst) {
+  if (impl_->recording) return Status::internal;
+  if (dst.empty()) return Status::ok;
+  HIX_TRY(impl_->enter());
+  HIX_TRY(
+      check(impl_->api.memcpy_dtoh_async(dst.data(), impl_->at(src), dst.size(), impl_->stream)));
+  return check(impl_->api.stream_synchronize(impl_->stream));
+}
+
+Status CudaBackend::zero(VramOffset dst, std::uint64_t bytes) {
+  if (bytes == 0) return Status::ok;
+  HIX_TRY(impl_->enter());
+  if (impl_->recording) {  // no memset calls in a capture
+    return impl_->launch(impl_->k.zero_bytes, {grid_for(bytes / 16 + 1, 256)}, 256, 0,
+                         impl_->at(dst), bytes);
+  }
+  return check(impl_->api.memset_d8_async(impl_->at(dst), 0, bytes, impl_->stream));
+}
+
+Status CudaBackend::finish() {
+  Impl& d = *impl_;
+  if (d.recording) return Status::ok;  // nothing recorded has run
+  HIX_TRY(d.sync());
+  if (!d.error_possible) return Status::ok;
+  d.error_possible = false;
+  std::uint32_t err = 0;
+  HIX_TRY(check(d.api.memcpy_dtoh_async(&err, d.words + kErrorWord * 4, 4, d.stream)));
+  HIX_TRY(check(d.api.stream_synchronize(d.stream)));
+  if (err == 0) return Status::ok;
+  HIX_TRY(check(d.api.memset_d32_async(d.words + kErrorWord * 4, 0, 1, d.stream)));
+  HIX_TRY(check(d.api.stream_synchronize(d.stream)));
+  return Status::index_out_of_range;
+}
+
+Status CudaBackend::pin_host(std::span<std::byte> range) {
+  if (range.empty()) return Status::ok;
+  HIX_TRY(impl_->enter());
+  const CUresult r =
+      impl_->api.mem_host_register(range.data(), range.size(), CU_MEMHOSTREGISTER_PORTABLE);
+  if (r == CUDA_SUCCESS || r == CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED) return Status::ok;
+  return Status::internal;
+}
+
+void CudaBackend::unpin_host(std::span<std::byte> range) {
+  if (range.empty() || impl_->enter() != Status::ok) return;
+  static_cast<void>(impl_->api.mem_host_unregister(range.data()));
+}
+
+// ---- Element-wise ops ----
+
+Status CudaBackend::fill(const TensorArg& dst, std::uint32_t bits) {
+  Impl& d = *impl_;
+  HIX_TRY(d.enter());
+  return d.launch(d.k.fill, {grid_for(dst.count, 256)}, 256, 0, d.at(dst), dt(dst.dtype), dst.count,
+                  bits);
+}
+
+Status CudaBackend::copy(const TensorArg& dst, const TensorArg& src) {
+  Impl& d = *impl_;
+  HIX_TRY(d.enter());
+  if (elementwise_safe(dst, src)) {
+    // In place f32/i32 is nothing to do; bf16 in place still quiets NaNs.
+    if (dst.offset == src.offset && dst.dtype == src.dtype && dst.dtype != DType::bf16) {
+      return Status::ok;
+    }
+    return d.copy_elements(d.at(dst), dst.dtype, d.at(src), src.dtype, dst.count);
+  }
+  // Overlapping ranges: the source goes to scratch first.
+  HIX_TRY(d.reserve_scratch(bytes_of(src)));
+  HIX_TRY(d.copy_bytes(d.scratch, d.at(src), bytes_of(src)));
+  return d.copy_elements(d.at(dst), dst.dtype, d.scratch, src.dtype, dst.count);
+}
+
+Status CudaBackend::embedding(const EmbeddingArgs& a) {
+  Impl& d = *impl_;
+  HIX_TRY(d.enter());
+  const bool staged = overlaps(a.out, a.table) || overlaps(a.out, a.ids);
+  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  const std::uint64_t total = std::uint64_t{a.rows} * a.dim;
+  HIX_TRY(d.launch(d.k.embedding, {grid_for(total, 256)}, 256, 0, d.words + kErrorWord * 4, out,
+                   dt(a.out.dtype), d.at(a.table), dt(a.table.dtype), d.at(a.ids), a.rows, a.dim,
+                   a.vocab));
+  d.error_possible = true;
+  return d.finish_staged(a.out, staged, 0);
+}
+
+Status CudaBackend::binary(const BinaryArgs& a) {
+  Impl& d = *impl_;
+  HIX_TRY(d.enter());
+  const bool staged = !elementwise_safe(a.out, a.a) || !elementwise_safe(a.out, a.b);
+  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  const int op = a.op == BinaryOp::add ? 0 : 1;
+  HIX_TRY(d.launch(d.k.binary, {grid_for(a.a.count, 256)}, 256, 0, op, out, dt(a.out.dtype),
+                   d.at(a.a), dt(a.a.dtype), d.at(a.b), dt(a.b.dtype), a.a.count, a.b.count));
+  return d.finish_staged(a.out, staged, 0);
+}
+
+Status CudaBackend::unary(const UnaryArgs& a) {
+  Impl& d = *impl_;
+  HIX_TRY(d.enter());
+  const bool staged = !elementwise_safe(a.out, a.x);
+  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  const int op = a.op == UnaryOp::gelu ? 0 : 1;
+  HIX_TRY(d.launch(d.k.unary, {grid_for(a.x.count, 256)}, 256, 0, op, out, dt(a.out.dtype),
+                   d.at(a.x), dt(a.x.dtype), a.x.count));
+  return d.finish_staged(a.out, staged, 0);
+}
+
+// ---- Row ops: one block per row ----
+
+Status CudaBackend::layernorm(const NormArgs& a) {
+  Impl& d = *impl_;
+  if (a.rows > kMaxRowGrid || !a.beta) return Status::internal;
+  HIX_TRY(d.enter());
+  const bool staged = !elementwise_safe(a.out, a.x) || !elementwise_safe(a.out, a.gamma) ||
+                      !elementwise_safe(a.out, *a.beta);
+  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  HIX_TRY(d.launch(d.k.layernorm, {a.rows}, 256, 0, out, dt(a.out.dtype), d.at(a.x), dt(a.x.dtype),
+                   d.at(a.gamma), dt(a.gamma.dtype), d.at(*a.beta), dt(a.beta->dtype), a.cols,
+                   a.eps));
+  return d.finish_staged(a.out, staged, 0);
+}
+
+Status CudaBackend::rmsnorm(const NormArgs& a) {
+  Impl& d = *impl_;
+  if (a.rows > kMaxRowGrid) return Status::internal;
+  HIX_TRY(d.enter());
+  const bool staged = !elementwise_safe(a.out, a.x) || !elementwise_safe(a.out, a.gamma);
+  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  HIX_TRY(d.launch(d.k.rmsnorm, {a.rows}, 256, 0, out, dt(a.out.dtype), d.at(a.x), dt(a.x.dtype),
+                   d.at(a.gamma), dt(a.gamma.dtype), a.cols, a.eps));
+  return d.finish_staged(a.out, staged, 0);
+}
+
+Status CudaBackend::softmax(const RowsArgs& a) {
+  Impl& d = *impl_;
+  if (a.rows > kMaxRowGrid) return Status::internal;
+  HIX_TRY(d.enter());
+  const bool staged = !elementwise_safe(a.out, a.x);
+  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  HIX_TRY(d.launch(d.k.softmax, {a.rows}, 256, 0, out, dt(a.out.dtype), d.at(a.x), dt(a.x.dtype),
+                   a.cols));
+  return d.finish_staged(a.out, staged, 0);
+}
+
+Status CudaBackend::argmax(const RowsArgs& a) {
+  Impl& d = *impl_;
+  if (a.rows > kMaxRowGrid) return Status::internal;
+  HIX_TRY(d.enter());
+  const bool staged = overlaps(a.out, a.x);
+  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  HIX_TRY(d.launch(d.k.argmax, {a.rows}, 256, 0, out, d.at(a.x), dt(a.x.dtype), a.cols));
+  return d.finish_staged(a.out, staged, 0);
+}
+
+Status CudaBackend::sample(const SampleArgs& a) {
+  Impl& d = *impl_;
+  if (a.rows > kMaxRowGrid) return Status::internal;
+  HIX_TRY(d.enter());
+  const bool staged = overlaps(a.out, a.x);
+  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  HIX_TRY(d.launch(d.k.sample, {a.rows}, kSampleThreads, 0, out, d.at(a.x), dt(a.x.dtype), a.cols,
+                   a.temperature, a.top_k, a.seed, a.first_draw));
+  return d.finish_staged(a.out, staged, 0);
+}
+
+Status CudaBackend::rope(const RopeArgs& a) {
+  Impl& d = *impl_;
+  HIX_TRY(d.enter());
+  const bool staged = !elementwise_safe(a.out, a.x);
+  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  const std::uint64_t total = std::uint64_t{a.tokens} * a.heads * a.head_dim;
+  HIX_TRY(d.launch(d.k.rope, {grid_for(total, 256)}, 256, 0, out, dt(a.out.dtype), d.at(a.x),
+                   dt(a.x.dtype), a.tokens, a.heads, a.head_dim, a.rot_dim, a.pos, a.theta));
+  return d.finish_staged(a.out, staged, 0);
+}
+
+// ---- MATMUL ----
+
+// m < cublas_min_rows: the weights are streamed once per 8 rows of a.
+Status CudaBackend::Impl::gemv(const MatmulArgs& a, CUdeviceptr out, CUdeviceptr cin) {
+  const std::uint64_t ea = dtype_size(a.a.dtype);
+  const std::uint64_t eo = dtype_size(a.out.dtype);
+  const CUdeviceptr bias = a.bias ? at(*a.bias) : 0;
+  const int bias_dt = a.bias ? dt(a.bias->dtype) : dt(DType::f32);
+  const bool vec = a.trans_b && a.k % 8 == 0 && at(a.a) % 16 == 0 && at(a.b) % 16 == 0;
+  const std::size_t variant =
+      (a.b.dtype == DType::bf16 ? 0U : 2U) + (a.a.dtype == DType::bf16 ? 0U : 1U);
+  for (std::uint32_t i0 = 0; i0 < a.m; i0 += kGemvMaxRows) {
+    const std::uint32_t rows = std::min(kGemvMaxRows, a.m - i0);
+    const CUdeviceptr arow = at(a.a) + std::uint64_t{i0} * a.k * ea;
+    const CUdeviceptr orow = out + std::uint64_t{i0} * a.n * eo;
+    const CUdeviceptr crow = cin + std::uint64_t{i0} * a.n * eo;
+    CUfunction f = nullptr;
+    unsigned grid = 0;
+    unsigned block = 0;
+    if (a.trans_b) {
+      f = vec ? k.gemv_vec[rows - 1][variant] : k.gemv_scalar[rows - 1];
+      grid = (a.n + kGemvWarps - 1) / kGemvWarps;
+      block = kGemvWarps * 32;
+    } else {
+      f = k.gemv_nt[rows - 1];
+      grid = (a.n + kGemvNtCols - 1) / kGemvNtCols;
+      block = kGemvNtThreads;
+    }
+    HIX_TRY(launch(f, {grid}, block, 0, orow, dt(a.out.dtype), crow, arow, dt(a.a.dtype), at(a.b),
+                   dt(a.b.dtype), bias, bias_dt, a.n, a.k, static_cast<int>(a.accumulate)));
+  }
+  return Status::ok;
+}
+
+Status CudaBackend::Impl::gemm_tiled(const MatmulArgs& a, CUdeviceptr out, CUdeviceptr cin) {
+  const CUdeviceptr bias = a.bias ? at(*a.bias) : 0;
+  const int bias_dt = a.bias ? dt(a.bias->dtype) : dt(DType::f32);
+  const Dim3 grid{(a.n + kGemmTile - 1) / kGemmTile,
+                  std::min<unsigned>((a.m + kGemmTile - 1) / kGemmTile, 65535U), 1};
+  return launch(k.gemm_tiled, grid, 256, 0, out, dt(a.out.dtype), cin, at(a.a), dt(a.a.dtype),
+                at(a.b), dt(a.b.dtype), bias, bias_dt, a.m, a.n, a.k, static_cast<int>(a.trans_b),
+                static_cast<int>(a.accumulate));
+}
+
+// cuBLAS takes one type for both operands: the activations are converted to
+// the weights' type (bf16 weights: bf16 activations, as PyTorch computes).
+// The product lands in out directly when one rounding gives the reference's
+// result, else in f32 scratch and an epilogue adds (out +) and (+ bias).
+Status CudaBackend::Impl::gemm_cublas(const MatmulArgs& a, bool alias) {
+  const DType wt = a.b.dtype;
+  const bool convert_a = a.a.dtype != wt;
+  const bool direct = !alias && (a.out.dtype == DType::f32 || wt == DType::bf16) &&
+                      (!a.bias || a.out.dtype == DType::f32);
+  ScratchPlan plan;
+  const std::uint64_t a_at = convert_a ? plan.add(a.a.count * dtype_size(wt)) : 0;
+  const std::uint64_t c_at = direct ? 0 : plan.add(std::uint64_t{a.m} * a.n * 4);
+  HIX_TRY(reserve_scratch(plan.total()));
+  CUdeviceptr a_ptr = at(a.a);
+  if (convert_a) {
+    a_ptr = scratch + a_at;
+    HIX_TRY(copy_elements(a_ptr, wt, at(a.a), a.a.dtype, a.a.count));
+  }
+  const cudaDataType ab_type = wt == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  const float alpha = 1.0F;
+  const float beta = direct && a.accumulate ? 1.0F : 0.0F;
+  const CUdeviceptr c_ptr = direct ? at(a.out) : scratch + c_at;
+  const cudaDataType c_type = direct && a.out.dtype == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  // Row-major out[m,n] = a[m,k] b is column-major out^T = b^T a^T.
+  const auto m = static_cast<int>(a.m);
+  const auto n = static_cast<int>(a.n);
+  const auto kk = static_cast<int>(a.k);
+  // Device addresses as cuBLAS takes them.
+  const auto* b_dev = reinterpret_cast<const void*>(static_cast<std::uintptr_t>(at(a.b)));
+  const auto* a_dev = reinterpret_cast<const void*>(static_cast<std::uintptr_t>(a_ptr));
+  auto* c_dev = reinterpret_cast<void*>(static_cast<std::uintptr_t>(c_ptr));
+  if (cublasGemmEx(blas, a.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m, kk, &alpha,
+                   b_dev, ab_type, a.trans_b ? kk : n, a_dev, ab_type, kk, &beta, c_dev, c_type, n,
+                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS) {
+    return Status::internal;
+  }
+  if (direct && !a.bias) return Status::ok;
+  const CUdeviceptr bias = a.bias ? at(*a.bias) : 0;
+  const int bias_dt = a.bias ? dt(a.bias->dtype) : dt(DType::f32);
+  const std::uint64_t count = std::uint64_t{a.m} * a.n;
+  const CUdeviceptr s = direct ? 0 : scratch + c_at;
+  const int accumulate = direct ? 1 : static_cast<int>(a.accumulate);
+  return launch(k.matmul_epilogue, {grid_for(count, 256)}, 256, 0, at(a.out), dt(a.out.dtype),
+                at(a.out), s, bias, bias_dt, count, a.n, accumulate);
+}
+
+Status CudaBackend::matmul(const MatmulArgs& a) {
+  Impl& d = *impl_;
+  HIX_TRY(d.enter());
+  const bool alias =
+      overlaps(a.out, a.a) || overlaps(a.out, a.b) || (a.bias && overlaps(a.out, *a.bias));
+  const bool small = a.m < d.options.cublas_min_rows;
+  const bool fits_int = a.m <= INT_MAX && a.n <= INT_MAX && a.k <= INT_MAX;
+  if (!small && d.blas != nullptr && !d.recording && fits_int) return d.gemm_cublas(a, alias);
+  // Our kernels read `cin` (out's old values) and write `out` element by
+  // element, so with aliasing only the written copy moves to scratch.
+  if (alias) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = alias ? d.scratch : d.at(a.out);
+  HIX_TRY(small ? d.gemv(a, out, d.at(a.out)) : d.gemm_tiled(a, out, d.at(a.out)));
+  return d.finish_staged(a.out, alias, 0);
+}
+
+// ---- ATTENTION ----
+
+Status CudaBackend::attention(const AttentionArgs& a) {
+  Impl& d = *impl_;
+  if (a.head_dim > kAttMaxHeadDim) return Status::internal;  // beyond the kernel's registers
+  HIX_TRY(d.enter());
+  const std::uint64_t hd = a.head_dim;
+  const std::uint64_t kv_row = std::uint64_t{a.kv_heads} * hd;
+  const std::uint64_t kv_count = std::uint64_t{a.tokens} * kv_row;
+  const std::uint64_t seen = a.pos + a.tokens;
+  const TensorArg kw{
+      VramOffset{a.k_cache.offset.value + a.pos * kv_row * dtype_size(a.k_cache.dtype)},
+      a.k_cache.dtype, kv_count};
+  const TensorArg vw{
+      VramOffset{a.v_cache.offset.value + a.pos * kv_row * dtype_size(a.v_cache.dtype)},
+      a.v_cache.dtype, kv_count};
+  const TensorArg kr{a.k_cache.offset, a.k_cache.dtype, seen * kv_row};  // read by the kernel
+  const TensorArg vr{a.v_cache.offset, a.v_cache.dtype, seen * kv_row};
+  const bool k_in_place = a.k.offset == kw.offset && a.k.dtype == kw.dtype;
+  const bool v_in_place = a.v.offset == vw.offset && a.v.dtype == vw.dtype;
+  // The reference loads q, k and v, stores the cache rows, then reads the
+  // caches: an input the cache stores would change is staged first.
+  const bool stage_k = !k_in_place && overlaps(a.k, kw);
+  const bool stage_v = !v_in_place && (overlaps(a.v, kw) || overlaps(a.v, vw));
+  const bool stage_q = overlaps(a.q, kw) || overlaps(a.q, vw);
+  const bool stage_out = overlaps(a.out, a.q) || overlaps(a.out, kr) || overlaps(a.out, vr);
+
+  const std::uint32_t group = a.q_heads / a.kv_heads;
+  const std::uint64_t blocks_x = (std::uint64_t{a.tokens} * group + kAttWarps - 1) / kAttWarps;
+  const std::uint64_t base_blocks = blocks_x * a.kv_heads;
+  if (base_blocks > INT_MAX) return Status::internal;
+  // Few blocks (decode): split the keys so every SM has work.
+  const auto target_blocks = static_cast<std::uint64_t>(2 * d.sm_count);
+  std::uint64_t splits = 1;
+  if (base_blocks < target_blocks && seen > 128) {
+    splits = std::min((target_blocks + base_blocks - 1) / base_blocks, (seen + 63) / 64);
+  }
+  const std::uint64_t split_len = round_up((seen + splits - 1) / splits, kAttKeys);
+  splits = (seen + split_len - 1) / split_len;
+  const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
+
+  ScratchPlan plan;
+  const std::uint64_t k_at = stage_k ? plan.add(bytes_of(a.k)) : 0;
+  const std::uint64_t v_at = stage_v ? plan.add(bytes_of(a.v)) : 0;
+  const std::uint64_t q_at = stage_q ? plan.add(bytes_of(a.q)) : 0;
+  const std::uint64_t out_at = stage_out ? plan.add(bytes_of(a.out)) : 0;
+  const std::uint64_t po_at = splits > 1 ? plan.add(splits * rows * hd * 4) : 0;
+  const std::uint64_t pml_at = splits > 1 ? plan.add(splits * rows * 2 * 4) : 0;
+  HIX_TRY(d.reserve_scratch(plan.total()));
+
+  CUdeviceptr k_src = d.at(a.k);
+  CUdeviceptr v_src = d.at(a.v);
+  CUdeviceptr q_src = d.at(a.q);
+  if (stage_k) {
+    k_src = d.scratch + k_at;
+    HIX_TRY(d.copy_bytes(k_src, d.at(a.k), bytes_of(a.k)));
+  }
+  if (stage_v) {
+    v_src = d.scratch + v_at;
+    HIX_TRY(d.copy_bytes(v_src, d.at(a.v), bytes_of(a.v)));
+  }
+  if (stage_q) {
+    q_src = d.scratch + q_at;
+    HIX_TRY(d.copy_bytes(q_src, d.at(a.q), bytes_of(a.q)));
+  }
+  if (!k_in_place) HIX_TRY(d.copy_elements(d.at(kw), kw.dtype, k_src, a.k.dtype, kv_count));
+  if (!v_in_place) HIX_TRY(d.copy_elements(d.at(vw), vw.dtype, v_src, a.v.dtype, kv_count));
+
+  const CUdeviceptr out = stage_out ? d.scratch + out_at : d.at(a.out);
+  const CUdeviceptr part_o = splits > 1 ? d.scratch + po_at : 0;
+  const CUdeviceptr part_ml = splits > 1 ? d.scratch + pml_at : 0;
+  const Dim3 grid{static_cast<unsigned>(base_blocks), 1, static_cast<unsigned>(splits)};
+  HIX_TRY(d.launch(d.k.attention, grid, kAttWarps * 32, attention_smem(a.head_dim), out,
+                   dt(a.out.dtype), q_src, dt(a.q.dtype), d.at(a.k_cache), dt(a.k_cache.dtype),
+                   d.at(a.v_cache), dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads,
+                   a.head_dim, a.pos, a.scale, static_cast<unsigned>(blocks_x), split_len, part_o,
+                   part_ml));
+  if (splits > 1) {
+    HIX_TRY(d.launch(d.k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, out,
+                     dt(a.out.dtype), part_o, part_ml, rows, a.head_dim,
+                     static_cast<unsigned>(splits)));
+  }
+  if (!stage_out) return Status::ok;
+  return d.copy_bytes(d.at(a.out), out, bytes_of(a.out));
+}
+
+// ---- Loop recording ----
+
+Status CudaBackend::begin_recording() {
+  Impl& d = *impl_;
+  if (d.recording) return Status::internal;
+  HIX_TRY(d.enter());
+  // Relaxed: scratch may grow (cuMemAlloc) while a loop is captured.
+  HIX_TRY(check(d.api.stream_begin_capture(d.stream, CU_STREAM_CAPTURE_MODE_RELAXED)));
+  d.recording = true;
+  return Status::ok;
+}
+
+Status CudaBackend::record_break_if_eq(const TensorArg& x, std::int32_t value,
+                                       std::uint32_t break_id) {
+  Impl& d = *impl_;
+  if (!d.recording) return Status::internal;
+  HIX_TRY(d.enter());
+  return d.launch(d.k.break_if_eq, {1}, 1, 0, d.at(x), value, break_id);
+}
+
+Status CudaBackend::end_recording(std::uint64_t key) {
+  Impl& d = *impl_;
+  if (!d.recording) return Status::internal;
+  HIX_TRY(d.enter());
+  CUgraph graph = nullptr;
+  const CUresult ended = d.api.stream_end_capture(d.stream, &graph);
+  d.recording = false;
+  if (ended != CUDA_SUCCESS || graph == nullptr) {
+    if (graph != nullptr) static_cast<void>(d.api.graph_destroy(graph));
+    return Status::internal;
+  }
+  CUgraphExec exec = nullptr;
+  const CUresult made = d.api.graph_instantiate(&exec, graph, 0);
+  static_cast<void>(d.api.graph_destroy(graph));
+  if (made != CUDA_SUCCESS) return Status::internal;
+  const auto same = [key](const auto& e) { return e.first == key; };
+  if (const auto it = std::find_if(d.graphs.begin(), d.graphs.end(), same); it != d.graphs.end()) {
+    static_cast<void>(d.api.graph_exec_destroy(it->second));
+    d.graphs.erase(it);
+  }
+  if (d.graphs.size() >= kMaxRecordings) {
+    static_cast<void>(d.api.graph_exec_destroy(d.graphs.front().second));
+    d.graphs.erase(d.graphs.begin());
+  }
+  d.graphs.emplace_back(key, exec);
+  return Status::ok;
+}
+
+void CudaBackend::abort_recording() {
+  Impl& d = *impl_;
+  if (!d.recording || d.enter() != Status::ok) return;
+  d.abort_capture();
+}
+
+Result<std::optional<std::uint32_t>> CudaBackend::replay(std::uint64_t key) {
+  Impl& d = *impl_;
+  if (d.recording) return Status::internal;
+  const auto it = std::find_if(d.graphs.begin(), d.graphs.end(),
+                               [key](const auto& e) { return e.first == key; });
+  if (it == d.graphs.end()) return Status::invalid_arg;
+  HIX_TRY(d.enter());
+  std::array<std::uint32_t, 2> halt{};
+  HIX_TRY(check(d.api.memset_d32_async(d.words, 0, 2, d.stream)));
+  HIX_TRY(check(d.api.graph_launch(it->second, d.stream)));
+  d.error_possible = true;  // a recorded embedding reports at finish()
+  HIX_TRY(
+      check(d.api.memcpy_dtoh_async(halt.data(), d.words + kHaltWord * 4, sizeof halt, d.stream)));
+  // Later ops run unhalted.
+  HIX_TRY(check(d.api.memset_d32_async(d.words, 0, 2, d.stream)));
+  HIX_TRY(check(d.api.stream_synchronize(d.stream)));
+  static_assert(kHaltIdWord == kHaltWord + 1);
+  if (halt[0] != 0) return std::optional<std::uint32_t>(halt[1]);
+  return std::optional<std::uint32_t>();
+}
+
+void CudaBackend::drop_recordings() {
+  Impl& d = *impl_;
+  if (d.enter() != Status::ok) return;
+  if (!d.recording) static_cast<void>(d.api.stream_synchronize(d.stream));
+  for (auto& [key, exec] : d.graphs) static_cast<void>(d.api.graph_exec_destroy(exec));
+  d.graphs.clear();
+  if (d.recording) return;  // the capture in progress may hold retired scratch
+  for (const CUdeviceptr p : d.retired) static_cast<void>(d.api.mem_free(p));
+  d.retired.clear();
+}
+
+}  // namespace hix::vgpu::cuda

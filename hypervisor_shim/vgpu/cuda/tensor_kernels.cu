@@ -1,0 +1,1022 @@
+// The tensor ISA's kernels (docs/specs/hix-gpu.md §6.4, §6.5) for the cuda
+// backend. Built by nvcc into a fatbin that cuda_backend.cpp loads as a module
+// and launches by name, so every kernel is extern "C". Storage is f32 or bf16
+// per operand (dtype codes of the ABI: 1 f32, 2 bf16, 3 i32); arithmetic is
+// fp32, and where the cpu reference sums in double these kernels do too.
+//
+// Every kernel takes `halt` first and returns at once when it is set: a
+// recorded BREAK_IF_EQ sets it, and the rest of a replayed graph then does
+// nothing.
+#include <cstdint>
+
+typedef unsigned long long u64;
+
+#define DT_F32 1
+#define DT_BF16 2
+
+namespace {
+
+__device__ __forceinline__ float bf2f(unsigned short h) {
+  return __uint_as_float(static_cast<unsigned>(h) << 16);
+}
+
+// Round to nearest even; NaN stays NaN with its sign (bf16.hpp).
+__device__ __forceinline__ unsigned short f2bf(float f) {
+  const unsigned u = __float_as_uint(f);
+  if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu) != 0) {
+    return static_cast<unsigned short>((u >> 16) | 0x0040u);
+  }
+  return static_cast<unsigned short>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+__device__ __forceinline__ float ld(const void* p, int dt, u64 i) {
+  return dt == DT_BF16 ? bf2f(static_cast<const unsigned short*>(p)[i])
+                       : static_cast<const float*>(p)[i];
+}
+
+__device__ __forceinline__ void st(void* p, int dt, u64 i, float v) {
+  if (dt == DT_BF16) {
+    static_cast<unsigned short*>(p)[i] = f2bf(v);
+  } else {
+    static_cast<float*>(p)[i] = v;
+  }
+}
+
+__device__ __forceinline__ bool halted(const unsigned* halt) {
+  return *static_cast<const volatile unsigned*>(halt) != 0u;
+}
+
+__device__ __forceinline__ u64 gtid() {
+  return static_cast<u64>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+
+__device__ __forceinline__ u64 gstride() {
+  return static_cast<u64>(gridDim.x) * blockDim.x;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+  return v;
+}
+
+// Block-wide reductions: a fixed tree, so results are deterministic. `sh`
+// holds 32 values; every thread gets the result.
+__device__ double block_sum_d(double v, double* sh) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
+  __syncthreads();
+  double r = 0.0;
+  const unsigned nw = (blockDim.x + 31) / 32;
+  for (unsigned i = 0; i < nw; ++i) r += sh[i];
+  __syncthreads();
+  return r;
+}
+
+__device__ float block_max_f(float v, float* sh) {
+  v = warp_max(v);
+  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float r = -INFINITY;
+  const unsigned nw = (blockDim.x + 31) / 32;
+  for (unsigned i = 0; i < nw; ++i) r = fmaxf(r, sh[i]);
+  __syncthreads();
+  return r;
+}
+
+__device__ u64 block_max_u64(u64 v, u64* sh) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const u64 w = __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    v = w > v ? w : v;
+  }
+  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
+  __syncthreads();
+  u64 r = 0;
+  const unsigned nw = (blockDim.x + 31) / 32;
+  for (unsigned i = 0; i < nw; ++i) r = sh[i] > r ? sh[i] : r;
+  __syncthreads();
+  return r;
+}
+
+// The order of SAMPLE (§6.5) and ARGMAX as one 64-bit key: logit
+// descending, then index ascending, NaN below everything; -0 ranks as +0
+// (the reference compares with >, where they are equal).
+__device__ __forceinline__ unsigned ord_f(float v) {
+  if (v != v) return 0u;
+  unsigned u = __float_as_uint(v);
+  if ((u & 0x7FFFFFFFu) == 0) u = 0;
+  return (u & 0x80000000u) != 0 ? ~u : (u | 0x80000000u);
+}
+
+__device__ __forceinline__ u64 rank_key(float v, unsigned c) {
+  return (static_cast<u64>(ord_f(v)) << 32) | static_cast<u64>(0xFFFFFFFFu - c);
+}
+
+__device__ __forceinline__ unsigned key_index(u64 key) {
+  return 0xFFFFFFFFu - static_cast<unsigned>(key & 0xFFFFFFFFull);
+}
+
+__device__ __forceinline__ u64 splitmix64_mix(u64 z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+// ---- Memory ----
+
+extern "C" __global__ void k_break_if_eq(unsigned* halt, const int* x, int value, unsigned id) {
+  if (threadIdx.x == 0 && blockIdx.x == 0 && halt[0] == 0u && x[0] == value) {
+    halt[0] = 1u;
+    halt[1] = id;
+  }
+}
+
+extern "C" __global__ void k_fill(const unsigned* halt, void* dst, int dt, u64 count,
+                                  unsigned bits) {
+  if (halted(halt)) return;
+  if (dt == DT_BF16) {
+    const unsigned short h = f2bf(__uint_as_float(bits));
+    for (u64 i = gtid(); i < count; i += gstride()) static_cast<unsigned short*>(dst)[i] = h;
+  } else {
+    for (u64 i = gtid(); i < count; i += gstride()) static_cast<unsigned*>(dst)[i] = bits;
+  }
+}
+
+// f32 and i32 to the same type copy bits; anything else converts through
+// f32 (bf16 to bf16 quiets a signalling NaN, as the reference does).
+extern "C" __global__ void k_copy(const unsigned* halt, void* dst, int ddt, const void* src,
+                                  int sdt, u64 count) {
+  if (halted(halt)) return;
+  if (ddt == sdt && ddt != DT_BF16) {
+    for (u64 i = gtid(); i < count; i += gstride()) {
+      static_cast<unsigned*>(dst)[i] = static_cast<const unsigned*>(src)[i];
+    }
+  } else {
+    for (u64 i = gtid(); i < count; i += gstride()) st(dst, ddt, i, ld(src, sdt, i));
+  }
+}
+
+// Raw bytes between non-overlapping ranges (scratch to destination).
+extern "C" __global__ void k_copy_bytes(const unsigned* halt, unsigned char* dst,
+                                        const unsigned char* src, u64 bytes) {
+  if (halted(halt)) return;
+  u64 done = 0;
+  if ((reinterpret_cast<u64>(dst) | reinterpret_cast<u64>(src)) % 16 == 0) {
+    const u64 vecs = bytes / 16;
+    for (u64 i = gtid(); i < vecs; i += gstride()) {
+      reinterpret_cast<uint4*>(dst)[i] = reinterpret_cast<const uint4*>(src)[i];
+    }
+    done = vecs * 16;
+  }
+  for (u64 i = done + gtid(); i < bytes; i += gstride()) dst[i] = src[i];
+}
+
+extern "C" __global__ void k_zero_bytes(const unsigned* halt, unsigned char* dst, u64 bytes) {
+  if (halted(halt)) return;
+  u64 done = 0;
+  if (reinterpret_cast<u64>(dst) % 16 == 0) {
+    const u64 vecs = bytes / 16;
+    for (u64 i = gtid(); i < vecs; i += gstride()) {
+      reinterpret_cast<uint4*>(dst)[i] = make_uint4(0, 0, 0, 0);
+    }
+    done = vecs * 16;
+  }
+  for (u64 i = done + gtid(); i < bytes; i += gstride()) dst[i] = 0;
+}
+
+// ---- Elementwise ----
+
+// An id outside [0, vocab) writes a zero row and sets the sticky error word.
+extern "C" __global__ void k_embedding(const unsigned* halt, unsigned* err, void* out, int odt,
+                                       const void* table, int tdt, const int* ids, unsigned rows,
+                                       unsigned dim, unsigned vocab) {
+  if (halted(halt)) return;
+  const u64 total = static_cast<u64>(rows) * dim;
+  for (u64 i = gtid(); i < total; i += gstride()) {
+    const u64 t = i / dim;
+    const u64 c = i - t * dim;
+    const int id = ids[t];
+    if (id < 0 || static_cast<unsigned>(id) >= vocab) {
+      st(out, odt, i, 0.0f);
+      if (c == 0) atomicOr(err, 1u);
+    } else if (odt == tdt && odt == DT_F32) {
+      static_cast<unsigned*>(out)[i] =
+          static_cast<const unsigned*>(table)[static_cast<u64>(id) * dim + c];
+    } else {
+      st(out, odt, i, ld(table, tdt, static_cast<u64>(id) * dim + c));
+    }
+  }
+}
+
+extern "C" __global__ void k_binary(const unsigned* halt, int op, void* out, int odt, const void* a,
+                                    int adt, const void* b, int bdt, u64 n, u64 nb) {
+  if (halted(halt)) return;
+  for (u64 i = gtid(); i < n; i += gstride()) {
+    const float x = ld(a, adt, i);
+    const float y = ld(b, bdt, nb == n ? i : i % nb);
+    st(out, odt, i, op == 0 ? __fadd_rn(x, y) : __fmul_rn(x, y));
+  }
+}
+
+extern "C" __global__ void k_unary(const unsigned* halt, int op, void* out, int odt, const void* x,
+                                   int xdt, u64 n) {
+  if (halted(halt)) return;
+  for (u64 i = gtid(); i < n; i += gstride()) {
+    const float v = ld(x, xdt, i);
+    float r;
+    if (op == 0) {
+      const float k_sqrt2_over_pi = 0.7978845608028654f;
+      r = 0.5f * v * (1.0f + tanhf(k_sqrt2_over_pi * (v + 0.044715f * v * v * v)));
+    } else {
+      r = v / (1.0f + expf(-v));
+    }
+    st(out, odt, i, r);
+  }
+}
+
+// ---- Row ops: one block per row; every read of the row is done before
+// the first write (the reductions end in a barrier), so out may be x. ----
+
+extern "C" __global__ void k_layernorm(const unsigned* halt, void* out, int odt, const void* x,
+                                       int xdt, const void* gamma, int gdt, const void* beta,
+                                       int bdt, unsigned cols, float eps) {
+  if (halted(halt)) return;
+  __shared__ double sh[32];
+  const u64 base = static_cast<u64>(blockIdx.x) * cols;
+  double s = 0.0;
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) s += ld(x, xdt, base + c);
+  const double mean = block_sum_d(s, sh) / static_cast<double>(cols);
+  double v = 0.0;
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const double d = static_cast<double>(ld(x, xdt, base + c)) - mean;
+    v += d * d;
+  }
+  const double var = block_sum_d(v, sh) / static_cast<double>(cols);
+  const double inv = 1.0 / sqrt(var + static_cast<double>(eps));
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float n = static_cast<float>((static_cast<double>(ld(x, xdt, base + c)) - mean) * inv);
+    st(out, odt, base + c, __fadd_rn(__fmul_rn(n, ld(gamma, gdt, c)), ld(beta, bdt, c)));
+  }
+}
+
+extern "C" __global__ void k_rmsnorm(const unsigned* halt, void* out, int odt, const void* x,
+                                     int xdt, const void* gamma, int gdt, unsigned cols,
+                                     float eps) {
+  if (halted(halt)) return;
+  __shared__ double sh[32];
+  const u64 base = static_cast<u64>(blockIdx.x) * cols;
+  double s = 0.0;
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const double v = ld(x, xdt, base + c);
+    s += v * v;
+  }
+  const double ss = block_sum_d(s, sh);
+  const double inv = 1.0 / sqrt(ss / static_cast<double>(cols) + static_cast<double>(eps));
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float n = static_cast<float>(static_cast<double>(ld(x, xdt, base + c)) * inv);
+    st(out, odt, base + c, __fmul_rn(n, ld(gamma, gdt, c)));
+  }
+}
+
+extern "C" __global__ void k_softmax(const unsigned* halt, void* out, int odt, const void* x,
+                                     int xdt, unsigned cols) {
+  if (halted(halt)) return;
+  __shared__ float shf[32];
+  __shared__ double shd[32];
+  const u64 base = static_cast<u64>(blockIdx.x) * cols;
+  float mx = -INFINITY;
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) mx = fmaxf(mx, ld(x, xdt, base + c));
+  mx = block_max_f(mx, shf);
+  double s = 0.0;
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    s += static_cast<double>(expf(ld(x, xdt, base + c) - mx));
+  }
+  const double sum = block_sum_d(s, shd);
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float e = expf(ld(x, xdt, base + c) - mx);
+    st(out, odt, base + c, static_cast<float>(static_cast<double>(e) / sum));
+  }
+}
+
+// Lowest index of the row's maximum; NaN never wins (all NaN: 0).
+extern "C" __global__ void k_argmax(const unsigned* halt, int* out, const void* x, int xdt,
+                                    unsigned cols) {
+  if (halted(halt)) return;
+  __shared__ u64 sh[32];
+  const u64 base = static_cast<u64>(blockIdx.x) * cols;
+  u64 best = 0;
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const u64 key = rank_key(ld(x, xdt, base + c), c);
+    best = key > best ? key : best;
+  }
+  best = block_max_u64(best, sh);
+  if (threadIdx.x == 0) out[blockIdx.x] = static_cast<int>(key_index(best));
+}
+
+// ---- RoPE: one thread per (token, head, dim); pair i < rot_dim/2 rotates
+// (i, i + rot_dim/2), dims >= rot_dim are copied. Angles in double as the
+// reference computes them. ----
+
+extern "C" __global__ void k_rope(const unsigned* halt, void* out, int odt, const void* x, int xdt,
+                                  unsigned tokens, unsigned heads, unsigned head_dim,
+                                  unsigned rot_dim, u64 pos, float theta) {
+  if (halted(halt)) return;
+  const u64 total = static_cast<u64>(tokens) * heads * head_dim;
+  const unsigned half = rot_dim / 2;
+  for (u64 e = gtid(); e < total; e += gstride()) {
+    const u64 row = e / head_dim;
+    const unsigned i = static_cast<unsigned>(e - row * head_dim);
+    const u64 t = row / heads;
+    const u64 base = row * head_dim;
+    if (i < half) {
+      const double p = static_cast<double>(pos + t);
+      const double inv_freq = pow(static_cast<double>(theta),
+                                  -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim));
+      const double angle = p * inv_freq;
+      const float c = static_cast<float>(cos(angle));
+      const float s = static_cast<float>(sin(angle));
+      const float x1 = ld(x, xdt, base + i);
+      const float x2 = ld(x, xdt, base + i + half);
+      st(out, odt, base + i, __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s)));
+      st(out, odt, base + i + half, __fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s)));
+    } else if (i >= rot_dim) {
+      if (odt == xdt && odt == DT_F32) {
+        static_cast<unsigned*>(out)[base + i] = static_cast<const unsigned*>(x)[base + i];
+      } else {
+        st(out, odt, base + i, ld(x, xdt, base + i));
+      }
+    }
+  }
+}
+
+// ---- SAMPLE (§6.5): one block of 1024 threads per row. ----
+//
+// The top_k candidates are the keys >= the k-th largest rank_key, found by
+// an 8-bit radix select. Up to 1024 candidates are sorted in shared memory
+// and summed in order in double, exactly as the reference does. More are
+// weighed with per-digit histograms of the weights (a radix descent to the
+// first candidate whose running sum exceeds the target); those sums are in a
+// different order than the reference's, so a pick can differ only when the
+// target lies within double rounding of a boundary.
+
+#define SAMPLE_THREADS 1024
+#define SAMPLE_SORT_MAX 1024
+
+namespace {
+
+__device__ double sample_weight(float v, double mx, double temperature) {
+  return v != v ? 0.0 : exp((static_cast<double>(v) - mx) / temperature);
+}
+
+}  // namespace
+
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
+    k_sample(const unsigned* halt, int* out, const void* x, int xdt, unsigned cols,
+             float temperature, unsigned top_k, u64 seed, u64 first_draw) {
+  if (halted(halt)) return;
+  __shared__ unsigned hist[256];
+  __shared__ double whist[256];
+  __shared__ u64 keys[SAMPLE_SORT_MAX];
+  __shared__ double w[SAMPLE_SORT_MAX];
+  __shared__ u64 shk[32];
+  __shared__ double shd[32];
+  __shared__ unsigned pick_digit;
+  __shared__ unsigned remaining;
+  __shared__ unsigned count;
+  __shared__ double acc_sh;
+  __shared__ int last_mode;
+
+  const u64 base = static_cast<u64>(blockIdx.x) * cols;
+  const unsigned k = (top_k == 0 || top_k > cols) ? cols : top_k;
+  const double temp = static_cast<double>(temperature);
+
+  // The largest key (the first candidate) gives x_max.
+  u64 top = 0;
+  u64 low = ~0ull;
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const u64 key = rank_key(ld(x, xdt, base + c), c);
+    top = key > top ? key : top;
+    low = key < low ? key : low;
+  }
+  top = block_max_u64(top, shk);
+  const u64 lowest = ~block_max_u64(~low, shk);
+  const double mx = static_cast<double>(ld(x, xdt, base + key_index(top)));
+
+  // kth: the smallest candidate key.
+  u64 kth = lowest;
+  if (k < cols) {
+    u64 prefix = 0;
+    u64 mask = 0;
+    if (threadIdx.x == 0) remaining = k;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      for (unsigned d = threadIdx.x; d < 256; d += blockDim.x) hist[d] = 0;
+      __syncthreads();
+      for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+        const u64 key = rank_key(ld(x, xdt, base + c), c);
+        if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
+      }
+      __syncthreads();
+      if (threadIdx.x == 0) {
+        unsigned rem = remaining;
+        unsigned chosen = 0;
+        for (int d = 255; d >= 0; --d) {
+          if (hist[d] >= rem) {
+            chosen = static_cast<unsigned>(d);
+            break;
+          }
+          rem -= hist[d];
+        }
+        remaining = rem;
+        pick_digit = chosen;
+      }
+      __syncthreads();
+      prefix |= static_cast<u64>(pick_digit) << shift;
+      mask |= 0xFFull << shift;
+      __syncthreads();
+    }
+    kth = prefix;
+  }
+
+  const u64 n = first_draw + blockIdx.x;
+  const u64 z = splitmix64_mix(seed + (n + 1) * 0x9E3779B97F4A7C15ull);
+  const double u = static_cast<double>(z >> 40) / 16777216.0;
+
+  if (k <= SAMPLE_SORT_MAX) {
+    // Gather the k candidates, sort them descending, sum in order.
+    unsigned p2 = 1;
+    while (p2 < k) p2 <<= 1;
+    if (threadIdx.x == 0) count = 0;
+    __syncthreads();
+    for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+      const u64 key = rank_key(ld(x, xdt, base + c), c);
+      if (key >= kth) keys[atomicAdd(&count, 1u)] = key;
+    }
+    __syncthreads();
+    for (unsigned i = k + threadIdx.x; i < p2; i += blockDim.x) keys[i] = 0;  // below every key
+    __syncthreads();
+    for (unsigned size = 2; size <= p2; size <<= 1) {
+      for (unsigned stride = size >> 1; stride > 0; stride >>= 1) {
+        for (unsigned i = threadIdx.x; i < p2; i += blockDim.x) {
+          const unsigned j = i ^ stride;
+          if (j > i) {
+            const bool desc = (i & size) == 0;
+            const u64 a = keys[i];
+            const u64 b = keys[j];
+            if (desc ? (a < b) : (a > b)) {
+              keys[i] = b;
+              keys[j] = a;
+            }
+          }
+        }
+        __syncthreads();
+      }
+    }
+    for (unsigned i = threadIdx.x; i < k; i += blockDim.x) {
+      w[i] = sample_weight(ld(x, xdt, base + key_index(keys[i])), mx, temp);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      double total = 0.0;
+      for (unsigned i = 0; i < k; ++i) total += w[i];
+      const double target = u * total;
+      unsigned pick = k - 1;
+      double run = 0.0;
+      for (unsigned i = 0; i < k; ++i) {
+        run += w[i];
+        if (run > target) {
+          pick = i;
+          break;
+        }
+      }
+      out[blockIdx.x] = static_cast<int>(key_index(keys[pick]));
+    }
+    return;
+  }
+
+  double part = 0.0;
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float v = ld(x, xdt, base + c);
+    if (rank_key(v, c) >= kth) part += sample_weight(v, mx, temp);
+  }
+  const double target = u * block_sum_d(part, shd);
+  u64 prefix = 0;
+  u64 mask = 0;
+  if (threadIdx.x == 0) {
+    acc_sh = 0.0;
+    last_mode = 0;
+  }
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    for (unsigned d = threadIdx.x; d < 256; d += blockDim.x) {
+      hist[d] = 0;
+      whist[d] = 0.0;
+    }
+    __syncthreads();
+    for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+      const float v = ld(x, xdt, base + c);
+      const u64 key = rank_key(v, c);
+      if (key >= kth && (key & mask) == prefix) {
+        const unsigned d = static_cast<unsigned>((key >> shift) & 255u);
+        atomicAdd(&hist[d], 1u);
+        atomicAdd(&whist[d], sample_weight(v, mx, temp));
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int chosen = -1;
+      if (last_mode == 0) {
+        double run = acc_sh;
+        for (int d = 255; d >= 0; --d) {
+          if (hist[d] == 0) continue;
+          if (run + whist[d] > target) {
+            chosen = d;
+            acc_sh = run;
+            break;
+          }
+          run += whist[d];
+        }
+      }
+      if (chosen < 0) {  // rounding left none: the last candidate from here on
+        last_mode = 1;
+        for (int d = 0; d < 256; ++d) {
+          if (hist[d] != 0) {
+            chosen = d;
+            break;
+          }
+        }
+      }
+      pick_digit = static_cast<unsigned>(chosen);
+    }
+    __syncthreads();
+    prefix |= static_cast<u64>(pick_digit) << shift;
+    mask |= 0xFFull << shift;
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[blockIdx.x] = static_cast<int>(key_index(prefix));
+}
+
+// ---- MATMUL ----
+
+// Epilogue of the cuBLAS path: out = ((accumulate ? cin : 0) + s) + bias,
+// s an f32 product (or absent: 0).
+extern "C" __global__ void k_matmul_epilogue(const unsigned* halt, void* out, int odt,
+                                             const void* cin, const float* s, const void* bias,
+                                             int bdt, u64 count, unsigned n, int accumulate) {
+  if (halted(halt)) return;
+  for (u64 i = gtid(); i < count; i += gstride()) {
+    float v = s != nullptr ? s[i] : 0.0f;
+    if (accumulate != 0) v = __fadd_rn(ld(cin, odt, i), v);
+    if (bias != nullptr) v = __fadd_rn(v, ld(bias, bdt, i % n));
+    st(out, odt, i, v);
+  }
+}
+
+namespace {
+
+__device__ __forceinline__ void epilogue_store(void* out, int odt, const void* cin,
+                                               const void* bias, int bdt, u64 idx, unsigned j,
+                                               int accumulate, float acc) {
+  float v = acc;
+  if (accumulate != 0) v = __fadd_rn(ld(cin, odt, idx), v);
+  if (bias != nullptr) v = __fadd_rn(v, ld(bias, bdt, j));
+  st(out, odt, idx, v);
+}
+
+__device__ __forceinline__ void unpack_bf16x8(const uint4 w, float* f) {
+  const unsigned parts[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    f[2 * q] = __uint_as_float(parts[q] << 16);
+    f[2 * q + 1] = __uint_as_float(parts[q] & 0xFFFF0000u);
+  }
+}
+
+// A chunk of VW elements of row `i` of `a` at element `e` (16-byte aligned
+// for VW = 8 bf16 / 4 f32 weights; a's rows are 16-byte aligned too).
+template <bool BF16A, int VW>
+__device__ __forceinline__ void load_a(const void* a, u64 e, float* f) {
+  if constexpr (BF16A) {
+    const unsigned short* p = static_cast<const unsigned short*>(a) + e;
+    if constexpr (VW == 8) {
+      unpack_bf16x8(__ldg(reinterpret_cast<const uint4*>(p)), f);
+    } else {
+      const uint2 v = __ldg(reinterpret_cast<const uint2*>(p));
+      f[0] = __uint_as_float(v.x << 16);
+      f[1] = __uint_as_float(v.x & 0xFFFF0000u);
+      f[2] = __uint_as_float(v.y << 16);
+      f[3] = __uint_as_float(v.y & 0xFFFF0000u);
+    }
+  } else {
+    const float4* p = reinterpret_cast<const float4*>(static_cast<const float*>(a) + e);
+#pragma unroll
+    for (int q = 0; q < VW / 4; ++q) {
+      const float4 v = __ldg(p + q);
+      f[4 * q] = v.x;
+      f[4 * q + 1] = v.y;
+      f[4 * q + 2] = v.z;
+      f[4 * q + 3] = v.w;
+    }
+  }
+}
+
+template <int M, bool BF16A, int VW>
+__device__ __forceinline__ void gemv_chunk(float (&acc)[M], const float* wf, const void* a, u64 c,
+                                           unsigned k) {
+#pragma unroll
+  for (int i = 0; i < M; ++i) {
+    float af[VW];
+    load_a<BF16A, VW>(a, static_cast<u64>(i) * k + c * VW, af);
+#pragma unroll
+    for (int q = 0; q < VW; ++q) acc[i] = fmaf(af[q], wf[q], acc[i]);
+  }
+}
+
+template <bool BF16B>
+__device__ __forceinline__ void weights_f32(const uint4 w, float* f) {
+  if constexpr (BF16B) {
+    unpack_bf16x8(w, f);
+  } else {
+    f[0] = __uint_as_float(w.x);
+    f[1] = __uint_as_float(w.y);
+    f[2] = __uint_as_float(w.z);
+    f[3] = __uint_as_float(w.w);
+  }
+}
+
+#define GEMV_WARPS 8
+
+// Small-m matmul with b [n,k] (TRANS_B): one warp per output column j
+// streams b's row j once in 16-byte loads (4 in flight per lane) and uses
+// each for all M rows of a. Rows of a and b are 16-byte aligned and k is a
+// multiple of 8 (the host checks; the scalar kernel takes the rest).
+template <int M, bool BF16B, bool BF16A>
+__device__ void gemv_tb_vec(const unsigned* halt, void* out, int odt, const void* cin,
+                            const void* a, const void* b, const void* bias, int bdt, unsigned n,
+                            unsigned k, int accumulate) {
+  if (halted(halt)) return;
+  constexpr int VW = BF16B ? 8 : 4;
+  const unsigned lane = threadIdx.x & 31;
+  const unsigned j = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+  if (j >= n) return;
+  const uint4* row = reinterpret_cast<const uint4*>(static_cast<const unsigned char*>(b) +
+                                                    static_cast<u64>(j) * k * (BF16B ? 2 : 4));
+  const unsigned nv = k / VW;
+  float acc[M];
+#pragma unroll
+  for (int i = 0; i < M; ++i) acc[i] = 0.0f;
+  unsigned c = lane;
+  for (; c + 96 < nv; c += 128) {
+    uint4 wv[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) wv[u] = __ldcs(row + c + 32 * u);
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      float wf[VW];
+      weights_f32<BF16B>(wv[u], wf);
+      gemv_chunk<M, BF16A, VW>(acc, wf, a, c + 32 * u, k);
+    }
+  }
+  for (; c < nv; c += 32) {
+    float wf[VW];
+    weights_f32<BF16B>(__ldcs(row + c), wf);
+    gemv_chunk<M, BF16A, VW>(acc, wf, a, c, k);
+  }
+#pragma unroll
+  for (int i = 0; i < M; ++i) acc[i] = warp_sum(acc[i]);
+  if (lane < static_cast<unsigned>(M)) {
+    float mine = acc[0];
+#pragma unroll
+    for (int i = 1; i < M; ++i) {
+      if (lane == static_cast<unsigned>(i)) mine = acc[i];
+    }
+    epilogue_store(out, odt, cin, bias, bdt, static_cast<u64>(lane) * n + j, j, accumulate, mine);
+  }
+}
+
+// The same for any alignment and k: element loads, still one warp per
+// column.
+template <int M>
+__device__ void gemv_tb_scalar(const unsigned* halt, void* out, int odt, const void* cin,
+                               const void* a, int adt, const void* b, int bdt_w, const void* bias,
+                               int bdt, unsigned n, unsigned k, int accumulate) {
+  if (halted(halt)) return;
+  const unsigned lane = threadIdx.x & 31;
+  const unsigned j = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+  if (j >= n) return;
+  float acc[M];
+#pragma unroll
+  for (int i = 0; i < M; ++i) acc[i] = 0.0f;
+  for (unsigned p = lane; p < k; p += 32) {
+    const float wv = ld(b, bdt_w, static_cast<u64>(j) * k + p);
+#pragma unroll
+    for (int i = 0; i < M; ++i) acc[i] = fmaf(ld(a, adt, static_cast<u64>(i) * k + p), wv, acc[i]);
+  }
+#pragma unroll
+  for (int i = 0; i < M; ++i) acc[i] = warp_sum(acc[i]);
+  if (lane < static_cast<unsigned>(M)) {
+    float mine = acc[0];
+#pragma unroll
+    for (int i = 1; i < M; ++i) {
+      if (lane == static_cast<unsigned>(i)) mine = acc[i];
+    }
+    epilogue_store(out, odt, cin, bias, bdt, static_cast<u64>(lane) * n + j, j, accumulate, mine);
+  }
+}
+
+#define GEMV_NT_COLS 32
+#define GEMV_NT_SLICES 16
+
+// Small-m matmul with b [k,n]: a block of 32 columns x 16 slices of k; the
+// slices are summed in shared memory.
+template <int M>
+__device__ void gemv_nt(const unsigned* halt, void* out, int odt, const void* cin, const void* a,
+                        int adt, const void* b, int bdt_w, const void* bias, int bdt, unsigned n,
+                        unsigned k, int accumulate) {
+  if (halted(halt)) return;
+  __shared__ float part[M][GEMV_NT_SLICES][GEMV_NT_COLS];
+  const unsigned tx = threadIdx.x % GEMV_NT_COLS;
+  const unsigned ty = threadIdx.x / GEMV_NT_COLS;
+  const unsigned j = blockIdx.x * GEMV_NT_COLS + tx;
+  float acc[M];
+#pragma unroll
+  for (int i = 0; i < M; ++i) acc[i] = 0.0f;
+  if (j < n) {
+    for (unsigned p = ty; p < k; p += GEMV_NT_SLICES) {
+      const float wv = ld(b, bdt_w, static_cast<u64>(p) * n + j);
+#pragma unroll
+      for (int i = 0; i < M; ++i) {
+        acc[i] = fmaf(ld(a, adt, static_cast<u64>(i) * k + p), wv, acc[i]);
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < M; ++i) part[i][ty][tx] = acc[i];
+  __syncthreads();
+  if (ty == 0 && j < n) {
+#pragma unroll
+    for (int i = 0; i < M; ++i) {
+      float s = 0.0f;
+      for (int q = 0; q < GEMV_NT_SLICES; ++q) s += part[i][q][tx];
+      epilogue_store(out, odt, cin, bias, bdt, static_cast<u64>(i) * n + j, j, accumulate, s);
+    }
+  }
+}
+
+}  // namespace
+
+#define GEMV_ARGS                                                                    \
+  const unsigned *halt, void *out, int odt, const void *cin, const void *a, int adt, \
+      const void *b, int bdt_w, const void *bias, int bdt, unsigned n, unsigned k, int accumulate
+
+#define GEMV_VEC(M, BB, BA, NAME)                                                   \
+  extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32) NAME(GEMV_ARGS) {   \
+    (void)adt;                                                                      \
+    (void)bdt_w;                                                                    \
+    gemv_tb_vec<M, BB, BA>(halt, out, odt, cin, a, b, bias, bdt, n, k, accumulate); \
+  }
+
+#define GEMV_M(M)                                                                            \
+  GEMV_VEC(M, true, true, k_gemv_tb_m##M##_bb)                                               \
+  GEMV_VEC(M, true, false, k_gemv_tb_m##M##_bf)                                              \
+  GEMV_VEC(M, false, true, k_gemv_tb_m##M##_fb)                                              \
+  GEMV_VEC(M, false, false, k_gemv_tb_m##M##_ff)                                             \
+  extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32) k_gemv_tbs_m##M(GEMV_ARGS) { \
+    gemv_tb_scalar<M>(halt, out, odt, cin, a, adt, b, bdt_w, bias, bdt, n, k, accumulate);   \
+  }                                                                                          \
+  extern "C" __global__ void __launch_bounds__(GEMV_NT_COLS* GEMV_NT_SLICES)                 \
+      k_gemv_nt_m##M(GEMV_ARGS) {                                                            \
+    gemv_nt<M>(halt, out, odt, cin, a, adt, b, bdt_w, bias, bdt, n, k, accumulate);          \
+  }
+
+GEMV_M(1)
+GEMV_M(2)
+GEMV_M(3)
+GEMV_M(4)
+GEMV_M(5)
+GEMV_M(6)
+GEMV_M(7)
+GEMV_M(8)
+
+// Any m: 64x64 output tiles, k in steps of 16 through shared memory, 4x4
+// outputs per thread, fp32 accumulate. For recordings (no cuBLAS there) and
+// use_cublas = false.
+#define GT 64
+#define GK 16
+
+extern "C" __global__ void __launch_bounds__(256)
+    k_gemm_tiled(const unsigned* halt, void* out, int odt, const void* cin, const void* a, int adt,
+                 const void* b, int bdt_w, const void* bias, int bdt, unsigned m, unsigned n,
+                 unsigned k, int trans_b, int accumulate) {
+  if (halted(halt)) return;
+  __shared__ float as[GK][GT + 4];
+  __shared__ float bs[GK][GT + 4];
+  const unsigned tid = threadIdx.x;
+  const unsigned tx = tid % 16;
+  const unsigned ty = tid / 16;
+  const unsigned col0 = blockIdx.x * GT;
+  const unsigned tiles_m = (m + GT - 1) / GT;
+  for (unsigned tm = blockIdx.y; tm < tiles_m; tm += gridDim.y) {
+    const unsigned row0 = tm * GT;
+    float acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+#pragma unroll
+      for (int jj = 0; jj < 4; ++jj) acc[i][jj] = 0.0f;
+    }
+    for (unsigned k0 = 0; k0 < k; k0 += GK) {
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const unsigned e = tid + 256u * q;
+        {
+          const unsigned r = e / GK;
+          const unsigned kk = e % GK;
+          const unsigned gr = row0 + r;
+          const unsigned gk = k0 + kk;
+          as[kk][r] = (gr < m && gk < k) ? ld(a, adt, static_cast<u64>(gr) * k + gk) : 0.0f;
+        }
+        if (trans_b != 0) {
+          const unsigned cc = e / GK;
+          const unsigned kk = e % GK;
+          const unsigned gc = col0 + cc;
+          const unsigned gk = k0 + kk;
+          bs[kk][cc] = (gc < n && gk < k) ? ld(b, bdt_w, static_cast<u64>(gc) * k + gk) : 0.0f;
+        } else {
+          const unsigned kk = e / GT;
+          const unsigned cc = e % GT;
+          const unsigned gc = col0 + cc;
+          const unsigned gk = k0 + kk;
+          bs[kk][cc] = (gc < n && gk < k) ? ld(b, bdt_w, static_cast<u64>(gk) * n + gc) : 0.0f;
+        }
+      }
+      __syncthreads();
+#pragma unroll
+      for (int kk = 0; kk < GK; ++kk) {
+        float af[4];
+        float bf[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) af[i] = as[kk][ty * 4 + i];
+#pragma unroll
+        for (int jj = 0; jj < 4; ++jj) bf[jj] = bs[kk][tx * 4 + jj];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+#pragma unroll
+          for (int jj = 0; jj < 4; ++jj) acc[i][jj] = fmaf(af[i], bf[jj], acc[i][jj]);
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const unsigned r = row0 + ty * 4 + i;
+      if (r >= m) continue;
+#pragma unroll
+      for (int jj = 0; jj < 4; ++jj) {
+        const unsigned c = col0 + tx * 4 + jj;
+        if (c < n) {
+          epilogue_store(out, odt, cin, bias, bdt, static_cast<u64>(r) * n + c, c, accumulate,
+                         acc[i][jj]);
+        }
+      }
+    }
+  }
+}
+
+// ---- ATTENTION ----
+//
+// A block takes 8 query rows of one kv head g (row r = t*group + h%group;
+// GQA heads of a group share the K/V tiles) and a range of keys; K/V tiles
+// of 32 keys go through shared memory as f32. A warp owns one query row:
+// lane j scores key j of the tile, the warp keeps an online softmax, and
+// lane l accumulates output dims l, l+32, ... (head_dim <= 256). With more
+// than one key split (gridDim.z), each split writes its partial (m, l, o)
+// and k_attention_combine merges them.
+
+#define ATT_WARPS 8
+#define ATT_KT 32
+#define ATT_MAX_DPL 8
+
+extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
+    k_attention(const unsigned* halt, void* out, int odt, const void* q, int qdt, const void* kc,
+                int kdt, const void* vc, int vdt, unsigned tokens, unsigned q_heads,
+                unsigned kv_heads, unsigned hd, u64 pos, float scale, unsigned blocks_x,
+                u64 split_len, float* part_o, float* part_ml) {
+  if (halted(halt)) return;
+  extern __shared__ float sm[];
+  float* ks = sm;                      // [ATT_KT][hd + 1]
+  float* vs = ks + ATT_KT * (hd + 1);  // [ATT_KT][hd]
+  float* qs = vs + ATT_KT * hd;        // [ATT_WARPS][hd]
+  const unsigned group = q_heads / kv_heads;
+  const unsigned g = blockIdx.x / blocks_x;  // kv head: gridDim.x = blocks_x * kv_heads
+  const unsigned bx = blockIdx.x % blocks_x;
+  const unsigned warp = threadIdx.x >> 5;
+  const unsigned lane = threadIdx.x & 31;
+  const u64 nrows = static_cast<u64>(tokens) * group;
+  const u64 r = static_cast<u64>(bx) * ATT_WARPS + warp;
+  const bool active = r < nrows;
+  const u64 t = active ? r / group : 0;
+  const u64 h = static_cast<u64>(g) * group + (active ? r % group : 0);
+  const u64 kv_row = static_cast<u64>(kv_heads) * hd;
+  const u64 r_end = min((static_cast<u64>(bx) + 1) * ATT_WARPS, nrows);
+  const u64 block_last = pos + (r_end - 1) / group;
+  const u64 my_last = pos + t;
+  const u64 j0 = static_cast<u64>(blockIdx.z) * split_len;
+  const u64 j1 = min(j0 + split_len, block_last + 1);
+
+  float* qw = qs + warp * hd;
+  for (unsigned d = lane; d < hd; d += 32) {
+    qw[d] = active ? ld(q, qdt, (t * q_heads + h) * hd + d) : 0.0f;
+  }
+  float m = -INFINITY;
+  float l = 0.0f;
+  float o[ATT_MAX_DPL];
+#pragma unroll
+  for (int i = 0; i < ATT_MAX_DPL; ++i) o[i] = 0.0f;
+
+  for (u64 jt = j0; jt < j1; jt += ATT_KT) {
+    __syncthreads();  // the previous tile is consumed; qs is written
+    const unsigned cnt = static_cast<unsigned>(min(static_cast<u64>(ATT_KT), j1 - jt));
+    for (unsigned jj = warp; jj < cnt; jj += ATT_WARPS) {
+      const u64 src = (jt + jj) * kv_row + static_cast<u64>(g) * hd;
+      for (unsigned d = lane; d < hd; d += 32) {
+        ks[jj * (hd + 1) + d] = ld(kc, kdt, src + d);
+        vs[jj * hd + d] = ld(vc, vdt, src + d);
+      }
+    }
+    __syncthreads();
+    if (!active || jt > my_last) continue;
+    float s = -INFINITY;
+    if (lane < cnt && jt + lane <= my_last) {
+      const float* kr = ks + lane * (hd + 1);
+      float dot = 0.0f;
+      for (unsigned d = 0; d < hd; ++d) dot = fmaf(qw[d], kr[d], dot);
+      s = dot * scale;
+    }
+    const float m_new = fmaxf(m, warp_max(s));
+    if (m_new == -INFINITY) continue;
+    const float p = expf(s - m_new);
+    const float corr = expf(m - m_new);
+    l = l * corr + warp_sum(p);
+#pragma unroll
+    for (int i = 0; i < ATT_MAX_DPL; ++i) o[i] *= corr;
+    for (unsigned jj = 0; jj < cnt; ++jj) {
+      const float pj = __shfl_sync(0xFFFFFFFFu, p, static_cast<int>(jj));
+      const float* vr = vs + jj * hd;
+#pragma unroll
+      for (int i = 0; i < ATT_MAX_DPL; ++i) {
+        const unsigned d = lane + 32u * i;
+        if (d < hd) o[i] = fmaf(pj, vr[d], o[i]);
+      }
+    }
+    m = m_new;
+  }
+  if (!active) return;
+  if (gridDim.z == 1) {
+    const float inv = 1.0f / l;
+#pragma unroll
+    for (int i = 0; i < ATT_MAX_DPL; ++i) {
+      const unsigned d = lane + 32u * i;
+      if (d < hd) st(out, odt, (t * q_heads + h) * hd + d, o[i] * inv);
+    }
+    return;
+  }
+  const u64 prow = static_cast<u64>(blockIdx.z) * tokens * q_heads + t * q_heads + h;
+#pragma unroll
+  for (int i = 0; i < ATT_MAX_DPL; ++i) {
+    const unsigned d = lane + 32u * i;
+    if (d < hd) part_o[prow * hd + d] = o[i];
+  }
+  if (lane == 0) {
+    part_ml[prow * 2] = m;
+    part_ml[prow * 2 + 1] = l;
+  }
+}
+
+// Merges the splits' partials: one warp per (token, head).
+extern "C" __global__ void k_attention_combine(const unsigned* halt, void* out, int odt,
+                                               const float* part_o, const float* part_ml, u64 rows,
+                                               unsigned hd, unsigned splits) {
+  if (halted(halt)) return;
+  const u64 row = static_cast<u64>(blockIdx.x) * (blockDim.x / 32) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  const unsigned lane = threadIdx.x & 31;
+  float mx = -INFINITY;
+  for (unsigned z = 0; z < splits; ++z) mx = fmaxf(mx, part_ml[(z * rows + row) * 2]);
+  float l = 0.0f;
+  for (unsigned z = 0; z < splits; ++z) {
+    const float mz = part_ml[(z * rows + row) * 2];
+    if (mz != -INFINITY) l += part_ml[(z * rows + row) * 2 + 1] * expf(mz - mx);
+  }
+  for (unsigned d = lane; d < hd; d += 32) {
+    float acc = 0.0f;
+    for (unsigned z = 0; z < splits; ++z) {
+      const float mz = part_ml[(z * rows + row) * 2];
+      if (mz != -INFINITY) acc += part_o[(z * rows + row) * hd + d] * expf(mz - mx);
+    }
+    st(out, odt, row * hd + d, acc / l);
+  }
+}
