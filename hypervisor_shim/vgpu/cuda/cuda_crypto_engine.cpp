@@ -4,6 +4,7 @@
 #include <cuda_runtime_api.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 
@@ -59,6 +60,11 @@ bool aligned16(const void* p) {
 struct CudaCryptoEngine::Impl {
   int device = 0;
   cudaStream_t stream = nullptr;
+  // Opening from host memory: slices are verified here while `stream` copies
+  // the next; events order the two (copied -> verified, verified -> decrypted).
+  cudaStream_t verify_stream = nullptr;
+  cudaEvent_t slice_copied = nullptr;
+  cudaEvent_t slices_verified = nullptr;
   std::byte* staging = nullptr;  // device copy of a sealed tensor
   std::uint64_t staging_bytes = 0;
   void* mac_scratch = nullptr;  // the chunks' Poly1305 keys, wiped after each operation
@@ -68,7 +74,7 @@ struct CudaCryptoEngine::Impl {
 
   ~Impl() {
     // Best effort on the way out: errors cannot be reported from here.
-    if (stream != nullptr) static_cast<void>(cudaStreamSynchronize(stream));
+    static_cast<void>(quiesce());
     if (staging != nullptr) {
       static_cast<void>(cudaMemset(staging, 0, staging_bytes));
       static_cast<void>(cudaFree(staging));
@@ -79,15 +85,27 @@ struct CudaCryptoEngine::Impl {
     }
     if (verdict != nullptr) static_cast<void>(cudaFree(verdict));
     if (verdict_host != nullptr) static_cast<void>(cudaFreeHost(verdict_host));
+    if (slice_copied != nullptr) static_cast<void>(cudaEventDestroy(slice_copied));
+    if (slices_verified != nullptr) static_cast<void>(cudaEventDestroy(slices_verified));
+    if (verify_stream != nullptr) static_cast<void>(cudaStreamDestroy(verify_stream));
     if (stream != nullptr) static_cast<void>(cudaStreamDestroy(stream));
   }
 
   Status enter() const { return cuda_status(cudaSetDevice(device)); }
 
+  // Waits for everything either stream may still run (an operation that
+  // stopped on an error can leave verification work behind on verify_stream).
+  Status quiesce() const {
+    const cudaError_t a = stream != nullptr ? cudaStreamSynchronize(stream) : cudaSuccess;
+    const cudaError_t b =
+        verify_stream != nullptr ? cudaStreamSynchronize(verify_stream) : cudaSuccess;
+    return cuda_status(a != cudaSuccess ? a : b);
+  }
+
   // Grows a device buffer to `bytes`, zeroing what it held.
   Status reserve(void*& buffer, std::uint64_t& size, std::uint64_t bytes) {
     if (size >= bytes) return Status::ok;
-    HIX_TRY(cuda_status(cudaStreamSynchronize(stream)));
+    HIX_TRY(quiesce());
     if (buffer != nullptr) {
       HIX_TRY(cuda_status(cudaMemset(buffer, 0, size)));
       HIX_TRY(cuda_status(cudaFree(buffer)));
@@ -118,6 +136,52 @@ struct CudaCryptoEngine::Impl {
   Status wipe_mac_scratch(std::uint32_t chunks) const {
     return cuda_status(cudaMemsetAsync(mac_scratch, 0, cuda::mac_scratch_bytes(chunks), stream));
   }
+
+  // Copies the sealed tensor `sealed` (host memory) into staging slice by
+  // slice on `stream`, and verifies each slice on verify_stream once it has
+  // landed, counting bad chunks in *verdict (zeroed first). On return,
+  // `stream` waits for every verification: what it runs next sees the
+  // verdict. Uses mac_scratch for the keys of one slice at a time (the
+  // slices' verifications run one after the other on verify_stream).
+  Status copy_and_verify(const SealedTensor& t, std::span<const std::byte> sealed) const {
+    const Status s = enqueue_copy_and_verify(t, sealed);
+    // Leaves no verification behind that could still write *verdict.
+    if (s != Status::ok) static_cast<void>(quiesce());
+    return s;
+  }
+
+  Status enqueue_copy_and_verify(const SealedTensor& t, std::span<const std::byte> sealed) const {
+    HIX_TRY(cuda_status(cudaMemsetAsync(verdict, 0, sizeof(std::uint32_t), stream)));
+    for (std::uint32_t first = 0; first < t.chunks; first += kHostOpenSliceChunks) {
+      const ChunkRange range{first, std::min(kHostOpenSliceChunks, t.chunks - first)};
+      const std::uint64_t offset = static_cast<std::uint64_t>(first) * kChunkStride;
+      // Slices are whole chunks; the last one ends where the tensor does.
+      const std::uint64_t end =
+          first + range.count == t.chunks
+              ? sealed.size()
+              : offset + static_cast<std::uint64_t>(range.count) * kChunkStride;
+      HIX_TRY(cuda_status(cudaMemcpyAsync(staging + offset, sealed.data() + offset, end - offset,
+                                          cudaMemcpyHostToDevice, stream)));
+      HIX_TRY(cuda_status(cudaEventRecord(slice_copied, stream)));
+      // Waits for this record only: re-recording the event later does not move it.
+      HIX_TRY(cuda_status(cudaStreamWaitEvent(verify_stream, slice_copied, 0)));
+      HIX_TRY(cuda_status(
+          launch_verify_chunks(t, range, staging + offset, mac_scratch, verdict, verify_stream)));
+    }
+    HIX_TRY(cuda_status(cudaEventRecord(slices_verified, verify_stream)));
+    return cuda_status(cudaStreamWaitEvent(stream, slices_verified, 0));
+  }
+
+  // Enqueues the decryption of `sealed` (device memory) into `dst`, gated on
+  // *verdict on the GPU (with any failed chunk it writes nothing), and waits
+  // for it: auth_failed when a chunk failed.
+  Status decrypt_gated(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t) const {
+    HIX_TRY(cuda_status(launch_decrypt_chunks(t, sealed.data(), dst.data(), verdict, stream)));
+    HIX_TRY(cuda_status(cudaMemcpyAsync(verdict_host, verdict, sizeof(std::uint32_t),
+                                        cudaMemcpyDeviceToHost, stream)));
+    HIX_TRY(cuda_status(cudaStreamSynchronize(stream)));
+    return *verdict_host == 0 ? Status::ok : Status::auth_failed;
+  }
 };
 
 Result<std::unique_ptr<CudaCryptoEngine>> CudaCryptoEngine::create(int device) {
@@ -132,6 +196,9 @@ Result<std::unique_ptr<CudaCryptoEngine>> CudaCryptoEngine::create(int device) {
   // A blocking stream: it waits for work the caller put on the legacy default
   // stream (cudaMemcpy, cudaMemset), such as filling a buffer it reads.
   HIX_TRY(cuda_status(cudaStreamCreate(&impl->stream)));
+  HIX_TRY(cuda_status(cudaStreamCreate(&impl->verify_stream)));
+  HIX_TRY(cuda_status(cudaEventCreateWithFlags(&impl->slice_copied, cudaEventDisableTiming)));
+  HIX_TRY(cuda_status(cudaEventCreateWithFlags(&impl->slices_verified, cudaEventDisableTiming)));
   void* verdict = nullptr;
   HIX_TRY(cuda_status(cudaMalloc(&verdict, sizeof(std::uint32_t))));
   impl->verdict = static_cast<std::uint32_t*>(verdict);
@@ -156,10 +223,14 @@ Status CudaCryptoEngine::open_tensor(DeviceBytes dst, std::span<const std::byte>
   if (total == 0 || sealed.size() != total) return Status::invalid_arg;
   HIX_TRY(impl_->enter());
   HIX_TRY(impl_->reserve_staging(total));
-  // The device's own copy: everything below reads only this.
-  HIX_TRY(cuda_status(cudaMemcpyAsync(impl_->staging, sealed.data(), total, cudaMemcpyHostToDevice,
-                                      impl_->stream)));
-  const Status s = open_device_staged(dst, DeviceConstBytes(impl_->staging, total), params, key);
+  const TensorArgs args(dst.size(), params, key);
+  const std::uint32_t slice_chunks = std::min(kHostOpenSliceChunks, args.get().chunks);
+  HIX_TRY(impl_->reserve_mac_scratch(slice_chunks));
+  // The device's own copy, verified as it lands: everything below reads only it.
+  HIX_TRY(impl_->copy_and_verify(args.get(), sealed));
+  HIX_TRY(impl_->wipe_mac_scratch(slice_chunks));
+  const Status s =
+      counted(impl_->decrypt_gated(dst, DeviceConstBytes(impl_->staging, total), args.get()));
   if (s == Status::auth_failed) {
     // Spec §7.2: a failed open wipes the staging copy.
     HIX_TRY(cuda_status(cudaMemsetAsync(impl_->staging, 0, total, impl_->stream)));
@@ -189,17 +260,14 @@ Status CudaCryptoEngine::open_device_staged(DeviceBytes dst, DeviceConstBytes se
   HIX_TRY(cuda_status(
       launch_verify_chunks(args.get(), sealed.data(), impl_->mac_scratch, impl_->verdict, s)));
   HIX_TRY(impl_->wipe_mac_scratch(args.get().chunks));
-  // Gated on the verdict on the GPU: with any failed chunk it writes nothing.
-  HIX_TRY(
-      cuda_status(launch_decrypt_chunks(args.get(), sealed.data(), dst.data(), impl_->verdict, s)));
-  HIX_TRY(cuda_status(cudaMemcpyAsync(impl_->verdict_host, impl_->verdict, sizeof(std::uint32_t),
-                                      cudaMemcpyDeviceToHost, s)));
-  HIX_TRY(cuda_status(cudaStreamSynchronize(s)));
-  if (*impl_->verdict_host != 0) {
-    if (auth_failures_ != std::numeric_limits<std::uint32_t>::max()) ++auth_failures_;
-    return Status::auth_failed;
+  return counted(impl_->decrypt_gated(dst, sealed, args.get()));
+}
+
+Status CudaCryptoEngine::counted(Status s) {
+  if (s == Status::auth_failed && auth_failures_ != std::numeric_limits<std::uint32_t>::max()) {
+    ++auth_failures_;
   }
-  return Status::ok;
+  return s;
 }
 
 Status CudaCryptoEngine::seal_tensor(std::span<std::byte> sealed, DeviceConstBytes src,
@@ -239,7 +307,7 @@ Status CudaCryptoEngine::seal_into(DeviceBytes sealed, DeviceConstBytes src, Sea
 
 Status CudaCryptoEngine::wipe() {
   HIX_TRY(impl_->enter());
-  HIX_TRY(cuda_status(cudaStreamSynchronize(impl_->stream)));
+  HIX_TRY(impl_->quiesce());
   for (auto [buffer, size] :
        {std::pair<void*, std::uint64_t*>{impl_->staging, &impl_->staging_bytes},
         std::pair<void*, std::uint64_t*>{impl_->mac_scratch, &impl_->mac_scratch_bytes}}) {

@@ -7,12 +7,15 @@
 // guest cannot change them between check and use), every chunk's header and
 // tag are verified on the GPU, and only then does the decryption kernel run;
 // it reads the verdict on the GPU and writes nothing if any chunk failed. So
-// a bad tag leaves the destination untouched. Each engine owns one CUDA stream
-// and runs each operation on it, start to finish; run operations concurrently
-// with one engine per thread. The stream is a blocking one: it waits for work
-// on the legacy default stream (cudaMemcpy, cudaMemset) that fills a buffer it
-// reads. No CUDA types appear here, so the device server includes this header
-// with the host compiler alone.
+// a bad tag leaves the destination untouched. From host memory the copy goes
+// in slices of whole chunks, and each slice is verified (on a second stream)
+// while the next one is copied, so verification hides behind the PCIe copy.
+// Each engine owns its CUDA streams and runs each operation on them, start to
+// finish; run operations concurrently with one engine per thread. The streams
+// are blocking ones: they wait for work on the legacy default stream
+// (cudaMemcpy, cudaMemset) that fills a buffer they read. No CUDA types appear
+// here, so the device server includes this header with the host compiler
+// alone.
 #pragma once
 
 #include <cstddef>
@@ -55,6 +58,13 @@ using DeviceConstBytes = DeviceSpan<const std::byte>;
 
 class CudaCryptoEngine {
  public:
+  // Opening from host memory copies the sealed tensor in slices of this many
+  // whole chunks (32 MiB of plaintext) and verifies each slice while the next
+  // one is copied. Smaller slices hide more of the verification behind the
+  // copy but launch more, smaller kernels (a slice should fill the GPU's SMs);
+  // the copy, at PCIe speed, is some 40 times slower than the verification.
+  static constexpr std::uint32_t kHostOpenSliceChunks = 512;
+
   // An engine on CUDA device `device` with its own stream. unavailable when
   // there is no such device (or no driver), internal on other CUDA errors.
   [[nodiscard]] static Result<std::unique_ptr<CudaCryptoEngine>> create(int device = 0);
@@ -89,7 +99,7 @@ class CudaCryptoEngine {
   // Zeroes and releases the staging memory (scrub).
   [[nodiscard]] Status wipe();
   // The engine's stream, as an opaque cudaStream_t, for callers that time or
-  // order their own work against it.
+  // order their own work against it (every operation ends on it).
   void* stream() const;
 
  private:
@@ -99,6 +109,8 @@ class CudaCryptoEngine {
                             std::span<const std::uint8_t, kKeyBytes> key);
   Status seal_into(DeviceBytes sealed, DeviceConstBytes src, SealParams params,
                    std::span<const std::uint8_t, kKeyBytes> key);
+  // Counts an auth_failed verdict; returns `s`.
+  Status counted(Status s);
 
   std::unique_ptr<Impl> impl_;
   std::uint32_t auth_failures_ = 0;

@@ -48,10 +48,13 @@ __device__ __forceinline__ void load16_words(const std::byte* p, std::uint32_t w
   w[3] = v.w;
 }
 
-// One thread per chunk: keystream block 0 gives (r, s); then the powers.
-__global__ void chunk_mac_key_kernel(const SealedTensor t, ChunkMacKey* keys) {
-  const std::uint32_t chunk = blockIdx.x * kKeyThreads + threadIdx.x;
-  if (chunk >= t.chunks) return;
+// One thread per chunk of `range`: keystream block 0 gives (r, s); then the
+// powers. keys[i] is chunk range.first + i's.
+__global__ void chunk_mac_key_kernel(const SealedTensor t, const ChunkRange range,
+                                     ChunkMacKey* keys) {
+  const std::uint32_t local = blockIdx.x * kKeyThreads + threadIdx.x;
+  if (local >= range.count) return;
+  const std::uint32_t chunk = range.first + local;
   std::uint32_t ks[16];
   chacha20_block(t.key, 0, chunk_nonce(chunk, t.tensor_id), ks);
   const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
@@ -65,29 +68,31 @@ __global__ void chunk_mac_key_kernel(const SealedTensor t, ChunkMacKey* keys) {
   k.k_pow[0] = fe_pow(fe_clamped_r(ks), lane_steps(chunk_mac_blocks(ct_len), kMacLanes));
 #pragma unroll
   for (int i = 1; i < 6; ++i) k.k_pow[i] = fe_mul(k.k_pow[i - 1], k.k_pow[i - 1]);
-  keys[chunk] = k;
+  keys[local] = k;
 }
 
-// One thread block per chunk: Poly1305 of the chunk's AEAD message
-// (poly1305_field.hpp's lane split), then (kSeal) header and tag written, or
-// (!kSeal) header and tag compared.
+// One thread block per chunk of `range` (`sealed` points at chunk
+// range.first): Poly1305 of the chunk's AEAD message (poly1305_field.hpp's
+// lane split), then (kSeal) header and tag written, or (!kSeal) header and tag
+// compared.
 template <bool kSeal>
 __global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
-    chunk_mac_kernel(const SealedTensor t, std::byte* sealed, const ChunkMacKey* keys,
-                     std::uint32_t* failures) {
+    chunk_mac_kernel(const SealedTensor t, const ChunkRange range, std::byte* sealed,
+                     const ChunkMacKey* keys, std::uint32_t* failures) {
   __shared__ ChunkMacKey key;
   __shared__ Fe warp_sums[kMacWarps];
 
-  const std::uint32_t chunk = blockIdx.x;
+  const std::uint32_t local = blockIdx.x;
+  const std::uint32_t chunk = range.first + local;  // nonce and header: the tensor's index
   const std::uint32_t lane = threadIdx.x;
   const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
   const std::uint32_t n = chunk_mac_blocks(ct_len);
-  std::byte* const base = sealed + chunk * kChunkStride;
+  std::byte* const base = sealed + local * kChunkStride;
   std::uint32_t hdr[8];
   chunk_header_words(t.key_id, t.tensor_id, chunk, t.chunks, t.bytes, hdr);
   if (lane < kMacKeyWords) {
     reinterpret_cast<std::uint32_t*>(&key)[lane] =  // the key as words, as it was written
-        reinterpret_cast<const std::uint32_t*>(keys + chunk)[lane];
+        reinterpret_cast<const std::uint32_t*>(keys + local)[lane];
   }
   __syncthreads();
 
@@ -229,13 +234,16 @@ cudaError_t launch_xor(const SealedTensor& t, const std::byte* in, std::uint64_t
 }
 
 template <bool kSeal>
-cudaError_t launch_mac(const SealedTensor& t, std::byte* sealed, void* scratch,
+cudaError_t launch_mac(const SealedTensor& t, ChunkRange range, std::byte* sealed, void* scratch,
                        std::uint32_t* failures, cudaStream_t stream) {
-  if (!aligned16(sealed) || !aligned16(scratch) || t.chunks == 0) return cudaErrorInvalidValue;
+  if (!aligned16(sealed) || !aligned16(scratch) || range.count == 0 ||
+      static_cast<std::uint64_t>(range.first) + range.count > t.chunks) {
+    return cudaErrorInvalidValue;
+  }
   auto* keys = static_cast<ChunkMacKey*>(scratch);
-  chunk_mac_key_kernel<<<(t.chunks + kKeyThreads - 1) / kKeyThreads, kKeyThreads, 0, stream>>>(
-      t, keys);
-  chunk_mac_kernel<kSeal><<<t.chunks, kMacLanes, 0, stream>>>(t, sealed, keys, failures);
+  chunk_mac_key_kernel<<<(range.count + kKeyThreads - 1) / kKeyThreads, kKeyThreads, 0, stream>>>(
+      t, range, keys);
+  chunk_mac_kernel<kSeal><<<range.count, kMacLanes, 0, stream>>>(t, range, sealed, keys, failures);
   return cudaGetLastError();
 }
 
@@ -247,13 +255,18 @@ std::uint64_t mac_scratch_bytes(std::uint32_t chunks) {
 
 cudaError_t launch_verify_chunks(const SealedTensor& t, const std::byte* sealed, void* scratch,
                                  std::uint32_t* failures, cudaStream_t stream) {
+  return launch_verify_chunks(t, ChunkRange{0, t.chunks}, sealed, scratch, failures, stream);
+}
+
+cudaError_t launch_verify_chunks(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
+                                 void* scratch, std::uint32_t* failures, cudaStream_t stream) {
   // The verifying kernel only reads `sealed`; it shares its code with sealing.
-  return launch_mac<false>(t, const_cast<std::byte*>(sealed), scratch, failures, stream);
+  return launch_mac<false>(t, range, const_cast<std::byte*>(sealed), scratch, failures, stream);
 }
 
 cudaError_t launch_tag_chunks(const SealedTensor& t, std::byte* sealed, void* scratch,
                               cudaStream_t stream) {
-  return launch_mac<true>(t, sealed, scratch, nullptr, stream);
+  return launch_mac<true>(t, ChunkRange{0, t.chunks}, sealed, scratch, nullptr, stream);
 }
 
 cudaError_t launch_decrypt_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,

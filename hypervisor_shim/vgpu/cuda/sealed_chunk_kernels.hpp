@@ -29,11 +29,25 @@ struct SealedTensor {
 // a kernel of its own. Key material: the launchers' callers wipe it.
 std::uint64_t mac_scratch_bytes(std::uint32_t chunks);
 
+// Consecutive chunks of one tensor: chunk indices first .. first + count - 1.
+struct ChunkRange {
+  std::uint32_t first;
+  std::uint32_t count;
+};
+
 // Checks every chunk of `sealed` (device memory, 16-byte aligned): header
 // equal to the one `t` implies and tag valid. Adds one to *failures (device
-// memory) per bad chunk; writes nothing else but `scratch`.
+// memory) per bad chunk; writes nothing else but `scratch`
+// (mac_scratch_bytes(t.chunks)).
 cudaError_t launch_verify_chunks(const SealedTensor& t, const std::byte* sealed, void* scratch,
                                  std::uint32_t* failures, cudaStream_t stream);
+// The same over the chunks `range` of the tensor only (non-empty, inside
+// t.chunks), so that a tensor can be checked piece by piece as it arrives.
+// `sealed` points at chunk range.first (not at chunk 0), so the range may sit
+// anywhere in device memory; `scratch` holds mac_scratch_bytes(range.count).
+// Nonces and headers use the chunks' indices in the tensor.
+cudaError_t launch_verify_chunks(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
+                                 void* scratch, std::uint32_t* failures, cudaStream_t stream);
 
 // Writes every chunk's header and tag into `sealed` (device memory, 16-byte
 // aligned) whose ciphertext is already in place.

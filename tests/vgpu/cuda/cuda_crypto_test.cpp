@@ -21,6 +21,7 @@
 #include "gpu_presence.hpp"
 #include "kat_common.hpp"
 #include "sealed_chunk.hpp"
+#include "sealed_chunk_kernels.hpp"
 
 namespace hix::vgpu::cuda::kat {
 #include "kat_vectors.inc"
@@ -302,6 +303,175 @@ void test_forgeries(CudaCryptoEngine& eng) {
   check(download(dst, 0, bytes) == poison, "size errors wrote nothing");
 }
 
+// --- Opening from host memory slice by slice ---
+
+constexpr std::uint64_t kSliceBytes =
+    static_cast<std::uint64_t>(CudaCryptoEngine::kHostOpenSliceChunks) * kChunkBytes;
+
+// Opens `sealed` from pageable and from pinned host memory into a poisoned
+// destination; `want_ok`: the plaintext must come back, else AUTH_FAILED,
+// counted once, with the destination as it was.
+void open_from_host_both(CudaCryptoEngine& eng, const char* what,
+                         const std::vector<std::byte>& sealed, const std::vector<std::byte>& plain,
+                         SealParams p, const Key& key, bool want_ok) {
+  const std::uint64_t bytes = plain.size();
+  DeviceBuffer dst(bytes);
+  PinnedBuffer pinned(sealed.size());
+  if (!check(dst.ok() && pinned.ok(), "%s: alloc", what)) return;
+  std::memcpy(pinned.data(), sealed.data(), sealed.size());
+  std::vector<std::byte> poison(bytes);
+  for (std::uint64_t i = 0; i < bytes; ++i) poison[i] = static_cast<std::byte>(0x5A ^ (i % 251));
+  for (const bool from_pinned : {false, true}) {
+    const char* where = from_pinned ? "pinned" : "pageable";
+    if (!upload(dst, 0, poison)) check(false, "%s: upload poison", what);
+    const std::uint32_t before = eng.auth_failures();
+    const Status s = from_pinned
+                         ? eng.open_tensor(dst.span(0, bytes),
+                                           std::span<const std::byte>(pinned.data(), sealed.size()),
+                                           p, key_span(key))
+                         : eng.open_tensor(dst.span(0, bytes), sealed, p, key_span(key));
+    if (want_ok) {
+      check(s == Status::ok, "%s (%" PRIu64 " bytes, %s): status %u", what, bytes, where,
+            static_cast<unsigned>(s));
+      check(download(dst, 0, bytes) == plain, "%s (%" PRIu64 " bytes, %s): opened plaintext", what,
+            bytes, where);
+      check(eng.auth_failures() == before, "%s (%s): nothing counted", what, where);
+    } else {
+      check(s == Status::auth_failed, "%s (%s): status %u, want AUTH_FAILED", what, where,
+            static_cast<unsigned>(s));
+      check(eng.auth_failures() == before + 1, "%s (%s): counted once", what, where);
+      check(download(dst, 0, bytes) == poison, "%s (%s): destination changed", what, where);
+    }
+  }
+}
+
+void test_slices(CudaCryptoEngine& eng) {
+  const Key key = random_key();
+  const SealParams p{9, 0xfeedface12345678ull};
+  // Several slices and a partial last chunk: three full slices, then a slice
+  // of one 1000-byte chunk.
+  const std::uint64_t bytes = 3 * kSliceBytes + 1000;
+  const auto plain = random_bytes(bytes);
+  const auto good = cpu_seal(plain, p, key);
+  if (!check(!good.empty(), "slices: cpu seal")) return;
+  open_from_host_both(eng, "three slices and a partial chunk", good, plain, p, key, true);
+
+  // A bad chunk in any slice fails the whole tensor and writes nothing.
+  const std::uint64_t slice = CudaCryptoEngine::kHostOpenSliceChunks;
+  const std::uint64_t chunks = sealed_chunk_count(bytes);
+  const struct {
+    const char* what;
+    std::uint64_t at;
+  } bad[] = {
+      {"bad tag, first slice (chunk 0)", 32 + kChunkBytes},
+      {"bad ciphertext, first slice (its last chunk)", (slice - 1) * kChunkStride + 32 + 12345},
+      {"bad header, second slice (its first chunk's index)", slice * kChunkStride + 16},
+      {"bad tag, last full slice (its last chunk)",
+       (3 * slice - 1) * kChunkStride + 32 + kChunkBytes + 15},
+      {"bad tag, last slice (the partial chunk)", (chunks - 1) * kChunkStride + 32 + 1000},
+      {"bad ciphertext, last slice (last byte)", good.size() - 17},
+  };
+  for (const auto& b : bad) {
+    auto forged = good;
+    flip(forged, b.at, 5);
+    open_from_host_both(eng, b.what, forged, plain, p, key, false);
+  }
+  // The engine carries nothing over from a failure.
+  open_from_host_both(eng, "three slices after forgeries", good, plain, p, key, true);
+
+  // Sizes around slice boundaries (pageable and pinned each).
+  const std::uint64_t sizes[] = {
+      kSliceBytes - kChunkBytes + 1,  // one slice, a one-byte last chunk
+      kSliceBytes - 1,
+      kSliceBytes,
+      kSliceBytes + 1,
+      kSliceBytes + kChunkBytes,
+      2 * kSliceBytes - 1,
+      2 * kSliceBytes,
+      2 * kSliceBytes + 64,
+  };
+  for (const std::uint64_t n : sizes) {
+    const auto pl = random_bytes(n);
+    const SealParams q{static_cast<std::uint8_t>(n), n};
+    const auto sealed = cpu_seal(pl, q, key);
+    if (!check(!sealed.empty(), "slices: cpu seal %" PRIu64, n)) continue;
+    open_from_host_both(eng, "slice boundary", sealed, pl, q, key, true);
+  }
+  // Two slices, the bad tag in the one-chunk second slice or the first.
+  {
+    const std::uint64_t n = kSliceBytes + 1;
+    const auto pl = random_bytes(n);
+    const auto sealed = cpu_seal(pl, p, key);
+    auto forged = sealed;
+    flip(forged, sealed.size() - 1, 0);  // the one-byte chunk's tag
+    open_from_host_both(eng, "bad tag, second slice of one chunk", forged, pl, p, key, false);
+    forged = sealed;
+    flip(forged, (slice - 1) * kChunkStride + 32 + kChunkBytes, 0);
+    open_from_host_both(eng, "bad tag, first slice's last chunk", forged, pl, p, key, false);
+  }
+}
+
+// The verify launcher over a chunk range: the pointer is the range's first
+// chunk, the nonce and the header check take the chunk's index in the tensor.
+void test_verify_ranges() {
+  const std::uint64_t bytes = 4 * kChunkBytes + 777;  // five chunks, the last partial
+  const std::uint32_t chunks = 5;
+  const Key key = random_key();
+  const SealParams p{2, 0xabcdef};
+  const auto plain = random_bytes(bytes);
+  auto sealed = cpu_seal(plain, p, key);
+  SealedTensor t{};
+  for (std::size_t i = 0; i < 8; ++i) std::memcpy(&t.key.w[i], key.data() + 4 * i, 4);  // LE host
+  t.tensor_id = p.tensor_id;
+  t.key_id = p.key_id;
+  t.bytes = bytes;
+  t.chunks = chunks;
+  t.last_len = 777;
+  DeviceBuffer dev(sealed.size()), scratch(mac_scratch_bytes(chunks)), fail(sizeof(std::uint32_t));
+  if (!check(dev.ok() && scratch.ok() && fail.ok(), "ranges: alloc")) return;
+  auto* failures = reinterpret_cast<std::uint32_t*>(fail.data());  // a device word
+  const auto count = [&](ChunkRange r, std::uint64_t at_chunk) -> long {
+    if (cudaMemset(failures, 0, sizeof(std::uint32_t)) != cudaSuccess) return -1;
+    if (launch_verify_chunks(t, r, dev.data() + at_chunk * kChunkStride, scratch.data(), failures,
+                             nullptr) != cudaSuccess) {
+      return -2;
+    }
+    std::uint32_t host = 0;
+    if (cudaMemcpy(&host, failures, sizeof host, cudaMemcpyDeviceToHost) != cudaSuccess) return -1;
+    return host;
+  };
+  if (!check(upload(dev, 0, sealed), "ranges: upload")) return;
+  const ChunkRange all_ranges[] = {{0, 5}, {0, 1}, {1, 3}, {2, 3}, {4, 1}, {3, 2}};
+  for (const ChunkRange r : all_ranges) {
+    check(count(r, r.first) == 0, "range [%u, +%u) of a good tensor: failures", r.first, r.count);
+  }
+  // Pointed at the wrong chunk: the headers name other indices.
+  check(count(ChunkRange{2, 2}, 0) == 2, "range [2, +2) read from chunk 0: both fail");
+  // The whole-tensor launcher agrees.
+  {
+    std::uint32_t host = 1;
+    check(
+        cudaMemset(failures, 0, sizeof host) == cudaSuccess &&
+            launch_verify_chunks(t, dev.data(), scratch.data(), failures, nullptr) == cudaSuccess &&
+            cudaMemcpy(&host, failures, sizeof host, cudaMemcpyDeviceToHost) == cudaSuccess &&
+            host == 0,
+        "whole-tensor launcher on a good tensor");
+  }
+  // A bad tag in chunk 3: seen by the ranges that hold chunk 3 only.
+  flip(sealed, 3 * kChunkStride + 32 + kChunkBytes + 2, 1);
+  if (!check(upload(dev, 0, sealed), "ranges: upload")) return;
+  for (const ChunkRange r : all_ranges) {
+    const long want = r.first <= 3 && 3 < r.first + r.count ? 1 : 0;
+    check(count(r, r.first) == want, "range [%u, +%u) with chunk 3 bad: failures, want %ld",
+          r.first, r.count, want);
+  }
+  // Ranges outside the tensor, or empty, are refused before any launch.
+  check(count(ChunkRange{4, 2}, 4) == -2, "range past the tensor: refused");
+  check(count(ChunkRange{0, 0}, 0) == -2, "empty range: refused");
+  check(count(ChunkRange{0xffffffffu, 2}, 0) == -2, "wrapping range: refused");
+  sodium_memzero(&t, sizeof t);
+}
+
 // --- A large tensor, and two engines at once ---
 
 void test_large(CudaCryptoEngine& eng) {
@@ -403,6 +573,8 @@ int main() {
       {"known answers", test_known_answers},
       {"random sizes", [](CudaCryptoEngine& e) { test_random(e, 120); }},
       {"forgeries", test_forgeries},
+      {"verify ranges", [](CudaCryptoEngine&) { test_verify_ranges(); }},
+      {"host slices", test_slices},
       {"large tensor", test_large},
       {"two engines at once", [](CudaCryptoEngine&) { test_concurrent(); }},
   };
