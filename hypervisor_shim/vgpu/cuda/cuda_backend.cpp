@@ -78,6 +78,14 @@ unsigned grid_for(std::uint64_t count, unsigned block) {
   return static_cast<unsigned>(std::clamp<std::uint64_t>((count + block - 1) / block, 1, kMaxGrid));
 }
 
+// A device address as a pointer, the form the runtime-side APIs (cuBLAS, the
+// crypto engine) take in CUDA's unified address space; never dereferenced.
+void* device_ptr(CUdeviceptr p) {
+  const auto address = static_cast<std::uintptr_t>(p);
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): an address the driver handed out
+  return reinterpret_cast<void*>(address);
+}
+
 Status check(CUresult r) {
   return r == CUDA_SUCCESS ? Status::ok : Status::internal;
 }
@@ -199,8 +207,7 @@ struct CudaBackend::Impl {
   }
 
   std::byte* device_pointer(VramOffset o) const {
-    // A device address in CUDA's unified address space, as the engine takes.
-    return reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(vram + o.value));
+    return static_cast<std::byte*>(device_ptr(vram + o.value));
   }
 
   CUdeviceptr at(VramOffset o) const { return vram + o.value; }
@@ -649,10 +656,9 @@ Status CudaBackend::Impl::gemm_cublas(const MatmulArgs& a, bool alias) {
   const auto m = static_cast<int>(a.m);
   const auto n = static_cast<int>(a.n);
   const auto kk = static_cast<int>(a.k);
-  // Device addresses as cuBLAS takes them.
-  const auto* b_dev = reinterpret_cast<const void*>(static_cast<std::uintptr_t>(at(a.b)));
-  const auto* a_dev = reinterpret_cast<const void*>(static_cast<std::uintptr_t>(a_ptr));
-  auto* c_dev = reinterpret_cast<void*>(static_cast<std::uintptr_t>(c_ptr));
+  const void* b_dev = device_ptr(at(a.b));
+  const void* a_dev = device_ptr(a_ptr);
+  void* c_dev = device_ptr(c_ptr);
   if (cublasGemmEx(blas, a.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m, kk, &alpha,
                    b_dev, ab_type, a.trans_b ? kk : n, a_dev, ab_type, kk, &beta, c_dev, c_type, n,
                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS) {
@@ -716,7 +722,7 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   const std::uint64_t base_blocks = blocks_x * a.kv_heads;
   if (base_blocks > INT_MAX) return Status::internal;
   // Few blocks (decode): split the keys so every SM has work.
-  const auto target_blocks = static_cast<std::uint64_t>(2 * d.sm_count);
+  const auto target_blocks = 2 * static_cast<std::uint64_t>(d.sm_count);
   std::uint64_t splits = 1;
   if (base_blocks < target_blocks && seen > 128) {
     splits = std::min((target_blocks + base_blocks - 1) / base_blocks, (seen + 63) / 64);
