@@ -1,11 +1,13 @@
 // hix-vgpu-server: the hix-gpu device server (docs/specs/hix-gpu.md §10.5).
-//   hix-vgpu-server (--socket PATH | --fd N) [--vram-mib N] [--backend cpu] [--quiet]
+//   hix-vgpu-server (--socket PATH | --fd N) [--vram-mib N] [--backend cpu|cuda] [--quiet]
+// The cuda backend exists in builds with HIX_ENABLE_CUDA and needs a GPU.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +16,9 @@
 
 #include "cpu_backend.hpp"
 #include "server.hpp"
+#ifdef HIX_HAVE_CUDA_BACKEND
+#include "cuda_backend.hpp"
+#endif
 
 namespace {
 
@@ -21,7 +26,7 @@ int usage(const char* why) {
   std::fprintf(stderr,
                "hix-vgpu-server: %s\n"
                "usage: hix-vgpu-server (--socket PATH | --fd N) [--vram-mib N] "
-               "[--backend cpu] [--quiet]\n",
+               "[--backend cpu|cuda] [--quiet]\n",
                why);
   return 2;
 }
@@ -55,6 +60,22 @@ int listen_at(const std::string& path) {
   return s;
 }
 
+hix::vgpu::Result<std::unique_ptr<hix::vgpu::Backend>> make_backend(std::string_view name,
+                                                                   std::uint64_t vram) {
+  if (name == "cuda") {
+#ifdef HIX_HAVE_CUDA_BACKEND
+    auto b = hix::vgpu::cuda::CudaBackend::create(vram);
+    if (!b) return b.status();
+    return std::unique_ptr<hix::vgpu::Backend>(std::move(*b));
+#else
+    return hix::vgpu::Status::unavailable;  // built without HIX_ENABLE_CUDA
+#endif
+  }
+  auto b = hix::vgpu::CpuBackend::create(vram);
+  if (!b) return b.status();
+  return std::unique_ptr<hix::vgpu::Backend>(std::move(*b));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,6 +84,7 @@ int main(int argc, char** argv) {
   bool have_fd = false;
   std::uint64_t vram_mib = 1024;
   bool quiet = false;
+  std::string_view backend_name = "cpu";
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -76,7 +98,8 @@ int main(int argc, char** argv) {
         return usage("--vram-mib needs a size in MiB");
       }
     } else if (a == "--backend" && has_value) {
-      if (std::string_view(argv[++i]) != "cpu") return usage("only the cpu backend is built");
+      backend_name = argv[++i];
+      if (backend_name != "cpu" && backend_name != "cuda") return usage("--backend is cpu or cuda");
     } else if (a == "--quiet") {
       quiet = true;
     } else {
@@ -103,10 +126,13 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  auto backend = hix::vgpu::CpuBackend::create(vram_mib << 20);
+  auto backend = make_backend(backend_name, vram_mib << 20);
   if (!backend) {
-    std::fprintf(stderr, "hix-vgpu-server: cannot reserve %llu MiB of VRAM\n",
-                 static_cast<unsigned long long>(vram_mib));
+    std::fprintf(stderr, "hix-vgpu-server: no %.*s backend with %llu MiB of VRAM: %.*s\n",
+                 static_cast<int>(backend_name.size()), backend_name.data(),
+                 static_cast<unsigned long long>(vram_mib),
+                 static_cast<int>(hix::vgpu::to_string(backend.status()).size()),
+                 hix::vgpu::to_string(backend.status()).data());
     return 1;
   }
   hix::vgpu::DeviceConfig cfg;
