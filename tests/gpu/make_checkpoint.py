@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Seeded random-weight checkpoint in the Hugging Face layout (config.json + model.safetensors).
+
+Builds a transformers GPT2LMHeadModel or LlamaForCausalLM from a config
+(shapes in shapes.py; nothing is downloaded), initialised on the GPU under
+torch.manual_seed(SEED), and saves it with save_pretrained into one
+model.safetensors (tied weights saved once, as transformers does). Both
+hix-model-run and hf_reference.py read the result, so the two sides see the
+same bytes.
+
+  make_checkpoint.py --shape gpt2-small --seed 1 --dtype float32 --out /tmp/ck/gpt2-f32
+  make_checkpoint.py --arch llama --shape llama-1b --seed 1 --dtype float32,bfloat16 \\
+      --out /tmp/ck/l1b-f32,/tmp/ck/l1b-bf16
+
+--dtype and --out take comma-separated lists of equal length: the model is
+built once in float32 and saved in each dtype, widest first, so a bfloat16
+checkpoint is exactly the rounding of its float32 sibling.
+
+Non-degenerate greedy output: transformers' random init draws every weight
+from N(0, 0.02) (GPT-2's residual projections smaller still). At that scale
+the GPT-2 residual stream carries little of the input, and greedy decoding
+tends to repeat one token. We multiply GPT-2's position table (wpe) by
+--wpe-scale (default 5), so each position's hidden state differs and greedy
+tokens vary from step to step. Llama has no position table and its layer
+outputs (not scaled down at init) already dominate the residual stream, so by
+default nothing is changed there (--embed-scale exists; note that with tied
+embeddings it scales lm_head too, and a dominant embedding makes greedy decoding
+repeat the input token). After saving, a short greedy run prints how many
+distinct tokens came out, so a degenerate model shows at once.
+
+config.json gets a few keys written out explicitly for readers that follow the
+transformers 4 layout (hix-model-run's among them): top-level rope_theta
+(transformers 5 keeps it only under rope_parameters), torch_dtype, and every
+shape key of shapes.py that save_pretrained left out as a default. An
+"hix_init" key records seed and scales. transformers reads the file as before.
+"""
+
+import argparse
+import inspect
+import json
+import os
+import sys
+import time
+
+import shapes
+
+DTYPES = ("float32", "bfloat16")
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--arch", choices=("gpt2", "llama"), help="checked against --shape")
+    p.add_argument("--shape", required=True, choices=sorted(shapes.SHAPES))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default="float32", help="float32|bfloat16, comma-separated list")
+    p.add_argument("--out", required=True, help="output folder(s), comma-separated like --dtype")
+    p.add_argument("--device", default="cuda", help="where to initialise (default cuda)")
+    p.add_argument("--wpe-scale", type=float, default=5.0,
+                   help="GPT-2: multiply the position table by this (default 5)")
+    p.add_argument("--embed-scale", type=float, default=1.0,
+                   help="multiply the token embedding by this (default 1)")
+    p.add_argument("--check-tokens", type=int, default=16,
+                   help="greedy tokens generated after saving to show variety (0: none)")
+    args = p.parse_args()
+    dtypes = [d.strip() for d in args.dtype.split(",") if d.strip()]
+    outs = [o.strip() for o in args.out.split(",") if o.strip()]
+    if not dtypes or len(dtypes) != len(outs):
+        p.error("--dtype and --out need the same number of comma-separated entries")
+    for d in dtypes:
+        if d not in DTYPES:
+            p.error(f"unknown dtype {d!r} (float32 or bfloat16)")
+    if args.arch and args.arch != shapes.arch_of(args.shape):
+        p.error(f"--arch {args.arch} does not match --shape {args.shape}")
+    # Widest first: casting float32 -> bfloat16 is a rounding, the way back is not.
+    args.targets = sorted(zip(dtypes, outs), key=lambda t: DTYPES.index(t[0]))
+    return args
+
+
+def manual_init(torch, model, std):
+    """N(0, std) weights, zero biases, unit norms: only if the constructor left weights unset."""
+    for m in model.modules():
+        w = getattr(m, "weight", None)
+        b = getattr(m, "bias", None)
+        name = type(m).__name__.lower()
+        if isinstance(w, torch.nn.Parameter):
+            if "norm" in name:
+                w.data.fill_(1.0)
+            else:
+                w.data.normal_(0.0, std)
+        if isinstance(b, torch.nn.Parameter):
+            b.data.zero_()
+
+
+def prepare_dir(out):
+    os.makedirs(out, exist_ok=True)
+    for f in os.listdir(out):
+        if (f.startswith("model") and (f.endswith(".safetensors") or f.endswith(".index.json"))) \
+                or f in ("config.json", "generation_config.json"):
+            os.remove(os.path.join(out, f))
+
+
+def save(model, out):
+    prepare_dir(out)
+    kwargs = {"max_shard_size": "1000GB"}  # one model.safetensors, never shards
+    params = inspect.signature(model.save_pretrained).parameters
+    if "safe_serialization" in params:  # transformers 4; 5 always writes safetensors
+        kwargs["safe_serialization"] = True
+    model.save_pretrained(out, **kwargs)
+    path = os.path.join(out, "model.safetensors")
+    if not os.path.isfile(path):
+        raise RuntimeError(f"save_pretrained wrote no single model.safetensors in {out}: "
+                           f"{sorted(os.listdir(out))}")
+    return path
+
+
+def dedupe_tied(path, tied):
+    """A tied lm_head is stored once (as transformers does): drop a duplicate if one slipped in."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(path, framework="pt") as f:
+        keys = list(f.keys())
+    if tied and "lm_head.weight" in keys:
+        tensors = load_file(path)
+        del tensors["lm_head.weight"]
+        save_file(tensors, path, metadata={"format": "pt"})
+        print("  dropped a duplicate lm_head.weight (tied to the embedding)")
+        keys.remove("lm_head.weight")
+    return keys
+
+
+def fix_config(out, shape, dtype_name, init_info):
+    """Explicit keys for transformers-4-style readers; see the module comment."""
+    path = os.path.join(out, "config.json")
+    with open(path) as f:
+        cfg = json.load(f)
+    notes = []
+    for key, want in shapes.config_kwargs(shape).items():
+        if key in ("rope_theta", "rope_scaling", "attn_implementation"):
+            continue
+        if key not in cfg:
+            cfg[key] = want
+        elif cfg[key] != want and not (isinstance(want, float) and isinstance(cfg[key], (int, float))
+                                       and abs(cfg[key] - want) <= 1e-9 * max(1.0, abs(want))):
+            notes.append(f"{key}={cfg[key]!r} (shape says {want!r})")
+    if shapes.arch_of(shape) == "llama":
+        theta = shapes.config_kwargs(shape)["rope_theta"]
+        params = cfg.get("rope_parameters")
+        if isinstance(params, dict) and "rope_theta" in params:
+            theta = params["rope_theta"]
+        cfg["rope_theta"] = theta
+        rs = cfg.get("rope_scaling")
+        # A v5 "rope_scaling" that only restates default rotary frequencies means no scaling.
+        if isinstance(rs, dict) and rs.get("rope_type", rs.get("type")) == "default":
+            cfg["rope_scaling"] = None
+        elif rs is not None and "rope_scaling" in cfg:
+            notes.append(f"rope_scaling={rs!r}")
+    cfg.setdefault("torch_dtype", dtype_name)
+    cfg["hix_init"] = init_info
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    for n in notes:
+        print(f"  warning: config.json has {n}")
+
+
+def greedy_check(torch, model, vocab, n, device):
+    """Greedy tokens from a fixed prompt, full forward each step (no cache: a different code
+    path from generate, and n is small)."""
+    prompt = [v % vocab for v in (3, 141, 59, 265, 35)]
+    ids = torch.tensor([prompt], device=device)
+    with torch.no_grad():
+        for _ in range(n):
+            logits = model(input_ids=ids, use_cache=False).logits[0, -1]
+            ids = torch.cat([ids, logits.argmax().view(1, 1).to(ids.dtype)], dim=1)
+    return ids[0, len(prompt):].tolist()
+
+
+def main():
+    args = parse_args()
+    t_start = time.perf_counter()
+    import torch
+
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("make_checkpoint: CUDA is not available (use --device cpu)", file=sys.stderr)
+        return 2
+    arch = shapes.arch_of(args.shape)
+    t0 = time.perf_counter()
+    torch.manual_seed(args.seed)
+    config = shapes.make_config(args.shape)
+    with torch.device(device):
+        model = shapes.model_class(arch)(config)
+    model.eval()
+    if next(model.parameters()).dtype != torch.float32:
+        model.float()
+    emb = model.get_input_embeddings().weight
+    std = float(emb.float().std())
+    if not (0.01 < std < 0.04):
+        # Never expected with transformers' constructors; kept so a changed init path shows.
+        print(f"  warning: embedding std {std:.4g} after construction: initialising by hand")
+        torch.manual_seed(args.seed)
+        with torch.no_grad():
+            manual_init(torch, model, 0.02)
+        if hasattr(model, "tie_weights"):
+            model.tie_weights()
+    with torch.no_grad():
+        if arch == "gpt2" and args.wpe_scale != 1.0:
+            model.transformer.wpe.weight.mul_(args.wpe_scale)
+        if args.embed_scale != 1.0:
+            model.get_input_embeddings().weight.mul_(args.embed_scale)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"make_checkpoint: {args.shape} ({arch}) seed {args.seed}: {n_params / 1e6:.1f} M "
+          f"parameters built on {device} in {time.perf_counter() - t0:.2f} s "
+          f"(embedding std {float(model.get_input_embeddings().weight.float().std()):.4f})")
+
+    tied = bool(shapes.config_kwargs(args.shape).get("tie_word_embeddings", True)) \
+        if arch == "llama" else True
+    init_info = {"seed": args.seed, "std": 0.02, "wpe_scale": args.wpe_scale if arch == "gpt2"
+                 else None, "embed_scale": args.embed_scale, "shape": args.shape,
+                 "built_on": str(device)}
+    for dtype_name, out in args.targets:
+        t1 = time.perf_counter()
+        # Parameters only: buffers such as Llama's rotary inv_freq stay float32, as
+        # from_pretrained leaves them (the greedy check then matches hf_reference).
+        with torch.no_grad():
+            for p in model.parameters():
+                p.data = p.data.to(getattr(torch, dtype_name))
+        path = save(model, out)
+        keys = dedupe_tied(path, tied)
+        fix_config(out, args.shape, dtype_name, init_info)
+        size = os.path.getsize(path)
+        print(f"  {dtype_name}: {out}/model.safetensors, {len(keys)} tensors, "
+              f"{size / 1e9:.3f} GB, saved in {time.perf_counter() - t1:.2f} s")
+        if args.check_tokens > 0:
+            gen = greedy_check(torch, model, config.vocab_size, args.check_tokens, device)
+            distinct = len(set(gen))
+            verdict = "ok" if distinct > max(2, len(gen) // 4) else "DEGENERATE?"
+            print(f"  greedy check ({dtype_name}): {distinct} distinct of {len(gen)} "
+                  f"tokens [{verdict}]: {gen}")
+    del model
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    print(f"make_checkpoint: wall time {time.perf_counter() - t_start:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
