@@ -72,7 +72,7 @@ Result<DeviceLayout> make_device_layout(const ModelConfig& c, std::uint8_t weigh
     lay.tensors.push_back(std::move(d));
   };
   const auto copy = [&](std::uint32_t buffer, std::string name, std::string source,
-                        std::vector<std::uint64_t> shape) {
+                        const std::vector<std::uint64_t>& shape) {
     add(buffer, std::move(name), std::move(source), Transform::copy, 0, shape, shape);
   };
 

@@ -98,7 +98,7 @@ class Parser {
       skip_ws();
       JsonValue member;
       if (!value(member, depth + 1)) return false;
-      v.object.emplace_back(std::move(key), std::move(member));
+      v.object.push_back(JsonMember{std::move(key), std::move(member)});
       skip_ws();
       if (i_ >= s_.size()) return error("unterminated object");
       if (s_[i_] == ',') {

@@ -15,6 +15,8 @@
 
 namespace hix::model {
 
+struct JsonMember;
+
 struct JsonValue {
   enum class Kind : std::uint8_t { null, boolean, number, string, array, object };
   Kind kind = Kind::null;
@@ -26,10 +28,15 @@ struct JsonValue {
   std::uint64_t uint = 0;
   std::string string;
   std::vector<JsonValue> array;
-  std::vector<std::pair<std::string, JsonValue>> object;  // in document order
+  std::vector<JsonMember> object;  // in document order
 
   // The member named `key` of an object, or nullptr.
   const JsonValue* find(std::string_view key) const;
+};
+
+struct JsonMember {
+  std::string key;
+  JsonValue value;
 };
 
 constexpr std::size_t kJsonMaxDepth = 64;

@@ -93,7 +93,11 @@ Result<TensorInfo> parse_entry(const std::string& name, const JsonValue& v) {
       t.end = val.array[1].uint;
       have_offsets = true;
     } else {
-      return fail(where + "unknown field \"" + key + "\"");
+      std::string why = where;
+      why += "unknown field \"";
+      why += key;
+      why += '"';
+      return fail(std::move(why));
     }
   }
   if (!have_dtype || !have_shape || !have_offsets) {
