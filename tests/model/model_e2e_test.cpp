@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -193,7 +194,8 @@ constexpr std::uint32_t kMaxSeq = 32;
 
 DeviceRun run_on_device(const ModelConfig& c, const WeightSource& src, std::uint8_t wdt,
                         const std::vector<std::int32_t>& prompt, std::uint32_t n_new,
-                        std::optional<std::int32_t> eos = std::nullopt) {
+                        std::optional<std::int32_t> eos = std::nullopt,
+                        const std::function<void(GenerateRequest&)>& tweak = {}) {
   DeviceRun out;
   RuntimeOptions opt;
   opt.max_seq = kMaxSeq;
@@ -242,6 +244,7 @@ DeviceRun run_on_device(const ModelConfig& c, const WeightSource& src, std::uint
   req.logits_gpa = bus.guest_alloc(vgpu::sealed_size(logits_out_bytes(*plan)));
   req.logits_tensor_id = vgpu::kDeviceTensorBit | 2;
   req.eos = eos;
+  if (tweak) tweak(req);
   auto gen = build_generate_program(*plan, handles, req);
   EXPECT_TRUE(gen.ok()) << gen.why();
   if (!gen) return out;
@@ -371,6 +374,30 @@ TEST(TinyModelEos, StopsAtTheEosToken) {
   for (std::size_t i = 0; i < cut.tokens.size(); ++i) {
     EXPECT_EQ(cut.tokens[i], i <= first ? full.tokens[i] : -1) << "token " << i;
   }
+}
+
+// SAMPLE: deterministic per seed; top_k = 1 is greedy.
+TEST(TinyModelSample, TopOneIsGreedyAndSeedsRepeat) {
+  auto cfg = preset("tiny-gpt2");
+  ASSERT_TRUE(cfg.ok());
+  SeededSource src(*cfg, seeded(DType::bf16));
+  const std::vector<std::int32_t> prompt{3, 17, 42, 9, 28};
+  const DeviceRun greedy = run_on_device(*cfg, src, HIX_VGPU_DT_BF16, prompt, 8);
+  const auto sampled = [&](std::uint32_t top_k, std::uint64_t seed) {
+    return run_on_device(*cfg, src, HIX_VGPU_DT_BF16, prompt, 8, std::nullopt,
+                         [&](GenerateRequest& r) {
+                           r.sample = true;
+                           r.temperature = 1.5f;
+                           r.top_k = top_k;
+                           r.seed = seed;
+                         })
+        .tokens;
+  };
+  EXPECT_EQ(sampled(1, 5), greedy.tokens);
+  const auto a = sampled(0, 5);
+  EXPECT_EQ(sampled(0, 5), a);
+  EXPECT_EQ(std::vector<std::int32_t>(a.begin(), a.begin() + 5), prompt);
+  for (const auto t : a) EXPECT_TRUE(t >= 0 && t < static_cast<std::int32_t>(cfg->vocab));
 }
 
 // Source f32/f16 -> device bf16 rounds to nearest even; bf16 -> f32 widens.
