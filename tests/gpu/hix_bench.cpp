@@ -362,7 +362,7 @@ int run(int argc, char** argv) {
     if (!c->roundtrip_ok) return die("cuda figures: decrypt round trip failed");
     d2d = c->d2d_copy_gbps;
     decrypt = c->decrypt_gbps;
-    cuda_json = "{\"gpu\": \"" + c->gpu + "\", \"bytes\": " + std::to_string(c->bytes) +
+    cuda_json = "{\"gpu\": " + json_string(c->gpu) + ", \"bytes\": " + std::to_string(c->bytes) +
                 ", \"decrypt_device_gbps\": " + num(c->decrypt_gbps) +
                 ", \"d2d_copy_gbps\": " + num(c->d2d_copy_gbps) + ", \"roundtrip_ok\": true}";
   }
@@ -385,8 +385,8 @@ int run(int argc, char** argv) {
   }
 
   std::string j =
-      "{\n  \"benchmark\": \"hix-bench\",\n  \"model\": \"" + o.model_name +
-      "\",\n  \"checkpoint\": " + (o.checkpoint.empty() ? "null" : "\"" + o.checkpoint + "\"") +
+      "{\n  \"benchmark\": \"hix-bench\",\n  \"model\": " + json_string(o.model_name) +
+      ",\n  \"checkpoint\": " + (o.checkpoint.empty() ? "null" : json_string(o.checkpoint)) +
       ",\n  \"backend\": \"" + std::string(to_string(o.backend)) + "\",\n  \"weights_dtype\": \"" +
       (o.weight_dtype == HIX_VGPU_DT_BF16 ? "bf16" : "f32") +
       "\",\n  \"max_seq\": " + std::to_string(o.max_seq) +
@@ -416,7 +416,26 @@ int run(int argc, char** argv) {
          "\", \"seconds\": " + num(f.transfer_s) + ", \"gbps\": " + num(f.transfer_gbps) + "}}";
     first = false;
   }
-  j += "\n  },\n  \"cuda\": " + cuda_json + ",\n  \"tokens_match_across_modes\": " +
+  // The headline figures again, flat (one level deep), for summaries.
+  const auto opt = [](std::optional<double> v) { return v ? num(*v) : std::string("null"); };
+  std::string flat;
+  for (const auto& [m, fm] : figs) {
+    const std::string p = std::string(to_string(m)) + "_";
+    flat += "\"" + p + "load_gbps\": " + num(fm.load_gbps) + ", \"" + p +
+            "decode_tok_s\": " + num(fm.decode_tok_s) + ", \"" + p +
+            "decode_weight_gbps\": " + num(fm.decode_weight_gbps) + ", \"" + p +
+            "h2d_gbps\": " + num(fm.transfer_gbps) + ", ";
+    for (const Prefill& pf : fm.prefill) {
+      flat += "\"" + p + "prefill_" + std::to_string(pf.tokens) +
+              "_ms\": " + (pf.seconds ? num(*pf.seconds * 1e3) : "null") + ", ";
+    }
+  }
+  flat += "\"decode_protected_over_plain\": " + opt(decode_ratio) +
+          ", \"decode_weight_bw_over_d2d\": " + opt(bw_ratio) +
+          ", \"encrypted_load_over_pinned_h2d\": " + opt(transfer_ratio) +
+          ", \"decrypt_gbps\": " + opt(decrypt) + ", \"d2d_copy_gbps\": " + opt(d2d);
+  j += "\n  },\n  \"summary\": {" + flat + "}";
+  j += ",\n  \"cuda\": " + cuda_json + ",\n  \"tokens_match_across_modes\": " +
        (tokens_match ? (*tokens_match ? "true" : "false") : "null") + ",\n  \"ratios\": {\n" +
        ratio_json("decode_protected_over_plain", decode_ratio, 0.99,
                   "decode tokens/s, protected / plain") +

@@ -211,6 +211,24 @@ std::string json_number(double v) {
   return buf;
 }
 
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
 std::string run_json(const RunOutput& r) {
   std::string s = "{\"tokens\": [";
   for (std::size_t i = 0; i < r.tokens.size(); ++i) {

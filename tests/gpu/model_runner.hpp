@@ -104,6 +104,8 @@ model::Result<RunOutput> run_model(const RunOptions& o);
 std::string run_json(const RunOutput& r);
 // A JSON number for a float (null when not finite, as JSON has no NaN).
 std::string json_number(double v);
+// A JSON string literal, quoted and escaped.
+std::string json_string(const std::string& s);
 
 // "a,b,c" -> numbers; false on anything else.
 bool parse_list(const std::string& s, std::vector<std::int64_t>& out);
