@@ -417,23 +417,29 @@ int run(int argc, char** argv) {
     first = false;
   }
   // The headline figures again, flat (one level deep), for summaries.
-  const auto opt = [](std::optional<double> v) { return v ? num(*v) : std::string("null"); };
   std::string flat;
+  const auto put = [&flat](const std::string& key, std::optional<double> v) {
+    flat += flat.empty() ? "\"" : ", \"";
+    flat += key;
+    flat += "\": ";
+    flat += v ? num(*v) : "null";
+  };
   for (const auto& [m, fm] : figs) {
     const std::string p = std::string(to_string(m)) + "_";
-    flat += "\"" + p + "load_gbps\": " + num(fm.load_gbps) + ", \"" + p +
-            "decode_tok_s\": " + num(fm.decode_tok_s) + ", \"" + p +
-            "decode_weight_gbps\": " + num(fm.decode_weight_gbps) + ", \"" + p +
-            "h2d_gbps\": " + num(fm.transfer_gbps) + ", ";
+    put(p + "load_gbps", fm.load_gbps);
+    put(p + "decode_tok_s", fm.decode_tok_s);
+    put(p + "decode_weight_gbps", fm.decode_weight_gbps);
+    put(p + "h2d_gbps", fm.transfer_gbps);
     for (const Prefill& pf : fm.prefill) {
-      flat += "\"" + p + "prefill_" + std::to_string(pf.tokens) +
-              "_ms\": " + (pf.seconds ? num(*pf.seconds * 1e3) : "null") + ", ";
+      put(p + "prefill_" + std::to_string(pf.tokens) + "_ms",
+          pf.seconds ? std::optional<double>(*pf.seconds * 1e3) : std::nullopt);
     }
   }
-  flat += "\"decode_protected_over_plain\": " + opt(decode_ratio) +
-          ", \"decode_weight_bw_over_d2d\": " + opt(bw_ratio) +
-          ", \"encrypted_load_over_pinned_h2d\": " + opt(transfer_ratio) +
-          ", \"decrypt_gbps\": " + opt(decrypt) + ", \"d2d_copy_gbps\": " + opt(d2d);
+  put("decode_protected_over_plain", decode_ratio);
+  put("decode_weight_bw_over_d2d", bw_ratio);
+  put("encrypted_load_over_pinned_h2d", transfer_ratio);
+  put("decrypt_gbps", decrypt);
+  put("d2d_copy_gbps", d2d);
   j += "\n  },\n  \"summary\": {" + flat + "}";
   j += ",\n  \"cuda\": " + cuda_json + ",\n  \"tokens_match_across_modes\": " +
        (tokens_match ? (*tokens_match ? "true" : "false") : "null") + ",\n  \"ratios\": {\n" +
