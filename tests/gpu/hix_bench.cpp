@@ -48,6 +48,7 @@ struct Options {
   std::uint32_t decode_tokens = 128;
   int reps = 3;
   std::uint32_t max_seq = 2048;
+  bool max_seq_given = false;
   std::vector<std::uint32_t> prefill_lens = {128, 1024};
   std::uint8_t weight_dtype = HIX_VGPU_DT_BF16;
   std::uint64_t seed = 1;
@@ -271,6 +272,7 @@ bool parse_options(int argc, char** argv, Options& o) {
       o.reps = static_cast<int>(positive(1000));
       if (o.reps == 0) return false;
     } else if (a == "--max-seq") {
+      o.max_seq_given = true;
       o.max_seq = static_cast<std::uint32_t>(positive(1 << 20));
       if (o.max_seq == 0) return false;
     } else if (a == "--seed") {
@@ -339,6 +341,11 @@ int run(int argc, char** argv) {
   auto src =
       o.checkpoint.empty() ? open_preset(o.model_name, o.seed) : open_checkpoint(o.checkpoint);
   if (!src) return die(src.why());
+  // Without --max-seq: as many rows as the model has positions, up to 2048
+  // (GPT-2 has 1024, so its longest prefill is 1023 tokens and one new one).
+  if (!o.max_seq_given && src->config.max_pos > 0) {
+    o.max_seq = std::min(o.max_seq, src->config.max_pos);
+  }
   hix::model::RuntimeOptions ro;
   ro.max_seq = o.max_seq;
   ro.weight_dtype = o.weight_dtype;
