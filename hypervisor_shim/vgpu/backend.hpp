@@ -112,7 +112,8 @@ class DeviceCrypto {
  public:
   virtual ~DeviceCrypto() = default;
   // DMA_IN_DECRYPT: `sealed` (sealed_size(bytes) bytes of guest memory) into
-  // VRAM [dst, dst+bytes). auth_failed leaves VRAM as it was.
+  // VRAM [dst, dst+bytes). auth_failed leaves that range as it was or zeroed
+  // (the engine's open mode); the CryptoEngine then zeroes it.
   [[nodiscard]] virtual Status open(VramOffset dst, std::uint64_t bytes,
                                     std::span<const std::byte> sealed, SealParams params,
                                     std::span<const std::uint8_t, kKeyBytes> key) = 0;

@@ -34,8 +34,12 @@ Status CryptoEngine::dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t
     auto guest = dma_.map(src, total);
     if (!guest) return guest.status();
     const Status s = dc->open(dst, bytes, *guest, params, key);
-    if (s == Status::auth_failed) saturating_increment(auth_failures_);
-    return s;
+    if (s != Status::auth_failed) return s;
+    saturating_increment(auth_failures_);
+    // Spec §7.2, the same for every backend: whatever the engine's open
+    // mode left there (its old contents, zeros), the range reads as zeros.
+    HIX_TRY(backend_.zero(dst, bytes));
+    return Status::auth_failed;
   }
   if (sealed_.size() < total) sealed_.resize(total);
   if (plain_.size() < bytes) plain_.resize(bytes);
@@ -44,7 +48,11 @@ Status CryptoEngine::dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t
   HIX_TRY(dma_.read(src, sealed));
   if (open_tensor(plain, sealed, params, key) != Status::ok) {
     saturating_increment(auth_failures_);
-    return Status::auth_failed;  // open_tensor has zeroed the plaintext
+    // open_tensor has zeroed the plaintext staging. Spec §7.2: the
+    // destination reads as zeros after a failed open, as with a GPU engine
+    // that decrypts while it verifies (nothing of a forged tensor remains).
+    HIX_TRY(backend_.zero(dst, bytes));
+    return Status::auth_failed;
   }
   const Status s = backend_.write_bytes(dst, plain);
   sodium_memzero(plain.data(), plain.size());

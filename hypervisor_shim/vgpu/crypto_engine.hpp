@@ -1,7 +1,8 @@
 // The in-device crypto engine (spec §7.2, §7.3): DMA_IN_DECRYPT and
 // DMA_OUT_ENCRYPT between sealed tensors in guest memory and plaintext VRAM.
-// Ciphertext is copied into device memory before anything is checked, and
-// nothing reaches VRAM until every chunk of a tensor has verified.
+// Ciphertext is copied into device memory before anything is checked. A
+// failed open (AUTH_FAILED) leaves the destination range zeroed, whichever
+// backend decrypted: nothing decrypted from a forged tensor remains.
 #pragma once
 
 #include <atomic>

@@ -129,7 +129,7 @@ TEST_F(CryptoEngineOnDevice, DmaInDecryptWritesThePlaintext) {
   EXPECT_EQ(vram_of_buf(), plain);
 }
 
-TEST_F(CryptoEngineOnDevice, ABadTagInTheLastChunkWritesNothing) {
+TEST_F(CryptoEngineOnDevice, ABadTagInTheLastChunkLeavesTheDestinationZeroed) {
   CmdbufBuilder fill;
   fill.fill(tref(buf, HIX_VGPU_DT_I32), kBytes / 4, 0xA5A5A5A5u);
   ASSERT_EQ(bus.submit(ctx, fill), Status::ok);
@@ -140,7 +140,10 @@ TEST_F(CryptoEngineOnDevice, ABadTagInTheLastChunkWritesNothing) {
   CmdbufBuilder b;
   b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), gpa, kBytes, 1, 3);
   EXPECT_EQ(bus.submit(ctx, b), Status::auth_failed);
-  EXPECT_EQ(vram_of_buf(), before) << "the first chunk verified, but nothing was written";
+  // Spec §7.2: neither the old contents nor the first (verified) chunk's
+  // plaintext remain.
+  ASSERT_NE(before, std::vector<std::byte>(kBytes));
+  EXPECT_EQ(vram_of_buf(), std::vector<std::byte>(kBytes)) << "the destination reads as zeros";
   EXPECT_EQ(bus.reg(Reg32::auth_failures), 1u);
 }
 

@@ -238,6 +238,7 @@ TEST_F(PlainDevice, KeyWindowIsWipedAfterEveryCommand) {
   ASSERT_EQ(bus.admin(HIX_GPU_CMD_KEY_SLOT_INSTALL, ctx, 0).status, Status::ok);
   // Data sealed with k does not open with the installed (zero) key.
   const auto h = bus.alloc(ctx, 64);
+  bus.upload(ctx, h, std::vector<float>(16, 9.0f));
   std::vector<std::byte> plain(64, std::byte{1});
   std::vector<std::byte> sealed(sealed_size(64));
   ASSERT_EQ(seal_tensor(sealed, plain, SealParams{0, 1}, k), Status::ok);
@@ -246,6 +247,8 @@ TEST_F(PlainDevice, KeyWindowIsWipedAfterEveryCommand) {
   CmdbufBuilder b;
   b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h, HIX_VGPU_DT_F32), gpa, 64, 1, 0);
   EXPECT_EQ(bus.submit(ctx, b), Status::auth_failed);
+  // A failed open leaves the destination zeroed (spec §7.2).
+  EXPECT_EQ(bus.download(ctx, h, 16), std::vector<float>(16, 0.0f));
 }
 
 }  // namespace

@@ -60,9 +60,12 @@ bool aligned16(const void* p) {
 struct CudaCryptoEngine::Impl {
   int device = 0;
   cudaStream_t stream = nullptr;
-  // Opening from host memory: slices are verified here while `stream` copies
-  // the next; events order the two (copied -> verified, verified -> decrypted).
+  // Verification runs here: while `stream` copies the next slice (opening
+  // from host memory), or while `stream` decrypts (OpenMode::concurrent).
+  // Events order the two (forked: what `stream` ran before -> verification;
+  // copied -> verified; verified -> verdict read or gated decryption).
   cudaStream_t verify_stream = nullptr;
+  cudaEvent_t forked = nullptr;
   cudaEvent_t slice_copied = nullptr;
   cudaEvent_t slices_verified = nullptr;
   std::byte* staging = nullptr;  // device copy of a sealed tensor
@@ -85,6 +88,7 @@ struct CudaCryptoEngine::Impl {
     }
     if (verdict != nullptr) static_cast<void>(cudaFree(verdict));
     if (verdict_host != nullptr) static_cast<void>(cudaFreeHost(verdict_host));
+    if (forked != nullptr) static_cast<void>(cudaEventDestroy(forked));
     if (slice_copied != nullptr) static_cast<void>(cudaEventDestroy(slice_copied));
     if (slices_verified != nullptr) static_cast<void>(cudaEventDestroy(slices_verified));
     if (verify_stream != nullptr) static_cast<void>(cudaStreamDestroy(verify_stream));
@@ -139,10 +143,10 @@ struct CudaCryptoEngine::Impl {
 
   // Copies the sealed tensor `sealed` (host memory) into staging slice by
   // slice on `stream`, and verifies each slice on verify_stream once it has
-  // landed, counting bad chunks in *verdict (zeroed first). On return,
-  // `stream` waits for every verification: what it runs next sees the
-  // verdict. Uses mac_scratch for the keys of one slice at a time (the
-  // slices' verifications run one after the other on verify_stream).
+  // landed, counting bad chunks in *verdict (zeroed first). The verification
+  // may still run on return: join_verification() waits for it. Uses
+  // mac_scratch for the keys of one slice at a time (the slices'
+  // verifications run one after the other on verify_stream).
   Status copy_and_verify(const SealedTensor& t, std::span<const std::byte> sealed) const {
     const Status s = enqueue_copy_and_verify(t, sealed);
     // Leaves no verification behind that could still write *verdict.
@@ -168,8 +172,25 @@ struct CudaCryptoEngine::Impl {
       HIX_TRY(cuda_status(
           launch_verify_chunks(t, range, staging + offset, mac_scratch, verdict, verify_stream)));
     }
+    return Status::ok;
+  }
+
+  // Enqueues the verification of `sealed` (device memory) on verify_stream
+  // after what `stream` has queued so far, counting bad chunks in *verdict
+  // (zeroed first). join_verification() waits for it.
+  Status fork_verify(const SealedTensor& t, DeviceConstBytes sealed) const {
+    HIX_TRY(cuda_status(cudaMemsetAsync(verdict, 0, sizeof(std::uint32_t), stream)));
+    HIX_TRY(cuda_status(cudaEventRecord(forked, stream)));
+    HIX_TRY(cuda_status(cudaStreamWaitEvent(verify_stream, forked, 0)));
+    return cuda_status(launch_verify_chunks(t, sealed.data(), mac_scratch, verdict, verify_stream));
+  }
+
+  // `stream` waits for everything verify_stream has queued (what it runs next
+  // sees the verdict), then wipes the Poly1305 keys of `scratch_chunks` chunks.
+  Status join_verification(std::uint32_t scratch_chunks) const {
     HIX_TRY(cuda_status(cudaEventRecord(slices_verified, verify_stream)));
-    return cuda_status(cudaStreamWaitEvent(stream, slices_verified, 0));
+    HIX_TRY(cuda_status(cudaStreamWaitEvent(stream, slices_verified, 0)));
+    return wipe_mac_scratch(scratch_chunks);
   }
 
   // Enqueues the decryption of `sealed` (device memory) into `dst`, gated on
@@ -181,6 +202,45 @@ struct CudaCryptoEngine::Impl {
                                         cudaMemcpyDeviceToHost, stream)));
     HIX_TRY(cuda_status(cudaStreamSynchronize(stream)));
     return *verdict_host == 0 ? Status::ok : Status::auth_failed;
+  }
+
+  // OpenMode::concurrent, with the verification already queued on
+  // verify_stream: decrypts `sealed` into `dst` on `stream` without waiting
+  // for the verdict (so ChaCha20 runs beside Poly1305), joins the streams and
+  // reads the verdict. Unless it is ok, `dst` is zeroed before this returns.
+  //
+  // Why writing unauthenticated plaintext into `dst` is safe: the device
+  // runs one command buffer at a time, this call is the whole op, and the
+  // device stops the buffer at a failing op. The op completes only after the
+  // zeroing has finished on the GPU, so no later op, no other context and no
+  // DMA can read what a forged tensor decrypted to. The cost is the
+  // destination's previous contents (denial of service: out of scope).
+  Status decrypt_concurrent(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
+                            std::uint32_t scratch_chunks) const {
+    Status s = enqueue_decrypt_and_join(dst, sealed, t, scratch_chunks);
+    if (s == Status::ok) {
+      s = *verdict_host == 0 ? Status::ok : Status::auth_failed;
+    }
+    if (s == Status::ok) return s;
+    if (s != Status::auth_failed) {
+      // A CUDA error: let nothing still running write after the zeroing. If
+      // the error is sticky the zeroing fails too, and the context (with
+      // `dst`) is unusable by anyone.
+      static_cast<void>(quiesce());
+    }
+    const cudaError_t z = cudaMemsetAsync(dst.data(), 0, dst.size(), stream);
+    const cudaError_t w = cudaStreamSynchronize(stream);
+    if (z != cudaSuccess || w != cudaSuccess) return Status::internal;
+    return s;
+  }
+
+  Status enqueue_decrypt_and_join(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
+                                  std::uint32_t scratch_chunks) const {
+    HIX_TRY(cuda_status(launch_decrypt_chunks(t, sealed.data(), dst.data(), nullptr, stream)));
+    HIX_TRY(join_verification(scratch_chunks));
+    HIX_TRY(cuda_status(cudaMemcpyAsync(verdict_host, verdict, sizeof(std::uint32_t),
+                                        cudaMemcpyDeviceToHost, stream)));
+    return cuda_status(cudaStreamSynchronize(stream));
   }
 };
 
@@ -197,6 +257,7 @@ Result<std::unique_ptr<CudaCryptoEngine>> CudaCryptoEngine::create(int device) {
   // stream (cudaMemcpy, cudaMemset), such as filling a buffer it reads.
   HIX_TRY(cuda_status(cudaStreamCreate(&impl->stream)));
   HIX_TRY(cuda_status(cudaStreamCreate(&impl->verify_stream)));
+  HIX_TRY(cuda_status(cudaEventCreateWithFlags(&impl->forked, cudaEventDisableTiming)));
   HIX_TRY(cuda_status(cudaEventCreateWithFlags(&impl->slice_copied, cudaEventDisableTiming)));
   HIX_TRY(cuda_status(cudaEventCreateWithFlags(&impl->slices_verified, cudaEventDisableTiming)));
   void* verdict = nullptr;
@@ -228,9 +289,17 @@ Status CudaCryptoEngine::open_tensor(DeviceBytes dst, std::span<const std::byte>
   HIX_TRY(impl_->reserve_mac_scratch(slice_chunks));
   // The device's own copy, verified as it lands: everything below reads only it.
   HIX_TRY(impl_->copy_and_verify(args.get(), sealed));
-  HIX_TRY(impl_->wipe_mac_scratch(slice_chunks));
-  const Status s =
-      counted(impl_->decrypt_gated(dst, DeviceConstBytes(impl_->staging, total), args.get()));
+  const DeviceConstBytes staged(impl_->staging, total);
+  Status s = Status::ok;
+  if (open_mode_ == OpenMode::gated) {
+    s = impl_->join_verification(slice_chunks);
+    if (s == Status::ok) s = impl_->decrypt_gated(dst, staged, args.get());
+    // After an error, no verification is left behind that could still write *verdict.
+    if (s != Status::ok && s != Status::auth_failed) static_cast<void>(impl_->quiesce());
+  } else {
+    s = impl_->decrypt_concurrent(dst, staged, args.get(), slice_chunks);
+  }
+  s = counted(s);
   if (s == Status::auth_failed) {
     // Spec §7.2: a failed open wipes the staging copy.
     HIX_TRY(cuda_status(cudaMemsetAsync(impl_->staging, 0, total, impl_->stream)));
@@ -254,12 +323,21 @@ Status CudaCryptoEngine::open_device_staged(DeviceBytes dst, DeviceConstBytes se
                                             SealParams params,
                                             std::span<const std::uint8_t, kKeyBytes> key) {
   const TensorArgs args(dst.size(), params, key);
+  const std::uint32_t chunks = args.get().chunks;
+  HIX_TRY(impl_->reserve_mac_scratch(chunks));
+  if (open_mode_ == OpenMode::concurrent) {
+    if (const Status s = impl_->fork_verify(args.get(), sealed); s != Status::ok) {
+      // Leaves no verification behind that could still write *verdict.
+      static_cast<void>(impl_->quiesce());
+      return s;
+    }
+    return counted(impl_->decrypt_concurrent(dst, sealed, args.get(), chunks));
+  }
   cudaStream_t s = impl_->stream;
-  HIX_TRY(impl_->reserve_mac_scratch(args.get().chunks));
   HIX_TRY(cuda_status(cudaMemsetAsync(impl_->verdict, 0, sizeof(std::uint32_t), s)));
   HIX_TRY(cuda_status(
       launch_verify_chunks(args.get(), sealed.data(), impl_->mac_scratch, impl_->verdict, s)));
-  HIX_TRY(impl_->wipe_mac_scratch(args.get().chunks));
+  HIX_TRY(impl_->wipe_mac_scratch(chunks));
   return counted(impl_->decrypt_gated(dst, sealed, args.get()));
 }
 

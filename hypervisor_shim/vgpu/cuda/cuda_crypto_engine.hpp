@@ -4,12 +4,24 @@
 // accepts, computed by the kernels of sealed_chunk_kernels.hpp.
 //
 // Opening a tensor: the sealed bytes are copied into device staging first (the
-// guest cannot change them between check and use), every chunk's header and
-// tag are verified on the GPU, and only then does the decryption kernel run;
-// it reads the verdict on the GPU and writes nothing if any chunk failed. So
-// a bad tag leaves the destination untouched. From host memory the copy goes
-// in slices of whole chunks, and each slice is verified (on a second stream)
-// while the next one is copied, so verification hides behind the PCIe copy.
+// guest cannot change them between check and use) and every chunk's header
+// and tag are verified on the GPU. Two open modes (OpenMode):
+//  - gated: the decryption kernel runs after the verification, reads the
+//    verdict on the GPU and writes nothing if any chunk failed, so a bad tag
+//    leaves the destination untouched;
+//  - concurrent (the default): verification (Poly1305, multiply-bound) and
+//    decryption (ChaCha20, integer-ALU-bound) run at the same time on two
+//    streams, so the SMs overlap the two kinds of work; the decryption writes
+//    into the destination before the verdict is known. The call joins the
+//    streams and reads the verdict; if any chunk failed it zeroes the
+//    destination and waits for that before it returns AUTH_FAILED. Nothing
+//    else runs in the destination meanwhile (the device runs one command
+//    buffer at a time and stops it at the failing op), so no later op, other
+//    context or DMA sees unauthenticated plaintext; the destination's earlier
+//    contents are lost (spec §7.2).
+// From host memory the copy goes in slices of whole chunks, and each slice is
+// verified (on a second stream) while the next one is copied, so verification
+// hides behind the PCIe copy.
 // Each engine owns its CUDA streams and runs each operation on them, start to
 // finish; run operations concurrently with one engine per thread. The streams
 // are blocking ones: they wait for work on the legacy default stream
@@ -56,6 +68,9 @@ class DeviceSpan {
 using DeviceBytes = DeviceSpan<std::byte>;
 using DeviceConstBytes = DeviceSpan<const std::byte>;
 
+// How open_tensor orders verification and decryption (see above).
+enum class OpenMode : std::uint8_t { gated, concurrent };
+
 class CudaCryptoEngine {
  public:
   // Opening from host memory copies the sealed tensor in slices of this many
@@ -76,8 +91,10 @@ class CudaCryptoEngine {
   // memory copies at full speed) into `dst` (dst.size() is the tensor's
   // plaintext size). Every header must match `params` and the chunk's
   // position, every tag must verify; otherwise AUTH_FAILED, auth_failures()
-  // grows by one and `dst` is left as it was. invalid_arg when the sizes do
-  // not fit the format, internal on a CUDA error.
+  // grows by one and `dst` is left as it was (OpenMode::gated) or zeroed
+  // (OpenMode::concurrent). invalid_arg when the sizes do not fit the format,
+  // internal on a CUDA error (concurrent: `dst` is zeroed as far as the GPU
+  // still allows).
   [[nodiscard]] Status open_tensor(DeviceBytes dst, std::span<const std::byte> sealed,
                                    SealParams params, std::span<const std::uint8_t, kKeyBytes> key);
   // The same from a sealed tensor already in device memory (16-byte aligned,
@@ -93,6 +110,9 @@ class CudaCryptoEngine {
   // The same into device memory (16-byte aligned, not overlapping src).
   [[nodiscard]] Status seal_tensor(DeviceBytes sealed, DeviceConstBytes src, SealParams params,
                                    std::span<const std::uint8_t, kKeyBytes> key);
+
+  OpenMode open_mode() const { return open_mode_; }
+  void set_open_mode(OpenMode mode) { open_mode_ = mode; }
 
   std::uint32_t auth_failures() const { return auth_failures_; }
   void reset_counter() { auth_failures_ = 0; }
@@ -113,6 +133,7 @@ class CudaCryptoEngine {
   Status counted(Status s);
 
   std::unique_ptr<Impl> impl_;
+  OpenMode open_mode_ = OpenMode::concurrent;
   std::uint32_t auth_failures_ = 0;
 };
 

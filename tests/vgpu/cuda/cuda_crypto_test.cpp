@@ -2,7 +2,8 @@
 // against libsodium. Sealing must give the CPU engine's bytes exactly (and
 // the known answers of kat_vectors.inc); opening must give the plaintext back;
 // every forgery must fail with AUTH_FAILED and leave the destination as it
-// was. Without a GPU or driver it prints "skipped: no GPU" and exits 0.
+// was (OpenMode::gated) or zeroed (OpenMode::concurrent); both modes are
+// tested. Without a GPU or driver it prints "skipped: no GPU" and exits 0.
 #include <cuda_runtime_api.h>
 #include <sodium.h>
 
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <random>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -198,7 +200,17 @@ void test_random(CudaCryptoEngine& eng, int cases) {
   }
 }
 
-// --- Forgeries: AUTH_FAILED, counted, destination untouched ---
+// --- Forgeries: AUTH_FAILED, counted, destination untouched (gated) or zeroed ---
+
+// What the destination must hold after a failed open that found `before` there.
+std::vector<std::byte> after_forgery(const CudaCryptoEngine& eng,
+                                     const std::vector<std::byte>& before) {
+  return eng.open_mode() == OpenMode::gated ? before : std::vector<std::byte>(before.size());
+}
+
+const char* mode_name(OpenMode m) {
+  return m == OpenMode::gated ? "gated" : "concurrent";
+}
 
 struct Tamper {
   const char* what;
@@ -276,11 +288,14 @@ void test_forgeries(CudaCryptoEngine& eng) {
         s = eng.open_tensor(dst.span(0, bytes), t.sealed, t.params, key_span(t.key));
       }
       const char* where = from_device ? "device" : "host";
-      check(s == Status::auth_failed, "forgery '%s' (%s): status %u, want AUTH_FAILED", t.what,
-            where, static_cast<unsigned>(s));
-      check(eng.auth_failures() == before + 1, "forgery '%s' (%s): counted once", t.what, where);
-      check(download(dst, 0, bytes) == poison, "forgery '%s' (%s): destination changed", t.what,
-            where);
+      const char* mode = mode_name(eng.open_mode());
+      check(s == Status::auth_failed, "forgery '%s' (%s, %s): status %u, want AUTH_FAILED", t.what,
+            where, mode, static_cast<unsigned>(s));
+      check(eng.auth_failures() == before + 1, "forgery '%s' (%s, %s): counted once", t.what, where,
+            mode);
+      check(download(dst, 0, bytes) == after_forgery(eng, poison),
+            "forgery '%s' (%s, %s): destination %s", t.what, where, mode,
+            eng.open_mode() == OpenMode::gated ? "changed" : "not zeroed");
     }
   }
   // The engine carries nothing over from a failure.
@@ -310,7 +325,7 @@ constexpr std::uint64_t kSliceBytes =
 
 // Opens `sealed` from pageable and from pinned host memory into a poisoned
 // destination; `want_ok`: the plaintext must come back, else AUTH_FAILED,
-// counted once, with the destination as it was.
+// counted once, with the destination as it was (gated) or zeroed.
 void open_from_host_both(CudaCryptoEngine& eng, const char* what,
                          const std::vector<std::byte>& sealed, const std::vector<std::byte>& plain,
                          SealParams p, const Key& key, bool want_ok) {
@@ -322,7 +337,9 @@ void open_from_host_both(CudaCryptoEngine& eng, const char* what,
   std::vector<std::byte> poison(bytes);
   for (std::uint64_t i = 0; i < bytes; ++i) poison[i] = static_cast<std::byte>(0x5A ^ (i % 251));
   for (const bool from_pinned : {false, true}) {
-    const char* where = from_pinned ? "pinned" : "pageable";
+    const char* where = from_pinned ? "pinned, " : "pageable, ";
+    const std::string where_mode = std::string(where) + mode_name(eng.open_mode());
+    where = where_mode.c_str();
     if (!upload(dst, 0, poison)) check(false, "%s: upload poison", what);
     const std::uint32_t before = eng.auth_failures();
     const Status s = from_pinned
@@ -340,7 +357,8 @@ void open_from_host_both(CudaCryptoEngine& eng, const char* what,
       check(s == Status::auth_failed, "%s (%s): status %u, want AUTH_FAILED", what, where,
             static_cast<unsigned>(s));
       check(eng.auth_failures() == before + 1, "%s (%s): counted once", what, where);
-      check(download(dst, 0, bytes) == poison, "%s (%s): destination changed", what, where);
+      check(download(dst, 0, bytes) == after_forgery(eng, poison), "%s (%s): destination %s", what,
+            where, eng.open_mode() == OpenMode::gated ? "changed" : "not zeroed");
     }
   }
 }
@@ -566,24 +584,31 @@ int main() {
     return 1;
   }
   CudaCryptoEngine& eng = **engine;
+  check(eng.open_mode() == OpenMode::concurrent, "the default open mode is concurrent");
   const struct {
     const char* name;
     void (*run)(CudaCryptoEngine&);
+    bool per_mode;  // depends on the engine's open mode
   } parts[] = {
-      {"known answers", test_known_answers},
-      {"random sizes", [](CudaCryptoEngine& e) { test_random(e, 120); }},
-      {"forgeries", test_forgeries},
-      {"verify ranges", [](CudaCryptoEngine&) { test_verify_ranges(); }},
-      {"host slices", test_slices},
-      {"large tensor", test_large},
-      {"two engines at once", [](CudaCryptoEngine&) { test_concurrent(); }},
+      {"known answers", test_known_answers, true},
+      {"random sizes", [](CudaCryptoEngine& e) { test_random(e, 120); }, true},
+      {"forgeries", test_forgeries, true},
+      {"verify ranges", [](CudaCryptoEngine&) { test_verify_ranges(); }, false},
+      {"host slices", test_slices, true},
+      {"large tensor", test_large, true},
+      {"two engines at once", [](CudaCryptoEngine&) { test_concurrent(); }, false},
   };
-  for (const auto& part : parts) {
-    const int before = g_failures;
-    const int checks = g_checks;
-    part.run(eng);
-    std::printf("  %-20s %4d checks, %d failed\n", part.name, g_checks - checks,
-                g_failures - before);
+  // Every part in both open modes; the engine-independent ones once.
+  for (const OpenMode mode : {OpenMode::gated, OpenMode::concurrent}) {
+    eng.set_open_mode(mode);
+    for (const auto& part : parts) {
+      if (!part.per_mode && mode != OpenMode::concurrent) continue;
+      const int before = g_failures;
+      const int checks = g_checks;
+      part.run(eng);
+      std::printf("  %-20s %-10s %4d checks, %d failed\n", part.name, mode_name(mode),
+                  g_checks - checks, g_failures - before);
+    }
   }
   const cudaError_t sticky = cudaDeviceSynchronize();
   check(sticky == cudaSuccess, "CUDA error at the end: %s", cudaGetErrorString(sticky));
