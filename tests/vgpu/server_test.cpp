@@ -387,7 +387,7 @@ TEST(ServerUsage, BadCommandLinesExitTwo) {
            {"hix-vgpu-server"},
            {"hix-vgpu-server", "--fd", "x"},
            {"hix-vgpu-server", "--fd", "3", "--socket", "/tmp/x"},
-           {"hix-vgpu-server", "--fd", "3", "--backend", "cuda"}}) {
+           {"hix-vgpu-server", "--fd", "3", "--backend", "tpu"}}) {
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
