@@ -11,6 +11,8 @@
 
 #include "fake_bus.hpp"
 
+// Shapes are small uint32 constants; their products widen exactly.
+// NOLINTBEGIN(bugprone-implicit-widening-of-multiplication-result)
 namespace hix::vgpu::test {
 namespace {
 
@@ -317,3 +319,4 @@ TEST(LoopRecording, FreeingABufferDropsEveryRecording) {
 
 }  // namespace
 }  // namespace hix::vgpu::test
+// NOLINTEND(bugprone-implicit-widening-of-multiplication-result)
