@@ -7,10 +7,10 @@
 
 #include <cerrno>
 #include <csignal>
-#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -61,7 +61,7 @@ int listen_at(const std::string& path) {
 }
 
 hix::vgpu::Result<std::unique_ptr<hix::vgpu::Backend>> make_backend(std::string_view name,
-                                                                   std::uint64_t vram) {
+                                                                    std::uint64_t vram) {
   if (name == "cuda") {
 #ifdef HIX_HAVE_CUDA_BACKEND
     auto b = hix::vgpu::cuda::CudaBackend::create(vram);
