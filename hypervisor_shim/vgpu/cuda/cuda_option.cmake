@@ -1,5 +1,5 @@
-# HIX_ENABLE_CUDA: the CUDA crypto engine (this folder), its GPU test and its
-# benchmark (tests/vgpu/cuda, docs/performance.md). On by default when a
+# HIX_ENABLE_CUDA: the cuda backend and the CUDA crypto engine (this folder),
+# their GPU tests and benchmarks (tests/vgpu/cuda, tests/gpu, docs/performance.md). On by default when a
 # working nvcc of CUDA 13 or later is found: CUDACXX, nvcc on PATH, or
 # /usr/local/cuda/bin/nvcc (where CUDA installs it, often not on PATH).
 # Included from the top-level CMakeLists.txt, because the CUDA language must
@@ -23,7 +23,7 @@ if(CMAKE_CUDA_COMPILER)
     set(hix_cuda_default ON)
   endif()
 endif()
-option(HIX_ENABLE_CUDA "Build the CUDA crypto engine, its GPU test and benchmark (nvcc, CUDA >= 13)"
+option(HIX_ENABLE_CUDA "Build the cuda backend, the GPU crypto engine and their GPU tests and benchmarks (nvcc, CUDA >= 13)"
   ${hix_cuda_default})
 
 if(HIX_ENABLE_CUDA)
@@ -40,5 +40,9 @@ if(HIX_ENABLE_CUDA)
   find_package(CUDAToolkit REQUIRED)
   message(STATUS "HIX_ENABLE_CUDA: ON (nvcc ${CMAKE_CUDA_COMPILER_VERSION} at ${CMAKE_CUDA_COMPILER}, sm_${CMAKE_CUDA_ARCHITECTURES})")
 else()
-  message(STATUS "HIX_ENABLE_CUDA: OFF (no nvcc of CUDA 13 or later found); the GPU crypto engine is not built")
+  if(hix_cuda_default)
+    message(STATUS "HIX_ENABLE_CUDA: OFF (turned off); the cuda backend and GPU crypto engine are not built")
+  else()
+    message(STATUS "HIX_ENABLE_CUDA: OFF (no nvcc of CUDA 13 or later found); the cuda backend and GPU crypto engine are not built")
+  endif()
 endif()
