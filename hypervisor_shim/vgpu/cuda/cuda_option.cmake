@@ -1,6 +1,7 @@
 # HIX_ENABLE_CUDA: the cuda backend and the CUDA crypto engine (this folder),
-# their GPU tests and benchmarks (tests/vgpu/cuda, tests/gpu, docs/performance.md). On by default when a
-# working nvcc of CUDA 13 or later is found: CUDACXX, nvcc on PATH, or
+# their GPU tests and benchmarks (tests/vgpu/cuda, tests/gpu,
+# docs/performance.md). On by default when a working nvcc of CUDA 13 or later
+# is found: CUDACXX, nvcc on PATH, or
 # /usr/local/cuda/bin/nvcc (where CUDA installs it, often not on PATH).
 # Included from the top-level CMakeLists.txt, because the CUDA language must
 # be enabled in the directory that holds every target that uses it
