@@ -54,9 +54,17 @@ struct gpu_enclave_open {
   uint8_t report[HIX_SESSION_REPORT_BYTES];
 };
 
+/* The largest sealed response: header, status, HIX_MSG_ALLOC_MAX handles, tag. */
+#define GPU_ENCLAVE_CALL_RESPONSE_MAX \
+  (HIX_MSG_HEADER_BYTES + 8u + 4u * HIX_MSG_ALLOC_MAX + HIX_MSG_TAG_BYTES)
+
 /* CALL: in: header then `length` bytes of sealed request; out: the same
  * header with `status`, then `length` bytes of sealed response (when status
- * is OK) in the same buffer. The buffer must hold the larger of the two. */
+ * is OK) in the same buffer. The buffer must hold the larger of the two:
+ * at least sizeof(struct gpu_enclave_call) + max(length,
+ * GPU_ENCLAVE_CALL_RESPONSE_MAX) bytes, else the ecall returns
+ * HIX_ECALL_BAD_SIZE and changes nothing. Bytes after the response are
+ * zeroed. */
 struct gpu_enclave_call {
   uint32_t session;
   uint32_t status; /* out */
