@@ -31,10 +31,10 @@ struct AdminResult {
 // How a submitted command buffer ended.
 struct SubmitOutcome {
   enum class Kind : std::uint8_t {
-    completed,  // FENCE reached the entry's value; device_status tells how it ran
-    rejected,   // the ring consumed the entry without running it (hixd changed it)
-    timeout,    // the device did not consume it within the poll budget
-    no_room,    // the command buffer does not fit the ring area
+    completed,    // FENCE reached the entry's value; device_status tells how it ran
+    rejected,     // the ring consumed the entry without running it (hixd changed it)
+    unavailable,  // no ring or channel key, or the device did not consume it in time
+    no_room,      // the command buffer does not fit the ring area
   };
   Kind kind = Kind::completed;
   std::uint32_t device_status = HIX_VGPU_OK;  // LAST_ERROR bits 15..0 when it failed
@@ -62,7 +62,9 @@ class DeviceDriver {
                              std::uint32_t a0 = 0, std::uint32_t a1 = 0);
 
   // Draws a fresh channel key and installs it (the device's expected
-  // sequence number is then 1). Protected mode only.
+  // sequence number is then 1). Protected mode only: from the first call on
+  // the driver submits nothing unencrypted, and nothing at all while no key
+  // is installed.
   AdminResult install_channel_key();
   // Starts the ring: `entries` 64-byte entries at the start of `area`, the
   // rest of the area (from the next 4 KiB boundary) holds the command buffer.
@@ -83,7 +85,8 @@ class DeviceDriver {
   UntrustedMemory& memory_;
   Platform& platform_;
   std::array<std::uint8_t, kChannelKeyBytes> channel_key_{};
-  bool protected_ = false;
+  bool protected_ = false;      // a channel key was asked for: never submit plaintext
+  bool channel_ready_ = false;  // one is installed
   Area ring_{};
   std::uint32_t entries_ = 0;
   Area cmd_area_{};
