@@ -1,0 +1,73 @@
+// Errors as values for the session client (STYLE §5): every failure is an
+// Error naming what failed — the transport, hixd's or the enclave's status
+// (docs/specs/hix-session.md §8), the attestation check, a crypto check.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace hix::client {
+
+enum class ErrorKind : std::uint8_t {
+  io,           // the socket: connect, send, receive, closed, timed out
+  protocol,     // a reply that breaks the framing (§2) or the sealing (§5.3)
+  refused,      // hixd or the enclave answered a non-OK status (`status`, `detail`)
+  attestation,  // the OPEN reply failed a check of §3.2
+  crypto,       // a sealed tensor or message did not open
+  usage,        // the caller's arguments (sizes, offsets, state)
+};
+
+const char* to_string(ErrorKind k);
+
+struct Error {
+  ErrorKind kind = ErrorKind::io;
+  std::uint32_t status = 0;  // enum hix_session_status, for `refused`
+  std::uint32_t detail = 0;  // the status's detail word (§8)
+  std::string message;
+};
+
+struct Unit {};
+
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design, as std::expected
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
+  bool ok() const { return std::holds_alternative<T>(v_); }
+  explicit operator bool() const { return ok(); }
+  T& value() & { return std::get<T>(v_); }
+  const T& value() const& { return std::get<T>(v_); }
+  T&& value() && { return std::get<T>(std::move(v_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  const Error& error() const { return std::get<Error>(v_); }
+
+ private:
+  std::variant<T, Error> v_;
+};
+
+using Check = Result<Unit>;
+
+inline Check ok() {
+  return Unit{};
+}
+
+inline Error fail(ErrorKind kind, std::string message) {
+  return Error{kind, 0, 0, std::move(message)};
+}
+
+// The name of a hix_session_status ("forged", "validation", ...); "status N"
+// for a number outside §8.
+std::string session_status_name(std::uint32_t status);
+// The name of a hix_vgpu_status ("auth_failed", ...).
+std::string device_status_name(std::uint32_t status);
+// The name of a §8.1 validation reason.
+std::string validation_reason_name(std::uint32_t reason);
+// "forged", "validation (dma_range, op 3)", "device (auth_failed, op 7)".
+std::string describe_status(std::uint32_t status, std::uint32_t detail);
+
+}  // namespace hix::client
