@@ -28,11 +28,20 @@ embeddings it scales lm_head too, and a dominant embedding makes greedy decoding
 repeat the input token). After saving, a short greedy run prints how many
 distinct tokens came out, so a degenerate model shows at once.
 
-config.json gets a few keys written out explicitly for readers that follow the
-transformers 4 layout (hix-model-run's among them): top-level rope_theta
-(transformers 5 keeps it only under rope_parameters), torch_dtype, and every
-shape key of shapes.py that save_pretrained left out as a default. An
-"hix_init" key records seed and scales. transformers reads the file as before.
+Attention that depends on position: at N(0, 0.02) a tiny Llama's attention
+scores are a few hundredths, so softmax is nearly uniform and the RoPE base
+hardly changes the logits (a base of 10000 instead of 500000 moved them by
+only ~2e-3). --qk-scale multiplies every layer's q_proj and k_proj by a
+factor, which multiplies the scores by its square: with 8 they are O(1) and
+a wrong base changes the tokens.
+
+config.json is left exactly as save_pretrained wrote it (transformers 5 keeps
+the RoPE base under rope_parameters and writes dtype; transformers 4 a
+top-level rope_theta and torch_dtype): hix-model-run reads both layouts, and
+reading what transformers wrote is the point of the check (issue 16). The file
+is only read back to print where its RoPE base is and to stop if that is not
+the shape's. Seed and scales go to hix_init.json beside it, never into
+config.json, whose unknown keys our engine refuses.
 """
 
 import argparse
@@ -59,6 +68,8 @@ def parse_args():
                    help="GPT-2: multiply the position table by this (default 5)")
     p.add_argument("--embed-scale", type=float, default=1.0,
                    help="multiply the token embedding by this (default 1)")
+    p.add_argument("--qk-scale", type=float, default=1.0,
+                   help="Llama: multiply q_proj and k_proj by this (default 1)")
     p.add_argument("--check-tokens", type=int, default=16,
                    help="greedy tokens generated after saving to show variety (0: none)")
     args = p.parse_args()
@@ -71,6 +82,8 @@ def parse_args():
             p.error(f"unknown dtype {d!r} (float32 or bfloat16)")
     if args.arch and args.arch != shapes.arch_of(args.shape):
         p.error(f"--arch {args.arch} does not match --shape {args.shape}")
+    if args.qk_scale != 1.0 and shapes.arch_of(args.shape) != "llama":
+        p.error("--qk-scale is for Llama shapes (GPT-2's c_attn fuses q, k and v)")
     # Widest first: casting float32 -> bfloat16 is a rounding, the way back is not.
     args.targets = sorted(zip(dtypes, outs), key=lambda t: DTYPES.index(t[0]))
     return args
@@ -95,7 +108,7 @@ def prepare_dir(out):
     os.makedirs(out, exist_ok=True)
     for f in os.listdir(out):
         if (f.startswith("model") and (f.endswith(".safetensors") or f.endswith(".index.json"))) \
-                or f in ("config.json", "generation_config.json"):
+                or f in ("config.json", "generation_config.json", "hix_init.json"):
             os.remove(os.path.join(out, f))
 
 
@@ -129,39 +142,32 @@ def dedupe_tied(path, tied):
     return keys
 
 
-def fix_config(out, shape, dtype_name, init_info):
-    """Explicit keys for transformers-4-style readers; see the module comment."""
-    path = os.path.join(out, "config.json")
-    with open(path) as f:
+def check_config(out, shape, init_info):
+    """Reads config.json back without changing it: where its RoPE base is, and that it is the
+    shape's. Seed and scales are recorded in hix_init.json."""
+    with open(os.path.join(out, "config.json")) as f:
         cfg = json.load(f)
-    notes = []
-    for key, want in shapes.config_kwargs(shape).items():
-        if key in ("rope_theta", "rope_scaling", "attn_implementation"):
-            continue
-        if key not in cfg:
-            cfg[key] = want
-        elif cfg[key] != want and not (isinstance(want, float) and isinstance(cfg[key], (int, float))
-                                       and abs(cfg[key] - want) <= 1e-9 * max(1.0, abs(want))):
-            notes.append(f"{key}={cfg[key]!r} (shape says {want!r})")
-    if shapes.arch_of(shape) == "llama":
-        theta = shapes.config_kwargs(shape)["rope_theta"]
-        params = cfg.get("rope_parameters")
-        if isinstance(params, dict) and "rope_theta" in params:
-            theta = params["rope_theta"]
-        cfg["rope_theta"] = theta
-        rs = cfg.get("rope_scaling")
-        # A v5 "rope_scaling" that only restates default rotary frequencies means no scaling.
-        if isinstance(rs, dict) and rs.get("rope_type", rs.get("type")) == "default":
-            cfg["rope_scaling"] = None
-        elif rs is not None and "rope_scaling" in cfg:
-            notes.append(f"rope_scaling={rs!r}")
-    cfg.setdefault("torch_dtype", dtype_name)
-    cfg["hix_init"] = init_info
-    with open(path, "w") as f:
-        json.dump(cfg, f, indent=2, sort_keys=True)
+    with open(os.path.join(out, "hix_init.json"), "w") as f:
+        json.dump(init_info, f, indent=2, sort_keys=True)
         f.write("\n")
-    for n in notes:
-        print(f"  warning: config.json has {n}")
+    if shapes.arch_of(shape) != "llama":
+        return
+    want = float(shapes.config_kwargs(shape)["rope_theta"])
+    found = []
+    params = cfg.get("rope_parameters")
+    if isinstance(params, dict) and "rope_theta" in params:
+        found.append(("rope_parameters.rope_theta", params["rope_theta"]))
+    if cfg.get("rope_theta") is not None:
+        found.append(("rope_theta", cfg["rope_theta"]))
+    print("  config.json as written: " + (", ".join(f"{k} {v}" for k, v in found) or
+                                          "no RoPE base (the family's default)") +
+          f"; rope_scaling {cfg.get('rope_scaling')!r}, rope_parameters {params!r}")
+    for key, value in found:
+        if not isinstance(value, (int, float)) or abs(float(value) - want) > 1e-6 * want:
+            raise RuntimeError(f"{out}/config.json has {key}={value!r}, the shape {shape} "
+                               f"wants {want}")
+    if not found and want != 10000.0:
+        raise RuntimeError(f"{out}/config.json has no RoPE base, the shape {shape} wants {want}")
 
 
 def greedy_check(torch, model, vocab, n, device):
@@ -209,6 +215,10 @@ def main():
             model.transformer.wpe.weight.mul_(args.wpe_scale)
         if args.embed_scale != 1.0:
             model.get_input_embeddings().weight.mul_(args.embed_scale)
+        if arch == "llama" and args.qk_scale != 1.0:
+            for layer in model.model.layers:
+                layer.self_attn.q_proj.weight.mul_(args.qk_scale)
+                layer.self_attn.k_proj.weight.mul_(args.qk_scale)
     if device.type == "cuda":
         torch.cuda.synchronize()
     n_params = sum(p.numel() for p in model.parameters())
@@ -219,7 +229,8 @@ def main():
     tied = bool(shapes.config_kwargs(args.shape).get("tie_word_embeddings", True)) \
         if arch == "llama" else True
     init_info = {"seed": args.seed, "std": 0.02, "wpe_scale": args.wpe_scale if arch == "gpt2"
-                 else None, "embed_scale": args.embed_scale, "shape": args.shape,
+                 else None, "embed_scale": args.embed_scale, "qk_scale": args.qk_scale,
+                 "shape": args.shape,
                  "built_on": str(device)}
     for dtype_name, out in args.targets:
         t1 = time.perf_counter()
@@ -230,7 +241,7 @@ def main():
                 p.data = p.data.to(getattr(torch, dtype_name))
         path = save(model, out)
         keys = dedupe_tied(path, tied)
-        fix_config(out, args.shape, dtype_name, init_info)
+        check_config(out, args.shape, dict(init_info, dtype=dtype_name))
         size = os.path.getsize(path)
         print(f"  {dtype_name}: {out}/model.safetensors, {len(keys)} tensors, "
               f"{size / 1e9:.3f} GB, saved in {time.perf_counter() - t1:.2f} s")

@@ -7,9 +7,14 @@
 # past it by more than a minute), so one phase fits one 10-minute device call.
 #
 #   correctness  seeded random checkpoints (make_checkpoint.py) of tiny-gpt2,
-#                tiny-llama, gpt2-small (float32 and bfloat16) and llama-1b
-#                (bfloat16; float32 too with HIX_GPU_LLAMA1B_F32=1) in
-#                HIX_GPU_CKPT_DIR (/tmp/hix-gpu-ckpt); transformers' greedy
+#                tiny-llama, gpt2-small (float32 and bfloat16),
+#                tiny-llama-rope500k (float32; RoPE base 500000, which the
+#                installed transformers writes in its own layout: 5.x only
+#                under rope_parameters; q/k scaled so that the base shows in
+#                the tokens) and llama-1b (bfloat16, base 500000;
+#                float32 too with HIX_GPU_LLAMA1B_F32=1) in
+#                HIX_GPU_CKPT_DIR (/tmp/hix-gpu-ckpt), config.json exactly as
+#                transformers saved it; transformers' greedy
 #                generation (hf_reference.py) against hix-model-run on cuda,
 #                protected and plain (and on cpu for the tiny ones), each pair
 #                judged by compare.py with the tolerances below.
@@ -162,17 +167,18 @@ judge() {
   say "  $(tail -n 1 "$out/logs/$name.log")"
 }
 
-# check_model SHAPE "DTYPES" N "BACKENDS" PROMPT: one build saved in each
-# dtype, the reference(s), our runs and the verdicts.
+# check_model SHAPE "DTYPES" N "BACKENDS" PROMPT ["MAKE_CHECKPOINT_ARGS"]: one
+# build saved in each dtype, the reference(s), our runs and the verdicts.
 check_model() {
-  local shape=$1 dtypes=$2 n=$3 backends=$4 ids=$5
+  local shape=$1 dtypes=$2 n=$3 backends=$4 ids=$5 ckpt_args=${6:-}
   local dl="" ol="" d
   for d in $dtypes; do
     dl+="${dl:+,}$d"
     ol+="${ol:+,}$ck/$shape-$(short "$d")"
   done
+  # shellcheck disable=SC2086  # MAKE_CHECKPOINT_ARGS is a list of words
   step "ckpt-$shape" 300 "$py" "$here/make_checkpoint.py" --shape "$shape" --seed "$seed" \
-    --dtype "$dl" --out "$ol"
+    --dtype "$dl" --out "$ol" $ckpt_args
   for d in $dtypes; do
     local s tag dir b m
     s=$(short "$d")
@@ -213,6 +219,9 @@ phase_correctness() {
   [ "${HIX_GPU_LLAMA1B_F32:-0}" = 1 ] && l1b="float32 bfloat16"
   check_model tiny-gpt2 "float32 bfloat16" "$gen_tiny" "cuda cpu" "$prompt_tiny"
   check_model tiny-llama "float32 bfloat16" "$gen_tiny" "cuda cpu" "$prompt_tiny"
+  # Attention scores made O(1) (make_checkpoint.py --qk-scale): a RoPE base of
+  # 10000 instead of 500000 then changes the tokens, not only the last digits.
+  check_model tiny-llama-rope500k "float32" "$gen_tiny" "cuda cpu" "$prompt_tiny" "--qk-scale 8"
   check_model gpt2-small "float32 bfloat16" "$gen" "cuda" "$prompt"
   check_model llama-1b "$l1b" "$gen" "cuda" "$prompt"
 }

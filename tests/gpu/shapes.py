@@ -43,6 +43,14 @@ SHAPES = {
                                  num_key_value_heads=2, head_dim=16, intermediate_size=128,
                                  tie_word_embeddings=False, rope_theta=10000.0,
                                  max_position_embeddings=256)),
+    # tiny-llama with Llama 3's RoPE base: saved by transformers 5 the base is
+    # only in rope_parameters, so a reader of transformers 4's layout alone
+    # would run 10000 and diverge from the reference (issue 16).
+    "tiny-llama-rope500k": ("llama", dict(_LLAMA_COMMON, vocab_size=512, hidden_size=64,
+                                          num_hidden_layers=2, num_attention_heads=4,
+                                          num_key_value_heads=2, head_dim=16,
+                                          intermediate_size=128, tie_word_embeddings=False,
+                                          rope_theta=500000.0, max_position_embeddings=256)),
     # Llama 3.2 1B's shape.
     "llama-1b": ("llama", dict(_LLAMA_COMMON, vocab_size=128256, hidden_size=2048,
                                num_hidden_layers=16, num_attention_heads=32,

@@ -1,10 +1,16 @@
 // Model shapes: validation, Hugging Face config.json and named presets.
 #include "model_config.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cfloat>
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include "json.hpp"
 
@@ -48,54 +54,393 @@ Check validate(const ModelConfig& c) {
 
 namespace {
 
-// Reads an optional member: absent (or null when allowed) keeps `out`.
-class Fields {
- public:
-  explicit Fields(const JsonValue& o) : o_(o) {}
-
-  bool u32(std::string_view key, std::uint32_t& out, bool required) {
-    const JsonValue* v = o_.find(key);
-    if (v == nullptr || v->kind == JsonValue::Kind::null) {
-      if (required) return bad(std::string(key) + " is missing");
-      return true;
-    }
-    if (v->kind != JsonValue::Kind::number || !v->is_uint || v->uint > UINT32_MAX) {
-      return bad(std::string(key) + " is not a 32-bit unsigned integer");
-    }
-    out = static_cast<std::uint32_t>(v->uint);
-    return true;
-  }
-  bool f32(std::string_view key, float& out) {
-    const JsonValue* v = o_.find(key);
-    if (v == nullptr || v->kind == JsonValue::Kind::null) return true;
-    if (v->kind != JsonValue::Kind::number) return bad(std::string(key) + " is not a number");
-    out = static_cast<float>(v->number);
-    return true;
-  }
-  bool boolean(std::string_view key, bool& out) {
-    const JsonValue* v = o_.find(key);
-    if (v == nullptr || v->kind == JsonValue::Kind::null) return true;
-    if (v->kind != JsonValue::Kind::boolean) return bad(std::string(key) + " is not a boolean");
-    out = v->boolean;
-    return true;
-  }
-  const std::string& why() const { return why_; }
-
- private:
-  bool bad(std::string why) {
-    if (why_.empty()) why_ = "config: " + std::move(why);
-    return false;
-  }
-  const JsonValue& o_;
-  std::string why_;
+// How parse_config_json treats each key of a config.json, family by family.
+// Every key it meets must be in the table: an unknown key is refused, since
+// it may change the arithmetic (docs/decisions.md, "Model configs").
+enum class Treat : std::uint8_t {
+  required,   // a shape field read into ModelConfig; missing (or null) is an error naming it
+  defaulted,  // read into ModelConfig; missing takes `dflt`, the family's published default
+  derived,    // read into ModelConfig; missing or null is derived from other fields, as
+              // transformers derives it (after the keys are read)
+  checked,    // runs only with a value in `accept`; missing means the family's default,
+              // which is always one of them; anything else is refused naming the key
+  rope,       // rope_theta, rope_scaling, rope_parameters (Llama): read_rope
+  ignored,    // cannot change the logits: metadata, training and generation settings
 };
+
+constexpr unsigned kGpt2 = 1, kLlama = 2, kBoth = kGpt2 | kLlama;
+
+using Target = std::variant<std::monostate, std::uint32_t ModelConfig::*, float ModelConfig::*,
+                            bool ModelConfig::*>;
+
+struct KeyRule {
+  std::string_view key;
+  unsigned families = 0;
+  Treat treat = Treat::ignored;
+  Target target;                       // required, defaulted, derived
+  double dflt = 0;                     // defaulted
+  std::string_view accept;             // checked: accepted JSON values, '|'-separated
+  std::string_view why;                // checked: why nothing else runs
+  std::string_view moot_unless_false;  // checked: any value runs while this key is false
+};
+
+KeyRule ignored(std::string_view key, unsigned families = kBoth) {
+  KeyRule r;
+  r.key = key;
+  r.families = families;
+  return r;
+}
+KeyRule required(std::string_view key, unsigned families, Target target) {
+  KeyRule r = ignored(key, families);
+  r.treat = Treat::required;
+  r.target = target;
+  return r;
+}
+KeyRule defaulted(std::string_view key, unsigned families, Target target, double dflt) {
+  KeyRule r = required(key, families, target);
+  r.treat = Treat::defaulted;
+  r.dflt = dflt;
+  return r;
+}
+KeyRule derived(std::string_view key, unsigned families, Target target) {
+  KeyRule r = required(key, families, target);
+  r.treat = Treat::derived;
+  return r;
+}
+KeyRule checked(std::string_view key, unsigned families, std::string_view accept,
+                std::string_view why, std::string_view moot_unless_false = {}) {
+  KeyRule r = ignored(key, families);
+  r.treat = Treat::checked;
+  r.accept = accept;
+  r.why = why;
+  r.moot_unless_false = moot_unless_false;
+  return r;
+}
+KeyRule rope(std::string_view key) {
+  KeyRule r = ignored(key, kLlama);
+  r.treat = Treat::rope;
+  return r;
+}
+
+using C = ModelConfig;
+
+// GPT2Config and LlamaConfig as transformers 4 and 5 write them (and as the
+// hub publishes them). The defaults are the families' published ones,
+// written down in docs/decisions.md.
+const KeyRule kRules[] = {
+    // The shape.
+    required("vocab_size", kBoth, &C::vocab),
+    required("n_embd", kGpt2, &C::dim),
+    required("n_layer", kGpt2, &C::layers),
+    required("n_head", kGpt2, &C::heads),
+    defaulted("n_positions", kGpt2, &C::max_pos, 1024),
+    derived("n_inner", kGpt2, &C::mlp),  // 4 * n_embd
+    defaulted("layer_norm_epsilon", kGpt2, &C::norm_eps, 1e-5),
+    required("hidden_size", kLlama, &C::dim),
+    required("num_hidden_layers", kLlama, &C::layers),
+    required("num_attention_heads", kLlama, &C::heads),
+    required("intermediate_size", kLlama, &C::mlp),
+    derived("num_key_value_heads", kLlama, &C::kv_heads),  // num_attention_heads
+    derived("head_dim", kLlama, &C::head_dim),             // hidden_size / num_attention_heads
+    defaulted("max_position_embeddings", kLlama, &C::max_pos, 2048),
+    defaulted("rms_norm_eps", kLlama, &C::norm_eps, 1e-6),
+    defaulted("tie_word_embeddings", kLlama, &C::tied_embeddings, 0),
+    rope("rope_theta"),
+    rope("rope_scaling"),
+    rope("rope_parameters"),
+
+    // What the device runs one way only.
+    checked("activation_function", kGpt2, R"("gelu_new"|"gelu_pytorch_tanh"|"gelu_fast")",
+            "the device's GELU op is the tanh form"),
+    checked("tie_word_embeddings", kGpt2, "true", "GPT-2's lm head is its embedding table"),
+    checked("scale_attn_weights", kGpt2, "true", "attention scores are scaled by 1/sqrt(head_dim)"),
+    checked("scale_attn_by_inverse_layer_idx", kGpt2, "false", "attention has no per-layer scale"),
+    checked("hidden_act", kLlama, R"("silu")", "the Llama MLP runs SILU"),
+    checked("attention_bias", kLlama, "false", "Llama's q/k/v/o projections have no bias"),
+    checked("mlp_bias", kLlama, "false", "Llama's MLP projections have no bias"),
+    checked("use_sliding_window", kLlama, "false",
+            "attention runs over the whole sequence (no sliding_window)"),
+    checked("sliding_window", kLlama, "null",
+            "attention runs over the whole sequence (unless use_sliding_window is false)",
+            "use_sliding_window"),
+    checked("attn_logit_softcapping", kLlama, "null", "attention scores are not soft-capped"),
+    checked("final_logit_softcapping", kLlama, "null", "logits are not soft-capped"),
+    checked("partial_rotary_factor", kLlama, "null|1", "ROPE rotates the whole head"),
+    checked("qk_layernorm", kLlama, "false", "q and k are not normalised"),
+    checked("is_encoder_decoder", kBoth, "false", "decoder-only models run"),
+    checked("add_cross_attention", kBoth, "false", "there is no cross-attention"),
+    checked("pruned_heads", kBoth, "null|{}", "every head of every layer is present"),
+
+    // No effect on the logits. Dropout is off in inference; pretraining_tp
+    // slices the same products; reorder_and_upcast_attn computes attention in
+    // f32, as the device does; the dtype is each tensor's own (safetensors).
+    ignored("attn_pdrop", kGpt2),
+    ignored("embd_pdrop", kGpt2),
+    ignored("resid_pdrop", kGpt2),
+    ignored("n_ctx", kGpt2),  // old name of n_positions, not read by transformers
+    ignored("reorder_and_upcast_attn", kGpt2),
+    ignored("summary_type", kGpt2),  // summary_*: GPT2DoubleHeadsModel's classifier
+    ignored("summary_use_proj", kGpt2),
+    ignored("summary_activation", kGpt2),
+    ignored("summary_proj_to_labels", kGpt2),
+    ignored("summary_first_dropout", kGpt2),
+    ignored("attention_dropout", kLlama),
+    ignored("pretraining_tp", kLlama),
+    ignored("model_type"),  // read first (arch_of)
+    ignored("architectures"),
+    ignored("torch_dtype"),  // transformers 4
+    ignored("dtype"),        // transformers 5
+    ignored("use_bfloat16"),
+    ignored("transformers_version"),
+    ignored("_name_or_path"),
+    ignored("_commit_hash"),
+    ignored("attn_implementation"),  // the attention kernel: the same function
+    ignored("_attn_implementation"),
+    ignored("_attn_implementation_autoset"),
+    ignored("initializer_range"),
+    ignored("use_cache"),
+    ignored("bos_token_id"),
+    ignored("eos_token_id"),
+    ignored("pad_token_id"),
+    ignored("sep_token_id"),
+    ignored("decoder_start_token_id"),
+    ignored("is_decoder"),
+    ignored("tie_encoder_decoder"),
+    ignored("cross_attention_hidden_size"),  // used only with add_cross_attention
+    ignored("chunk_size_feed_forward"),
+    ignored("return_dict"),
+    ignored("output_hidden_states"),
+    ignored("output_attentions"),
+    ignored("torchscript"),
+    ignored("tf_legacy_loss"),
+    ignored("finetuning_task"),
+    ignored("id2label"),
+    ignored("label2id"),
+    ignored("num_labels"),
+    ignored("problem_type"),
+    ignored("tokenizer_class"),
+    ignored("prefix"),
+    ignored("task_specific_params"),
+    // Generation settings of transformers 4's configs: how tokens are picked
+    // from the logits is the caller's choice.
+    ignored("max_length"),
+    ignored("min_length"),
+    ignored("do_sample"),
+    ignored("early_stopping"),
+    ignored("num_beams"),
+    ignored("num_beam_groups"),
+    ignored("diversity_penalty"),
+    ignored("temperature"),
+    ignored("top_k"),
+    ignored("top_p"),
+    ignored("typical_p"),
+    ignored("repetition_penalty"),
+    ignored("length_penalty"),
+    ignored("no_repeat_ngram_size"),
+    ignored("encoder_no_repeat_ngram_size"),
+    ignored("bad_words_ids"),
+    ignored("num_return_sequences"),
+    ignored("output_scores"),
+    ignored("return_dict_in_generate"),
+    ignored("forced_bos_token_id"),
+    ignored("forced_eos_token_id"),
+    ignored("remove_invalid_values"),
+    ignored("exponential_decay_length_penalty"),
+    ignored("suppress_tokens"),
+    ignored("begin_suppress_tokens"),
+};
+
+// LlamaConfig's RoPE base when neither layout gives one (transformers 4's
+// rope_theta default, transformers 5's default_theta).
+constexpr double kLlamaRopeTheta = 10000.0;
+
+// Keys of a RoPE object (transformers 5's rope_parameters, transformers 4's
+// rope_scaling) that only a frequency-scaling rope_type uses.
+constexpr std::array<std::string_view, 11> kRopeScalingKeys{
+    "factor",           "low_freq_factor", "high_freq_factor", "original_max_position_embeddings",
+    "attention_factor", "beta_fast",       "beta_slow",        "short_factor",
+    "long_factor",      "mscale",          "mscale_all_dim"};
+
+const KeyRule* rule_for(std::string_view key, unsigned family) {
+  for (const auto& r : kRules) {
+    if (r.key == key && (r.families & family) != 0) return &r;
+  }
+  return nullptr;
+}
+
+// A value (or key) from the file, quoted in an error message: short and printable.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (const char ch : s.substr(0, 48)) {
+    const auto u = static_cast<unsigned char>(ch);
+    out += u >= 0x20 && u < 0x7f ? ch : '?';
+  }
+  if (s.size() > 48) out += "...";
+  return out;
+}
+
+std::string show(const JsonValue& v) {
+  switch (v.kind) {
+    case JsonValue::Kind::null:
+      return "null";
+    case JsonValue::Kind::boolean:
+      return v.boolean ? "true" : "false";
+    case JsonValue::Kind::number: {
+      std::ostringstream s;
+      s << v.number;
+      return s.str();
+    }
+    case JsonValue::Kind::string:
+      return "\"" + printable(v.string) + "\"";
+    case JsonValue::Kind::array:
+      return "[...]";
+    case JsonValue::Kind::object:
+      return v.object.empty() ? "{}" : "{...}";
+  }
+  return "?";
+}
+
+// One alternative of a rule's `accept`: null, true, false, {}, "string" or a number.
+bool matches(const JsonValue& v, std::string_view alt) {
+  if (alt == "null") return v.kind == JsonValue::Kind::null;
+  if (alt == "true" || alt == "false") {
+    return v.kind == JsonValue::Kind::boolean && v.boolean == (alt == "true");
+  }
+  if (alt == "{}") return v.kind == JsonValue::Kind::object && v.object.empty();
+  if (alt.size() >= 2 && alt.front() == '"') {
+    return v.kind == JsonValue::Kind::string && v.string == alt.substr(1, alt.size() - 2);
+  }
+  return v.kind == JsonValue::Kind::number && v.number == std::stod(std::string(alt));
+}
+
+bool accepted(const JsonValue& v, std::string_view accept) {
+  while (!accept.empty()) {
+    const auto bar = accept.find('|');
+    if (matches(v, accept.substr(0, bar))) return true;
+    accept = bar == std::string_view::npos ? std::string_view{} : accept.substr(bar + 1);
+  }
+  return false;
+}
+
+Check read_number(const JsonValue& v, const std::string& name, double& out) {
+  if (v.kind != JsonValue::Kind::number) return fail("config: " + name + " is not a number");
+  if (!(std::fabs(v.number) <= double{FLT_MAX})) {
+    return fail("config: " + name + " is out of range");
+  }
+  out = v.number;
+  return Unit{};
+}
+
+// Reads a required/defaulted/derived value into its ModelConfig member.
+Check read_target(const KeyRule& r, const JsonValue& v, ModelConfig& c) {
+  const std::string name(r.key);
+  if (const auto* u = std::get_if<std::uint32_t ModelConfig::*>(&r.target)) {
+    if (v.kind != JsonValue::Kind::number || !v.is_uint || v.uint > UINT32_MAX) {
+      return fail("config: " + name + " is not a 32-bit unsigned integer");
+    }
+    c.** u = static_cast<std::uint32_t>(v.uint);
+  } else if (const auto* f = std::get_if<float ModelConfig::*>(&r.target)) {
+    double d = 0;
+    if (auto ok = read_number(v, name, d); !ok) return ok;
+    c.** f = static_cast<float>(d);
+  } else if (const auto* b = std::get_if<bool ModelConfig::*>(&r.target)) {
+    if (v.kind != JsonValue::Kind::boolean) return fail("config: " + name + " is not a boolean");
+    c.** b = v.boolean;
+  }
+  return Unit{};
+}
+
+using Bases = std::vector<std::pair<std::string, double>>;  // field, RoPE base
+
+// One RoPE object, `f` (transformers 5's rope_parameters or transformers 4's
+// rope_scaling): plain rotary frequencies only; its rope_theta, if any, joins
+// `bases`.
+Check read_rope_object(const std::string& f, const JsonValue& obj, Bases& bases) {
+  if (obj.kind != JsonValue::Kind::object) return fail("config: " + f + " is not an object");
+  // The type: rope_type, or transformers 4's older "type"; transformers 5
+  // defaults a missing one to "default", transformers 4 needs one.
+  const JsonValue* type = obj.find("rope_type");
+  const JsonValue* old_type = obj.find("type");
+  if (type != nullptr && old_type != nullptr &&
+      (old_type->kind != type->kind || old_type->string != type->string)) {
+    return fail("config: " + f + ".rope_type " + show(*type) + " and " + f + ".type " +
+                show(*old_type) + " disagree");
+  }
+  const std::string type_name =
+      f + (type == nullptr && old_type != nullptr ? ".type" : ".rope_type");
+  if (type == nullptr) type = old_type;
+  if (type == nullptr && f == "rope_scaling") {
+    return fail("config: rope_scaling " + show(obj) + " has no rope_type");
+  }
+  if (type != nullptr && (type->kind != JsonValue::Kind::string || type->string != "default")) {
+    return fail("config: " + type_name + " " + show(*type) +
+                " is not supported: the device's ROPE op has no frequency scaling (only "
+                "rope_type \"default\" runs)");
+  }
+  for (const auto& m : obj.object) {
+    if (m.key == "rope_type" || m.key == "type") continue;
+    std::string name = f;
+    name += '.';
+    name += printable(m.key);
+    if (m.key == "rope_theta") {
+      double d = 0;
+      if (auto ok = read_number(m.value, name, d); !ok) return ok;
+      bases.emplace_back(name, d);
+    } else if (m.key == "partial_rotary_factor") {
+      if (!accepted(m.value, "null|1")) {
+        return fail("config: " + name + " = " + show(m.value) +
+                    " is not supported (runs only: 1): ROPE rotates the whole head");
+      }
+    } else if (std::find(kRopeScalingKeys.begin(), kRopeScalingKeys.end(), m.key) !=
+               kRopeScalingKeys.end()) {
+      return fail("config: " + name +
+                  " is a frequency-scaling field, which rope_type \"default\" does not use: "
+                  "refused");
+    } else {
+      return fail("config: unknown key " + name + ": refused, as it may change the arithmetic");
+    }
+  }
+  return Unit{};
+}
+
+// The RoPE base from transformers 4's top-level rope_theta and rope_scaling
+// and transformers 5's rope_parameters. Only plain rotary frequencies run
+// (rope_type "default"); every base given must agree; none given is
+// LlamaConfig's default.
+Check read_rope(const JsonValue* top_theta, const JsonValue* scaling, const JsonValue* params,
+                float& theta) {
+  Bases bases;
+  if (top_theta != nullptr && top_theta->kind != JsonValue::Kind::null) {
+    double d = 0;
+    if (auto ok = read_number(*top_theta, "rope_theta", d); !ok) return ok;
+    bases.emplace_back("rope_theta", d);
+  }
+  if (scaling != nullptr && scaling->kind != JsonValue::Kind::null) {
+    if (auto ok = read_rope_object("rope_scaling", *scaling, bases); !ok) return ok;
+  }
+  if (params != nullptr && params->kind != JsonValue::Kind::null) {
+    if (auto ok = read_rope_object("rope_parameters", *params, bases); !ok) return ok;
+  }
+  theta = static_cast<float>(kLlamaRopeTheta);
+  for (const auto& [name, value] : bases) {
+    if (value != bases.front().second) {
+      std::ostringstream s;
+      s << "config: " << bases.front().first << " " << bases.front().second << " and " << name
+        << " " << value << " disagree";
+      return fail(s.str());
+    }
+    theta = static_cast<float>(value);
+  }
+  return Unit{};
+}
 
 Result<Arch> arch_of(const JsonValue& j) {
   if (const JsonValue* t = j.find("model_type"); t != nullptr) {
     if (t->kind != JsonValue::Kind::string) return fail("config: model_type is not a string");
     if (t->string == "gpt2") return Arch::gpt2;
     if (t->string == "llama") return Arch::llama;
-    return fail("config: unsupported model_type \"" + t->string + "\" (gpt2 and llama are)");
+    return fail("config: unsupported model_type \"" + printable(t->string) +
+                "\" (gpt2 and llama are)");
   }
   if (const JsonValue* a = j.find("architectures");
       a != nullptr && a->kind == JsonValue::Kind::array) {
@@ -116,53 +461,103 @@ Result<ModelConfig> parse_config_json(std::string_view json) {
   if (j->kind != JsonValue::Kind::object) return fail("config: not a JSON object");
   auto arch = arch_of(*j);
   if (!arch) return arch.error();
+  const unsigned family = *arch == Arch::gpt2 ? kGpt2 : kLlama;
+  const std::string fname(arch_name(*arch));
+
   ModelConfig c;
   c.arch = *arch;
-  Fields f(*j);
+  c.tied_embeddings = *arch == Arch::gpt2;  // checked for GPT-2, defaulted for Llama
+  for (const auto& r : kRules) {
+    if ((r.families & family) == 0 || r.treat != Treat::defaulted) continue;
+    // Defaults are small exact numbers: 1024, 2048, 1e-5, 1e-6, 0.
+    std::visit(
+        [&](auto m) {
+          if constexpr (std::is_same_v<decltype(m), std::uint32_t ModelConfig::*>) {
+            c.*m = static_cast<std::uint32_t>(r.dflt);
+          } else if constexpr (std::is_same_v<decltype(m), float ModelConfig::*>) {
+            c.*m = static_cast<float>(r.dflt);
+          } else if constexpr (std::is_same_v<decltype(m), bool ModelConfig::*>) {
+            c.*m = r.dflt != 0;
+          }
+        },
+        r.target);
+  }
+
+  std::vector<const KeyRule*> given;  // rules whose key has a non-null value
+  const JsonValue *rope_theta = nullptr, *rope_scaling = nullptr, *rope_parameters = nullptr;
+  for (const auto& m : j->object) {
+    const KeyRule* r = rule_for(m.key, family);
+    if (r == nullptr) {
+      return fail("config: unknown key \"" + printable(m.key) + "\" for " + fname +
+                  ": refused, as it may change the arithmetic");
+    }
+    const std::string name(r->key);
+    const bool null = m.value.kind == JsonValue::Kind::null;
+    switch (r->treat) {
+      case Treat::required:
+      case Treat::defaulted:
+      case Treat::derived:
+        if (null) {
+          if (r->treat == Treat::required) return fail("config: " + name + " is missing (null)");
+          if (r->treat == Treat::defaulted) return fail("config: " + name + " is null");
+          break;
+        }
+        if (auto ok = read_target(*r, m.value, c); !ok) return ok.error();
+        given.push_back(r);
+        break;
+      case Treat::checked:
+        if (!accepted(m.value, r->accept)) {
+          if (!r->moot_unless_false.empty()) {
+            const JsonValue* gate = j->find(r->moot_unless_false);
+            if (gate != nullptr && gate->kind == JsonValue::Kind::boolean && !gate->boolean) break;
+          }
+          return fail("config: " + name + " = " + show(m.value) + " is not supported (runs only: " +
+                      std::string(r->accept) + "): " + std::string(r->why));
+        }
+        break;
+      case Treat::rope:
+        if (r->key == "rope_theta") {
+          rope_theta = &m.value;
+        } else if (r->key == "rope_scaling") {
+          rope_scaling = &m.value;
+        } else {
+          rope_parameters = &m.value;
+        }
+        break;
+      case Treat::ignored:
+        break;
+    }
+  }
+  const auto has = [&](std::string_view key) {
+    return std::any_of(given.begin(), given.end(), [&](const KeyRule* r) { return r->key == key; });
+  };
+  for (const auto& r : kRules) {
+    if ((r.families & family) != 0 && r.treat == Treat::required && !has(r.key)) {
+      return fail("config: " + std::string(r.key) + " is missing");
+    }
+  }
+
+  // Derived fields, as transformers derives them.
   if (c.arch == Arch::gpt2) {
-    c.max_pos = 1024;
-    bool ok = f.u32("vocab_size", c.vocab, true) && f.u32("n_embd", c.dim, true) &&
-              f.u32("n_layer", c.layers, true) && f.u32("n_head", c.heads, true) &&
-              f.u32("n_positions", c.max_pos, false) && f.f32("layer_norm_epsilon", c.norm_eps);
-    std::uint32_t inner = 0;
-    ok = ok && f.u32("n_inner", inner, false);
-    if (!ok) return fail(f.why());
-    if (c.heads == 0 || c.dim % c.heads != 0)
+    if (c.heads == 0 || c.dim % c.heads != 0) {
       return fail("config: n_embd not a multiple of n_head");
+    }
     c.kv_heads = c.heads;
     c.head_dim = c.dim / c.heads;
-    c.mlp = inner != 0 ? inner : 4 * c.dim;  // n_inner null means 4 * n_embd
-    c.tied_embeddings = true;
-  } else {
-    if (const JsonValue* rs = j->find("rope_scaling");
-        rs != nullptr && rs->kind != JsonValue::Kind::null) {
-      return fail(
-          "config: rope_scaling is not supported (only null): the device ROPE op has "
-          "plain rotary frequencies");
+    if (!has("n_inner")) {  // null or missing: 4 * n_embd
+      if (std::uint64_t{c.dim} * 4 > UINT32_MAX) return fail("config: 4 * n_embd out of range");
+      c.mlp = 4 * c.dim;
     }
-    c.norm_eps = 1e-6f;
-    c.max_pos = 2048;
-    c.tied_embeddings = false;
-    c.kv_heads = 0;
-    c.head_dim = 0;
-    const bool ok =
-        f.u32("vocab_size", c.vocab, true) && f.u32("hidden_size", c.dim, true) &&
-        f.u32("num_hidden_layers", c.layers, true) && f.u32("num_attention_heads", c.heads, true) &&
-        f.u32("num_key_value_heads", c.kv_heads, false) && f.u32("head_dim", c.head_dim, false) &&
-        f.u32("intermediate_size", c.mlp, true) &&
-        f.u32("max_position_embeddings", c.max_pos, false) && f.f32("rms_norm_eps", c.norm_eps) &&
-        f.f32("rope_theta", c.rope_theta) && f.boolean("tie_word_embeddings", c.tied_embeddings);
-    if (!ok) return fail(f.why());
-    if (c.kv_heads == 0) c.kv_heads = c.heads;
-    if (c.head_dim == 0) {
+  } else {
+    if (!has("num_key_value_heads")) c.kv_heads = c.heads;
+    if (!has("head_dim")) {
       if (c.heads == 0 || c.dim % c.heads != 0) {
         return fail("config: hidden_size not a multiple of num_attention_heads (give head_dim)");
       }
       c.head_dim = c.dim / c.heads;
     }
-    if (const JsonValue* hs = j->find("hidden_act");
-        hs != nullptr && (hs->kind != JsonValue::Kind::string || hs->string != "silu")) {
-      return fail("config: hidden_act must be \"silu\"");
+    if (auto ok = read_rope(rope_theta, rope_scaling, rope_parameters, c.rope_theta); !ok) {
+      return ok.error();
     }
   }
   if (auto v = validate(c); !v) return v.error();

@@ -36,8 +36,12 @@ struct ModelConfig {
 Check validate(const ModelConfig& c);
 
 // Hugging Face config.json (model_type "gpt2" or "llama"; "architectures"
-// is used when model_type is missing). rope_scaling other than null is
-// rejected.
+// is used when model_type is missing), as transformers 4 or 5 writes it: the
+// RoPE base from top-level rope_theta (4) or rope_parameters.rope_theta (5),
+// which must agree when both are given. Every key is in a table of known
+// keys: a shape field missing without a published default, a value the
+// device cannot run (RoPE frequency scaling, biases, other activations) and
+// an unknown key are errors naming the key. Defaults: docs/decisions.md.
 Result<ModelConfig> parse_config_json(std::string_view json);
 Result<ModelConfig> load_config_json(const std::string& path);
 
