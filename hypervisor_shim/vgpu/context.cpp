@@ -35,8 +35,7 @@ Result<std::uint32_t> ContextTable::create() {
     c.live = true;
     c.generation = next_generation(c.generation);
     for (auto& s : c.slots) {
-      s.key.clear();
-      s.last_out_id = 0;
+      s.clear();
     }
     return make_id(i, c.generation);
   }
@@ -57,8 +56,7 @@ Status ContextTable::destroy(std::uint32_t id, VramAllocator& vram, Backend& bac
     b.live = false;
   }
   for (auto& s : c->slots) {
-    s.key.clear();
-    s.last_out_id = 0;
+    s.clear();
   }
   c->live = false;
   return Status::ok;
@@ -93,8 +91,7 @@ void ContextTable::clear_all() {
   for (auto& c : contexts_) {
     for (auto& b : c.buffers) b.live = false;
     for (auto& s : c.slots) {
-      s.key.clear();
-      s.last_out_id = 0;
+      s.clear();
     }
     c.live = false;
   }

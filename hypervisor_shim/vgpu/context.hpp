@@ -9,6 +9,7 @@
 #include "addr.hpp"
 #include "backend.hpp"
 #include "hix/abi/hix_gpu_regs.h"
+#include "key_ledger.hpp"
 #include "secret_key.hpp"
 #include "status.hpp"
 #include "vram_allocator.hpp"
@@ -38,8 +39,14 @@ struct Buffer {
 
 struct KeySlot {
   SecretKey key;
-  // Highest device-sealed tensor id used with this key (spec §7.3).
-  std::uint64_t last_out_id = 0;
+  // The key's counters in the device's ledger (spec §4.1, §7.3): shared by
+  // every slot holding the same key. Non-null exactly when key is present.
+  KeyLedger::Counters* counters = nullptr;
+
+  void clear() {
+    key.clear();
+    counters = nullptr;
+  }
 };
 
 struct Context {

@@ -217,14 +217,21 @@ Device::AdminResult Device::admin_locked(std::uint32_t opcode,
     return fn(*ctx);
   };
   switch (static_cast<hix_gpu_cmd>(opcode)) {
-    case HIX_GPU_CMD_CHANNEL_KEY_INSTALL:
+    case HIX_GPU_CMD_CHANNEL_KEY_INSTALL: {
+      // The sequence number is the key's: installing a key again continues
+      // it, so no entry accepted under the key verifies again (spec §4.1).
+      KeyLedger::Counters* c = enter_key_locked(key);
+      if (c == nullptr) return {Status::no_resource};
       channel_key_.set(key);
+      channel_counters_ = c;
       protected_.store(true);
-      expected_seq_ = 1;
-      seq_low_.store(1);
+      expected_seq_ = c->next_seq;
+      seq_low_.store(static_cast<std::uint32_t>(expected_seq_));
       return {Status::ok};
+    }
     case HIX_GPU_CMD_CHANNEL_KEY_CLEAR:
       channel_key_.clear();
+      channel_counters_ = nullptr;
       protected_.store(false);
       expected_seq_ = 1;
       seq_low_.store(1);
@@ -242,9 +249,17 @@ Device::AdminResult Device::admin_locked(std::uint32_t opcode,
       return with_context([&](Context& ctx) -> AdminResult {
         if (args[1] >= kKeySlots) return {Status::bad_key_slot};
         KeySlot& slot = ctx.slots[args[1]];
-        slot.key.clear();
-        slot.last_out_id = 0;
-        if (opcode == HIX_GPU_CMD_KEY_SLOT_INSTALL) slot.key.set(key);
+        if (opcode == HIX_GPU_CMD_KEY_SLOT_CLEAR) {
+          slot.clear();
+          return {Status::ok};
+        }
+        // The output counter is the key's, shared by every slot holding it
+        // (spec §4.1): a re-installed key never seals under an old nonce.
+        KeyLedger::Counters* c = enter_key_locked(key);
+        if (c == nullptr) return {Status::no_resource};
+        slot.clear();
+        slot.key.set(key);
+        slot.counters = c;
         return {Status::ok};
       });
     case HIX_GPU_CMD_MEM_ALLOC:
@@ -276,6 +291,14 @@ Device::AdminResult Device::admin_locked(std::uint32_t opcode,
     }
   }
   return {Status::bad_opcode};
+}
+
+KeyLedger::Counters* Device::enter_key_locked(std::span<const std::uint8_t, kKeyBytes> key) {
+  KeyLedger::Counters* c = ledger_.enter(key);
+#ifdef HIX_VGPU_TESTING
+  if (c != nullptr && config_.restart_counters_on_install) *c = KeyLedger::Counters{};
+#endif
+  return c;
 }
 
 Device::AdminResult Device::ring_start_locked(const Latches& l) {
@@ -395,6 +418,7 @@ bool Device::process_one_locked() {
       return true;
     }
     ++expected_seq_;
+    if (channel_counters_ != nullptr) channel_counters_->next_seq = expected_seq_;
     seq_low_.store(static_cast<std::uint32_t>(expected_seq_));
   }
 
@@ -421,6 +445,8 @@ void Device::scrub_locked() {
   contexts_.clear_all();
   vram_.reset();
   channel_key_.clear();
+  channel_counters_ = nullptr;
+  ledger_.clear();  // after every slot let go of its counters
   protected_.store(false);
   expected_seq_ = 1;
   seq_low_.store(1);

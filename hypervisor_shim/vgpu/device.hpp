@@ -25,6 +25,7 @@
 #include "executor.hpp"
 #include "hix/abi/vgpu_ring.h"
 #include "hix/gpu/regs.hpp"
+#include "key_ledger.hpp"
 #include "secret_key.hpp"
 #include "vram_allocator.hpp"
 
@@ -35,6 +36,11 @@ struct DeviceConfig {
   // true: a doorbell runs the ring in the writer's thread (tests, fuzzers).
   // false: it calls the doorbell handler, and a worker calls run_pending().
   bool inline_execution = true;
+#ifdef HIX_VGPU_TESTING
+  // The attack tests' control only (never in the server): every install
+  // restarts its key's counters, as before the key ledger (spec §4.1).
+  bool restart_counters_on_install = false;
+#endif
 };
 
 class Device {
@@ -88,6 +94,9 @@ class Device {
   AdminResult admin_locked(std::uint32_t opcode, const std::array<std::uint32_t, 4>& args,
                            std::span<const std::uint8_t, kKeyBytes> key, const Latches& l);
   AdminResult ring_start_locked(const Latches& l);
+  // The ledger entry for a key being installed; nullptr when the ledger is
+  // full (spec §4.1).
+  KeyLedger::Counters* enter_key_locked(std::span<const std::uint8_t, kKeyBytes> key);
   void scrub_locked();
   void unpin_guest_locked();
   // Everything back to reset values; exec_mu_ held.
@@ -110,7 +119,9 @@ class Device {
   LoopRecordings recordings_;
   std::vector<std::span<std::byte>> pinned_;  // guest RAM the backend pinned
   SecretKey channel_key_;
-  std::uint64_t expected_seq_ = 1;
+  KeyLedger ledger_;  // every key installed since the last scrub (spec §4.1)
+  KeyLedger::Counters* channel_counters_ = nullptr;  // channel_key_'s, or none
+  std::uint64_t expected_seq_ = 1;                   // mirrors channel_counters_->next_seq
   GuestPhys ring_base_{0};
   std::vector<std::byte> cmd_staging_;  // the device's copy of a command buffer
   std::uint64_t lock_owner_ = 0;

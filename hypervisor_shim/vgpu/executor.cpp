@@ -98,7 +98,7 @@ Status Executor::dma_crypt(Mode m, std::uint16_t opcode, const hix_vgpu_op_dma_c
   HIX_ASSIGN(buf, operand(r.buf, r.bytes / es));
   if (r.key_slot >= kKeySlots) return Status::bad_key_slot;
   KeySlot& slot = env_.ctx.slots[r.key_slot];
-  if (!slot.key.present()) return Status::bad_key_slot;
+  if (!slot.key.present() || slot.counters == nullptr) return Status::bad_key_slot;
   const bool inbound = opcode == HIX_VGPU_OP_DMA_IN_DECRYPT;
   const bool device_id = (r.tensor_id & kDeviceTensorBit) != 0;
   if (inbound == device_id) return Status::invalid_arg;
@@ -108,10 +108,11 @@ Status Executor::dma_crypt(Mode m, std::uint16_t opcode, const hix_vgpu_op_dma_c
     return env_.crypto.dma_in_decrypt(buf.offset, GuestPhys{r.gpa}, r.bytes, params,
                                       slot.key.bytes());
   }
-  // The counter moves before sealing: an id is never used twice, even when
-  // the DMA that follows fails.
-  if (r.tensor_id <= slot.last_out_id) return Status::replay;
-  slot.last_out_id = r.tensor_id;
+  // The counter is the key's (spec §4.1), shared by every slot that holds
+  // it; it moves before sealing: an id is never used twice under one key,
+  // even when the DMA that follows fails.
+  if (r.tensor_id <= slot.counters->last_out_id) return Status::replay;
+  slot.counters->last_out_id = r.tensor_id;
   return env_.crypto.dma_out_encrypt(buf.offset, GuestPhys{r.gpa}, r.bytes, params,
                                      slot.key.bytes());
 }

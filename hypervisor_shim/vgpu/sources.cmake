@@ -6,6 +6,7 @@ set(HIX_VGPU_SOURCE_NAMES
   guest_memory.cpp
   dma.cpp
   vram_allocator.cpp
+  key_ledger.cpp
   context.cpp
   sealed_chunk.cpp
   ring_auth.cpp

@@ -95,7 +95,7 @@ class FakeBus {
   void install_channel_key(const Key& key) {
     ASSERT_EQ(admin_with_key(HIX_GPU_CMD_CHANNEL_KEY_INSTALL, key).status, Status::ok);
     channel_key = key;
-    next_seq = 1;
+    next_seq = reg(Reg32::ring_seq);  // the key's own sequence (spec §4.1): 1 for a new key
   }
   void install_slot(std::uint32_t ctx, std::uint32_t slot, const Key& key) {
     ASSERT_EQ(admin_with_key(HIX_GPU_CMD_KEY_SLOT_INSTALL, key, ctx, slot).status, Status::ok);
