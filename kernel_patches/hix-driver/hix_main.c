@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * hix.ko, the OS driver of the HIX ISA (docs/specs/hix-isa.md §11): /dev/hix
- * issues ENCLS for user processes, one enclave per open file.
+ * issues ENCLS for user processes, one enclave per open file, and hands out
+ * DMA staging buffers (§11.1, hix_staging.c).
  *
  * Untrusted by design: it allocates the pages, runs the leaves and maps the
  * ELRANGE; the CPU decides who may use what. If the driver lies, an enclave's
@@ -20,6 +21,7 @@
 #include "hix/abi/hix_ioctl.h"
 #include "hix/abi/hix_isa.h"
 #include "hix_enclave.h"
+#include "hix_staging.h"
 
 /* The ENCLS leaves this driver issues; the CPU must implement all of them. */
 #define HIX_DRIVER_LEAVES                                      \
@@ -34,24 +36,38 @@
 /* CPUID leaf HIX_CPUID_LEAF as read at load time, for HIX_IOC_INFO. */
 static struct hix_ioc_info hix_cpu_info;
 
+/* What an open file of /dev/hix holds (file->private_data). */
+struct hix_file {
+	struct hix_encl encl;
+	/* Charged by the staging buffers made through this file. */
+	struct hix_staging_quota *staging;
+};
+
 static int hix_open(struct inode *inode, struct file *file)
 {
-	struct hix_encl *encl;
+	struct hix_file *hf;
 
-	encl = kzalloc(sizeof(*encl), GFP_KERNEL);
-	if (!encl)
+	hf = kzalloc(sizeof(*hf), GFP_KERNEL);
+	if (!hf)
 		return -ENOMEM;
-	hix_encl_init(encl);
-	file->private_data = encl;
+	hf->staging = hix_staging_quota_new();
+	if (!hf->staging) {
+		kfree(hf);
+		return -ENOMEM;
+	}
+	hix_encl_init(&hf->encl);
+	file->private_data = hf;
 	return 0;
 }
 
 static int hix_release(struct inode *inode, struct file *file)
 {
-	struct hix_encl *encl = file->private_data;
+	struct hix_file *hf = file->private_data;
 
-	hix_encl_release(encl);
-	kfree(encl);
+	hix_encl_release(&hf->encl);
+	/* Buffers still alive keep their own reference to the account. */
+	hix_staging_quota_put(hf->staging);
+	kfree(hf);
 	return 0;
 }
 
@@ -108,7 +124,8 @@ static long hix_ioc_glock(struct hix_encl *encl, void __user *uarg)
 
 static long hix_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
-	struct hix_encl *encl = file->private_data;
+	struct hix_file *hf = file->private_data;
+	struct hix_encl *encl = &hf->encl;
 	void __user *uarg = u64_to_user_ptr((u64)arg);
 
 	switch (cmd) {
@@ -126,6 +143,8 @@ static long hix_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return hix_ioc_glock(encl, uarg);
 	case HIX_IOC_DESTROY:
 		return hix_encl_destroy(encl);
+	case HIX_IOC_STAGING:
+		return hix_staging_ioctl(hf->staging, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -133,7 +152,9 @@ static long hix_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 static int hix_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	return hix_encl_mmap(file->private_data, vma);
+	struct hix_file *hf = file->private_data;
+
+	return hix_encl_mmap(&hf->encl, vma);
 }
 
 static const struct file_operations hix_fops = {
