@@ -83,7 +83,7 @@ template <class T>
 EntryResult EnclaveBackend::enter_struct(std::uint64_t number, T& io) {
   std::vector<std::uint8_t> buf(sizeof io);
   std::memcpy(buf.data(), &io, sizeof io);
-  const EntryResult e = enter(number, buf);
+  EntryResult e = enter(number, buf);
   if (e.entry == Entry::ok) std::memcpy(&io, buf.data(), sizeof io);
   return e;
 }

@@ -20,7 +20,7 @@
 namespace hix::hixd {
 namespace {
 
-constexpr std::size_t kRecvChunk = 256 * 1024;
+constexpr std::size_t kRecvChunk = std::size_t{256} << 10;
 constexpr int kBusyRetries = 1000;
 
 std::int64_t now_ms() {
@@ -84,11 +84,7 @@ struct Server::Conn {
 
 Server::Server(ServerConfig config, StagingMemory& staging, const Disks& disks,
                BackendFactory factory)
-    : config_(std::move(config)),
-      staging_(staging),
-      disks_(disks),
-      factory_(std::move(factory)),
-      pool_(staging) {}
+    : config_(std::move(config)), disks_(disks), factory_(std::move(factory)), pool_(staging) {}
 
 Server::~Server() {
   for (auto& c : conns_) {

@@ -101,7 +101,6 @@ class Server {
   void do_close(Conn& c);
 
   ServerConfig config_;
-  StagingMemory& staging_;
   const Disks& disks_;
   BackendFactory factory_;
   std::unique_ptr<Backend> backend_;

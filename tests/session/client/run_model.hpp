@@ -1,0 +1,82 @@
+// One inference through hixd, as a client does it (docs/specs/hix-session.md):
+// connect, INFO, attest and OPEN a session with a window sized for the
+// model, ALLOC the plan's buffers, install a model key (slot 1), move the
+// weights into the window (PUT through the socket, or LOAD from a VM disk
+// holding a seal-weights file), SUBMIT the load program, seal the prompt
+// under K_t (slot 0) and PUT it, SUBMIT the generate program (greedy), GET
+// and open the tokens and the last logits, CLOSE. In plain mode tensors
+// travel as plaintext with DMA_IN/DMA_OUT. Every step is timed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model_input.hpp"
+#include "session/client.hpp"
+
+namespace hix::session_client {
+
+struct RunOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  client::Expectations expect;
+  const ModelInput* input = nullptr;
+  model::RuntimeOptions runtime;  // max_seq, dtypes
+  std::vector<std::int32_t> prompt;
+  std::uint32_t generate = 1;
+  bool want_logits = true;
+  // LOAD the weights from VM disk `disk_index`, which holds `disk_file`.
+  std::optional<std::uint32_t> disk_index;
+  std::optional<WeightsFile> disk_file;
+  // Called once the tokens are out and before the session closes (the CLI
+  // prints secrets, writes its JSON and holds the session open here).
+  std::function<void(const struct RunResult&)> before_close;
+};
+
+struct Timings {
+  double connect_ms = 0;
+  double info_ms = 0;         // one INFO round trip: the transport alone
+  double attest_open_ms = 0;  // OPEN round trip and the report's checks
+  double alloc_ms = 0;
+  double model_key_ms = 0;    // one small sealed request: the per-request overhead
+  double seal_ms = 0;         // sealing weights on the client (PUT path), not in load_ms
+  double transfer_ms = 0;     // PUTs or LOADs of the weights
+  double disk_ms = 0;         // hixd's own pread time (LOAD path)
+  double load_submit_ms = 0;  // the load program(s)
+  double load_ms = 0;         // transfer + load program
+  double load_mb_s = 0;       // bytes moved / load_ms
+  double generate_ms = 0;     // seal + PUT prompt, SUBMIT, GET + open outputs
+  double generate_submit_ms = 0;
+  double close_ms = 0;
+};
+
+struct RunResult {
+  bool plain = false;
+  std::uint32_t session = 0;
+  std::uint64_t window_bytes = 0;
+  std::size_t window_extents = 0;
+  std::string load_path;  // "put" or "disk"
+  std::uint64_t load_bytes = 0;
+  std::uint32_t load_requests = 0;
+  std::vector<std::int32_t> tokens;  // prompt then generated (-1 after an eos stop)
+  std::vector<float> last_logits;
+  Timings t;
+  // The plaintext a memory scanner looks for (--print-secrets).
+  std::vector<std::uint8_t> prompt_bytes;
+  std::vector<std::uint8_t> weight_bytes;  // the first 64 bytes of the largest weight tensor
+  std::string weight_name;
+  std::vector<std::uint8_t> token_bytes;  // the tokens tensor as the device wrote it
+};
+
+// Runs everything; an error names the step that failed. When the failure
+// came from the client library, `kind` (if given) says which kind it was.
+model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind = nullptr);
+
+// {"mode", "tokens", "generated", "last_logits", "timings", ...}; `secrets`
+// adds the plaintext needles.
+std::string result_json(const RunResult& r, const std::string& model_name, bool secrets);
+
+}  // namespace hix::session_client
