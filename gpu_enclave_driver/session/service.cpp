@@ -12,7 +12,7 @@ namespace hix::session {
 
 // A response's data after its hix_msg_status: at most ALLOC's handles.
 struct Service::Response {
-  std::array<std::uint8_t, 4 * HIX_MSG_ALLOC_MAX> data{};
+  std::array<std::uint8_t, std::size_t{4} * HIX_MSG_ALLOC_MAX> data{};
   std::size_t length = 0;
 };
 
@@ -29,8 +29,8 @@ static_assert(crypto_kx_SEEDBYTES == 32 && crypto_kx_SECRETKEYBYTES == 32);
 static_assert(2 * kKeyBytes <= crypto_generichash_KEYBYTES_MAX);
 static_assert(sizeof(hix_report) == HIX_SESSION_REPORT_BYTES);
 static_assert(GPU_ENCLAVE_CALL_RESPONSE_MAX ==
-              kMsgOverhead + sizeof(hix_msg_status) + 4 * HIX_MSG_ALLOC_MAX);
-static_assert(sizeof(hix_submit_result) <= 4 * HIX_MSG_ALLOC_MAX);
+              kMsgOverhead + sizeof(hix_msg_status) + std::size_t{4} * HIX_MSG_ALLOC_MAX);
+static_assert(sizeof(hix_submit_result) <= std::size_t{4} * HIX_MSG_ALLOC_MAX);
 
 constexpr Outcome fail(Status s, std::uint32_t detail = 0) {
   return Outcome{s, detail};

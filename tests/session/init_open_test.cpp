@@ -118,7 +118,7 @@ TEST_F(Init, RefusesABadRingArea) {
   a.linear += 8;
   EXPECT_EQ(attempt(64, a), Status::bad_request) << "not 64-byte aligned";
   a = good;
-  a.bytes = 64 * 64;
+  a.bytes = std::uint64_t{64} * 64;
   EXPECT_EQ(attempt(64, a), Status::bad_request) << "no room for a command buffer";
   a = good;
   a.linear = 0;

@@ -224,7 +224,8 @@ TEST(Validator, SealedSizesFollowTheChunkFormat) {
   EXPECT_EQ(sealed_bytes(1), 49u);
   EXPECT_EQ(sealed_bytes(65536), 65536u + 48);
   EXPECT_EQ(sealed_bytes(65537), 65537u + 96);
-  EXPECT_EQ(sealed_bytes(std::uint64_t{1} << 40), (std::uint64_t{1} << 40) + 48 * (1u << 24));
+  EXPECT_EQ(sealed_bytes(std::uint64_t{1} << 40),
+            (std::uint64_t{1} << 40) + std::uint64_t{48} * (1u << 24));
   EXPECT_EQ(sealed_bytes((std::uint64_t{1} << 40) + 1), 0u);
   for (const std::uint64_t n : {1ull, 100ull, 65536ull, 200000ull}) {
     EXPECT_EQ(sealed_bytes(n), vgpu::sealed_size(n)) << n;

@@ -37,9 +37,9 @@ class ProcessMemory final : public UntrustedMemory {
   }
   void write(Linear at, std::span<const std::uint8_t> bytes) override {
     // reinterpret_cast: a linear address of this process is a pointer.
-    std::memcpy(reinterpret_cast<void*>(at.value),
-                bytes.data(),  // NOLINT(performance-no-int-to-ptr)
-                bytes.size());
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
+    void* to = reinterpret_cast<void*>(at.value);
+    std::memcpy(to, bytes.data(), bytes.size());
   }
 };
 
