@@ -250,7 +250,10 @@ static int hix_staging_mmap(struct file *file, struct vm_area_struct *vma)
 		return -EINVAL;
 	/*
 	 * Not VM_PFNMAP/VM_IO: get_user_pages must accept the range. No copy
-	 * into a child, no growth, no staging data in core dumps.
+	 * into a child, no growth, no staging data in core dumps. VM_DONTEXPAND
+	 * also makes the mapping VM_SPECIAL, so mlock()/mlockall() leave the
+	 * pages alone (they never move anyway, and a page still marked
+	 * mlocked when we free it would be a bad page).
 	 */
 	vma->vm_flags |= VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP;
 	vma->vm_ops = &hix_staging_vm_ops;

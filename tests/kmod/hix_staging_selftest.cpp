@@ -411,6 +411,23 @@ void check_loop(Report& report, const Device& hix) {
   report.check("alloc_free_loop", ok);
 }
 
+// Under mlockall (a daemon keeping itself in RAM), a buffer maps, reads back
+// and frees like any other: the mapping is VM_SPECIAL (VM_DONTEXPAND), so
+// mlock leaves its pages alone (a page still marked mlocked at free would be
+// a "Bad page state", which the kernel-log check catches).
+void check_mlockall(Report& report, const Device& hix) {
+  constexpr std::uint64_t kSize = 8 * kMiB;
+  bool locked = ::mlockall(MCL_CURRENT | MCL_FUTURE) == 0;
+  Staging s = staging(hix, kSize);
+  std::uint8_t* p =
+      s.err == 0 ? map_buffer(s.fd, kSize, PROT_READ | PROT_WRITE, MAP_SHARED) : nullptr;
+  bool ok = locked && p != nullptr && fill_and_check(p, kSize);
+  if (p != nullptr) ::munmap(p, kSize);
+  s.fd.reset();
+  ::munlockall();
+  report.check("mlockall", ok);
+}
+
 // Checks of the main buffer, mapped at p (kBufSize bytes).
 void check_buffer(Report& report, const Device& attack, const Staging& s, std::uint8_t* p,
                   const char* disk, std::uint64_t seed, std::uint64_t bytes) {
@@ -547,5 +564,6 @@ int main(int argc, char** argv) {
   check_cap(report, attack, cap);
   check_close_mapped(report, hix);
   check_loop(report, hix);
+  check_mlockall(report, hix);
   return report.finish();
 }
