@@ -194,9 +194,9 @@ Outcome Service::open_session(gpu_enclave_open& io) {
   sodium_memzero(kt_key.data(), kt_key.size());
 
   const AdminResult ctx = device_.admin(HIX_GPU_CMD_CTX_CREATE);
-  if (!ctx.ok()) {
+  if (!ctx.ok() || ctx.r0 == 0) {
     sessions_.release(*s);
-    return device_failure(ctx.status);
+    return ctx.ok() ? fail(Status::internal) : device_failure(ctx.status);
   }
   s->ctx = ctx.r0;
   // A session that fails to open leaves nothing behind and is not counted.
