@@ -31,8 +31,8 @@ struct gpu_enclave_area {
 struct gpu_enclave_init {
   /* in */
   uint32_t bdf;
-  uint32_t ring_entries; /* power of two, 1..4096 */
-  uint64_t glrange;      /* linear base where BAR0 is mapped (GLRANGE) */
+  uint32_t ring_entries;        /* power of two, 1..4096 */
+  uint64_t glrange;             /* linear base where BAR0 is mapped (GLRANGE) */
   struct gpu_enclave_area ring; /* ring entries, then encrypted command buffers */
   /* out */
   uint32_t status; /* enum hix_session_status */
