@@ -29,9 +29,12 @@ namespace {
 using hix::attacks::AttackDevice;
 using hix::attacks::fail;
 
+// The scanner's own copy of a needle must not be what it finds: it keeps the
+// first byte inverted, searches for the rest and checks the byte before a
+// hit against the inverted one inverted back.
 struct Needle {
   std::string name;
-  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint8_t> bytes;  // bytes[0] stored inverted
   std::uint64_t found = 0;
   std::uint64_t first = 0;
 };
@@ -92,17 +95,20 @@ std::uint64_t scan(const std::vector<Range>& ram, const BlockReader& read,
       for (Needle& n : needles) {
         const std::uint8_t* at = buf.data();
         const std::uint8_t* end = buf.data() + have;
+        const std::size_t rest = n.bytes.size() - 1;
+        at += 1;
         while (at < end) {
-          const void* hit = memmem(at, static_cast<std::size_t>(end - at), n.bytes.data(),
-                                   n.bytes.size());
+          const void* hit =
+              memmem(at, static_cast<std::size_t>(end - at), n.bytes.data() + 1, rest);
           if (hit == nullptr) break;
-          const auto* h = static_cast<const std::uint8_t*>(hit);
+          const auto* h = static_cast<const std::uint8_t*>(hit) - 1;
+          const bool whole = static_cast<std::uint8_t>(h[0] ^ 0xFFu) == n.bytes[0];
           const std::uint64_t phys = p - carry + static_cast<std::uint64_t>(h - buf.data());
           // A hit wholly inside the carried bytes was counted last block.
-          if (h + n.bytes.size() > buf.data() + carry) {
+          if (whole && h + n.bytes.size() > buf.data() + carry) {
             if (n.found++ == 0) n.first = phys;
           }
-          at = h + 1;
+          at = h + 2;
         }
       }
       carry = std::min(longest > 0 ? longest - 1 : 0, have);
@@ -166,6 +172,7 @@ int main(int argc, char** argv) {
       if (eq == std::string::npos) fail("--needle NAME=HEX");
       needles.push_back({v.substr(0, eq), from_hex(v.substr(eq + 1)), 0, 0});
       if (needles.back().bytes.size() < 16) fail("needle %s: use at least 16 bytes", v.c_str());
+      needles.back().bytes[0] ^= 0xFFu;
     } else {
       fail("unknown option %s", a.c_str());
     }
