@@ -4,6 +4,7 @@
 // for everything else. See --help.
 #include <getopt.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cstdio>
@@ -180,6 +181,12 @@ int main(int argc, char** argv) {
     factory = [dev = *gpu, image = o.enclave](std::string& err) -> std::unique_ptr<Backend> {
       return EnclaveBackend::create(image, dev, err);
     };
+  }
+
+  // The status file's directory (/run): the guest's initramfs has none.
+  const auto slash = o.server.status_path.rfind('/');
+  if (slash != std::string::npos && slash != 0) {
+    ::mkdir(o.server.status_path.substr(0, slash).c_str(), 0755);
   }
 
   Server server(o.server, *staging, disks, std::move(factory));

@@ -136,6 +136,9 @@ bool Server::start(std::string& why) {
           "-byte ring area";
     return false;
   }
+  // Touched (and cleared) before the enclave may write it: an enclave-mode
+  // page fault would abort the enclave.
+  std::memset(ring_->linear, 0, ring_->bytes);
   if (!make_backend(why)) return false;
 
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -274,8 +277,9 @@ void Server::check_timers() {
     std::string why;
     if (make_backend(why)) {
       ++counters_.enclave_restarts;
-      log("ready mode=%s %s port=%u (restarted)", plain_ ? "plain" : "protected",
-          plain_ ? "mrenclave=none" : identity_.c_str(), port_);
+      log("ready mode=%s %s port=%u (restarted in %lld ms)", plain_ ? "plain" : "protected",
+          plain_ ? "mrenclave=none" : identity_.c_str(), port_,
+          static_cast<long long>(now_ms() - now));
     } else {
       log("restart failed: %s; retrying in %d ms", why.c_str(), config_.restart_backoff_ms);
       next_restart_ms_ = now + config_.restart_backoff_ms;
@@ -456,7 +460,9 @@ void Server::backend_died(const std::string& why) {
   log("enclave died: %s; %llu sessions fail with NOT_READY; destroying it and starting a new one",
       why.c_str(), static_cast<unsigned long long>(lost));
   // Destroying the enclave (closing /dev/hix) scrubs the device it locked.
+  const std::int64_t t0 = now_ms();
   backend_.reset();
+  log("enclave destroyed in %lld ms", static_cast<long long>(now_ms() - t0));
   have_enclave_stats_ = false;
   next_restart_ms_ = 0;
   refresh_status();
@@ -530,6 +536,8 @@ void Server::do_open(Conn& c) {
                std::to_string(pool_.largest_free()) + ")");
     return;
   }
+  // A fresh window: nothing of an earlier session's bytes, every page mapped.
+  std::memset(pool_.memory().data() + window->pool_offset, 0, window->bytes);
   gpu_enclave_open io{};
   std::memcpy(io.client_pk, req.client_pk, sizeof io.client_pk);
   std::memcpy(io.nonce, req.nonce, sizeof io.nonce);

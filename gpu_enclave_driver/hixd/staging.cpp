@@ -78,7 +78,10 @@ std::unique_ptr<StagingMemory> hix_staging(std::uint64_t bytes, std::string& why
     why = "HIX_IOC_STAGING: extents cover " + std::to_string(at) + " bytes";
     return nullptr;
   }
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, req.fd, 0);
+  // MAP_POPULATE: every page mapped now. The enclave writes the ring area
+  // through this mapping, and an enclave-mode page fault aborts the enclave
+  // (hix-isa §3) instead of being served.
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, req.fd, 0);
   if (p == MAP_FAILED) {
     why = std::string("mmap of the staging buffer: ") + std::strerror(errno);
     ::close(req.fd);
