@@ -324,6 +324,18 @@ TEST_P(Generation, ProtectedThroughHixdMatchesPlain) {
               (std::vector<std::int32_t>{1, 2, 3, 4, 5}));
     EXPECT_EQ(r->last_logits.size(), input->config.vocab);
     EXPECT_EQ(r->load_path, "put");
+    // The CLI's JSON: valid, with the mode, the tokens and every timing.
+    auto js = model::parse_json(session_client::result_json(*r, input->name, true));
+    ASSERT_TRUE(js.ok()) << js.why();
+    EXPECT_EQ(js->find("mode")->string, plain ? "plain" : "protected");
+    EXPECT_EQ(js->find("tokens")->array.size(), 13u);
+    EXPECT_EQ(js->find("generated")->array.size(), 8u);
+    for (const char* k :
+         {"attest_open_ms", "load_ms", "load_mb_s", "generate_ms", "request_overhead_ms"}) {
+      ASSERT_NE(js->find("timings")->find(k), nullptr) << k;
+      EXPECT_GT(js->find("timings")->find(k)->number, 0) << k;
+    }
+    EXPECT_EQ(js->find("secrets")->find("weight")->string.size(), 128u);
     tokens[plain ? 1 : 0] = r->tokens;
     logits[plain ? 1 : 0] = r->last_logits;
     const auto st = h.status();

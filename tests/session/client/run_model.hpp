@@ -41,7 +41,8 @@ struct Timings {
   double info_ms = 0;         // one INFO round trip: the transport alone
   double attest_open_ms = 0;  // OPEN round trip and the report's checks
   double alloc_ms = 0;
-  double model_key_ms = 0;    // one small sealed request: the per-request overhead
+  double request_ms = 0;      // one small sealed request (FREE): the per-request overhead
+  double model_key_ms = 0;    // MODEL_KEY (protected mode only)
   double seal_ms = 0;         // sealing weights on the client (PUT path), not in load_ms
   double transfer_ms = 0;     // PUTs or LOADs of the weights
   double disk_ms = 0;         // hixd's own pread time (LOAD path)
