@@ -6,6 +6,7 @@ the session benchmark."""
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -65,8 +66,11 @@ class SessionVm:
             args += ["--mem", str(mem)]
         args += list(extra_args)
         args += ["--run", scenario or "while [ ! -e /tmp/stop ]; do sleep 1; done"]
+        # Its own process group: run-vm's QEMU and device server run in a
+        # pipeline and a background job, which a signal to run-vm alone
+        # would leave running.
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.stdout = self.stderr = ""
 
     def serial(self):
@@ -98,13 +102,21 @@ class SessionVm:
         return self.proc.returncode
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
-                self.stdout, self.stderr = self.proc.communicate(timeout=30)
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.stdout, self.stderr = self.proc.communicate(timeout=20)
+                break
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.stdout, self.stderr = self.proc.communicate()
+                continue
+        # The group may outlive run-vm (QEMU, the device server).
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.tmp.cleanup()
 
     def __enter__(self):
