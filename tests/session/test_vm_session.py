@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import sessionvm as sv  # noqa: E402
 
 MODELS = [("tiny-gpt2", "11"), ("tiny-llama", "12")]
-PROMPT = "5,17,42,99,3,64,128,7"
+PROMPT = "5,17,42,9,3,60,28,7"
 GENERATE = "12"
 MODEL_RUN = os.path.join(sv.BUILD, "hix-model-run")
 
@@ -146,7 +146,15 @@ class ProtectedSession(unittest.TestCase):
             self.assertEqual(out["tokens"], self.refs[MODELS[1][0]])
             self.vm.wait_for(r"^hixd: connection \d+: stalled inside a frame", timeout=60)
             s.settimeout(30)
-            self.assertEqual(s.recv(4096), b"", "hixd closed the stalled connection")
+            rest = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break  # hixd closed the stalled connection
+                rest += chunk
+            magic, _, _, length, st = struct.unpack("<IHHII", rest[:16])
+            self.assertEqual((magic, st), (0x31445848, 1), "a MALFORMED reply before the close")
+            self.assertIn(b"stalled", rest[16:16 + length])
 
 
 if __name__ == "__main__":
