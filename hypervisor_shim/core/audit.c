@@ -24,6 +24,8 @@ static const char* const kind_names[HIX_DENY_KIND_COUNT] = {
     [HIX_DENY_CONFIG_WRITE_BRIDGE] = "config-write-bridge",
     [HIX_DENY_DMA_EPC] = "dma-epc",
     [HIX_DENY_DMA_BAR] = "dma-bar",
+    [HIX_DENY_CONFIG_WRITE_CHIPSET] = "config-write-chipset",
+    [HIX_DENY_ENCLAVE_EPC_DECODE] = "enclave-epc-decode",
 };
 
 const char* hix_deny_kind_name(enum hix_deny_kind kind) {

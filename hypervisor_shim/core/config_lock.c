@@ -1,6 +1,7 @@
-/* The configuration-space lock (docs/specs/hix-isa.md §14): per register,
- * the bits that stay writable while a device (or a device below a bridge)
- * is locked. Bytes no rule covers are writable as usual. */
+/* The configuration-space lock (docs/specs/hix-isa.md §14, §16.5) and the
+ * chipset decode lock (§16.2): per register, the bits that stay writable
+ * while a device (or a device below a bridge) is locked, or while any EPC
+ * page exists. Bytes no rule covers are writable as usual. */
 #include "hix_core.h"
 
 struct cfg_rule {
@@ -36,8 +37,43 @@ static const struct cfg_rule bridge_rules[] = {
     {0x3E, 2, 0},                             /* bridge control */
 };
 
+/* PCI Express capability registers, offsets from the capability (§16.5). */
+#define PCI_EXP_DEVCTL_BCR_FLR 0x8000u
+#define PCI_EXP_LNKCTL_LD_RL 0x0030u /* Link Disable, Retrain Link */
+
+static const struct cfg_rule endpoint_pcie_rules[] = {
+    {0x08, 2, 0xFFFFu & ~PCI_EXP_DEVCTL_BCR_FLR}, /* Device Control */
+};
+
+static const struct cfg_rule bridge_pcie_rules[] = {
+    {0x08, 2, 0xFFFFu & ~PCI_EXP_DEVCTL_BCR_FLR}, /* Device Control */
+    {0x10, 2, 0xFFFFu & ~PCI_EXP_LNKCTL_LD_RL},   /* Link Control */
+    {0x18, 2, 0},                                 /* Slot Control */
+};
+
+/* q35 MCH: the registers that decode guest-physical memory (§16.2). */
+static const struct cfg_rule mch_rules[] = {
+    {0x60, 8, 0}, /* PCIEXBAR */
+    {0x90, 7, 0}, /* PAM0-PAM6 */
+    {0x9C, 1, 0}, /* F_SMBASE (QEMU's SMBASE blackhole) */
+    {0x9D, 1, 0}, /* SMRAM */
+    {0x9E, 1, 0}, /* ESMRAMC (TSEG) */
+};
+
+/* ICH9 LPC bridge. */
+static const struct cfg_rule lpc_rules[] = {
+    {0xF0, 4, 0}, /* RCBA */
+};
+
+#define RULES(r) (r), sizeof(r) / sizeof((r)[0])
+
 _Static_assert(sizeof(endpoint_rules) / sizeof(endpoint_rules[0]) == 8, "spec §14 table");
 _Static_assert(sizeof(bridge_rules) / sizeof(bridge_rules[0]) == 9, "spec §14 table");
+_Static_assert(sizeof(bridge_pcie_rules) / sizeof(bridge_pcie_rules[0]) == 3, "spec §16.5 table");
+_Static_assert(sizeof(mch_rules) / sizeof(mch_rules[0]) +
+                       sizeof(lpc_rules) / sizeof(lpc_rules[0]) ==
+                   6,
+               "spec §16.2 table");
 
 /* The writable mask of the byte at off: 0xFF when no rule covers it. */
 static uint8_t writable_byte(const struct cfg_rule* rules, size_t n, uint32_t off) {
@@ -49,11 +85,8 @@ static uint8_t writable_byte(const struct cfg_rule* rules, size_t n, uint32_t of
   return 0xFF;
 }
 
-bool hix_cfg_filter(bool bridge, uint32_t addr, uint32_t len, uint32_t old, uint32_t val,
-                    uint32_t* out, uint32_t* byte_mask) {
-  const struct cfg_rule* rules = bridge ? bridge_rules : endpoint_rules;
-  const size_t n = bridge ? sizeof(bridge_rules) / sizeof(bridge_rules[0])
-                          : sizeof(endpoint_rules) / sizeof(endpoint_rules[0]);
+static bool filter(const struct cfg_rule* rules, size_t n, uint32_t addr, uint32_t len,
+                   uint32_t old, uint32_t val, uint32_t* out, uint32_t* byte_mask) {
   bool denied = false;
 
   *out = 0;
@@ -67,6 +100,28 @@ bool hix_cfg_filter(bool bridge, uint32_t addr, uint32_t len, uint32_t old, uint
     *out |= (uint32_t)((uint8_t)((v & w) | (o & ~w))) << (8 * i);
   }
   return denied;
+}
+
+bool hix_cfg_filter(bool bridge, uint32_t addr, uint32_t len, uint32_t old, uint32_t val,
+                    uint32_t* out, uint32_t* byte_mask) {
+  return bridge ? filter(RULES(bridge_rules), addr, len, old, val, out, byte_mask)
+                : filter(RULES(endpoint_rules), addr, len, old, val, out, byte_mask);
+}
+
+bool hix_cfg_filter_pcie(bool bridge, uint32_t cap_off, uint32_t len, uint32_t old, uint32_t val,
+                         uint32_t* out, uint32_t* byte_mask) {
+  return bridge ? filter(RULES(bridge_pcie_rules), cap_off, len, old, val, out, byte_mask)
+                : filter(RULES(endpoint_pcie_rules), cap_off, len, old, val, out, byte_mask);
+}
+
+bool hix_chipset_locked(const struct hix_core* core) {
+  return core->enforce && hix_epcm_count(core) > 0;
+}
+
+bool hix_chipset_filter(enum hix_chipset chip, uint32_t addr, uint32_t len, uint32_t old,
+                        uint32_t val, uint32_t* out, uint32_t* byte_mask) {
+  return chip == HIX_CHIPSET_MCH ? filter(RULES(mch_rules), addr, len, old, val, out, byte_mask)
+                                 : filter(RULES(lpc_rules), addr, len, old, val, out, byte_mask);
 }
 
 bool hix_cfg_is_bar(uint32_t addr, unsigned* bar) {

@@ -122,6 +122,8 @@ enum hix_deny_kind {
   HIX_DENY_CONFIG_WRITE_BRIDGE,
   HIX_DENY_DMA_EPC,
   HIX_DENY_DMA_BAR,
+  HIX_DENY_CONFIG_WRITE_CHIPSET, /* §16.2 */
+  HIX_DENY_ENCLAVE_EPC_DECODE,   /* §16.1 */
   HIX_DENY_KIND_COUNT,
 };
 
@@ -227,6 +229,23 @@ bool hix_dma_allowed(const struct hix_core* core, uint64_t pa, enum hix_deny_kin
  * Returns true when the write tried to change a locked bit (count, log). */
 bool hix_cfg_filter(bool bridge, uint32_t addr, uint32_t len, uint32_t old, uint32_t val,
                     uint32_t* out, uint32_t* byte_mask);
+/* The same for the PCI Express capability's registers (§16.5): cap_off is
+ * the offset of the write from the start of the device's PCIe capability. */
+bool hix_cfg_filter_pcie(bool bridge, uint32_t cap_off, uint32_t len, uint32_t old, uint32_t val,
+                         uint32_t* out, uint32_t* byte_mask);
+
+/* The chipset decode lock (§16.2). */
+enum hix_chipset {
+  HIX_CHIPSET_MCH = 0, /* q35 host bridge, 00:00.0 */
+  HIX_CHIPSET_LPC,     /* ICH9 LPC bridge, 00:1f.0 */
+};
+/* Engaged while the platform enforces and any EPC page exists. */
+bool hix_chipset_locked(const struct hix_core* core);
+/* As hix_cfg_filter, for a write to a chipset function while the chipset
+ * lock is engaged: every listed byte keeps its value. */
+bool hix_chipset_filter(enum hix_chipset chip, uint32_t addr, uint32_t len, uint32_t old,
+                        uint32_t val, uint32_t* out, uint32_t* byte_mask);
+
 /* Is offset addr inside BAR register *bar (0x10-0x27)? */
 bool hix_cfg_is_bar(uint32_t addr, unsigned* bar);
 /* Is linear inside the enclave's ELRANGE? */

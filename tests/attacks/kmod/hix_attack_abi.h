@@ -49,6 +49,51 @@ struct hix_attack_marked_page {
 	uint8_t reserved[7];
 };
 
+/* MSR access (rdmsrl_safe/wrmsrl_safe): err = 0, or the fault's errno. */
+struct hix_attack_msr {
+	uint32_t msr;
+	int32_t err; /* out */
+	uint64_t value; /* out for RDMSR, in for WRMSR */
+};
+
+/* SVM (docs/specs/hix-isa.md §16.3): set EFER.SVME and VM_HSAVE_PA, then
+ * VMRUN a zeroed VMCB (QEMU saves the host state into the host-save page
+ * with physical writes, then exits with VMEXIT_INVALID), STGI, restore. */
+struct hix_attack_vmrun {
+	uint64_t hsave_phys; /* in: 4 KiB aligned */
+	int32_t svme; /* out: 1 when EFER.SVME could be set */
+	int32_t vmrun; /* out: 1 when VMRUN ran (and exited), 0 when it faulted */
+	uint64_t vmcb_phys; /* out: the zeroed VMCB the module used */
+};
+
+/* Raise an SMI through the APM control port (0xB2) with `marker` in
+ * R12-R15, so a save-state area that received it can be recognised. */
+struct hix_attack_smi {
+	uint64_t marker;
+	uint8_t cmd; /* the value written to 0xB2 */
+	uint8_t reserved[7];
+};
+
+/* ENCLS from the kernel with operands of the caller's choosing: what a
+ * malicious OS can do without hix.ko (it picks every physical page). */
+struct hix_attack_encls {
+	uint32_t leaf; /* HIX_ECREATE (0), HIX_EADD (1), HIX_EREMOVE (4), HIX_EDESTROY (5) */
+	uint32_t status; /* out: RAX */
+	uint64_t rcx; /* ECREATE: SECS phys; EADD: target phys; EREMOVE: page phys */
+	uint64_t rdx; /* EADD, EDESTROY: SECS phys */
+	uint64_t a; /* ECREATE: ELRANGE base; EADD: linear address */
+	uint64_t b; /* ECREATE: ELRANGE size; EADD: flags */
+	uint64_t src; /* EADD: the caller's 4096 bytes of contents */
+};
+
+/* A naturally aligned block of 2^order zeroed kernel pages (attacker RAM),
+ * kept until this file is closed. */
+struct hix_attack_block {
+	uint32_t order; /* 0..4 */
+	uint32_t reserved;
+	uint64_t phys; /* out */
+};
+
 /* Read physical memory through the kernel's direct map. */
 #define HIX_ATTACK_READ_PHYS_DIRECT \
 	_IOW(HIX_ATTACK_IOC_MAGIC, 0x00, struct hix_attack_phys_rw)
@@ -74,6 +119,26 @@ struct hix_attack_marked_page {
 #define HIX_ATTACK_ALLOC_MARKED_PAGE \
 	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x07, struct hix_attack_marked_page)
 
+/* MSRs. */
+#define HIX_ATTACK_RDMSR _IOWR(HIX_ATTACK_IOC_MAGIC, 0x08, struct hix_attack_msr)
+#define HIX_ATTACK_WRMSR _IOWR(HIX_ATTACK_IOC_MAGIC, 0x09, struct hix_attack_msr)
+/* EFER.SVME + VMRUN (struct hix_attack_vmrun). */
+#define HIX_ATTACK_VMRUN \
+	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x0A, struct hix_attack_vmrun)
+/* SMI through port 0xB2. */
+#define HIX_ATTACK_SMI _IOW(HIX_ATTACK_IOC_MAGIC, 0x0B, struct hix_attack_smi)
+/* Read/write physical memory that is not System RAM (legacy areas, MMIO) through ioremap, any length within one page. */
+#define HIX_ATTACK_READ_PHYS_IO \
+	_IOW(HIX_ATTACK_IOC_MAGIC, 0x0C, struct hix_attack_phys_rw)
+#define HIX_ATTACK_WRITE_PHYS_IO \
+	_IOW(HIX_ATTACK_IOC_MAGIC, 0x0D, struct hix_attack_phys_rw)
+/* Raw ENCLS (struct hix_attack_encls). */
+#define HIX_ATTACK_ENCLS \
+	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x0E, struct hix_attack_encls)
+/* Allocate an aligned block of attacker RAM. */
+#define HIX_ATTACK_ALLOC_BLOCK \
+	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x0F, struct hix_attack_block)
+
 #ifdef __cplusplus
 #define HIX_ATTACK_STATIC_ASSERT static_assert
 #else
@@ -84,5 +149,10 @@ HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_mmio32) == 16, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_virt_to_phys) == 16, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_remap) == 24, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_marked_page) == 16, "ABI");
+HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_msr) == 16, "ABI");
+HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_vmrun) == 24, "ABI");
+HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_smi) == 16, "ABI");
+HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_encls) == 48, "ABI");
+HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_block) == 16, "ABI");
 
 #endif /* HIX_ATTACK_ABI_H */

@@ -22,6 +22,7 @@
 #include <asm/processor.h>
 
 #include "hix_attack_abi.h"
+#include "hix_attack_platform.h"
 #include "hix_attack_pte.h"
 
 /* Attacker RAM per open file, enough for any test and no exhaustion. */
@@ -29,10 +30,15 @@
 
 struct hix_attack_file {
 	struct hix_attack_pte pte;
-	struct mutex lock; /* protects @marked, @nr_marked */
+	struct mutex lock; /* protects @marked, @nr_marked, @blocks */
 	struct list_head marked; /* ALLOC_MARKED_PAGE pages, by page->lru */
 	unsigned int nr_marked;
+	struct list_head blocks; /* ALLOC_BLOCK blocks, by their first page's lru */
 };
+
+/* Blocks per open file: a test needs a few. */
+#define HIX_ATTACK_MAX_BLOCKS 16
+#define HIX_ATTACK_MAX_BLOCK_ORDER 4
 
 static bool hix_attack_phys_ok(u64 phys)
 {
@@ -143,6 +149,33 @@ static long hix_attack_alloc_marked(struct hix_attack_file *af,
 	return 0;
 }
 
+static long hix_attack_alloc_block(struct hix_attack_file *af,
+				   struct hix_attack_block *req)
+{
+	struct page *page, *pos;
+	unsigned int n = 0;
+
+	if (req->order > HIX_ATTACK_MAX_BLOCK_ORDER || req->reserved)
+		return -EINVAL;
+	mutex_lock(&af->lock);
+	list_for_each_entry(pos, &af->blocks, lru)
+		n++;
+	if (n >= HIX_ATTACK_MAX_BLOCKS) {
+		mutex_unlock(&af->lock);
+		return -ENOSPC;
+	}
+	page = alloc_pages(GFP_KERNEL | __GFP_ZERO, req->order);
+	if (!page) {
+		mutex_unlock(&af->lock);
+		return -ENOMEM;
+	}
+	set_page_private(page, req->order);
+	list_add(&page->lru, &af->blocks);
+	mutex_unlock(&af->lock);
+	req->phys = page_to_phys(page);
+	return 0;
+}
+
 static int hix_attack_open(struct inode *inode, struct file *file)
 {
 	struct hix_attack_file *af;
@@ -153,6 +186,7 @@ static int hix_attack_open(struct inode *inode, struct file *file)
 	hix_attack_pte_init(&af->pte);
 	mutex_init(&af->lock);
 	INIT_LIST_HEAD(&af->marked);
+	INIT_LIST_HEAD(&af->blocks);
 	file->private_data = af;
 	return 0;
 }
@@ -167,6 +201,10 @@ static int hix_attack_release(struct inode *inode, struct file *file)
 	list_for_each_entry_safe(page, next, &af->marked, lru) {
 		list_del(&page->lru);
 		__free_page(page);
+	}
+	list_for_each_entry_safe(page, next, &af->blocks, lru) {
+		list_del(&page->lru);
+		__free_pages(page, page_private(page));
 	}
 	mutex_destroy(&af->lock);
 	kfree(af);
@@ -183,6 +221,11 @@ union hix_attack_arg {
 	struct hix_attack_virt_to_phys v2p;
 	struct hix_attack_remap remap;
 	struct hix_attack_marked_page marked;
+	struct hix_attack_msr msr;
+	struct hix_attack_vmrun vmrun;
+	struct hix_attack_smi smi;
+	struct hix_attack_encls encls;
+	struct hix_attack_block block;
 };
 
 static long hix_attack_dispatch(struct hix_attack_file *af, unsigned int cmd,
@@ -205,6 +248,22 @@ static long hix_attack_dispatch(struct hix_attack_file *af, unsigned int cmd,
 		return hix_attack_remap(&af->pte, &arg->remap);
 	case HIX_ATTACK_ALLOC_MARKED_PAGE:
 		return hix_attack_alloc_marked(af, &arg->marked);
+	case HIX_ATTACK_RDMSR:
+		return hix_attack_msr(&arg->msr, false);
+	case HIX_ATTACK_WRMSR:
+		return hix_attack_msr(&arg->msr, true);
+	case HIX_ATTACK_VMRUN:
+		return hix_attack_vmrun(&arg->vmrun);
+	case HIX_ATTACK_SMI:
+		return hix_attack_smi(&arg->smi);
+	case HIX_ATTACK_READ_PHYS_IO:
+		return hix_attack_phys_io(&arg->rw, false);
+	case HIX_ATTACK_WRITE_PHYS_IO:
+		return hix_attack_phys_io(&arg->rw, true);
+	case HIX_ATTACK_ENCLS:
+		return hix_attack_encls(&arg->encls);
+	case HIX_ATTACK_ALLOC_BLOCK:
+		return hix_attack_alloc_block(af, &arg->block);
 	default:
 		return -ENOTTY;
 	}

@@ -229,6 +229,13 @@ bool hix_x86_tlb_install(CPUState *cs, vaddr addr, MMUAccessType access_type,
     enum hix_verdict verdict = hix_check_access(
         &p->core, enclave, paging, addr, paddr, access, &mask, &tag, &kind);
 
+    if (verdict == HIX_ALLOW && enclave >= 0 && p->core.enforce &&
+        hix_epcm_lookup(&p->core, paddr) &&
+        !hix_platform_epc_decodes_ram(paddr)) {
+        /* Something else decodes over the enclave's page (spec §16.1). */
+        verdict = HIX_ENCLAVE_ABORT;
+        kind = HIX_DENY_ENCLAVE_EPC_DECODE;
+    }
     switch (verdict) {
     case HIX_ALLOW:
         if (tag && !hix_pci_decodes_locked_bar(paddr)) {
@@ -293,7 +300,42 @@ void hix_x86_tlb_fault(CPUState *cs, vaddr addr, MMUAccessType access_type,
 
 bool hix_x86_hold_interrupts(CPUState *cs)
 {
-    return hix_platform && hix_vcpu(cs)->inside;
+    if (!hix_platform) {
+        return false;
+    }
+    if (hix_platform->core.enforce &&
+        (cs->interrupt_request & CPU_INTERRUPT_SMI)) {
+        /* The platform has no SMM (spec §16.4): an SMI is discarded. Hold
+         * everything for this round: the caller's copy of the pending
+         * interrupts still names the SMI; the next round reads them anew. */
+        cpu_reset_interrupt(cs, CPU_INTERRUPT_SMI);
+        return true;
+    }
+    return hix_vcpu(cs)->inside;
+}
+
+void hix_cpu_platform_reset(bool enforce)
+{
+    CPUState *cs;
+
+    CPU_FOREACH(cs)
+    {
+        CPUX86State *env = &X86_CPU(cs)->env;
+        HixVcpu *v = hix_vcpu(cs);
+
+        /* The enclaves are gone (or never existed): nothing to return to. */
+        memset(v, 0, sizeof(*v));
+        if (enforce) {
+            /* §16.3: no SVM. EFER.SVME follows CPUID, so VMRUN and its
+             * siblings raise #UD. */
+            env->features[FEAT_8000_0001_ECX] &=
+                ~(uint64_t)(CPUID_EXT3_SVM | CPUID_EXT3_SKINIT);
+            env->features[FEAT_SVM] = 0;
+            env->efer &= ~MSR_EFER_SVME;
+            env->hflags &= ~HF_SVME_MASK;
+        }
+        tlb_flush(cs);
+    }
 }
 
 bool hix_x86_intercept_event(CPUX86State *env, int intno, int is_hw)

@@ -46,6 +46,17 @@ struct HixGpuState {
 
 #define HIX_GPU_MAX_INSTANCES 4
 static HixGpuState *hix_gpu_instances[HIX_GPU_MAX_INSTANCES];
+/* hix-gpus that a GPU enclave holds locked now. */
+static unsigned hix_gpu_locked_count;
+
+/* docs/specs/hix-isa.md §16.5: while any hix-gpu is locked on an enforcing
+ * platform, the class is not hot-pluggable, so ACPI PCI hot-unplug (the
+ * eject register) skips it and device_del refuses it. QEMU asks only the
+ * class, so the class follows the lock. */
+static void hix_gpu_update_hotpluggable(DeviceClass *dc)
+{
+    dc->hotpluggable = !(hix_gpu_locked_count > 0 && hix_pci_lock_enforced());
+}
 
 static void hix_gpu_count_refusal(HixGpuState *s, const char *what, hwaddr addr,
                                   unsigned size)
@@ -300,6 +311,37 @@ static void hix_gpu_realize(PCIDevice *pdev, Error **errp)
     }
 }
 
+/* Unrealize (an unplug the lock did not stop, or QEMU tearing down): leave
+ * every table of the frontend, and scrub a locked device before it goes. The
+ * core keeps the lock for its owner, whose GLRANGE no longer decodes to the
+ * BAR (so it aborts, spec §15) until it is destroyed. */
+static void hix_gpu_exit(PCIDevice *pdev)
+{
+    HixGpuState *s = HIX_GPU(pdev);
+
+    for (unsigned i = 0; i < HIX_GPU_MAX_INSTANCES; i++) {
+        if (hix_gpu_instances[i] == s) {
+            hix_gpu_instances[i] = NULL;
+        }
+    }
+    if (s->locked) {
+        hix_gpu_locked_count--;
+        s->locked = false;
+        hix_gpu_update_hotpluggable(DEVICE_GET_CLASS(pdev));
+    }
+    s->scratch = 0;
+    if (s->server) {
+        /* The server scrubs on the lock change and on reset, then hangs up. */
+        hix_gpu_link_set_lock(&s->link, false, 0);
+        hix_gpu_link_reset(&s->link);
+        hix_gpu_link_close(&s->link);
+        if (s->machine_done.notify) {
+            qemu_remove_machine_init_done_notifier(&s->machine_done);
+            s->machine_done.notify = NULL;
+        }
+    }
+}
+
 static void hix_gpu_reset(DeviceState *dev)
 {
     HixGpuState *s = HIX_GPU(dev);
@@ -320,7 +362,11 @@ void hix_gpu_set_locked(PCIDevice *dev, bool locked, uint64_t owner)
 {
     HixGpuState *s = HIX_GPU(dev);
 
+    if (locked != s->locked) {
+        hix_gpu_locked_count += locked ? 1 : -1;
+    }
     s->locked = locked;
+    hix_gpu_update_hotpluggable(DEVICE_GET_CLASS(dev));
     if (s->server) {
         /* The server scrubs on every change before it answers. */
         hix_gpu_link_set_lock(&s->link, locked, owner);
@@ -364,6 +410,7 @@ static void hix_gpu_class_init(ObjectClass *klass, void *data)
     PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
 
     k->realize = hix_gpu_realize;
+    k->exit = hix_gpu_exit;
     k->vendor_id = HIX_GPU_VENDOR_ID;
     k->device_id = HIX_GPU_DEVICE_ID;
     k->revision = HIX_GPU_REVISION;

@@ -220,3 +220,12 @@ bool hix_gpu_link_reset(HixGpuLink *l)
 {
     return hix_link_acked(l, HIX_VGPU_MSG_RESET, NULL, 0, -1);
 }
+
+void hix_gpu_link_close(HixGpuLink *l)
+{
+    if (l->fd >= 0) {
+        close(l->fd);
+    }
+    l->fd = -1;
+    l->failed = true;
+}

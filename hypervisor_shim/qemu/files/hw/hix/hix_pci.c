@@ -212,16 +212,70 @@ bool hix_pci_decodes_locked_bar(uint64_t pa)
     return ok;
 }
 
+/* QEMU's type names of the q35 chipset functions whose registers decode
+ * guest-physical memory (spec §16.2): TYPE_MCH_PCI_DEVICE and
+ * TYPE_ICH9_LPC_DEVICE. */
+#define HIX_TYPE_Q35_MCH "mch"
+#define HIX_TYPE_ICH9_LPC "ICH9-LPC"
+
+/* Writes the bytes of a filtered write that still need writing. */
+static void hix_pci_write_bytes(PCIDevice *dev, uint32_t addr, uint32_t len,
+                                uint32_t out, uint32_t bytes)
+{
+    for (uint32_t i = 0; i < len; i++) {
+        if (bytes & (1u << i)) {
+            dev->config_write(dev, addr + i, (out >> (8 * i)) & 0xff, 1);
+        }
+    }
+}
+
+static uint32_t hix_pci_config_old(PCIDevice *dev, uint32_t addr, uint32_t len)
+{
+    uint32_t old = 0;
+
+    memcpy(&old, dev->config + addr, len);
+    return le32_to_cpu(old);
+}
+
+/* The chipset decode lock (§16.2): true when the write was taken over. */
+static bool hix_pci_chipset_write(PCIDevice *dev, uint32_t addr, uint32_t val,
+                                  uint32_t len)
+{
+    enum hix_chipset chip;
+    uint32_t out, bytes;
+
+    if (object_dynamic_cast(OBJECT(dev), HIX_TYPE_Q35_MCH)) {
+        chip = HIX_CHIPSET_MCH;
+    } else if (object_dynamic_cast(OBJECT(dev), HIX_TYPE_ICH9_LPC)) {
+        chip = HIX_CHIPSET_LPC;
+    } else {
+        return false;
+    }
+    if (!hix_chipset_locked(&hix_platform->core)) {
+        return false;
+    }
+    if (hix_chipset_filter(chip, addr, len, hix_pci_config_old(dev, addr, len),
+                           val, &out, &bytes)) {
+        hix_pci_audit(HIX_DENY_CONFIG_WRITE_CHIPSET, HIX_ABORT_PAGE, addr,
+                      pci_get_bdf(dev));
+    }
+    hix_pci_write_bytes(dev, addr, len, out, bytes);
+    return true;
+}
+
 bool hix_pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val,
                           uint32_t len)
 {
     int slot;
-    bool bridge = false;
-    uint32_t old = 0, out, bytes;
+    bool bridge = false, denied;
+    uint32_t old, out, bytes;
     unsigned bar;
 
     if (!hix_platform || !hix_platform->core.enforce) {
         return false;
+    }
+    if (hix_pci_chipset_write(dev, addr, val, len)) {
+        return true;
     }
     if (hix_bar_write_overlaps_lock(dev, addr, val, len)) {
         hix_pci_audit(HIX_DENY_CONFIG_WRITE, HIX_ABORT_PAGE, addr,
@@ -241,18 +295,21 @@ bool hix_pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val,
         /* All-ones is a sizing probe: answer the next read (§14). */
         hix_sizing[slot][bar] = len == 4 && val == 0xFFFFFFFFu;
     }
-    memcpy(&old, dev->config + addr, len);
-    old = le32_to_cpu(old);
-    if (hix_cfg_filter(bridge, addr, len, old, val, &out, &bytes)) {
+    old = hix_pci_config_old(dev, addr, len);
+    if (pci_is_express(dev) && dev->exp.exp_cap && addr >= dev->exp.exp_cap) {
+        /* Device, Link and Slot Control (§16.5); past the rules' reach
+         * (other capabilities, extended space) the filter passes all. */
+        denied = hix_cfg_filter_pcie(bridge, addr - dev->exp.exp_cap, len, old,
+                                     val, &out, &bytes);
+    } else {
+        denied = hix_cfg_filter(bridge, addr, len, old, val, &out, &bytes);
+    }
+    if (denied) {
         hix_pci_audit(bridge ? HIX_DENY_CONFIG_WRITE_BRIDGE
                              : HIX_DENY_CONFIG_WRITE,
                       HIX_ABORT_PAGE, addr, pci_get_bdf(dev));
     }
-    for (uint32_t i = 0; i < len; i++) {
-        if (bytes & (1u << i)) {
-            dev->config_write(dev, addr + i, (out >> (8 * i)) & 0xff, 1);
-        }
-    }
+    hix_pci_write_bytes(dev, addr, len, out, bytes);
     return true;
 }
 
@@ -281,6 +338,11 @@ bool hix_pci_config_read(PCIDevice *dev, uint32_t addr, uint32_t len,
         *val = 0;
     }
     return true;
+}
+
+bool hix_pci_lock_enforced(void)
+{
+    return hix_platform && hix_platform->core.enforce;
 }
 
 bool hix_pci_device_access_ok(PCIDevice *dev, MemTxAttrs attrs, hwaddr offset,

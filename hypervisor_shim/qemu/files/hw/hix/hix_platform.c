@@ -13,19 +13,96 @@
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/module.h"
+#include "qemu/units.h"
 #include "qom/object_interfaces.h"
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
+#include "hw/boards.h"
+#include "hw/i386/x86.h"
 #include "sysemu/reset.h"
 #include "sysemu/sysemu.h"
 #include "hw/hix/hix.h"
 #include "hw/hix/hix-lock.h"
+#include "hw/hix/hix-pci.h"
 
 HixPlatform *hix_platform;
 
 #define HIX_DEFAULT_EPC_PAGES 65536 /* 256 MiB */
 
-static bool hix_mem_is_ram(void *opaque, uint64_t pa)
+/* ---- EPC is RAM with one address (spec §16.1) ---------------------------- */
+
+/* The offset in the machine's RAM that guest-physical pa has in the fixed
+ * layout (no chipset decode), or false if pa is not RAM in that layout. */
+static bool hix_ram_offset(uint64_t pa, uint64_t *offset)
+{
+    MemoryRegionSection s;
+    bool ok = false;
+
+    if (!hix_platform->ram_ready) {
+        return false;
+    }
+    s = memory_region_find(&hix_platform->ram_root, pa, 1);
+    if (s.mr) {
+        ok = s.mr == current_machine->ram;
+        *offset = s.offset_within_region;
+        memory_region_unref(s.mr);
+    }
+    return ok;
+}
+
+bool hix_platform_epc_decodes_ram(uint64_t pa)
+{
+    uint64_t offset;
+    MemoryRegionSection s;
+    bool ok;
+
+    if (!hix_ram_offset(pa, &offset)) {
+        return false;
+    }
+    s = memory_region_find(get_system_memory(),
+                           pa & ~(uint64_t)(HIX_PAGE_SIZE - 1), HIX_PAGE_SIZE);
+    ok = s.mr == current_machine->ram &&
+         s.offset_within_region == (offset & ~(uint64_t)(HIX_PAGE_SIZE - 1)) &&
+         int128_get64(s.size) == HIX_PAGE_SIZE && !s.readonly;
+    if (s.mr) {
+        memory_region_unref(s.mr);
+    }
+    return ok;
+}
+
+typedef struct HixAliasScan {
+    uint64_t pa;     /* the page that is to become EPC */
+    uint64_t offset; /* its offset in the machine's RAM */
+    bool aliased;    /* another guest-physical range reaches that RAM */
+} HixAliasScan;
+
+static bool hix_alias_scan_range(Int128 start, Int128 len,
+                                 const MemoryRegion *mr,
+                                 hwaddr offset_in_region, void *opaque)
+{
+    HixAliasScan *a = opaque;
+    const uint64_t gpa = int128_get64(start);
+    const uint64_t size = int128_get64(len);
+    bool overlaps, own;
+
+    if (mr != current_machine->ram) {
+        return false;
+    }
+    overlaps = a->offset < offset_in_region + size &&
+               offset_in_region < a->offset + HIX_PAGE_SIZE;
+    /* The range through which pa itself reaches the page. */
+    own = a->offset >= offset_in_region &&
+          gpa + (a->offset - offset_in_region) == a->pa;
+    if (overlaps && !own) {
+        a->aliased = true;
+        return true; /* stop */
+    }
+    return false;
+}
+
+/* The stock test (enforce=off: §16 is not applied): the CPU's view of pa
+ * is plain, writable RAM for the whole page. */
+static bool hix_decodes_plain_ram(uint64_t pa)
 {
     MemoryRegionSection section =
         memory_region_find(get_system_memory(), pa, HIX_PAGE_SIZE);
@@ -41,17 +118,82 @@ static bool hix_mem_is_ram(void *opaque, uint64_t pa)
     return ram;
 }
 
+/* EADD/ECREATE's page test: the CPU sees the machine's RAM at pa, at its
+ * fixed-layout offset, writable and uncovered, and no other address reaches
+ * that RAM. */
+static bool hix_mem_is_ram(void *opaque, uint64_t pa)
+{
+    HixPlatform *s = opaque;
+    HixAliasScan a = { .pa = pa };
+
+    if (!s->enforce) {
+        return hix_decodes_plain_ram(pa);
+    }
+    if (!hix_platform_epc_decodes_ram(pa) || !hix_ram_offset(pa, &a.offset)) {
+        return false;
+    }
+    WITH_RCU_READ_LOCK_GUARD()
+    {
+        flatview_for_each_range(
+            address_space_to_flatview(&address_space_memory),
+            hix_alias_scan_range, &a);
+    }
+    return !a.aliased;
+}
+
+/* The platform's own accesses to EPC go to the RAM itself, whatever the
+ * chipset decodes at pa now (with enforce=off: through the decode, as a
+ * stock machine would, so the attack controls show what that allows). */
+static AddressSpace *hix_epc_as(HixPlatform *s)
+{
+    return s->enforce && s->ram_ready ? &s->ram_as : &address_space_memory;
+}
+
 static void hix_mem_read(void *opaque, uint64_t pa, void *buf, size_t len)
 {
-    address_space_read(&address_space_memory, pa, MEMTXATTRS_UNSPECIFIED, buf,
+    address_space_read(hix_epc_as(opaque), pa, MEMTXATTRS_UNSPECIFIED, buf,
                        len);
 }
 
 static void hix_mem_write(void *opaque, uint64_t pa, const void *buf,
                           size_t len)
 {
-    address_space_write(&address_space_memory, pa, MEMTXATTRS_UNSPECIFIED, buf,
+    address_space_write(hix_epc_as(opaque), pa, MEMTXATTRS_UNSPECIFIED, buf,
                         len);
+}
+
+/* Once the machine exists: the RAM address space, SVM and SMM (§16). */
+static void hix_platform_machine_done(Notifier *n, void *data)
+{
+    HixPlatform *s = container_of(n, HixPlatform, machine_done);
+    MachineState *ms = current_machine;
+    X86MachineState *x86ms =
+        (X86MachineState *)object_dynamic_cast(OBJECT(ms), TYPE_X86_MACHINE);
+
+    if (s->enforce && x86ms && x86_machine_is_smm_enabled(x86ms)) {
+        error_report("hix-platform: enforce=on needs a machine without SMM "
+                     "(-machine smm=off; docs/specs/hix-isa.md §16.4)");
+        exit(1);
+    }
+    memory_region_init(&s->ram_root, OBJECT(s), "hix-ram", UINT64_MAX);
+    if (ms->ram && x86ms) {
+        memory_region_init_alias(&s->ram_low, OBJECT(s), "hix-ram-below-4g",
+                                 ms->ram, 0, x86ms->below_4g_mem_size);
+        memory_region_add_subregion(&s->ram_root, 0, &s->ram_low);
+        if (x86ms->above_4g_mem_size) {
+            memory_region_init_alias(
+                &s->ram_high, OBJECT(s), "hix-ram-above-4g", ms->ram,
+                x86ms->below_4g_mem_size, x86ms->above_4g_mem_size);
+            memory_region_add_subregion(&s->ram_root, x86ms->above_4g_mem_start,
+                                        &s->ram_high);
+        }
+        address_space_init(&s->ram_as, &s->ram_root, "hix-ram");
+        s->ram_ready = true;
+    } else {
+        warn_report("hix-platform: no x86 machine RAM; EADD refuses every "
+                    "page");
+    }
+    hix_cpu_platform_reset(s->enforce);
 }
 
 static void hix_scrub_device(void *opaque, uint32_t bdf)
@@ -88,8 +230,12 @@ static void hix_platform_reset(void *opaque)
 {
     HixPlatform *s = opaque;
 
-    /* RAM survives a reset; enclave memory must not. */
+    /* RAM survives a reset (and QEMU's S3 wake-up is a reset); enclave
+     * memory must not (spec §16.6). Devices were reset before this handler
+     * (registered after the machine's); the scrub goes to RAM directly. */
     hix_core_reset(&s->core);
+    hix_pci_epc_changed();
+    hix_cpu_platform_reset(s->enforce);
     if (!s->abort_page_mapped) {
         memory_region_add_subregion_overlap(
             get_system_memory(), HIX_ABORT_PAGE_PA, &s->abort_page, 1);
@@ -148,6 +294,14 @@ static void hix_platform_complete(UserCreatable *uc, Error **errp)
     memory_region_init_io(&s->abort_page, OBJECT(s), &hix_abort_ops, s,
                           "hix-abort-page", HIX_PAGE_SIZE);
     qemu_register_reset(hix_platform_reset, s);
+    if (s->enforce && object_property_find(OBJECT(current_machine), "smm")) {
+        /* §16.4. An explicit smm=on on the command line is applied after
+         * this and refused once the machine exists. */
+        object_property_set_str(OBJECT(current_machine), "smm", "off",
+                                &error_abort);
+    }
+    s->machine_done.notify = hix_platform_machine_done;
+    qemu_add_machine_init_done_notifier(&s->machine_done);
     hix_platform = s;
 }
 

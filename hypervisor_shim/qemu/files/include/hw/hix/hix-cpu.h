@@ -1,6 +1,7 @@
 /*
  * OpenHIX: the hooks in QEMU's x86 TCG code (docs/specs/hix-isa.md §1-§5).
- * Target-specific; each is called from exactly one place in QEMU.
+ * Target-specific; each is called from exactly one place in QEMU (but
+ * hix_x86_hold_interrupts: two, interrupts and INIT).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -24,7 +25,10 @@ bool hix_x86_tlb_install(CPUState *cs, vaddr addr, MMUAccessType access_type,
 void hix_x86_tlb_fault(CPUState *cs, vaddr addr, MMUAccessType access_type,
                        uintptr_t retaddr);
 
-/* x86_cpu_exec_interrupt: true while the vCPU is in enclave mode. */
+/* x86_cpu_exec_interrupt, and cpu_handle_interrupt for INIT: true while the
+ * vCPU is in enclave mode (interrupts, NMIs and INIT are held, spec §3,
+ * §16.6). With an enforcing platform it also discards a pending SMI: the
+ * platform has no SMM (§16.4). */
 bool hix_x86_hold_interrupts(CPUState *cs);
 
 /* do_interrupt_all: an exception or software interrupt inside an enclave

@@ -32,5 +32,7 @@ bool hix_gpu_link_write(HixGpuLink *l, uint64_t offset, unsigned size,
                         uint64_t value);
 bool hix_gpu_link_set_lock(HixGpuLink *l, bool locked, uint64_t owner);
 bool hix_gpu_link_reset(HixGpuLink *l);
+/* Hang up (the server exits when its connection closes). */
+void hix_gpu_link_close(HixGpuLink *l);
 
 #endif /* HW_HIX_HIX_GPU_LINK_H */

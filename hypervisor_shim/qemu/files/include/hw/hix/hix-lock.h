@@ -21,4 +21,13 @@ bool hix_pci_decodes_locked_bar(uint64_t pa);
 /* The core's scrub_device callback. */
 void hix_pci_scrub(uint32_t bdf);
 
+/* hix_platform.c: does pa decode, right now, to the RAM its EPC page was
+ * added from (docs/specs/hix-isa.md §16.1)? */
+bool hix_platform_epc_decodes_ram(uint64_t pa);
+
+/* hix_cpu.c, from the platform (§16.3, §16.6): once the machine exists and
+ * at every reset. enforce: hide SVM from every vCPU. Every vCPU leaves
+ * enclave mode (its saved state is discarded). */
+void hix_cpu_platform_reset(bool enforce);
+
 #endif /* HW_HIX_HIX_LOCK_H */

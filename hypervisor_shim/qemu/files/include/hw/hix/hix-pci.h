@@ -35,6 +35,10 @@ bool hix_pci_device_access_ok(PCIDevice *dev, MemTxAttrs attrs, hwaddr offset,
 /* EPC membership changed: push the deny map to every device server. */
 void hix_pci_epc_changed(void);
 
+/* Does the platform enforce the lockdown (a locked device may then not be
+ * hot-unplugged, spec §16.5)? */
+bool hix_pci_lock_enforced(void);
+
 /* Implemented by the hix-gpu frontend. */
 bool hix_gpu_is(PCIDevice *dev);
 /* owner: an opaque identity of the locking enclave (its SECS address). */

@@ -44,6 +44,16 @@ struct HixPlatform {
     FILE *audit;
     MemoryRegion abort_page;
     bool abort_page_mapped;
+
+    /* The machine's RAM at its fixed layout, without any chipset decode
+     * (spec §16.1): what EPC pages are checked against and scrubbed
+     * through. Built once the machine exists (ram_ready). */
+    MemoryRegion ram_root;
+    MemoryRegion ram_low;
+    MemoryRegion ram_high;
+    AddressSpace ram_as;
+    bool ram_ready;
+    Notifier machine_done;
 };
 
 /* The platform, or NULL when HIX is not enabled. */

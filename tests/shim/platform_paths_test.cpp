@@ -1,0 +1,141 @@
+// Platform paths around the EPC check (docs/specs/hix-isa.md §16): the
+// chipset decode lock (§16.2) and the PCI Express controls of a locked device
+// (§16.5), each table checked against the spec's, and when the chipset lock
+// is engaged.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <sstream>
+
+#include "../unit/spec_table.hpp"
+#include "enclave_builder.hpp"
+
+namespace hix::test {
+namespace {
+
+struct ChipsetRow {
+  hix_chipset chip;
+  std::uint32_t offset, size;
+};
+
+std::vector<ChipsetRow> spec_chipset_rows() {
+  static const std::regex row(
+      R"(^\|\s*(MCH|ICH9 LPC) \([0-9a-f:.]+\)\s*\|[^|]*\|\s*0x([0-9A-Fa-f]+)\s*\|\s*(\d+)\s*\|)");
+  std::vector<ChipsetRow> rows;
+  std::istringstream lines(read_spec("docs/specs/hix-isa.md"));
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, row)) {
+      rows.push_back({m[1] == "MCH" ? HIX_CHIPSET_MCH : HIX_CHIPSET_LPC,
+                      static_cast<std::uint32_t>(std::stoul(m[2], nullptr, 16)),
+                      static_cast<std::uint32_t>(std::stoul(m[3]))});
+    }
+  }
+  return rows;
+}
+
+bool listed(const std::vector<ChipsetRow>& rows, hix_chipset chip, std::uint32_t b) {
+  for (const ChipsetRow& r : rows) {
+    if (r.chip == chip && b >= r.offset && b < r.offset + r.size) return true;
+  }
+  return false;
+}
+
+TEST(ChipsetLock, FollowsTheSpecTableByteForByte) {
+  const auto rows = spec_chipset_rows();
+  ASSERT_EQ(rows.size(), 6u) << "spec §16.2 table";
+  for (const hix_chipset chip : {HIX_CHIPSET_MCH, HIX_CHIPSET_LPC}) {
+    for (std::uint32_t b = 0; b < 256; ++b) {
+      SCOPED_TRACE(testing::Message() << "chip " << chip << " byte 0x" << std::hex << b);
+      std::uint32_t out = 0, bytes = 0;
+      const bool denied = hix_chipset_filter(chip, b, 1, 0x00, 0xFF, &out, &bytes);
+      if (listed(rows, chip, b)) {
+        EXPECT_TRUE(denied);
+        EXPECT_EQ(bytes, 0u) << "the register keeps its value";
+      } else {
+        EXPECT_FALSE(denied);
+        EXPECT_EQ(out, 0xFFu);
+        EXPECT_EQ(bytes, 1u);
+      }
+    }
+  }
+}
+
+TEST(ChipsetLock, AWideWriteKeepsOnlyTheLockedBytes) {
+  std::uint32_t out = 0, bytes = 0;
+  // 0x9C..0x9F: F_SMBASE, SMRAM, ESMRAMC locked; 0x9F passes.
+  EXPECT_TRUE(hix_chipset_filter(HIX_CHIPSET_MCH, 0x9C, 4, 0x00383A00, 0x11B84A02, &out, &bytes));
+  EXPECT_EQ(bytes, 0x8u);
+  EXPECT_EQ(out >> 24, 0x11u);
+  // Rewriting the value a register has is no denial.
+  EXPECT_FALSE(hix_chipset_filter(HIX_CHIPSET_LPC, 0xF0, 4, 0xFED1C001, 0xFED1C001, &out, &bytes));
+}
+
+TEST(ChipsetLock, EngagedWhileAnyEpcPageExistsOnAnEnforcingPlatform) {
+  CoreFixture f;
+  EXPECT_FALSE(hix_chipset_locked(&f.core));
+  ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
+  EXPECT_TRUE(hix_chipset_locked(&f.core));
+  ASSERT_EQ(hix_edestroy(&f.core, kSecsPa), HIX_OK);
+  EXPECT_FALSE(hix_chipset_locked(&f.core));
+
+  CoreFixture control(/*enforce=*/false);
+  ASSERT_EQ(build(&control.core, standard_pages()), HIX_OK);
+  EXPECT_FALSE(hix_chipset_locked(&control.core)) << "enforce=off: the control";
+}
+
+struct PcieRow {
+  bool endpoint, bridge;
+  std::uint32_t offset;
+  std::uint16_t writable;
+};
+
+std::vector<PcieRow> spec_pcie_rows() {
+  static const std::regex row(
+      R"(^\|\s*(locked endpoint and upstream bridges|upstream bridges)\s*\|\s*(Device|Link|Slot) Control\s*\|\s*0x([0-9A-Fa-f]+)\s*\|\s*2\s*\|\s*([^|]+?)\s*\|)");
+  std::vector<PcieRow> rows;
+  std::istringstream lines(read_spec("docs/specs/hix-isa.md"));
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (!std::regex_search(line, m, row)) continue;
+    std::uint16_t writable = 0;
+    const std::string w = m[4];
+    if (w.find("bit 15") != std::string::npos) writable = 0x7FFF;
+    if (w.find("bit 4") != std::string::npos) writable = 0xFFCF;
+    rows.push_back({m[1] != "upstream bridges", true,
+                    static_cast<std::uint32_t>(std::stoul(m[3], nullptr, 16)), writable});
+  }
+  return rows;
+}
+
+TEST(PcieControlLock, FollowsTheSpecTable) {
+  const auto rows = spec_pcie_rows();
+  ASSERT_EQ(rows.size(), 3u) << "spec §16.5 table";
+  for (const PcieRow& r : rows) {
+    for (const bool bridge : {false, true}) {
+      if (!bridge && !r.endpoint) continue;
+      SCOPED_TRACE(testing::Message() << (bridge ? "bridge" : "endpoint") << " 0x" << std::hex
+                                      << r.offset);
+      std::uint32_t out = 0, bytes = 0;
+      EXPECT_TRUE(hix_cfg_filter_pcie(bridge, r.offset, 2, 0x0000, 0xFFFF, &out, &bytes));
+      EXPECT_EQ(out & 0xFFFFu, r.writable);
+    }
+  }
+  std::uint32_t out = 0, bytes = 0;
+  EXPECT_FALSE(hix_cfg_filter_pcie(false, 0x18, 2, 0, 0xFFFF, &out, &bytes))
+      << "an endpoint has no slot: nothing locked there";
+  EXPECT_FALSE(hix_cfg_filter_pcie(true, 0x0A, 2, 0, 0xFFFF, &out, &bytes)) << "Device Status";
+}
+
+TEST(PcieControlLock, SlotPowerOffIsDroppedButOtherDeviceControlBitsPass) {
+  std::uint32_t out = 0, bytes = 0;
+  EXPECT_TRUE(hix_cfg_filter_pcie(true, 0x18, 2, 0x01C0, 0x05C0, &out, &bytes));
+  EXPECT_EQ(out & 0xFFFFu, 0x01C0u);
+  EXPECT_EQ(bytes, 0u);
+  EXPECT_FALSE(hix_cfg_filter_pcie(false, 0x08, 2, 0x0000, 0x000F, &out, &bytes))
+      << "error reporting enables";
+  EXPECT_EQ(out & 0xFFFFu, 0x000Fu);
+}
+
+}  // namespace
+}  // namespace hix::test
