@@ -268,7 +268,7 @@ class DaemonKilled(unittest.TestCase):
         Fixture.prepare()
         n = Fixture.needles
         needles = " ".join(f"--needle {k}={v}" for k, v in n.items())
-        scenario = "; ".join([
+        scenario = "\n".join([
             status_wait("^gets=[1-9]"),
             "kill -9 $(pidof hixd)",
             "echo HIXD-KILLED",
@@ -280,10 +280,13 @@ class DaemonKilled(unittest.TestCase):
         with sv.SessionVm(disks=[Fixture.disks[False]], scenario=scenario,
                           mem=MEMSCAN_MEM) as vm:
             first = vm.wait_ready()
+            # The client holds its session 20 s after reading its outputs;
+            # hixd dies meanwhile, so its closing request fails.
             rc, _, err = sv.run_client(vm.port, *client_args(False, Fixture.disks[False],
-                                                             "--hold-after-generate", "600"),
-                                       check=False, timeout=900)
+                                                             "--hold-after-generate", "20"),
+                                       check=False, timeout=300)
             self.assertNotEqual(rc, 0, "the client saw its session end")
+            vm.wait_for(r"^HIXD-KILLED$", timeout=5)
             vm.wait_for(r"^KILLED SCAN path=kcore needle=tokens")
             for (path, needle), (found, _) in scan_lines(vm.serial(), "KILLED").items():
                 self.assertEqual(found, 0, f"{needle} through {path} after hixd died")
