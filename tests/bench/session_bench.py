@@ -123,7 +123,7 @@ def main():
     plain.update(staging_throughput(True, args.reps))
     ratio = {k: (round(protected[k] / plain[k], 3) if protected[k] and plain[k] else None)
              for k in protected}
-    result = {"model": PRESET, "backend": "cpu", "machine": os.uname().nodename,
+    result = {"model": PRESET, "backend": "cpu", "host": os.uname().nodename, "guest": "TCG, 2 vCPUs",
               "reps": args.reps, "sealed_weight_bytes": pbytes,
               "protected": protected, "plain": plain, "protected_over_plain": ratio,
               "tokens_match_across_modes": ptok == qtok}
