@@ -114,8 +114,8 @@ TEST(PcieControlLock, FollowsTheSpecTable) {
   for (const PcieRow& r : rows) {
     for (const bool bridge : {false, true}) {
       if (!bridge && !r.endpoint) continue;
-      SCOPED_TRACE(testing::Message() << (bridge ? "bridge" : "endpoint") << " 0x" << std::hex
-                                      << r.offset);
+      SCOPED_TRACE(testing::Message()
+                   << (bridge ? "bridge" : "endpoint") << " 0x" << std::hex << r.offset);
       std::uint32_t out = 0, bytes = 0;
       EXPECT_TRUE(hix_cfg_filter_pcie(bridge, r.offset, 2, 0x0000, 0xFFFF, &out, &bytes));
       EXPECT_EQ(out & 0xFFFFu, r.writable);

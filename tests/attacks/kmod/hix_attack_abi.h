@@ -120,8 +120,10 @@ struct hix_attack_block {
 	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x07, struct hix_attack_marked_page)
 
 /* MSRs. */
-#define HIX_ATTACK_RDMSR _IOWR(HIX_ATTACK_IOC_MAGIC, 0x08, struct hix_attack_msr)
-#define HIX_ATTACK_WRMSR _IOWR(HIX_ATTACK_IOC_MAGIC, 0x09, struct hix_attack_msr)
+#define HIX_ATTACK_RDMSR \
+	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x08, struct hix_attack_msr)
+#define HIX_ATTACK_WRMSR \
+	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x09, struct hix_attack_msr)
 /* EFER.SVME + VMRUN (struct hix_attack_vmrun). */
 #define HIX_ATTACK_VMRUN \
 	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x0A, struct hix_attack_vmrun)

@@ -33,7 +33,8 @@ struct hix_attack_file {
 	struct mutex lock; /* protects @marked, @nr_marked, @blocks */
 	struct list_head marked; /* ALLOC_MARKED_PAGE pages, by page->lru */
 	unsigned int nr_marked;
-	struct list_head blocks; /* ALLOC_BLOCK blocks, by their first page's lru */
+	struct list_head
+		blocks; /* ALLOC_BLOCK blocks, by their first page's lru */
 };
 
 /* Blocks per open file: a test needs a few. */

@@ -60,8 +60,7 @@ long hix_attack_vmrun(struct hix_attack_vmrun *req)
 	/* Without SVME (or without SVM) VMRUN raises #UD: fixed up here. */
 	asm volatile("1: vmrun %%rax\n\t"
 		     "movl $0, %0\n"
-		     "2:\n"
-		     _ASM_EXTABLE(1b, 2b)
+		     "2:\n" _ASM_EXTABLE(1b, 2b)
 		     : "+r"(fault)
 		     : "a"(req->vmcb_phys)
 		     : "memory", "cc");
@@ -206,8 +205,8 @@ long hix_attack_encls(struct hix_attack_encls *req)
 	default:
 		return -EINVAL;
 	}
-	req->status = (u32)hix_attack_encls_raw(req->leaf, rbx, req->rcx,
-						 req->rdx);
+	req->status =
+		(u32)hix_attack_encls_raw(req->leaf, rbx, req->rcx, req->rdx);
 out:
 	kfree(page);
 	kfree(pi);

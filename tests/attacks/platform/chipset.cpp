@@ -27,8 +27,8 @@ using namespace hix::platform;
 
 constexpr std::uint32_t kRcba = 0xF0;
 constexpr std::uint32_t kRcbaEnable = 1;
-constexpr std::uint32_t kPam2 = 0x92;        // lo nibble 0xC8000, hi nibble 0xCC000
-constexpr std::uint8_t kPamHiRw = 0x30;      // read and write RAM
+constexpr std::uint32_t kPam2 = 0x92;    // lo nibble 0xC8000, hi nibble 0xCC000
+constexpr std::uint8_t kPamHiRw = 0x30;  // read and write RAM
 constexpr std::uint8_t kPamHiMask = 0xF0;
 constexpr std::uint64_t kPamBase = 0xCC000;
 constexpr std::uint32_t kSmram = 0x9D;
@@ -38,15 +38,19 @@ constexpr std::uint8_t kHSmrame = 0x80;
 constexpr std::uint64_t kLowSmram = 0xB0000;  // outside SeaBIOS's SMM area (0xA0000-0xAFFFF)
 constexpr std::uint64_t kOpenHigh = 0xFEDA0000 - 0xA0000;  // alias of 0xA0000-0xBFFFF
 constexpr std::uint32_t kPciexbar = 0x60;
+constexpr std::uint64_t kPamPage = kPamBase + HIX_PAGE_SIZE;
+constexpr std::uint64_t kAliasPage = kOpenHigh + kLowSmram + HIX_PAGE_SIZE;
 
 // Saves two pages of low memory and puts them back.
 class SavedPages {
  public:
   SavedPages(AttackDevice& dev, std::uint64_t base) : dev_(dev), base_(base) {
-    for (std::size_t i = 0; i < pages_.size(); ++i) dev_.read_phys(base_ + i * HIX_PAGE_SIZE, pages_[i]);
+    for (std::size_t i = 0; i < pages_.size(); ++i)
+      dev_.read_phys(base_ + i * HIX_PAGE_SIZE, pages_[i]);
   }
   ~SavedPages() {
-    for (std::size_t i = 0; i < pages_.size(); ++i) dev_.write_phys(base_ + i * HIX_PAGE_SIZE, pages_[i]);
+    for (std::size_t i = 0; i < pages_.size(); ++i)
+      dev_.write_phys(base_ + i * HIX_PAGE_SIZE, pages_[i]);
   }
   SavedPages(const SavedPages&) = delete;
   SavedPages& operator=(const SavedPages&) = delete;
@@ -78,7 +82,7 @@ void rcba_after_death(AttackDevice& dev) {
   report("chipset", "rcba-after-death", outcome(err == 0 && contains(after, secret)),
          "rcba_before=0x%08x rcba_target=0x%08x rcba_readback=0x%08x destroy=%u page=0x%llx "
          "after=%s",
-         old, target, moved, destroyed, static_cast<unsigned long long>(block + HIX_PAGE_SIZE),
+         old, target, moved, destroyed, static_cast<unsigned long long>(enclave.page),
          describe(after, secret));
 }
 
@@ -116,7 +120,7 @@ void pam_after_death(AttackDevice& dev) {
   report("chipset", "pam-after-death", outcome(contains(after, secret)),
          "pam_before=0x%02x pam_ram=0x%02x pam_target=0x%02x pam_readback=0x%02x destroy=%u "
          "page=0x%llx after=%s",
-         old, ram, pci, moved, destroyed, static_cast<unsigned long long>(kPamBase + HIX_PAGE_SIZE),
+         old, ram, pci, moved, destroyed, static_cast<unsigned long long>(kPamPage),
          describe(after, secret));
 }
 
@@ -139,7 +143,7 @@ void smram_alias(AttackDevice& dev) {
     if (created == HIX_OK && added == HIX_OK) {
       mch.write<std::uint8_t>(kEsmramc, static_cast<std::uint8_t>(esmramc | kHSmrame));
       esmramc_readback = mch.read<std::uint8_t>(kEsmramc);
-      alias_err = dev.read_phys(kOpenHigh + kLowSmram + HIX_PAGE_SIZE, via_alias);
+      alias_err = dev.read_phys(kAliasPage, via_alias);
       dev.read_phys(kLowSmram + HIX_PAGE_SIZE, via_epc);
       destroyed = enclave.destroy();
       mch.write<std::uint8_t>(kEsmramc, static_cast<std::uint8_t>(esmramc & ~kHSmrame));
@@ -155,8 +159,7 @@ void smram_alias(AttackDevice& dev) {
   report("chipset", "smram-alias", outcome(alias_err == 0 && contains(via_alias, secret)),
          "smram=0x%02x esmramc=0x%02x esmramc_readback=0x%02x alias=0x%llx via_alias=%s via_epc=%s "
          "destroy=%u",
-         smram, esmramc, esmramc_readback,
-         static_cast<unsigned long long>(kOpenHigh + kLowSmram + HIX_PAGE_SIZE),
+         smram, esmramc, esmramc_readback, static_cast<unsigned long long>(kAliasPage),
          describe(via_alias, secret), describe(via_epc, secret), destroyed);
 }
 
@@ -175,8 +178,8 @@ void pciexbar_move(AttackDevice& dev) {
   mch.write<std::uint32_t>(kPciexbar + 4, hi);
   const auto restored = mch.read<std::uint32_t>(kPciexbar + 4);
   report("chipset", "pciexbar-move", outcome(moved_hi == target_hi),
-         "pciexbar=0x%08x%08x target_hi=0x%08x readback_hi=0x%08x restored_hi=0x%08x enclave=%s", hi,
-         lo, target_hi, moved_hi, restored, yes_no(enclave.create_status == HIX_OK));
+         "pciexbar=0x%08x%08x target_hi=0x%08x readback_hi=0x%08x restored_hi=0x%08x enclave=%s",
+         hi, lo, target_hi, moved_hi, restored, yes_no(enclave.create_status == HIX_OK));
 }
 
 }  // namespace

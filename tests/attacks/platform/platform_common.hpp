@@ -52,8 +52,12 @@ inline void report(const char* property, const char* path, const char* outcome,
   std::fflush(stdout);
 }
 
-inline const char* outcome(bool succeeded) { return succeeded ? "succeeded" : "blocked"; }
-inline const char* yes_no(bool b) { return b ? "yes" : "no"; }
+inline const char* outcome(bool succeeded) {
+  return succeeded ? "succeeded" : "blocked";
+}
+inline const char* yes_no(bool b) {
+  return b ? "yes" : "no";
+}
 
 using Page = std::array<std::uint8_t, HIX_PAGE_SIZE>;
 using Secret = std::array<std::uint8_t, 64>;
@@ -114,7 +118,8 @@ class AttackDevice {
   }
   std::uint64_t block(unsigned order) {
     hix_attack_block req{order, 0, 0};
-    if (const int e = call(HIX_ATTACK_ALLOC_BLOCK, &req); e != 0) fail("ALLOC_BLOCK: %s", strerror(e));
+    if (const int e = call(HIX_ATTACK_ALLOC_BLOCK, &req); e != 0)
+      fail("ALLOC_BLOCK: %s", strerror(e));
     return req.phys;
   }
   // ENCLS from the kernel; returns the status (RAX), or fails the setup.
@@ -180,7 +185,8 @@ class Config {
   template <typename T>
   T read(std::uint32_t off) const {
     T v{};
-    if (::pread(fd_, &v, sizeof v, off) != static_cast<ssize_t>(sizeof v)) fail("read %s", path_.c_str());
+    if (::pread(fd_, &v, sizeof v, off) != static_cast<ssize_t>(sizeof v))
+      fail("read %s", path_.c_str());
     return v;
   }
   template <typename T>

@@ -43,8 +43,8 @@ int main() {
   // answers NOT_EPC when the page is ordinary memory again.
   const std::uint32_t remove = dev.encls({HIX_EREMOVE, 0, enclave.page, 0, 0, 0, 0});
   const std::uint32_t destroy = enclave.destroy();
-  const bool survived = (err == 0 && contains(after, secret)) || remove == HIX_OK ||
-                        destroy == HIX_OK;
+  const bool survived =
+      (err == 0 && contains(after, secret)) || remove == HIX_OK || destroy == HIX_OK;
   report("s3", "suspend-to-ram", suspended ? outcome(survived) : "refused",
          "alarm=%s suspended=%s page=%s eremove=%u edestroy=%u", yes_no(armed), yes_no(suspended),
          describe(after, secret), remove, destroy);

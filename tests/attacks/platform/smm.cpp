@@ -53,7 +53,8 @@ int main() {
   const auto opened = mch.read<std::uint8_t>(kSmramReg);
 
   std::uint64_t marker = 0;
-  if (getrandom(&marker, sizeof marker, 0) != static_cast<ssize_t>(sizeof marker)) fail("getrandom");
+  if (getrandom(&marker, sizeof marker, 0) != static_cast<ssize_t>(sizeof marker))
+    fail("getrandom");
   marker |= 1;
   std::uint64_t where = 0;
   const bool before = marker_in(dev, marker, &where);

@@ -64,8 +64,8 @@ int main() {
   dev.read_phys(enclave.page, after);
   // Readable only when the memory checks are off (the control): there the
   // save area shows what VMRUN wrote into the enclave's page.
-  const bool written =
-      !std::equal(before.begin() + kSaveArea, before.begin() + kSaveAreaEnd, after.begin() + kSaveArea);
+  const bool written = !std::equal(before.begin() + kSaveArea, before.begin() + kSaveAreaEnd,
+                                   after.begin() + kSaveArea);
   std::uint64_t saved_efer = 0;
   std::memcpy(&saved_efer, after.data() + 0x4D0, sizeof saved_efer);  // save.efer
   const std::uint32_t destroyed = enclave.destroy();
