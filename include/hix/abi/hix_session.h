@@ -9,17 +9,17 @@
 #include "hix/abi/vgpu_status.h"
 
 #define HIX_SESSION_REVISION 1u
-#define HIX_SESSION_MAX 8u        /* live sessions at once (§4) */
-#define HIX_SESSION_KEY_SLOTS 8u  /* slot 0: tensor key; 1..7: model keys */
+#define HIX_SESSION_MAX 8u       /* live sessions at once (§4) */
+#define HIX_SESSION_KEY_SLOTS 8u /* slot 0: tensor key; 1..7: model keys */
 #define HIX_SESSION_TENSOR_SLOT 0u
 #define HIX_SESSION_MAX_EXTENTS 16u /* extents of one staging window */
 #define HIX_SESSION_NONCE_BYTES 32u
 #define HIX_SESSION_PK_BYTES 32u
 #define HIX_SESSION_KEY_BYTES 32u
 #define HIX_SESSION_REPORT_BYTES 256u
-#define HIX_SESSION_BIND_LABEL "OpenHIX-session-v1"   /* 18 bytes, §3.2 */
+#define HIX_SESSION_BIND_LABEL "OpenHIX-session-v1"      /* 18 bytes, §3.2 */
 #define HIX_SESSION_TENSOR_LABEL "OpenHIX-tensor-key-v1" /* 21 bytes, §3.3 */
-#define HIX_SESSION_PORT 7000u /* hixd's guest TCP port (§2) */
+#define HIX_SESSION_PORT 7000u                           /* hixd's guest TCP port (§2) */
 
 /* ---- §2: frames (client <-> hixd) ---- */
 

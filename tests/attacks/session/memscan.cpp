@@ -162,7 +162,8 @@ int main(int argc, char** argv) {
   std::vector<Needle> needles;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (i + 1 >= argc) fail("usage: hix-attack-memscan [--path kcore|kmod]... --needle NAME=HEX...");
+    if (i + 1 >= argc)
+      fail("usage: hix-attack-memscan [--path kcore|kmod]... --needle NAME=HEX...");
     const std::string v = argv[++i];
     if (a == "--path") {
       if (v != "kcore" && v != "kmod") fail("unknown path %s", v.c_str());
@@ -208,8 +209,7 @@ int main(int argc, char** argv) {
           },
           needles);
     }
-    const double s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (const Needle& n : needles) {
       std::printf("SCAN path=%s needle=%s found=%llu first=0x%llx bytes=%llu seconds=%.1f\n",
                   path.c_str(), n.name.c_str(), static_cast<unsigned long long>(n.found),
