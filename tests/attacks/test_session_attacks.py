@@ -299,5 +299,43 @@ class DaemonKilled(unittest.TestCase):
             self.assertIn("mrenclave=", first.group(0))
 
 
+class DeviceServerKilled(unittest.TestCase):
+    """(f): the device server dies while a session is live (run-vm kills it
+    at a marker). The device then reads ERROR (hix-gpu spec §10.6): the
+    session's next request fails with a clear error, hixd keeps answering,
+    and no plaintext is in guest RAM. Recovering the device needs a new
+    device server and a reset, which the launcher does not do: a client
+    gets a refusal, not a hang."""
+
+    def test_the_device_server_killed_mid_session_leaves_nothing_and_clients_get_errors(self):
+        Fixture.prepare()
+        n = Fixture.needles
+        needles = " ".join(f"--needle {k}={v}" for k, v in n.items())
+        scenario = "\n".join([
+            status_wait("^gets=[1-9]"),
+            "echo HIX-KILL-DEVICE-SERVER",
+            "sleep 2",
+            f"hix-attack-memscan --path kcore {needles} | sed 's/^/DEVKILLED /'",
+            "while [ ! -e /tmp/stop ]; do sleep 1; done",
+        ])
+        with sv.SessionVm(disks=[Fixture.disks[False]], scenario=scenario, mem=MEMSCAN_MEM,
+                          extra_args=["--kill-server-on-marker"]) as vm:
+            vm.wait_ready()
+            rc, out, err = sv.run_client(vm.port, *client_args(False, Fixture.disks[False],
+                                                               "--hold-after-generate", "10"),
+                                         check=False, timeout=300)
+            self.assertEqual(out["tokens"] if out else None, Fixture.ref, err)
+            vm.wait_for(r"^DEVKILLED SCAN path=kcore needle=tokens", timeout=300)
+            for (path, needle), (found, _) in scan_lines(vm.serial(), "DEVKILLED").items():
+                self.assertEqual(found, 0, f"{needle} through {path} after the server died")
+            # A new client: attestation still works (the enclave is alive),
+            # the device does not: a clear refusal, not a hang.
+            rc, _, err = sv.run_client(vm.port, *client_args(False, Fixture.disks[False]),
+                                       check=False, timeout=120)
+            self.assertNotEqual(rc, 0)
+            self.assertTrue(err.strip(), "the client says why")
+            print(f"attacks.session device server killed: new client rc={rc}: {err.strip()[-200:]}")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
