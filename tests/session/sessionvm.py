@@ -112,11 +112,16 @@ class SessionVm:
                 break
             except subprocess.TimeoutExpired:
                 continue
-        # The group may outlive run-vm (QEMU, the device server).
+        # The group may outlive run-vm (the device server), and timeout(1)
+        # puts QEMU in a process group of its own: end it by its unique
+        # port forward.
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        subprocess.run(["pkill", "-KILL", "-f",
+                        f"qemu-system-x86_64 .*hostfwd=tcp:127.0.0.1:{self.port}-"],
+                       check=False)
         self.tmp.cleanup()
 
     def __enter__(self):
