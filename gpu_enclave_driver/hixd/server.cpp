@@ -125,8 +125,16 @@ bool Server::make_backend(std::string& why) {
   identity_ = b->identity();
   plain_ = b->plain();
   backend_ = std::move(b);
-  have_enclave_stats_ = backend_->stats(enclave_stats_).entry == Entry::ok;
+  refresh_enclave_stats();
   return true;
+}
+
+// The enclave's counters; a device it found failed (its server is gone)
+// makes the enclave useless: check_timers() replaces it.
+void Server::refresh_enclave_stats() {
+  if (!backend_) return;
+  have_enclave_stats_ = backend_->stats(enclave_stats_).entry == Entry::ok;
+  if (have_enclave_stats_ && enclave_stats_.device_lost != 0) device_lost_ = true;
 }
 
 bool Server::start(std::string& why) {
@@ -272,6 +280,12 @@ void Server::check_timers() {
       c.closing = true;
       flush(c);
     }
+  }
+  if (backend_ && device_lost_) {
+    // The hix-gpu's server died (hix-gpu spec §10.6). Destroying the enclave
+    // releases the lock; the frontend reaches the new server on that lock
+    // change, and the next enclave locks a scrubbed device.
+    backend_died("the device failed (its server is gone)");
   }
   if (!backend_ && now >= next_restart_ms_) {
     std::string why;
@@ -433,7 +447,7 @@ void Server::end_session(Conn& c, const char* how, bool drop) {
   --counters_.sessions_live;
   ++counters_.sessions_closed;
   log("session %u closed (%s)", c.sid, how);
-  if (backend_) have_enclave_stats_ = backend_->stats(enclave_stats_).entry == Entry::ok;
+  refresh_enclave_stats();
   refresh_status();
 }
 
@@ -464,6 +478,7 @@ void Server::backend_died(const std::string& why) {
   backend_.reset();
   log("enclave destroyed in %lld ms", static_cast<long long>(now_ms() - t0));
   have_enclave_stats_ = false;
+  device_lost_ = false;
   next_restart_ms_ = 0;
   refresh_status();
 }
@@ -552,6 +567,7 @@ void Server::do_open(Conn& c) {
   const EntryResult e = backend_->open(io);
   if (e.entry != Entry::ok || io.status != HIX_SESSION_OK) {
     pool_.release(*window);
+    if (e.entry == Entry::ok) refresh_enclave_stats();
     if (e.entry == Entry::dead) {
       backend_died("OPEN: " + e.why);
       refuse(c, HIX_FRAME_OPEN, HIX_SESSION_NOT_READY, "the enclave died; it is restarting");
@@ -583,7 +599,7 @@ void Server::do_open(Conn& c) {
   log("session %u opened (connection %llu, window %llu bytes in %u extents)", c.sid,
       static_cast<unsigned long long>(c.id), static_cast<unsigned long long>(c.window.bytes),
       r.extent_count);
-  if (backend_) have_enclave_stats_ = backend_->stats(enclave_stats_).entry == Entry::ok;
+  refresh_enclave_stats();
   reply(c, HIX_FRAME_OPEN, HIX_SESSION_OK, bytes_of(r));
 }
 
@@ -623,7 +639,7 @@ void Server::do_call(Conn& c) {
     std::memcpy(&hdr, call_buffer_.data(), sizeof hdr);
     if (hdr.status != HIX_SESSION_BUSY || attempt >= kBusyRetries) break;
   }
-  if (backend_) have_enclave_stats_ = backend_->stats(enclave_stats_).entry == Entry::ok;
+  refresh_enclave_stats();
   if (hdr.status != HIX_SESSION_OK) {
     refuse(c, HIX_FRAME_CALL, hdr.status,
            std::string("the enclave rejected the request unopened: ") + status_name(hdr.status) +

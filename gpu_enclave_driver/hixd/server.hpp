@@ -92,6 +92,7 @@ class Server {
   void backend_died(const std::string& why);
   [[nodiscard]] bool make_backend(std::string& why);
   void refresh_status();
+  void refresh_enclave_stats();
 
   void do_info(Conn& c);
   void do_open(Conn& c);
@@ -116,6 +117,7 @@ class Server {
   Counters counters_;
   gpu_enclave_stats enclave_stats_{};
   bool have_enclave_stats_ = false;
+  bool device_lost_ = false;  // the enclave found the device failed
   std::int64_t next_restart_ms_ = 0;
 };
 

@@ -475,4 +475,14 @@ void Service::count(const Outcome& o) {
   if (o.status == Status::device) ++stats_.device_errors;
 }
 
+void Service::stats(gpu_enclave_stats& out) {
+  out = stats_;
+  // A device that reads failed (its server is gone, hix-gpu spec §10.6)
+  // serves nothing until a new enclave locks it again.
+  if (initialised_) {
+    const std::uint32_t st = device_.read(Reg32::status);
+    out.device_lost = (st & gpu::status::error) != 0 || (st & gpu::status::ready) == 0;
+  }
+}
+
 }  // namespace hix::session

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "enclave.h"
 #include "epcm.h"
 #include "lock.h"
 #include "measure.h"
@@ -193,6 +194,25 @@ static bool tcs_valid(const struct hix_tcs* tcs, uint64_t size) {
 
 static bool linmap_test(const struct hix_enclave* e, uint64_t page) {
   return (e->linmap[page / 8] >> (page % 8)) & 1;
+}
+
+bool hix_enclave_is_initialized(const struct hix_core* core, int enclave) {
+  return enclave >= 0 && (unsigned)enclave < HIX_MAX_ENCLAVES &&
+         core->enclaves[enclave].state == HIX_ENCLAVE_INIT;
+}
+
+bool hix_enclave_range_is_free(const struct hix_core* core, int enclave, uint64_t linear,
+                               uint64_t len) {
+  if (enclave < 0 || (unsigned)enclave >= HIX_MAX_ENCLAVES) return false;
+  const struct hix_enclave* e = &core->enclaves[enclave];
+  if (e->state == HIX_ENCLAVE_FREE || len == 0 || linear < e->base || linear - e->base >= e->size ||
+      len > e->size - (linear - e->base)) {
+    return false;
+  }
+  for (uint64_t off = 0; off < len; off += HIX_PAGE_SIZE) {
+    if (linmap_test(e, (linear - e->base + off) / HIX_PAGE_SIZE)) return false;
+  }
+  return true;
 }
 
 static void linmap_set(struct hix_enclave* e, uint64_t page, bool on) {

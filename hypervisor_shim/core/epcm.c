@@ -109,3 +109,35 @@ void hix_epcm_remove(struct hix_epcm* epcm, struct hix_epcm_entry* entry) {
 bool hix_epcm_slot_used(const struct hix_epcm_entry* entry) {
   return entry->slot == EPCM_SLOT_USED;
 }
+
+static int compare_pfn(const void* a, const void* b) {
+  const uint64_t x = *(const uint64_t*)a;
+  const uint64_t y = *(const uint64_t*)b;
+  return x < y ? -1 : x > y;
+}
+
+size_t hix_epc_ranges(const struct hix_core* core, struct hix_phys_range* out, size_t max) {
+  const struct hix_epcm* epcm = &core->epcm;
+  uint64_t* pfns = malloc((epcm->used + 1) * sizeof(*pfns));
+  size_t n = 0;
+  size_t count = 0;
+  uint64_t end = 0;
+
+  if (!pfns) return max + 1; /* cannot tell: the caller fails closed */
+  for (size_t i = 0; i < epcm->capacity; i++) {
+    if (hix_epcm_slot_used(&epcm->slots[i])) pfns[n++] = epcm->slots[i].pfn;
+  }
+  qsort(pfns, n, sizeof(*pfns), compare_pfn);
+  for (size_t i = 0; i < n; i++) {
+    const uint64_t pa = pfns[i] * HIX_PAGE_SIZE;
+    if (count > 0 && pa == end) {
+      if (count <= max) out[count - 1].size += HIX_PAGE_SIZE;
+    } else {
+      if (count < max) out[count] = (struct hix_phys_range){pa, HIX_PAGE_SIZE};
+      count++;
+    }
+    end = pa + HIX_PAGE_SIZE;
+  }
+  free(pfns);
+  return count;
+}

@@ -183,6 +183,16 @@ void hix_core_reset(struct hix_core* core);
 const struct hix_epcm_entry* hix_epcm_lookup(const struct hix_core* core, uint64_t pa);
 size_t hix_epcm_count(const struct hix_core* core);
 
+/* A range of physical memory. */
+struct hix_phys_range {
+  uint64_t pa;
+  uint64_t size;
+};
+/* Every EPC page as ranges of contiguous pages, in address order (a device's
+ * DMA deny map, §15). Returns how many ranges the EPC takes; only the first
+ * `max` are written, so a return above `max` means `out` is incomplete. */
+size_t hix_epc_ranges(const struct hix_core* core, struct hix_phys_range* out, size_t max);
+
 /* ENCLS leaves (§2.1); operands already copied out of guest memory. */
 enum hix_status hix_ecreate(struct hix_core* core, const struct hix_secs_params* params,
                             uint64_t secs_pa);
@@ -198,6 +208,13 @@ enum hix_status hix_eglock(struct hix_core* core, uint64_t secs_pa,
                            const struct hix_device_desc* dev);
 /* The lock on the device at bdf, or NULL. */
 const struct hix_lock* hix_lock_by_bdf(const struct hix_core* core, uint32_t bdf);
+/* Lock slot i (0 <= i < HIX_MAX_LOCKS) if it is active, else NULL. */
+const struct hix_lock* hix_lock_at(const struct hix_core* core, unsigned i);
+/* The slot of an active lock (0 <= slot < HIX_MAX_LOCKS). */
+unsigned hix_lock_slot(const struct hix_core* core, const struct hix_lock* lock);
+/* The physical address of the owner's SECS: an identity of the owner that
+ * lives as long as the lock. */
+uint64_t hix_lock_owner_secs(const struct hix_core* core, const struct hix_lock* lock);
 /* The lock whose BAR holds pa (and which BAR), or NULL. */
 const struct hix_lock* hix_lock_by_pa(const struct hix_core* core, uint64_t pa, unsigned* bar);
 
@@ -222,17 +239,30 @@ enum hix_verdict hix_check_access(const struct hix_core* core, int enclave, bool
 /* The DMA filter (§15): may a bus master reach pa? */
 bool hix_dma_allowed(const struct hix_core* core, uint64_t pa, enum hix_deny_kind* kind);
 
-/* The configuration-space lock (§14). For a write of len bytes at offset
- * addr with value val to a locked endpoint (bridge = false) or to a bridge
- * upstream of one, given the register bytes now (old): *out is the value to
- * write and *byte_mask the bytes (bit n = byte n) that still need writing.
- * Returns true when the write tried to change a locked bit (count, log). */
-bool hix_cfg_filter(bool bridge, uint32_t addr, uint32_t len, uint32_t old, uint32_t val,
+/* Where a configuration-space byte lies (§14): the header, a capability of
+ * the device's standard or extended list (by id, the offset counted from the
+ * capability's start), or bytes no structure claims. */
+enum hix_cfg_area {
+  HIX_CFG_HEADER = 0,
+  HIX_CFG_CAP,
+  HIX_CFG_EXT_CAP,
+  HIX_CFG_UNCLAIMED,
+};
+struct hix_cfg_place {
+  enum hix_cfg_area area;
+  uint16_t cap_id;
+  uint32_t offset; /* from the start of the area */
+};
+/* The configuration-space lock (§14), default deny. For a write of len
+ * bytes at place `at` with value val to a locked endpoint (bridge = false)
+ * or to a bridge upstream of one, given the register bytes now (old): *out
+ * is the value to write and *byte_mask the bytes (bit n = byte n) that
+ * still need writing. Returns true when the write tried to change a locked
+ * bit (count, log). */
+bool hix_cfg_filter(bool bridge, struct hix_cfg_place at, uint32_t len, uint32_t old, uint32_t val,
                     uint32_t* out, uint32_t* byte_mask);
-/* The same for the PCI Express capability's registers (§16.5): cap_off is
- * the offset of the write from the start of the device's PCIe capability. */
-bool hix_cfg_filter_pcie(bool bridge, uint32_t cap_off, uint32_t len, uint32_t old, uint32_t val,
-                         uint32_t* out, uint32_t* byte_mask);
+/* The writable mask of one byte (what hix_cfg_filter applies). */
+uint8_t hix_cfg_writable_byte(bool bridge, struct hix_cfg_place at);
 
 /* The chipset decode lock (§16.2). */
 enum hix_chipset {

@@ -2,6 +2,7 @@
  * the enclave maps each BAR (HIX's GLRANGE), docs/specs/hix-isa.md §12. */
 #include <string.h>
 
+#include "enclave.h"
 #include "epcm.h"
 #include "lock.h"
 
@@ -9,16 +10,8 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
   return a < b + blen && b < a + alen;
 }
 
-/* Does [start, start+len) of ELRANGE hold any page added to the enclave? */
-static bool overlaps_epc(const struct hix_enclave* e, uint64_t start, uint64_t len) {
-  for (uint64_t lin = start; lin < start + len; lin += HIX_PAGE_SIZE) {
-    const uint64_t page = (lin - e->base) / HIX_PAGE_SIZE;
-    if ((e->linmap[page / 8] >> (page % 8)) & 1) return true;
-  }
-  return false;
-}
-
-static enum hix_status check_glranges(const struct hix_enclave* e, const struct hix_glock_params* p,
+static enum hix_status check_glranges(const struct hix_core* core, int owner,
+                                      const struct hix_glock_params* p,
                                       const struct hix_device_desc* dev) {
   unsigned mapped = 0;
 
@@ -27,8 +20,8 @@ static enum hix_status check_glranges(const struct hix_enclave* e, const struct 
     const uint64_t g = p->glrange[i];
     const uint64_t size = dev->bar[i].size;
     if (g == 0) continue;
-    if (size == 0 || (g & (HIX_PAGE_SIZE - 1)) != 0 || g < e->base || g - e->base >= e->size ||
-        size > e->size - (g - e->base) || overlaps_epc(e, g, size)) {
+    if (size == 0 || (g & (HIX_PAGE_SIZE - 1)) != 0 ||
+        !hix_enclave_range_is_free(core, owner, g, size)) {
       return HIX_ERR_INVALID_PARAM;
     }
     for (unsigned j = 0; j < i; j++) {
@@ -51,11 +44,10 @@ enum hix_status hix_eglock(struct hix_core* core, uint64_t secs_pa,
     return HIX_ERR_BAD_SECS;
   }
   const int owner = secs->owner;
-  const struct hix_enclave* e = &core->enclaves[owner];
-  if (e->state != HIX_ENCLAVE_INIT) return HIX_ERR_ENCLAVE_STATE;
+  if (!hix_enclave_is_initialized(core, owner)) return HIX_ERR_ENCLAVE_STATE;
   if (!dev || !dev->lockable || !dev->decoding || dev->bdf != p->bdf) return HIX_ERR_NO_DEVICE;
   if (hix_lock_by_bdf(core, p->bdf)) return HIX_ERR_DEVICE_LOCKED;
-  const enum hix_status st = check_glranges(e, p, dev);
+  const enum hix_status st = check_glranges(core, owner, p, dev);
   if (st != HIX_OK) return st;
   for (unsigned i = 0; i < HIX_MAX_LOCKS; i++) {
     if (!core->locks[i].active) {
@@ -70,6 +62,18 @@ enum hix_status hix_eglock(struct hix_core* core, uint64_t secs_pa,
   slot->dev = *dev;
   memcpy(slot->glrange, p->glrange, sizeof(slot->glrange));
   return HIX_OK;
+}
+
+const struct hix_lock* hix_lock_at(const struct hix_core* core, unsigned i) {
+  return i < HIX_MAX_LOCKS && core->locks[i].active ? &core->locks[i] : NULL;
+}
+
+unsigned hix_lock_slot(const struct hix_core* core, const struct hix_lock* lock) {
+  return (unsigned)(lock - core->locks);
+}
+
+uint64_t hix_lock_owner_secs(const struct hix_core* core, const struct hix_lock* lock) {
+  return core->enclaves[lock->owner].secs_pa;
 }
 
 const struct hix_lock* hix_lock_by_bdf(const struct hix_core* core, uint32_t bdf) {

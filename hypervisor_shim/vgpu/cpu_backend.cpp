@@ -10,7 +10,7 @@
 #include <limits>
 #include <numeric>
 
-#include "bf16.hpp"
+#include "hix/vgpu/bf16.hpp"
 
 namespace hix::vgpu {
 

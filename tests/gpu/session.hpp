@@ -21,8 +21,8 @@
 #include <string_view>
 #include <vector>
 
-#include "cmdbuf_builder.hpp"
 #include "device.hpp"
+#include "hix/vgpu/cmdbuf_builder.hpp"
 #include "sealed_chunk.hpp"
 #include "secret_key.hpp"
 #include "status.hpp"

@@ -15,13 +15,13 @@
 #include <string>
 #include <vector>
 
-#include "cmdbuf_builder.hpp"
 #include "fake_platform.hpp"
 #include "gpu_enclave_abi.h"
 #include "hix/abi/hix_gpu_regs.h"
 #include "hix/loader/enclave.hpp"
 #include "hix/loader/enclave_image.hpp"
 #include "hix/loader/measurement.hpp"
+#include "hix/vgpu/cmdbuf_builder.hpp"
 #include "hix_sdk/ecall_abi.h"
 #include "report.hpp"
 

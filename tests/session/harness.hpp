@@ -24,15 +24,24 @@ namespace hix::session::test {
 using Bytes = std::vector<std::uint8_t>;
 using Key32 = std::array<std::uint8_t, 32>;
 
-// BAR0 of the device model.
+// BAR0 of the device model. After fail() it reads as the QEMU frontend's
+// device whose server is gone (hix-gpu spec §10.6): ID and VERSION, STATUS
+// with ERROR, every other read all ones, writes dropped.
 class DeviceMmio final : public Mmio {
  public:
   explicit DeviceMmio(vgpu::Device& dev) : dev_(dev) {}
-  std::uint32_t read32(gpu::Reg32 reg) override { return dev_.read32(reg); }
-  void write32(gpu::Reg32 reg, std::uint32_t value) override { dev_.write32(reg, value); }
+  std::uint32_t read32(gpu::Reg32 reg) override {
+    if (!failed_ || reg == gpu::Reg32::id || reg == gpu::Reg32::version) return dev_.read32(reg);
+    return reg == gpu::Reg32::status ? gpu::status::error : HIX_GPU_REFUSED_READ;
+  }
+  void write32(gpu::Reg32 reg, std::uint32_t value) override {
+    if (!failed_) dev_.write32(reg, value);
+  }
+  void fail() { failed_ = true; }
 
  private:
   vgpu::Device& dev_;
+  bool failed_ = false;
 };
 
 // Randomness from libsodium; reports as a correct platform makes them,

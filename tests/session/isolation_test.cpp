@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "cmdbuf_builder.hpp"
 #include "harness.hpp"
 #include "hix/abi/hix_gpu_regs.h"
+#include "hix/vgpu/cmdbuf_builder.hpp"
 
 namespace hix::session::test {
 namespace {

@@ -5,9 +5,9 @@
 
 #include <cstring>
 
-#include "cmdbuf_builder.hpp"
 #include "harness.hpp"
 #include "hix/abi/hix_gpu_regs.h"
+#include "hix/vgpu/cmdbuf_builder.hpp"
 
 namespace hix::session::test {
 namespace {
@@ -248,6 +248,26 @@ TEST_F(Requests, DeviceFailuresComeBackWithStatusOpIndexAndFence) {
   EXPECT_EQ(res.fence, bus.device().read32(Reg32::fence));
   EXPECT_EQ(stats().device_errors, 1u);
   EXPECT_EQ(service->sessions().find(c.sid)->highest_input_id, 10u) << "the id is spent";
+}
+
+TEST_F(Requests, AnOpThatFailsOnAWorkingDeviceDoesNotMarkTheDeviceLost) {
+  const auto h = alloc(c, std::array<std::uint64_t, 1>{4096});
+  CmdbufBuilder b;
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), bus.window_gpa(0), 64, 3, 0);
+  EXPECT_EQ(submit(c, b.finish()).status, Status::device);
+  EXPECT_EQ(stats().device_errors, 1u);
+  EXPECT_EQ(stats().device_lost, 0u);
+}
+
+TEST_F(Requests, ASubmitToADeviceWhoseServerDiedFailsAndStatsReportTheDeviceLost) {
+  EXPECT_EQ(stats().device_lost, 0u);
+  mmio.fail();
+  CmdbufBuilder b;
+  b.add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  const Reply r = submit(c, b.finish());
+  EXPECT_EQ(r.status, Status::device);
+  EXPECT_EQ(r.detail, device_detail(HIX_VGPU_UNAVAILABLE, 0));
+  EXPECT_EQ(stats().device_lost, 1u) << "hixd reads this and replaces the enclave";
 }
 
 // hixd changes the ciphertext in the ring area before the device reads it.

@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "cmdbuf_builder.hpp"
 #include "hix/abi/vgpu_chunk.h"
 #include "hix/session/mode.hpp"
 #include "hix/session/status.hpp"
+#include "hix/vgpu/cmdbuf_builder.hpp"
 
 namespace hix::session::test {
 

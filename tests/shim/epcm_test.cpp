@@ -1,6 +1,9 @@
 // The EPCM table: insert, find, remove, tombstone reuse, the EPC limit.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <memory>
+
 #include "epcm.h"
 
 namespace {
@@ -70,3 +73,39 @@ TEST_F(Epcm, CollidingFramesAllResolve) {
 }
 
 }  // namespace
+
+// The deny map the platform hands a lockable device (hix_epc_ranges).
+class EpcRanges : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(hix_epcm_init(&core->epcm, 64), 0); }
+  void TearDown() override { hix_epcm_destroy(&core->epcm); }
+  void add(std::uint64_t pfn) {
+    const hix_epcm_entry e = entry(pfn);
+    ASSERT_TRUE(hix_epcm_insert(&core->epcm, &e));
+  }
+  std::unique_ptr<hix_core> core = std::make_unique<hix_core>();
+};
+
+TEST_F(EpcRanges, AnEmptyEpcIsNoRange) {
+  EXPECT_EQ(hix_epc_ranges(core.get(), nullptr, 0), 0u);
+}
+
+TEST_F(EpcRanges, ContiguousPagesMergeAndRangesComeInAddressOrder) {
+  for (std::uint64_t pfn : {0x305u, 0x100u, 0x102u, 0x101u, 0x300u, 0x304u}) add(pfn);
+  std::array<hix_phys_range, 8> r{};
+  ASSERT_EQ(hix_epc_ranges(core.get(), r.data(), r.size()), 3u);
+  EXPECT_EQ(r[0].pa, 0x100000u);
+  EXPECT_EQ(r[0].size, 3u * HIX_PAGE_SIZE);
+  EXPECT_EQ(r[1].pa, 0x300000u);
+  EXPECT_EQ(r[1].size, HIX_PAGE_SIZE);
+  EXPECT_EQ(r[2].pa, 0x304000u);
+  EXPECT_EQ(r[2].size, 2u * HIX_PAGE_SIZE);
+}
+
+TEST_F(EpcRanges, ATooSmallArrayGetsTheFirstRangesAndTheTrueCount) {
+  for (std::uint64_t pfn = 0; pfn < 10; ++pfn) add(pfn * 2);  // ten separate pages
+  std::array<hix_phys_range, 4> r{};
+  EXPECT_EQ(hix_epc_ranges(core.get(), r.data(), r.size()), 10u);
+  EXPECT_EQ(r[3].pa, 6u * HIX_PAGE_SIZE);
+  EXPECT_EQ(r[3].size, HIX_PAGE_SIZE);
+}

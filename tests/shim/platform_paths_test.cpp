@@ -84,58 +84,5 @@ TEST(ChipsetLock, EngagedWhileAnyEpcPageExistsOnAnEnforcingPlatform) {
   EXPECT_FALSE(hix_chipset_locked(&control.core)) << "enforce=off: the control";
 }
 
-struct PcieRow {
-  bool endpoint, bridge;
-  std::uint32_t offset;
-  std::uint16_t writable;
-};
-
-std::vector<PcieRow> spec_pcie_rows() {
-  static const std::regex row(
-      R"(^\|\s*(locked endpoint and upstream bridges|upstream bridges)\s*\|\s*(Device|Link|Slot) Control\s*\|\s*0x([0-9A-Fa-f]+)\s*\|\s*2\s*\|\s*([^|]+?)\s*\|)");
-  std::vector<PcieRow> rows;
-  std::istringstream lines(read_spec("docs/specs/hix-isa.md"));
-  for (std::string line; std::getline(lines, line);) {
-    std::smatch m;
-    if (!std::regex_search(line, m, row)) continue;
-    std::uint16_t writable = 0;
-    const std::string w = m[4];
-    if (w.find("bit 15") != std::string::npos) writable = 0x7FFF;
-    if (w.find("bit 4") != std::string::npos) writable = 0xFFCF;
-    rows.push_back({m[1] != "upstream bridges", true,
-                    static_cast<std::uint32_t>(std::stoul(m[3], nullptr, 16)), writable});
-  }
-  return rows;
-}
-
-TEST(PcieControlLock, FollowsTheSpecTable) {
-  const auto rows = spec_pcie_rows();
-  ASSERT_EQ(rows.size(), 3u) << "spec §16.5 table";
-  for (const PcieRow& r : rows) {
-    for (const bool bridge : {false, true}) {
-      if (!bridge && !r.endpoint) continue;
-      SCOPED_TRACE(testing::Message()
-                   << (bridge ? "bridge" : "endpoint") << " 0x" << std::hex << r.offset);
-      std::uint32_t out = 0, bytes = 0;
-      EXPECT_TRUE(hix_cfg_filter_pcie(bridge, r.offset, 2, 0x0000, 0xFFFF, &out, &bytes));
-      EXPECT_EQ(out & 0xFFFFu, r.writable);
-    }
-  }
-  std::uint32_t out = 0, bytes = 0;
-  EXPECT_FALSE(hix_cfg_filter_pcie(false, 0x18, 2, 0, 0xFFFF, &out, &bytes))
-      << "an endpoint has no slot: nothing locked there";
-  EXPECT_FALSE(hix_cfg_filter_pcie(true, 0x0A, 2, 0, 0xFFFF, &out, &bytes)) << "Device Status";
-}
-
-TEST(PcieControlLock, SlotPowerOffIsDroppedButOtherDeviceControlBitsPass) {
-  std::uint32_t out = 0, bytes = 0;
-  EXPECT_TRUE(hix_cfg_filter_pcie(true, 0x18, 2, 0x01C0, 0x05C0, &out, &bytes));
-  EXPECT_EQ(out & 0xFFFFu, 0x01C0u);
-  EXPECT_EQ(bytes, 0u);
-  EXPECT_FALSE(hix_cfg_filter_pcie(false, 0x08, 2, 0x0000, 0x000F, &out, &bytes))
-      << "error reporting enables";
-  EXPECT_EQ(out & 0xFFFFu, 0x000Fu);
-}
-
 }  // namespace
 }  // namespace hix::test

@@ -13,10 +13,10 @@
 #include <span>
 #include <vector>
 
-#include "bf16.hpp"
-#include "cmdbuf_builder.hpp"
 #include "cpu_backend.hpp"
 #include "device.hpp"
+#include "hix/vgpu/bf16.hpp"
+#include "hix/vgpu/cmdbuf_builder.hpp"
 #include "ring_auth.hpp"
 
 namespace hix::vgpu::test {

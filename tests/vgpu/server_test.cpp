@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
-#include "cmdbuf_builder.hpp"
 #include "hix/abi/hix_gpu_regs.h"
 #include "hix/abi/vgpu_proto.h"
 #include "hix/abi/vgpu_ring.h"
 #include "hix/gpu/regs.hpp"
+#include "hix/vgpu/cmdbuf_builder.hpp"
 #include "ring_auth.hpp"
 
 namespace hix::vgpu::test {

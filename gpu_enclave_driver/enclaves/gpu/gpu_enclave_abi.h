@@ -86,6 +86,10 @@ struct gpu_enclave_stats {
   uint64_t validation[16]; /* by enum hix_validation_reason */
   uint64_t submits;
   uint64_t device_errors;
+  /* 1 once a device error found the device failed (STATUS.ERROR or READY
+   * clear: its server is gone, hix-gpu spec §10.6); this enclave can serve
+   * no request again, hixd destroys it and starts a new one. */
+  uint64_t device_lost;
 };
 
 HIX_VGPU_STATIC_ASSERT(sizeof(struct gpu_enclave_area) == 24, "layout");

@@ -20,7 +20,7 @@ __device__ __forceinline__ float bf2f(unsigned short h) {
   return __uint_as_float(static_cast<unsigned>(h) << 16);
 }
 
-// Round to nearest even; NaN stays NaN with its sign (bf16.hpp).
+// Round to nearest even; NaN stays NaN with its sign (include/hix/vgpu/bf16.hpp).
 __device__ __forceinline__ unsigned short f2bf(float f) {
   const unsigned u = __float_as_uint(f);
   if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu) != 0) {

@@ -14,48 +14,64 @@
 
 #define HIX_GPU_BAR0_SIZE 0x10000u /* 64 KiB register file */
 
-/* BAR0 register offsets; every register is 32 bits wide. */
-enum hix_gpu_reg32 {
-  HIX_GPU_REG_ID = 0x0000,               /* RO: identification, HIX_GPU_ID_VALUE */
-  HIX_GPU_REG_VERSION = 0x0004,          /* RO: register-map revision */
-  HIX_GPU_REG_STATUS = 0x0008,           /* RO: HIX_GPU_STATUS_* bits */
-  HIX_GPU_REG_SCRATCH = 0x000C,          /* RW: free for software */
-  HIX_GPU_REG_BADACC = 0x0010,           /* RO: refused register accesses */
-  HIX_GPU_REG_CAPS = 0x0014,             /* RO: limits, HIX_GPU_CAPS_VALUE */
-  HIX_GPU_REG_CMD = 0x0020,              /* WO: admin opcode, HIX_GPU_CMD_* */
-  HIX_GPU_REG_CMD_STATUS = 0x0024,       /* RO: status of the last admin command */
-  HIX_GPU_REG_RESULT0 = 0x0028,          /* RO: admin result word 0 */
-  HIX_GPU_REG_RESULT1 = 0x002C,          /* RO: admin result word 1 */
-  HIX_GPU_REG_ARG0 = 0x0030,             /* RW: admin argument 0 */
-  HIX_GPU_REG_ARG1 = 0x0034,             /* RW: admin argument 1 */
-  HIX_GPU_REG_ARG2 = 0x0038,             /* RW: admin argument 2 */
-  HIX_GPU_REG_ARG3 = 0x003C,             /* RW: admin argument 3 */
-  HIX_GPU_REG_KEY0 = 0x0040,             /* WO: key window bytes 0..3 */
-  HIX_GPU_REG_KEY1 = 0x0044,             /* WO: key window bytes 4..7 */
-  HIX_GPU_REG_KEY2 = 0x0048,             /* WO: key window bytes 8..11 */
-  HIX_GPU_REG_KEY3 = 0x004C,             /* WO: key window bytes 12..15 */
-  HIX_GPU_REG_KEY4 = 0x0050,             /* WO: key window bytes 16..19 */
-  HIX_GPU_REG_KEY5 = 0x0054,             /* WO: key window bytes 20..23 */
-  HIX_GPU_REG_KEY6 = 0x0058,             /* WO: key window bytes 24..27 */
-  HIX_GPU_REG_KEY7 = 0x005C,             /* WO: key window bytes 28..31 */
-  HIX_GPU_REG_RING_BASE_LO = 0x0060,     /* RW: ring base, guest-physical, low */
-  HIX_GPU_REG_RING_BASE_HI = 0x0064,     /* RW: ring base, high */
-  HIX_GPU_REG_RING_SIZE = 0x0068,        /* RW: ring entries, power of two */
-  HIX_GPU_REG_DOORBELL = 0x0070,         /* WO: producer index */
-  HIX_GPU_REG_RING_HEAD = 0x0074,        /* RO: consumer index */
-  HIX_GPU_REG_RING_SEQ = 0x0078,         /* RO: next expected sequence number, low */
-  HIX_GPU_REG_FENCE = 0x007C,            /* RO: fence of the last completed entry */
-  HIX_GPU_REG_EXEC_ERRORS = 0x0080,      /* RO: failed command buffers */
-  HIX_GPU_REG_LAST_ERROR = 0x0084,       /* RO: status | op index << 16 */
-  HIX_GPU_REG_LAST_ERROR_FENCE = 0x0088, /* RO: fence of the last failure */
-  HIX_GPU_REG_RING_FORGED = 0x008C,      /* RO: entries with a bad tag */
-  HIX_GPU_REG_RING_REPLAYED = 0x0090,    /* RO: entries with an old sequence number */
-  HIX_GPU_REG_RING_REORDERED = 0x0094,   /* RO: entries with a future sequence number */
-  HIX_GPU_REG_RING_MALFORMED = 0x0098,   /* RO: malformed entries and doorbells */
-  HIX_GPU_REG_DMA_DENIED = 0x009C,       /* RO: refused DMA requests */
-  HIX_GPU_REG_AUTH_FAILURES = 0x00A0,    /* RO: sealed chunks that failed to open */
-  HIX_GPU_REG_CMD_REJECTS = 0x00A4,      /* RO: failed admin commands */
-};
+/* The BAR0 register file, one row per 32-bit register (spec §2), the one
+ * list every table of registers is generated from: the C enum below, the QEMU
+ * frontend's dispatch and the C++ typed view (hix/gpu/regs.hpp).
+ *
+ *   X(NAME, name, offset, access, reset value, home)
+ *
+ * access: ro (writes refused), rw (reads return the last write), wo (writes
+ * take effect, reads return 0). home: frontend (served by the QEMU frontend
+ * even without a device server, revision 1.0) or server (the device server,
+ * revision 1.1). Reset values use the macros defined after the list; what
+ * each register holds: the spec's table. */
+/* clang-format off */
+#define HIX_GPU_REGISTERS(X) \
+  X(ID,               id,               0x0000, ro, HIX_GPU_ID_VALUE,      frontend) \
+  X(VERSION,          version,          0x0004, ro, HIX_GPU_VERSION_VALUE, frontend) \
+  X(STATUS,           status,           0x0008, ro, HIX_GPU_STATUS_READY,  frontend) \
+  X(SCRATCH,          scratch,          0x000C, rw, 0u,                    frontend) \
+  X(BADACC,           badacc,           0x0010, ro, 0u,                    frontend) \
+  X(CAPS,             caps,             0x0014, ro, HIX_GPU_CAPS_VALUE,    server)   \
+  X(CMD,              cmd,              0x0020, wo, 0u,                    server)   \
+  X(CMD_STATUS,       cmd_status,       0x0024, ro, 0u,                    server)   \
+  X(RESULT0,          result0,          0x0028, ro, 0u,                    server)   \
+  X(RESULT1,          result1,          0x002C, ro, 0u,                    server)   \
+  X(ARG0,             arg0,             0x0030, rw, 0u,                    server)   \
+  X(ARG1,             arg1,             0x0034, rw, 0u,                    server)   \
+  X(ARG2,             arg2,             0x0038, rw, 0u,                    server)   \
+  X(ARG3,             arg3,             0x003C, rw, 0u,                    server)   \
+  X(KEY0,             key0,             0x0040, wo, 0u,                    server)   \
+  X(KEY1,             key1,             0x0044, wo, 0u,                    server)   \
+  X(KEY2,             key2,             0x0048, wo, 0u,                    server)   \
+  X(KEY3,             key3,             0x004C, wo, 0u,                    server)   \
+  X(KEY4,             key4,             0x0050, wo, 0u,                    server)   \
+  X(KEY5,             key5,             0x0054, wo, 0u,                    server)   \
+  X(KEY6,             key6,             0x0058, wo, 0u,                    server)   \
+  X(KEY7,             key7,             0x005C, wo, 0u,                    server)   \
+  X(RING_BASE_LO,     ring_base_lo,     0x0060, rw, 0u,                    server)   \
+  X(RING_BASE_HI,     ring_base_hi,     0x0064, rw, 0u,                    server)   \
+  X(RING_SIZE,        ring_size,        0x0068, rw, 0u,                    server)   \
+  X(DOORBELL,         doorbell,         0x0070, wo, 0u,                    server)   \
+  X(RING_HEAD,        ring_head,        0x0074, ro, 0u,                    server)   \
+  X(RING_SEQ,         ring_seq,         0x0078, ro, 1u,                    server)   \
+  X(FENCE,            fence,            0x007C, ro, 0u,                    server)   \
+  X(EXEC_ERRORS,      exec_errors,      0x0080, ro, 0u,                    server)   \
+  X(LAST_ERROR,       last_error,       0x0084, ro, 0u,                    server)   \
+  X(LAST_ERROR_FENCE, last_error_fence, 0x0088, ro, 0u,                    server)   \
+  X(RING_FORGED,      ring_forged,      0x008C, ro, 0u,                    server)   \
+  X(RING_REPLAYED,    ring_replayed,    0x0090, ro, 0u,                    server)   \
+  X(RING_REORDERED,   ring_reordered,   0x0094, ro, 0u,                    server)   \
+  X(RING_MALFORMED,   ring_malformed,   0x0098, ro, 0u,                    server)   \
+  X(DMA_DENIED,       dma_denied,       0x009C, ro, 0u,                    server)   \
+  X(AUTH_FAILURES,    auth_failures,    0x00A0, ro, 0u,                    server)   \
+  X(CMD_REJECTS,      cmd_rejects,      0x00A4, ro, 0u,                    server)
+/* clang-format on */
+
+/* BAR0 register offsets. */
+#define HIX_GPU_REG_ENUM_ROW(NAME, name, offset, access, reset, home) HIX_GPU_REG_##NAME = (offset),
+enum hix_gpu_reg32 { HIX_GPU_REGISTERS(HIX_GPU_REG_ENUM_ROW) };
+#undef HIX_GPU_REG_ENUM_ROW
 
 #define HIX_GPU_ID_VALUE 0x48495847u /* ASCII "HIXG", big-endian reading */
 #define HIX_GPU_VERSION_MAJOR 1u

@@ -77,7 +77,10 @@ TEST_P(TensorSealing, TheDeviceOpensWhatTheClientSealed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, TensorSealing,
-                         ::testing::Values(1, 4, 4095, 65535, 65536, 65537, 2 * 65536 + 100));
+                         ::testing::Values(1, 4, 4095, 65535, 65536, 65537, 2 * 65536 + 100),
+                         [](const auto& param_info) {
+                           return std::to_string(param_info.param) + "_bytes";
+                         });
 
 TEST(TensorSeal, SizeIsPlaintextPlus48PerChunk) {
   EXPECT_EQ(sealed_size(0), 0u);

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "cmdbuf_builder.hpp"
 #include "fuzz_world.hpp"
+#include "hix/vgpu/cmdbuf_builder.hpp"
 
 using namespace hix::session;
 using namespace hix::session::fuzz;

@@ -11,9 +11,9 @@
 #include <cstring>
 #include <memory>
 
-#include "cmdbuf_builder.hpp"
 #include "cpu_backend.hpp"
 #include "device.hpp"
+#include "hix/vgpu/cmdbuf_builder.hpp"
 #include "ring_auth.hpp"
 #include "sealed_chunk.hpp"
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "backend.hpp"
-#include "bf16.hpp"
+#include "hix/vgpu/bf16.hpp"
 
 namespace hix::vgpu::cuda::test {
 

@@ -5,7 +5,8 @@
 // exact: conversions, argmax, sampling). Also loop recording and replay, the
 // in-device crypto engine and host pinning. One line per case, a summary,
 // exit 1 on any failure; without a GPU or driver it prints "skipped: no GPU"
-// and exits 0. `--only group,group` runs some groups; `--seed N` reseeds.
+// and exits 0, and a driver or device that is there but fails is a failure. `--only group,group`
+// runs some groups; `--seed N` reseeds.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include "backend_pair.hpp"
 #include "cpu_backend.hpp"
 #include "cuda_backend.hpp"
+#include "gpu_presence.hpp"
 #include "sealed_chunk.hpp"
 
 namespace hix::vgpu::cuda::test {
@@ -1205,6 +1207,16 @@ int run_all(int argc, char** argv) {
   const Options opt = parse(argc, argv);
   if (!opt.ok) return 2;
   constexpr std::uint64_t kVram = 256ull << 20;
+  // Absence skips; a driver or device that is there but fails does not.
+  const auto gpu = probe_gpu();
+  if (gpu.state == Gpu::absent) {
+    std::printf("hix-cuda-backend-test: skipped: no GPU (%s)\n", gpu.why.c_str());
+    return 0;
+  }
+  if (gpu.state == Gpu::broken) {
+    std::printf("hix-cuda-backend-test: FAIL: the GPU is there but broken: %s\n", gpu.why.c_str());
+    return 1;
+  }
 
   // Three cuda backends: cuBLAS for m >= 8 (the default), never cuBLAS, and
   // cuBLAS for every GEMM (m = 1 too), so every GEMM path meets the cpu.
@@ -1224,10 +1236,6 @@ int run_all(int argc, char** argv) {
   for (const Variant& v : variants) {
     auto created = CudaBackend::create(kVram, v.options);
     if (!created.ok()) {
-      if (created.status() == Status::unavailable) {
-        std::printf("hix-cuda-backend-test: skipped: no GPU (CudaBackend::create: unavailable)\n");
-        return 0;
-      }
       std::printf("hix-cuda-backend-test: FAIL: CudaBackend::create (%s): %s\n", v.label,
                   std::string(to_string(created.status())).c_str());
       return 1;

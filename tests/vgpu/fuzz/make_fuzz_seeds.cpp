@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "cmdbuf_builder.hpp"
 #include "hix/abi/vgpu_ring.h"
+#include "hix/vgpu/cmdbuf_builder.hpp"
 
 using namespace hix::vgpu;
 

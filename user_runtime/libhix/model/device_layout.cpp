@@ -4,8 +4,8 @@
 
 #include <cstring>
 
-#include "bf16.hpp"
 #include "hix/abi/vgpu_cmd.h"
+#include "hix/vgpu/bf16.hpp"
 
 namespace hix::model {
 

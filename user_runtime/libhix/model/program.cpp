@@ -6,9 +6,9 @@
 
 #include <cmath>
 
-#include "cmdbuf_builder.hpp"
 #include "hix/abi/hix_gpu_regs.h"
 #include "hix/abi/vgpu_chunk.h"
+#include "hix/vgpu/cmdbuf_builder.hpp"
 
 namespace hix::model {
 

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <thread>
 
-#include "bf16.hpp"
+#include "hix/vgpu/bf16.hpp"
 
 namespace hix::model {
 

@@ -82,8 +82,9 @@ class Service {
   // keys wiped.
   void drop(gpu_enclave_drop& io);
 
-  // §9 STATS.
-  void stats(gpu_enclave_stats& out) const { out = stats_; }
+  // §9 STATS: the counters, and whether the device reads failed now (one
+  // STATUS read).
+  void stats(gpu_enclave_stats& out);
 
   // For tests and hixd's diagnostics.
   Mode mode() const { return options_.mode; }

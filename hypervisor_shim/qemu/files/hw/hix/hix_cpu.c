@@ -26,8 +26,6 @@
 #include "hw/hix/hix-lock.h"
 #include "hw/hix/hix-pci.h"
 
-#define HIX_MAX_VCPUS 256
-
 /* Per-vCPU enclave mode; saved untrusted state lives here, never in guest
  * memory (spec §2.2). */
 typedef struct HixVcpu {
@@ -46,8 +44,7 @@ static HixVcpu hix_vcpus[HIX_MAX_VCPUS];
 
 static HixVcpu *hix_vcpu(CPUState *cs)
 {
-    /* x86 machines cap vCPUs far below this; the check keeps it an invariant.
-     */
+    /* hix_platform_complete refused a machine with more vCPUs. */
     g_assert(cs->cpu_index >= 0 && cs->cpu_index < HIX_MAX_VCPUS);
     return &hix_vcpus[cs->cpu_index];
 }

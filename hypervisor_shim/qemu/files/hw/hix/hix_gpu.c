@@ -26,7 +26,9 @@
 
 #include "hix/abi/hix_gpu_regs.h"
 #include "hw/hix/hix-pci.h"
+#include "hw/hix/hix-lockable.h"
 #include "hw/hix/hix-gpu-link.h"
+#include "hix_core.h" /* struct hix_phys_range */
 
 #define TYPE_HIX_GPU "hix-gpu"
 OBJECT_DECLARE_SIMPLE_TYPE(HixGpuState, HIX_GPU)
@@ -38,14 +40,13 @@ struct HixGpuState {
     uint32_t scratch;
     uint32_t bad_accesses;
     bool locked; /* a GPU enclave holds the lock (docs/specs/hix-isa.md §12) */
+    uint64_t owner; /* the lock owner's SECS, pushed again to a new server */
 
     char *server; /* the device server's socket, or NULL */
     HixGpuLink link;
     Notifier machine_done;
 };
 
-#define HIX_GPU_MAX_INSTANCES 4
-static HixGpuState *hix_gpu_instances[HIX_GPU_MAX_INSTANCES];
 /* hix-gpus that a GPU enclave holds locked now. */
 static unsigned hix_gpu_locked_count;
 
@@ -74,53 +75,21 @@ static bool hix_gpu_access_ok(hwaddr addr, unsigned size)
     return size == 4 && (addr & 3) == 0;
 }
 
-/* Registers of spec revision 1.1 that live in the device server. */
+/* Registers of spec revision 1.1 that live in the device server: the rows
+ * of the ABI's register list whose home is the server. */
+#define HIX_GPU_HOME_server(NAME) case HIX_GPU_REG_##NAME:
+#define HIX_GPU_HOME_frontend(NAME)
+#define HIX_GPU_SERVER_CASE(NAME, name, offset, access, reset, home)           \
+    HIX_GPU_HOME_##home(NAME)
+
 static bool hix_gpu_server_register(hwaddr addr)
 {
-    switch ((enum hix_gpu_reg32)addr) {
-    case HIX_GPU_REG_BADACC:
-    case HIX_GPU_REG_ID:
-    case HIX_GPU_REG_SCRATCH:
-    case HIX_GPU_REG_STATUS:
-    case HIX_GPU_REG_VERSION:
-        return false;
-    case HIX_GPU_REG_CAPS:
-    case HIX_GPU_REG_CMD:
-    case HIX_GPU_REG_CMD_STATUS:
-    case HIX_GPU_REG_RESULT0:
-    case HIX_GPU_REG_RESULT1:
-    case HIX_GPU_REG_ARG0:
-    case HIX_GPU_REG_ARG1:
-    case HIX_GPU_REG_ARG2:
-    case HIX_GPU_REG_ARG3:
-    case HIX_GPU_REG_KEY0:
-    case HIX_GPU_REG_KEY1:
-    case HIX_GPU_REG_KEY2:
-    case HIX_GPU_REG_KEY3:
-    case HIX_GPU_REG_KEY4:
-    case HIX_GPU_REG_KEY5:
-    case HIX_GPU_REG_KEY6:
-    case HIX_GPU_REG_KEY7:
-    case HIX_GPU_REG_RING_BASE_LO:
-    case HIX_GPU_REG_RING_BASE_HI:
-    case HIX_GPU_REG_RING_SIZE:
-    case HIX_GPU_REG_DOORBELL:
-    case HIX_GPU_REG_RING_HEAD:
-    case HIX_GPU_REG_RING_SEQ:
-    case HIX_GPU_REG_FENCE:
-    case HIX_GPU_REG_EXEC_ERRORS:
-    case HIX_GPU_REG_LAST_ERROR:
-    case HIX_GPU_REG_LAST_ERROR_FENCE:
-    case HIX_GPU_REG_RING_FORGED:
-    case HIX_GPU_REG_RING_REPLAYED:
-    case HIX_GPU_REG_RING_REORDERED:
-    case HIX_GPU_REG_RING_MALFORMED:
-    case HIX_GPU_REG_DMA_DENIED:
-    case HIX_GPU_REG_AUTH_FAILURES:
-    case HIX_GPU_REG_CMD_REJECTS:
+    switch (addr) {
+        HIX_GPU_REGISTERS(HIX_GPU_SERVER_CASE)
         return true;
+    default:
+        return false;
     }
-    return false;
 }
 
 static uint64_t hix_gpu_bar0_read(HixGpuState *s, hwaddr addr, unsigned size)
@@ -251,9 +220,8 @@ static const MemoryRegionOps hix_gpu_bar0_ops = {
 
 /* Once the machine exists: hand guest RAM to the server (a shared memfd),
  * as one region below 4 GiB and, if the machine has one, one above. */
-static void hix_gpu_share_ram(Notifier *n, void *data)
+static bool hix_gpu_share_ram(HixGpuState *s)
 {
-    HixGpuState *s = container_of(n, HixGpuState, machine_done);
     MachineState *ms = MACHINE(qdev_get_machine());
     const int fd = ms->ram ? memory_region_get_fd(ms->ram) : -1;
     struct hix_vgpu_ram_region r[2] = { { 0, ms->ram_size, 0 } };
@@ -279,6 +247,69 @@ static void hix_gpu_share_ram(Notifier *n, void *data)
     }
     if (!hix_gpu_link_guest_ram(&s->link, fd, r, count)) {
         error_report("hix-gpu: the device server refused guest RAM");
+        return false;
+    }
+    return true;
+}
+
+/* The EPC deny map to the server. More ranges than the protocol carries:
+ * the device gets no DMA at all (fail closed) until the EPC shrinks. */
+static bool hix_gpu_push_deny(HixGpuState *s,
+                              const struct hix_phys_range *ranges, size_t count)
+{
+    struct hix_vgpu_range r[HIX_VGPU_MAX_DENY_RANGES];
+
+    if (count > HIX_VGPU_MAX_DENY_RANGES) {
+        warn_report_once("hix-gpu: EPC too fragmented for the device's deny "
+                         "map; the device's DMA is refused entirely");
+        r[0] = (struct hix_vgpu_range){ .gpa = 0, .size = UINT64_MAX };
+        return hix_gpu_link_dma_deny(&s->link, r, 1);
+    }
+    for (size_t i = 0; i < count; i++) {
+        r[i] = (struct hix_vgpu_range){ .gpa = ranges[i].pa,
+                                        .size = ranges[i].size };
+    }
+    return hix_gpu_link_dma_deny(&s->link, r, (uint32_t)count);
+}
+
+static bool hix_gpu_push_current_deny(HixGpuState *s)
+{
+    const struct hix_phys_range *ranges;
+    const size_t count = hix_pci_dma_deny_map(&ranges);
+
+    return hix_gpu_push_deny(s, ranges, count);
+}
+
+static void hix_gpu_machine_done(Notifier *n, void *data)
+{
+    HixGpuState *s = container_of(n, HixGpuState, machine_done);
+
+    /* A device plugged in while enclaves exist gets their deny map now. */
+    if (hix_gpu_share_ram(s)) {
+        hix_gpu_push_current_deny(s);
+    }
+}
+
+/* A device whose server died (spec §10.6) reaches a new one on the next
+ * reset or lock change: guest RAM, the deny map and the lock state go to it
+ * before any register access does. Until one answers, the device stays
+ * failed. */
+static void hix_gpu_relink(HixGpuState *s)
+{
+    Error *err = NULL;
+
+    if (!s->server || !s->link.failed) {
+        return;
+    }
+    hix_gpu_link_close(&s->link);
+    if (!hix_gpu_link_connect(&s->link, s->server, &err)) {
+        warn_report_err(err);
+        hix_gpu_link_close(&s->link);
+        return;
+    }
+    if (hix_gpu_share_ram(s) && hix_gpu_push_current_deny(s) &&
+        hix_gpu_link_set_lock(&s->link, s->locked, s->owner)) {
+        info_report("hix-gpu: reached a new device server at %s", s->server);
     }
 }
 
@@ -294,19 +325,10 @@ static void hix_gpu_realize(PCIDevice *pdev, Error **errp)
                           "hix-gpu-bar0", HIX_GPU_BAR0_SIZE);
     pci_register_bar(pdev, 0, PCI_BASE_ADDRESS_SPACE_MEMORY, &s->bar0);
     if (s->server) {
-        unsigned i;
         if (!hix_gpu_link_connect(&s->link, s->server, errp)) {
             return;
         }
-        for (i = 0; i < HIX_GPU_MAX_INSTANCES && hix_gpu_instances[i]; i++) {
-        }
-        if (i == HIX_GPU_MAX_INSTANCES) {
-            error_setg(errp, "hix-gpu: at most %d devices",
-                       HIX_GPU_MAX_INSTANCES);
-            return;
-        }
-        hix_gpu_instances[i] = s;
-        s->machine_done.notify = hix_gpu_share_ram;
+        s->machine_done.notify = hix_gpu_machine_done;
         qemu_add_machine_init_done_notifier(&s->machine_done);
     }
 }
@@ -319,11 +341,6 @@ static void hix_gpu_exit(PCIDevice *pdev)
 {
     HixGpuState *s = HIX_GPU(pdev);
 
-    for (unsigned i = 0; i < HIX_GPU_MAX_INSTANCES; i++) {
-        if (hix_gpu_instances[i] == s) {
-            hix_gpu_instances[i] = NULL;
-        }
-    }
     if (s->locked) {
         hix_gpu_locked_count--;
         s->locked = false;
@@ -349,43 +366,40 @@ static void hix_gpu_reset(DeviceState *dev)
     s->scratch = 0;
     s->bad_accesses = 0;
     if (s->server) {
+        hix_gpu_relink(s);
         hix_gpu_link_reset(&s->link);
     }
 }
 
-bool hix_gpu_is(PCIDevice *dev)
+/* hix-lockable.h: the platform's PCI side reaches the device here. */
+static void hix_gpu_set_locked(Object *obj, bool locked, uint64_t owner)
 {
-    return object_dynamic_cast(OBJECT(dev), TYPE_HIX_GPU) != NULL;
-}
-
-void hix_gpu_set_locked(PCIDevice *dev, bool locked, uint64_t owner)
-{
-    HixGpuState *s = HIX_GPU(dev);
+    HixGpuState *s = HIX_GPU(obj);
 
     if (locked != s->locked) {
         hix_gpu_locked_count += locked ? 1 : -1;
     }
     s->locked = locked;
-    hix_gpu_update_hotpluggable(DEVICE_GET_CLASS(dev));
+    s->owner = locked ? owner : 0;
+    hix_gpu_update_hotpluggable(DEVICE_GET_CLASS(obj));
     if (s->server) {
+        if (s->link.failed) {
+            hix_gpu_relink(s); /* pushes the new lock state itself */
+            return;
+        }
         /* The server scrubs on every change before it answers. */
         hix_gpu_link_set_lock(&s->link, locked, owner);
     }
 }
 
-void hix_gpu_dma_deny_all(const uint64_t (*ranges)[2], uint32_t count)
+static void hix_gpu_set_dma_deny(Object *obj,
+                                 const struct hix_phys_range *ranges,
+                                 size_t count)
 {
-    struct hix_vgpu_range r[HIX_VGPU_MAX_DENY_RANGES];
+    HixGpuState *s = HIX_GPU(obj);
 
-    for (uint32_t i = 0; i < count && i < HIX_VGPU_MAX_DENY_RANGES; i++) {
-        r[i].gpa = ranges[i][0];
-        r[i].size = ranges[i][1];
-    }
-    for (int i = 0; i < HIX_GPU_MAX_INSTANCES; i++) {
-        if (hix_gpu_instances[i]) {
-            hix_gpu_link_dma_deny(&hix_gpu_instances[i]->link, r,
-                                  MIN(count, HIX_VGPU_MAX_DENY_RANGES));
-        }
+    if (s->server) {
+        hix_gpu_push_deny(s, ranges, count);
     }
 }
 
@@ -394,9 +408,9 @@ static Property hix_gpu_properties[] = {
     DEFINE_PROP_END_OF_LIST(),
 };
 
-void hix_gpu_scrub(PCIDevice *dev)
+static void hix_gpu_scrub(Object *obj)
 {
-    HixGpuState *s = HIX_GPU(dev);
+    HixGpuState *s = HIX_GPU(obj);
 
     /* Without a server: the local registers are all there is. With one, the
      * SET_LOCK that follows scrubs VRAM and key slots before it is acked. */
@@ -408,6 +422,7 @@ static void hix_gpu_class_init(ObjectClass *klass, void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
     PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+    HixLockableClass *lc = HIX_LOCKABLE_CLASS(klass);
 
     k->realize = hix_gpu_realize;
     k->exit = hix_gpu_exit;
@@ -419,6 +434,9 @@ static void hix_gpu_class_init(ObjectClass *klass, void *data)
     k->subsystem_id = HIX_GPU_DEVICE_ID;
     dc->desc = "OpenHIX virtual GPU";
     dc->reset = hix_gpu_reset;
+    lc->set_locked = hix_gpu_set_locked;
+    lc->scrub = hix_gpu_scrub;
+    lc->set_dma_deny = hix_gpu_set_dma_deny;
     device_class_set_props(dc, hix_gpu_properties);
     set_bit(DEVICE_CATEGORY_DISPLAY, dc->categories);
 }
@@ -431,6 +449,7 @@ static const TypeInfo hix_gpu_info = {
     .interfaces =
         (InterfaceInfo[]){
             { INTERFACE_PCIE_DEVICE },
+            { TYPE_HIX_LOCKABLE },
             {},
         },
 };

@@ -19,7 +19,8 @@ static bool hix_link_fail(HixGpuLink *l, const char *what)
 {
     if (!l->failed) {
         warn_report("hix-gpu: device server link failed (%s): the device "
-                    "reports an error until reset with a new server",
+                    "reports an error until a reset or lock change reaches "
+                    "a new server",
                     what);
     }
     l->failed = true;

@@ -20,7 +20,7 @@
 #include "hw/hix/hix.h"
 #include "hw/hix/hix-pci.h"
 #include "hw/hix/hix-lock.h"
-#include "epcm.h" /* core/, for walking the EPCM */
+#include "hw/hix/hix-lockable.h"
 
 #define TYPE_HIX_DMA_IOMMU "hix-dma-iommu"
 
@@ -41,6 +41,14 @@ PCIDevice *hix_pci_find(uint32_t bdf)
     return root ? pci_find_device(root, (int)(bdf >> 8), bdf & 0xff) : NULL;
 }
 
+/* dev's lockable interface, or NULL for a device that cannot be locked. */
+static HixLockableClass *hix_lockable(PCIDevice *dev)
+{
+    return dev && object_dynamic_cast(OBJECT(dev), TYPE_HIX_LOCKABLE)
+               ? HIX_LOCKABLE_GET_CLASS(OBJECT(dev))
+               : NULL;
+}
+
 bool hix_pci_describe(uint32_t bdf, struct hix_device_desc *d)
 {
     PCIDevice *dev = hix_pci_find(bdf);
@@ -52,7 +60,7 @@ bool hix_pci_describe(uint32_t bdf, struct hix_device_desc *d)
     d->bdf = bdf;
     d->vendor_id = pci_get_word(dev->config + PCI_VENDOR_ID);
     d->device_id = pci_get_word(dev->config + PCI_DEVICE_ID);
-    d->lockable = hix_gpu_is(dev);
+    d->lockable = hix_lockable(dev) != NULL;
     d->decoding = pci_get_word(dev->config + PCI_COMMAND) & PCI_COMMAND_MEMORY;
     for (int i = 0; i < PCI_NUM_REGIONS - 1 && i < (int)HIX_NUM_BARS; i++) {
         const PCIIORegion *r = &dev->io_regions[i];
@@ -68,25 +76,27 @@ bool hix_pci_describe(uint32_t bdf, struct hix_device_desc *d)
 void hix_pci_lock_changed(uint32_t bdf, bool locked)
 {
     PCIDevice *dev = hix_pci_find(bdf);
+    HixLockableClass *lc = hix_lockable(dev);
     const struct hix_lock *l = hix_lock_by_bdf(&hix_platform->core, bdf);
 
     if (l) {
-        memset(hix_sizing[l - hix_platform->core.locks], 0,
+        memset(hix_sizing[hix_lock_slot(&hix_platform->core, l)], 0,
                sizeof(hix_sizing[0]));
     }
-    if (dev && hix_gpu_is(dev)) {
-        hix_gpu_set_locked(
-            dev, locked, l ? hix_platform->core.enclaves[l->owner].secs_pa : 0);
+    if (lc) {
+        lc->set_locked(OBJECT(dev), locked,
+                       l ? hix_lock_owner_secs(&hix_platform->core, l) : 0);
     }
 }
 
 void hix_pci_scrub(uint32_t bdf)
 {
     PCIDevice *dev = hix_pci_find(bdf);
+    HixLockableClass *lc = hix_lockable(dev);
 
     /* Called just before the core releases the lock: scrub, then unlock. */
-    if (dev && hix_gpu_is(dev)) {
-        hix_gpu_scrub(dev);
+    if (lc) {
+        lc->scrub(OBJECT(dev));
     }
     hix_pci_lock_changed(bdf, false);
 }
@@ -111,16 +121,16 @@ static int hix_locked_slot(PCIDevice *dev)
     const struct hix_lock *l =
         hix_lock_by_bdf(&hix_platform->core, pci_get_bdf(dev));
 
-    return l ? (int)(l - hix_platform->core.locks) : -1;
+    return l ? (int)hix_lock_slot(&hix_platform->core, l) : -1;
 }
 
 /* Is bridge on the path from the root to a locked device? */
 static bool hix_upstream_of_lock(PCIDevice *bridge)
 {
     for (unsigned i = 0; i < HIX_MAX_LOCKS; i++) {
-        const struct hix_lock *l = &hix_platform->core.locks[i];
+        const struct hix_lock *l = hix_lock_at(&hix_platform->core, i);
         PCIDevice *dev;
-        if (!l->active) {
+        if (!l) {
             continue;
         }
         dev = hix_pci_find(l->dev.bdf);
@@ -178,8 +188,8 @@ static bool hix_bar_write_overlaps_lock(PCIDevice *dev, uint32_t addr,
         base &= ~(size - 1);
     }
     for (unsigned k = 0; k < HIX_MAX_LOCKS; k++) {
-        const struct hix_lock *l = &hix_platform->core.locks[k];
-        if (!l->active || l->dev.bdf == pci_get_bdf(dev)) {
+        const struct hix_lock *l = hix_lock_at(&hix_platform->core, k);
+        if (!l || l->dev.bdf == pci_get_bdf(dev)) {
             continue;
         }
         for (unsigned b = 0; b < HIX_NUM_BARS; b++) {
@@ -235,6 +245,61 @@ static uint32_t hix_pci_config_old(PCIDevice *dev, uint32_t addr, uint32_t len)
 
     memcpy(&old, dev->config + addr, len);
     return le32_to_cpu(old);
+}
+
+/* Where offset addr of dev's configuration space lies (§14): the header,
+ * the capability with the largest start at or below it (standard list below
+ * 0x100, extended list above), or nothing. */
+static struct hix_cfg_place hix_pci_place(PCIDevice *dev, uint32_t addr)
+{
+    struct hix_cfg_place p = { HIX_CFG_UNCLAIMED, 0, addr };
+    uint32_t best = 0, c;
+
+    if (addr < PCI_CONFIG_HEADER_SIZE) {
+        p.area = HIX_CFG_HEADER;
+        return p;
+    }
+    if (addr < PCI_CONFIG_SPACE_SIZE) {
+        if (!(pci_get_word(dev->config + PCI_STATUS) & PCI_STATUS_CAP_LIST)) {
+            return p;
+        }
+        /* At most 48 capabilities fit; a longer walk is a loop. */
+        c = dev->config[PCI_CAPABILITY_LIST] & ~3u;
+        for (int n = 0; c >= PCI_CONFIG_HEADER_SIZE && n < 48; n++) {
+            if (c <= addr && c > best) {
+                best = c;
+            }
+            c = dev->config[c + PCI_CAP_LIST_NEXT] & ~3u;
+        }
+        if (best) {
+            p.area = HIX_CFG_CAP;
+            p.cap_id = dev->config[best + PCI_CAP_LIST_ID];
+            p.offset = addr - best;
+        }
+        return p;
+    }
+    if (!pci_is_express(dev) || addr >= PCIE_CONFIG_SPACE_SIZE) {
+        return p;
+    }
+    c = PCI_CONFIG_SPACE_SIZE;
+    for (int n = 0; c >= PCI_CONFIG_SPACE_SIZE && c < PCIE_CONFIG_SPACE_SIZE &&
+                    n < (PCIE_CONFIG_SPACE_SIZE - PCI_CONFIG_SPACE_SIZE) / 4;
+         n++) {
+        const uint32_t header = pci_get_long(dev->config + c);
+        if (!header) {
+            break;
+        }
+        if (c <= addr && c > best) {
+            best = c;
+            p.cap_id = PCI_EXT_CAP_ID(header);
+        }
+        c = PCI_EXT_CAP_NEXT(header);
+    }
+    if (best) {
+        p.area = HIX_CFG_EXT_CAP;
+        p.offset = addr - best;
+    }
+    return p;
 }
 
 /* The chipset decode lock (§16.2): true when the write was taken over. */
@@ -296,14 +361,8 @@ bool hix_pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val,
         hix_sizing[slot][bar] = len == 4 && val == 0xFFFFFFFFu;
     }
     old = hix_pci_config_old(dev, addr, len);
-    if (pci_is_express(dev) && dev->exp.exp_cap && addr >= dev->exp.exp_cap) {
-        /* Device, Link and Slot Control (§16.5); past the rules' reach
-         * (other capabilities, extended space) the filter passes all. */
-        denied = hix_cfg_filter_pcie(bridge, addr - dev->exp.exp_cap, len, old,
-                                     val, &out, &bytes);
-    } else {
-        denied = hix_cfg_filter(bridge, addr, len, old, val, &out, &bytes);
-    }
+    denied = hix_cfg_filter(bridge, hix_pci_place(dev, addr), len, old, val,
+                            &out, &bytes);
     if (denied) {
         hix_pci_audit(bridge ? HIX_DENY_CONFIG_WRITE_BRIDGE
                              : HIX_DENY_CONFIG_WRITE,
@@ -368,49 +427,38 @@ bool hix_pci_device_access_ok(PCIDevice *dev, MemTxAttrs attrs, hwaddr offset,
 
 /* ---- The device's own DMA engine ---------------------------------------- */
 
-#define HIX_DENY_MAX 250 /* HIX_VGPU_MAX_DENY_RANGES */
+/* The EPC deny map as last computed (hix-lockable.h). */
+static struct hix_phys_range *hix_deny;
+static size_t hix_deny_count;
 
-static int hix_cmp_u64(const void *a, const void *b)
+size_t hix_pci_dma_deny_map(const struct hix_phys_range **ranges)
 {
-    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    *ranges = hix_deny;
+    return hix_deny_count;
+}
 
-    return x < y ? -1 : x > y;
+static int hix_push_deny_map(Object *obj, void *opaque)
+{
+    if (object_dynamic_cast(obj, TYPE_HIX_LOCKABLE)) {
+        HIX_LOCKABLE_GET_CLASS(obj)->set_dma_deny(obj, hix_deny,
+                                                  hix_deny_count);
+    }
+    return 0;
 }
 
 void hix_pci_epc_changed(void)
 {
-    const struct hix_epcm *epcm = &hix_platform->core.epcm;
-    g_autofree uint64_t *pfns = g_new(uint64_t, epcm->used + 1);
-    uint64_t ranges[HIX_DENY_MAX][2];
-    uint32_t n = 0, count = 0;
+    const size_t count = hix_epc_ranges(&hix_platform->core, NULL, 0);
 
-    for (size_t i = 0; i < epcm->capacity; i++) {
-        if (hix_epcm_slot_used(&epcm->slots[i])) {
-            pfns[n++] = epcm->slots[i].pfn;
-        }
+    hix_deny = g_renew(struct hix_phys_range, hix_deny, count + 1);
+    hix_deny_count = hix_epc_ranges(&hix_platform->core, hix_deny, count);
+    if (hix_deny_count > count) {
+        /* Allocation failed inside the core: describe the whole address
+         * space, so every device refuses its DMA (fail closed). */
+        hix_deny[0] = (struct hix_phys_range){ 0, UINT64_MAX };
+        hix_deny_count = 1;
     }
-    qsort(pfns, n, sizeof(*pfns), hix_cmp_u64);
-    for (uint32_t i = 0; i < n; i++) {
-        if (count && ranges[count - 1][0] + ranges[count - 1][1] == pfns[i]
-                                                                        << 12) {
-            ranges[count - 1][1] += HIX_PAGE_SIZE;
-            continue;
-        }
-        if (count == HIX_DENY_MAX) {
-            /* Too scattered to describe: the device gets no DMA at all
-             * (fail closed) until the EPC shrinks. */
-            warn_report_once("hix: EPC too fragmented for the device's deny "
-                             "map; the device's DMA is refused entirely");
-            ranges[0][0] = 0;
-            ranges[0][1] = UINT64_MAX;
-            count = 1;
-            break;
-        }
-        ranges[count][0] = pfns[i] << 12;
-        ranges[count][1] = HIX_PAGE_SIZE;
-        count++;
-    }
-    hix_gpu_dma_deny_all((const uint64_t(*)[2])ranges, count);
+    object_child_foreach_recursive(object_get_root(), hix_push_deny_map, NULL);
 }
 
 /* ---- DMA filter -------------------------------------------------------- */
@@ -448,6 +496,12 @@ static void hix_dma_iommu_class_init(ObjectClass *klass, void *data)
     imrc->translate = hix_dma_translate;
 }
 
+static const TypeInfo hix_lockable_info = {
+    .name = TYPE_HIX_LOCKABLE,
+    .parent = TYPE_INTERFACE,
+    .class_size = sizeof(HixLockableClass),
+};
+
 static const TypeInfo hix_dma_iommu_info = {
     .parent = TYPE_IOMMU_MEMORY_REGION,
     .name = TYPE_HIX_DMA_IOMMU,
@@ -457,6 +511,7 @@ static const TypeInfo hix_dma_iommu_info = {
 static void hix_pci_register_types(void)
 {
     type_register_static(&hix_dma_iommu_info);
+    type_register_static(&hix_lockable_info);
 }
 
 type_init(hix_pci_register_types)

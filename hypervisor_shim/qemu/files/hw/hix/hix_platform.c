@@ -170,6 +170,15 @@ static void hix_platform_machine_done(Notifier *n, void *data)
     X86MachineState *x86ms =
         (X86MachineState *)object_dynamic_cast(OBJECT(ms), TYPE_X86_MACHINE);
 
+    /* The machine's size is known only now (objects are created before
+     * -smp applies). TCG's x86 machines stop at 255 APIC ids before this
+     * point; the check keeps the vCPU table's bound true for any other. */
+    if (ms->smp.max_cpus > HIX_MAX_VCPUS) {
+        error_report("hix-platform: the machine has up to %u vCPUs; the "
+                     "platform supports at most %d",
+                     ms->smp.max_cpus, HIX_MAX_VCPUS);
+        exit(1);
+    }
     if (s->enforce && x86ms && x86_machine_is_smm_enabled(x86ms)) {
         error_report("hix-platform: enforce=on needs a machine without SMM "
                      "(-machine smm=off; docs/specs/hix-isa.md §16.4)");

@@ -1,6 +1,6 @@
 /*
- * OpenHIX: the hooks on QEMU's PCI paths (docs/specs/hix-isa.md §14-§15) and
- * the lock interface of the hix-gpu frontend.
+ * OpenHIX: the hooks on QEMU's PCI paths (docs/specs/hix-isa.md §14-§15);
+ * lockable devices implement hix-lockable.h.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -9,6 +9,7 @@
 
 #include "exec/memattrs.h"
 #include "hw/pci/pci.h"
+struct hix_phys_range; /* hix_core.h, on the include path of our files only */
 
 /* pci_host_config_write_common: true when the shim took the write over
  * (dropped it, or wrote only the bytes the lock allows). */
@@ -39,12 +40,8 @@ void hix_pci_epc_changed(void);
  * hot-unplugged, spec §16.5)? */
 bool hix_pci_lock_enforced(void);
 
-/* Implemented by the hix-gpu frontend. */
-bool hix_gpu_is(PCIDevice *dev);
-/* owner: an opaque identity of the locking enclave (its SECS address). */
-void hix_gpu_set_locked(PCIDevice *dev, bool locked, uint64_t owner);
-void hix_gpu_scrub(PCIDevice *dev);
-/* The EPC ranges the device's own DMA must not touch (count 0: none). */
-void hix_gpu_dma_deny_all(const uint64_t (*ranges)[2], uint32_t count);
+/* The EPC deny map as last computed, for a lockable device that connects
+ * its DMA engine later (a device server that replaced a dead one). */
+size_t hix_pci_dma_deny_map(const struct hix_phys_range **ranges);
 
 #endif /* HW_HIX_HIX_PCI_H */

@@ -18,6 +18,10 @@
 #include "hix_core.h" /* hw/hix/core, on the include path of our files */
 
 #define TYPE_HIX_PLATFORM "hix-platform"
+
+/* vCPUs the platform tracks enclave mode for; a machine with more is
+ * refused when the platform is created. */
+#define HIX_MAX_VCPUS 256
 OBJECT_DECLARE_SIMPLE_TYPE(HixPlatform, HIX_PLATFORM)
 
 /* Guest-physical page every abort-page access is routed to (spec §5):
