@@ -373,7 +373,7 @@ bool all_zero(std::span<const std::uint8_t> bytes) {
 }
 
 std::uint64_t element_size(std::uint8_t dtype) {
-  return dtype == HIX_VGPU_DT_BF16 ? 2 : 4;
+  return hix_vgpu_dtype_bytes(dtype);
 }
 
 // One tensor reference (§7): HANDLE or TREF, or none.

@@ -1,5 +1,5 @@
-// The compute-backend seam (DESIGN.md §3): device memory plus the tensor
-// ISA's kernels. `cpu` is the reference; a `cuda` backend fills the same
+// The compute-backend seam (docs/architecture.md §5.2): device memory plus the
+// tensor ISA's kernels. `cpu` is the reference; a `cuda` backend fills the same
 // interface. The executor has checked every operand (handles, bounds, dtypes,
 // shapes) before a backend sees it; a backend reports only what depends on
 // data (an embedding id out of range) or on itself (INTERNAL).
@@ -24,11 +24,11 @@ enum class DType : std::uint8_t {
   i32 = HIX_VGPU_DT_I32,
 };
 
-constexpr bool valid_dtype(std::uint8_t d) {
-  return d == HIX_VGPU_DT_F32 || d == HIX_VGPU_DT_BF16 || d == HIX_VGPU_DT_I32;
+inline bool valid_dtype(std::uint8_t d) {
+  return hix_vgpu_dtype_bytes(d) != 0;
 }
-constexpr std::uint64_t dtype_size(DType d) {
-  return d == DType::bf16 ? 2 : 4;
+inline std::uint64_t dtype_size(DType d) {
+  return hix_vgpu_dtype_bytes(static_cast<std::uint8_t>(d));
 }
 constexpr bool is_float(DType d) {
   return d == DType::f32 || d == DType::bf16;

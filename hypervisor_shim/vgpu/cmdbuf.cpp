@@ -7,11 +7,11 @@ namespace hix::vgpu {
 namespace {
 
 bool valid_dtype_code(std::uint8_t d) {
-  return d == HIX_VGPU_DT_F32 || d == HIX_VGPU_DT_BF16 || d == HIX_VGPU_DT_I32;
+  return hix_vgpu_dtype_bytes(d) != 0;
 }
 
 std::uint64_t elem_size(std::uint8_t d) {
-  return d == HIX_VGPU_DT_BF16 ? 2 : 4;
+  return hix_vgpu_dtype_bytes(d);
 }
 
 bool valid_reg(std::uint32_t r) {

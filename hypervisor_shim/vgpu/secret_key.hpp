@@ -1,5 +1,5 @@
 // A 32-byte ChaCha20-Poly1305 key that wipes itself (sodium_memzero) when
-// cleared, replaced or destroyed (DESIGN.md §5).
+// cleared, replaced or destroyed (docs/architecture.md §7).
 #pragma once
 
 #include <sodium.h>

@@ -7,6 +7,8 @@
 #include <utility>
 #include <variant>
 
+#include "hix/expected.hpp"
+
 #include "hix/abi/vgpu_status.h"
 
 namespace hix::vgpu {
@@ -43,22 +45,10 @@ constexpr std::uint32_t code_of(Status s) {
 
 // A value or the Status that explains why there is none.
 template <class T>
-class [[nodiscard]] Result {
+class [[nodiscard]] Result : public hix::Expected<T, Status> {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design, as std::expected
-  Result(Status error) : v_(error) {}        // NOLINT: must not be Status::ok
-  bool ok() const { return std::holds_alternative<T>(v_); }
-  explicit operator bool() const { return ok(); }
-  Status status() const { return ok() ? Status::ok : std::get<Status>(v_); }
-  T& value() { return std::get<T>(v_); }
-  const T& value() const { return std::get<T>(v_); }
-  T& operator*() { return value(); }
-  const T& operator*() const { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-
- private:
-  std::variant<T, Status> v_;
+  using hix::Expected<T, Status>::Expected;  // a value, or a Status other than ok
+  Status status() const { return this->ok() ? Status::ok : this->error(); }
 };
 
 // Early return for Status-returning code: HIX_TRY(expr) returns expr's

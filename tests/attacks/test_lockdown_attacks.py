@@ -405,7 +405,7 @@ class DmaFwcfg(Lockdown):
     a writable fw_cfg item and EPC or the BAR."""
 
     def test_epc_is_neither_read_nor_written(self):
-        # DESIGN.md §2.4: no device may DMA into EPC.
+        # docs/architecture.md §4.3: no device may DMA into EPC.
         self.assert_all_blocked("dma-fwcfg", ["epc-to-item", "item-to-epc"])
 
     def test_epc_refusals_are_logged(self):

@@ -258,6 +258,18 @@ class SubstitutedEnclave(unittest.TestCase):
             self.assertEqual(out["tokens"], Fixture.ref)
 
 
+def assert_service_recovers(test, vm, first_ready):
+    """hixd says ready a second time (a new enclave) and a new client, which
+    attests it afresh, gets the reference tokens."""
+    deadline = time.monotonic() + 180
+    while len(re.findall(r"^hixd: ready\b", vm.serial(), re.M)) < 2:
+        test.assertLess(time.monotonic(), deadline, vm.serial()[-3000:])
+        time.sleep(0.5)
+    _, out, _ = sv.run_client(vm.port, *client_args(False, Fixture.disks[False]))
+    test.assertEqual(out["tokens"], Fixture.ref)
+    test.assertIn("mrenclave=", first_ready.group(0))
+
+
 class DaemonKilled(unittest.TestCase):
     """(f): hixd is killed while a session is live; the session's client gets
     an error, the enclave is destroyed (which scrubs the device), no
@@ -290,13 +302,7 @@ class DaemonKilled(unittest.TestCase):
             vm.wait_for(r"^KILLED SCAN path=kcore needle=tokens")
             for (path, needle), (found, _) in scan_lines(vm.serial(), "KILLED").items():
                 self.assertEqual(found, 0, f"{needle} through {path} after hixd died")
-            deadline = time.monotonic() + 180
-            while len(re.findall(r"^hixd: ready\b", vm.serial(), re.M)) < 2:
-                self.assertLess(time.monotonic(), deadline, vm.serial()[-3000:])
-                time.sleep(0.5)
-            _, out, _ = sv.run_client(vm.port, *client_args(False, Fixture.disks[False]))
-            self.assertEqual(out["tokens"], Fixture.ref)
-            self.assertIn("mrenclave=", first.group(0))
+            assert_service_recovers(self, vm, first)
 
 
 class DeviceServerKilled(unittest.TestCase):
@@ -329,13 +335,7 @@ class DeviceServerKilled(unittest.TestCase):
             for (path, needle), (found, _) in scan_lines(vm.serial(), "DEVKILLED").items():
                 self.assertEqual(found, 0, f"{needle} through {path} after the server died")
             vm.wait_for(r"^hixd: enclave died: the device failed", timeout=120)
-            deadline = time.monotonic() + 180
-            while len(re.findall(r"^hixd: ready\b", vm.serial(), re.M)) < 2:
-                self.assertLess(time.monotonic(), deadline, vm.serial()[-3000:])
-                time.sleep(0.5)
-            _, out, _ = sv.run_client(vm.port, *client_args(False, Fixture.disks[False]))
-            self.assertEqual(out["tokens"], Fixture.ref)
-            self.assertIn("mrenclave=", first.group(0))
+            assert_service_recovers(self, vm, first)
             retries = vm.serial().count("hixd: restart failed")
             print(f"attacks.session device server killed: recovered ({retries} failed restarts)")
 

@@ -1,6 +1,6 @@
 // hix-bench: a model on the hix-gpu device server in protected and plain
-// mode side by side, in one run (DESIGN.md §6), JSON out and a table on
-// stderr:
+// mode side by side, in one run (docs/architecture.md §8), JSON out and a
+// table on stderr:
 //   hix-bench --model gpt2-small|llama-1b|llama-8b|<preset> [--checkpoint DIR]
 //      --backend cuda|cpu --json OUT [--decode-tokens 128] [--reps 3]
 //      [--modes protected,plain] [--max-seq 2048] [--prefill-lens 128,1024]

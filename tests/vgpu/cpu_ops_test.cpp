@@ -349,9 +349,9 @@ TEST_P(Ops, CausalAttentionWithKvCacheAndGqa) {
     const auto ho = out(n * hq * hd);
     hix_vgpu_op_attention r{};
     r.out = t(ho);
-    r.q = tref(hqb, dt(), std::uint64_t{first} * hq * hd * (dt() == HIX_VGPU_DT_BF16 ? 2 : 4));
-    r.k = tref(hkb, dt(), std::uint64_t{first} * hkv * hd * (dt() == HIX_VGPU_DT_BF16 ? 2 : 4));
-    r.v = tref(hvb, dt(), std::uint64_t{first} * hkv * hd * (dt() == HIX_VGPU_DT_BF16 ? 2 : 4));
+    r.q = tref(hqb, dt(), std::uint64_t{first} * hq * hd * hix_vgpu_dtype_bytes(dt()));
+    r.k = tref(hkb, dt(), std::uint64_t{first} * hkv * hd * hix_vgpu_dtype_bytes(dt()));
+    r.v = tref(hvb, dt(), std::uint64_t{first} * hkv * hd * hix_vgpu_dtype_bytes(dt()));
     r.k_cache = t(kc);
     r.v_cache = t(vc);
     r.tokens = n;

@@ -172,7 +172,7 @@ class FakeBus {
   }
   std::vector<float> download(std::uint32_t ctx, std::uint32_t handle, std::size_t count,
                               std::uint8_t dtype = HIX_VGPU_DT_F32, std::uint64_t offset = 0) {
-    const std::size_t es = dtype == HIX_VGPU_DT_BF16 ? 2 : 4;
+    const std::size_t es = hix_vgpu_dtype_bytes(dtype);
     const std::uint64_t gpa = guest_alloc(count * es);
     CmdbufBuilder b;
     b.dma(HIX_VGPU_OP_DMA_OUT, tref(handle, dtype, offset), gpa, count * es);
@@ -198,7 +198,7 @@ class FakeBus {
   }
 
   static std::vector<std::byte> encode(std::span<const float> v, std::uint8_t dtype) {
-    std::vector<std::byte> out(v.size() * (dtype == HIX_VGPU_DT_BF16 ? 2 : 4));
+    std::vector<std::byte> out(v.size() * hix_vgpu_dtype_bytes(dtype));
     for (std::size_t i = 0; i < v.size(); ++i) {
       if (dtype == HIX_VGPU_DT_BF16) {
         const std::uint16_t h = f32_to_bf16(v[i]);
@@ -210,7 +210,7 @@ class FakeBus {
     return out;
   }
   static std::vector<float> decode(std::span<const std::byte> b, std::uint8_t dtype) {
-    const std::size_t es = dtype == HIX_VGPU_DT_BF16 ? 2 : 4;
+    const std::size_t es = hix_vgpu_dtype_bytes(dtype);
     std::vector<float> out(b.size() / es);
     for (std::size_t i = 0; i < out.size(); ++i) {
       if (dtype == HIX_VGPU_DT_BF16) {

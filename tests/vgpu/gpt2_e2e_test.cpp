@@ -189,7 +189,7 @@ class ModelProgram {
       : lay_(lay), b_(b), wdt_(wdt) {}
 
   hix_vgpu_tref w(std::size_t elem) const {
-    return tref(b_.weights, wdt_, elem * (wdt_ == HIX_VGPU_DT_BF16 ? 2 : 4));
+    return tref(b_.weights, wdt_, elem * hix_vgpu_dtype_bytes(wdt_));
   }
   static hix_vgpu_tref f(std::uint32_t h, std::size_t elem = 0) {
     return tref(h, HIX_VGPU_DT_F32, elem * 4);
@@ -287,7 +287,7 @@ class ModelProgram {
     cb.add(HIX_VGPU_OP_EMBEDDING, e);
     hix_vgpu_tref pos = w(lay_.wpe);
     pos.index_reg = 1;
-    pos.index_stride = kDim * (wdt_ == HIX_VGPU_DT_BF16 ? 2 : 4);
+    pos.index_stride = kDim * hix_vgpu_dtype_bytes(wdt_);
     cb.copy(f(b_.tmp), pos, std::uint64_t{rows} * kDim);
     hix_vgpu_op_binary add{};
     add.out = add.a = f(b_.x);
@@ -306,7 +306,7 @@ class TinyGpt2 : public ::testing::TestWithParam<std::uint8_t> {};
 
 TEST_P(TinyGpt2, GeneratesTheReferenceTokensOnTheDevice) {
   const std::uint8_t wdt = GetParam();
-  const std::size_t wes = wdt == HIX_VGPU_DT_BF16 ? 2 : 4;
+  const std::size_t wes = hix_vgpu_dtype_bytes(wdt);
   const Layout lay;
   const auto weights = make_weights(lay, wdt);
   const std::vector<std::int32_t> prompt{7, 3, 42, 11, 5};

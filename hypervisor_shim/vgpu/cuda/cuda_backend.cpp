@@ -22,6 +22,7 @@
 
 #include "cuda_crypto_engine.hpp"
 #include "driver_api.hpp"
+#include "kernel_shapes.hpp"
 #include "tensor_fatbin.hpp"
 
 namespace hix::vgpu::cuda {
@@ -29,15 +30,15 @@ namespace {
 
 constexpr std::size_t kMaxRecordings = 16;
 constexpr std::uint32_t kGemvMaxRows = 8;  // rows of a per GEMV launch
-constexpr unsigned kGemvWarps = 8;         // GEMV_WARPS
-constexpr unsigned kGemvNtCols = 32;       // GEMV_NT_COLS
-constexpr unsigned kGemvNtThreads = 512;   // GEMV_NT_COLS * GEMV_NT_SLICES
-constexpr unsigned kGemmTile = 64;         // GT
-constexpr unsigned kAttWarps = 8;          // ATT_WARPS
-constexpr unsigned kAttKeys = 32;          // ATT_KT
-constexpr unsigned kAttMaxHeadDim = 256;   // 32 * ATT_MAX_DPL
-constexpr unsigned kSampleThreads = 1024;  // SAMPLE_THREADS
-constexpr std::uint64_t kMaxGrid = 8192;   // grid-stride kernels
+using shapes::kAttKeys;
+using shapes::kAttWarps;
+using shapes::kGemmTile;
+using shapes::kGemvNtCols;
+using shapes::kGemvWarps;
+using shapes::kSampleThreads;
+constexpr unsigned kGemvNtThreads = shapes::kGemvNtCols * shapes::kGemvNtSlices;
+constexpr unsigned kAttMaxHeadDim = 32 * shapes::kAttMaxDimsPerLane;
+constexpr std::uint64_t kMaxGrid = 8192;  // grid-stride kernels
 constexpr std::uint64_t kMaxRowGrid = INT_MAX;
 
 // The device words of a backend, in one allocation.

@@ -1,8 +1,8 @@
-// The cuda compute backend (DESIGN.md §3, docs/specs/hix-gpu.md §6.7): VRAM
-// is one device allocation on a CUDA GPU and the tensor ISA runs as our own
-// kernels (tensor_kernels.cu, built by nvcc into a fatbin that this backend
-// loads as a module through the CUDA Driver API) plus cuBLAS for the GEMMs
-// where it wins. Storage is f32 or bf16 per operand; arithmetic is fp32
+// The cuda compute backend (docs/architecture.md §5.2, docs/specs/hix-gpu.md
+// §6.7): VRAM is one device allocation on a CUDA GPU and the tensor ISA runs
+// as our own kernels (tensor_kernels.cu, built by nvcc into a fatbin that this
+// backend loads as a module through the CUDA Driver API) plus cuBLAS for the
+// GEMMs where it wins. Storage is f32 or bf16 per operand; arithmetic is fp32
 // (reductions accumulate in fp32). Ops are queued on one stream and finish()
 // waits for them; LOOPs can be recorded into CUDA graphs and replayed.
 //

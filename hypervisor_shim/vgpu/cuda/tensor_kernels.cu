@@ -9,6 +9,10 @@
 // nothing.
 #include <cstdint>
 
+#include "kernel_shapes.hpp"
+
+using namespace hix::vgpu::cuda::shapes;  // NOLINT: the kernels' launch shapes
+
 typedef unsigned long long u64;
 
 #define DT_F32 1
@@ -365,9 +369,6 @@ extern "C" __global__ void k_rope(const unsigned* halt, void* out, int odt, cons
 // different order than the reference's, so a pick can differ only when the
 // target lies within double rounding of a boundary.
 
-#define SAMPLE_THREADS 1024
-#define SAMPLE_SORT_MAX 1024
-
 namespace {
 
 __device__ double sample_weight(float v, double mx, double temperature) {
@@ -376,14 +377,14 @@ __device__ double sample_weight(float v, double mx, double temperature) {
 
 }  // namespace
 
-extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
+extern "C" __global__ void __launch_bounds__(kSampleThreads)
     k_sample(const unsigned* halt, int* out, const void* x, int xdt, unsigned cols,
              float temperature, unsigned top_k, u64 seed, u64 first_draw) {
   if (halted(halt)) return;
   __shared__ unsigned hist[256];
   __shared__ double whist[256];
-  __shared__ u64 keys[SAMPLE_SORT_MAX];
-  __shared__ double w[SAMPLE_SORT_MAX];
+  __shared__ u64 keys[kSampleSortMax];
+  __shared__ double w[kSampleSortMax];
   __shared__ u64 shk[32];
   __shared__ double shd[32];
   __shared__ unsigned pick_digit;
@@ -447,7 +448,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
   const u64 z = splitmix64_mix(seed + (n + 1) * 0x9E3779B97F4A7C15ull);
   const double u = static_cast<double>(z >> 40) / 16777216.0;
 
-  if (k <= SAMPLE_SORT_MAX) {
+  if (k <= kSampleSortMax) {
     // Gather the k candidates, sort them descending, sum in order.
     unsigned p2 = 1;
     while (p2 < k) p2 <<= 1;
@@ -648,8 +649,6 @@ __device__ __forceinline__ void weights_f32(const uint4 w, float* f) {
   }
 }
 
-#define GEMV_WARPS 8
-
 // Small-m matmul with b [n,k] (TRANS_B): one warp per output column j
 // streams b's row j once in 16-byte loads (4 in flight per lane) and uses
 // each for all M rows of a. Rows of a and b are 16-byte aligned and k is a
@@ -661,7 +660,7 @@ __device__ void gemv_tb_vec(const unsigned* halt, void* out, int odt, const void
   if (halted(halt)) return;
   constexpr int VW = BF16B ? 8 : 4;
   const unsigned lane = threadIdx.x & 31;
-  const unsigned j = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+  const unsigned j = blockIdx.x * kGemvWarps + (threadIdx.x >> 5);
   if (j >= n) return;
   const uint4* row = reinterpret_cast<const uint4*>(static_cast<const unsigned char*>(b) +
                                                     static_cast<u64>(j) * k * (BF16B ? 2 : 4));
@@ -706,7 +705,7 @@ __device__ void gemv_tb_scalar(const unsigned* halt, void* out, int odt, const v
                                int bdt, unsigned n, unsigned k, int accumulate) {
   if (halted(halt)) return;
   const unsigned lane = threadIdx.x & 31;
-  const unsigned j = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+  const unsigned j = blockIdx.x * kGemvWarps + (threadIdx.x >> 5);
   if (j >= n) return;
   float acc[M];
 #pragma unroll
@@ -728,9 +727,6 @@ __device__ void gemv_tb_scalar(const unsigned* halt, void* out, int odt, const v
   }
 }
 
-#define GEMV_NT_COLS 32
-#define GEMV_NT_SLICES 16
-
 // Small-m matmul with b [k,n]: a block of 32 columns x 16 slices of k; the
 // slices are summed in shared memory.
 template <int M>
@@ -738,15 +734,15 @@ __device__ void gemv_nt(const unsigned* halt, void* out, int odt, const void* ci
                         int adt, const void* b, int bdt_w, const void* bias, int bdt, unsigned n,
                         unsigned k, int accumulate) {
   if (halted(halt)) return;
-  __shared__ float part[M][GEMV_NT_SLICES][GEMV_NT_COLS];
-  const unsigned tx = threadIdx.x % GEMV_NT_COLS;
-  const unsigned ty = threadIdx.x / GEMV_NT_COLS;
-  const unsigned j = blockIdx.x * GEMV_NT_COLS + tx;
+  __shared__ float part[M][kGemvNtSlices][kGemvNtCols];
+  const unsigned tx = threadIdx.x % kGemvNtCols;
+  const unsigned ty = threadIdx.x / kGemvNtCols;
+  const unsigned j = blockIdx.x * kGemvNtCols + tx;
   float acc[M];
 #pragma unroll
   for (int i = 0; i < M; ++i) acc[i] = 0.0f;
   if (j < n) {
-    for (unsigned p = ty; p < k; p += GEMV_NT_SLICES) {
+    for (unsigned p = ty; p < k; p += kGemvNtSlices) {
       const float wv = ld(b, bdt_w, static_cast<u64>(p) * n + j);
 #pragma unroll
       for (int i = 0; i < M; ++i) {
@@ -761,7 +757,7 @@ __device__ void gemv_nt(const unsigned* halt, void* out, int odt, const void* ci
 #pragma unroll
     for (int i = 0; i < M; ++i) {
       float s = 0.0f;
-      for (int q = 0; q < GEMV_NT_SLICES; ++q) s += part[i][q][tx];
+      for (int q = 0; q < kGemvNtSlices; ++q) s += part[i][q][tx];
       epilogue_store(out, odt, cin, bias, bdt, static_cast<u64>(i) * n + j, j, accumulate, s);
     }
   }
@@ -774,7 +770,7 @@ __device__ void gemv_nt(const unsigned* halt, void* out, int odt, const void* ci
       const void *b, int bdt_w, const void *bias, int bdt, unsigned n, unsigned k, int accumulate
 
 #define GEMV_VEC(M, BB, BA, NAME)                                                   \
-  extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32) NAME(GEMV_ARGS) {   \
+  extern "C" __global__ void __launch_bounds__(kGemvWarps * 32) NAME(GEMV_ARGS) {   \
     (void)adt;                                                                      \
     (void)bdt_w;                                                                    \
     gemv_tb_vec<M, BB, BA>(halt, out, odt, cin, a, b, bias, bdt, n, k, accumulate); \
@@ -785,10 +781,10 @@ __device__ void gemv_nt(const unsigned* halt, void* out, int odt, const void* ci
   GEMV_VEC(M, true, false, k_gemv_tb_m##M##_bf)                                              \
   GEMV_VEC(M, false, true, k_gemv_tb_m##M##_fb)                                              \
   GEMV_VEC(M, false, false, k_gemv_tb_m##M##_ff)                                             \
-  extern "C" __global__ void __launch_bounds__(GEMV_WARPS * 32) k_gemv_tbs_m##M(GEMV_ARGS) { \
+  extern "C" __global__ void __launch_bounds__(kGemvWarps * 32) k_gemv_tbs_m##M(GEMV_ARGS) { \
     gemv_tb_scalar<M>(halt, out, odt, cin, a, adt, b, bdt_w, bias, bdt, n, k, accumulate);   \
   }                                                                                          \
-  extern "C" __global__ void __launch_bounds__(GEMV_NT_COLS* GEMV_NT_SLICES)                 \
+  extern "C" __global__ void __launch_bounds__(kGemvNtCols* kGemvNtSlices)                   \
       k_gemv_nt_m##M(GEMV_ARGS) {                                                            \
     gemv_nt<M>(halt, out, odt, cin, a, adt, b, bdt_w, bias, bdt, n, k, accumulate);          \
   }
@@ -805,49 +801,47 @@ GEMV_M(8)
 // Any m: 64x64 output tiles, k in steps of 16 through shared memory, 4x4
 // outputs per thread, fp32 accumulate. For recordings (no cuBLAS there) and
 // use_cublas = false.
-#define GT 64
-#define GK 16
 
 extern "C" __global__ void __launch_bounds__(256)
     k_gemm_tiled(const unsigned* halt, void* out, int odt, const void* cin, const void* a, int adt,
                  const void* b, int bdt_w, const void* bias, int bdt, unsigned m, unsigned n,
                  unsigned k, int trans_b, int accumulate) {
   if (halted(halt)) return;
-  __shared__ float as[GK][GT + 4];
-  __shared__ float bs[GK][GT + 4];
+  __shared__ float as[kGemmK][kGemmTile + 4];
+  __shared__ float bs[kGemmK][kGemmTile + 4];
   const unsigned tid = threadIdx.x;
   const unsigned tx = tid % 16;
   const unsigned ty = tid / 16;
-  const unsigned col0 = blockIdx.x * GT;
-  const unsigned tiles_m = (m + GT - 1) / GT;
+  const unsigned col0 = blockIdx.x * kGemmTile;
+  const unsigned tiles_m = (m + kGemmTile - 1) / kGemmTile;
   for (unsigned tm = blockIdx.y; tm < tiles_m; tm += gridDim.y) {
-    const unsigned row0 = tm * GT;
+    const unsigned row0 = tm * kGemmTile;
     float acc[4][4];
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
 #pragma unroll
       for (int jj = 0; jj < 4; ++jj) acc[i][jj] = 0.0f;
     }
-    for (unsigned k0 = 0; k0 < k; k0 += GK) {
+    for (unsigned k0 = 0; k0 < k; k0 += kGemmK) {
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
         const unsigned e = tid + 256u * q;
         {
-          const unsigned r = e / GK;
-          const unsigned kk = e % GK;
+          const unsigned r = e / kGemmK;
+          const unsigned kk = e % kGemmK;
           const unsigned gr = row0 + r;
           const unsigned gk = k0 + kk;
           as[kk][r] = (gr < m && gk < k) ? ld(a, adt, static_cast<u64>(gr) * k + gk) : 0.0f;
         }
         if (trans_b != 0) {
-          const unsigned cc = e / GK;
-          const unsigned kk = e % GK;
+          const unsigned cc = e / kGemmK;
+          const unsigned kk = e % kGemmK;
           const unsigned gc = col0 + cc;
           const unsigned gk = k0 + kk;
           bs[kk][cc] = (gc < n && gk < k) ? ld(b, bdt_w, static_cast<u64>(gc) * k + gk) : 0.0f;
         } else {
-          const unsigned kk = e / GT;
-          const unsigned cc = e % GT;
+          const unsigned kk = e / kGemmTile;
+          const unsigned cc = e % kGemmTile;
           const unsigned gc = col0 + cc;
           const unsigned gk = k0 + kk;
           bs[kk][cc] = (gc < n && gk < k) ? ld(b, bdt_w, static_cast<u64>(gk) * n + gc) : 0.0f;
@@ -855,7 +849,7 @@ extern "C" __global__ void __launch_bounds__(256)
       }
       __syncthreads();
 #pragma unroll
-      for (int kk = 0; kk < GK; ++kk) {
+      for (int kk = 0; kk < kGemmK; ++kk) {
         float af[4];
         float bf[4];
 #pragma unroll
@@ -896,32 +890,28 @@ extern "C" __global__ void __launch_bounds__(256)
 // than one key split (gridDim.z), each split writes its partial (m, l, o)
 // and k_attention_combine merges them.
 
-#define ATT_WARPS 8
-#define ATT_KT 32
-#define ATT_MAX_DPL 8
-
-extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
+extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
     k_attention(const unsigned* halt, void* out, int odt, const void* q, int qdt, const void* kc,
                 int kdt, const void* vc, int vdt, unsigned tokens, unsigned q_heads,
                 unsigned kv_heads, unsigned hd, u64 pos, float scale, unsigned blocks_x,
                 u64 split_len, float* part_o, float* part_ml) {
   if (halted(halt)) return;
   extern __shared__ float sm[];
-  float* ks = sm;                      // [ATT_KT][hd + 1]
-  float* vs = ks + ATT_KT * (hd + 1);  // [ATT_KT][hd]
-  float* qs = vs + ATT_KT * hd;        // [ATT_WARPS][hd]
+  float* ks = sm;                        // [kAttKeys][hd + 1]
+  float* vs = ks + kAttKeys * (hd + 1);  // [kAttKeys][hd]
+  float* qs = vs + kAttKeys * hd;        // [kAttWarps][hd]
   const unsigned group = q_heads / kv_heads;
   const unsigned g = blockIdx.x / blocks_x;  // kv head: gridDim.x = blocks_x * kv_heads
   const unsigned bx = blockIdx.x % blocks_x;
   const unsigned warp = threadIdx.x >> 5;
   const unsigned lane = threadIdx.x & 31;
   const u64 nrows = static_cast<u64>(tokens) * group;
-  const u64 r = static_cast<u64>(bx) * ATT_WARPS + warp;
+  const u64 r = static_cast<u64>(bx) * kAttWarps + warp;
   const bool active = r < nrows;
   const u64 t = active ? r / group : 0;
   const u64 h = static_cast<u64>(g) * group + (active ? r % group : 0);
   const u64 kv_row = static_cast<u64>(kv_heads) * hd;
-  const u64 r_end = min((static_cast<u64>(bx) + 1) * ATT_WARPS, nrows);
+  const u64 r_end = min((static_cast<u64>(bx) + 1) * kAttWarps, nrows);
   const u64 block_last = pos + (r_end - 1) / group;
   const u64 my_last = pos + t;
   const u64 j0 = static_cast<u64>(blockIdx.z) * split_len;
@@ -933,14 +923,14 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
   }
   float m = -INFINITY;
   float l = 0.0f;
-  float o[ATT_MAX_DPL];
+  float o[kAttMaxDimsPerLane];
 #pragma unroll
-  for (int i = 0; i < ATT_MAX_DPL; ++i) o[i] = 0.0f;
+  for (int i = 0; i < kAttMaxDimsPerLane; ++i) o[i] = 0.0f;
 
-  for (u64 jt = j0; jt < j1; jt += ATT_KT) {
+  for (u64 jt = j0; jt < j1; jt += kAttKeys) {
     __syncthreads();  // the previous tile is consumed; qs is written
-    const unsigned cnt = static_cast<unsigned>(min(static_cast<u64>(ATT_KT), j1 - jt));
-    for (unsigned jj = warp; jj < cnt; jj += ATT_WARPS) {
+    const unsigned cnt = static_cast<unsigned>(min(static_cast<u64>(kAttKeys), j1 - jt));
+    for (unsigned jj = warp; jj < cnt; jj += kAttWarps) {
       const u64 src = (jt + jj) * kv_row + static_cast<u64>(g) * hd;
       for (unsigned d = lane; d < hd; d += 32) {
         ks[jj * (hd + 1) + d] = ld(kc, kdt, src + d);
@@ -962,12 +952,12 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
     const float corr = expf(m - m_new);
     l = l * corr + warp_sum(p);
 #pragma unroll
-    for (int i = 0; i < ATT_MAX_DPL; ++i) o[i] *= corr;
+    for (int i = 0; i < kAttMaxDimsPerLane; ++i) o[i] *= corr;
     for (unsigned jj = 0; jj < cnt; ++jj) {
       const float pj = __shfl_sync(0xFFFFFFFFu, p, static_cast<int>(jj));
       const float* vr = vs + jj * hd;
 #pragma unroll
-      for (int i = 0; i < ATT_MAX_DPL; ++i) {
+      for (int i = 0; i < kAttMaxDimsPerLane; ++i) {
         const unsigned d = lane + 32u * i;
         if (d < hd) o[i] = fmaf(pj, vr[d], o[i]);
       }
@@ -978,7 +968,7 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
   if (gridDim.z == 1) {
     const float inv = 1.0f / l;
 #pragma unroll
-    for (int i = 0; i < ATT_MAX_DPL; ++i) {
+    for (int i = 0; i < kAttMaxDimsPerLane; ++i) {
       const unsigned d = lane + 32u * i;
       if (d < hd) st(out, odt, (t * q_heads + h) * hd + d, o[i] * inv);
     }
@@ -986,7 +976,7 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
   }
   const u64 prow = static_cast<u64>(blockIdx.z) * tokens * q_heads + t * q_heads + h;
 #pragma unroll
-  for (int i = 0; i < ATT_MAX_DPL; ++i) {
+  for (int i = 0; i < kAttMaxDimsPerLane; ++i) {
     const unsigned d = lane + 32u * i;
     if (d < hd) part_o[prow * hd + d] = o[i];
   }

@@ -26,6 +26,20 @@ enum hix_vgpu_dtype {
   HIX_VGPU_DT_I32 = 3,
 };
 
+/* Bytes per element of a dtype; 0 for a code that names none (so it also
+ * tells whether a code is valid). */
+static inline uint32_t hix_vgpu_dtype_bytes(uint8_t dtype) {
+  switch (dtype) {
+    case HIX_VGPU_DT_F32:
+    case HIX_VGPU_DT_I32:
+      return 4;
+    case HIX_VGPU_DT_BF16:
+      return 2;
+    default:
+      return 0;
+  }
+}
+
 enum hix_vgpu_opcode {
   HIX_VGPU_OP_NOP = 0x00,
   HIX_VGPU_OP_FILL = 0x01,

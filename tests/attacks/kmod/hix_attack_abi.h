@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * /dev/hix-attack, the attacker's kernel module (hix_attack.ko): root in the
- * guest is the attacker (DESIGN.md §1) and gets these primitives to aim at
- * enclave memory and locked BARs. Shared by the module and the C++ attack
- * programs; docs/kernel-driver.md has the details.
+ * guest is the attacker (docs/architecture.md §3) and gets these primitives
+ * to aim at enclave memory and locked BARs. Shared by the module and the C++
+ * attack programs; docs/kernel-driver.md has the details.
  */
 #ifndef HIX_ATTACK_ABI_H
 #define HIX_ATTACK_ABI_H

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * hix_attack.ko: the attacker's kernel module for the OpenHIX attack tests.
- * Root in the guest is the attacker (DESIGN.md §1); /dev/hix-attack hands a
- * test program the primitives such an attacker has: physical memory through
- * the direct map and through fresh mappings, MMIO through ioremap, page-table
- * walks and rewrites. ABI and semantics: hix_attack_abi.h.
+ * Root in the guest is the attacker (docs/architecture.md §3);
+ * /dev/hix-attack hands a test program the primitives such an attacker has:
+ * physical memory through the direct map and through fresh mappings, MMIO
+ * through ioremap, page-table walks and rewrites. ABI and semantics:
+ * hix_attack_abi.h.
  *
  * Not part of OpenHIX's trusted or untrusted software stack: only the attack
  * tests load it (from /lib/modules/openhix-test).

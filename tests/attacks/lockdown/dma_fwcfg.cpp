@@ -5,10 +5,10 @@
 // writable 8-byte item, so root can copy EPC into it and read it out (a
 // read of enclave memory), put chosen bytes in it and copy them into EPC (a
 // write), and do the same with the locked BAR's SCRATCH.
-// Expected with HIX enforcing (DESIGN.md §2.4: no device may DMA into EPC;
-// spec §13, §15): the enclave page is neither read nor written, and the
-// BAR accesses are refused (bar-untagged: the device frontend sees an access
-// without the owner's tag).
+// Expected with HIX enforcing (docs/architecture.md §4.3: no device may DMA
+// into EPC; spec §13, §15): the enclave page is neither read nor written, and
+// the BAR accesses are refused (bar-untagged: the device frontend sees an
+// access without the owner's tag).
 // Run under `hix-gpu-owner --serve SOCKET --run ...` (for the BAR paths).
 #include <endian.h>
 #include <sys/io.h>

@@ -1,6 +1,7 @@
-// PCI as a root attacker in the guest sees it (DESIGN.md §1): functions found
-// in sysfs, configuration space through sysfs, CF8/CFC port I/O and ECAM
-// (MMCONFIG through /dev/mem), and BAR0 through a mapping or ioremap.
+// PCI as a root attacker in the guest sees it (docs/architecture.md §3):
+// functions found in sysfs, configuration space through sysfs, CF8/CFC port
+// I/O and ECAM (MMCONFIG through /dev/mem), and BAR0 through a mapping or
+// ioremap.
 #pragma once
 
 #include <cstdint>

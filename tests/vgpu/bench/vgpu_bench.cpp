@@ -1,5 +1,5 @@
 // Device-server micro-benchmarks, protected and unprotected side by side in
-// one run (DESIGN.md §6):
+// one run (docs/architecture.md §8):
 //   BM_DmaIn/plain vs BM_DmaIn/decrypt  -- guest memory -> VRAM, GB/s
 //   BM_DmaOut/plain vs BM_DmaOut/encrypt -- VRAM -> guest memory, GB/s
 //   BM_CommandOverhead/<ring>/<op>/<ops> -- per-op cost of one ring entry

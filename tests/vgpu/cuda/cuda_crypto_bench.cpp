@@ -1,5 +1,6 @@
 // hix-cuda-crypto-bench: the GPU crypto engine's decryption rate next to plain
-// copies, in one run (DESIGN.md §6: protected and unprotected side by side).
+// copies, in one run (docs/architecture.md §8: protected and unprotected side
+// by side).
 // Prints JSON on stdout (and to --json FILE); a short table on stderr.
 //   hix-cuda-crypto-bench [--sizes-mib 64,128,256,512,1024] [--reps 20] [--json FILE]
 // Rates are GB/s = 10^9 bytes of plaintext (for copies: of payload) per

@@ -24,7 +24,7 @@ std::string shape_str(const std::vector<std::uint64_t>& shape) {
 }
 
 std::size_t device_size(std::uint8_t dtype) {
-  return dtype == HIX_VGPU_DT_BF16 ? 2 : 4;
+  return hix_vgpu_dtype_bytes(dtype);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// The model compiler (DESIGN.md §4 user_runtime): safetensors checkpoints
+// The model compiler (docs/architecture.md §6.3): safetensors checkpoints
 // and configs in, device weight layout and hix-gpu command buffers out.
 //
 // Typical use:

@@ -23,7 +23,7 @@ constexpr std::uint8_t kRegPos = 1;    // R1: position of the first row
 constexpr std::uint64_t kMaxDmaPerCmdbuf = 4ull << 30;
 
 std::uint64_t dt_size(std::uint8_t dtype) {
-  return dtype == HIX_VGPU_DT_BF16 ? 2 : 4;
+  return hix_vgpu_dtype_bytes(dtype);
 }
 
 bool float_dtype(std::uint8_t dtype) {

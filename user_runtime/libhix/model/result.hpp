@@ -7,6 +7,8 @@
 #include <utility>
 #include <variant>
 
+#include "hix/expected.hpp"
+
 namespace hix::model {
 
 struct Error {
@@ -16,27 +18,14 @@ struct Error {
 struct Unit {};
 
 template <class T>
-class [[nodiscard]] Result {
+class [[nodiscard]] Result : public hix::Expected<T, Error> {
  public:
-  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design, as std::expected
-  Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
-  bool ok() const { return std::holds_alternative<T>(v_); }
-  explicit operator bool() const { return ok(); }
-  T& value() { return std::get<T>(v_); }
-  const T& value() const { return std::get<T>(v_); }
-  T& operator*() { return value(); }
-  const T& operator*() const { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
+  using hix::Expected<T, Error>::Expected;
   // The reason; empty when ok.
   const std::string& why() const {
     static const std::string none;
-    return ok() ? none : std::get<Error>(v_).why;
+    return this->ok() ? none : this->error().why;
   }
-  Error error() const { return Error{why()}; }
-
- private:
-  std::variant<T, Error> v_;
 };
 
 using Check = Result<Unit>;

@@ -8,6 +8,8 @@
 #include <utility>
 #include <variant>
 
+#include "hix/expected.hpp"
+
 namespace hix::client {
 
 enum class ErrorKind : std::uint8_t {
@@ -31,24 +33,7 @@ struct Error {
 struct Unit {};
 
 template <class T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design, as std::expected
-  Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
-  bool ok() const { return std::holds_alternative<T>(v_); }
-  explicit operator bool() const { return ok(); }
-  T& value() & { return std::get<T>(v_); }
-  const T& value() const& { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  const Error& error() const { return std::get<Error>(v_); }
-
- private:
-  std::variant<T, Error> v_;
-};
+using Result = hix::Expected<T, Error>;
 
 using Check = Result<Unit>;
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "hix/expected.hpp"
+
 namespace hix::loader {
 
 enum class Status : std::uint8_t {
@@ -41,27 +43,23 @@ const char* to_string(Status s);
 
 // A value or a Status with a human-readable detail. [[nodiscard]]: an
 // ignored error is a bug.
+struct Failure {
+  Status status = Status::ok;
+  std::string detail;
+};
+
 template <class T>
-class [[nodiscard]] Result {
+class [[nodiscard]] Result : public hix::Expected<T, Failure> {
  public:
-  // Implicit on purpose: `return value;` and `return Status::x;` both read well.
-  Result(T value) : value_(std::move(value)) {}
-  Result(Status status, std::string detail = {}) : status_(status), detail_(std::move(detail)) {}
+  Result(T value) : hix::Expected<T, Failure>(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Status status, std::string detail = {})                    // NOLINT: implicit by design
+      : hix::Expected<T, Failure>(Failure{status, std::move(detail)}) {}
 
-  bool ok() const { return value_.has_value(); }
-  Status status() const { return status_; }
-  const std::string& detail() const { return detail_; }
-
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-
- private:
-  std::optional<T> value_;
-  Status status_ = Status::ok;
-  std::string detail_;
+  Status status() const { return this->ok() ? Status::ok : this->error().status; }
+  const std::string& detail() const {
+    static const std::string none;
+    return this->ok() ? none : this->error().detail;
+  }
 };
 
 // Result<void>: a Status with its detail.
