@@ -29,7 +29,7 @@ seconds() {
 # run_step [-o VAR] STEP 'WHAT' COMMAND...: run COMMAND with its output in
 # $OPENHIX_LOG_DIR/STEP.log (-o: its stdout into VAR instead) and say
 # "openhix: WHAT... done", or "(cached)" when it reports its cache up to date
-# (a "[openhix] ... up to date" line, ninja's "no work to do"). A failing
+# (a "[openhix] ... up to date" line). A failing
 # COMMAND ends the script after its exit status, the log's last 30 lines and
 # the log's path. COMMAND runs in a subshell with errexit on, as a script
 # would, so a shell function may be a step.
@@ -65,7 +65,7 @@ run_step() {
     printf -v "$_var" '%s' "$(cat "$_out")"
     rm -f "$_out"
   fi
-  if grep -qE '^\[openhix\] .* up to date|^ninja: no work to do' "$_log"; then
+  if grep -qE '^\[openhix\] .* up to date' "$_log"; then
     printf '(cached)\n' >&2
   else
     printf 'done (%s)\n' "$(seconds $((SECONDS - _t0)))" >&2

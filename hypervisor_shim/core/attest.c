@@ -38,7 +38,7 @@ enum hix_status hix_egetkey(const struct hix_core* core, int enclave,
   if (req->name != HIX_KEY_SEAL) {
     return HIX_ERR_INVALID_PARAM;
   }
-  for (unsigned i = 0; i < 3; i++) {
+  for (size_t i = 0; i < sizeof(req->reserved) / sizeof(req->reserved[0]); i++) {
     if (req->reserved[i] != 0) {
       return HIX_ERR_INVALID_PARAM;
     }

@@ -15,7 +15,7 @@ static bool page_aligned(uint64_t v) {
 }
 
 static void scrub_page(struct hix_core* core, uint64_t pfn) {
-  core->mem->write(core->mem_opaque, pfn << 12, zero_page, HIX_PAGE_SIZE);
+  core->mem->write(core->mem_opaque, pfn * HIX_PAGE_SIZE, zero_page, HIX_PAGE_SIZE);
 }
 
 int hix_core_init(struct hix_core* core, const uint8_t secret_key[64], bool enforce,
@@ -135,7 +135,7 @@ enum hix_status hix_ecreate(struct hix_core* core, const struct hix_secs_params*
       p->size > HIX_LINEAR_LIMIT - p->base || p->attributes != 0) {
     return HIX_ERR_INVALID_PARAM;
   }
-  for (unsigned i = 0; i < 5; i++) {
+  for (size_t i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++) {
     if (p->reserved[i] != 0) {
       return HIX_ERR_INVALID_PARAM;
     }
@@ -184,7 +184,7 @@ static bool tcs_valid(const struct hix_tcs* tcs, uint64_t size) {
       (tcs->stack & 15) != 0) {
     return false;
   }
-  for (unsigned i = 0; i < 509; i++) {
+  for (size_t i = 0; i < sizeof(tcs->reserved) / sizeof(tcs->reserved[0]); i++) {
     if (tcs->reserved[i] != 0) {
       return false;
     }

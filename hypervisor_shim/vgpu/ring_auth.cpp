@@ -9,10 +9,18 @@
 namespace hix::vgpu {
 namespace {
 
-std::array<std::uint8_t, 12> ring_nonce(std::uint64_t seq) {
-  std::array<std::uint8_t, 12> n{};
-  std::memcpy(n.data(), HIX_VGPU_RING_NONCE_PREFIX, 4);
-  for (std::size_t i = 0; i < 8; ++i) n[4 + i] = static_cast<std::uint8_t>(seq >> (8 * i));
+// The IETF ChaCha20-Poly1305 nonce of entry `seq` (spec §5.2): the 4-byte
+// prefix, then the sequence number little-endian.
+constexpr std::size_t kPrefixBytes = 4;
+static_assert(kPrefixBytes + sizeof(std::uint64_t) == crypto_aead_chacha20poly1305_ietf_NPUBBYTES);
+
+std::array<std::uint8_t, crypto_aead_chacha20poly1305_ietf_NPUBBYTES> ring_nonce(
+    std::uint64_t seq) {
+  std::array<std::uint8_t, crypto_aead_chacha20poly1305_ietf_NPUBBYTES> n{};
+  std::memcpy(n.data(), HIX_VGPU_RING_NONCE_PREFIX, kPrefixBytes);
+  for (std::size_t i = 0; i < sizeof(seq); ++i) {
+    n[kPrefixBytes + i] = static_cast<std::uint8_t>(seq >> (8 * i));
+  }
   return n;
 }
 
