@@ -196,6 +196,12 @@ static bool linmap_test(const struct hix_enclave* e, uint64_t page) {
   return (e->linmap[page / 8] >> (page % 8)) & 1;
 }
 
+uint64_t hix_enclave_secs(const struct hix_core* core, int enclave) {
+  if (enclave < 0 || (unsigned)enclave >= HIX_MAX_ENCLAVES) return 0;
+  const struct hix_enclave* e = &core->enclaves[enclave];
+  return e->state == HIX_ENCLAVE_FREE ? 0 : e->secs_pa;
+}
+
 bool hix_enclave_is_initialized(const struct hix_core* core, int enclave) {
   return enclave >= 0 && (unsigned)enclave < HIX_MAX_ENCLAVES &&
          core->enclaves[enclave].state == HIX_ENCLAVE_INIT;

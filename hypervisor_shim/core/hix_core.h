@@ -222,6 +222,9 @@ const struct hix_lock* hix_lock_by_pa(const struct hix_core* core, uint64_t pa, 
  * enclave index and *entry, *stack the linear addresses to load. */
 enum hix_status hix_eenter(struct hix_core* core, uint64_t tcs_linear, uint64_t tcs_pa,
                            int* enclave, uint64_t* entry, uint64_t* stack);
+/* The physical address of enclave's SECS (its identity in the audit log);
+ * 0 for -1 (no enclave) or a free slot. */
+uint64_t hix_enclave_secs(const struct hix_core* core, int enclave);
 /* EEXIT or abort: release the TCS taken by EENTER. */
 void hix_enclave_leave(struct hix_core* core, int enclave, uint64_t tcs_pa);
 /* Abort, part 1: no more EENTER. Part 2, once no vCPU runs the enclave:

@@ -21,9 +21,11 @@ class [[nodiscard]] Expected {
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
+  // Only when ok() (as std::optional's *): nothing here throws, so callers
+  // that must not throw (main, the enclave) can use it.
+  T& value() & { return *std::get_if<0>(&v_); }
+  const T& value() const& { return *std::get_if<0>(&v_); }
+  T&& value() && { return std::move(*std::get_if<0>(&v_)); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
@@ -31,7 +33,7 @@ class [[nodiscard]] Expected {
   const T* operator->() const { return &value(); }
 
   // The error; only when !ok().
-  const E& error() const { return std::get<1>(v_); }
+  const E& error() const { return *std::get_if<1>(&v_); }
 
  private:
   std::variant<T, E> v_;

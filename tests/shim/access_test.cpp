@@ -1,6 +1,9 @@
 // The TLB-fill policy (docs/specs/hix-isa.md §5), case by case.
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <string>
+
 #include "enclave_builder.hpp"
 
 namespace hix::test {
@@ -72,8 +75,18 @@ TEST_P(Access, Verdict) {
   }
 }
 
+// The case's own name as an identifier: "EPC read, outside" -> EPC_read_outside.
 std::string case_name(const ::testing::TestParamInfo<Case>& param) {
-  return "case" + std::to_string(param.index);
+  std::string n;
+  for (const char* c = param.param.name; *c != 0; ++c) {
+    if (std::isalnum(static_cast<unsigned char>(*c)) != 0) {
+      n += *c;
+    } else if (!n.empty() && n.back() != '_') {
+      n += '_';
+    }
+  }
+  while (!n.empty() && n.back() == '_') n.pop_back();
+  return n;
 }
 
 INSTANTIATE_TEST_SUITE_P(Policy, Access, ::testing::ValuesIn(kCases), case_name);

@@ -66,8 +66,7 @@ static void hix_audit(CPUState *cs, uint64_t linear, uint64_t physical,
         .physical = physical,
         .kind = kind,
         .verdict = verdict,
-        .enclave_secs =
-            enclave >= 0 ? hix_platform->core.enclaves[enclave].secs_pa : 0,
+        .enclave_secs = hix_enclave_secs(&hix_platform->core, enclave),
     };
     hix_audit_record(&hix_platform->core, &d);
 }
