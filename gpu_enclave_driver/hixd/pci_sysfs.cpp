@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "hix/gpu/bar0_access.hpp"
 #include "hix/gpu/regs.hpp"
 
 namespace hix::hixd {
@@ -124,17 +125,11 @@ SysfsBar0::~SysfsBar0() {
 }
 
 std::uint32_t SysfsBar0::read32(gpu::Reg32 reg) {
-  // volatile: every register read must reach the device.
-  // reinterpret_cast: BAR0 mapped into this process.
-  return *reinterpret_cast<volatile std::uint32_t*>(static_cast<char*>(base_) +
-                                                    gpu::offset_of(reg).value);
+  return gpu::bar0_read(base_, reg);
 }
 
 void SysfsBar0::write32(gpu::Reg32 reg, std::uint32_t value) {
-  // volatile: every register write must reach the device.
-  // reinterpret_cast: BAR0 mapped into this process.
-  *reinterpret_cast<volatile std::uint32_t*>(static_cast<char*>(base_) +
-                                             gpu::offset_of(reg).value) = value;
+  gpu::bar0_write(base_, reg, value);
 }
 
 }  // namespace hix::hixd

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "hix/gpu/bar0_access.hpp"
 #include "hix/gpu/regs.hpp"
 #include "probe.hpp"
 
@@ -22,16 +23,10 @@ class MappedBar0 final : public hix::gpu::RegisterIo {
  public:
   explicit MappedBar0(void* base) : base_(base) {}
 
-  std::uint32_t read(Reg32 reg) override { return *slot(reg); }
-  void write(Reg32 reg, std::uint32_t value) override { *slot(reg) = value; }
+  std::uint32_t read(Reg32 reg) override { return hix::gpu::bar0_read(base_, reg); }
+  void write(Reg32 reg, std::uint32_t value) override { hix::gpu::bar0_write(base_, reg, value); }
 
  private:
-  // volatile: every access must reach the device, in program order.
-  volatile std::uint32_t* slot(Reg32 reg) {
-    // reinterpret_cast: the mapping is device memory laid out by the spec.
-    return reinterpret_cast<volatile std::uint32_t*>(static_cast<char*>(base_) +
-                                                     hix::gpu::offset_of(reg).value);
-  }
   void* base_;
 };
 

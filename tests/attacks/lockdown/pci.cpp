@@ -15,6 +15,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "hix/gpu/bar0_access.hpp"
+
 namespace hix::lockdown {
 
 namespace {
@@ -263,18 +265,13 @@ void MappedRange::write64(std::uint64_t offset, std::uint64_t value) const {
   *reinterpret_cast<volatile std::uint64_t*>(static_cast<char*>(base_) + offset) = value;
 }
 
+// Every access reaches the device (or the abort page, or is dropped there).
 std::uint32_t PointerRegisters::read(gpu::Reg32 reg) {
-  // volatile: every register read must reach the device (or the abort page).
-  // reinterpret_cast: BAR0 mapped into this process.
-  return *reinterpret_cast<volatile std::uint32_t*>(static_cast<char*>(bar0_) +
-                                                    gpu::offset_of(reg).value);
+  return gpu::bar0_read(bar0_, reg);
 }
 
 void PointerRegisters::write(gpu::Reg32 reg, std::uint32_t value) {
-  // volatile: every register write must reach the device (or be dropped there).
-  // reinterpret_cast: BAR0 mapped into this process.
-  *reinterpret_cast<volatile std::uint32_t*>(static_cast<char*>(bar0_) +
-                                             gpu::offset_of(reg).value) = value;
+  gpu::bar0_write(bar0_, reg, value);
 }
 
 }  // namespace hix::lockdown
