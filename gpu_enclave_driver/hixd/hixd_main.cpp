@@ -14,7 +14,6 @@
 
 #include "disks.hpp"
 #include "enclave_backend.hpp"
-#include "hix/gpu/regs.hpp"
 #include "hix/session/platform.hpp"
 #include "pci_sysfs.hpp"
 #include "server.hpp"
@@ -173,12 +172,6 @@ int main(int argc, char** argv) {
     factory = [dev = *gpu](std::string& err) -> std::unique_ptr<Backend> {
       auto bar0 = SysfsBar0::map(dev, err);
       if (!bar0) return nullptr;
-      // A device whose server died (an earlier backend found it lost) comes
-      // back, with a new server, after a function reset.
-      if ((bar0->read32(hix::gpu::Reg32::status) & hix::gpu::status::error) != 0 &&
-          !reset_function(dev, err)) {
-        return nullptr;
-      }
       hix::session::ServiceOptions opts;
       opts.mode = hix::session::Mode::plain;
       return std::make_unique<ServiceBackend>(

@@ -89,20 +89,6 @@ std::optional<PciDevice> find_hix_gpu(std::string& why) {
   return found;
 }
 
-bool reset_function(const PciDevice& dev, std::string& why) {
-  const std::string path = dev.sysfs() + "/reset";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
-    why = path + ": " + std::strerror(errno);
-    return false;
-  }
-  const bool ok = ::write(fd, "1", 1) == 1;
-  const int err = errno;
-  ::close(fd);
-  if (!ok) why = "reset through " + path + ": " + std::strerror(err);
-  return ok;
-}
-
 std::unique_ptr<SysfsBar0> SysfsBar0::map(const PciDevice& dev, std::string& why) {
   const std::string path = dev.sysfs() + "/resource0";
   const int fd = ::open(path.c_str(), O_RDWR | O_SYNC | O_CLOEXEC);

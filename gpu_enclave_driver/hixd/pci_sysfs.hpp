@@ -24,11 +24,6 @@ struct PciDevice {
 // the kernel assigned; nullopt and `why` otherwise.
 std::optional<PciDevice> find_hix_gpu(std::string& why);
 
-// A function-level reset through sysfs (plain mode: the device is not locked).
-// After its server died the hix-gpu reaches a new one on reset (hix-gpu spec
-// §10.6).
-[[nodiscard]] bool reset_function(const PciDevice& dev, std::string& why);
-
 // BAR0 mapped from sysfs resource0: every access one aligned 32-bit load or
 // store.
 class SysfsBar0 final : public session::Mmio {
