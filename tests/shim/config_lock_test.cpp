@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <map>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -32,17 +31,14 @@ std::vector<Row> spec_rows() {
   static const std::regex row(
       R"(^\|\s*(both|upstream bridge|locked endpoint)\s*\|\s*(header|[^|(]*\((extended )?0x([0-9A-Fa-f]+)\))\s*\|[^|]*\|\s*0x([0-9A-Fa-f]+)\s*\|\s*(\d+)\s*\|\s*0x([0-9A-Fa-f]+))");
   std::vector<Row> rows;
-  std::istringstream lines(read_spec("docs/specs/hix-isa.md"));
-  for (std::string line; std::getline(lines, line);) {
-    std::smatch m;
-    if (!std::regex_search(line, m, row)) continue;
+  for (const auto& m : spec_captures(read_spec("docs/specs/hix-isa.md"), row)) {
     Row r{};
     r.endpoint = m[1] != "upstream bridge";
     r.bridge = m[1] != "locked endpoint";
     if (m[2] == "header") {
       r.area = HIX_CFG_HEADER;
     } else {
-      r.area = m[3].matched ? HIX_CFG_EXT_CAP : HIX_CFG_CAP;
+      r.area = m[3].empty() ? HIX_CFG_CAP : HIX_CFG_EXT_CAP;
       r.cap_id = static_cast<std::uint16_t>(std::stoul(m[4], nullptr, 16));
     }
     r.offset = static_cast<std::uint32_t>(std::stoul(m[5], nullptr, 16));

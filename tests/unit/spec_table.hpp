@@ -9,6 +9,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hix::test {
@@ -26,6 +27,22 @@ struct SpecRegister {
   std::string access;
   std::uint32_t reset;
 };
+
+// The captures (0: the whole match; "" for a group that did not take part)
+// of every line of `text` that `row` matches.
+inline std::vector<std::vector<std::string>> spec_captures(const std::string& text,
+                                                           const std::regex& row) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (!std::regex_search(line, m, row)) continue;
+    std::vector<std::string> captures;
+    for (const auto& sub : m) captures.push_back(sub.matched ? sub.str() : std::string());
+    rows.push_back(std::move(captures));
+  }
+  return rows;
+}
 
 // Rows of the form: | `0x0000` | `ID` | RO | `0x48495847` | meaning |
 inline std::vector<SpecRegister> spec_registers(const std::string& text) {
