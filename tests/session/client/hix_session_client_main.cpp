@@ -20,7 +20,7 @@
 
 namespace {
 
-using namespace hix::session_client;
+using namespace hix::inference;
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;

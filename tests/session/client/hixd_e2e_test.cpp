@@ -295,8 +295,8 @@ hix_open_reply raw_open(Raw& r, std::uint64_t window = std::uint64_t{64} << 10) 
 
 // ---- runs -----------------------------------------------------------------------
 
-session_client::RunOptions run_options(const Hixd& h, const session_client::ModelInput& in) {
-  session_client::RunOptions o;
+inference::RunOptions run_options(const Hixd& h, const inference::ModelInput& in) {
+  inference::RunOptions o;
   o.port = h.port();
   o.expect = h.expect();
   o.input = &in;
@@ -310,13 +310,13 @@ class Generation : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(Generation, ProtectedThroughHixdMatchesPlain) {
   const PlatformKeys keys;
-  auto input = session_client::open_preset(GetParam(), 7);
+  auto input = inference::open_preset(GetParam(), 7);
   ASSERT_TRUE(input.ok()) << input.why();
   std::vector<std::int32_t> tokens[2];
   std::vector<float> logits[2];
   for (const bool plain : {false, true}) {
     Hixd h(plain, keys);
-    auto r = session_client::run(run_options(h, *input));
+    auto r = inference::run(run_options(h, *input));
     ASSERT_TRUE(r.ok()) << (plain ? "plain: " : "protected: ") << r.why();
     EXPECT_EQ(r->plain, plain);
     EXPECT_EQ(r->tokens.size(), 5u + 8u);
@@ -325,7 +325,7 @@ TEST_P(Generation, ProtectedThroughHixdMatchesPlain) {
     EXPECT_EQ(r->last_logits.size(), input->config.vocab);
     EXPECT_EQ(r->load_path, "put");
     // The CLI's JSON: valid, with the mode, the tokens and every timing.
-    auto js = model::parse_json(session_client::result_json(*r, input->name, true));
+    auto js = model::parse_json(inference::result_json(*r, input->name, true));
     ASSERT_TRUE(js.ok()) << js.why();
     EXPECT_EQ(js->find("mode")->string, plain ? "plain" : "protected");
     EXPECT_EQ(js->find("tokens")->array.size(), 13u);
@@ -359,7 +359,7 @@ INSTANTIATE_TEST_SUITE_P(Models, Generation, ::testing::Values("tiny-gpt2", "tin
 
 TEST(Load, WeightsFromADiskGiveTheSameTokensAsPut) {
   const PlatformKeys keys;
-  auto input = session_client::open_preset("tiny-llama", 3);
+  auto input = inference::open_preset("tiny-llama", 3);
   ASSERT_TRUE(input.ok());
   const auto dir =
       std::filesystem::temp_directory_path() / ("hixd-disk-" + std::to_string(::getpid()));
@@ -372,19 +372,19 @@ TEST(Load, WeightsFromADiskGiveTheSameTokensAsPut) {
       return rt;
     }());
     ASSERT_TRUE(plan.ok());
-    auto wf = session_client::write_weights_file(file, *plan, *input->weights, input->name, !plain);
+    auto wf = inference::write_weights_file(file, *plan, *input->weights, input->name, !plain);
     ASSERT_TRUE(wf.ok()) << wf.why();
-    auto back = session_client::read_weights_sidecar(file, *plan);
+    auto back = inference::read_weights_sidecar(file, *plan);
     ASSERT_TRUE(back.ok()) << back.why();
     EXPECT_EQ(back->file_bytes, std::filesystem::file_size(file));
 
     Hixd h(plain, keys, {"/nonexistent-disk", file});
-    auto put = session_client::run(run_options(h, *input));
+    auto put = inference::run(run_options(h, *input));
     ASSERT_TRUE(put.ok()) << put.why();
     auto lo = run_options(h, *input);
     lo.disk_index = 1;
     lo.disk_file = *back;
-    auto disk = session_client::run(lo);
+    auto disk = inference::run(lo);
     ASSERT_TRUE(disk.ok()) << disk.why();
     EXPECT_EQ(disk->load_path, "disk");
     EXPECT_GE(disk->load_bytes, wf->file_bytes - 4096 * wf->tensors.size());
@@ -397,11 +397,85 @@ TEST(Load, WeightsFromADiskGiveTheSameTokensAsPut) {
     // Disk 0 is absent: refused, counted, the session goes on.
     auto bad = lo;
     bad.disk_index = 0;
-    auto r = session_client::run(bad);
+    auto r = inference::run(bad);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.why().find("out_of_range"), std::string::npos) << r.why();
   }
   std::filesystem::remove_all(dir);
+}
+
+// Streaming: rounds of tokens give what one program gives, greedy and
+// sampled, and every token reaches the callback once, in order.
+class Streaming : public ::testing::TestWithParam<bool> {};
+
+TEST_P(Streaming, RoundsGiveTheSameTokensAsOneProgram) {
+  const PlatformKeys keys;
+  auto input = inference::open_preset("tiny-llama", 5);
+  ASSERT_TRUE(input.ok()) << input.why();
+  Hixd h(false, keys);
+  auto one = run_options(h, *input);
+  one.generate = 11;
+  one.sample = GetParam();
+  one.temperature = 0.8f;
+  one.top_k = 40;
+  one.seed = 1234;
+  auto whole = inference::run(one);
+  ASSERT_TRUE(whole.ok()) << whole.why();
+  EXPECT_EQ(whole->t.rounds, 1u);
+  for (const std::uint32_t round : {1u, 3u, 4u}) {
+    auto o = one;
+    o.round_tokens = round;
+    std::vector<std::int32_t> streamed;
+    o.on_tokens = [&](std::span<const std::int32_t> t) {
+      streamed.insert(streamed.end(), t.begin(), t.end());
+    };
+    auto r = inference::run(o);
+    ASSERT_TRUE(r.ok()) << r.why();
+    EXPECT_EQ(r->tokens, whole->tokens) << "rounds of " << round;
+    EXPECT_EQ(streamed, std::vector<std::int32_t>(whole->tokens.begin() + 5, whole->tokens.end()));
+    // One token first, then rounds of `round`.
+    EXPECT_EQ(r->t.rounds, 1 + (10 + round - 1) / round);
+    EXPECT_GT(r->t.first_token_ms, 0);
+  }
+  EXPECT_EQ(h.status().at("rejections"), "0");
+}
+
+INSTANTIATE_TEST_SUITE_P(Decoding, Streaming, ::testing::Bool(), [](const auto& param_info) {
+  return std::string(param_info.param ? "Sampled" : "Greedy");
+});
+
+TEST(Load, WeightsPutFromALocalSealedFileGiveTheSameTokens) {
+  const PlatformKeys keys;
+  auto input = inference::open_preset("tiny-gpt2", 4);
+  ASSERT_TRUE(input.ok());
+  const std::string file = (std::filesystem::temp_directory_path() /
+                            ("hixd-file-" + std::to_string(::getpid()) + ".bin"))
+                               .string();
+  model::RuntimeOptions rt;
+  rt.max_seq = 24;
+  auto plan = model::make_plan(input->config, rt);
+  ASSERT_TRUE(plan.ok());
+  auto wf = inference::write_weights_file(file, *plan, *input->weights, input->name, true);
+  ASSERT_TRUE(wf.ok()) << wf.why();
+  Hixd h(false, keys);
+  auto put = inference::run(run_options(h, *input));
+  ASSERT_TRUE(put.ok()) << put.why();
+  // Without the plaintext weights: only the sealed file and its key.
+  const inference::ModelInput sealed_only{input->config, nullptr, "sealed file"};
+  auto o = run_options(h, sealed_only);
+  o.disk_file = *wf;
+  o.put_file = file;
+  auto r = inference::run(o);
+  ASSERT_TRUE(r.ok()) << r.why();
+  EXPECT_EQ(r->load_path, "file");
+  EXPECT_EQ(r->tokens, put->tokens);
+  // A file cut short is refused with the tensor's name; hixd serves on.
+  std::filesystem::resize_file(file, wf->tensors.back().offset + 100);
+  auto cut = inference::run(o);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.why().find("cut short"), std::string::npos) << cut.why();
+  EXPECT_TRUE(inference::run(run_options(h, *input)).ok());
+  std::filesystem::remove(file);
 }
 
 TEST(Attestation, TheClientRefusesAnotherEnclaveOrPlatformOrMode) {
@@ -613,10 +687,10 @@ TEST(Sessions, AnEnclaveDeathFailsEverySessionAndANewEnclaveServesNewOnes) {
     EXPECT_EQ(p.error().status, HIX_SESSION_NOT_READY);
   }
   // A new session, on a new enclave, runs a whole generation.
-  auto input = session_client::open_preset("tiny-gpt2", 1);
+  auto input = inference::open_preset("tiny-gpt2", 1);
   ASSERT_TRUE(input.ok());
   std::this_thread::sleep_for(100ms);
-  auto r = session_client::run(run_options(h, *input));
+  auto r = inference::run(run_options(h, *input));
   ASSERT_TRUE(r.ok()) << r.why();
   const auto st = h.status();
   EXPECT_EQ(st.at("enclave_deaths"), "1");

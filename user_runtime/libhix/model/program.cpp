@@ -20,6 +20,8 @@ namespace {
 
 constexpr std::uint8_t kRegToken = 0;  // R0: tokens[] index
 constexpr std::uint8_t kRegPos = 1;    // R1: position of the first row
+// SAMPLE's per-draw seed step (docs/specs/hix-gpu.md §6.5).
+constexpr std::uint64_t kSampleSeedStep = 0x9E3779B97F4A7C15ULL;
 constexpr std::uint64_t kMaxDmaPerCmdbuf = 4ull << 30;
 
 std::uint64_t dt_size(std::uint8_t dtype) {
@@ -471,6 +473,58 @@ Result<std::vector<std::byte>> build_generate_program(const Plan& plan,
       cb.dma(HIX_VGPU_OP_DMA_OUT, tref(logits, HIX_VGPU_DT_F32), *req.logits_gpa,
              logits_out_bytes(plan));
     }
+  }
+  auto bytes = cb.finish();
+  if (auto r = check_size(cb, bytes.size()); !r) return r.error();
+  return bytes;
+}
+
+Result<std::vector<std::byte>> build_continue_program(const Plan& plan,
+                                                      std::span<const std::uint32_t> handles,
+                                                      const ContinueRequest& req) {
+  if (auto r = check_handles(plan, handles); !r) return r.error();
+  const GenerateRequest& base = req.base;
+  if (req.from <= base.prompt_len || req.n_new < 1) {
+    return fail("continue: a round starts after the first generated token and adds at least one");
+  }
+  if (std::uint64_t{req.from} + req.n_new > plan.options.max_seq) {
+    return fail("continue: " + std::to_string(req.from) + " + " + std::to_string(req.n_new) +
+                " tokens exceed max_seq " + std::to_string(plan.options.max_seq));
+  }
+  if (base.sample && (!std::isfinite(base.temperature) || base.temperature <= 0)) {
+    return fail("continue: sampling temperature must be finite and positive");
+  }
+  if (base.sealed && (req.tokens_tensor_id & HIX_VGPU_TENSOR_ID_DEVICE) == 0) {
+    return fail("continue: the output tensor id must have bit 63 set");
+  }
+  GenerateRequest step = base;
+  // SAMPLE numbers its draws per command buffer (spec §6.5): the first
+  // round drew from - prompt_len of them.
+  step.seed = base.seed + std::uint64_t{req.from - base.prompt_len} * kSampleSeedStep;
+  const Emitter e(plan, handles);
+  const std::uint32_t tokens = e.handle(BufferRole::tokens);
+  CmdbufBuilder cb;
+  // The last token so far is fed at its own position.
+  cb.set_reg(kRegToken, static_cast<std::int32_t>(req.from - 1))
+      .set_reg(kRegPos, static_cast<std::int32_t>(req.from - 1));
+  CmdbufBuilder loop;
+  if (base.eos) {
+    hix_vgpu_op_break_if_eq br{};
+    br.x = e.token_at_r0();
+    br.value = *base.eos;
+    loop.add(HIX_VGPU_OP_BREAK_IF_EQ, br);
+  }
+  e.embed(loop, 1);
+  e.body(loop, 1, step);
+  loop.add_reg(kRegPos, 1);
+  cb.loop(req.n_new, loop.op_count()).append(loop);
+  const hix_vgpu_tref out = tref(tokens, HIX_VGPU_DT_I32, std::uint64_t{req.from} * 4);
+  const std::uint64_t out_bytes = std::uint64_t{req.n_new} * 4;
+  if (base.sealed) {
+    cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, out, req.tokens_gpa, out_bytes, req.tokens_tensor_id,
+                 base.key_slot);
+  } else {
+    cb.dma(HIX_VGPU_OP_DMA_OUT, out, req.tokens_gpa, out_bytes);
   }
   auto bytes = cb.finish();
   if (auto r = check_size(cb, bytes.size()); !r) return r.error();

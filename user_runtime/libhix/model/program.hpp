@@ -109,6 +109,24 @@ std::uint64_t logits_out_bytes(const Plan& plan);
 Result<std::vector<std::byte>> build_generate_program(const Plan& plan,
                                                       std::span<const std::uint32_t> handles,
                                                       const GenerateRequest& request);
+// Streaming: the next round of a generation that build_generate_program
+// started in the same session. tokens[0..from) are on the device already
+// (the prompt and the tokens generated so far; the KV caches hold rows
+// 0..from-2); the round decodes `n_new` more into tokens[from..from+n_new)
+// and moves only those out. Sampling continues the one-shot program's
+// stream (the seed is advanced by the samples drawn before), so a
+// generation in rounds yields the same tokens as one program would.
+struct ContinueRequest {
+  GenerateRequest base;  // sealed, key_slot, sampling, eos; prompt_len of the first round
+  std::uint32_t from = 0;
+  std::uint32_t n_new = 1;
+  std::uint64_t tokens_gpa = 0;  // n_new * 4 bytes out
+  std::uint64_t tokens_tensor_id = 0;
+};
+Result<std::vector<std::byte>> build_continue_program(const Plan& plan,
+                                                      std::span<const std::uint32_t> handles,
+                                                      const ContinueRequest& request);
+
 // The prefill alone (generate with n_new = 1): for timing prefill.
 Result<std::vector<std::byte>> build_prefill_program(const Plan& plan,
                                                      std::span<const std::uint32_t> handles,

@@ -1,23 +1,27 @@
 // One inference through hixd, as a client does it (docs/specs/hix-session.md):
 // connect, INFO, attest and OPEN a session with a window sized for the
 // model, ALLOC the plan's buffers, install a model key (slot 1), move the
-// weights into the window (PUT through the socket, or LOAD from a VM disk
-// holding a seal-weights file), SUBMIT the load program, seal the prompt
-// under K_t (slot 0) and PUT it, SUBMIT the generate program (greedy), GET
-// and open the tokens and the last logits, CLOSE. In plain mode tensors
+// weights into the window (PUT through the socket — sealed here, or read
+// from a sealed file — or LOAD from a VM disk holding that file), SUBMIT
+// the load program, seal the prompt under K_t (slot 0) and PUT it, SUBMIT
+// the generate program, GET and open the tokens (and the last logits),
+// CLOSE. With `round_tokens` the generation runs in rounds (the first makes
+// one token, each later one `round_tokens` more) and every round's tokens
+// reach `on_tokens` as soon as they are opened. In plain mode tensors
 // travel as plaintext with DMA_IN/DMA_OUT. Every step is timed.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "model_input.hpp"
 #include "session/client.hpp"
 
-namespace hix::session_client {
+namespace hix::inference {
 
 struct RunOptions {
   std::string host = "127.0.0.1";
@@ -27,10 +31,24 @@ struct RunOptions {
   model::RuntimeOptions runtime;  // max_seq, dtypes
   std::vector<std::int32_t> prompt;
   std::uint32_t generate = 1;
-  bool want_logits = true;
-  // LOAD the weights from VM disk `disk_index`, which holds `disk_file`.
+  bool want_logits = true;  // one-program generation only
+  // Decoding: greedy, or sampled (spec §6.5); stop at `eos`.
+  bool sample = false;
+  float temperature = 1.0f;
+  std::uint32_t top_k = 0;
+  std::uint64_t seed = 0;
+  std::optional<std::int32_t> eos;
+  // Streaming: 0 = one program; else rounds of this many tokens after a
+  // first round of one, each round's new tokens passed to on_tokens.
+  std::uint32_t round_tokens = 0;
+  std::function<void(std::span<const std::int32_t>)> on_tokens;
+  // The weights already sealed in a file laid out as `disk_file` says (a
+  // seal-weights file or a .hixm): LOAD them from VM disk `disk_index`, or,
+  // without a disk index, read them from the local file `put_file` and PUT
+  // them. Neither: seal them here under a fresh model key.
   std::optional<std::uint32_t> disk_index;
   std::optional<WeightsFile> disk_file;
+  std::string put_file;
   // Called once the tokens are out and before the session closes (the CLI
   // prints secrets, writes its JSON and holds the session open here).
   std::function<void(const struct RunResult&)> before_close;
@@ -51,6 +69,9 @@ struct Timings {
   double load_mb_s = 0;       // bytes moved / load_ms
   double generate_ms = 0;     // seal + PUT prompt, SUBMIT, GET + open outputs
   double generate_submit_ms = 0;
+  double first_token_ms = 0;  // prompt PUT to the first generated token opened
+  double tokens_per_s = 0;    // generated tokens after the first / their time
+  std::uint32_t rounds = 0;   // generate programs submitted
   double close_ms = 0;
 };
 
@@ -80,4 +101,4 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind = null
 // adds the plaintext needles.
 std::string result_json(const RunResult& r, const std::string& model_name, bool secrets);
 
-}  // namespace hix::session_client
+}  // namespace hix::inference

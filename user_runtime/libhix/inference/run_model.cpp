@@ -1,9 +1,12 @@
 // One inference through hixd (run_model.hpp).
 #include "run_model.hpp"
 
+#include <fcntl.h>
 #include <sodium.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,7 +15,7 @@
 #include "hex.hpp"
 #include "session/tensor_seal.hpp"
 
-namespace hix::session_client {
+namespace hix::inference {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -96,18 +99,30 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
   }
   auto plan = model::make_plan(cfg, o.runtime);
   if (!plan) return plan.error();
-  if (auto c = model::check_source(plan->layout, *o.input->weights); !c) return c.error();
+  const model::WeightSource* source = o.input->weights.get();
+  if (source != nullptr) {
+    if (auto c = model::check_source(plan->layout, *source); !c) return c.error();
+  }
   const bool sealed = !o.expect.plain;
   const bool from_disk = o.disk_index.has_value();
-  if (from_disk && (!o.disk_file || o.disk_file->sealed != sealed)) {
+  const bool from_file = !from_disk && !o.put_file.empty();
+  if ((from_disk || from_file) && (!o.disk_file || o.disk_file->sealed != sealed)) {
     return model::fail(std::string("the weights file is ") +
                        (o.disk_file && o.disk_file->sealed ? "sealed" : "plain") +
                        ", the session is " + (sealed ? "protected" : "plain"));
   }
+  if (!from_disk && !from_file && source == nullptr) {
+    return model::fail("run: no weights (a weight source, a disk or a sealed file)");
+  }
+  if (o.disk_file && o.disk_file->tensors.size() != plan->layout.tensors.size()) {
+    return model::fail("the weights file has " + std::to_string(o.disk_file->tensors.size()) +
+                       " tensors, the model's layout " +
+                       std::to_string(plan->layout.tensors.size()));
+  }
 
   RunResult r;
   r.plain = !sealed;
-  r.load_path = from_disk ? "disk" : "put";
+  r.load_path = from_disk ? "disk" : (from_file ? "file" : "put");
   const auto& tensors = plan->layout.tensors;
   const std::size_t n = tensors.size();
 
@@ -191,7 +206,7 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
   // The model key: fresh, or the one the weights file was sealed under.
   client::Key model_key{};
   if (sealed) {
-    if (from_disk) {
+    if (from_disk || from_file) {
       model_key = o.disk_file->model_key;
     } else {
       client::random_bytes(model_key);
@@ -231,10 +246,35 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
       i = j;
     }
     r.t.transfer_ms = ms_since(t0);
-    auto w = model::device_tensor_bytes(plan->layout, largest_tensor, *o.input->weights);
-    if (!w) return w.error();
-    const auto head = as_u8(*w).first(std::min<std::size_t>(64, w->size()));
-    r.weight_bytes.assign(head.begin(), head.end());
+  } else if (from_file) {
+    // The sealed bytes as the file holds them, tensor by tensor.
+    const WeightsFile& wf = *o.disk_file;
+    const int fd = ::open(o.put_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return model::fail(o.put_file + ": " + std::strerror(errno));
+    t0 = Clock::now();
+    std::vector<std::uint8_t> buf;
+    constexpr std::uint64_t kPutMax = std::uint64_t{8} << 20;
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::uint64_t at = 0; at < wf.tensors[i].stored; at += kPutMax) {
+        const std::uint64_t len = std::min<std::uint64_t>(kPutMax, wf.tensors[i].stored - at);
+        buf.resize(len);
+        const auto got =
+            ::pread(fd, buf.data(), len, static_cast<off_t>(wf.tensors[i].offset + at));
+        if (got != static_cast<ssize_t>(len)) {
+          ::close(fd);
+          return model::fail(o.put_file + ": " + tensors[i].name + " is cut short");
+        }
+        auto p = s.put(slots[i].offset + at, buf);
+        if (!p) {
+          ::close(fd);
+          return err("PUT " + tensors[i].name, p.error());
+        }
+        r.load_bytes += len;
+        ++r.load_requests;
+      }
+    }
+    ::close(fd);
+    r.t.transfer_ms = ms_since(t0);
   } else {
     // Seal (or copy) every tensor into an image of the window's weight
     // part, then PUT it in runs of contiguous slots.
@@ -242,7 +282,7 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
     std::vector<std::uint8_t> image(image_end, 0);
     t0 = Clock::now();
     for (std::size_t i = 0; i < n; ++i) {
-      auto w = model::device_tensor_bytes(plan->layout, i, *o.input->weights);
+      auto w = model::device_tensor_bytes(plan->layout, i, *source);
       if (!w) return model::fail(tensors[i].name + ": " + w.why());
       const auto plain = as_u8(*w);
       if (i == largest_tensor) {
@@ -273,6 +313,12 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
     r.t.transfer_ms = ms_since(t0);
   }
   sodium_memzero(model_key.data(), model_key.size());
+  if ((from_disk || from_file) && source != nullptr) {
+    auto w = model::device_tensor_bytes(plan->layout, largest_tensor, *source);
+    if (!w) return w.error();
+    const auto head = as_u8(*w).first(std::min<std::size_t>(64, w->size()));
+    r.weight_bytes.assign(head.begin(), head.end());
+  }
 
   // The load program(s).
   auto load = model::build_load_program(
@@ -287,15 +333,23 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
   r.t.load_ms = r.t.transfer_ms + r.t.load_submit_ms;
   r.t.load_mb_s = r.t.load_ms > 0 ? static_cast<double>(r.load_bytes) / 1e3 / r.t.load_ms : 0;
 
-  // The prompt in, the generate program, the outputs back.
+  // The prompt in, the generate program(s), the outputs back.
   const Slot& ps = slots[n];
   const Slot& ts = slots[n + 1];
   const Slot& ls = slots[n + 2];
+  const bool rounds = o.round_tokens != 0;
+  gen.sample = o.sample;
+  gen.temperature = o.temperature;
+  gen.top_k = o.top_k;
+  gen.seed = o.seed;
+  gen.eos = o.eos;
+  if (rounds) gen.n_new = 1;
   gen.prompt_gpa = ps.gpa;
   gen.prompt_tensor_id = 1;
   gen.tokens_gpa = ts.gpa;
   gen.tokens_tensor_id = client::kDeviceTensorBit | 1;
-  if (o.want_logits) {
+  const bool logits_out = o.want_logits && !rounds;
+  if (logits_out) {
     gen.logits_gpa = ls.gpa;
     gen.logits_tensor_id = client::kDeviceTensorBit | 2;
   }
@@ -315,24 +369,77 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
     std::copy(prompt.begin(), prompt.end(), sealed_prompt.begin());
   }
   if (auto p = s.put(ps.offset, sealed_prompt); !p) return err("PUT prompt", p.error());
+
+  // One program's tokens out: `count` i32 at the tokens slot, sealed with `id`.
+  const auto fetch_tokens = [&](std::uint64_t count, std::uint64_t id,
+                                std::vector<std::int32_t>& out) -> model::Check {
+    auto tok = s.get(ts.offset, stored_size(count * 4, sealed));
+    if (!tok) return err("GET tokens", tok.error());
+    out.assign(count, -1);
+    // reinterpret_cast: the token ids' storage as the opener's output bytes.
+    const std::span<std::uint8_t> dst(reinterpret_cast<std::uint8_t*>(out.data()), count * 4);
+    if (sealed) {
+      if (!client::open_tensor(dst, *tok, {HIX_SESSION_TENSOR_SLOT, id}, s.tensor_key())) {
+        return model::fail("the tokens do not open under K_t (forged or misplaced output)");
+      }
+    } else {
+      std::copy(tok->begin(), tok->end(), dst.begin());
+    }
+    return model::Unit{};
+  };
+  const auto stopped = [&](std::int32_t t) { return t < 0 || (o.eos && t == *o.eos); };
+
   const auto t_sub = Clock::now();
   if (auto sub = s.submit(*program); !sub) return err("SUBMIT generate program", sub.error());
   r.t.generate_submit_ms = ms_since(t_sub);
-  auto tok = s.get(ts.offset, stored_size(tokens_bytes, sealed));
-  if (!tok) return err("GET tokens", tok.error());
-  r.tokens.resize(tokens_bytes / 4);
-  // reinterpret_cast: the token ids' storage as the opener's output bytes.
-  const std::span<std::uint8_t> tok_out(reinterpret_cast<std::uint8_t*>(r.tokens.data()),
-                                        tokens_bytes);
-  if (sealed) {
-    if (!client::open_tensor(tok_out, *tok, {HIX_SESSION_TENSOR_SLOT, gen.tokens_tensor_id},
-                             s.tensor_key())) {
-      return model::fail("the tokens do not open under K_t (forged or misplaced output)");
-    }
-  } else {
-    std::copy(tok->begin(), tok->end(), tok_out.begin());
+  ++r.t.rounds;
+  if (auto f = fetch_tokens(tokens_out_bytes(gen) / 4, gen.tokens_tensor_id, r.tokens); !f) {
+    return f.error();
   }
-  if (o.want_logits) {
+  const std::uint32_t prompt_len = gen.prompt_len;
+  r.t.first_token_ms = ms_since(t0);
+  const auto t_first = Clock::now();
+  if (o.on_tokens) {
+    std::size_t end = prompt_len;
+    while (end < r.tokens.size() && r.tokens[end] >= 0) ++end;
+    o.on_tokens(std::span<const std::int32_t>(r.tokens).subspan(prompt_len, end - prompt_len));
+  }
+  if (rounds) {
+    // Later rounds until `generate` tokens or a stop.
+    std::uint32_t have = prompt_len + 1;
+    std::uint64_t id = 1;
+    std::vector<std::int32_t> got;
+    while (have < prompt_len + o.generate && !stopped(r.tokens.back())) {
+      model::ContinueRequest c;
+      c.base = gen;
+      c.from = have;
+      c.n_new = std::min(o.round_tokens, prompt_len + o.generate - have);
+      c.tokens_gpa = ts.gpa;
+      c.tokens_tensor_id = client::kDeviceTensorBit | ++id;
+      auto next = model::build_continue_program(*plan, *handles, c);
+      if (!next) return model::fail("continue program: " + next.why());
+      const auto t_round = Clock::now();
+      if (auto sub = s.submit(*next); !sub) return err("SUBMIT continue program", sub.error());
+      r.t.generate_submit_ms += ms_since(t_round);
+      ++r.t.rounds;
+      if (auto f = fetch_tokens(c.n_new, c.tokens_tensor_id, got); !f) return f.error();
+      std::size_t end = 0;
+      while (end < got.size() && got[end] >= 0) ++end;
+      r.tokens.insert(r.tokens.end(), got.begin(), got.end());
+      if (o.on_tokens) o.on_tokens(std::span<const std::int32_t>(got).first(end));
+      have += c.n_new;
+    }
+    r.tokens.resize(std::uint64_t{prompt_len} + o.generate, -1);
+  }
+  std::size_t produced = 0;
+  while (prompt_len + produced < r.tokens.size() && r.tokens[prompt_len + produced] >= 0) {
+    ++produced;
+  }
+  const double after_first_s = std::chrono::duration<double>(Clock::now() - t_first).count();
+  if (produced > 1 && after_first_s > 0) {
+    r.t.tokens_per_s = static_cast<double>(produced - 1) / after_first_s;
+  }
+  if (logits_out) {
     auto lg = s.get(ls.offset, stored_size(logits_bytes, sealed));
     if (!lg) return err("GET logits", lg.error());
     r.last_logits.resize(logits_bytes / 4);
@@ -400,7 +507,9 @@ std::string result_json(const RunResult& r, const std::string& model_name, bool 
        ", \"load_submit_ms\": " + number(t.load_submit_ms) + ", \"load_ms\": " + number(t.load_ms) +
        ", \"load_mb_s\": " + number(t.load_mb_s) + ", \"generate_ms\": " + number(t.generate_ms) +
        ", \"generate_submit_ms\": " + number(t.generate_submit_ms) +
-       ", \"close_ms\": " + number(t.close_ms) + "}";
+       ", \"first_token_ms\": " + number(t.first_token_ms) +
+       ", \"tokens_per_s\": " + number(t.tokens_per_s) +
+       ", \"rounds\": " + std::to_string(t.rounds) + ", \"close_ms\": " + number(t.close_ms) + "}";
   if (secrets) {
     j += ",\n  \"secrets\": {\"prompt\": \"" + to_hex(r.prompt_bytes) + "\", \"weight\": \"" +
          to_hex(r.weight_bytes) + "\", \"weight_name\": \"" + r.weight_name + "\", \"tokens\": \"" +
@@ -409,4 +518,4 @@ std::string result_json(const RunResult& r, const std::string& model_name, bool 
   return j + "\n}\n";
 }
 
-}  // namespace hix::session_client
+}  // namespace hix::inference

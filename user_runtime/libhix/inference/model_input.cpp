@@ -10,7 +10,7 @@
 #include "hex.hpp"
 #include "session/tensor_seal.hpp"
 
-namespace hix::session_client {
+namespace hix::inference {
 namespace {
 
 std::string json_escape(const std::string& s) {
@@ -196,4 +196,4 @@ model::Result<WeightsFile> read_weights_sidecar(const std::string& path, const m
   return wf;
 }
 
-}  // namespace hix::session_client
+}  // namespace hix::inference

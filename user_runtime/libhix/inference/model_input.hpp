@@ -15,7 +15,7 @@
 #include "model.hpp"
 #include "session/keys.hpp"
 
-namespace hix::session_client {
+namespace hix::inference {
 
 struct ModelInput {
   model::ModelConfig config;
@@ -71,4 +71,4 @@ model::Result<WeightsFile> write_weights_file(const std::string& path, const mod
 // Reads `path`.json and checks it against `plan` (names, sizes, dtype).
 model::Result<WeightsFile> read_weights_sidecar(const std::string& path, const model::Plan& plan);
 
-}  // namespace hix::session_client
+}  // namespace hix::inference
