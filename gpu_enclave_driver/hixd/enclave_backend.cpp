@@ -1,30 +1,14 @@
 // The GPU enclave behind hixd (enclave_backend.hpp).
 #include "enclave_backend.hpp"
 
-#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "hix/loader/enclave_image.hpp"
+#include "hix/loader/gpu_enclave.hpp"
 #include "hix/loader/measurement.hpp"
 
 namespace hix::hixd {
-namespace {
-
-// BAR0 goes at the first boundary of its own size above the image's last
-// page; the image leaves ELRANGE free from there (the enclave's CMake rule
-// keeps room for the 64 KiB GLRANGE).
-std::optional<std::uint64_t> glrange_offset(const loader::EnclaveImage& image,
-                                            std::uint64_t bar_size) {
-  std::uint64_t end = 0;
-  for (const loader::Page& p : image.pages) end = std::max(end, p.offset.value + HIX_PAGE_SIZE);
-  const std::uint64_t align = std::max<std::uint64_t>(bar_size, HIX_PAGE_SIZE);
-  const std::uint64_t offset = (end + align - 1) / align * align;
-  if (offset > image.size || image.size - offset < bar_size) return std::nullopt;
-  return offset;
-}
-
-}  // namespace
 
 std::unique_ptr<EnclaveBackend> EnclaveBackend::create(const std::string& image_path,
                                                        const PciDevice& gpu, std::string& why) {
@@ -33,37 +17,16 @@ std::unique_ptr<EnclaveBackend> EnclaveBackend::create(const std::string& image_
     why = image_path + ": " + loader::to_string(image.status()) + " " + image.detail();
     return nullptr;
   }
-  const auto offset = glrange_offset(image.value(), gpu.bar0_size);
-  if (!offset) {
-    why = image_path + " leaves no free " + std::to_string(gpu.bar0_size) +
-          " bytes in ELRANGE for BAR0";
+  auto locked = loader::load_gpu_enclave(image.value(), gpu.bdf, gpu.bar0_size);
+  if (!locked.ok()) {
+    why = image_path + " on " + gpu.name + ": " + loader::to_string(locked.status()) + " " +
+          locked.detail();
     return nullptr;
   }
-  auto dev = loader::DevHix::open();
-  if (!dev.ok()) {
-    why = std::string("/dev/hix: ") + loader::to_string(dev.status()) + " " + dev.detail();
-    return nullptr;
-  }
-  auto loaded = loader::Enclave::load(std::move(dev).value(), image.value());
-  if (!loaded.ok()) {
-    why = "load " + image_path + ": " + loader::to_string(loaded.status()) + " " + loaded.detail();
-    return nullptr;
-  }
-  loader::Enclave enclave = std::move(loaded).value();
-  hix_ioc_glock req{};
-  req.bdf = gpu.bdf;
-  req.bar_mask = 1u;
-  req.offsets[0] = *offset;
-  const loader::Outcome o = enclave.glock(req);
-  if (!o.ok()) {
-    why = "HIX_IOC_GLOCK of " + gpu.name + ": " + o.detail + " (EGLOCK status " +
-          std::to_string(req.status) + ")";
-    return nullptr;
-  }
-  const std::uint64_t glrange = enclave.base().value + *offset;
+  loader::GpuEnclave g = std::move(locked).value();
   const std::string mrenclave = loader::to_hex(loader::measure_image(image.value()));
   return std::unique_ptr<EnclaveBackend>(
-      new EnclaveBackend(std::move(enclave), gpu, glrange, mrenclave));
+      new EnclaveBackend(std::move(g.enclave), gpu, g.glrange, mrenclave));
 }
 
 EntryResult EnclaveBackend::enter(std::uint64_t number, std::span<std::uint8_t> buffer) {

@@ -1,30 +1,13 @@
 // The gpu_owner enclave's host side (gpu_owner_host.hpp).
 #include "gpu_owner_host.hpp"
 
-#include <algorithm>
 #include <cstring>
 
 #include "attack_common.hpp"
 #include "hix/loader/enclave_image.hpp"
+#include "hix/loader/gpu_enclave.hpp"
 
 namespace hix::lockdown {
-
-namespace {
-
-// BAR0 goes at the first 64 KiB boundary above the image's last page; the
-// image leaves ELRANGE free from there (enclave.ld: ELRANGE is the image's
-// span rounded up to a power of two).
-std::optional<std::uint64_t> glrange_offset(const loader::EnclaveImage& image,
-                                            std::uint64_t bar_size) {
-  std::uint64_t end = 0;
-  for (const loader::Page& p : image.pages) end = std::max(end, p.offset.value + HIX_PAGE_SIZE);
-  const std::uint64_t align = std::max<std::uint64_t>(bar_size, HIX_PAGE_SIZE);
-  const std::uint64_t offset = (end + align - 1) / align * align;
-  if (offset > image.size || image.size - offset < bar_size) return std::nullopt;
-  return offset;
-}
-
-}  // namespace
 
 PciFunction require_hix_gpu() {
   const auto gpu = find_pci(gpu::kVendorId, gpu::kDeviceId);
@@ -38,31 +21,13 @@ GpuOwner GpuOwner::lock(const char* image_path) {
   const PciFunction gpu = require_hix_gpu();
   const auto bar0 = bar_resource(gpu, 0);
   if (!bar0 || bar0->size != GPU_OWNER_BAR_SIZE) attacks::fail("hix-gpu BAR0 unassigned or sized");
-  const auto offset = glrange_offset(image.value(), bar0->size);
-  if (!offset) {
-    attacks::fail("%s leaves no free %llu bytes in ELRANGE for the GLRANGE", image_path,
-                  static_cast<unsigned long long>(bar0->size));
+  auto locked = loader::load_gpu_enclave(image.value(), gpu.bdf, bar0->size);
+  if (!locked.ok()) {
+    attacks::fail("%s on %s: %s %s", image_path, gpu.name.c_str(),
+                  loader::to_string(locked.status()), locked.detail().c_str());
   }
-  auto dev = loader::DevHix::open();
-  if (!dev.ok()) attacks::fail("/dev/hix: %s", loader::to_string(dev.status()));
-  auto loaded = loader::Enclave::load(std::move(dev).value(), image.value());
-  if (!loaded.ok()) {
-    attacks::fail("load %s: %s %s", image_path, loader::to_string(loaded.status()),
-                  loaded.detail().c_str());
-  }
-  loader::Enclave enclave = std::move(loaded).value();
-
-  hix_ioc_glock req{};
-  req.bdf = gpu.bdf;
-  req.bar_mask = 1u;
-  req.offsets[0] = *offset;
-  const loader::Outcome o = enclave.glock(req);
-  if (!o.ok()) {
-    attacks::fail("HIX_IOC_GLOCK of %s: %s, EGLOCK status %u", gpu.name.c_str(), o.detail.c_str(),
-                  req.status);
-  }
-  const std::uint64_t glrange = enclave.base().value + *offset;
-  return GpuOwner(std::move(enclave), gpu, *bar0, glrange);
+  loader::GpuEnclave g = std::move(locked).value();
+  return GpuOwner(std::move(g.enclave), gpu, *bar0, g.glrange);
 }
 
 OwnerAccess GpuOwner::access(std::uint64_t ecall, gpu::Reg32 reg, std::uint32_t value) {
