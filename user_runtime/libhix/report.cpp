@@ -4,6 +4,10 @@
 #include <sodium.h>
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "hex.hpp"
 
 namespace hix {
 
@@ -57,6 +61,26 @@ ReportStatus verify_report(
     return ReportStatus::wrong_mrenclave;
   }
   return ReportStatus::ok;
+}
+
+std::optional<std::array<std::uint8_t, kPlatformPublicKeySize>> read_platform_public_key(
+    const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::array<std::uint8_t, kPlatformPublicKeySize> key{};
+  if (content.size() == key.size()) {
+    std::memcpy(key.data(), content.data(), key.size());
+    return key;
+  }
+  while (!content.empty() && (content.back() == '\n' || content.back() == '\r' ||
+                              content.back() == ' ' || content.back() == '\t')) {
+    content.pop_back();
+  }
+  const auto bytes = from_hex(content);
+  if (!bytes || bytes->size() != key.size()) return std::nullopt;
+  std::memcpy(key.data(), bytes->data(), key.size());
+  return key;
 }
 
 }  // namespace hix

@@ -5,7 +5,9 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 
 #include "hix/abi/hix_isa.h"
 
@@ -34,6 +36,11 @@ const char* to_string(ReportStatus s);
     std::span<const std::uint8_t> report,
     std::span<const std::uint8_t, kPlatformPublicKeySize> platform_public_key,
     std::span<const std::uint8_t, kMrenclaveSize> expected_mrenclave);
+
+// A platform public key file as hix-keygen writes it (FILE.pub: 64 hex
+// digits and a newline) or as 32 raw bytes; nullopt for anything else.
+std::optional<std::array<std::uint8_t, kPlatformPublicKeySize>> read_platform_public_key(
+    const std::string& path);
 
 // The report's fields, for printing (no checks).
 hix_report decode_report(std::span<const std::uint8_t, kReportSize> report);

@@ -35,20 +35,6 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-bool read_public_key(const std::string& path, std::uint8_t (&key)[hix::kPlatformPublicKeySize]) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (content.size() == sizeof key) {
-    std::memcpy(key, content.data(), sizeof key);
-    return true;
-  }
-  const auto bytes = hix::from_hex(trim(content));
-  if (!bytes || bytes->size() != sizeof key) return false;
-  std::memcpy(key, bytes->data(), sizeof key);
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,8 +55,8 @@ int main(int argc, char** argv) {
   }
   if (pubkey_path.empty() || mrenclave_hex.empty() || report_arg.empty()) return usage();
 
-  std::uint8_t key[hix::kPlatformPublicKeySize];
-  if (!read_public_key(pubkey_path, key)) {
+  const auto key = hix::read_platform_public_key(pubkey_path);
+  if (!key) {
     std::fprintf(stderr, "hix-verify-report: %s: not a 32-byte public key\n", pubkey_path.c_str());
     return kExitUsage;
   }
@@ -101,7 +87,7 @@ int main(int argc, char** argv) {
     std::printf("report: platform_key_id=%s\n", hix::to_hex(r.platform_key_id).c_str());
   }
   const hix::ReportStatus verdict = hix::verify_report(
-      *report, std::span<const std::uint8_t, hix::kPlatformPublicKeySize>(key),
+      *report, *key,
       std::span<const std::uint8_t, hix::kMrenclaveSize>(expected->data(), hix::kMrenclaveSize));
   if (verdict == hix::ReportStatus::ok) {
     std::printf("VERDICT=accept\n");

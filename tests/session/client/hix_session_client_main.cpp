@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "hex.hpp"
+#include "report.hpp"
 #include "run_model.hpp"
 
 namespace {
@@ -73,23 +74,6 @@ bool parse_prompt(const std::string& s, std::vector<std::int32_t>& out) {
     at = comma + 1;
   }
   return !out.empty();
-}
-
-bool read_pubkey(const std::string& path, std::array<std::uint8_t, 32>& key) {
-  std::ifstream in(path, std::ios::binary);
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (content.size() == key.size()) {
-    std::copy(content.begin(), content.end(), key.begin());
-    return true;
-  }
-  while (!content.empty() &&
-         (content.back() == '\n' || content.back() == '\r' || content.back() == ' ')) {
-    content.pop_back();
-  }
-  const auto bytes = hix::from_hex(content);
-  if (!bytes || bytes->size() != key.size()) return false;
-  std::copy(bytes->begin(), bytes->end(), key.begin());
-  return true;
 }
 
 struct Args {
@@ -296,14 +280,13 @@ int run_client(int argc, char** argv) {
   if (a.plain) {
     o.expect = hix::client::Expectations::plain_mode();
   } else {
-    std::array<std::uint8_t, 32> key{};
-    if (!read_pubkey(a.pubkey, key))
-      return fail(a.pubkey + ": not a 32-byte public key", kExitUsage);
+    const auto key = hix::read_platform_public_key(a.pubkey);
+    if (!key) return fail(a.pubkey + ": not a 32-byte public key", kExitUsage);
     const auto mr = hix::from_hex(a.mrenclave);
     if (!mr || mr->size() != 32) return fail("--mrenclave: not 64 hex digits", kExitUsage);
     std::array<std::uint8_t, 32> m{};
     std::copy(mr->begin(), mr->end(), m.begin());
-    o.expect = hix::client::Expectations::attested(key, m);
+    o.expect = hix::client::Expectations::attested(*key, m);
   }
   auto input = open_model(a);
   if (!input) return fail(input.why());

@@ -181,6 +181,7 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
   }
   if (!session) return model::fail("the staging window is too fragmented for the model's tensors");
   client::Session& s = *session;
+  if (o.on_attested) o.on_attested(s, r.t.connect_ms + r.t.info_ms + r.t.attest_open_ms);
   r.session = s.id();
   r.window_bytes = s.window_bytes();
   r.window_extents = s.window().size();

@@ -42,6 +42,9 @@ struct RunOptions {
   // first round of one, each round's new tokens passed to on_tokens.
   std::uint32_t round_tokens = 0;
   std::function<void(std::span<const std::int32_t>)> on_tokens;
+  // Called once the enclave is attested and the session open, with the
+  // time connect + INFO + OPEN took.
+  std::function<void(const client::Session&, double ms)> on_attested;
   // The weights already sealed in a file laid out as `disk_file` says (a
   // seal-weights file or a .hixm): LOAD them from VM disk `disk_index`, or,
   // without a disk index, read them from the local file `put_file` and PUT
