@@ -12,6 +12,7 @@
 //   auto gen = build_generate_program(*plan, handles, request);
 #pragma once
 
+#include "checkpoint.hpp"
 #include "device_layout.hpp"
 #include "json.hpp"
 #include "model_config.hpp"

@@ -573,6 +573,49 @@ Result<ModelConfig> load_config_json(const std::string& path) {
   return parse_config_json(s.str());
 }
 
+std::string config_json_of(const ModelConfig& c) {
+  // %.9g: nine significant digits read back as the same float.
+  const auto real = [](float v) {
+    std::ostringstream s;
+    s.precision(9);
+    s << v;
+    return s.str();
+  };
+  const auto num = [](std::uint32_t v) { return std::to_string(v); };
+  std::string j = "{\n";
+  const auto field = [&j](std::string_view key, const std::string& value, bool last = false) {
+    j += "  \"";
+    j += key;
+    j += "\": ";
+    j += value;
+    j += last ? "\n" : ",\n";
+  };
+  if (c.arch == Arch::gpt2) {
+    field("model_type", "\"gpt2\"");
+    field("vocab_size", num(c.vocab));
+    field("n_embd", num(c.dim));
+    field("n_layer", num(c.layers));
+    field("n_head", num(c.heads));
+    field("n_inner", num(c.mlp));
+    field("n_positions", num(c.max_pos));
+    field("layer_norm_epsilon", real(c.norm_eps), true);
+  } else {
+    field("model_type", "\"llama\"");
+    field("vocab_size", num(c.vocab));
+    field("hidden_size", num(c.dim));
+    field("num_hidden_layers", num(c.layers));
+    field("num_attention_heads", num(c.heads));
+    field("num_key_value_heads", num(c.kv_heads));
+    field("head_dim", num(c.head_dim));
+    field("intermediate_size", num(c.mlp));
+    field("max_position_embeddings", num(c.max_pos));
+    field("rms_norm_eps", real(c.norm_eps));
+    field("rope_theta", real(c.rope_theta));
+    field("tie_word_embeddings", c.tied_embeddings ? "true" : "false", true);
+  }
+  return j + "}\n";
+}
+
 namespace {
 
 constexpr std::array<std::string_view, 6> kPresets{"gpt2-small", "llama-1b",   "llama-8b",

@@ -44,6 +44,9 @@ Check validate(const ModelConfig& c);
 // an unknown key are errors naming the key. Defaults: docs/decisions.md.
 Result<ModelConfig> parse_config_json(std::string_view json);
 Result<ModelConfig> load_config_json(const std::string& path);
+// A config.json of `c` in its family's keys that parse_config_json reads
+// back as `c` (a preset sealed into a .hixm carries one).
+std::string config_json_of(const ModelConfig& c);
 
 // "gpt2-small", "llama-1b", "llama-8b", and test shapes "tiny-gpt2",
 // "tiny-llama" (GQA 4/2 heads, untied) and "tiny-llama-tied".

@@ -52,18 +52,45 @@ std::uint64_t sealed_size(std::uint64_t bytes) {
   return bytes + chunk_count(bytes) * kChunkOverhead;
 }
 
+namespace {
+
+// Chunks [first, first + n) of a tensor of `bytes` bytes whose plaintext is
+// `plain_size` bytes from chunk `first` on; 0 when that is not a run of
+// whole chunks (the last may end at the tensor's end).
+std::uint32_t chunk_run(std::uint64_t bytes, std::uint32_t first, std::uint64_t plain_size) {
+  if (sealed_size(bytes) == 0 || first >= chunk_count(bytes) || plain_size == 0) return 0;
+  const std::uint64_t from = std::uint64_t{first} * kChunkBytes;
+  if (plain_size > bytes - from) return 0;
+  if (plain_size % kChunkBytes != 0 && from + plain_size != bytes) return 0;
+  return static_cast<std::uint32_t>(chunk_count(plain_size));
+}
+
+}  // namespace
+
 bool seal_tensor(std::span<std::uint8_t> out, std::span<const std::uint8_t> plain, TensorSeal seal,
                  std::span<const std::uint8_t, kKeyBytes> key) {
-  const std::uint64_t bytes = plain.size();
-  if (sealed_size(bytes) == 0 || out.size() != sealed_size(bytes) || sodium_init() < 0) {
+  return seal_tensor_chunks(out, plain, seal, plain.size(), 0, key);
+}
+
+bool open_tensor(std::span<std::uint8_t> plain, std::span<const std::uint8_t> sealed,
+                 TensorSeal seal, std::span<const std::uint8_t, kKeyBytes> key) {
+  return open_tensor_chunks(plain, sealed, seal, plain.size(), 0, key);
+}
+
+bool seal_tensor_chunks(std::span<std::uint8_t> out, std::span<const std::uint8_t> plain,
+                        TensorSeal seal, std::uint64_t tensor_bytes, std::uint32_t first_chunk,
+                        std::span<const std::uint8_t, kKeyBytes> key) {
+  const std::uint32_t run = chunk_run(tensor_bytes, first_chunk, plain.size());
+  if (run == 0 || out.size() != plain.size() + run * kChunkOverhead || sodium_init() < 0) {
     return false;
   }
-  const auto count = static_cast<std::uint32_t>(chunk_count(bytes));
-  for (std::uint32_t i = 0; i < count; ++i) {
-    const std::uint64_t from = std::uint64_t{i} * kChunkBytes;
-    const std::uint64_t len = std::min(kChunkBytes, bytes - from);
-    std::uint8_t* chunk = out.data() + std::uint64_t{i} * kChunkStride;
-    const Header h = chunk_header(seal, i, count, bytes);
+  const auto count = static_cast<std::uint32_t>(chunk_count(tensor_bytes));
+  for (std::uint32_t k = 0; k < run; ++k) {
+    const std::uint32_t i = first_chunk + k;
+    const std::uint64_t from = std::uint64_t{k} * kChunkBytes;
+    const std::uint64_t len = std::min(kChunkBytes, plain.size() - from);
+    std::uint8_t* chunk = out.data() + std::uint64_t{k} * kChunkStride;
+    const Header h = chunk_header(seal, i, count, tensor_bytes);
     const ChunkNonce n = chunk_nonce(i, seal.tensor_id);
     std::memcpy(chunk, h.data(), h.size());
     crypto_aead_chacha20poly1305_ietf_encrypt_detached(chunk + h.size(), chunk + h.size() + len,
@@ -73,22 +100,24 @@ bool seal_tensor(std::span<std::uint8_t> out, std::span<const std::uint8_t> plai
   return true;
 }
 
-bool open_tensor(std::span<std::uint8_t> plain, std::span<const std::uint8_t> sealed,
-                 TensorSeal seal, std::span<const std::uint8_t, kKeyBytes> key) {
-  const std::uint64_t bytes = plain.size();
-  if (sealed_size(bytes) == 0 || sealed.size() != sealed_size(bytes) || sodium_init() < 0) {
+bool open_tensor_chunks(std::span<std::uint8_t> plain, std::span<const std::uint8_t> sealed,
+                        TensorSeal seal, std::uint64_t tensor_bytes, std::uint32_t first_chunk,
+                        std::span<const std::uint8_t, kKeyBytes> key) {
+  const std::uint32_t run = chunk_run(tensor_bytes, first_chunk, plain.size());
+  if (run == 0 || sealed.size() != plain.size() + run * kChunkOverhead || sodium_init() < 0) {
     sodium_memzero(plain.data(), plain.size());
     return false;
   }
-  const auto count = static_cast<std::uint32_t>(chunk_count(bytes));
-  for (std::uint32_t i = 0; i < count; ++i) {
-    const std::uint64_t from = std::uint64_t{i} * kChunkBytes;
-    const std::uint64_t len = std::min(kChunkBytes, bytes - from);
-    const std::uint8_t* chunk = sealed.data() + std::uint64_t{i} * kChunkStride;
+  const auto count = static_cast<std::uint32_t>(chunk_count(tensor_bytes));
+  for (std::uint32_t k = 0; k < run; ++k) {
+    const std::uint32_t i = first_chunk + k;
+    const std::uint64_t from = std::uint64_t{k} * kChunkBytes;
+    const std::uint64_t len = std::min(kChunkBytes, plain.size() - from);
+    const std::uint8_t* chunk = sealed.data() + std::uint64_t{k} * kChunkStride;
     // The header must be exactly the one we expect: comparing it (rather
     // than parsing it) checks magic, version, slot, id, index, count and
     // size at once, and it is the associated data too.
-    const Header h = chunk_header(seal, i, count, bytes);
+    const Header h = chunk_header(seal, i, count, tensor_bytes);
     const ChunkNonce n = chunk_nonce(i, seal.tensor_id);
     if (std::memcmp(chunk, h.data(), h.size()) != 0 ||
         crypto_aead_chacha20poly1305_ietf_decrypt_detached(

@@ -45,4 +45,18 @@ std::uint64_t sealed_size(std::uint64_t bytes);
 [[nodiscard]] bool open_tensor(std::span<std::uint8_t> plain, std::span<const std::uint8_t> sealed,
                                TensorSeal seal, std::span<const std::uint8_t, kKeyBytes> key);
 
+// The same for chunks first_chunk.. of a tensor of `tensor_bytes` bytes, so
+// that several threads can seal (or check) one tensor: `plain` holds the
+// plaintext from byte first_chunk * kChunkBytes on, whole chunks except the
+// tensor's last, and `sealed` exactly their sealed size. seal_tensor and
+// open_tensor are these with first_chunk 0 and the whole tensor.
+[[nodiscard]] bool seal_tensor_chunks(std::span<std::uint8_t> out,
+                                      std::span<const std::uint8_t> plain, TensorSeal seal,
+                                      std::uint64_t tensor_bytes, std::uint32_t first_chunk,
+                                      std::span<const std::uint8_t, kKeyBytes> key);
+[[nodiscard]] bool open_tensor_chunks(std::span<std::uint8_t> plain,
+                                      std::span<const std::uint8_t> sealed, TensorSeal seal,
+                                      std::uint64_t tensor_bytes, std::uint32_t first_chunk,
+                                      std::span<const std::uint8_t, kKeyBytes> key);
+
 }  // namespace hix::client
