@@ -12,7 +12,7 @@
 
 #include "attest_print.hpp"
 #include "cli.hpp"
-#include "hixm.hpp"
+#include "hixm/hixm.hpp"
 #include "json.hpp"
 #include "run_model.hpp"
 #include "tokenizer.hpp"

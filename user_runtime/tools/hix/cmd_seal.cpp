@@ -7,7 +7,7 @@
 
 #include "cli.hpp"
 #include "hex.hpp"
-#include "hixm.hpp"
+#include "hixm/hixm.hpp"
 
 namespace hix::cli {
 
