@@ -1,8 +1,9 @@
 // Command-buffer parser (spec §6.1-§6.4): the context-free half of
 // validation. Checks the header, every record's opcode, size, flags and
 // reserved fields, tensor-reference encoding, scalar-register numbers,
-// float parameters and the loop structure. What needs the context (handles,
-// bounds, dtypes per operand, shapes) is the executor's validation pass.
+// float parameters and the loop structure, all as include/hix/vgpu/op_table.hpp
+// describes each op. What needs the context (handles, bounds, dtypes per
+// operand, shapes) is the executor's validation pass.
 #pragma once
 
 #include <cstddef>
@@ -12,12 +13,13 @@
 #include <vector>
 
 #include "hix/abi/vgpu_cmd.h"
+#include "hix/vgpu/op_table.hpp"
 #include "status.hpp"
 
 namespace hix::vgpu {
 
 struct DecodedOp {
-  std::uint16_t opcode;
+  const OpDesc* desc;    // the op's row in kOpTable, never null
   std::uint32_t offset;  // of the record in the command buffer
 };
 
@@ -30,9 +32,6 @@ struct ParseResult {
   std::uint32_t op_index;  // the failing op (0 for header errors)
   Program program;
 };
-
-// The record size of an opcode, 0 if the opcode is unknown.
-std::uint16_t record_size(std::uint16_t opcode);
 
 [[nodiscard]] ParseResult parse_cmdbuf(std::span<const std::byte> bytes);
 

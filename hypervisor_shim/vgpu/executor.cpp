@@ -17,12 +17,99 @@ Result<std::uint64_t> elements(std::initializer_list<std::uint64_t> dims) {
   return n;
 }
 
-Status want_float(const TensorArg& t) {
-  return is_float(t.dtype) ? Status::ok : Status::bad_dtype;
+// A u32 or u64 field of a record (the table says which).
+std::uint64_t field_value(std::span<const std::byte> rec, Field f) {
+  if (f.size == sizeof(std::uint32_t)) return load_record<std::uint32_t>(rec, f.offset);
+  return load_record<std::uint64_t>(rec, f.offset);
 }
-Status want_i32(const TensorArg& t) {
-  return t.dtype == DType::i32 ? Status::ok : Status::bad_dtype;
+
+std::size_t dim_count(const Operand& o) {
+  std::size_t n = 0;
+  while (n < o.dims.size() && o.dims[n].size != 0) ++n;
+  return n;
 }
+
+// The element count of a tensor operand as its row's count rule says.
+// Products of two or more dimensions are checked here; a single dimension
+// is passed on as it is and checked (after the handle) by operand().
+Result<std::uint64_t> element_count(const Operand& o, std::span<const std::byte> rec) {
+  if (o.count == CountRule::bytes) {
+    const auto t = load_record<hix_vgpu_tref>(rec, o.field.offset);
+    const std::uint64_t es = hix_vgpu_dtype_bytes(t.dtype);
+    if (es == 0) return Status::bad_dtype;  // the parser let no such reference through
+    const std::uint64_t bytes = field_value(rec, o.dims[0]);
+    if (bytes == 0 || bytes % es != 0) return Status::bad_shape;
+    return bytes / es;
+  }
+  switch (dim_count(o)) {
+    case 0:
+      return std::uint64_t{1};
+    case 1:
+      return field_value(rec, o.dims[0]);
+    case 2:
+      return elements({field_value(rec, o.dims[0]), field_value(rec, o.dims[1])});
+    default:
+      return elements(
+          {field_value(rec, o.dims[0]), field_value(rec, o.dims[1]), field_value(rec, o.dims[2])});
+  }
+}
+
+// The row's shape rule (BAD_SHAPE when it fails).
+bool shape_ok(const OpDesc& d, std::span<const std::byte> rec) {
+  switch (d.shape) {
+    case ShapeRule::none:
+      return true;
+    case ShapeRule::broadcast: {
+      const auto r = load_record<hix_vgpu_op_binary>(rec, 0);
+      return r.n != 0 && r.nb != 0 && r.n % r.nb == 0;
+    }
+    case ShapeRule::rotary: {
+      const auto r = load_record<hix_vgpu_op_rope>(rec, 0);
+      return r.rot_dim != 0 && r.rot_dim % 2 == 0 && r.rot_dim <= r.head_dim;
+    }
+    case ShapeRule::grouped_heads: {
+      const auto r = load_record<hix_vgpu_op_attention>(rec, 0);
+      return r.kv_heads != 0 && r.q_heads % r.kv_heads == 0;
+    }
+    case ShapeRule::sealed_bytes:
+      return load_record<hix_vgpu_op_dma_crypt>(rec, 0).bytes <= HIX_VGPU_TENSOR_MAX_BYTES;
+  }
+  return false;
+}
+
+// The handlers below name operands by their index in the row; these hold
+// every row of a layout to the order its handler reads.
+constexpr bool same_name(const char* a, const char* b) {
+  while (*a != '\0' && *a == *b) {
+    ++a;
+    ++b;
+  }
+  return *a == *b;
+}
+constexpr bool operands_are(Record record, std::initializer_list<const char*> names) {
+  for (const OpDesc& d : kOpTable) {
+    if (d.record != record) continue;
+    std::size_t i = 0;
+    for (const char* n : names) {
+      if (!d.operands[i].is_tensor() || !same_name(d.operands[i].name, n)) return false;
+      ++i;
+    }
+  }
+  return true;
+}
+static_assert(operands_are(Record::dma, {}) && operands_are(Record::dma_crypt, {}));
+static_assert(operands_are(Record::embedding, {"out", "table", "ids"}));
+static_assert(operands_are(Record::matmul, {"out", "a", "b", "bias"}));
+static_assert(operands_are(Record::binary, {"out", "a", "b"}));
+static_assert(operands_are(Record::layernorm, {"out", "x", "gamma", "beta"}));
+static_assert(operands_are(Record::rmsnorm, {"out", "x", "gamma"}));
+static_assert(operands_are(Record::unary, {"out", "x"}));
+static_assert(operands_are(Record::rows, {"out", "x"}));
+static_assert(operands_are(Record::rope, {"out", "x"}));
+static_assert(operands_are(Record::attention, {"out", "q", "k", "v", "k_cache", "v_cache"}));
+static_assert(operands_are(Record::sample, {"out", "x"}));
+static_assert(operands_are(Record::fill, {"dst"}) && operands_are(Record::copy, {"dst", "src"}));
+static_assert(operands_are(Record::break_if_eq, {"x"}));
 
 }  // namespace
 
@@ -64,199 +151,193 @@ Result<std::uint64_t> Executor::position(std::uint32_t pos, std::uint8_t reg) co
   return p;
 }
 
-Status Executor::fill(Mode m, const hix_vgpu_op_fill& r) {
-  HIX_ASSIGN(dst, operand(r.dst, r.count));
-  return m == Mode::validate ? Status::ok : env_.backend.fill(dst, r.value);
+// The row's part of an op, for every op alike: plain DMA refused in
+// protected mode, the shape rule, every tensor operand's element count,
+// then the required operands resolved and their dtypes checked, then the
+// optional ones.
+Status Executor::resolve(const OpDesc& d, std::span<const std::byte> rec, Operands& t) const {
+  if (env_.protected_mode && (d.dma == Dma::in_plain || d.dma == Dma::out_plain)) {
+    return Status::denied_protected;
+  }
+  if (!shape_ok(d, rec)) return Status::bad_shape;
+  std::array<std::uint64_t, kMaxOperands> counts{};
+  const std::size_t n = d.operand_count();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!d.operands[i].is_tensor()) continue;
+    HIX_ASSIGN(count, element_count(d.operands[i], rec));
+    counts[i] = count;
+  }
+  const auto tref_of = [&](std::size_t i) {
+    return load_record<hix_vgpu_tref>(rec, d.operands[i].field.offset);
+  };
+  const auto want_dtype = [&](std::size_t i) {
+    return accepts(d.operands[i], static_cast<std::uint8_t>(t[i]->dtype)) ? Status::ok
+                                                                          : Status::bad_dtype;
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!d.operands[i].is_tensor() || d.operands[i].optional) continue;
+    HIX_ASSIGN(arg, operand(tref_of(i), counts[i]));
+    t[i] = arg;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (t[i]) HIX_TRY(want_dtype(i));
+  }
+  if ((d.traits & kDTypePairs) != 0) {
+    bool floats = true;
+    bool ints = true;
+    for (const auto& arg : t) {
+      if (!arg) continue;
+      floats = floats && is_float(arg->dtype);
+      ints = ints && arg->dtype == DType::i32;
+    }
+    if (!floats && !ints) return Status::bad_dtype;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!d.operands[i].is_tensor() || !d.operands[i].optional) continue;
+    const hix_vgpu_tref ref = tref_of(i);
+    if (ref.handle == 0) continue;  // absent
+    HIX_ASSIGN(arg, operand(ref, counts[i]));
+    t[i] = arg;
+    HIX_TRY(want_dtype(i));
+  }
+  return Status::ok;
 }
 
-Status Executor::copy(Mode m, const hix_vgpu_op_copy& r) {
-  HIX_ASSIGN(dst, operand(r.dst, r.count));
-  HIX_ASSIGN(src, operand(r.src, r.count));
-  const bool floats = is_float(dst.dtype) && is_float(src.dtype);
-  const bool ints = dst.dtype == DType::i32 && src.dtype == DType::i32;
-  if (!floats && !ints) return Status::bad_dtype;
-  return m == Mode::validate ? Status::ok : env_.backend.copy(dst, src);
+Status Executor::nop(Mode /*m*/, const OpDesc& /*d*/, std::span<const std::byte> /*rec*/,
+                     const Operands& /*t*/) {
+  return Status::ok;  // NOP; LOOP too: the run loop handles it
 }
 
-Status Executor::dma(Mode m, std::uint16_t opcode, const hix_vgpu_op_dma& r) {
-  if (env_.protected_mode) return Status::denied_protected;
-  const std::uint64_t es = dtype_size(static_cast<DType>(r.buf.dtype));
-  if (r.bytes == 0 || r.bytes % es != 0) return Status::bad_shape;
-  HIX_ASSIGN(buf, operand(r.buf, r.bytes / es));
+Status Executor::fill(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
+                      const Operands& t) {
   if (m == Mode::validate) return Status::ok;
+  return env_.backend.fill(*t[0], load_record<hix_vgpu_op_fill>(rec, 0).value);
+}
+
+Status Executor::copy(Mode m, const OpDesc& /*d*/, std::span<const std::byte> /*rec*/,
+                      const Operands& t) {
+  return m == Mode::validate ? Status::ok : env_.backend.copy(*t[0], *t[1]);
+}
+
+Status Executor::dma(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t) {
+  if (m == Mode::validate) return Status::ok;
+  const auto r = load_record<hix_vgpu_op_dma>(rec, 0);
   auto guest = env_.dma.map(GuestPhys{r.gpa}, r.bytes);
   if (!guest) return guest.status();
-  return opcode == HIX_VGPU_OP_DMA_IN ? env_.backend.write_bytes(buf.offset, *guest)
-                                      : env_.backend.read_bytes(buf.offset, *guest);
+  return d.dma == Dma::in_plain ? env_.backend.write_bytes(t[0]->offset, *guest)
+                                : env_.backend.read_bytes(t[0]->offset, *guest);
 }
 
-Status Executor::dma_crypt(Mode m, std::uint16_t opcode, const hix_vgpu_op_dma_crypt& r) {
-  const std::uint64_t es = dtype_size(static_cast<DType>(r.buf.dtype));
-  if (r.bytes == 0 || r.bytes % es != 0 || r.bytes > HIX_VGPU_TENSOR_MAX_BYTES) {
-    return Status::bad_shape;
-  }
-  HIX_ASSIGN(buf, operand(r.buf, r.bytes / es));
+Status Executor::dma_crypt(Mode m, const OpDesc& d, std::span<const std::byte> rec,
+                           const Operands& t) {
+  const auto r = load_record<hix_vgpu_op_dma_crypt>(rec, 0);
   if (r.key_slot >= kKeySlots) return Status::bad_key_slot;
   KeySlot& slot = env_.ctx.slots[r.key_slot];
   if (!slot.key.present() || slot.counters == nullptr) return Status::bad_key_slot;
-  const bool inbound = opcode == HIX_VGPU_OP_DMA_IN_DECRYPT;
+  const bool inbound = d.dma == Dma::in_decrypt;
   const bool device_id = (r.tensor_id & kDeviceTensorBit) != 0;
   if (inbound == device_id) return Status::invalid_arg;
   if (m == Mode::validate) return Status::ok;
+  const VramOffset buf = t[0]->offset;
   const SealParams params{static_cast<std::uint8_t>(r.key_slot), r.tensor_id};
   if (inbound) {
-    return env_.crypto.dma_in_decrypt(buf.offset, GuestPhys{r.gpa}, r.bytes, params,
-                                      slot.key.bytes());
+    return env_.crypto.dma_in_decrypt(buf, GuestPhys{r.gpa}, r.bytes, params, slot.key.bytes());
   }
   // The counter is the key's (spec §4.1), shared by every slot that holds
   // it; it moves before sealing: an id is never used twice under one key,
   // even when the DMA that follows fails.
   if (r.tensor_id <= slot.counters->last_out_id) return Status::replay;
   slot.counters->last_out_id = r.tensor_id;
-  return env_.crypto.dma_out_encrypt(buf.offset, GuestPhys{r.gpa}, r.bytes, params,
-                                     slot.key.bytes());
+  return env_.crypto.dma_out_encrypt(buf, GuestPhys{r.gpa}, r.bytes, params, slot.key.bytes());
 }
 
-Status Executor::embedding(Mode m, const hix_vgpu_op_embedding& r) {
-  HIX_ASSIGN(n_out, elements({r.rows, r.dim}));
-  HIX_ASSIGN(n_table, elements({r.vocab, r.dim}));
-  HIX_ASSIGN(out, operand(r.out, n_out));
-  HIX_ASSIGN(table, operand(r.table, n_table));
-  HIX_ASSIGN(ids, operand(r.ids, r.rows));
-  HIX_TRY(want_float(out));
-  HIX_TRY(want_float(table));
-  HIX_TRY(want_i32(ids));
+Status Executor::embedding(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
+                           const Operands& t) {
   if (m == Mode::validate) return Status::ok;
-  return env_.backend.embedding(EmbeddingArgs{out, table, ids, r.rows, r.dim, r.vocab});
+  const auto r = load_record<hix_vgpu_op_embedding>(rec, 0);
+  return env_.backend.embedding(EmbeddingArgs{*t[0], *t[1], *t[2], r.rows, r.dim, r.vocab});
 }
 
-Status Executor::matmul(Mode m, const hix_vgpu_op_matmul& r) {
-  HIX_ASSIGN(n_out, elements({r.m, r.n}));
-  HIX_ASSIGN(n_a, elements({r.m, r.k}));
-  HIX_ASSIGN(n_b, elements({r.k, r.n}));
-  HIX_ASSIGN(out, operand(r.out, n_out));
-  HIX_ASSIGN(a, operand(r.a, n_a));
-  HIX_ASSIGN(b, operand(r.b, n_b));
-  HIX_TRY(want_float(out));
-  HIX_TRY(want_float(a));
-  HIX_TRY(want_float(b));
-  std::optional<TensorArg> bias;
-  if (r.bias.handle != 0) {
-    HIX_ASSIGN(bv, operand(r.bias, r.n));
-    HIX_TRY(want_float(bv));
-    bias = bv;
-  }
+Status Executor::matmul(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
+                        const Operands& t) {
   if (m == Mode::validate) return Status::ok;
-  return env_.backend.matmul(MatmulArgs{out, a, b, bias, r.m, r.n, r.k,
+  const auto r = load_record<hix_vgpu_op_matmul>(rec, 0);
+  return env_.backend.matmul(MatmulArgs{*t[0], *t[1], *t[2], t[3], r.m, r.n, r.k,
                                         (r.h.flags & HIX_VGPU_MATMUL_TRANS_B) != 0,
                                         (r.h.flags & HIX_VGPU_MATMUL_ACCUMULATE) != 0});
 }
 
-Status Executor::binary(Mode m, std::uint16_t opcode, const hix_vgpu_op_binary& r) {
-  if (r.n == 0 || r.nb == 0 || r.n % r.nb != 0) return Status::bad_shape;
-  HIX_ASSIGN(out, operand(r.out, r.n));
-  HIX_ASSIGN(a, operand(r.a, r.n));
-  HIX_ASSIGN(b, operand(r.b, r.nb));
-  HIX_TRY(want_float(out));
-  HIX_TRY(want_float(a));
-  HIX_TRY(want_float(b));
+Status Executor::binary(Mode m, const OpDesc& d, std::span<const std::byte> /*rec*/,
+                        const Operands& t) {
   if (m == Mode::validate) return Status::ok;
-  const BinaryOp op = opcode == HIX_VGPU_OP_ADD ? BinaryOp::add : BinaryOp::mul;
-  return env_.backend.binary(BinaryArgs{op, out, a, b});
+  const BinaryOp op = d.opcode == HIX_VGPU_OP_ADD ? BinaryOp::add : BinaryOp::mul;
+  return env_.backend.binary(BinaryArgs{op, *t[0], *t[1], *t[2]});
 }
 
-Status Executor::layernorm(Mode m, const hix_vgpu_op_layernorm& r) {
-  HIX_ASSIGN(n, elements({r.rows, r.cols}));
-  HIX_ASSIGN(out, operand(r.out, n));
-  HIX_ASSIGN(x, operand(r.x, n));
-  HIX_ASSIGN(gamma, operand(r.gamma, r.cols));
-  HIX_ASSIGN(beta, operand(r.beta, r.cols));
-  for (const auto* t : {&out, &x, &gamma, &beta}) HIX_TRY(want_float(*t));
+Status Executor::layernorm(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
+                           const Operands& t) {
   if (m == Mode::validate) return Status::ok;
-  return env_.backend.layernorm(NormArgs{out, x, gamma, beta, r.rows, r.cols, r.eps});
+  const auto r = load_record<hix_vgpu_op_layernorm>(rec, 0);
+  return env_.backend.layernorm(NormArgs{*t[0], *t[1], *t[2], t[3], r.rows, r.cols, r.eps});
 }
 
-Status Executor::rmsnorm(Mode m, const hix_vgpu_op_rmsnorm& r) {
-  HIX_ASSIGN(n, elements({r.rows, r.cols}));
-  HIX_ASSIGN(out, operand(r.out, n));
-  HIX_ASSIGN(x, operand(r.x, n));
-  HIX_ASSIGN(gamma, operand(r.gamma, r.cols));
-  for (const auto* t : {&out, &x, &gamma}) HIX_TRY(want_float(*t));
+Status Executor::rmsnorm(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
+                         const Operands& t) {
   if (m == Mode::validate) return Status::ok;
-  return env_.backend.rmsnorm(NormArgs{out, x, gamma, std::nullopt, r.rows, r.cols, r.eps});
+  const auto r = load_record<hix_vgpu_op_rmsnorm>(rec, 0);
+  return env_.backend.rmsnorm(NormArgs{*t[0], *t[1], *t[2], std::nullopt, r.rows, r.cols, r.eps});
 }
 
-Status Executor::unary(Mode m, std::uint16_t opcode, const hix_vgpu_op_unary& r) {
-  HIX_ASSIGN(out, operand(r.out, r.count));
-  HIX_ASSIGN(x, operand(r.x, r.count));
-  HIX_TRY(want_float(out));
-  HIX_TRY(want_float(x));
+Status Executor::unary(Mode m, const OpDesc& d, std::span<const std::byte> /*rec*/,
+                       const Operands& t) {
   if (m == Mode::validate) return Status::ok;
-  const UnaryOp op = opcode == HIX_VGPU_OP_GELU ? UnaryOp::gelu : UnaryOp::silu;
-  return env_.backend.unary(UnaryArgs{op, out, x});
+  const UnaryOp op = d.opcode == HIX_VGPU_OP_GELU ? UnaryOp::gelu : UnaryOp::silu;
+  return env_.backend.unary(UnaryArgs{op, *t[0], *t[1]});
 }
 
-Status Executor::rows(Mode m, std::uint16_t opcode, const hix_vgpu_op_rows& r) {
-  HIX_ASSIGN(n, elements({r.rows, r.cols}));
-  const bool is_argmax = opcode == HIX_VGPU_OP_ARGMAX;
-  HIX_ASSIGN(out, operand(r.out, is_argmax ? r.rows : n));
-  HIX_ASSIGN(x, operand(r.x, n));
-  HIX_TRY(is_argmax ? want_i32(out) : want_float(out));
-  HIX_TRY(want_float(x));
+Status Executor::rows(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t) {
   if (m == Mode::validate) return Status::ok;
-  const RowsArgs args{out, x, r.rows, r.cols};
-  return is_argmax ? env_.backend.argmax(args) : env_.backend.softmax(args);
+  const auto r = load_record<hix_vgpu_op_rows>(rec, 0);
+  const RowsArgs args{*t[0], *t[1], r.rows, r.cols};
+  return d.opcode == HIX_VGPU_OP_ARGMAX ? env_.backend.argmax(args) : env_.backend.softmax(args);
 }
 
-Status Executor::rope(Mode m, const hix_vgpu_op_rope& r) {
-  HIX_ASSIGN(n, elements({r.tokens, r.heads, r.head_dim}));
-  if (r.rot_dim == 0 || r.rot_dim % 2 != 0 || r.rot_dim > r.head_dim) return Status::bad_shape;
-  HIX_ASSIGN(out, operand(r.out, n));
-  HIX_ASSIGN(x, operand(r.x, n));
-  HIX_TRY(want_float(out));
-  HIX_TRY(want_float(x));
+Status Executor::rope(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
+                      const Operands& t) {
+  const auto r = load_record<hix_vgpu_op_rope>(rec, 0);
   HIX_ASSIGN(pos, position(r.pos, r.pos_reg));
   if (m == Mode::validate) return Status::ok;
   return env_.backend.rope(
-      RopeArgs{out, x, r.tokens, r.heads, r.head_dim, r.rot_dim, pos, r.theta});
+      RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos, r.theta});
 }
 
-Status Executor::attention(Mode m, const hix_vgpu_op_attention& r) {
-  if (r.kv_heads == 0 || r.q_heads % r.kv_heads != 0) return Status::bad_shape;
-  HIX_ASSIGN(n_q, elements({r.tokens, r.q_heads, r.head_dim}));
-  HIX_ASSIGN(n_kv, elements({r.tokens, r.kv_heads, r.head_dim}));
-  HIX_ASSIGN(n_cache, elements({r.max_seq, r.kv_heads, r.head_dim}));
-  HIX_ASSIGN(out, operand(r.out, n_q));
-  HIX_ASSIGN(q, operand(r.q, n_q));
-  HIX_ASSIGN(k, operand(r.k, n_kv));
-  HIX_ASSIGN(v, operand(r.v, n_kv));
-  HIX_ASSIGN(kc, operand(r.k_cache, n_cache));
-  HIX_ASSIGN(vc, operand(r.v_cache, n_cache));
-  for (const auto* t : {&out, &q, &k, &v, &kc, &vc}) HIX_TRY(want_float(*t));
+Status Executor::attention(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
+                           const Operands& t) {
+  const auto r = load_record<hix_vgpu_op_attention>(rec, 0);
   HIX_ASSIGN(pos, position(r.pos, r.pos_reg));
   if (pos + r.tokens > r.max_seq) return Status::index_out_of_range;
   if (m == Mode::validate) return Status::ok;
-  return env_.backend.attention(AttentionArgs{out, q, k, v, kc, vc, r.tokens, r.q_heads, r.kv_heads,
-                                              r.head_dim, r.max_seq, pos, r.scale});
+  return env_.backend.attention(AttentionArgs{*t[0], *t[1], *t[2], *t[3], *t[4], *t[5], r.tokens,
+                                              r.q_heads, r.kv_heads, r.head_dim, r.max_seq, pos,
+                                              r.scale});
 }
 
-Status Executor::sample(Mode m, const hix_vgpu_op_sample& r) {
-  HIX_ASSIGN(n, elements({r.rows, r.cols}));
-  HIX_ASSIGN(out, operand(r.out, r.rows));
-  HIX_ASSIGN(x, operand(r.x, n));
-  HIX_TRY(want_i32(out));
-  HIX_TRY(want_float(x));
+Status Executor::sample(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
+                        const Operands& t) {
   if (m == Mode::validate) return Status::ok;
+  const auto r = load_record<hix_vgpu_op_sample>(rec, 0);
   const Status s = env_.backend.sample(
-      SampleArgs{out, x, r.rows, r.cols, r.temperature, r.top_k, r.seed, st_.draws});
+      SampleArgs{*t[0], *t[1], r.rows, r.cols, r.temperature, r.top_k, r.seed, st_.draws});
   st_.draws += r.rows;
   return s;
 }
 
-Status Executor::reg(Mode m, std::uint16_t opcode, const hix_vgpu_op_reg& r) {
+Status Executor::reg(Mode m, const OpDesc& d, std::span<const std::byte> rec,
+                     const Operands& /*t*/) {
   if (m == Mode::validate) return Status::ok;
+  const auto r = load_record<hix_vgpu_op_reg>(rec, 0);
   std::int32_t& dst = st_.regs[r.reg];
-  if (opcode == HIX_VGPU_OP_SET_REG) {
+  if (d.opcode == HIX_VGPU_OP_SET_REG) {
     dst = r.value;
   } else {  // wrapping add, spelled in unsigned arithmetic
     dst = static_cast<std::int32_t>(static_cast<std::uint32_t>(dst) +
@@ -265,68 +346,63 @@ Status Executor::reg(Mode m, std::uint16_t opcode, const hix_vgpu_op_reg& r) {
   return Status::ok;
 }
 
-Status Executor::break_if_eq(Mode m, const hix_vgpu_op_break_if_eq& r) {
-  HIX_ASSIGN(x, operand(r.x, 1));
-  HIX_TRY(want_i32(x));
+Status Executor::break_if_eq(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
+                             const Operands& t) {
   if (m == Mode::validate) return Status::ok;
+  const TensorArg& x = *t[0];
+  const std::int32_t value = load_record<hix_vgpu_op_break_if_eq>(rec, 0).value;
   if (breaks_ != nullptr) {  // recording: the device decides when replayed
     const auto id = static_cast<std::uint32_t>(breaks_->size());
-    HIX_TRY(env_.backend.record_break_if_eq(x, r.value, id));
+    HIX_TRY(env_.backend.record_break_if_eq(x, value, id));
     breaks_->push_back(st_);
     return Status::ok;
   }
   std::int32_t v = 0;
   HIX_TRY(env_.backend.read_bytes(x.offset, std::as_writable_bytes(std::span(&v, 1))));
-  if (v == r.value) break_ = true;
+  if (v == value) break_ = true;
   return Status::ok;
 }
 
 Status Executor::op(Mode mode, const DecodedOp& op, std::span<const std::byte> bytes) {
-  const std::uint32_t off = op.offset;
-  switch (static_cast<hix_vgpu_opcode>(op.opcode)) {
-    case HIX_VGPU_OP_NOP:
-    case HIX_VGPU_OP_LOOP:  // the run loop handles LOOP itself
-      return Status::ok;
-    case HIX_VGPU_OP_FILL:
-      return fill(mode, load_record<hix_vgpu_op_fill>(bytes, off));
-    case HIX_VGPU_OP_COPY:
-      return copy(mode, load_record<hix_vgpu_op_copy>(bytes, off));
-    case HIX_VGPU_OP_DMA_IN:
-    case HIX_VGPU_OP_DMA_OUT:
-      return dma(mode, op.opcode, load_record<hix_vgpu_op_dma>(bytes, off));
-    case HIX_VGPU_OP_DMA_IN_DECRYPT:
-    case HIX_VGPU_OP_DMA_OUT_ENCRYPT:
-      return dma_crypt(mode, op.opcode, load_record<hix_vgpu_op_dma_crypt>(bytes, off));
-    case HIX_VGPU_OP_EMBEDDING:
-      return embedding(mode, load_record<hix_vgpu_op_embedding>(bytes, off));
-    case HIX_VGPU_OP_MATMUL:
-      return matmul(mode, load_record<hix_vgpu_op_matmul>(bytes, off));
-    case HIX_VGPU_OP_ADD:
-    case HIX_VGPU_OP_MUL:
-      return binary(mode, op.opcode, load_record<hix_vgpu_op_binary>(bytes, off));
-    case HIX_VGPU_OP_LAYERNORM:
-      return layernorm(mode, load_record<hix_vgpu_op_layernorm>(bytes, off));
-    case HIX_VGPU_OP_RMSNORM:
-      return rmsnorm(mode, load_record<hix_vgpu_op_rmsnorm>(bytes, off));
-    case HIX_VGPU_OP_GELU:
-    case HIX_VGPU_OP_SILU:
-      return unary(mode, op.opcode, load_record<hix_vgpu_op_unary>(bytes, off));
-    case HIX_VGPU_OP_SOFTMAX:
-    case HIX_VGPU_OP_ARGMAX:
-      return rows(mode, op.opcode, load_record<hix_vgpu_op_rows>(bytes, off));
-    case HIX_VGPU_OP_ROPE:
-      return rope(mode, load_record<hix_vgpu_op_rope>(bytes, off));
-    case HIX_VGPU_OP_ATTENTION:
-      return attention(mode, load_record<hix_vgpu_op_attention>(bytes, off));
-    case HIX_VGPU_OP_SAMPLE:
-      return sample(mode, load_record<hix_vgpu_op_sample>(bytes, off));
-    case HIX_VGPU_OP_SET_REG:
-    case HIX_VGPU_OP_ADD_REG:
-      return reg(mode, op.opcode, load_record<hix_vgpu_op_reg>(bytes, off));
-    case HIX_VGPU_OP_BREAK_IF_EQ:
-      return break_if_eq(mode, load_record<hix_vgpu_op_break_if_eq>(bytes, off));
-  }
-  return Status::bad_opcode;
+  // The handler of each record layout, in the order of enum Record.
+  struct Row {
+    Record record;
+    Handler handler;
+  };
+  static constexpr std::array<Row, kRecordLayouts> kHandlers{{
+      {Record::nop, &Executor::nop},
+      {Record::fill, &Executor::fill},
+      {Record::copy, &Executor::copy},
+      {Record::dma, &Executor::dma},
+      {Record::dma_crypt, &Executor::dma_crypt},
+      {Record::embedding, &Executor::embedding},
+      {Record::matmul, &Executor::matmul},
+      {Record::binary, &Executor::binary},
+      {Record::layernorm, &Executor::layernorm},
+      {Record::rmsnorm, &Executor::rmsnorm},
+      {Record::unary, &Executor::unary},
+      {Record::rows, &Executor::rows},
+      {Record::rope, &Executor::rope},
+      {Record::attention, &Executor::attention},
+      {Record::sample, &Executor::sample},
+      {Record::reg, &Executor::reg},
+      {Record::loop, &Executor::nop},
+      {Record::break_if_eq, &Executor::break_if_eq},
+  }};
+  static_assert(
+      [] {
+        for (std::size_t i = 0; i < kHandlers.size(); ++i) {
+          if (static_cast<std::size_t>(kHandlers[i].record) != i) return false;
+        }
+        return true;
+      }(),
+      "one handler per record layout, in enum order");
+
+  const OpDesc& d = *op.desc;
+  const std::span<const std::byte> rec = bytes.subspan(op.offset, d.size);
+  Operands t{};
+  HIX_TRY(resolve(d, rec, t));
+  return (this->*kHandlers[static_cast<std::size_t>(d.record)].handler)(mode, d, rec, t);
 }
 
 const LoopRecordings::Entry* LoopRecordings::find(std::span<const std::byte> fingerprint) const {
@@ -383,18 +459,10 @@ ExecResult Executor::run_loop_eagerly(const Program& prog, std::span<const std::
 
 bool Executor::recordable(const Program& prog, std::size_t first, std::size_t body_end) const {
   if (env_.recordings == nullptr || !env_.backend.can_record()) return false;
-  for (std::size_t j = first + 1; j < body_end; ++j) {
-    switch (prog.ops[j].opcode) {
-      case HIX_VGPU_OP_DMA_IN:
-      case HIX_VGPU_OP_DMA_OUT:
-      case HIX_VGPU_OP_DMA_IN_DECRYPT:
-      case HIX_VGPU_OP_DMA_OUT_ENCRYPT:
-        return false;  // guest memory and the crypto engine are not recorded
-      default:
-        break;
-    }
-  }
-  return true;
+  // Guest memory and the crypto engine are not recorded.
+  return std::all_of(prog.ops.begin() + static_cast<std::ptrdiff_t>(first) + 1,
+                     prog.ops.begin() + static_cast<std::ptrdiff_t>(body_end),
+                     [](const DecodedOp& o) { return o.desc->recordable(); });
 }
 
 // Records the whole loop, every iteration, then replays the recording; a
@@ -406,8 +474,7 @@ std::optional<ExecResult> Executor::run_loop_recorded(const Program& prog,
                                                       std::span<const std::byte> bytes,
                                                       std::size_t first, std::size_t body_end) {
   const std::uint32_t begin = prog.ops[first].offset;
-  const std::uint32_t end =
-      prog.ops[body_end - 1].offset + record_size(prog.ops[body_end - 1].opcode);
+  const std::uint32_t end = prog.ops[body_end - 1].offset + prog.ops[body_end - 1].desc->size;
   std::vector<std::byte> fingerprint(sizeof env_.ctx_id + sizeof st_.regs + sizeof st_.draws);
   std::memcpy(fingerprint.data(), &env_.ctx_id, sizeof env_.ctx_id);
   std::memcpy(fingerprint.data() + sizeof env_.ctx_id, st_.regs.data(), sizeof st_.regs);
@@ -465,7 +532,7 @@ ExecResult Executor::run(const Program& prog, std::span<const std::byte> bytes) 
   ExecResult result{Status::ok, 0};
   std::size_t i = 0;
   while (i < prog.ops.size()) {
-    if (prog.ops[i].opcode != HIX_VGPU_OP_LOOP) {
+    if ((prog.ops[i].desc->traits & kOpensLoop) == 0) {
       result = step(prog, bytes, i);
       if (result.status != Status::ok) break;
       ++i;

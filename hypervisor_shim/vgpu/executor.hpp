@@ -1,7 +1,9 @@
 // The command processor's executor (spec §6): resolves every operand in the
 // entry's context, checks dtypes and shapes, and drives the backend. A
 // validation pass (scalar registers at 0, no side effects) runs over the
-// whole command buffer before anything executes.
+// whole command buffer before anything executes. Operands, dtypes and shape
+// rules come from the op's row in include/hix/vgpu/op_table.hpp; per-op code
+// is only what an op adds to them and its backend call.
 #pragma once
 
 #include <array>
@@ -78,26 +80,36 @@ class Executor {
 
  private:
   enum class Mode : std::uint8_t { validate, run };
+  // An op's tensor operands, resolved, by operand index in its row (an
+  // absent optional operand stays nullopt).
+  using Operands = std::array<std::optional<TensorArg>, kMaxOperands>;
+  // The per-layout part of an op (OpDesc::record): checks beyond the row's
+  // and, when running, the backend call.
+  using Handler = Status (Executor::*)(Mode, const OpDesc&, std::span<const std::byte> rec,
+                                       const Operands&);
+
   [[nodiscard]] Status op(Mode mode, const DecodedOp& op, std::span<const std::byte> bytes);
+  [[nodiscard]] Status resolve(const OpDesc& d, std::span<const std::byte> rec, Operands& t) const;
   [[nodiscard]] Result<TensorArg> operand(const hix_vgpu_tref& t, std::uint64_t count) const;
   [[nodiscard]] Result<std::uint64_t> position(std::uint32_t pos, std::uint8_t reg) const;
 
-  Status fill(Mode m, const hix_vgpu_op_fill& r);
-  Status copy(Mode m, const hix_vgpu_op_copy& r);
-  Status dma(Mode m, std::uint16_t opcode, const hix_vgpu_op_dma& r);
-  Status dma_crypt(Mode m, std::uint16_t opcode, const hix_vgpu_op_dma_crypt& r);
-  Status embedding(Mode m, const hix_vgpu_op_embedding& r);
-  Status matmul(Mode m, const hix_vgpu_op_matmul& r);
-  Status binary(Mode m, std::uint16_t opcode, const hix_vgpu_op_binary& r);
-  Status layernorm(Mode m, const hix_vgpu_op_layernorm& r);
-  Status rmsnorm(Mode m, const hix_vgpu_op_rmsnorm& r);
-  Status unary(Mode m, std::uint16_t opcode, const hix_vgpu_op_unary& r);
-  Status rows(Mode m, std::uint16_t opcode, const hix_vgpu_op_rows& r);
-  Status rope(Mode m, const hix_vgpu_op_rope& r);
-  Status attention(Mode m, const hix_vgpu_op_attention& r);
-  Status sample(Mode m, const hix_vgpu_op_sample& r);
-  Status reg(Mode m, std::uint16_t opcode, const hix_vgpu_op_reg& r);
-  Status break_if_eq(Mode m, const hix_vgpu_op_break_if_eq& r);
+  Status nop(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status fill(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status copy(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status dma(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status dma_crypt(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status embedding(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status matmul(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status binary(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status layernorm(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status rmsnorm(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status unary(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status rows(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status rope(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status attention(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status sample(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status reg(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status break_if_eq(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
 
   // A LOOP (ops [first, body_end) with the LOOP at first) through the
   // backend's recordings; false when it cannot be recorded and must run

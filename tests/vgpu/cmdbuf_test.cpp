@@ -93,6 +93,33 @@ TEST(CmdbufParse, FloatParametersMustBePositiveAndFinite) {
   EXPECT_EQ(parse_cmdbuf(s.finish()).status, Status::invalid_arg);
 }
 
+// A record with several faults fails with the first check's status, in the
+// op table's order: reserved fields, registers, float parameters, optional
+// tensor references, required ones.
+TEST(CmdbufParse, ARecordWithSeveralFaultsReportsTheFirstCheck) {
+  CmdbufBuilder mm;
+  hix_vgpu_op_matmul m{};
+  m.out = m.a = m.b = tref(1, HIX_VGPU_DT_F32);
+  m.out.dtype = 9;   // BAD_DTYPE
+  m.bias.dtype = 1;  // absent but not all zero: BAD_FORMAT
+  m.m = m.n = m.k = 1;
+  mm.add(HIX_VGPU_OP_MATMUL, m);
+  EXPECT_EQ(parse_cmdbuf(mm.finish()).status, Status::bad_format);
+  CmdbufBuilder rp;
+  hix_vgpu_op_rope r{};
+  r.out = r.x = tref(1, HIX_VGPU_DT_F32);
+  r.out.dtype = 9;  // BAD_DTYPE
+  r.tokens = r.heads = r.head_dim = r.rot_dim = 2;
+  r.pos_reg = 8;                                     // BAD_FORMAT
+  r.theta = std::numeric_limits<float>::infinity();  // INVALID_ARG
+  rp.add(HIX_VGPU_OP_ROPE, r);
+  EXPECT_EQ(parse_cmdbuf(rp.finish()).status, Status::bad_format);
+  r.pos_reg = HIX_VGPU_REG_NONE;
+  CmdbufBuilder rp2;
+  rp2.add(HIX_VGPU_OP_ROPE, r);
+  EXPECT_EQ(parse_cmdbuf(rp2.finish()).status, Status::invalid_arg);
+}
+
 TEST(CmdbufParse, LoopStructure) {
   CmdbufBuilder past_end;
   past_end.loop(2, 2).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
@@ -180,6 +207,49 @@ TEST_F(Validation, HandlesDtypesAndShapes) {
             }),
             Status::bad_shape);
   EXPECT_EQ(bus.reg(Reg32::exec_errors), 5u);
+}
+
+// The executor's order: the shape rule and every product of dimensions,
+// then the required operands (handle before a single dimension), their
+// dtypes, then the optional operands.
+TEST_F(Validation, AnOpWithSeveralFaultsReportsTheFirstCheck) {
+  EXPECT_EQ(submit_after_fill([&](CmdbufBuilder& cb) {
+              cb.fill(tref(b + 7, HIX_VGPU_DT_F32), 0, 0);  // bad handle and count 0
+            }),
+            Status::bad_handle);
+  EXPECT_EQ(submit_after_fill([&](CmdbufBuilder& cb) {
+              hix_vgpu_op_embedding r{};
+              r.out = r.table = tref(b + 7, HIX_VGPU_DT_F32);  // bad handles
+              r.ids = tref(a, HIX_VGPU_DT_I32);
+              r.rows = 0;  // and an empty shape
+              r.dim = r.vocab = 1;
+              cb.add(HIX_VGPU_OP_EMBEDDING, r);
+            }),
+            Status::bad_shape);
+  EXPECT_EQ(submit_after_fill([&](CmdbufBuilder& cb) {
+              hix_vgpu_op_matmul r{};
+              r.out = r.a = r.b = tref(a, HIX_VGPU_DT_F32);
+              r.out.dtype = HIX_VGPU_DT_I32;          // a float operand as i32
+              r.bias = tref(b + 7, HIX_VGPU_DT_F32);  // and a bad optional handle
+              r.m = r.n = r.k = 1;
+              cb.add(HIX_VGPU_OP_MATMUL, r);
+            }),
+            Status::bad_dtype);
+  EXPECT_EQ(submit_after_fill([&](CmdbufBuilder& cb) {
+              hix_vgpu_op_matmul r{};
+              r.out = r.a = r.b = tref(a, HIX_VGPU_DT_F32);
+              r.bias = tref(b, HIX_VGPU_DT_I32);  // the optional operand's dtype
+              r.m = r.n = r.k = 1;
+              cb.add(HIX_VGPU_OP_MATMUL, r);
+            }),
+            Status::bad_dtype);
+  EXPECT_EQ(submit_after_fill([&](CmdbufBuilder& cb) {
+              cb.copy(tref(b, HIX_VGPU_DT_BF16), tref(a, HIX_VGPU_DT_F32), 4);  // floats mix
+              cb.copy(tref(b, HIX_VGPU_DT_I32), tref(a, HIX_VGPU_DT_I32), 4);   // i32 to i32
+              cb.copy(tref(b, HIX_VGPU_DT_F32), tref(a, HIX_VGPU_DT_I32), 4);   // i32 to float
+            }),
+            Status::bad_dtype);
+  EXPECT_EQ(bus.reg(Reg32::last_error) >> 16, 3u) << "the third COPY, after two good ones";
 }
 
 TEST_F(Validation, IndexedReferencesAreCheckedWhenTheyRun) {

@@ -85,7 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto trefs = [&](std::initializer_list<std::size_t> offs) {
       for (const std::size_t o : offs) check_tref(s, rec<hix_vgpu_tref>(b, o), false);
     };
-    switch (op.opcode) {
+    switch (op.desc->opcode) {
       case HIX_VGPU_OP_FILL:
         trefs({offsetof(hix_vgpu_op_fill, dst)});
         break;
@@ -107,7 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check_tref(s, r.buf, false);
         CHECK(r.bytes != 0 && in_one_extent(s, r.gpa, sealed_bytes(r.bytes)));
         CHECK(s.slot_installed(r.key_slot));
-        if (op.opcode == HIX_VGPU_OP_DMA_OUT_ENCRYPT) {
+        if (op.desc->opcode == HIX_VGPU_OP_DMA_OUT_ENCRYPT) {
           CHECK(r.key_slot == 0 && (r.tensor_id >> 63) == 1);
         } else {
           CHECK((r.tensor_id >> 63) == 0);

@@ -23,14 +23,10 @@ std::string shape_str(const std::vector<std::uint64_t>& shape) {
   return s + "]";
 }
 
-std::size_t device_size(std::uint8_t dtype) {
-  return hix_vgpu_dtype_bytes(dtype);
-}
-
 }  // namespace
 
 std::uint64_t DeviceTensor::bytes() const {
-  return elements * device_size(dtype);
+  return elements * hix_vgpu_dtype_bytes(dtype);
 }
 
 std::optional<std::size_t> DeviceLayout::find(std::string_view name) const {

@@ -24,10 +24,6 @@ constexpr std::uint8_t kRegPos = 1;    // R1: position of the first row
 constexpr std::uint64_t kSampleSeedStep = 0x9E3779B97F4A7C15ULL;
 constexpr std::uint64_t kMaxDmaPerCmdbuf = 4ull << 30;
 
-std::uint64_t dt_size(std::uint8_t dtype) {
-  return hix_vgpu_dtype_bytes(dtype);
-}
-
 bool float_dtype(std::uint8_t dtype) {
   return dtype == HIX_VGPU_DT_F32 || dtype == HIX_VGPU_DT_BF16;
 }
@@ -69,7 +65,7 @@ Result<Plan> make_plan(const ModelConfig& c, const RuntimeOptions& options) {
     p.buffers.push_back(
         {"w." + p.layout.buffer_names[i], BufferRole::weights, i, p.layout.buffer_bytes[i]});
   }
-  const std::uint64_t s = options.max_seq, a = dt_size(options.act_dtype);
+  const std::uint64_t s = options.max_seq, a = hix_vgpu_dtype_bytes(options.act_dtype);
   const std::uint64_t qd = std::uint64_t{c.heads} * c.head_dim;
   const std::uint64_t kvd = std::uint64_t{c.kv_heads} * c.head_dim;
   const auto act = [&](std::string name, BufferRole role, std::uint64_t bytes) {
@@ -85,7 +81,7 @@ Result<Plan> make_plan(const ModelConfig& c, const RuntimeOptions& options) {
   act("mlp", BufferRole::mlp, s * c.mlp * a);
   act("up", BufferRole::up, s * (c.arch == Arch::llama ? c.mlp : c.dim) * a);
   act("logits", BufferRole::logits, std::uint64_t{c.vocab} * 4);
-  const std::uint64_t cache = s * kvd * dt_size(options.kv_dtype);
+  const std::uint64_t cache = s * kvd * hix_vgpu_dtype_bytes(options.kv_dtype);
   for (std::uint32_t l = 0; l < c.layers; ++l) {
     p.buffers.push_back({"k_cache." + std::to_string(l), BufferRole::k_cache, l, cache});
     p.buffers.push_back({"v_cache." + std::to_string(l), BufferRole::v_cache, l, cache});
@@ -153,7 +149,7 @@ class Emitter {
   }
   // Activation `r` at element `elem`.
   hix_vgpu_tref a(BufferRole r, std::uint64_t elem = 0) const {
-    return tref(handle(r), p_.options.act_dtype, elem * dt_size(p_.options.act_dtype));
+    return tref(handle(r), p_.options.act_dtype, elem * hix_vgpu_dtype_bytes(p_.options.act_dtype));
   }
   hix_vgpu_tref token_at_r0() const {
     return tref_indexed(handle(BufferRole::tokens), HIX_VGPU_DT_I32, 0, kRegToken, 4);
@@ -225,7 +221,7 @@ class Emitter {
     if (!gpt2) return;
     hix_vgpu_tref pos = w("wpe");
     pos.index_reg = kRegPos;
-    pos.index_stride = static_cast<std::uint32_t>(c_.dim * dt_size(p_.layout.dtype));
+    pos.index_stride = static_cast<std::uint32_t>(c_.dim * hix_vgpu_dtype_bytes(p_.layout.dtype));
     const std::uint64_t n = std::uint64_t{rows} * c_.dim;
     cb.copy(a(BufferRole::up), pos, n);
     hix_vgpu_op_binary add{};
