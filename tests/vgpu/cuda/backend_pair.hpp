@@ -1,9 +1,12 @@
 // Backend pair: the cpu reference backend and one or more cuda backends side
 // by side with identical VRAM contents, for op-by-op comparisons
-// (cuda_backend_test.cpp). Inputs are written to every backend at the same
+// (hix-cuda-backend-test). Inputs are written to every backend at the same
 // offsets, an op runs on each (cuda backends then finish()), and outputs are
-// read back and compared element by element within a stated tolerance.
+// read back and compared element by element within a stated tolerance. A
+// mismatch is a GoogleTest failure of the running case.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cinttypes>
@@ -64,26 +67,22 @@ struct Target {
 
 class BackendPair {
  public:
-  BackendPair(Backend& ref, std::vector<Target> gpus, std::uint64_t seed)
-      : ref_(ref), gpus_(std::move(gpus)), rng_(seed) {}
+  // `dirty_bytes`: how much of VRAM, from 0, earlier users of these
+  // backends may have written; the first reset_arena() zeroes it.
+  BackendPair(Backend& ref, std::vector<Target> gpus, std::uint64_t seed,
+              std::uint64_t dirty_bytes = 0)
+      : ref_(ref), gpus_(std::move(gpus)), rng_(seed), high_(dirty_bytes) {}
 
   Backend& ref() { return ref_; }
   const std::vector<Target>& gpus() const { return gpus_; }
   std::mt19937_64& rng() { return rng_; }
-  int cases() const { return cases_; }
-  int failed_cases() const { return failed_cases_; }
+  // How much of VRAM, from 0, cases have written since the last reset.
+  std::uint64_t dirty_bytes() const { return high_; }
 
-  // Which groups run (empty: all).
-  void set_only(std::vector<std::string> only) { only_ = std::move(only); }
-  bool group(const char* name) {
-    group_ = name;
-    if (only_.empty()) return true;
-    return std::find(only_.begin(), only_.end(), group_) != only_.end();
-  }
-
-  // Starts a case. `fresh`: VRAM that earlier cases touched is zeroed on
-  // every backend and allocation starts over; a case that continues the
-  // previous one's state (an attention KV cache) passes false.
+  // Starts a step of the running test. `fresh`: VRAM that earlier steps
+  // touched is zeroed on every backend and allocation starts over; a step
+  // that continues the previous one's state (an attention KV cache) passes
+  // false. `name` prefixes the step's failure messages.
   void begin(std::string name, bool fresh = true) {
     name_ = std::move(name);
     failed_ = false;
@@ -94,26 +93,28 @@ class BackendPair {
     if (fresh) reset_arena();
   }
 
-  // Prints the case's line; false when it failed.
+  // Prints the step's figures (largest differences seen, the tolerance);
+  // false when it failed.
   bool end() {
-    ++cases_;
-    if (failed_) ++failed_cases_;
-    std::printf("%s  %-9s %-62s max_abs %.3e max_rel %.3e%s\n", failed_ ? "FAIL" : "PASS",
-                group_.c_str(), name_.c_str(), max_abs_, max_rel_, tol_note_.c_str());
-    for (const std::string& m : pending_) std::printf("      %s\n", m.c_str());
-    pending_.clear();
+    if (messages_ > kMaxMessages) {
+      ADD_FAILURE() << name_ << ": " << messages_ - kMaxMessages << " more mismatches not shown";
+    }
+    std::printf("  %s  %-62s max_abs %.3e max_rel %.3e%s\n", failed_ ? "FAIL" : "ok  ",
+                name_.c_str(), max_abs_, max_rel_, tol_note_.c_str());
     return !failed_;
   }
 
+  // A failure of the running test; the first kMaxMessages of a step are
+  // reported, the rest counted.
   __attribute__((format(printf, 2, 3))) void fail(const char* fmt, ...) {
     failed_ = true;
-    if (++messages_ > 6) return;
+    if (++messages_ > kMaxMessages) return;
     std::va_list ap;
     va_start(ap, fmt);
     char buf[512];
     std::vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    pending_.emplace_back(buf);
+    ADD_FAILURE() << name_ << ": " << buf;
   }
   bool expect(bool ok, const char* what) {
     if (!ok) fail("%s", what);
@@ -340,6 +341,7 @@ class BackendPair {
 
  private:
   static constexpr std::uint64_t kGap = 256;
+  static constexpr int kMaxMessages = 6;
 
   std::vector<Backend*> all() {
     std::vector<Backend*> v{&ref_};
@@ -356,19 +358,14 @@ class BackendPair {
   Backend& ref_;
   std::vector<Target> gpus_;
   std::mt19937_64 rng_;
-  std::vector<std::string> only_;
-  std::string group_;
+  std::uint64_t high_ = 0;
   std::string name_;
   std::string tol_note_;
-  std::vector<std::string> pending_;
   bool failed_ = false;
   int messages_ = 0;
   double max_abs_ = 0;
   double max_rel_ = 0;
-  int cases_ = 0;
-  int failed_cases_ = 0;
   std::uint64_t cursor_ = kGap;
-  std::uint64_t high_ = 0;
 };
 
 }  // namespace hix::vgpu::cuda::test

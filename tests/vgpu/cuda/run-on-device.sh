@@ -2,10 +2,15 @@
 # Runs the GPU crypto engine's test and benchmark on a GPU machine, in one go,
 # with what docs/performance.md records: the GPU, its driver and clocks, the
 # test log, the benchmark's JSON, the kernels' SASS and a short Nsight Compute
-# look at the four kernels (when ncu is there).
+# look at the four kernels (when ncu is there); and, when BIN_DIR has it, the
+# cuda compute backend's test (GoogleTest; its log in backend-test.log, its
+# per-case results in backend-test.xml, its last line the verdict).
 #   tests/vgpu/cuda/run-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-crypto-test and hix-cuda-crypto-bench (statically
-# linked against libstdc++ and libsodium, so they run on another distribution).
+# linked against libstdc++ and libsodium, so they run on another distribution)
+# and optionally hix-cuda-backend-test (which needs libcublas.so.13: the CUDA
+# toolkit's or a pip wheel's, on LD_LIBRARY_PATH). HIX_BACKEND_TEST_ARGS adds
+# arguments to it (--gtest_filter=..., --seed N).
 set -uo pipefail
 bin=${1:?usage: run-on-device.sh BIN_DIR OUT_DIR}
 out=${2:?usage: run-on-device.sh BIN_DIR OUT_DIR}
@@ -19,6 +24,13 @@ mkdir -p "$out"
 
 rc=0
 "$bin/hix-cuda-crypto-test" 2>&1 | tee "$out/test.log" || rc=1
+if [ -x "$bin/hix-cuda-backend-test" ]; then
+  # Every case's output in the log; the failures and the verdict printed here.
+  # shellcheck disable=SC2086  # HIX_BACKEND_TEST_ARGS is a list of words
+  "$bin/hix-cuda-backend-test" --gtest_output="xml:$out/backend-test.xml" \
+    ${HIX_BACKEND_TEST_ARGS:-} >"$out/backend-test.log" 2>&1 || rc=1
+  grep -E '^\[  FAILED  \]|^hix-cuda-backend-test: ' "$out/backend-test.log" | sort -u
+fi
 "$bin/hix-cuda-crypto-bench" --json "$out/bench.json" 2>"$out/bench-table.txt" >/dev/null || rc=1
 nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv \
   >>"$out/machine.txt" 2>&1

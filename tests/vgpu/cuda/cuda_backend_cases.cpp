@@ -1,0 +1,256 @@
+// The cuda backend's op cases shared between test files (cuda_backend_cases.hpp).
+#include "cuda_backend_cases.hpp"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+namespace hix::vgpu::cuda::test {
+
+float max_abs(std::span<const float> v) {
+  float m = 0;
+  for (const float x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+std::uint32_t f32_bits(float f) {
+  std::uint32_t b = 0;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+
+float bits_f32(std::uint32_t b) {
+  float f = 0;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
+Tol ulp_tol(DType out) {
+  return out == BF16 ? Tol{1e-30, kBf16Ulp, false} : Tol{1e-30, 2.4e-7, false};
+}
+
+Tol float_tol(DType out, double atol, double rel) {
+  return Tol{atol, out == BF16 ? kBf16Ulp + rel : rel, false};
+}
+
+std::string plus(std::uint64_t misalign) {
+  return "plus" + std::to_string(misalign);
+}
+
+// ---------------------------------------------------------------- matmul
+
+std::string matmul_name(const MatmulCase& c) {
+  std::string s = strf("m%u_n%u_k%u_a_%s_b_%s_out_%s", c.m, c.n, c.k, dt_name(c.a_dt),
+                       dt_name(c.b_dt), dt_name(c.out_dt));
+  if (c.trans_b) s += "_trans_b";
+  if (c.bias) s += c.bias_dt == BF16 ? "_bf16_bias" : "_bias";
+  if (c.accumulate) s += "_accumulate";
+  return s + "_" + plus(c.mis);
+}
+
+// Tolerance: |cuda - cpu| <= sqrt(k) * max|a| * max|b| * eps + 1e-6
+// (+ one bf16 ulp of the value when out is bf16: both round the fp32 result
+// once, and nearly equal results can round to neighbours). eps = 2^-8 when
+// a or b is stored as bf16 (the cuBLAS path converts f32 activations to bf16
+// next to bf16 weights; each rounding is at most 2^-9 relative and the k
+// errors add as a random walk, so this is ~10 sigma), else 1e-5 (fp32
+// throughout, only the summation order differs: ~sqrt(k) * 2^-24).
+void matmul_case(Pair& p, const MatmulCase& c) {
+  const std::uint32_t m = c.m;
+  const std::uint32_t n = c.n;
+  const std::uint32_t k = c.k;
+  p.begin(strf("m=%u n=%u k=%u a=%s b=%s out=%s%s%s%s +%" PRIu64, m, n, k, dt_name(c.a_dt),
+               dt_name(c.b_dt), dt_name(c.out_dt), c.trans_b ? " trans_b" : "",
+               c.bias ? (c.bias_dt == BF16 ? " bias(bf16)" : " bias") : "",
+               c.accumulate ? " accumulate" : "", c.mis));
+  const auto a = p.alloc(c.a_dt, cnt(m, k), c.mis);
+  const auto b = p.alloc(c.b_dt, cnt(k, n), (c.mis + 1) % 4);
+  const auto out = p.alloc(c.out_dt, cnt(m, n), (c.mis + 3) % 4);
+  std::optional<TensorArg> bias;
+  const auto av = Pair::stored(c.a_dt, p.random(a.count, -1, 1));
+  const auto bv = Pair::stored(c.b_dt, p.random(b.count, -1, 1));
+  p.put(a, av);
+  p.put(b, bv);
+  if (c.bias) {
+    bias = p.alloc(c.bias_dt, n, c.mis % 2);
+    p.put(*bias, p.random(n, -1, 1));
+  }
+  if (c.accumulate) {
+    p.put(out, p.random(out.count, -1, 1));
+  } else {
+    p.poison(out);
+  }
+  const MatmulArgs args{out, a, b, bias, m, n, k, c.trans_b, c.accumulate};
+  p.run([&](Backend& be) { return be.matmul(args); });
+  const double eps = (c.a_dt == BF16 || c.b_dt == BF16) ? 1.0 / 256 : 1e-5;
+  const double atol = std::sqrt(static_cast<double>(k)) * max_abs(av) * max_abs(bv) * eps + 1e-6;
+  p.compare(out, Tol{atol, c.out_dt == BF16 ? kBf16Ulp : 0.0, false});
+  p.end();
+}
+
+// ---------------------------------------------------------------- norm
+
+std::string norm_name(const NormCase& c) {
+  return strf("%s_rows%u_cols%u_x_%s_gamma_%s_out_%s%s_", c.layer ? "layernorm" : "rmsnorm", c.rows,
+              c.cols, dt_name(c.x_dt), dt_name(c.g_dt), dt_name(c.in_place ? c.x_dt : c.out_dt),
+              c.in_place ? "_in_place" : "") +
+         plus(c.mis);
+}
+
+void norm_case(Pair& p, const NormCase& c) {
+  const std::uint32_t rows = c.rows;
+  const std::uint32_t cols = c.cols;
+  const std::uint64_t mis = c.mis;
+  p.begin(strf("%s rows=%u cols=%u x=%s gamma=%s out=%s%s +%" PRIu64,
+               c.layer ? "layernorm" : "rmsnorm", rows, cols, dt_name(c.x_dt), dt_name(c.g_dt),
+               dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? " in-place" : "", mis));
+  const auto x = p.alloc(c.x_dt, cnt(rows, cols), mis);
+  const auto gamma = p.alloc(c.g_dt, cols, (mis + 1) % 4);
+  std::optional<TensorArg> beta;
+  // An offset mean (LayerNorm must subtract it stably) and a spread.
+  auto xv = p.random(x.count, -2, 2);
+  for (float& v : xv) v += 3.0f;
+  p.put(x, xv);
+  p.put(gamma, p.random(cols, -1.5, 1.5));
+  if (c.layer) {
+    beta = p.alloc(c.g_dt, cols, (mis + 2) % 4);
+    p.put(*beta, p.random(cols, -1, 1));
+  }
+  const TensorArg out = c.in_place ? x : p.alloc(c.out_dt, cnt(rows, cols), (mis + 3) % 4);
+  if (!c.in_place) p.poison(out);
+  const NormArgs args{out, x, gamma, beta, rows, cols, 1e-5f};
+  p.run([&](Backend& b) { return c.layer ? b.layernorm(args) : b.rmsnorm(args); });
+  // Normalised values are O(1) times gamma (<= 1.5): fp32 sums in another
+  // order and rsqrtf differ by ~1e-6 relative.
+  p.compare(out, float_tol(out.dtype, 2e-5, 2e-5));
+  p.end();
+}
+
+// ---------------------------------------------------------------- unary
+
+std::string unary_name(const UnaryCase& c) {
+  return strf("%s_count%" PRIu64 "_x_%s_out_%s%s_", c.op == UnaryOp::gelu ? "gelu" : "silu", c.n,
+              dt_name(c.x_dt), dt_name(c.in_place ? c.x_dt : c.out_dt),
+              c.in_place ? "_in_place" : "") +
+         plus(c.mis);
+}
+
+void unary_case(Pair& p, const UnaryCase& c) {
+  p.begin(strf("%s count=%" PRIu64 " x=%s out=%s%s +%" PRIu64,
+               c.op == UnaryOp::gelu ? "gelu" : "silu", c.n, dt_name(c.x_dt),
+               dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? " in-place" : "", c.mis));
+  const auto x = p.alloc(c.x_dt, c.n, c.mis);
+  p.put(x, p.random(c.n, -8, 8));
+  const TensorArg out = c.in_place ? x : p.alloc(c.out_dt, c.n, (c.mis + 1) % 4);
+  if (!c.in_place) p.poison(out);
+  p.run([&](Backend& b) { return b.unary(UnaryArgs{c.op, out, x}); });
+  // tanhf/expf (or their fast forms) against libm: a few ulp, and near
+  // the zero crossings an absolute 1e-6.
+  p.compare(out, float_tol(out.dtype, 1e-6, 1e-5));
+  p.end();
+}
+
+// ---------------------------------------------------------------- softmax
+
+std::string softmax_name(const SoftmaxCase& c) {
+  return strf("rows%u_cols%u_x_%s_out_%s%s_", c.rows, c.cols, dt_name(c.x_dt),
+              dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? "_in_place" : "") +
+         plus(c.mis);
+}
+
+void softmax_case(Pair& p, const SoftmaxCase& c) {
+  const std::uint32_t rows = c.rows;
+  const std::uint32_t cols = c.cols;
+  p.begin(strf("rows=%u cols=%u x=%s out=%s%s +%" PRIu64, rows, cols, dt_name(c.x_dt),
+               dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? " in-place" : "", c.mis));
+  const auto x = p.alloc(c.x_dt, cnt(rows, cols), c.mis);
+  p.put(x, p.random(x.count, -10, 10));
+  const TensorArg out = c.in_place ? x : p.alloc(c.out_dt, cnt(rows, cols), (c.mis + 1) % 4);
+  if (!c.in_place) p.poison(out);
+  p.run([&](Backend& b) { return b.softmax(RowsArgs{out, x, rows, cols}); });
+  // Probabilities: expf a few ulp, the row sum in another order.
+  p.compare(out, float_tol(out.dtype, 1e-8, 2e-5));
+  p.end();
+}
+
+// ---------------------------------------------------------------- rope
+
+std::string rope_name(const RopeCase& c) {
+  return strf("tokens%u_heads%u_head_dim%u_rot_dim%u_pos%" PRIu64 "_x_%s_out_%s%s_", c.tokens,
+              c.heads, c.head_dim, c.rot_dim, c.pos, dt_name(c.x_dt),
+              dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? "_in_place" : "") +
+         plus(c.mis);
+}
+
+void rope_case(Pair& p, const RopeCase& c) {
+  p.begin(strf("tokens=%u heads=%u head_dim=%u rot_dim=%u pos=%" PRIu64 " x=%s out=%s%s +%" PRIu64,
+               c.tokens, c.heads, c.head_dim, c.rot_dim, c.pos, dt_name(c.x_dt),
+               dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? " in-place" : "", c.mis));
+  const auto x = p.alloc(c.x_dt, cnt(c.tokens, c.heads, c.head_dim), c.mis);
+  const auto xv = p.random(x.count, -2, 2);
+  p.put(x, xv);
+  const TensorArg out = c.in_place ? x : p.alloc(c.out_dt, x.count, (c.mis + 1) % 4);
+  if (!c.in_place) p.poison(out);
+  p.run([&](Backend& b) {
+    return b.rope(RopeArgs{out, x, c.tokens, c.heads, c.head_dim, c.rot_dim, c.pos, 10000.0f});
+  });
+  // The cpu takes the angle p*theta^(-2i/rot_dim) in double; an fp32 angle
+  // is off by ~2^-22 of itself (<= (pos+tokens) rad), which moves each
+  // output by at most 2*max|x| times that, plus sinf/cosf's few ulp.
+  const double angle_err = static_cast<double>(c.pos + c.tokens) * 2.4e-7 + 2e-6;
+  p.compare(out, float_tol(out.dtype, 2.0 * max_abs(xv) * angle_err, 1e-6));
+  p.end();
+}
+
+// ---------------------------------------------------------------- attention
+
+std::string attention_name(const AttnCfg& c) {
+  return strf("q_heads%u_kv_heads%u_head_dim%u_qkv_%s_cache_%s_out_%s", c.q_heads, c.kv_heads,
+              c.head_dim, dt_name(c.qkv_dt), dt_name(c.cache_dt),
+              c.out_is_q ? "on_q" : dt_name(c.out_dt));
+}
+
+// The cache starts as random garbage (identical on both): rows past the
+// causal limit must not be read. Each step compares out and both caches (the
+// cache rows are conversions: exact).
+void attention_sequence(Pair& p, const AttnCfg& c) {
+  const std::uint32_t max_seq = 64;
+  const std::uint32_t hd = c.head_dim;
+  const std::string cfg =
+      strf("q_heads=%u kv_heads=%u head_dim=%u qkv=%s cache=%s out=%s%s", c.q_heads, c.kv_heads, hd,
+           dt_name(c.qkv_dt), dt_name(c.cache_dt), dt_name(c.out_is_q ? c.qkv_dt : c.out_dt),
+           c.out_is_q ? " out=q" : "");
+  p.reset_arena();
+  const auto k_cache = p.alloc(c.cache_dt, cnt(max_seq, c.kv_heads, hd), 1);
+  const auto v_cache = p.alloc(c.cache_dt, cnt(max_seq, c.kv_heads, hd), 3);
+  p.put(k_cache, p.random(k_cache.count, -1, 1));
+  p.put(v_cache, p.random(v_cache.count, -1, 1));
+  const std::pair<std::uint32_t, std::uint64_t> steps[] = {{17, 0}, {1, 17}, {1, 18}, {45, 19}};
+  std::uint64_t mis = 0;
+  for (const auto& [tokens, pos] : steps) {
+    p.begin(strf("%s tokens=%u pos=%" PRIu64, cfg.c_str(), tokens, pos), false);
+    const auto q = p.alloc(c.qkv_dt, cnt(tokens, c.q_heads, hd), mis % 4);
+    const auto k = p.alloc(c.qkv_dt, cnt(tokens, c.kv_heads, hd), (mis + 1) % 4);
+    const auto v = p.alloc(c.qkv_dt, cnt(tokens, c.kv_heads, hd), (mis + 2) % 4);
+    ++mis;
+    p.put(q, p.random(q.count, -1, 1));
+    p.put(k, p.random(k.count, -1, 1));
+    p.put(v, p.random(v.count, -1, 1));
+    const TensorArg out = c.out_is_q ? q : p.alloc(c.out_dt, q.count, mis % 4);
+    if (!c.out_is_q) p.poison(out);
+    const AttentionArgs args{out,       q,          k,  v,       k_cache, v_cache, tokens,
+                             c.q_heads, c.kv_heads, hd, max_seq, pos,     c.scale};
+    p.run([&](Backend& b) { return b.attention(args); });
+    // Weighted means of values in [-1, 1]: fp32 dots, expf and sums in
+    // another order, ~1e-6.
+    p.compare(out, float_tol(out.dtype, 2e-5, 1e-5));
+    p.compare(k_cache, exact_tol(), "k_cache");
+    p.compare(v_cache, exact_tol(), "v_cache");
+    p.end();
+  }
+}
+
+}  // namespace hix::vgpu::cuda::test

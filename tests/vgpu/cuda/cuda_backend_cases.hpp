@@ -1,0 +1,103 @@
+// The cuda backend's op cases against the cpu reference (spec §6.4-§6.6)
+// that more than one test file of hix-cuda-backend-test runs: each case
+// writes identical random inputs at identical VRAM offsets, runs the op on
+// every backend and compares within the tolerance stated here per op (exact
+// where the spec makes the result exact). Also the helpers the cases share
+// and the names the cases get in test names.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend_pair.hpp"
+
+namespace hix::vgpu::cuda::test {
+
+using Pair = BackendPair;
+
+inline constexpr DType F32 = DType::f32;
+inline constexpr DType BF16 = DType::bf16;
+inline constexpr DType I32 = DType::i32;
+
+inline std::uint64_t cnt(std::uint64_t a, std::uint64_t b = 1, std::uint64_t c = 1) {
+  return a * b * c;
+}
+
+float max_abs(std::span<const float> v);
+std::uint32_t f32_bits(float f);
+float bits_f32(std::uint32_t b);
+
+// Elementwise fp32 compute rounded once to the output's type: one unit in
+// the last place of the output type, relative to the value.
+Tol ulp_tol(DType out);
+
+// fp32 compute of transcendental or reduced values (sum order, expf/tanhf
+// differ by a few ulp): `rel` for an f32 output, one bf16 ulp more for bf16.
+Tol float_tol(DType out, double atol, double rel);
+
+// "plus3": a misalignment (elements past a 256-byte boundary) in test names.
+std::string plus(std::uint64_t misalign);
+
+struct MatmulCase {
+  std::uint32_t m, n, k;
+  DType a_dt, b_dt, out_dt, bias_dt;
+  bool trans_b, bias, accumulate;
+  std::uint64_t mis;
+};
+std::string matmul_name(const MatmulCase& c);
+void matmul_case(Pair& p, const MatmulCase& c);
+
+struct NormCase {
+  bool layer;
+  std::uint32_t rows, cols;
+  DType x_dt, g_dt, out_dt;
+  std::uint64_t mis;
+  bool in_place;
+};
+std::string norm_name(const NormCase& c);
+void norm_case(Pair& p, const NormCase& c);
+
+struct UnaryCase {
+  UnaryOp op;
+  std::uint64_t n;
+  DType x_dt, out_dt;
+  std::uint64_t mis;
+  bool in_place;
+};
+std::string unary_name(const UnaryCase& c);
+void unary_case(Pair& p, const UnaryCase& c);
+
+struct SoftmaxCase {
+  std::uint32_t rows, cols;
+  DType x_dt, out_dt;
+  std::uint64_t mis;
+  bool in_place;
+};
+std::string softmax_name(const SoftmaxCase& c);
+void softmax_case(Pair& p, const SoftmaxCase& c);
+
+struct RopeCase {
+  std::uint32_t tokens, heads, head_dim, rot_dim;
+  std::uint64_t pos;
+  DType x_dt, out_dt;
+  std::uint64_t mis;
+  bool in_place;
+};
+std::string rope_name(const RopeCase& c);
+void rope_case(Pair& p, const RopeCase& c);
+
+struct AttnCfg {
+  std::uint32_t q_heads, kv_heads, head_dim;
+  DType qkv_dt, cache_dt, out_dt;
+  float scale;
+  bool out_is_q;
+};
+std::string attention_name(const AttnCfg& c);
+// Prefill of 17 tokens at position 0, decode of one token at 17 and at 18,
+// then a chunk that fills the cache to max_seq exactly, each a step of the
+// running test.
+void attention_sequence(Pair& p, const AttnCfg& c);
+
+}  // namespace hix::vgpu::cuda::test

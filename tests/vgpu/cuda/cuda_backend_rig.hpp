@@ -1,0 +1,117 @@
+// The backends hix-cuda-backend-test compares (the cuda compute backend in
+// three configurations against the cpu reference backend), opened once per
+// process by a GoogleTest environment, and the fixture every case derives
+// from: where there is no GPU or driver each case is skipped with the reason;
+// where the driver or device is there but fails, each case fails.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend_pair.hpp"
+#include "cpu_backend.hpp"
+#include "cuda_backend.hpp"
+
+namespace hix::vgpu::cuda::test {
+
+// One cuda backend configuration: cuBLAS for m >= 8 (the default), never
+// cuBLAS, and cuBLAS for every GEMM (m = 1 too), so every GEMM path meets the
+// cpu. `id` names it in test names.
+struct Variant {
+  const char* label;
+  const char* id;
+  CudaBackendOptions options;
+};
+
+inline constexpr std::size_t kVariantCount = 3;
+
+inline const std::array<Variant, kVariantCount>& variants() {
+  static const std::array<Variant, kVariantCount> v{{
+      {"cuda", "cuda", CudaBackendOptions{}},
+      {"cuda/no-cublas", "cuda_without_cublas",
+       CudaBackendOptions{.device = 0, .cublas_min_rows = 8, .use_cublas = false}},
+      {"cuda/cublas-all", "cuda_with_cublas_for_every_gemm",
+       CudaBackendOptions{.device = 0, .cublas_min_rows = 1, .use_cublas = true}},
+  }};
+  return v;
+}
+
+// Each backend's VRAM.
+inline constexpr std::uint64_t kRigVram = 256ull << 20;
+
+// The seed every case's generator derives from (with the case's name).
+inline constexpr std::uint64_t kDefaultSeed = 0x48495847;
+
+class BackendRig final : public ::testing::Environment {
+ public:
+  enum class State { unopened, ready, absent, broken };
+
+  explicit BackendRig(std::uint64_t seed) : seed_(seed) {}
+
+  // The one rig of this process (set by its constructor's caller, main).
+  static BackendRig& instance();
+  static void install(BackendRig* rig);
+
+  // Probes the GPU and opens every backend, once.
+  void SetUp() override;
+  void TearDown() override;
+
+  State state() const { return state_; }
+  // The state the last SetUp() reached (TearDown() closes the backends and
+  // makes state() unopened again; this stays, for the summary).
+  State outcome() const { return outcome_; }
+  // Why the cases cannot run (absent, broken).
+  const std::string& why() const { return why_; }
+  std::uint64_t seed() const { return seed_; }
+
+  Backend& cpu() { return *cpu_; }
+  const std::vector<Target>& targets() const { return targets_; }
+  // VRAM, from 0, that earlier cases may have written (zeroed by the next).
+  std::uint64_t dirty_bytes() const { return dirty_bytes_; }
+  void set_dirty_bytes(std::uint64_t bytes) { dirty_bytes_ = bytes; }
+
+ private:
+  void open();
+  void broken(std::string why);
+
+  std::uint64_t seed_;
+  State state_ = State::unopened;
+  State outcome_ = State::unopened;
+  std::string why_;
+  std::vector<std::unique_ptr<CudaBackend>> cuda_;
+  std::unique_ptr<CpuBackend> cpu_;
+  std::vector<Target> targets_;
+  std::uint64_t dirty_bytes_ = 0;
+};
+
+// The fixture of every case: skips or fails as the rig's state says, then
+// gives the case a BackendPair over the rig's backends with VRAM zeroed and
+// a generator seeded from the rig's seed and the case's full name (so a case
+// run alone, as CTest runs it, draws what it draws in a full run).
+class BackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  BackendPair& pair() { return *pair_; }
+  // The cuda backend of configuration `i` (an index into variants()).
+  const Target& gpu(std::size_t i) const { return BackendRig::instance().targets().at(i); }
+
+ private:
+  std::optional<BackendPair> pair_;
+};
+
+template <class Param>
+class BackendParamTest : public BackendTest, public ::testing::WithParamInterface<Param> {};
+
+// Test-name suffix of a case over one cuda configuration.
+std::string variant_name(const ::testing::TestParamInfo<std::size_t>& info);
+
+}  // namespace hix::vgpu::cuda::test
