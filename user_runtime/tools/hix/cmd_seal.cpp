@@ -7,6 +7,7 @@
 
 #include "cli.hpp"
 #include "hex.hpp"
+#include "hix/abi/vgpu_cmd.h"
 #include "hixm/hixm.hpp"
 
 namespace hix::cli {
