@@ -37,7 +37,7 @@ static inline hix_paddr_t hix_pa_add(hix_paddr_t pa, uint64_t n) {
 }
 /* The start of the page holding pa. */
 static inline hix_paddr_t hix_pa_page(hix_paddr_t pa) {
-  return hix_pa(pa.pa & ~(uint64_t)(HIX_PAGE_SIZE - 1));
+  return hix_pa(pa.pa & ~(HIX_PAGE_SIZE - 1ull));
 }
 /* pa's offset within its page. */
 static inline uint64_t hix_pa_page_offset(hix_paddr_t pa) {
@@ -88,7 +88,7 @@ static inline hix_laddr_t hix_la_add(hix_laddr_t la, uint64_t n) {
 }
 /* The start of the page holding la. */
 static inline hix_laddr_t hix_la_page(hix_laddr_t la) {
-  return hix_la(la.va & ~(uint64_t)(HIX_PAGE_SIZE - 1));
+  return hix_la(la.va & ~(HIX_PAGE_SIZE - 1ull));
 }
 static inline bool hix_la_is_aligned(hix_laddr_t la, uint64_t alignment) {
   return (la.va & (alignment - 1)) == 0;

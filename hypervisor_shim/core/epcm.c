@@ -110,6 +110,8 @@ bool hix_epcm_slot_used(const struct hix_epcm_entry* entry) {
   return entry->slot == EPCM_SLOT_USED;
 }
 
+/* qsort's comparator: the signature is the C library's. */
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters) */
 static int compare_pfn(const void* a, const void* b) {
   const uint64_t x = hix_pfn_value(*(const hix_pfn_t*)a);
   const uint64_t y = hix_pfn_value(*(const hix_pfn_t*)b);

@@ -31,18 +31,25 @@ inline PageSpec data_page(std::uint64_t offset, std::uint8_t fill) {
   return p;
 }
 
-inline PageSpec tcs_page(std::uint64_t offset, std::uint64_t entry, std::uint64_t stack) {
+// Where a TCS sends EENTER: entry point and stack top, as ELRANGE offsets.
+struct TcsTarget {
+  std::uint64_t entry;
+  std::uint64_t stack;
+};
+
+inline PageSpec tcs_page(std::uint64_t offset, TcsTarget target) {
   PageSpec p{offset, HIX_PAGE_R | HIX_PAGE_W | HIX_PAGE_TYPE_TCS, {}};
   hix_tcs tcs{};
-  tcs.entry = entry;
-  tcs.stack = stack;
+  tcs.entry = target.entry;
+  tcs.stack = target.stack;
   std::memcpy(p.bytes.data(), &tcs, sizeof tcs);
   return p;
 }
 
 // The standard test enclave: code at 0, data at 0x1000, TCS at 0x2000.
 inline std::vector<PageSpec> standard_pages() {
-  return {code_page(0, 0x90), data_page(0x1000, 0x11), tcs_page(0x2000, 0x10, 0x2000)};
+  return {code_page(0, 0x90), data_page(0x1000, 0x11),
+          tcs_page(0x2000, {.entry = 0x10, .stack = 0x2000})};
 }
 
 // Physical layout in the fake RAM: SECS at 0x1000, page i at 0x10000 + i*4K.

@@ -119,12 +119,14 @@ TEST_F(Encls, EaddRejectsWhatTheSpecForbids) {
 }
 
 TEST_F(Encls, TcsContentsAreValidated) {
-  for (const PageSpec& tcs : {tcs_page(0x2000, kSize, 0x2000), tcs_page(0x2000, 0, 0x2008),
-                              tcs_page(0x2000, 0, 0), tcs_page(0x2000, 0, kSize + 16)}) {
+  for (const PageSpec& tcs :
+       {tcs_page(0x2000, {.entry = kSize, .stack = 0x2000}),
+        tcs_page(0x2000, {.entry = 0, .stack = 0x2008}), tcs_page(0x2000, {.entry = 0, .stack = 0}),
+        tcs_page(0x2000, {.entry = 0, .stack = kSize + 16})}) {
     CoreFixture g;
     EXPECT_EQ(build(&g.core, {code_page(0, 1), tcs}), HIX_ERR_INVALID_PARAM);
   }
-  auto rx_tcs = tcs_page(0x2000, 0, 0x2000);
+  auto rx_tcs = tcs_page(0x2000, {.entry = 0, .stack = 0x2000});
   rx_tcs.flags = HIX_PAGE_R | HIX_PAGE_X | HIX_PAGE_TYPE_TCS;
   EXPECT_EQ(build(core, {code_page(0, 1), rx_tcs}), HIX_ERR_INVALID_PARAM);
 }
