@@ -90,15 +90,16 @@ std::unique_ptr<StagingMemory> hix_staging(std::uint64_t bytes, std::string& why
   return std::make_unique<MappedStaging>(p, bytes, std::move(extents), req.fd);
 }
 
-std::unique_ptr<StagingMemory> host_staging(std::uint64_t bytes, std::uint64_t extent_bytes,
-                                            std::uint64_t gpa_base) {
+std::unique_ptr<StagingMemory> host_staging(HostStagingShape shape, GuestPhys gpa_base) {
+  const std::uint64_t bytes = shape.bytes;
+  const std::uint64_t extent_bytes = shape.extent_bytes;
   if (bytes == 0 || bytes % kPage != 0 || extent_bytes == 0 || extent_bytes % kPage != 0) {
     return nullptr;
   }
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
   std::vector<StagingExtent> extents;
-  std::uint64_t gpa = gpa_base;
+  std::uint64_t gpa = gpa_base.value;
   for (std::uint64_t at = 0; at < bytes; at += extent_bytes) {
     const std::uint64_t len = std::min(extent_bytes, bytes - at);
     extents.push_back({at, GuestPhys{gpa}, len});

@@ -46,11 +46,16 @@ class StagingMemory {
 std::unique_ptr<StagingMemory> hix_staging(std::uint64_t bytes, std::string& why,
                                            const char* dev = "/dev/hix");
 
+// The size of host staging memory and of each of its extents.
+struct HostStagingShape {
+  std::uint64_t bytes;
+  std::uint64_t extent_bytes;
+};
+
 // Host memory standing in for staging memory (tests, the fuzz harness):
 // anonymous pages split into extents of `extent_bytes`, whose made-up
 // guest-physical addresses start at `gpa_base` and leave a gap of one page
 // between extents (so nothing may assume the pool is contiguous).
-std::unique_ptr<StagingMemory> host_staging(std::uint64_t bytes, std::uint64_t extent_bytes,
-                                            std::uint64_t gpa_base);
+std::unique_ptr<StagingMemory> host_staging(HostStagingShape shape, GuestPhys gpa_base);
 
 }  // namespace hix::hixd

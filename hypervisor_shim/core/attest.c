@@ -17,7 +17,8 @@ void hix_ereport(const struct hix_core* core, int enclave,
   for (unsigned i = 0; i < HIX_MAX_LOCKS; i++) {
     const struct hix_lock* l = &core->locks[i];
     if (l->active && l->owner == enclave) {
-      const struct hix_report_device d = {l->dev.bdf, l->dev.vendor_id, l->dev.device_id, 1, 0};
+      const struct hix_report_device d = {hix_bdf_value(l->dev.bdf), l->dev.vendor_id,
+                                          l->dev.device_id, 1, 0};
       memcpy(out->device, &d, sizeof(d));
       break;
     }

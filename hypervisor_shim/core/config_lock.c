@@ -172,48 +172,48 @@ _Static_assert(sizeof(mch_rules) / sizeof(mch_rules[0]) +
 
 /* Applies per-byte writable masks: a changed bit outside them is denied and
  * keeps its old value. */
-static bool apply(const uint8_t writable[4], uint32_t len, uint32_t old, uint32_t val,
-                  uint32_t* out, uint32_t* byte_mask) {
+static bool apply(const uint8_t writable[4], const struct hix_cfg_write* wr,
+                  struct hix_cfg_filtered* out) {
   bool denied = false;
 
-  *out = 0;
-  *byte_mask = 0;
-  for (uint32_t i = 0; i < len && i < 4; i++) {
+  out->value = 0;
+  out->byte_mask = 0;
+  for (uint32_t i = 0; i < wr->len && i < 4; i++) {
     const uint8_t w = writable[i];
-    const uint8_t o = (uint8_t)(old >> (8 * i));
-    const uint8_t v = (uint8_t)(val >> (8 * i));
+    const uint8_t o = (uint8_t)(wr->old >> (8 * i));
+    const uint8_t v = (uint8_t)(wr->val >> (8 * i));
     if ((uint8_t)((o ^ v) & ~w) != 0) denied = true;
-    if (w != 0) *byte_mask |= 1u << i;
-    *out |= (uint32_t)((uint8_t)((v & w) | (o & ~w))) << (8 * i);
+    if (w != 0) out->byte_mask |= 1u << i;
+    out->value |= (uint32_t)((uint8_t)((v & w) | (o & ~w))) << (8 * i);
   }
   return denied;
 }
 
-bool hix_cfg_filter(bool bridge, struct hix_cfg_place at, uint32_t len, uint32_t old, uint32_t val,
-                    uint32_t* out, uint32_t* byte_mask) {
-  uint8_t w[4] = {0};
-  for (uint32_t i = 0; i < len && i < 4; i++) {
+bool hix_cfg_filter(bool bridge, struct hix_cfg_place at, const struct hix_cfg_write* w,
+                    struct hix_cfg_filtered* out) {
+  uint8_t writable[4] = {0};
+  for (uint32_t i = 0; i < w->len && i < 4; i++) {
     struct hix_cfg_place b = at;
     b.offset += i;
-    w[i] = hix_cfg_writable_byte(bridge, b);
+    writable[i] = hix_cfg_writable_byte(bridge, b);
   }
-  return apply(w, len, old, val, out, byte_mask);
+  return apply(writable, w, out);
 }
 
 bool hix_chipset_locked(const struct hix_core* core) {
   return core->enforce && hix_epcm_count(core) > 0;
 }
 
-bool hix_chipset_filter(enum hix_chipset chip, uint32_t addr, uint32_t len, uint32_t old,
-                        uint32_t val, uint32_t* out, uint32_t* byte_mask) {
+bool hix_chipset_filter(enum hix_chipset chip, uint32_t addr, const struct hix_cfg_write* w,
+                        struct hix_cfg_filtered* out) {
   const struct cfg_rule* rules = chip == HIX_CHIPSET_MCH ? mch_rules : lpc_rules;
   const size_t n = chip == HIX_CHIPSET_MCH ? sizeof(mch_rules) / sizeof(mch_rules[0])
                                            : sizeof(lpc_rules) / sizeof(lpc_rules[0]);
-  uint8_t w[4] = {0};
-  for (uint32_t i = 0; i < len && i < 4; i++) {
-    w[i] = rule_byte(rules, n, CFG_BOTH, addr + i, 0xFF); /* the rest is not ours */
+  uint8_t writable[4] = {0};
+  for (uint32_t i = 0; i < w->len && i < 4; i++) {
+    writable[i] = rule_byte(rules, n, CFG_BOTH, addr + i, 0xFF); /* the rest is not ours */
   }
-  return apply(w, len, old, val, out, byte_mask);
+  return apply(writable, w, out);
 }
 
 bool hix_cfg_is_bar(uint32_t addr, unsigned* bar) {

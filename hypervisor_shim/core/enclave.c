@@ -10,12 +10,12 @@
 
 static const uint8_t zero_page[HIX_PAGE_SIZE];
 
-static bool page_aligned(uint64_t v) {
-  return (v & (HIX_PAGE_SIZE - 1)) == 0;
+static bool page_aligned(hix_paddr_t pa) {
+  return hix_pa_is_aligned(pa, HIX_PAGE_SIZE);
 }
 
-static void scrub_page(struct hix_core* core, uint64_t pfn) {
-  core->mem->write(core->mem_opaque, pfn * HIX_PAGE_SIZE, zero_page, HIX_PAGE_SIZE);
+static void scrub_page(struct hix_core* core, hix_pfn_t pfn) {
+  core->mem->write(core->mem_opaque, hix_pfn_pa(pfn), zero_page, HIX_PAGE_SIZE);
 }
 
 int hix_core_init(struct hix_core* core, const uint8_t secret_key[64], bool enforce,
@@ -84,22 +84,22 @@ void hix_core_reset(struct hix_core* core) {
   }
 }
 
-const struct hix_epcm_entry* hix_epcm_lookup(const struct hix_core* core, uint64_t pa) {
-  return hix_epcm_find(&core->epcm, HIX_PFN(pa));
+const struct hix_epcm_entry* hix_epcm_lookup(const struct hix_core* core, hix_paddr_t pa) {
+  return hix_epcm_find(&core->epcm, hix_pa_pfn(pa));
 }
 
 size_t hix_epcm_count(const struct hix_core* core) {
   return core->epcm.used;
 }
 
-/* The enclave whose SECS is at secs_pa, or NULL. */
-static struct hix_enclave* enclave_by_secs(struct hix_core* core, uint64_t secs_pa, int* index) {
+/* The enclave whose SECS is secs, or NULL. */
+static struct hix_enclave* enclave_by_secs(struct hix_core* core, hix_secs_t secs, int* index) {
   const struct hix_epcm_entry* e;
 
-  if (!page_aligned(secs_pa)) {
+  if (!page_aligned(hix_secs_pa(secs))) {
     return NULL;
   }
-  e = hix_epcm_find(&core->epcm, HIX_PFN(secs_pa));
+  e = hix_epcm_find(&core->epcm, hix_pa_pfn(hix_secs_pa(secs)));
   if (!e || (e->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_SECS) {
     return NULL;
   }
@@ -109,7 +109,7 @@ static struct hix_enclave* enclave_by_secs(struct hix_core* core, uint64_t secs_
   return &core->enclaves[e->owner];
 }
 
-static bool usable_ram_page(struct hix_core* core, uint64_t pa, enum hix_status* err) {
+static bool usable_ram_page(struct hix_core* core, hix_paddr_t pa, enum hix_status* err) {
   if (!page_aligned(pa)) {
     *err = HIX_ERR_INVALID_PARAM;
     return false;
@@ -118,7 +118,7 @@ static bool usable_ram_page(struct hix_core* core, uint64_t pa, enum hix_status*
     *err = HIX_ERR_NOT_RAM;
     return false;
   }
-  if (hix_epcm_find(&core->epcm, HIX_PFN(pa))) {
+  if (hix_epcm_find(&core->epcm, hix_pa_pfn(pa))) {
     *err = HIX_ERR_PAGE_IN_USE;
     return false;
   }
@@ -126,7 +126,8 @@ static bool usable_ram_page(struct hix_core* core, uint64_t pa, enum hix_status*
 }
 
 enum hix_status hix_ecreate(struct hix_core* core, const struct hix_secs_params* p,
-                            uint64_t secs_pa) {
+                            hix_secs_t secs) {
+  const hix_paddr_t secs_pa = hix_secs_pa(secs);
   enum hix_status err;
   unsigned idx;
 
@@ -156,20 +157,20 @@ enum hix_status hix_ecreate(struct hix_core* core, const struct hix_secs_params*
   if (!e->linmap) {
     return HIX_ERR_NO_SPACE;
   }
-  struct hix_epcm_entry secs = {
-      .pfn = HIX_PFN(secs_pa),
+  struct hix_epcm_entry secs_entry = {
+      .pfn = hix_pa_pfn(secs_pa),
       .flags = HIX_PAGE_TYPE_SECS,
       .owner = (uint16_t)idx,
   };
-  if (!hix_epcm_insert(&core->epcm, &secs)) {
+  if (!hix_epcm_insert(&core->epcm, &secs_entry)) {
     free(e->linmap);
     e->linmap = NULL;
     return HIX_ERR_NO_SPACE;
   }
-  scrub_page(core, secs.pfn);
+  scrub_page(core, secs_entry.pfn);
   e->state = HIX_ENCLAVE_UNINIT;
-  e->secs_pa = secs_pa;
-  e->base = p->base;
+  e->secs = secs;
+  e->base = hix_la(p->base);
   e->size = p->size;
   e->attributes = p->attributes;
   e->pages = 0;
@@ -196,10 +197,11 @@ static bool linmap_test(const struct hix_enclave* e, uint64_t page) {
   return (e->linmap[page / 8] >> (page % 8)) & 1;
 }
 
-uint64_t hix_enclave_secs(const struct hix_core* core, int enclave) {
-  if (enclave < 0 || (unsigned)enclave >= HIX_MAX_ENCLAVES) return 0;
+hix_secs_t hix_enclave_secs(const struct hix_core* core, int enclave) {
+  const hix_secs_t none = hix_secs(hix_pa(0));
+  if (enclave < 0 || (unsigned)enclave >= HIX_MAX_ENCLAVES) return none;
   const struct hix_enclave* e = &core->enclaves[enclave];
-  return e->state == HIX_ENCLAVE_FREE ? 0 : e->secs_pa;
+  return e->state == HIX_ENCLAVE_FREE ? none : e->secs;
 }
 
 bool hix_enclave_is_initialized(const struct hix_core* core, int enclave) {
@@ -207,16 +209,16 @@ bool hix_enclave_is_initialized(const struct hix_core* core, int enclave) {
          core->enclaves[enclave].state == HIX_ENCLAVE_INIT;
 }
 
-bool hix_enclave_range_is_free(const struct hix_core* core, int enclave, uint64_t linear,
+bool hix_enclave_range_is_free(const struct hix_core* core, int enclave, hix_laddr_t linear,
                                uint64_t len) {
   if (enclave < 0 || (unsigned)enclave >= HIX_MAX_ENCLAVES) return false;
   const struct hix_enclave* e = &core->enclaves[enclave];
-  if (e->state == HIX_ENCLAVE_FREE || len == 0 || linear < e->base || linear - e->base >= e->size ||
-      len > e->size - (linear - e->base)) {
+  if (e->state == HIX_ENCLAVE_FREE || len == 0 || !hix_la_in(linear, e->base, e->size) ||
+      len > e->size - hix_la_offset(linear, e->base)) {
     return false;
   }
   for (uint64_t off = 0; off < len; off += HIX_PAGE_SIZE) {
-    if (linmap_test(e, (linear - e->base + off) / HIX_PAGE_SIZE)) return false;
+    if (linmap_test(e, (hix_la_offset(linear, e->base) + off) / HIX_PAGE_SIZE)) return false;
   }
   return true;
 }
@@ -230,11 +232,12 @@ static void linmap_set(struct hix_enclave* e, uint64_t page, bool on) {
 }
 
 enum hix_status hix_eadd(struct hix_core* core, const struct hix_pageinfo* pi,
-                         const uint8_t src[HIX_PAGE_SIZE], uint64_t target_pa, uint64_t secs_pa) {
+                         const uint8_t src[HIX_PAGE_SIZE], hix_paddr_t target_pa, hix_secs_t secs) {
   enum hix_status err;
   int idx;
-  struct hix_enclave* e = enclave_by_secs(core, secs_pa, &idx);
+  struct hix_enclave* e = enclave_by_secs(core, secs, &idx);
   const uint64_t type = pi->flags & HIX_PAGE_TYPE_MASK;
+  const hix_laddr_t linaddr = hix_la(pi->linaddr);
 
   if (!e) {
     return HIX_ERR_BAD_SECS;
@@ -242,8 +245,8 @@ enum hix_status hix_eadd(struct hix_core* core, const struct hix_pageinfo* pi,
   if (e->state != HIX_ENCLAVE_UNINIT) {
     return HIX_ERR_ENCLAVE_STATE;
   }
-  if (pi->reserved != 0 || !page_aligned(pi->linaddr) || pi->linaddr < e->base ||
-      pi->linaddr - e->base >= e->size ||
+  if (pi->reserved != 0 || !hix_la_is_aligned(linaddr, HIX_PAGE_SIZE) ||
+      !hix_la_in(linaddr, e->base, e->size) ||
       (pi->flags & ~(uint64_t)(HIX_PAGE_PERM_MASK | HIX_PAGE_TYPE_MASK)) ||
       !(pi->flags & HIX_PAGE_R)) {
     return HIX_ERR_INVALID_PARAM;
@@ -261,13 +264,13 @@ enum hix_status hix_eadd(struct hix_core* core, const struct hix_pageinfo* pi,
   if (!usable_ram_page(core, target_pa, &err)) {
     return err;
   }
-  const uint64_t page = (pi->linaddr - e->base) / HIX_PAGE_SIZE;
+  const uint64_t page = hix_la_offset(linaddr, e->base) / HIX_PAGE_SIZE;
   if (linmap_test(e, page)) {
     return HIX_ERR_LINADDR_IN_USE;
   }
   struct hix_epcm_entry entry = {
-      .pfn = HIX_PFN(target_pa),
-      .linaddr = pi->linaddr,
+      .pfn = hix_pa_pfn(target_pa),
+      .linaddr = linaddr,
       .flags = (uint32_t)pi->flags,
       .owner = (uint16_t)idx,
   };
@@ -280,13 +283,13 @@ enum hix_status hix_eadd(struct hix_core* core, const struct hix_pageinfo* pi,
   if (type == HIX_PAGE_TYPE_TCS) {
     e->tcs_count++;
   }
-  hix_measure_eadd(&e->measure, pi->linaddr - e->base, pi->flags);
+  hix_measure_eadd(&e->measure, hix_la_offset(linaddr, e->base), pi->flags);
   return HIX_OK;
 }
 
-enum hix_status hix_eextend(struct hix_core* core, uint64_t chunk_pa, uint64_t secs_pa) {
+enum hix_status hix_eextend(struct hix_core* core, hix_paddr_t chunk_pa, hix_secs_t secs) {
   int idx;
-  struct hix_enclave* e = enclave_by_secs(core, secs_pa, &idx);
+  struct hix_enclave* e = enclave_by_secs(core, secs, &idx);
   uint8_t chunk[HIX_EEXTEND_CHUNK];
 
   if (!e) {
@@ -295,20 +298,21 @@ enum hix_status hix_eextend(struct hix_core* core, uint64_t chunk_pa, uint64_t s
   if (e->state != HIX_ENCLAVE_UNINIT) {
     return HIX_ERR_ENCLAVE_STATE;
   }
-  if (chunk_pa & (HIX_EEXTEND_CHUNK - 1)) {
+  if (!hix_pa_is_aligned(chunk_pa, HIX_EEXTEND_CHUNK)) {
     return HIX_ERR_INVALID_PARAM;
   }
-  const struct hix_epcm_entry* p = hix_epcm_find(&core->epcm, HIX_PFN(chunk_pa));
+  const struct hix_epcm_entry* p = hix_epcm_find(&core->epcm, hix_pa_pfn(chunk_pa));
   if (!p || p->owner != idx || (p->flags & HIX_PAGE_TYPE_MASK) == HIX_PAGE_TYPE_SECS) {
     return HIX_ERR_NOT_EPC;
   }
   core->mem->read(core->mem_opaque, chunk_pa, chunk, sizeof(chunk));
-  hix_measure_eextend(&e->measure, p->linaddr - e->base + (chunk_pa & (HIX_PAGE_SIZE - 1)), chunk);
+  hix_measure_eextend(&e->measure,
+                      hix_la_offset(p->linaddr, e->base) + hix_pa_page_offset(chunk_pa), chunk);
   return HIX_OK;
 }
 
-enum hix_status hix_einit(struct hix_core* core, uint64_t secs_pa) {
-  struct hix_enclave* e = enclave_by_secs(core, secs_pa, NULL);
+enum hix_status hix_einit(struct hix_core* core, hix_secs_t secs) {
+  struct hix_enclave* e = enclave_by_secs(core, secs, NULL);
 
   if (!e) {
     return HIX_ERR_BAD_SECS;
@@ -326,7 +330,7 @@ enum hix_status hix_einit(struct hix_core* core, uint64_t secs_pa) {
 
 static void remove_page(struct hix_core* core, struct hix_enclave* e, struct hix_epcm_entry* p) {
   if ((p->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_SECS) {
-    linmap_set(e, (p->linaddr - e->base) / HIX_PAGE_SIZE, false);
+    linmap_set(e, hix_la_offset(p->linaddr, e->base) / HIX_PAGE_SIZE, false);
     e->pages--;
     if ((p->flags & HIX_PAGE_TYPE_MASK) == HIX_PAGE_TYPE_TCS) {
       e->tcs_count--;
@@ -336,13 +340,13 @@ static void remove_page(struct hix_core* core, struct hix_enclave* e, struct hix
   hix_epcm_remove(&core->epcm, p);
 }
 
-enum hix_status hix_eremove(struct hix_core* core, uint64_t page_pa) {
+enum hix_status hix_eremove(struct hix_core* core, hix_paddr_t page_pa) {
   struct hix_epcm_entry* p;
 
   if (!page_aligned(page_pa)) {
     return HIX_ERR_INVALID_PARAM;
   }
-  p = hix_epcm_find(&core->epcm, HIX_PFN(page_pa));
+  p = hix_epcm_find(&core->epcm, hix_pa_pfn(page_pa));
   if (!p) {
     return HIX_ERR_NOT_EPC;
   }
@@ -364,9 +368,9 @@ enum hix_status hix_eremove(struct hix_core* core, uint64_t page_pa) {
   return HIX_OK;
 }
 
-enum hix_status hix_edestroy(struct hix_core* core, uint64_t secs_pa) {
+enum hix_status hix_edestroy(struct hix_core* core, hix_secs_t secs) {
   int idx;
-  struct hix_enclave* e = enclave_by_secs(core, secs_pa, &idx);
+  struct hix_enclave* e = enclave_by_secs(core, secs, &idx);
 
   if (!e) {
     return HIX_ERR_BAD_SECS;
@@ -382,17 +386,18 @@ enum hix_status hix_edestroy(struct hix_core* core, uint64_t secs_pa) {
       remove_page(core, e, p);
     }
   }
-  remove_page(core, e, hix_epcm_find(&core->epcm, HIX_PFN(secs_pa)));
+  remove_page(core, e, hix_epcm_find(&core->epcm, hix_pa_pfn(hix_secs_pa(secs))));
   enclave_free(e);
   return HIX_OK;
 }
 
-enum hix_status hix_eenter(struct hix_core* core, uint64_t tcs_linear, uint64_t tcs_pa,
-                           int* enclave, uint64_t* entry, uint64_t* stack) {
-  struct hix_epcm_entry* p = hix_epcm_find(&core->epcm, HIX_PFN(tcs_pa));
+enum hix_status hix_eenter(struct hix_core* core, hix_laddr_t tcs_linear, hix_paddr_t tcs_pa,
+                           struct hix_enclave_entry* out) {
+  struct hix_epcm_entry* p = hix_epcm_find(&core->epcm, hix_pa_pfn(tcs_pa));
   struct hix_tcs tcs;
 
-  if (!p || (p->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_TCS || p->linaddr != tcs_linear) {
+  if (!p || (p->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_TCS ||
+      !hix_la_eq(p->linaddr, tcs_linear)) {
     return HIX_ERR_BAD_TCS;
   }
   struct hix_enclave* e = &core->enclaves[p->owner];
@@ -407,17 +412,17 @@ enum hix_status hix_eenter(struct hix_core* core, uint64_t tcs_linear, uint64_t 
   }
   /* TCS pages are unreachable by software once added (§5), so what EADD
    * validated is still what is there. */
-  core->mem->read(core->mem_opaque, tcs_pa & ~(uint64_t)(HIX_PAGE_SIZE - 1), &tcs, sizeof(tcs));
+  core->mem->read(core->mem_opaque, hix_pa_page(tcs_pa), &tcs, sizeof(tcs));
   p->busy = 1;
   e->active++;
-  *enclave = p->owner;
-  *entry = e->base + tcs.entry;
-  *stack = e->base + tcs.stack;
+  out->enclave = p->owner;
+  out->entry = hix_la_add(e->base, tcs.entry);
+  out->stack = hix_la_add(e->base, tcs.stack);
   return HIX_OK;
 }
 
-void hix_enclave_leave(struct hix_core* core, int enclave, uint64_t tcs_pa) {
-  struct hix_epcm_entry* p = hix_epcm_find(&core->epcm, HIX_PFN(tcs_pa));
+void hix_enclave_leave(struct hix_core* core, int enclave, hix_paddr_t tcs_pa) {
+  struct hix_epcm_entry* p = hix_epcm_find(&core->epcm, hix_pa_pfn(tcs_pa));
   struct hix_enclave* e = &core->enclaves[enclave];
 
   if (p && p->owner == enclave) {
@@ -446,8 +451,8 @@ void hix_enclave_scrub(struct hix_core* core, int enclave) {
   }
 }
 
-bool hix_in_elrange(const struct hix_core* core, int enclave, uint64_t linear) {
+bool hix_in_elrange(const struct hix_core* core, int enclave, hix_laddr_t linear) {
   const struct hix_enclave* e = &core->enclaves[enclave];
 
-  return linear >= e->base && linear - e->base < e->size;
+  return hix_la_in(linear, e->base, e->size);
 }

@@ -14,7 +14,7 @@ bool hix_enclave_is_initialized(const struct hix_core* core, int enclave);
 
 /* Is [linear, linear + len) inside the enclave's ELRANGE, holding no page
  * added to it (a window a device may be mapped into)? */
-bool hix_enclave_range_is_free(const struct hix_core* core, int enclave, uint64_t linear,
+bool hix_enclave_range_is_free(const struct hix_core* core, int enclave, hix_laddr_t linear,
                                uint64_t len);
 
 #ifdef __cplusplus

@@ -9,9 +9,9 @@
 
 enum { EPCM_SLOT_EMPTY = 0, EPCM_SLOT_USED = 1, EPCM_SLOT_TOMBSTONE = 2 };
 
-static size_t epcm_hash(uint64_t pfn, size_t capacity) {
+static size_t epcm_hash(const struct hix_epcm* epcm, hix_pfn_t pfn) {
   /* Fibonacci hashing: frame numbers are dense and sequential. */
-  return (size_t)((pfn * 0x9E3779B97F4A7C15ull) >> 20) & (capacity - 1);
+  return (size_t)((hix_pfn_value(pfn) * 0x9E3779B97F4A7C15ull) >> 20) & (epcm->capacity - 1);
 }
 
 int hix_epcm_init(struct hix_epcm* epcm, size_t limit) {
@@ -41,15 +41,15 @@ void hix_epcm_clear(struct hix_epcm* epcm) {
   epcm->tombstones = 0;
 }
 
-struct hix_epcm_entry* hix_epcm_find(const struct hix_epcm* epcm, uint64_t pfn) {
-  size_t i = epcm_hash(pfn, epcm->capacity);
+struct hix_epcm_entry* hix_epcm_find(const struct hix_epcm* epcm, hix_pfn_t pfn) {
+  size_t i = epcm_hash(epcm, pfn);
 
   for (size_t n = 0; n < epcm->capacity; n++) {
     struct hix_epcm_entry* e = &epcm->slots[i];
     if (e->slot == EPCM_SLOT_EMPTY) {
       return NULL;
     }
-    if (e->slot == EPCM_SLOT_USED && e->pfn == pfn) {
+    if (e->slot == EPCM_SLOT_USED && hix_pfn_eq(e->pfn, pfn)) {
       return e;
     }
     i = (i + 1) & (epcm->capacity - 1);
@@ -83,7 +83,7 @@ bool hix_epcm_insert(struct hix_epcm* epcm, const struct hix_epcm_entry* entry) 
   if (epcm->used + epcm->tombstones >= epcm->capacity * 3 / 4) {
     epcm_rehash(epcm);
   }
-  size_t i = epcm_hash(entry->pfn, epcm->capacity);
+  size_t i = epcm_hash(epcm, entry->pfn);
   for (;;) {
     struct hix_epcm_entry* e = &epcm->slots[i];
     if (e->slot != EPCM_SLOT_USED) {
@@ -110,15 +110,17 @@ bool hix_epcm_slot_used(const struct hix_epcm_entry* entry) {
   return entry->slot == EPCM_SLOT_USED;
 }
 
+/* qsort's comparator: the signature is the C library's. */
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters) */
 static int compare_pfn(const void* a, const void* b) {
-  const uint64_t x = *(const uint64_t*)a;
-  const uint64_t y = *(const uint64_t*)b;
+  const uint64_t x = hix_pfn_value(*(const hix_pfn_t*)a);
+  const uint64_t y = hix_pfn_value(*(const hix_pfn_t*)b);
   return x < y ? -1 : x > y;
 }
 
 size_t hix_epc_ranges(const struct hix_core* core, struct hix_phys_range* out, size_t max) {
   const struct hix_epcm* epcm = &core->epcm;
-  uint64_t* pfns = malloc((epcm->used + 1) * sizeof(*pfns));
+  hix_pfn_t* pfns = malloc((epcm->used + 1) * sizeof(*pfns));
   size_t n = 0;
   size_t count = 0;
   uint64_t end = 0;
@@ -129,11 +131,11 @@ size_t hix_epc_ranges(const struct hix_core* core, struct hix_phys_range* out, s
   }
   qsort(pfns, n, sizeof(*pfns), compare_pfn);
   for (size_t i = 0; i < n; i++) {
-    const uint64_t pa = pfns[i] * HIX_PAGE_SIZE;
+    const uint64_t pa = hix_pa_addr(hix_pfn_pa(pfns[i]));
     if (count > 0 && pa == end) {
       if (count <= max) out[count - 1].size += HIX_PAGE_SIZE;
     } else {
-      if (count < max) out[count] = (struct hix_phys_range){pa, HIX_PAGE_SIZE};
+      if (count < max) out[count] = (struct hix_phys_range){hix_pa(pa), HIX_PAGE_SIZE};
       count++;
     }
     end = pa + HIX_PAGE_SIZE;

@@ -11,13 +11,11 @@ extern "C" {
 int hix_epcm_init(struct hix_epcm* epcm, size_t limit);
 void hix_epcm_destroy(struct hix_epcm* epcm);
 void hix_epcm_clear(struct hix_epcm* epcm);
-struct hix_epcm_entry* hix_epcm_find(const struct hix_epcm* epcm, uint64_t pfn);
+struct hix_epcm_entry* hix_epcm_find(const struct hix_epcm* epcm, hix_pfn_t pfn);
 /* False when the EPC limit is reached. */
 bool hix_epcm_insert(struct hix_epcm* epcm, const struct hix_epcm_entry* entry);
 void hix_epcm_remove(struct hix_epcm* epcm, struct hix_epcm_entry* entry);
 bool hix_epcm_slot_used(const struct hix_epcm_entry* entry);
-
-#define HIX_PFN(pa) ((pa) >> 12)
 
 #ifdef __cplusplus
 }

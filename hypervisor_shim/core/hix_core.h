@@ -4,8 +4,8 @@
  *
  * Plain C with libsodium and no QEMU types, so the same code runs inside the
  * patched QEMU and in host unit tests (guest memory is reached through the
- * hix_mem_ops seam). Not thread-safe: the QEMU glue serialises every call
- * that changes state (see hypervisor_shim/qemu/files/hw/hix/hix_cpu.c). */
+ * hix_mem_ops seam). Addresses are typed by space (addr.h). Not thread-safe: the QEMU glue
+ * serialises every call that changes state (see hypervisor_shim/qemu/files/hw/hix/hix_cpu.c). */
 #ifndef HIX_CORE_H
 #define HIX_CORE_H
 
@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "addr.h"
 #include "hix/abi/hix_isa.h"
 
 #ifdef __cplusplus
@@ -30,26 +31,26 @@ extern "C" {
 
 /* Guest physical memory, as the "hardware" sees it (no access checks). */
 struct hix_mem_ops {
-  bool (*is_ram)(void* opaque, uint64_t pa);
-  void (*read)(void* opaque, uint64_t pa, void* buf, size_t len);
-  void (*write)(void* opaque, uint64_t pa, const void* buf, size_t len);
+  bool (*is_ram)(void* opaque, hix_paddr_t pa);
+  void (*read)(void* opaque, hix_paddr_t pa, void* buf, size_t len);
+  void (*write)(void* opaque, hix_paddr_t pa, const void* buf, size_t len);
   /* Return a locked device to reset state with its memory zeroed (§12);
    * called before its lock is released. */
-  void (*scrub_device)(void* opaque, uint32_t bdf);
+  void (*scrub_device)(void* opaque, hix_bdf_t bdf);
 };
 
 #define HIX_MAX_LOCKS 4u
 
 /* What EGLOCK needs to know about the device at a BDF (§12). */
 struct hix_device_desc {
-  uint32_t bdf;
+  hix_bdf_t bdf;
   uint16_t vendor_id;
   uint16_t device_id;
   bool lockable; /* a device the platform can lock (the hix-gpu) */
   bool decoding; /* COMMAND.MEMORY set */
   struct {
-    uint64_t base; /* physical, valid when size != 0 */
-    uint64_t size; /* 0: unassigned or not a memory BAR */
+    hix_paddr_t base; /* valid when size != 0 */
+    uint64_t size;    /* 0: unassigned or not a memory BAR */
   } bar[HIX_NUM_BARS];
 };
 
@@ -58,17 +59,17 @@ struct hix_lock {
   bool active;
   int owner; /* enclave index */
   struct hix_device_desc dev;
-  uint64_t glrange[HIX_NUM_BARS];
+  hix_laddr_t glrange[HIX_NUM_BARS]; /* 0: BAR not mapped */
 };
 
 /* One EPC page. */
 struct hix_epcm_entry {
-  uint64_t pfn;
-  uint64_t linaddr; /* 0 for the SECS */
-  uint32_t flags;   /* HIX_PAGE_* permissions | type */
-  uint16_t owner;   /* enclave index */
-  uint8_t slot;     /* EPCM_SLOT_* (internal) */
-  uint8_t busy;     /* TCS in use by a vCPU */
+  hix_pfn_t pfn;
+  hix_laddr_t linaddr; /* 0 for the SECS */
+  uint32_t flags;      /* HIX_PAGE_* permissions | type */
+  uint16_t owner;      /* enclave index */
+  uint8_t slot;        /* EPCM_SLOT_* (internal) */
+  uint8_t busy;        /* TCS in use by a vCPU */
 };
 
 /* The EPCM: open addressing keyed by page frame number. */
@@ -89,8 +90,8 @@ enum hix_enclave_state {
 
 struct hix_enclave {
   enum hix_enclave_state state;
-  uint64_t secs_pa;
-  uint64_t base;
+  hix_secs_t secs;
+  hix_laddr_t base; /* ELRANGE */
   uint64_t size;
   uint64_t attributes;
   crypto_hash_sha256_state measure;
@@ -180,12 +181,12 @@ void hix_core_destroy(struct hix_core* core);
 void hix_core_reset(struct hix_core* core);
 
 /* EPCM */
-const struct hix_epcm_entry* hix_epcm_lookup(const struct hix_core* core, uint64_t pa);
+const struct hix_epcm_entry* hix_epcm_lookup(const struct hix_core* core, hix_paddr_t pa);
 size_t hix_epcm_count(const struct hix_core* core);
 
 /* A range of physical memory. */
 struct hix_phys_range {
-  uint64_t pa;
+  hix_paddr_t pa;
   uint64_t size;
 };
 /* Every EPC page as ranges of contiguous pages, in address order (a device's
@@ -193,54 +194,73 @@ struct hix_phys_range {
  * `max` are written, so a return above `max` means `out` is incomplete. */
 size_t hix_epc_ranges(const struct hix_core* core, struct hix_phys_range* out, size_t max);
 
-/* ENCLS leaves (§2.1); operands already copied out of guest memory. */
+/* ENCLS leaves (§2.1); operands already copied out of guest memory. The
+ * enclave is named by its SECS (hix_secs_t), the page a leaf works on by
+ * its physical address: the two cannot trade places. */
 enum hix_status hix_ecreate(struct hix_core* core, const struct hix_secs_params* params,
-                            uint64_t secs_pa);
+                            hix_secs_t secs);
 enum hix_status hix_eadd(struct hix_core* core, const struct hix_pageinfo* pageinfo,
-                         const uint8_t src[HIX_PAGE_SIZE], uint64_t target_pa, uint64_t secs_pa);
-enum hix_status hix_eextend(struct hix_core* core, uint64_t chunk_pa, uint64_t secs_pa);
-enum hix_status hix_einit(struct hix_core* core, uint64_t secs_pa);
-enum hix_status hix_eremove(struct hix_core* core, uint64_t page_pa);
-enum hix_status hix_edestroy(struct hix_core* core, uint64_t secs_pa);
+                         const uint8_t src[HIX_PAGE_SIZE], hix_paddr_t target, hix_secs_t secs);
+enum hix_status hix_eextend(struct hix_core* core, hix_paddr_t chunk, hix_secs_t secs);
+enum hix_status hix_einit(struct hix_core* core, hix_secs_t secs);
+enum hix_status hix_eremove(struct hix_core* core, hix_paddr_t page);
+enum hix_status hix_edestroy(struct hix_core* core, hix_secs_t secs);
 /* EGLOCK (§12): dev describes the device at params->bdf as found now. */
-enum hix_status hix_eglock(struct hix_core* core, uint64_t secs_pa,
+enum hix_status hix_eglock(struct hix_core* core, hix_secs_t secs,
                            const struct hix_glock_params* params,
                            const struct hix_device_desc* dev);
 /* The lock on the device at bdf, or NULL. */
-const struct hix_lock* hix_lock_by_bdf(const struct hix_core* core, uint32_t bdf);
+const struct hix_lock* hix_lock_by_bdf(const struct hix_core* core, hix_bdf_t bdf);
 /* Lock slot i (0 <= i < HIX_MAX_LOCKS) if it is active, else NULL. */
 const struct hix_lock* hix_lock_at(const struct hix_core* core, unsigned i);
 /* The slot of an active lock (0 <= slot < HIX_MAX_LOCKS). */
 unsigned hix_lock_slot(const struct hix_core* core, const struct hix_lock* lock);
 /* The physical address of the owner's SECS: an identity of the owner that
  * lives as long as the lock. */
-uint64_t hix_lock_owner_secs(const struct hix_core* core, const struct hix_lock* lock);
+hix_secs_t hix_lock_owner_secs(const struct hix_core* core, const struct hix_lock* lock);
 /* The lock whose BAR holds pa (and which BAR), or NULL. */
-const struct hix_lock* hix_lock_by_pa(const struct hix_core* core, uint64_t pa, unsigned* bar);
+const struct hix_lock* hix_lock_by_pa(const struct hix_core* core, hix_paddr_t pa, unsigned* bar);
 
-/* EENTER's checks and TCS acquisition (§2.2). On success *enclave is the
- * enclave index and *entry, *stack the linear addresses to load. */
-enum hix_status hix_eenter(struct hix_core* core, uint64_t tcs_linear, uint64_t tcs_pa,
-                           int* enclave, uint64_t* entry, uint64_t* stack);
-/* The physical address of enclave's SECS (its identity in the audit log);
- * 0 for -1 (no enclave) or a free slot. */
-uint64_t hix_enclave_secs(const struct hix_core* core, int enclave);
+/* Where EENTER puts a vCPU: the enclave index and the linear addresses to
+ * load into RIP and RSP. */
+struct hix_enclave_entry {
+  int enclave;
+  hix_laddr_t entry;
+  hix_laddr_t stack;
+};
+/* EENTER's checks and TCS acquisition (§2.2); *out is written on success. */
+enum hix_status hix_eenter(struct hix_core* core, hix_laddr_t tcs_linear, hix_paddr_t tcs_pa,
+                           struct hix_enclave_entry* out);
+/* The enclave's SECS (its identity in the audit log); physical address 0
+ * for -1 (no enclave) or a free slot. */
+hix_secs_t hix_enclave_secs(const struct hix_core* core, int enclave);
 /* EEXIT or abort: release the TCS taken by EENTER. */
-void hix_enclave_leave(struct hix_core* core, int enclave, uint64_t tcs_pa);
+void hix_enclave_leave(struct hix_core* core, int enclave, hix_paddr_t tcs_pa);
 /* Abort, part 1: no more EENTER. Part 2, once no vCPU runs the enclave:
  * zero its pages. */
 void hix_enclave_mark_dead(struct hix_core* core, int enclave);
 void hix_enclave_scrub(struct hix_core* core, int enclave);
 
-/* The TLB-fill policy (§5). enclave: the vCPU's enclave index, or -1
- * outside enclave mode. paging_structure: the access is a page-table walk
- * or another physical access by the CPU itself. *perm_mask gets the
- * HIX_PAGE_R|W|X bits the installed translation may carry. */
-enum hix_verdict hix_check_access(const struct hix_core* core, int enclave, bool paging_structure,
-                                  uint64_t linear, uint64_t pa, enum hix_access access,
-                                  uint32_t* perm_mask, bool* device_tag, enum hix_deny_kind* kind);
+/* One TLB fill to decide (§5): the translation linear -> physical. */
+struct hix_access_request {
+  int enclave;           /* the vCPU's enclave index, or -1 outside enclave mode */
+  bool paging_structure; /* a page-table walk or another physical access by the CPU itself */
+  hix_laddr_t linear;
+  hix_paddr_t physical;
+  enum hix_access access;
+};
+/* What the fill may install, beside the verdict. */
+struct hix_access_grant {
+  uint32_t perm_mask;      /* HIX_PAGE_R|W|X bits the installed translation may carry */
+  bool device_tag;         /* the owner's GLRANGE: tag the translation (§13) */
+  enum hix_deny_kind kind; /* set when the verdict is not HIX_ALLOW */
+};
+/* The TLB-fill policy (§5). *grant is always written; grant->kind only on a
+ * denial. */
+enum hix_verdict hix_check_access(const struct hix_core* core, const struct hix_access_request* req,
+                                  struct hix_access_grant* grant);
 /* The DMA filter (§15): may a bus master reach pa? */
-bool hix_dma_allowed(const struct hix_core* core, uint64_t pa, enum hix_deny_kind* kind);
+bool hix_dma_allowed(const struct hix_core* core, hix_paddr_t pa, enum hix_deny_kind* kind);
 
 /* Where a configuration-space byte lies (§14): the header, a capability of
  * the device's standard or extended list (by id, the offset counted from the
@@ -256,14 +276,25 @@ struct hix_cfg_place {
   uint16_t cap_id;
   uint32_t offset; /* from the start of the area */
 };
-/* The configuration-space lock (§14), default deny. For a write of len
- * bytes at place `at` with value val to a locked endpoint (bridge = false)
- * or to a bridge upstream of one, given the register bytes now (old): *out
- * is the value to write and *byte_mask the bytes (bit n = byte n) that
- * still need writing. Returns true when the write tried to change a locked
- * bit (count, log). */
-bool hix_cfg_filter(bool bridge, struct hix_cfg_place at, uint32_t len, uint32_t old, uint32_t val,
-                    uint32_t* out, uint32_t* byte_mask);
+/* A configuration-space write of len (1-4) bytes: the register bytes now
+ * (old) and the value the OS writes (val), little-endian. */
+struct hix_cfg_write {
+  uint32_t len;
+  uint32_t old;
+  uint32_t val;
+};
+/* What a filtered write leaves to do: write `value`'s bytes named in
+ * byte_mask (bit n = byte n). */
+struct hix_cfg_filtered {
+  uint32_t value;
+  uint32_t byte_mask;
+};
+/* The configuration-space lock (§14), default deny, for a write at place
+ * `at` to a locked endpoint (bridge = false) or to a bridge upstream of
+ * one. Returns true when the write tried to change a locked bit (count,
+ * log). */
+bool hix_cfg_filter(bool bridge, struct hix_cfg_place at, const struct hix_cfg_write* w,
+                    struct hix_cfg_filtered* out);
 /* The writable mask of one byte (what hix_cfg_filter applies). */
 uint8_t hix_cfg_writable_byte(bool bridge, struct hix_cfg_place at);
 
@@ -276,13 +307,13 @@ enum hix_chipset {
 bool hix_chipset_locked(const struct hix_core* core);
 /* As hix_cfg_filter, for a write to a chipset function while the chipset
  * lock is engaged: every listed byte keeps its value. */
-bool hix_chipset_filter(enum hix_chipset chip, uint32_t addr, uint32_t len, uint32_t old,
-                        uint32_t val, uint32_t* out, uint32_t* byte_mask);
+bool hix_chipset_filter(enum hix_chipset chip, uint32_t addr, const struct hix_cfg_write* w,
+                        struct hix_cfg_filtered* out);
 
 /* Is offset addr inside BAR register *bar (0x10-0x27)? */
 bool hix_cfg_is_bar(uint32_t addr, unsigned* bar);
 /* Is linear inside the enclave's ELRANGE? */
-bool hix_in_elrange(const struct hix_core* core, int enclave, uint64_t linear);
+bool hix_in_elrange(const struct hix_core* core, int enclave, hix_laddr_t linear);
 
 /* EREPORT and EGETKEY (§7). */
 void hix_ereport(const struct hix_core* core, int enclave,

@@ -6,8 +6,15 @@
 #include "epcm.h"
 #include "lock.h"
 
-static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen) {
-  return a < b + blen && b < a + alen;
+/* A window of ELRANGE a BAR is mapped into. */
+struct linear_range {
+  hix_laddr_t base;
+  uint64_t size;
+};
+
+static bool ranges_overlap(struct linear_range a, struct linear_range b) {
+  return hix_la_addr(a.base) < hix_la_addr(b.base) + b.size &&
+         hix_la_addr(b.base) < hix_la_addr(a.base) + a.size;
 }
 
 static enum hix_status check_glranges(const struct hix_core* core, int owner,
@@ -17,15 +24,15 @@ static enum hix_status check_glranges(const struct hix_core* core, int owner,
 
   if (p->reserved0 != 0 || p->reserved[0] != 0) return HIX_ERR_INVALID_PARAM;
   for (unsigned i = 0; i < HIX_NUM_BARS; i++) {
-    const uint64_t g = p->glrange[i];
-    const uint64_t size = dev->bar[i].size;
-    if (g == 0) continue;
-    if (size == 0 || (g & (HIX_PAGE_SIZE - 1)) != 0 ||
-        !hix_enclave_range_is_free(core, owner, g, size)) {
+    const struct linear_range g = {hix_la(p->glrange[i]), dev->bar[i].size};
+    if (hix_la_addr(g.base) == 0) continue;
+    if (g.size == 0 || !hix_la_is_aligned(g.base, HIX_PAGE_SIZE) ||
+        !hix_enclave_range_is_free(core, owner, g.base, g.size)) {
       return HIX_ERR_INVALID_PARAM;
     }
     for (unsigned j = 0; j < i; j++) {
-      if (p->glrange[j] != 0 && ranges_overlap(g, size, p->glrange[j], dev->bar[j].size)) {
+      const struct linear_range earlier = {hix_la(p->glrange[j]), dev->bar[j].size};
+      if (hix_la_addr(earlier.base) != 0 && ranges_overlap(g, earlier)) {
         return HIX_ERR_INVALID_PARAM;
       }
     }
@@ -34,19 +41,23 @@ static enum hix_status check_glranges(const struct hix_core* core, int owner,
   return mapped ? HIX_OK : HIX_ERR_INVALID_PARAM;
 }
 
-enum hix_status hix_eglock(struct hix_core* core, uint64_t secs_pa,
-                           const struct hix_glock_params* p, const struct hix_device_desc* dev) {
-  const struct hix_epcm_entry* secs = hix_epcm_lookup(core, secs_pa);
+enum hix_status hix_eglock(struct hix_core* core, hix_secs_t secs, const struct hix_glock_params* p,
+                           const struct hix_device_desc* dev) {
+  const hix_paddr_t secs_pa = hix_secs_pa(secs);
+  const struct hix_epcm_entry* entry = hix_epcm_lookup(core, secs_pa);
   struct hix_lock* slot = NULL;
 
-  if ((secs_pa & (HIX_PAGE_SIZE - 1)) != 0 || !secs ||
-      (secs->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_SECS) {
+  if (!hix_pa_is_aligned(secs_pa, HIX_PAGE_SIZE) || !entry ||
+      (entry->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_SECS) {
     return HIX_ERR_BAD_SECS;
   }
-  const int owner = secs->owner;
+  const int owner = entry->owner;
+  const hix_bdf_t bdf = hix_bdf(p->bdf);
   if (!hix_enclave_is_initialized(core, owner)) return HIX_ERR_ENCLAVE_STATE;
-  if (!dev || !dev->lockable || !dev->decoding || dev->bdf != p->bdf) return HIX_ERR_NO_DEVICE;
-  if (hix_lock_by_bdf(core, p->bdf)) return HIX_ERR_DEVICE_LOCKED;
+  if (!dev || !dev->lockable || !dev->decoding || !hix_bdf_eq(dev->bdf, bdf)) {
+    return HIX_ERR_NO_DEVICE;
+  }
+  if (hix_lock_by_bdf(core, bdf)) return HIX_ERR_DEVICE_LOCKED;
   const enum hix_status st = check_glranges(core, owner, p, dev);
   if (st != HIX_OK) return st;
   for (unsigned i = 0; i < HIX_MAX_LOCKS; i++) {
@@ -60,7 +71,7 @@ enum hix_status hix_eglock(struct hix_core* core, uint64_t secs_pa,
   slot->active = true;
   slot->owner = owner;
   slot->dev = *dev;
-  memcpy(slot->glrange, p->glrange, sizeof(slot->glrange));
+  for (unsigned i = 0; i < HIX_NUM_BARS; i++) slot->glrange[i] = hix_la(p->glrange[i]);
   return HIX_OK;
 }
 
@@ -72,24 +83,25 @@ unsigned hix_lock_slot(const struct hix_core* core, const struct hix_lock* lock)
   return (unsigned)(lock - core->locks);
 }
 
-uint64_t hix_lock_owner_secs(const struct hix_core* core, const struct hix_lock* lock) {
-  return core->enclaves[lock->owner].secs_pa;
+hix_secs_t hix_lock_owner_secs(const struct hix_core* core, const struct hix_lock* lock) {
+  return core->enclaves[lock->owner].secs;
 }
 
-const struct hix_lock* hix_lock_by_bdf(const struct hix_core* core, uint32_t bdf) {
+const struct hix_lock* hix_lock_by_bdf(const struct hix_core* core, hix_bdf_t bdf) {
   for (unsigned i = 0; i < HIX_MAX_LOCKS; i++) {
-    if (core->locks[i].active && core->locks[i].dev.bdf == bdf) return &core->locks[i];
+    if (core->locks[i].active && hix_bdf_eq(core->locks[i].dev.bdf, bdf)) return &core->locks[i];
   }
   return NULL;
 }
 
-const struct hix_lock* hix_lock_by_pa(const struct hix_core* core, uint64_t pa, unsigned* bar) {
+const struct hix_lock* hix_lock_by_pa(const struct hix_core* core, hix_paddr_t pa, unsigned* bar) {
   for (unsigned i = 0; i < HIX_MAX_LOCKS; i++) {
     const struct hix_lock* l = &core->locks[i];
     if (!l->active) continue;
     for (unsigned b = 0; b < HIX_NUM_BARS; b++) {
-      if (l->dev.bar[b].size && pa >= l->dev.bar[b].base &&
-          pa - l->dev.bar[b].base < l->dev.bar[b].size) {
+      const uint64_t base = hix_pa_addr(l->dev.bar[b].base);
+      if (l->dev.bar[b].size && hix_pa_addr(pa) >= base &&
+          hix_pa_addr(pa) - base < l->dev.bar[b].size) {
         *bar = b;
         return l;
       }
@@ -109,7 +121,7 @@ void hix_locks_release(struct hix_core* core, int enclave) {
   }
 }
 
-bool hix_dma_allowed(const struct hix_core* core, uint64_t pa, enum hix_deny_kind* kind) {
+bool hix_dma_allowed(const struct hix_core* core, hix_paddr_t pa, enum hix_deny_kind* kind) {
   unsigned bar;
 
   if (!core->enforce) return true;

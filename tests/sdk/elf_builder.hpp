@@ -21,17 +21,22 @@ struct SegmentSpec {
   std::uint64_t memsz = 0;         // 0: data.size()
 };
 
+// The ELF header's e_type and e_machine.
+struct ElfKind {
+  std::uint16_t type = ET_EXEC;
+  std::uint16_t machine = EM_X86_64;
+};
+
 inline std::vector<std::uint8_t> build_elf(const std::vector<SegmentSpec>& segments,
-                                           std::uint16_t e_type = ET_EXEC,
-                                           std::uint16_t machine = EM_X86_64) {
+                                           ElfKind kind = {}) {
   constexpr std::uint64_t kPage = 4096;
   Elf64_Ehdr eh{};
   std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
   eh.e_ident[EI_CLASS] = ELFCLASS64;
   eh.e_ident[EI_DATA] = ELFDATA2LSB;
   eh.e_ident[EI_VERSION] = EV_CURRENT;
-  eh.e_type = e_type;
-  eh.e_machine = machine;
+  eh.e_type = kind.type;
+  eh.e_machine = kind.machine;
   eh.e_version = EV_CURRENT;
   eh.e_phoff = sizeof(Elf64_Ehdr);
   eh.e_ehsize = sizeof(Elf64_Ehdr);
@@ -59,13 +64,19 @@ inline std::vector<std::uint8_t> build_elf(const std::vector<SegmentSpec>& segme
   return file;
 }
 
-// A TCS page's bytes (spec §4).
-inline std::vector<std::uint8_t> tcs_page(std::uint64_t entry, std::uint64_t stack,
-                                          std::uint64_t flags = 0) {
+// What a test TCS holds (spec §4): entry and stack top as ELRANGE offsets.
+struct TcsFields {
+  std::uint64_t entry;
+  std::uint64_t stack;
+  std::uint64_t flags = 0;
+};
+
+// A TCS page's bytes.
+inline std::vector<std::uint8_t> tcs_page(TcsFields f) {
   hix_tcs t{};
-  t.flags = flags;
-  t.entry = entry;
-  t.stack = stack;
+  t.flags = f.flags;
+  t.entry = f.entry;
+  t.stack = f.stack;
   std::vector<std::uint8_t> bytes(sizeof t);
   std::memcpy(bytes.data(), &t, sizeof t);
   return bytes;
@@ -77,7 +88,7 @@ inline constexpr std::uint64_t kTestBase = HIX_SDK_DEFAULT_BASE;
 // (one from the file, one bss); ELRANGE = 16 KiB.
 inline std::vector<SegmentSpec> minimal_image() {
   return {
-      {PT_LOAD, PF_R | PF_W, kTestBase, tcs_page(0x1000, 0x4000), 0},
+      {PT_LOAD, PF_R | PF_W, kTestBase, tcs_page({.entry = 0x1000, .stack = 0x4000}), 0},
       {HIX_SDK_PT_TCS, PF_R | PF_W, kTestBase, {}, 0x1000},
       {PT_LOAD, PF_R | PF_X, kTestBase + 0x1000, std::vector<std::uint8_t>(16, 0x90), 0},
       {PT_LOAD, PF_R | PF_W, kTestBase + 0x2000, {1, 2, 3, 4, 5, 6, 7, 8}, 0x2000},

@@ -24,7 +24,7 @@ using test::tcs_page;
 constexpr std::uint64_t kPage = HIX_PAGE_SIZE;
 
 Result<EnclaveImage> parse(const std::vector<SegmentSpec>& segments, std::uint16_t type = ET_EXEC) {
-  const std::vector<std::uint8_t> elf = build_elf(segments, type);
+  const std::vector<std::uint8_t> elf = build_elf(segments, {.type = type});
   return parse_enclave_image(elf);
 }
 
@@ -86,13 +86,16 @@ std::vector<Rejection> rejections() {
   add("no TCS header", Status::no_tcs, [](auto& s) { s.erase(s.begin() + 1); });
   add("TCS page executable", Status::bad_tcs, [](auto& s) { s[1].vaddr = kTestBase + 0x1000; });
   add("TCS page not loaded", Status::bad_tcs, [](auto& s) { s[1].vaddr = kTestBase + 0x8000; });
-  add("TCS flags", Status::bad_tcs, [](auto& s) { s[0].data = tcs_page(0x1000, 0x4000, 1); });
+  add("TCS flags", Status::bad_tcs,
+      [](auto& s) { s[0].data = tcs_page({.entry = 0x1000, .stack = 0x4000, .flags = 1}); });
   add("TCS entry not executable", Status::bad_tcs,
-      [](auto& s) { s[0].data = tcs_page(0x2000, 0x4000); });
-  add("TCS entry outside", Status::bad_tcs, [](auto& s) { s[0].data = tcs_page(0x9000, 0x4000); });
+      [](auto& s) { s[0].data = tcs_page({.entry = 0x2000, .stack = 0x4000}); });
+  add("TCS entry outside", Status::bad_tcs,
+      [](auto& s) { s[0].data = tcs_page({.entry = 0x9000, .stack = 0x4000}); });
   add("TCS stack unaligned", Status::bad_tcs,
-      [](auto& s) { s[0].data = tcs_page(0x1000, 0x3ff8 + 4); });
-  add("TCS stack outside", Status::bad_tcs, [](auto& s) { s[0].data = tcs_page(0x1000, 0x5000); });
+      [](auto& s) { s[0].data = tcs_page({.entry = 0x1000, .stack = 0x3ff8 + 4}); });
+  add("TCS stack outside", Status::bad_tcs,
+      [](auto& s) { s[0].data = tcs_page({.entry = 0x1000, .stack = 0x5000}); });
   add("base not size-aligned", Status::bad_layout, [](auto& s) {
     for (auto& seg : s) seg.vaddr += 0x1000;
   });
@@ -124,7 +127,7 @@ TEST(EnclaveImageTest, RejectsTruncatedAndForeignFiles) {
   // The last segment's contents cut off.
   EXPECT_EQ(parse_enclave_image(std::span(elf).first(elf.size() - kPage)).status(),
             Status::bad_segment);
-  const auto arm = build_elf(minimal_image(), ET_EXEC, EM_AARCH64);
+  const auto arm = build_elf(minimal_image(), {.type = ET_EXEC, .machine = EM_AARCH64});
   EXPECT_EQ(parse_enclave_image(arm).status(), Status::not_elf64_x86_64);
   elf[0] = 0;
   EXPECT_EQ(parse_enclave_image(elf).status(), Status::not_elf64_x86_64);

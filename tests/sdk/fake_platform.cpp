@@ -439,8 +439,8 @@ class FakeDriver final : public loader::EnclaveDriver {
     return {};
   }
 
-  loader::Outcome map(std::uint64_t base, std::uint64_t size) override {
-    if (base != enclave_.base || size != enclave_.size) {
+  loader::Outcome map(loader::LinearAddress base, std::uint64_t size) override {
+    if (base.value != enclave_.base || size != enclave_.size) {
       return {loader::Status::map_failed, "mmap must cover exactly ELRANGE"};
     }
     return {};

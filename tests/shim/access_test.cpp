@@ -11,50 +11,58 @@ namespace {
 
 struct Case {
   const char* name;
-  int enclave;  // -1 outside enclave mode
-  bool paging;
-  std::uint64_t linear;
-  std::uint64_t pa;
-  hix_access access;
+  hix_access_request request;
   hix_verdict verdict;
   hix_deny_kind kind;
 };
 
-constexpr std::uint64_t kCode = kBase;
-constexpr std::uint64_t kData = kBase + 0x1000;
-constexpr std::uint64_t kTcs = kBase + 0x2000;
-constexpr std::uint64_t kUntrusted = 0x7f0000000000;
-constexpr std::uint64_t kPlainPa = 0x80000;
+constexpr hix_laddr_t kCode{kBase};
+constexpr hix_laddr_t kData{kBase + 0x1000};
+constexpr hix_laddr_t kTcs{kBase + 0x2000};
+constexpr hix_laddr_t kUntrusted{0x7f0000000000};
+constexpr hix_paddr_t kPlainPa{0x80000};
 constexpr auto N = HIX_DENY_KIND_COUNT;  // no denial
 
+// A request from enclave (-1: outside enclave mode); paging: a page walk.
+hix_access_request req(int enclave, bool paging, hix_laddr_t linear, hix_paddr_t pa,
+                       hix_access access) {
+  return {enclave, paging, linear, pa, access};
+}
+
 const Case kCases[] = {
-    {"plain memory, outside", -1, false, kUntrusted, kPlainPa, HIX_ACCESS_READ, HIX_ALLOW, N},
-    {"EPC read, outside", -1, false, kData, page_pa(1), HIX_ACCESS_READ, HIX_ABORT_PAGE,
+    {"plain memory, outside", req(-1, false, kUntrusted, kPlainPa, HIX_ACCESS_READ), HIX_ALLOW, N},
+    {"EPC read, outside", req(-1, false, kData, page_pa(1), HIX_ACCESS_READ), HIX_ABORT_PAGE,
      HIX_DENY_EPC_READ},
-    {"EPC write, outside", -1, false, kData, page_pa(1), HIX_ACCESS_WRITE, HIX_ABORT_PAGE,
+    {"EPC write, outside", req(-1, false, kData, page_pa(1), HIX_ACCESS_WRITE), HIX_ABORT_PAGE,
      HIX_DENY_EPC_WRITE},
-    {"EPC fetch, outside", -1, false, kCode, page_pa(0), HIX_ACCESS_FETCH, HIX_FAULT_GP,
+    {"EPC fetch, outside", req(-1, false, kCode, page_pa(0), HIX_ACCESS_FETCH), HIX_FAULT_GP,
      HIX_DENY_EPC_FETCH},
-    {"EPC through another linear address (kernel direct map)", -1, false, 0xffff888000010000,
-     page_pa(1), HIX_ACCESS_READ, HIX_ABORT_PAGE, HIX_DENY_EPC_READ},
-    {"SECS, outside", -1, false, 0xffff888000001000, kSecsPa, HIX_ACCESS_READ, HIX_ABORT_PAGE,
+    {"EPC through another linear address (kernel direct map)",
+     req(-1, false, hix_la(0xffff888000010000), page_pa(1), HIX_ACCESS_READ), HIX_ABORT_PAGE,
      HIX_DENY_EPC_READ},
-    {"page walk into EPC, even inside", 0, true, page_pa(1), page_pa(1), HIX_ACCESS_READ,
+    {"SECS, outside", req(-1, false, hix_la(0xffff888000001000), kSecsPa, HIX_ACCESS_READ),
      HIX_ABORT_PAGE, HIX_DENY_EPC_READ},
-    {"own data page, inside", 0, false, kData + 8, page_pa(1), HIX_ACCESS_WRITE, HIX_ALLOW, N},
-    {"own code page fetch, inside", 0, false, kCode, page_pa(0), HIX_ACCESS_FETCH, HIX_ALLOW, N},
-    {"write to code page, inside", 0, false, kCode, page_pa(0), HIX_ACCESS_WRITE, HIX_ENCLAVE_ABORT,
-     HIX_DENY_ENCLAVE_PERM},
-    {"fetch from data page, inside", 0, false, kData, page_pa(1), HIX_ACCESS_FETCH,
+    {"page walk into EPC, even inside",
+     req(0, true, hix_la(hix_pa_addr(page_pa(1))), page_pa(1), HIX_ACCESS_READ), HIX_ABORT_PAGE,
+     HIX_DENY_EPC_READ},
+    {"own data page, inside", req(0, false, hix_la_add(kData, 8), page_pa(1), HIX_ACCESS_WRITE),
+     HIX_ALLOW, N},
+    {"own code page fetch, inside", req(0, false, kCode, page_pa(0), HIX_ACCESS_FETCH), HIX_ALLOW,
+     N},
+    {"write to code page, inside", req(0, false, kCode, page_pa(0), HIX_ACCESS_WRITE),
      HIX_ENCLAVE_ABORT, HIX_DENY_ENCLAVE_PERM},
-    {"own page at the wrong linear address", 0, false, kBase + 0x5000, page_pa(1), HIX_ACCESS_READ,
-     HIX_ENCLAVE_ABORT, HIX_DENY_ENCLAVE_LINEAR_MISMATCH},
-    {"ELRANGE remapped to plain memory", 0, false, kData, kPlainPa, HIX_ACCESS_READ,
-     HIX_ENCLAVE_ABORT, HIX_DENY_ENCLAVE_LINEAR_MISMATCH},
-    {"TCS is not data, inside", 0, false, kTcs, page_pa(2), HIX_ACCESS_READ, HIX_ENCLAVE_ABORT,
+    {"fetch from data page, inside", req(0, false, kData, page_pa(1), HIX_ACCESS_FETCH),
+     HIX_ENCLAVE_ABORT, HIX_DENY_ENCLAVE_PERM},
+    {"own page at the wrong linear address",
+     req(0, false, hix_la(kBase + 0x5000), page_pa(1), HIX_ACCESS_READ), HIX_ENCLAVE_ABORT,
      HIX_DENY_ENCLAVE_LINEAR_MISMATCH},
-    {"untrusted buffer, inside", 0, false, kUntrusted, kPlainPa, HIX_ACCESS_WRITE, HIX_ALLOW, N},
-    {"fetch from untrusted memory, inside", 0, false, kUntrusted, kPlainPa, HIX_ACCESS_FETCH,
+    {"ELRANGE remapped to plain memory", req(0, false, kData, kPlainPa, HIX_ACCESS_READ),
+     HIX_ENCLAVE_ABORT, HIX_DENY_ENCLAVE_LINEAR_MISMATCH},
+    {"TCS is not data, inside", req(0, false, kTcs, page_pa(2), HIX_ACCESS_READ), HIX_ENCLAVE_ABORT,
+     HIX_DENY_ENCLAVE_LINEAR_MISMATCH},
+    {"untrusted buffer, inside", req(0, false, kUntrusted, kPlainPa, HIX_ACCESS_WRITE), HIX_ALLOW,
+     N},
+    {"fetch from untrusted memory, inside", req(0, false, kUntrusted, kPlainPa, HIX_ACCESS_FETCH),
      HIX_ENCLAVE_ABORT, HIX_DENY_ENCLAVE_FETCH_OUTSIDE},
 };
 
@@ -64,14 +72,10 @@ TEST_P(Access, Verdict) {
   CoreFixture f;
   ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
   const Case& c = GetParam();
-  std::uint32_t mask = 0;
-  bool tag = false;
-  hix_deny_kind kind = N;
-  EXPECT_EQ(
-      hix_check_access(&f.core, c.enclave, c.paging, c.linear, c.pa, c.access, &mask, &tag, &kind),
-      c.verdict);
+  hix_access_grant grant{0, false, N};
+  EXPECT_EQ(hix_check_access(&f.core, &c.request, &grant), c.verdict);
   if (c.verdict != HIX_ALLOW) {
-    EXPECT_EQ(kind, c.kind);
+    EXPECT_EQ(grant.kind, c.kind);
   }
 }
 
@@ -94,41 +98,32 @@ INSTANTIATE_TEST_SUITE_P(Policy, Access, ::testing::ValuesIn(kCases), case_name)
 TEST(AccessMask, InsideTheTranslationCarriesOnlyTheEpcmPermissions) {
   CoreFixture f;
   ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
-  std::uint32_t mask = 0;
-  bool tag = false;
-  hix_deny_kind kind = N;
-  ASSERT_EQ(
-      hix_check_access(&f.core, 0, false, kCode, page_pa(0), HIX_ACCESS_READ, &mask, &tag, &kind),
-      HIX_ALLOW);
-  EXPECT_EQ(mask, HIX_PAGE_R | HIX_PAGE_X) << "a read must not install a writable entry";
-  ASSERT_EQ(hix_check_access(&f.core, 0, false, kUntrusted, kPlainPa, HIX_ACCESS_READ, &mask, &tag,
-                             &kind),
-            HIX_ALLOW);
-  EXPECT_EQ(mask, HIX_PAGE_R | HIX_PAGE_W) << "untrusted memory is never executable inside";
+  hix_access_grant grant{0, false, N};
+  const hix_access_request code = req(0, false, kCode, page_pa(0), HIX_ACCESS_READ);
+  ASSERT_EQ(hix_check_access(&f.core, &code, &grant), HIX_ALLOW);
+  EXPECT_EQ(grant.perm_mask, HIX_PAGE_R | HIX_PAGE_X) << "a read must not install a writable entry";
+  const hix_access_request untrusted = req(0, false, kUntrusted, kPlainPa, HIX_ACCESS_READ);
+  ASSERT_EQ(hix_check_access(&f.core, &untrusted, &grant), HIX_ALLOW);
+  EXPECT_EQ(grant.perm_mask, HIX_PAGE_R | HIX_PAGE_W)
+      << "untrusted memory is never executable inside";
 }
 
 TEST(AccessMask, AnotherEnclavesPageAbortsTheCaller) {
   CoreFixture f;
   ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
-  ASSERT_EQ(build(&f.core, standard_pages(), true, 0x3000, page_pa(8)), HIX_OK);
-  std::uint32_t mask = 0;
-  bool tag = false;
-  hix_deny_kind kind = N;
-  EXPECT_EQ(
-      hix_check_access(&f.core, 1, false, kData, page_pa(1), HIX_ACCESS_READ, &mask, &tag, &kind),
-      HIX_ENCLAVE_ABORT);
-  EXPECT_EQ(kind, HIX_DENY_ENCLAVE_LINEAR_MISMATCH);
+  ASSERT_EQ(build(&f.core, standard_pages(), true, secs_at(0x3000), page_pa(8)), HIX_OK);
+  hix_access_grant grant{0, false, N};
+  const hix_access_request r = req(1, false, kData, page_pa(1), HIX_ACCESS_READ);
+  EXPECT_EQ(hix_check_access(&f.core, &r, &grant), HIX_ENCLAVE_ABORT);
+  EXPECT_EQ(grant.kind, HIX_DENY_ENCLAVE_LINEAR_MISMATCH);
 }
 
 TEST(AccessMask, EnforceOffAllowsEverything) {
   CoreFixture f(false);
   ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
-  std::uint32_t mask = 0;
-  bool tag = false;
-  hix_deny_kind kind = N;
-  EXPECT_EQ(
-      hix_check_access(&f.core, -1, false, kData, page_pa(1), HIX_ACCESS_READ, &mask, &tag, &kind),
-      HIX_ALLOW);
+  hix_access_grant grant{0, false, N};
+  const hix_access_request r = req(-1, false, kData, page_pa(1), HIX_ACCESS_READ);
+  EXPECT_EQ(hix_check_access(&f.core, &r, &grant), HIX_ALLOW);
 }
 
 }  // namespace

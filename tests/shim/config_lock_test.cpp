@@ -61,6 +61,11 @@ std::uint8_t spec_byte(const std::vector<Row>& rows, bool bridge, hix_cfg_place 
   return 0;
 }
 
+// One write through the lock, the write spelled out as its struct.
+bool filter(bool bridge, hix_cfg_place at, hix_cfg_write w, hix_cfg_filtered* out) {
+  return hix_cfg_filter(bridge, at, &w, out);
+}
+
 // Every structure the walk covers: the header, the capabilities the table
 // names, capabilities it does not name (MSI, MSI-X, bridge subsystem id,
 // ACS) and bytes no structure claims.
@@ -113,18 +118,15 @@ TEST(ConfigLock, EveryOffsetAndAccessSizeGetsTheSpecTablesVerdict) {
             EXPECT_EQ(hix_cfg_writable_byte(bridge, b), w)
                 << (bridge ? "bridge " : "endpoint ") << st.name << " +0x" << std::hex << off + i;
           }
-          std::uint32_t out = 0;
-          std::uint32_t bytes = 0;
-          const bool denied =
-              hix_cfg_filter(bridge, hix_cfg_place{st.area, st.cap_id, off}, len,
-                             old & (len == 4 ? ~0u : (1u << (8 * len)) - 1),
-                             val & (len == 4 ? ~0u : (1u << (8 * len)) - 1), &out, &bytes);
           const std::uint32_t keep = len == 4 ? ~0u : (1u << (8 * len)) - 1;
+          hix_cfg_filtered out{};
+          const bool denied = filter(bridge, hix_cfg_place{st.area, st.cap_id, off},
+                                     {len, old & keep, val & keep}, &out);
           SCOPED_TRACE(testing::Message() << (bridge ? "bridge " : "endpoint ") << st.name << " +0x"
                                           << std::hex << off << " len " << len);
           EXPECT_EQ(denied, want_denied);
-          EXPECT_EQ(out, want_out & keep);
-          EXPECT_EQ(bytes, want_bytes);
+          EXPECT_EQ(out.value, want_out & keep);
+          EXPECT_EQ(out.byte_mask, want_bytes);
           ++checked;
         }
       }
@@ -134,42 +136,36 @@ TEST(ConfigLock, EveryOffsetAndAccessSizeGetsTheSpecTablesVerdict) {
 }
 
 TEST(ConfigLock, DefaultDenyCoversWhatTheOldTableLeftOpen) {
-  std::uint32_t out = 0;
-  std::uint32_t bytes = 0;
+  hix_cfg_filtered out{};
   // The hix-gpu's bytes between the header and its PCIe capability, and the
   // root port's MSI-X message control: no row, no write.
-  EXPECT_TRUE(hix_cfg_filter(false, {HIX_CFG_UNCLAIMED, 0, 0x40}, 4, 0, 0x12345678, &out, &bytes));
-  EXPECT_EQ(out, 0u);
-  EXPECT_EQ(bytes, 0u);
-  EXPECT_TRUE(hix_cfg_filter(true, {HIX_CFG_CAP, 0x11, 2}, 2, 0x0000, 0x8000, &out, &bytes));
-  EXPECT_EQ(out, 0u);
+  EXPECT_TRUE(filter(false, {HIX_CFG_UNCLAIMED, 0, 0x40}, {4, 0, 0x12345678}, &out));
+  EXPECT_EQ(out.value, 0u);
+  EXPECT_EQ(out.byte_mask, 0u);
+  EXPECT_TRUE(filter(true, {HIX_CFG_CAP, 0x11, 2}, {2, 0x0000, 0x8000}, &out));
+  EXPECT_EQ(out.value, 0u);
   // A bridge BAR (the root port's MSI-X table) is locked too.
-  EXPECT_TRUE(
-      hix_cfg_filter(true, {HIX_CFG_HEADER, 0, 0x10}, 4, 0xfe800000, 0xfe900000, &out, &bytes));
-  EXPECT_EQ(out, 0xfe800000u);
+  EXPECT_TRUE(filter(true, {HIX_CFG_HEADER, 0, 0x10}, {4, 0xfe800000, 0xfe900000}, &out));
+  EXPECT_EQ(out.value, 0xfe800000u);
 }
 
 TEST(ConfigLock, WritesThatChangeNoLockedBitPassAndAreNotCounted) {
-  std::uint32_t out = 0;
-  std::uint32_t bytes = 0;
-  EXPECT_FALSE(hix_cfg_filter(false, {HIX_CFG_HEADER, 0, 0x3C}, 1, 0x00, 0x0B, &out, &bytes))
-      << "interrupt line";
-  EXPECT_EQ(out, 0x0Bu);
-  EXPECT_EQ(bytes, 1u);
-  EXPECT_FALSE(
-      hix_cfg_filter(false, {HIX_CFG_HEADER, 0, 0x10}, 4, 0xfe600000, 0xfe600000, &out, &bytes))
+  hix_cfg_filtered out{};
+  EXPECT_FALSE(filter(false, {HIX_CFG_HEADER, 0, 0x3C}, {1, 0x00, 0x0B}, &out)) << "interrupt line";
+  EXPECT_EQ(out.value, 0x0Bu);
+  EXPECT_EQ(out.byte_mask, 1u);
+  EXPECT_FALSE(filter(false, {HIX_CFG_HEADER, 0, 0x10}, {4, 0xfe600000, 0xfe600000}, &out))
       << "rewriting the same BAR value changes nothing";
-  EXPECT_TRUE(
-      hix_cfg_filter(false, {HIX_CFG_HEADER, 0, 0x04}, 4, 0x00100007, 0x00100005, &out, &bytes))
+  EXPECT_TRUE(filter(false, {HIX_CFG_HEADER, 0, 0x04}, {4, 0x00100007, 0x00100005}, &out))
       << "clearing MEMORY in a 32-bit COMMAND/STATUS write";
-  EXPECT_EQ(out & 0x7u, 0x7u);
+  EXPECT_EQ(out.value & 0x7u, 0x7u);
   // Slot power off through Slot Control: dropped, the rest of the
   // capability's control registers keep working.
-  EXPECT_TRUE(hix_cfg_filter(true, {HIX_CFG_CAP, 0x10, 0x18}, 2, 0x01C0, 0x05C0, &out, &bytes));
-  EXPECT_EQ(out & 0xFFFFu, 0x01C0u);
-  EXPECT_FALSE(hix_cfg_filter(false, {HIX_CFG_CAP, 0x10, 0x08}, 2, 0x0000, 0x000F, &out, &bytes))
+  EXPECT_TRUE(filter(true, {HIX_CFG_CAP, 0x10, 0x18}, {2, 0x01C0, 0x05C0}, &out));
+  EXPECT_EQ(out.value & 0xFFFFu, 0x01C0u);
+  EXPECT_FALSE(filter(false, {HIX_CFG_CAP, 0x10, 0x08}, {2, 0x0000, 0x000F}, &out))
       << "error reporting enables";
-  EXPECT_EQ(out & 0xFFFFu, 0x000Fu);
+  EXPECT_EQ(out.value & 0xFFFFu, 0x000Fu);
 }
 
 }  // namespace

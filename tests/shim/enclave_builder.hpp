@@ -31,45 +31,57 @@ inline PageSpec data_page(std::uint64_t offset, std::uint8_t fill) {
   return p;
 }
 
-inline PageSpec tcs_page(std::uint64_t offset, std::uint64_t entry, std::uint64_t stack) {
+// Where a TCS sends EENTER: entry point and stack top, as ELRANGE offsets.
+struct TcsTarget {
+  std::uint64_t entry;
+  std::uint64_t stack;
+};
+
+inline PageSpec tcs_page(std::uint64_t offset, TcsTarget target) {
   PageSpec p{offset, HIX_PAGE_R | HIX_PAGE_W | HIX_PAGE_TYPE_TCS, {}};
   hix_tcs tcs{};
-  tcs.entry = entry;
-  tcs.stack = stack;
+  tcs.entry = target.entry;
+  tcs.stack = target.stack;
   std::memcpy(p.bytes.data(), &tcs, sizeof tcs);
   return p;
 }
 
 // The standard test enclave: code at 0, data at 0x1000, TCS at 0x2000.
 inline std::vector<PageSpec> standard_pages() {
-  return {code_page(0, 0x90), data_page(0x1000, 0x11), tcs_page(0x2000, 0x10, 0x2000)};
+  return {code_page(0, 0x90), data_page(0x1000, 0x11),
+          tcs_page(0x2000, {.entry = 0x10, .stack = 0x2000})};
 }
 
 // Physical layout in the fake RAM: SECS at 0x1000, page i at 0x10000 + i*4K.
-constexpr std::uint64_t kSecsPa = 0x1000;
-inline std::uint64_t page_pa(std::size_t i) {
-  return 0x10000 + i * HIX_PAGE_SIZE;
+constexpr hix_paddr_t kSecsPa{0x1000};
+constexpr hix_secs_t kSecs{kSecsPa};
+inline hix_paddr_t page_pa(std::size_t i) {
+  return hix_pa(0x10000 + i * HIX_PAGE_SIZE);
+}
+// An enclave named by a SECS at physical address pa.
+inline hix_secs_t secs_at(std::uint64_t pa) {
+  return hix_secs(hix_pa(pa));
 }
 
 inline hix_status build(hix_core* core, const std::vector<PageSpec>& pages, bool init = true,
-                        std::uint64_t secs_pa = kSecsPa, std::uint64_t first_pa = page_pa(0)) {
+                        hix_secs_t secs = kSecs, hix_paddr_t first_pa = page_pa(0)) {
   hix_secs_params params{};
   params.base = kBase;
   params.size = kSize;
-  if (hix_status st = hix_ecreate(core, &params, secs_pa); st != HIX_OK) return st;
+  if (hix_status st = hix_ecreate(core, &params, secs); st != HIX_OK) return st;
   for (std::size_t i = 0; i < pages.size(); ++i) {
     hix_pageinfo pi{};
     pi.linaddr = kBase + pages[i].offset;
     pi.flags = pages[i].flags;
-    const std::uint64_t pa = first_pa + i * HIX_PAGE_SIZE;
-    if (hix_status st = hix_eadd(core, &pi, pages[i].bytes.data(), pa, secs_pa); st != HIX_OK) {
+    const hix_paddr_t pa = hix_pa_add(first_pa, i * HIX_PAGE_SIZE);
+    if (hix_status st = hix_eadd(core, &pi, pages[i].bytes.data(), pa, secs); st != HIX_OK) {
       return st;
     }
     for (std::uint64_t c = 0; c < HIX_PAGE_SIZE; c += HIX_EEXTEND_CHUNK) {
-      if (hix_status st = hix_eextend(core, pa + c, secs_pa); st != HIX_OK) return st;
+      if (hix_status st = hix_eextend(core, hix_pa_add(pa, c), secs); st != HIX_OK) return st;
     }
   }
-  return init ? hix_einit(core, secs_pa) : HIX_OK;
+  return init ? hix_einit(core, secs) : HIX_OK;
 }
 
 // Spec §6, written out byte by byte (independent of hypervisor_shim/core).

@@ -55,7 +55,7 @@ TEST_F(Encls, EaddCopiesTheSourceIntoTheTargetPage) {
 }
 
 TEST_F(Encls, EcreateRejectsMalformedParameters) {
-  auto try_create = [&](hix_secs_params p, std::uint64_t secs = kSecsPa) {
+  auto try_create = [&](hix_secs_params p, hix_secs_t secs = kSecs) {
     return hix_ecreate(core, &p, secs);
   };
   hix_secs_params ok{};
@@ -80,8 +80,9 @@ TEST_F(Encls, EcreateRejectsMalformedParameters) {
   p.size = HIX_MAX_ELRANGE * 2;
   p.base = 0;
   EXPECT_EQ(try_create(p), HIX_ERR_INVALID_PARAM) << "ELRANGE too large";
-  EXPECT_EQ(try_create(ok, kSecsPa + 8), HIX_ERR_INVALID_PARAM) << "SECS misaligned";
-  EXPECT_EQ(try_create(ok, 0x200000), HIX_ERR_NOT_RAM) << "beyond fake RAM";
+  EXPECT_EQ(try_create(ok, hix_secs(hix_pa_add(kSecsPa, 8))), HIX_ERR_INVALID_PARAM)
+      << "SECS misaligned";
+  EXPECT_EQ(try_create(ok, secs_at(0x200000)), HIX_ERR_NOT_RAM) << "beyond fake RAM";
   EXPECT_EQ(hix_epcm_count(core), 0u);
   ASSERT_EQ(try_create(ok), HIX_OK);
   EXPECT_EQ(try_create(ok), HIX_ERR_PAGE_IN_USE) << "SECS page is EPC now";
@@ -93,51 +94,55 @@ TEST_F(Encls, EaddRejectsWhatTheSpecForbids) {
   hix_pageinfo pi{};
   pi.linaddr = kBase;
   pi.flags = HIX_PAGE_R | HIX_PAGE_X;
-  EXPECT_EQ(hix_eadd(core, &pi, src.data(), page_pa(0), kSecsPa + HIX_PAGE_SIZE), HIX_ERR_BAD_SECS);
+  EXPECT_EQ(
+      hix_eadd(core, &pi, src.data(), page_pa(0), hix_secs(hix_pa_add(kSecsPa, HIX_PAGE_SIZE))),
+      HIX_ERR_BAD_SECS);
   hix_pageinfo bad = pi;
   bad.linaddr = kBase + kSize;
-  EXPECT_EQ(hix_eadd(core, &bad, src.data(), page_pa(0), kSecsPa), HIX_ERR_INVALID_PARAM)
+  EXPECT_EQ(hix_eadd(core, &bad, src.data(), page_pa(0), kSecs), HIX_ERR_INVALID_PARAM)
       << "outside ELRANGE";
   bad = pi;
   bad.flags = HIX_PAGE_W;
-  EXPECT_EQ(hix_eadd(core, &bad, src.data(), page_pa(0), kSecsPa), HIX_ERR_INVALID_PARAM)
+  EXPECT_EQ(hix_eadd(core, &bad, src.data(), page_pa(0), kSecs), HIX_ERR_INVALID_PARAM)
       << "not readable";
   bad = pi;
   bad.flags |= 0x10;
-  EXPECT_EQ(hix_eadd(core, &bad, src.data(), page_pa(0), kSecsPa), HIX_ERR_INVALID_PARAM)
+  EXPECT_EQ(hix_eadd(core, &bad, src.data(), page_pa(0), kSecs), HIX_ERR_INVALID_PARAM)
       << "unknown flag";
   bad = pi;
   bad.flags = HIX_PAGE_R | HIX_PAGE_TYPE_SECS;
-  EXPECT_EQ(hix_eadd(core, &bad, src.data(), page_pa(0), kSecsPa), HIX_ERR_INVALID_PARAM)
+  EXPECT_EQ(hix_eadd(core, &bad, src.data(), page_pa(0), kSecs), HIX_ERR_INVALID_PARAM)
       << "software cannot add a SECS";
-  EXPECT_EQ(hix_eadd(core, &pi, src.data(), kSecsPa, kSecsPa), HIX_ERR_PAGE_IN_USE);
-  ASSERT_EQ(hix_eadd(core, &pi, src.data(), page_pa(0), kSecsPa), HIX_OK);
-  EXPECT_EQ(hix_eadd(core, &pi, src.data(), page_pa(1), kSecsPa), HIX_ERR_LINADDR_IN_USE);
+  EXPECT_EQ(hix_eadd(core, &pi, src.data(), kSecsPa, kSecs), HIX_ERR_PAGE_IN_USE);
+  ASSERT_EQ(hix_eadd(core, &pi, src.data(), page_pa(0), kSecs), HIX_OK);
+  EXPECT_EQ(hix_eadd(core, &pi, src.data(), page_pa(1), kSecs), HIX_ERR_LINADDR_IN_USE);
 }
 
 TEST_F(Encls, TcsContentsAreValidated) {
-  for (const PageSpec& tcs : {tcs_page(0x2000, kSize, 0x2000), tcs_page(0x2000, 0, 0x2008),
-                              tcs_page(0x2000, 0, 0), tcs_page(0x2000, 0, kSize + 16)}) {
+  for (const PageSpec& tcs :
+       {tcs_page(0x2000, {.entry = kSize, .stack = 0x2000}),
+        tcs_page(0x2000, {.entry = 0, .stack = 0x2008}), tcs_page(0x2000, {.entry = 0, .stack = 0}),
+        tcs_page(0x2000, {.entry = 0, .stack = kSize + 16})}) {
     CoreFixture g;
     EXPECT_EQ(build(&g.core, {code_page(0, 1), tcs}), HIX_ERR_INVALID_PARAM);
   }
-  auto rx_tcs = tcs_page(0x2000, 0, 0x2000);
+  auto rx_tcs = tcs_page(0x2000, {.entry = 0, .stack = 0x2000});
   rx_tcs.flags = HIX_PAGE_R | HIX_PAGE_X | HIX_PAGE_TYPE_TCS;
   EXPECT_EQ(build(core, {code_page(0, 1), rx_tcs}), HIX_ERR_INVALID_PARAM);
 }
 
 TEST_F(Encls, EinitNeedsATcsAndClosesTheEnclave) {
   ASSERT_EQ(build(core, {code_page(0, 1)}, false), HIX_OK);
-  EXPECT_EQ(hix_einit(core, kSecsPa), HIX_ERR_NO_TCS);
+  EXPECT_EQ(hix_einit(core, kSecs), HIX_ERR_NO_TCS);
   CoreFixture g;
   ASSERT_EQ(build(&g.core, standard_pages()), HIX_OK);
-  EXPECT_EQ(hix_einit(&g.core, kSecsPa), HIX_ERR_ENCLAVE_STATE);
+  EXPECT_EQ(hix_einit(&g.core, kSecs), HIX_ERR_ENCLAVE_STATE);
   hix_pageinfo pi{};
   pi.linaddr = kBase + 0x5000;
   pi.flags = HIX_PAGE_R;
   const auto src = data_page(0, 0).bytes;
-  EXPECT_EQ(hix_eadd(&g.core, &pi, src.data(), page_pa(9), kSecsPa), HIX_ERR_ENCLAVE_STATE);
-  EXPECT_EQ(hix_eextend(&g.core, page_pa(0), kSecsPa), HIX_ERR_ENCLAVE_STATE);
+  EXPECT_EQ(hix_eadd(&g.core, &pi, src.data(), page_pa(9), kSecs), HIX_ERR_ENCLAVE_STATE);
+  EXPECT_EQ(hix_eextend(&g.core, page_pa(0), kSecs), HIX_ERR_ENCLAVE_STATE);
 }
 
 TEST_F(Encls, EremoveScrubsAndFreesButNotASecsWithChildren) {
@@ -153,44 +158,40 @@ TEST_F(Encls, EremoveScrubsAndFreesButNotASecsWithChildren) {
 
 TEST_F(Encls, EdestroyScrubsEveryPageUnlessAVcpuIsInside) {
   ASSERT_EQ(build(core, standard_pages()), HIX_OK);
-  int idx = -1;
-  std::uint64_t entry = 0, stack = 0;
-  ASSERT_EQ(hix_eenter(core, kBase + 0x2000, page_pa(2), &idx, &entry, &stack), HIX_OK);
-  EXPECT_EQ(hix_edestroy(core, kSecsPa), HIX_ERR_ENCLAVE_ACTIVE);
+  hix_enclave_entry in{};
+  ASSERT_EQ(hix_eenter(core, hix_la(kBase + 0x2000), page_pa(2), &in), HIX_OK);
+  EXPECT_EQ(hix_edestroy(core, kSecs), HIX_ERR_ENCLAVE_ACTIVE);
   EXPECT_EQ(hix_eremove(core, page_pa(1)), HIX_ERR_ENCLAVE_ACTIVE);
-  hix_enclave_leave(core, idx, page_pa(2));
-  ASSERT_EQ(hix_edestroy(core, kSecsPa), HIX_OK);
+  hix_enclave_leave(core, in.enclave, page_pa(2));
+  ASSERT_EQ(hix_edestroy(core, kSecs), HIX_OK);
   EXPECT_EQ(hix_epcm_count(core), 0u);
   for (std::size_t i = 0; i < 3; ++i) EXPECT_TRUE(all_zero(f.mem.at(page_pa(i)), HIX_PAGE_SIZE));
 }
 
 TEST_F(Encls, EenterLoadsEntryAndStackFromTheTcsAndTakesIt) {
   ASSERT_EQ(build(core, standard_pages()), HIX_OK);
-  int idx = -1;
-  std::uint64_t entry = 0, stack = 0;
-  ASSERT_EQ(hix_eenter(core, kBase + 0x2000, page_pa(2), &idx, &entry, &stack), HIX_OK);
-  EXPECT_EQ(idx, 0);
-  EXPECT_EQ(entry, kBase + 0x10);
-  EXPECT_EQ(stack, kBase + 0x2000);
-  EXPECT_EQ(hix_eenter(core, kBase + 0x2000, page_pa(2), &idx, &entry, &stack), HIX_ERR_TCS_BUSY);
-  hix_enclave_leave(core, idx, page_pa(2));
-  EXPECT_EQ(hix_eenter(core, kBase + 0x2000, page_pa(2), &idx, &entry, &stack), HIX_OK);
+  hix_enclave_entry in{};
+  ASSERT_EQ(hix_eenter(core, hix_la(kBase + 0x2000), page_pa(2), &in), HIX_OK);
+  EXPECT_EQ(in.enclave, 0);
+  EXPECT_EQ(hix_la_addr(in.entry), kBase + 0x10);
+  EXPECT_EQ(hix_la_addr(in.stack), kBase + 0x2000);
+  EXPECT_EQ(hix_eenter(core, hix_la(kBase + 0x2000), page_pa(2), &in), HIX_ERR_TCS_BUSY);
+  hix_enclave_leave(core, in.enclave, page_pa(2));
+  EXPECT_EQ(hix_eenter(core, hix_la(kBase + 0x2000), page_pa(2), &in), HIX_OK);
 }
 
 TEST_F(Encls, EenterRefusesWrongTcsUninitialisedAndDeadEnclaves) {
   ASSERT_EQ(build(core, standard_pages(), false), HIX_OK);
-  int idx = -1;
-  std::uint64_t entry = 0, stack = 0;
-  EXPECT_EQ(hix_eenter(core, kBase + 0x2000, page_pa(2), &idx, &entry, &stack), HIX_ERR_BAD_TCS)
+  hix_enclave_entry in{};
+  EXPECT_EQ(hix_eenter(core, hix_la(kBase + 0x2000), page_pa(2), &in), HIX_ERR_BAD_TCS)
       << "not initialised";
-  ASSERT_EQ(hix_einit(core, kSecsPa), HIX_OK);
-  EXPECT_EQ(hix_eenter(core, kBase + 0x1000, page_pa(1), &idx, &entry, &stack), HIX_ERR_BAD_TCS)
+  ASSERT_EQ(hix_einit(core, kSecs), HIX_OK);
+  EXPECT_EQ(hix_eenter(core, hix_la(kBase + 0x1000), page_pa(1), &in), HIX_ERR_BAD_TCS)
       << "a regular page";
-  EXPECT_EQ(hix_eenter(core, kBase + 0x3000, page_pa(2), &idx, &entry, &stack), HIX_ERR_BAD_TCS)
+  EXPECT_EQ(hix_eenter(core, hix_la(kBase + 0x3000), page_pa(2), &in), HIX_ERR_BAD_TCS)
       << "TCS at a remapped linear address";
   hix_enclave_mark_dead(core, 0);
-  EXPECT_EQ(hix_eenter(core, kBase + 0x2000, page_pa(2), &idx, &entry, &stack),
-            HIX_ERR_ENCLAVE_DEAD);
+  EXPECT_EQ(hix_eenter(core, hix_la(kBase + 0x2000), page_pa(2), &in), HIX_ERR_ENCLAVE_DEAD);
 }
 
 TEST_F(Encls, ScrubOfADeadEnclaveZeroesItsPagesButKeepsThemEpc) {

@@ -16,19 +16,21 @@ class FakeMemory {
 
   const hix_mem_ops* ops() const { return &kOps; }
   void* opaque() { return this; }
-  std::uint8_t* at(std::uint64_t pa) { return ram_.data() + pa; }
+  std::uint8_t* at(hix_paddr_t pa) { return ram_.data() + hix_pa_addr(pa); }
 
  private:
   static FakeMemory* self(void* opaque) { return static_cast<FakeMemory*>(opaque); }
-  static bool is_ram(void* opaque, std::uint64_t pa) { return pa < self(opaque)->ram_.size(); }
-  static void read(void* opaque, std::uint64_t pa, void* buf, std::size_t len) {
+  static bool is_ram(void* opaque, hix_paddr_t pa) {
+    return hix_pa_addr(pa) < self(opaque)->ram_.size();
+  }
+  static void read(void* opaque, hix_paddr_t pa, void* buf, std::size_t len) {
     std::memcpy(buf, self(opaque)->at(pa), len);
   }
-  static void write(void* opaque, std::uint64_t pa, const void* buf, std::size_t len) {
+  static void write(void* opaque, hix_paddr_t pa, const void* buf, std::size_t len) {
     std::memcpy(self(opaque)->at(pa), buf, len);
   }
-  static void scrub_device(void* opaque, std::uint32_t bdf) {
-    self(opaque)->scrubbed.push_back(bdf);
+  static void scrub_device(void* opaque, hix_bdf_t bdf) {
+    self(opaque)->scrubbed.push_back(hix_bdf_value(bdf));
   }
   static constexpr hix_mem_ops kOps{is_ram, read, write, scrub_device};
 

@@ -15,12 +15,12 @@ constexpr std::uint64_t kGlrange = kBase + 0x8000;  // free pages of the test en
 
 hix_device_desc gpu() {
   hix_device_desc d{};
-  d.bdf = kBdf;
+  d.bdf = hix_bdf(kBdf);
   d.vendor_id = 0x1234;
   d.device_id = 0x4858;
   d.lockable = true;
   d.decoding = true;
-  d.bar[0].base = kBarPa;
+  d.bar[0].base = hix_pa(kBarPa);
   d.bar[0].size = kBarSize;
   return d;
 }
@@ -36,16 +36,21 @@ class Lock : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK); }
   hix_status lock(hix_glock_params p = params(), hix_device_desc d = gpu()) {
-    return hix_eglock(&f.core, kSecsPa, &p, &d);
+    return hix_eglock(&f.core, kSecs, &p, &d);
   }
+  // An access by enclave (-1: outside enclave mode) through linear to pa.
   hix_verdict check(int enclave, std::uint64_t linear, std::uint64_t pa, hix_access a,
                     bool paging = false) {
-    mask = 0;
-    tag = false;
-    kind = HIX_DENY_KIND_COUNT;
-    return hix_check_access(&f.core, enclave, paging, linear, pa, a, &mask, &tag, &kind);
+    const hix_access_request req{enclave, paging, hix_la(linear), hix_pa(pa), a};
+    grant = {0, false, HIX_DENY_KIND_COUNT};
+    const hix_verdict v = hix_check_access(&f.core, &req, &grant);
+    mask = grant.perm_mask;
+    tag = grant.device_tag;
+    kind = grant.kind;
+    return v;
   }
   CoreFixture f;
+  hix_access_grant grant{};
   std::uint32_t mask = 0;
   bool tag = false;
   hix_deny_kind kind = HIX_DENY_KIND_COUNT;
@@ -53,10 +58,10 @@ class Lock : public ::testing::Test {
 
 TEST_F(Lock, EglockRecordsTheDeviceAndTheReportNamesIt) {
   ASSERT_EQ(lock(), HIX_OK);
-  const hix_lock* l = hix_lock_by_bdf(&f.core, kBdf);
+  const hix_lock* l = hix_lock_by_bdf(&f.core, hix_bdf(kBdf));
   ASSERT_NE(l, nullptr);
   EXPECT_EQ(l->owner, 0);
-  EXPECT_EQ(l->glrange[0], kGlrange);
+  EXPECT_EQ(hix_la_addr(l->glrange[0]), kGlrange);
   std::array<std::uint8_t, 64> data{};
   hix_report r{};
   hix_ereport(&f.core, 0, data.data(), &r);
@@ -92,8 +97,9 @@ TEST_F(Lock, RefusesWhatTheSpecForbids) {
   p.reserved0 = 1;
   EXPECT_EQ(lock(p), HIX_ERR_INVALID_PARAM);
   p = params();
-  EXPECT_EQ(hix_eglock(&f.core, kSecsPa + 0x1000, &p, nullptr), HIX_ERR_BAD_SECS);
-  EXPECT_EQ(hix_lock_by_bdf(&f.core, kBdf), nullptr) << "nothing was locked";
+  EXPECT_EQ(hix_eglock(&f.core, hix_secs(hix_pa_add(kSecsPa, 0x1000)), &p, nullptr),
+            HIX_ERR_BAD_SECS);
+  EXPECT_EQ(hix_lock_by_bdf(&f.core, hix_bdf(kBdf)), nullptr) << "nothing was locked";
 }
 
 TEST_F(Lock, NeedsAnInitialisedLiveEnclave) {
@@ -101,7 +107,7 @@ TEST_F(Lock, NeedsAnInitialisedLiveEnclave) {
   ASSERT_EQ(build(&g.core, standard_pages(), false), HIX_OK);
   hix_glock_params p = params();
   hix_device_desc d = gpu();
-  EXPECT_EQ(hix_eglock(&g.core, kSecsPa, &p, &d), HIX_ERR_ENCLAVE_STATE);
+  EXPECT_EQ(hix_eglock(&g.core, kSecs, &p, &d), HIX_ERR_ENCLAVE_STATE);
   hix_enclave_mark_dead(&f.core, 0);
   EXPECT_EQ(lock(), HIX_ERR_ENCLAVE_STATE);
 }
@@ -134,27 +140,27 @@ TEST_F(Lock, AGlrangeRemappedAnywhereElseAbortsTheOwner) {
 }
 
 TEST_F(Lock, AnotherEnclaveGetsAbortPages) {
-  ASSERT_EQ(build(&f.core, standard_pages(), true, 0x3000, page_pa(8)), HIX_OK);
+  ASSERT_EQ(build(&f.core, standard_pages(), true, secs_at(0x3000), page_pa(8)), HIX_OK);
   ASSERT_EQ(lock(), HIX_OK);
   EXPECT_EQ(check(1, kGlrange, kBarPa, HIX_ACCESS_READ), HIX_ABORT_PAGE);
 }
 
 TEST_F(Lock, DmaFilterRefusesEpcAndLockedBars) {
   ASSERT_EQ(lock(), HIX_OK);
-  EXPECT_FALSE(hix_dma_allowed(&f.core, page_pa(1) + 8, &kind));
+  EXPECT_FALSE(hix_dma_allowed(&f.core, hix_pa_add(page_pa(1), 8), &kind));
   EXPECT_EQ(kind, HIX_DENY_DMA_EPC);
-  EXPECT_FALSE(hix_dma_allowed(&f.core, kBarPa + 0x3ffc, &kind));
+  EXPECT_FALSE(hix_dma_allowed(&f.core, hix_pa(kBarPa + 0x3ffc), &kind));
   EXPECT_EQ(kind, HIX_DENY_DMA_BAR);
-  EXPECT_TRUE(hix_dma_allowed(&f.core, 0x80000, &kind));
-  EXPECT_TRUE(hix_dma_allowed(&f.core, kBarPa + kBarSize, &kind));
+  EXPECT_TRUE(hix_dma_allowed(&f.core, hix_pa(0x80000), &kind));
+  EXPECT_TRUE(hix_dma_allowed(&f.core, hix_pa(kBarPa + kBarSize), &kind));
 }
 
 TEST_F(Lock, DestroyScrubsTheDeviceBeforeReleasingIt) {
   ASSERT_EQ(lock(), HIX_OK);
-  ASSERT_EQ(hix_edestroy(&f.core, kSecsPa), HIX_OK);
+  ASSERT_EQ(hix_edestroy(&f.core, kSecs), HIX_OK);
   ASSERT_EQ(f.mem.scrubbed.size(), 1u);
   EXPECT_EQ(f.mem.scrubbed[0], kBdf);
-  EXPECT_EQ(hix_lock_by_bdf(&f.core, kBdf), nullptr);
+  EXPECT_EQ(hix_lock_by_bdf(&f.core, hix_bdf(kBdf)), nullptr);
   EXPECT_EQ(check(-1, 0xffffc90000000000, kBarPa, HIX_ACCESS_READ), HIX_ALLOW);
   ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
   EXPECT_EQ(lock(), HIX_OK) << "a new owner can lock the scrubbed device";
@@ -163,7 +169,7 @@ TEST_F(Lock, DestroyScrubsTheDeviceBeforeReleasingIt) {
 TEST_F(Lock, ADeadOwnerKeepsTheDeviceLocked) {
   ASSERT_EQ(lock(), HIX_OK);
   hix_enclave_mark_dead(&f.core, 0);
-  EXPECT_NE(hix_lock_by_bdf(&f.core, kBdf), nullptr);
+  EXPECT_NE(hix_lock_by_bdf(&f.core, hix_bdf(kBdf)), nullptr);
   EXPECT_EQ(check(-1, 0xffffc90000000000, kBarPa, HIX_ACCESS_READ), HIX_ABORT_PAGE);
 }
 

@@ -47,28 +47,31 @@ TEST(ChipsetLock, FollowsTheSpecTableByteForByte) {
   for (const hix_chipset chip : {HIX_CHIPSET_MCH, HIX_CHIPSET_LPC}) {
     for (std::uint32_t b = 0; b < 256; ++b) {
       SCOPED_TRACE(testing::Message() << "chip " << chip << " byte 0x" << std::hex << b);
-      std::uint32_t out = 0, bytes = 0;
-      const bool denied = hix_chipset_filter(chip, b, 1, 0x00, 0xFF, &out, &bytes);
+      const hix_cfg_write w{1, 0x00, 0xFF};
+      hix_cfg_filtered out{};
+      const bool denied = hix_chipset_filter(chip, b, &w, &out);
       if (listed(rows, chip, b)) {
         EXPECT_TRUE(denied);
-        EXPECT_EQ(bytes, 0u) << "the register keeps its value";
+        EXPECT_EQ(out.byte_mask, 0u) << "the register keeps its value";
       } else {
         EXPECT_FALSE(denied);
-        EXPECT_EQ(out, 0xFFu);
-        EXPECT_EQ(bytes, 1u);
+        EXPECT_EQ(out.value, 0xFFu);
+        EXPECT_EQ(out.byte_mask, 1u);
       }
     }
   }
 }
 
 TEST(ChipsetLock, AWideWriteKeepsOnlyTheLockedBytes) {
-  std::uint32_t out = 0, bytes = 0;
+  hix_cfg_filtered out{};
   // 0x9C..0x9F: F_SMBASE, SMRAM, ESMRAMC locked; 0x9F passes.
-  EXPECT_TRUE(hix_chipset_filter(HIX_CHIPSET_MCH, 0x9C, 4, 0x00383A00, 0x11B84A02, &out, &bytes));
-  EXPECT_EQ(bytes, 0x8u);
-  EXPECT_EQ(out >> 24, 0x11u);
+  const hix_cfg_write smram{4, 0x00383A00, 0x11B84A02};
+  EXPECT_TRUE(hix_chipset_filter(HIX_CHIPSET_MCH, 0x9C, &smram, &out));
+  EXPECT_EQ(out.byte_mask, 0x8u);
+  EXPECT_EQ(out.value >> 24, 0x11u);
   // Rewriting the value a register has is no denial.
-  EXPECT_FALSE(hix_chipset_filter(HIX_CHIPSET_LPC, 0xF0, 4, 0xFED1C001, 0xFED1C001, &out, &bytes));
+  const hix_cfg_write same{4, 0xFED1C001, 0xFED1C001};
+  EXPECT_FALSE(hix_chipset_filter(HIX_CHIPSET_LPC, 0xF0, &same, &out));
 }
 
 TEST(ChipsetLock, EngagedWhileAnyEpcPageExistsOnAnEnforcingPlatform) {
@@ -76,7 +79,7 @@ TEST(ChipsetLock, EngagedWhileAnyEpcPageExistsOnAnEnforcingPlatform) {
   EXPECT_FALSE(hix_chipset_locked(&f.core));
   ASSERT_EQ(build(&f.core, standard_pages()), HIX_OK);
   EXPECT_TRUE(hix_chipset_locked(&f.core));
-  ASSERT_EQ(hix_edestroy(&f.core, kSecsPa), HIX_OK);
+  ASSERT_EQ(hix_edestroy(&f.core, kSecs), HIX_OK);
   EXPECT_FALSE(hix_chipset_locked(&f.core));
 
   CoreFixture control(/*enforce=*/false);

@@ -74,9 +74,9 @@ Outcome DevHix::glock(hix_ioc_glock& request) {
   return {};
 }
 
-Outcome DevHix::map(std::uint64_t base, std::uint64_t size) {
+Outcome DevHix::map(LinearAddress base, std::uint64_t size) {
   // reinterpret_cast: mmap takes the linear address as a pointer.
-  void* want = reinterpret_cast<void*>(base);  // NOLINT(performance-no-int-to-ptr)
+  void* want = reinterpret_cast<void*>(base.value);  // NOLINT(performance-no-int-to-ptr)
   // NOREPLACE: fail rather than silently replace a mapping that happens to
   // sit in ELRANGE (MAP_FIXED would unmap it).
   void* got = ::mmap(want, size, PROT_READ | PROT_WRITE | PROT_EXEC,

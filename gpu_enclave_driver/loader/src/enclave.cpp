@@ -112,7 +112,7 @@ Result<Enclave> Enclave::load(std::unique_ptr<EnclaveDriver> driver, const Encla
     return {Status::init_failed, (o.ok() ? std::string("EINIT") : o.detail) + ", " +
                                      u32_detail("ENCLS status", init.status)};
   }
-  if (Outcome m = driver->map(image.base.value, image.size); !m.ok()) return {m.status, m.detail};
+  if (Outcome m = driver->map(image.base, image.size); !m.ok()) return {m.status, m.detail};
   return Enclave(std::move(driver), image.base, image.size,
                  image.linear(image.tcs_offsets.front()));
 }

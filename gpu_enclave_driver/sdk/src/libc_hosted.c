@@ -55,6 +55,7 @@ int poll(void* fds, unsigned long n, int timeout) {
   return fail_enosys();
 }
 
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): POSIX's fcntl signature. */
 int fcntl(int fd, int cmd, ...) {
   (void)fd;
   (void)cmd;
@@ -80,6 +81,7 @@ int getentropy(void* buf, size_t n) {
   return fail_enosys();
 }
 
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): POSIX's mmap signature. */
 void* mmap(void* addr, size_t n, int prot, int flags, int fd, long off) {
   (void)addr;
   (void)n;
@@ -165,7 +167,8 @@ void __stack_chk_fail(void) {
   hix_sdk_abort();
 }
 
-/* NOLINTNEXTLINE(bugprone-reserved-identifier): glibc's assert() hook in libsodium.a. */
+/* glibc's assert() hook in libsodium.a, with glibc's signature. */
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,bugprone-easily-swappable-parameters) */
 void __assert_fail(const char* expr, const char* file, unsigned int line, const char* func) {
   (void)expr;
   (void)file;

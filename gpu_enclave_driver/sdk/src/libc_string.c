@@ -35,6 +35,7 @@ void* memset(void* dst, int c, size_t n) {
   return dst;
 }
 
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): the C library's memcmp signature. */
 int memcmp(const void* a, const void* b, size_t n) {
   const unsigned char* x = a;
   const unsigned char* y = b;

@@ -102,6 +102,8 @@ void initialise() {
 
 }  // namespace
 
+// The register ABI entry.S calls with (RDI, RSI, RDX): raw by necessity.
+// NOLINTNEXTLINE(bugprone-easily-swappable-parameters)
 extern "C" uint64_t hix_sdk_dispatch(uint64_t number, uint64_t buffer, uint64_t size) {
   if (!g_initialised) initialise();
   if (number >= hix_ecall_count) return HIX_ECALL_UNKNOWN;

@@ -124,7 +124,7 @@ class Hixd {
  public:
   Hixd(bool plain, const PlatformKeys& keys, std::vector<std::string> disk_paths = {})
       : plain_(plain), keys_(keys) {
-    staging_ = host_staging(32 * kMiB, 4 * kMiB, 0x80000000);
+    staging_ = host_staging({.bytes = 32 * kMiB, .extent_bytes = 4 * kMiB}, GuestPhys{0x80000000});
     disks_.open_paths(disk_paths);
     status_path_ = std::filesystem::temp_directory_path() /
                    ("hixd-test-" + std::to_string(::getpid()) + "-" +

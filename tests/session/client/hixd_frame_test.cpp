@@ -158,7 +158,7 @@ TEST(FrameReader, AnEmptyPutEndsAtOnce) {
 constexpr std::uint64_t kMiB = 1 << 20;
 
 TEST(WindowPool, TheRingAreaLiesInOneExtent) {
-  auto mem = host_staging(8 * kMiB, 2 * kMiB, 0x40000000);
+  auto mem = host_staging({.bytes = 8 * kMiB, .extent_bytes = 2 * kMiB}, GuestPhys{0x40000000});
   ASSERT_NE(mem, nullptr);
   ASSERT_EQ(mem->extents().size(), 4u);
   WindowPool pool(*mem);
@@ -175,7 +175,7 @@ TEST(WindowPool, TheRingAreaLiesInOneExtent) {
 }
 
 TEST(WindowPool, WindowsComeInPiecesAndMergeBackOnRelease) {
-  auto mem = host_staging(8 * kMiB, 2 * kMiB, 0x40000000);
+  auto mem = host_staging({.bytes = 8 * kMiB, .extent_bytes = 2 * kMiB}, GuestPhys{0x40000000});
   WindowPool pool(*mem);
   ASSERT_TRUE(pool.reserve_contiguous(kMiB).has_value());
   const auto w1 = pool.alloc(2 * kMiB, HIX_SESSION_MAX_EXTENTS);

@@ -82,7 +82,8 @@ class FakeBackend final : public Backend {
 };
 
 struct World {
-  std::unique_ptr<StagingMemory> staging = host_staging(4u << 20, 1u << 20, 0x100000);
+  std::unique_ptr<StagingMemory> staging =
+      host_staging({.bytes = 4u << 20, .extent_bytes = 1u << 20}, GuestPhys{0x100000});
   Disks disks;
   std::unique_ptr<Server> server;
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "hix/abi/hix_ioctl.h"
+#include "hix/loader/enclave_image.hpp"
 #include "hix/loader/status.hpp"
 
 namespace hix::loader {
@@ -24,7 +25,7 @@ class EnclaveDriver {
   // HIX_IOC_INIT; fills result.status.
   virtual Outcome init(hix_ioc_init& result) = 0;
   // mmap of exactly ELRANGE, so every added page appears at its linear address.
-  virtual Outcome map(std::uint64_t base, std::uint64_t size) = 0;
+  virtual Outcome map(LinearAddress base, std::uint64_t size) = 0;
   // HIX_IOC_GLOCK (spec §11, §12); fills request.status. Drivers without
   // device locks refuse.
   virtual Outcome glock(hix_ioc_glock& request) {
@@ -47,7 +48,7 @@ class DevHix final : public EnclaveDriver {
   Outcome create(const hix_ioc_create& request) override;
   Outcome add_pages(hix_ioc_add_pages& request) override;
   Outcome init(hix_ioc_init& result) override;
-  Outcome map(std::uint64_t base, std::uint64_t size) override;
+  Outcome map(LinearAddress base, std::uint64_t size) override;
   Outcome glock(hix_ioc_glock& request) override;
 
  private:

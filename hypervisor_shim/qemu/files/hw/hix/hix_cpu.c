@@ -31,7 +31,7 @@
 typedef struct HixVcpu {
     bool inside;
     int enclave;
-    uint64_t tcs_pa;
+    hix_paddr_t tcs_pa;
     target_ulong aep;
     target_ulong rsp;
     target_ulong rbp;
@@ -66,7 +66,8 @@ static void hix_audit(CPUState *cs, uint64_t linear, uint64_t physical,
         .physical = physical,
         .kind = kind,
         .verdict = verdict,
-        .enclave_secs = hix_enclave_secs(&hix_platform->core, enclave),
+        .enclave_secs = hix_pa_addr(
+            hix_secs_pa(hix_enclave_secs(&hix_platform->core, enclave))),
     };
     hix_audit_record(&hix_platform->core, &d);
 }
@@ -215,18 +216,23 @@ bool hix_x86_tlb_install(CPUState *cs, vaddr addr, MMUAccessType access_type,
     HixVcpu *v = hix_vcpu(cs);
     const int enclave = v->inside ? v->enclave : -1;
     const bool paging = mmu_idx == MMU_PHYS_IDX || mmu_idx == MMU_NESTED_IDX;
-    const enum hix_access access =
-        access_type == MMU_INST_FETCH   ? HIX_ACCESS_FETCH
-        : access_type == MMU_DATA_STORE ? HIX_ACCESS_WRITE
-                                        : HIX_ACCESS_READ;
-    uint32_t mask;
-    enum hix_deny_kind kind = HIX_DENY_KIND_COUNT;
-    bool tag = false;
-    enum hix_verdict verdict = hix_check_access(
-        &p->core, enclave, paging, addr, paddr, access, &mask, &tag, &kind);
+    const struct hix_access_request req = {
+        .enclave = enclave,
+        .paging_structure = paging,
+        .linear = hix_la(addr),
+        .physical = hix_pa(paddr),
+        .access = access_type == MMU_INST_FETCH   ? HIX_ACCESS_FETCH
+                  : access_type == MMU_DATA_STORE ? HIX_ACCESS_WRITE
+                                                  : HIX_ACCESS_READ,
+    };
+    struct hix_access_grant grant = { .kind = HIX_DENY_KIND_COUNT };
+    enum hix_verdict verdict = hix_check_access(&p->core, &req, &grant);
+    const uint32_t mask = grant.perm_mask;
+    const bool tag = grant.device_tag;
+    enum hix_deny_kind kind = grant.kind;
 
     if (verdict == HIX_ALLOW && enclave >= 0 && p->core.enforce &&
-        hix_epcm_lookup(&p->core, paddr) &&
+        hix_epcm_lookup(&p->core, req.physical) &&
         !hix_platform_epc_decodes_ram(paddr)) {
         /* Something else decodes over the enclave's page (spec §16.1). */
         verdict = HIX_ENCLAVE_ABORT;
@@ -234,7 +240,7 @@ bool hix_x86_tlb_install(CPUState *cs, vaddr addr, MMUAccessType access_type,
     }
     switch (verdict) {
     case HIX_ALLOW:
-        if (tag && !hix_pci_decodes_locked_bar(paddr)) {
+        if (tag && !hix_pci_decodes_locked_bar(req.physical)) {
             /* Something else decodes where the locked BAR was: the owner
              * must not talk to it (defence behind the config lock). */
             if (probe) {
@@ -392,32 +398,38 @@ static void hix_encls_work(CPUState *cs, run_on_cpu_data data)
     CPUX86State *env = &X86_CPU(cs)->env;
     enum hix_status st;
 
+    /* Register operands (spec §2.1): RCX the page the leaf works on, RDX
+     * the enclave's SECS (ECREATE: RCX, the SECS to create). */
+    const hix_paddr_t page = hix_pa(w->rcx);
+    const hix_secs_t secs = hix_secs(hix_pa(w->rdx));
+
     switch (w->leaf) {
     case HIX_ECREATE:
-        st = hix_ecreate(core, &w->secs, w->rcx);
+        st = hix_ecreate(core, &w->secs, hix_secs(page));
         break;
     case HIX_EADD:
-        st = hix_eadd(core, &w->pageinfo, w->src, w->rcx, w->rdx);
+        st = hix_eadd(core, &w->pageinfo, w->src, page, secs);
         break;
     case HIX_EEXTEND:
-        st = hix_eextend(core, w->rcx, w->rdx);
+        st = hix_eextend(core, page, secs);
         break;
     case HIX_EINIT:
-        st = hix_einit(core, w->rdx);
+        st = hix_einit(core, secs);
         break;
     case HIX_EREMOVE:
-        st = hix_eremove(core, w->rcx);
+        st = hix_eremove(core, page);
         break;
     case HIX_EDESTROY:
-        st = hix_edestroy(core, w->rdx);
+        st = hix_edestroy(core, secs);
         break;
     case HIX_EGLOCK: {
         struct hix_device_desc dev;
-        st = hix_pci_describe(w->glock.bdf, &dev)
-                 ? hix_eglock(core, w->rdx, &w->glock, &dev)
+        const hix_bdf_t bdf = hix_bdf(w->glock.bdf);
+        st = hix_pci_describe(bdf, &dev)
+                 ? hix_eglock(core, secs, &w->glock, &dev)
                  : HIX_ERR_NO_DEVICE;
         if (st == HIX_OK) {
-            hix_pci_lock_changed(w->glock.bdf, true);
+            hix_pci_lock_changed(bdf, true);
         }
         break;
     }
@@ -484,8 +496,8 @@ static bool hix_own_epc(CPUState *cs, int enclave, target_ulong addr,
         if (pa == -1) {
             return false;
         }
-        e = hix_epcm_lookup(core, pa);
-        if (!e || e->owner != enclave || e->linaddr != page ||
+        e = hix_epcm_lookup(core, hix_pa(pa));
+        if (!e || e->owner != enclave || hix_la_addr(e->linaddr) != page ||
             (e->flags & HIX_PAGE_TYPE_MASK) != HIX_PAGE_TYPE_REG) {
             return false;
         }
@@ -501,14 +513,13 @@ static void enclu_eenter(CPUX86State *env, target_ulong next_eip)
     const target_ulong tcs = env->regs[R_EBX];
     MemTxAttrs attrs;
     enum hix_status st = HIX_ERR_BAD_TCS;
-    int enclave = -1;
-    uint64_t entry = 0, stack = 0;
+    struct hix_enclave_entry in = { .enclave = -1 };
     hwaddr tcs_pa =
         cpu_get_phys_page_attrs_debug(cs, tcs & TARGET_PAGE_MASK, &attrs);
 
     if (tcs_pa != -1) {
         qemu_mutex_lock(&p->lock);
-        st = hix_eenter(&p->core, tcs, tcs_pa, &enclave, &entry, &stack);
+        st = hix_eenter(&p->core, hix_la(tcs), hix_pa(tcs_pa), &in);
         qemu_mutex_unlock(&p->lock);
     }
     if (st != HIX_OK) {
@@ -517,8 +528,8 @@ static void enclu_eenter(CPUX86State *env, target_ulong next_eip)
         return;
     }
     v->inside = true;
-    v->enclave = enclave;
-    v->tcs_pa = tcs_pa;
+    v->enclave = in.enclave;
+    v->tcs_pa = hix_pa(tcs_pa);
     v->aep = env->regs[R_ECX];
     v->rsp = env->regs[R_ESP];
     v->rbp = env->regs[R_EBP];
@@ -531,9 +542,9 @@ static void enclu_eenter(CPUX86State *env, target_ulong next_eip)
                         CC_A | CC_P | CC_C);
     env->regs[R_EAX] = 0;
     env->regs[R_ECX] = next_eip;
-    env->regs[R_ESP] = stack;
+    env->regs[R_ESP] = hix_la_addr(in.stack);
     env->regs[R_EBP] = 0;
-    env->eip = entry;
+    env->eip = hix_la_addr(in.entry);
     tlb_flush(cs);
 }
 

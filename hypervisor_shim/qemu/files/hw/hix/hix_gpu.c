@@ -266,7 +266,7 @@ static bool hix_gpu_push_deny(HixGpuState *s,
         return hix_gpu_link_dma_deny(&s->link, r, 1);
     }
     for (size_t i = 0; i < count; i++) {
-        r[i] = (struct hix_vgpu_range){ .gpa = ranges[i].pa,
+        r[i] = (struct hix_vgpu_range){ .gpa = hix_pa_addr(ranges[i].pa),
                                         .size = ranges[i].size };
     }
     return hix_gpu_link_dma_deny(&s->link, r, (uint32_t)count);

@@ -34,11 +34,18 @@ static PCIBus *hix_root_bus(void)
     return host ? PCI_HOST_BRIDGE(host)->bus : NULL;
 }
 
-PCIDevice *hix_pci_find(uint32_t bdf)
+PCIDevice *hix_pci_find(hix_bdf_t bdf)
 {
     PCIBus *root = hix_root_bus();
+    const uint32_t v = hix_bdf_value(bdf);
 
-    return root ? pci_find_device(root, (int)(bdf >> 8), bdf & 0xff) : NULL;
+    return root ? pci_find_device(root, (int)(v >> 8), v & 0xff) : NULL;
+}
+
+/* dev's own BDF, as the core's lock table names devices. */
+static hix_bdf_t hix_pci_bdf(PCIDevice *dev)
+{
+    return hix_bdf(pci_get_bdf(dev));
 }
 
 /* dev's lockable interface, or NULL for a device that cannot be locked. */
@@ -49,7 +56,7 @@ static HixLockableClass *hix_lockable(PCIDevice *dev)
                : NULL;
 }
 
-bool hix_pci_describe(uint32_t bdf, struct hix_device_desc *d)
+bool hix_pci_describe(hix_bdf_t bdf, struct hix_device_desc *d)
 {
     PCIDevice *dev = hix_pci_find(bdf);
 
@@ -66,14 +73,14 @@ bool hix_pci_describe(uint32_t bdf, struct hix_device_desc *d)
         const PCIIORegion *r = &dev->io_regions[i];
         if (r->size && r->addr != PCI_BAR_UNMAPPED &&
             !(r->type & PCI_BASE_ADDRESS_SPACE_IO)) {
-            d->bar[i].base = r->addr;
+            d->bar[i].base = hix_pa(r->addr);
             d->bar[i].size = r->size;
         }
     }
     return true;
 }
 
-void hix_pci_lock_changed(uint32_t bdf, bool locked)
+void hix_pci_lock_changed(hix_bdf_t bdf, bool locked)
 {
     PCIDevice *dev = hix_pci_find(bdf);
     HixLockableClass *lc = hix_lockable(dev);
@@ -85,11 +92,13 @@ void hix_pci_lock_changed(uint32_t bdf, bool locked)
     }
     if (lc) {
         lc->set_locked(OBJECT(dev), locked,
-                       l ? hix_lock_owner_secs(&hix_platform->core, l) : 0);
+                       l ? hix_pa_addr(hix_secs_pa(
+                               hix_lock_owner_secs(&hix_platform->core, l)))
+                         : 0);
     }
 }
 
-void hix_pci_scrub(uint32_t bdf)
+void hix_pci_scrub(hix_bdf_t bdf)
 {
     PCIDevice *dev = hix_pci_find(bdf);
     HixLockableClass *lc = hix_lockable(dev);
@@ -119,7 +128,7 @@ static void hix_pci_audit(enum hix_deny_kind kind, enum hix_verdict verdict,
 static int hix_locked_slot(PCIDevice *dev)
 {
     const struct hix_lock *l =
-        hix_lock_by_bdf(&hix_platform->core, pci_get_bdf(dev));
+        hix_lock_by_bdf(&hix_platform->core, hix_pci_bdf(dev));
 
     return l ? (int)hix_lock_slot(&hix_platform->core, l) : -1;
 }
@@ -189,13 +198,13 @@ static bool hix_bar_write_overlaps_lock(PCIDevice *dev, uint32_t addr,
     }
     for (unsigned k = 0; k < HIX_MAX_LOCKS; k++) {
         const struct hix_lock *l = hix_lock_at(&hix_platform->core, k);
-        if (!l || l->dev.bdf == pci_get_bdf(dev)) {
+        if (!l || hix_bdf_eq(l->dev.bdf, hix_pci_bdf(dev))) {
             continue;
         }
         for (unsigned b = 0; b < HIX_NUM_BARS; b++) {
-            if (l->dev.bar[b].size &&
-                base < l->dev.bar[b].base + l->dev.bar[b].size &&
-                l->dev.bar[b].base < base + size) {
+            const uint64_t locked_base = hix_pa_addr(l->dev.bar[b].base);
+            if (l->dev.bar[b].size && base < locked_base + l->dev.bar[b].size &&
+                locked_base < base + size) {
                 return true;
             }
         }
@@ -203,7 +212,7 @@ static bool hix_bar_write_overlaps_lock(PCIDevice *dev, uint32_t addr,
     return false;
 }
 
-bool hix_pci_decodes_locked_bar(uint64_t pa)
+bool hix_pci_decodes_locked_bar(hix_paddr_t pa)
 {
     unsigned bar;
     const struct hix_lock *l = hix_lock_by_pa(&hix_platform->core, pa, &bar);
@@ -214,7 +223,7 @@ bool hix_pci_decodes_locked_bar(uint64_t pa)
     if (!dev) {
         return false;
     }
-    s = memory_region_find(get_system_memory(), pa, 1);
+    s = memory_region_find(get_system_memory(), hix_pa_addr(pa), 1);
     ok = s.mr && s.mr == dev->io_regions[bar].memory;
     if (s.mr) {
         memory_region_unref(s.mr);
@@ -230,11 +239,11 @@ bool hix_pci_decodes_locked_bar(uint64_t pa)
 
 /* Writes the bytes of a filtered write that still need writing. */
 static void hix_pci_write_bytes(PCIDevice *dev, uint32_t addr, uint32_t len,
-                                uint32_t out, uint32_t bytes)
+                                const struct hix_cfg_filtered *f)
 {
     for (uint32_t i = 0; i < len; i++) {
-        if (bytes & (1u << i)) {
-            dev->config_write(dev, addr + i, (out >> (8 * i)) & 0xff, 1);
+        if (f->byte_mask & (1u << i)) {
+            dev->config_write(dev, addr + i, (f->value >> (8 * i)) & 0xff, 1);
         }
     }
 }
@@ -307,7 +316,7 @@ static bool hix_pci_chipset_write(PCIDevice *dev, uint32_t addr, uint32_t val,
                                   uint32_t len)
 {
     enum hix_chipset chip;
-    uint32_t out, bytes;
+    struct hix_cfg_filtered out;
 
     if (object_dynamic_cast(OBJECT(dev), HIX_TYPE_Q35_MCH)) {
         chip = HIX_CHIPSET_MCH;
@@ -319,12 +328,16 @@ static bool hix_pci_chipset_write(PCIDevice *dev, uint32_t addr, uint32_t val,
     if (!hix_chipset_locked(&hix_platform->core)) {
         return false;
     }
-    if (hix_chipset_filter(chip, addr, len, hix_pci_config_old(dev, addr, len),
-                           val, &out, &bytes)) {
+    const struct hix_cfg_write w = {
+        .len = len,
+        .old = hix_pci_config_old(dev, addr, len),
+        .val = val,
+    };
+    if (hix_chipset_filter(chip, addr, &w, &out)) {
         hix_pci_audit(HIX_DENY_CONFIG_WRITE_CHIPSET, HIX_ABORT_PAGE, addr,
                       pci_get_bdf(dev));
     }
-    hix_pci_write_bytes(dev, addr, len, out, bytes);
+    hix_pci_write_bytes(dev, addr, len, &out);
     return true;
 }
 
@@ -333,7 +346,7 @@ bool hix_pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val,
 {
     int slot;
     bool bridge = false, denied;
-    uint32_t old, out, bytes;
+    struct hix_cfg_filtered out;
     unsigned bar;
 
     if (!hix_platform || !hix_platform->core.enforce) {
@@ -360,15 +373,18 @@ bool hix_pci_config_write(PCIDevice *dev, uint32_t addr, uint32_t val,
         /* All-ones is a sizing probe: answer the next read (§14). */
         hix_sizing[slot][bar] = len == 4 && val == 0xFFFFFFFFu;
     }
-    old = hix_pci_config_old(dev, addr, len);
-    denied = hix_cfg_filter(bridge, hix_pci_place(dev, addr), len, old, val,
-                            &out, &bytes);
+    const struct hix_cfg_write w = {
+        .len = len,
+        .old = hix_pci_config_old(dev, addr, len),
+        .val = val,
+    };
+    denied = hix_cfg_filter(bridge, hix_pci_place(dev, addr), &w, &out);
     if (denied) {
         hix_pci_audit(bridge ? HIX_DENY_CONFIG_WRITE_BRIDGE
                              : HIX_DENY_CONFIG_WRITE,
                       HIX_ABORT_PAGE, addr, pci_get_bdf(dev));
     }
-    hix_pci_write_bytes(dev, addr, len, out, bytes);
+    hix_pci_write_bytes(dev, addr, len, &out);
     return true;
 }
 
@@ -412,7 +428,7 @@ bool hix_pci_device_access_ok(PCIDevice *dev, MemTxAttrs attrs, hwaddr offset,
     if (!hix_platform || !hix_platform->core.enforce) {
         return true;
     }
-    l = hix_lock_by_bdf(&hix_platform->core, pci_get_bdf(dev));
+    l = hix_lock_by_bdf(&hix_platform->core, hix_pci_bdf(dev));
     if (!l) {
         return true;
     }
@@ -455,7 +471,7 @@ void hix_pci_epc_changed(void)
     if (hix_deny_count > count) {
         /* Allocation failed inside the core: describe the whole address
          * space, so every device refuses its DMA (fail closed). */
-        hix_deny[0] = (struct hix_phys_range){ 0, UINT64_MAX };
+        hix_deny[0] = (struct hix_phys_range){ hix_pa(0), UINT64_MAX };
         hix_deny_count = 1;
     }
     object_child_foreach_recursive(object_get_root(), hix_push_deny_map, NULL);
@@ -482,7 +498,8 @@ static IOMMUTLBEntry hix_dma_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
         .perm = IOMMU_RW,
     };
 
-    if (hix_platform && !hix_dma_allowed(&hix_platform->core, addr, &kind)) {
+    if (hix_platform &&
+        !hix_dma_allowed(&hix_platform->core, hix_pa(addr), &kind)) {
         e.perm = IOMMU_NONE;
         hix_pci_audit(kind, HIX_ABORT_PAGE, f->requester, addr);
     }

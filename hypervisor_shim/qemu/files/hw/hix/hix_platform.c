@@ -121,9 +121,10 @@ static bool hix_decodes_plain_ram(uint64_t pa)
 /* EADD/ECREATE's page test: the CPU sees the machine's RAM at pa, at its
  * fixed-layout offset, writable and uncovered, and no other address reaches
  * that RAM. */
-static bool hix_mem_is_ram(void *opaque, uint64_t pa)
+static bool hix_mem_is_ram(void *opaque, hix_paddr_t epc)
 {
     HixPlatform *s = opaque;
+    const uint64_t pa = hix_pa_addr(epc);
     HixAliasScan a = { .pa = pa };
 
     if (!s->enforce) {
@@ -149,17 +150,17 @@ static AddressSpace *hix_epc_as(HixPlatform *s)
     return s->enforce && s->ram_ready ? &s->ram_as : &address_space_memory;
 }
 
-static void hix_mem_read(void *opaque, uint64_t pa, void *buf, size_t len)
+static void hix_mem_read(void *opaque, hix_paddr_t pa, void *buf, size_t len)
 {
-    address_space_read(hix_epc_as(opaque), pa, MEMTXATTRS_UNSPECIFIED, buf,
-                       len);
+    address_space_read(hix_epc_as(opaque), hix_pa_addr(pa),
+                       MEMTXATTRS_UNSPECIFIED, buf, len);
 }
 
-static void hix_mem_write(void *opaque, uint64_t pa, const void *buf,
+static void hix_mem_write(void *opaque, hix_paddr_t pa, const void *buf,
                           size_t len)
 {
-    address_space_write(hix_epc_as(opaque), pa, MEMTXATTRS_UNSPECIFIED, buf,
-                        len);
+    address_space_write(hix_epc_as(opaque), hix_pa_addr(pa),
+                        MEMTXATTRS_UNSPECIFIED, buf, len);
 }
 
 /* Once the machine exists: the RAM address space, SVM and SMM (§16). */
@@ -205,7 +206,7 @@ static void hix_platform_machine_done(Notifier *n, void *data)
     hix_cpu_platform_reset(s->enforce);
 }
 
-static void hix_scrub_device(void *opaque, uint32_t bdf)
+static void hix_scrub_device(void *opaque, hix_bdf_t bdf)
 {
     hix_pci_scrub(bdf);
 }

@@ -10,16 +10,16 @@
 #include "hw/pci/pci.h"
 #include "hix_core.h"
 
-PCIDevice *hix_pci_find(uint32_t bdf);
+PCIDevice *hix_pci_find(hix_bdf_t bdf);
 /* Fills d for the device at bdf; false if there is none. */
-bool hix_pci_describe(uint32_t bdf, struct hix_device_desc *d);
+bool hix_pci_describe(hix_bdf_t bdf, struct hix_device_desc *d);
 /* After EGLOCK or a release: tell the device, reset sizing state. */
-void hix_pci_lock_changed(uint32_t bdf, bool locked);
+void hix_pci_lock_changed(hix_bdf_t bdf, bool locked);
 /* Does pa decode, right now, to the locked BAR the EPCM-like lock table
  * says is there (and not to another device moved over it)? */
-bool hix_pci_decodes_locked_bar(uint64_t pa);
+bool hix_pci_decodes_locked_bar(hix_paddr_t pa);
 /* The core's scrub_device callback. */
-void hix_pci_scrub(uint32_t bdf);
+void hix_pci_scrub(hix_bdf_t bdf);
 
 /* hix_platform.c: does pa decode, right now, to the RAM its EPC page was
  * added from (docs/specs/hix-isa.md §16.1)? */
