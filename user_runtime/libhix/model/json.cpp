@@ -3,9 +3,10 @@
 // with its byte offset.
 #include "json.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <set>
 
 namespace hix::model {
 
@@ -80,7 +81,6 @@ class Parser {
   bool object(JsonValue& v, std::size_t depth) {
     v.kind = JsonValue::Kind::object;
     ++i_;  // '{'
-    std::set<std::string, std::less<>> keys;
     skip_ws();
     if (i_ < s_.size() && s_[i_] == '}') {
       ++i_;
@@ -91,7 +91,6 @@ class Parser {
       if (i_ >= s_.size() || s_[i_] != '"') return error("expected a string key");
       std::string key;
       if (!string(key)) return false;
-      if (!keys.insert(key).second) return error("duplicate key \"" + key + "\"");
       skip_ws();
       if (i_ >= s_.size() || s_[i_] != ':') return error("expected ':'");
       ++i_;
@@ -107,10 +106,22 @@ class Parser {
       }
       if (s_[i_] == '}') {
         ++i_;
-        return true;
+        return unique_keys(v);
       }
       return error("expected ',' or '}'");
     }
+  }
+
+  // Duplicate keys are checked once the object is complete: sorting views
+  // of its keys costs no allocation per key (vocabularies have 150k).
+  bool unique_keys(const JsonValue& v) {
+    std::vector<std::string_view> keys;
+    keys.reserve(v.object.size());
+    for (const auto& m : v.object) keys.emplace_back(m.key);
+    std::sort(keys.begin(), keys.end());
+    const auto dup = std::adjacent_find(keys.begin(), keys.end());
+    if (dup != keys.end()) return error("duplicate key \"" + std::string(*dup) + "\"");
+    return true;
   }
 
   bool array(JsonValue& v, std::size_t depth) {
@@ -187,8 +198,13 @@ class Parser {
       }
       if (c < 0x20) return error("control character in string");
       if (c != '\\') {
-        out.push_back(static_cast<char>(c));
-        ++i_;
+        // A run of plain characters in one append.
+        std::size_t j = i_ + 1;
+        while (j < s_.size() && s_[j] != '"' && s_[j] != '\\' &&
+               static_cast<unsigned char>(s_[j]) >= 0x20)
+          ++j;
+        out.append(s_.substr(i_, j - i_));
+        i_ = j;
         continue;
       }
       ++i_;
@@ -267,9 +283,11 @@ class Parser {
       if (i_ >= s_.size() || !digit(s_[i_])) return error("digit expected in exponent");
       while (i_ < s_.size() && digit(s_[i_])) ++i_;
     }
-    const std::string text(s_.substr(start, i_ - start));
-    v.number = std::strtod(text.c_str(), nullptr);
-    if (!std::isfinite(v.number)) return error("number out of range");
+    const std::string_view text = s_.substr(start, i_ - start);
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v.number);
+    if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v.number)) {
+      return error("number out of range");
+    }
     if (integral && !negative) {
       std::uint64_t u = 0;
       bool fits = true;
