@@ -5,9 +5,9 @@
 // random: the model runs every real operation, but its text means nothing.
 //
 //   hix-demo-model --tokenizer-dir DIR --out DIR [--seed S]
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -24,13 +24,14 @@ namespace fs = std::filesystem;
 using hix::model::JsonValue;
 
 constexpr int kExitUsage = 2;
-// The demo's shape: small enough for the CPU backend beside a TCG guest,
-// the tokenizer's whole vocabulary.
-constexpr unsigned kHidden = 64;
+// The demo's shape: the tokenizer's whole vocabulary, and every tensor small
+// enough for one 4 MiB staging extent (a DMA'd tensor must lie in one; hix.ko
+// promises 4 MiB of contiguity): 128256 x 16 bf16 embeddings are 4.1 MB.
+constexpr unsigned kHidden = 16;
 constexpr unsigned kLayers = 2;
-constexpr unsigned kHeads = 4;
-constexpr unsigned kKvHeads = 2;
-constexpr unsigned kIntermediate = 192;
+constexpr unsigned kHeads = 2;
+constexpr unsigned kKvHeads = 1;
+constexpr unsigned kIntermediate = 64;
 constexpr unsigned kMaxPositions = 2048;
 
 int fail(const std::string& m) {
@@ -154,7 +155,7 @@ int main(int argc, char** argv) {
     << "  \"model_type\": \"llama\",\n  \"num_attention_heads\": " << kHeads << ",\n"
     << "  \"num_hidden_layers\": " << kLayers << ",\n  \"num_key_value_heads\": " << kKvHeads
     << ",\n  \"pretraining_tp\": 1,\n  \"rms_norm_eps\": 1e-05,\n  \"rope_scaling\": null,\n"
-    << "  \"rope_theta\": 500000.0,\n  \"tie_word_embeddings\": true,\n"
+    << "  \"rope_theta\": 500000.0,\n  \"tie_word_embeddings\": false,\n"
     << "  \"torch_dtype\": \"bfloat16\",\n  \"transformers_version\": \"4.46.0\",\n"
     << "  \"use_cache\": true,\n  \"vocab_size\": " << vocab << "\n}\n";
   auto config = hix::model::parse_config_json(c.str());

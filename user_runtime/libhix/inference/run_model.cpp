@@ -171,6 +171,13 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
     }
     t0 = Clock::now();
     auto s = c->open(need + slack, o.expect);
+    if (!s && slack != largest && s.error().status == HIX_SESSION_NO_RESOURCE) {
+      // A larger window for the same tensors: the extents are too small.
+      return model::fail("the staging window's extents are too small for the largest tensor (" +
+                         std::to_string(largest) +
+                         " bytes must lie in one physically contiguous extent; hix.ko "
+                         "promises 4 MiB)");
+    }
     if (!s) return err("attest and open", s.error());
     r.t.attest_open_ms = ms_since(t0);
     if (place(slots, *s)) {

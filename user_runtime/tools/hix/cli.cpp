@@ -109,8 +109,9 @@ std::optional<Endpoint> parse_endpoint(const std::string& text) {
 
 std::optional<client::Expectations> expectations(const Options& o, std::string& error) {
   if (!o.has("platform-key") || !o.has("mrenclave")) {
-    error = "attestation needs --platform-key FILE (the platform's Ed25519 public key) and "
-            "--mrenclave HEX (the GPU enclave's expected measurement)";
+    error =
+        "attestation needs --platform-key FILE (the platform's Ed25519 public key) and "
+        "--mrenclave HEX (the GPU enclave's expected measurement)";
     return std::nullopt;
   }
   const auto key = read_platform_public_key(o.get("platform-key"));

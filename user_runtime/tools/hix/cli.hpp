@@ -16,10 +16,10 @@ namespace hix::cli {
 // Exit status of every subcommand (docs/user-guide.md lists them).
 enum ExitCode : int {
   kExitOk = 0,
-  kExitFailed = 1,       // the endpoint, the device or I/O failed
-  kExitUsage = 2,        // a bad command line or option value
-  kExitRefused = 3,      // the attestation was refused
-  kExitBadModel = 4,     // the .hixm file, its key or the model was refused
+  kExitFailed = 1,    // the endpoint, the device or I/O failed
+  kExitUsage = 2,     // a bad command line or option value
+  kExitRefused = 3,   // the attestation was refused
+  kExitBadModel = 4,  // the .hixm file, its key or the model was refused
 };
 
 // "hix: <message>" on stderr; returns `code`.

@@ -208,18 +208,20 @@ int cmd_generate(int argc, char** argv) {
         ", \"model\": " + json_string(model_path) + ", \"prompt\": " + json_string(prompt) +
         ", \"prompt_tokens\": " + ids_json(*prompt_ids) + ", \"tokens\": " + ids_json(generated) +
         ", \"text\": " + json_string(text) + ", \"stopped_at_eos\": " + (ended ? "true" : "false") +
-        ", \"load_path\": \"" + res.load_path + "\", \"load_bytes\": " +
-        std::to_string(res.load_bytes) + ", \"timings\": " + timings + "}\n";
+        ", \"load_path\": \"" + res.load_path +
+        "\", \"load_bytes\": " + std::to_string(res.load_bytes) + ", \"timings\": " + timings +
+        "}\n";
     if (o->has("record")) write_record(o->get("record"), record);
     if (json) {
       std::fputs(record.c_str(), stdout);
     } else {
       std::printf("%s\n\n", tail.c_str());
-      std::printf("timings: attest %.0f ms | load %.1f MB in %.0f ms (%.1f MB/s, %s) | "
-                  "first token %.0f ms | %.2f tokens/s after it | %zu tokens%s\n",
-                  attestation.ms, static_cast<double>(res.load_bytes) / 1e6, t.load_ms,
-                  t.load_mb_s, res.load_path.c_str(), t.first_token_ms, t.tokens_per_s,
-                  generated.size(), ended ? " (end of text)" : "");
+      std::printf(
+          "timings: attest %.0f ms | load %.1f MB in %.0f ms (%.1f MB/s, %s) | "
+          "first token %.0f ms | %.2f tokens/s after it | %zu tokens%s\n",
+          attestation.ms, static_cast<double>(res.load_bytes) / 1e6, t.load_ms, t.load_mb_s,
+          res.load_path.c_str(), t.first_token_ms, t.tokens_per_s, generated.size(),
+          ended ? " (end of text)" : "");
     }
     std::fflush(stdout);
   };

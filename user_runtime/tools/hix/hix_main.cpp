@@ -11,32 +11,31 @@
 namespace {
 
 void usage(std::FILE* f) {
-  std::fprintf(
-      f,
-      "usage: hix COMMAND [options]\n"
-      "\n"
-      "  hix seal MODEL_DIR -o MODEL.hixm [--key-out FILE] [--weight-dtype bf16|f32]\n"
-      "           [--threads N] [--force]\n"
-      "      Seal a Hugging Face checkpoint (config.json, *.safetensors or a sharded\n"
-      "      index, tokenizer files) under a fresh model key. The key goes to\n"
-      "      MODEL.hixm.key (mode 0600; keep it); the .hixm may sit on any disk.\n"
-      "  hix verify MODEL.hixm [--key FILE]\n"
-      "      Check the manifest and every sealed chunk with the model key.\n"
-      "  hix attest --endpoint HOST:PORT --platform-key FILE --mrenclave HEX [--json]\n"
-      "      Verify the GPU enclave behind hixd: the platform's signature, the\n"
-      "      expected measurement, a fresh nonce and the session key's binding.\n"
-      "  hix generate --endpoint HOST:PORT --platform-key FILE --mrenclave HEX\n"
-      "           --model MODEL.hixm [--key FILE] --prompt TEXT [--max-tokens N]\n"
-      "           [--temperature T] [--top-k K] [--seed S] [--remote-disk N]\n"
-      "           [--stream-tokens N] [--hold-open] [--json] [--record FILE]\n"
-      "      Attest, send the model key inside the session, load the sealed weights\n"
-      "      (from hixd's disk N with --remote-disk, else through the connection),\n"
-      "      and stream the generated text. --hold-open keeps the session open after\n"
-      "      the text until standard input ends; --record FILE also writes the\n"
-      "      --json record (ids, text, timings) to FILE once the text is out.\n"
-      "\n"
-      "Exit status: 0 ok, 1 failed, 2 bad command line, 3 attestation refused,\n"
-      "4 model file, key or model refused.\n");
+  std::fprintf(f,
+               "usage: hix COMMAND [options]\n"
+               "\n"
+               "  hix seal MODEL_DIR -o MODEL.hixm [--key-out FILE] [--weight-dtype bf16|f32]\n"
+               "           [--threads N] [--force]\n"
+               "      Seal a Hugging Face checkpoint (config.json, *.safetensors or a sharded\n"
+               "      index, tokenizer files) under a fresh model key. The key goes to\n"
+               "      MODEL.hixm.key (mode 0600; keep it); the .hixm may sit on any disk.\n"
+               "  hix verify MODEL.hixm [--key FILE]\n"
+               "      Check the manifest and every sealed chunk with the model key.\n"
+               "  hix attest --endpoint HOST:PORT --platform-key FILE --mrenclave HEX [--json]\n"
+               "      Verify the GPU enclave behind hixd: the platform's signature, the\n"
+               "      expected measurement, a fresh nonce and the session key's binding.\n"
+               "  hix generate --endpoint HOST:PORT --platform-key FILE --mrenclave HEX\n"
+               "           --model MODEL.hixm [--key FILE] --prompt TEXT [--max-tokens N]\n"
+               "           [--temperature T] [--top-k K] [--seed S] [--remote-disk N]\n"
+               "           [--stream-tokens N] [--hold-open] [--json] [--record FILE]\n"
+               "      Attest, send the model key inside the session, load the sealed weights\n"
+               "      (from hixd's disk N with --remote-disk, else through the connection),\n"
+               "      and stream the generated text. --hold-open keeps the session open after\n"
+               "      the text until standard input ends; --record FILE also writes the\n"
+               "      --json record (ids, text, timings) to FILE once the text is out.\n"
+               "\n"
+               "Exit status: 0 ok, 1 failed, 2 bad command line, 3 attestation refused,\n"
+               "4 model file, key or model refused.\n");
 }
 
 }  // namespace
