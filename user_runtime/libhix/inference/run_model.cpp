@@ -379,7 +379,7 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
   if (auto p = s.put(ps.offset, sealed_prompt); !p) return err("PUT prompt", p.error());
 
   // One program's tokens out: `count` i32 at the tokens slot, sealed with `id`.
-  const auto fetch_tokens = [&](std::uint64_t count, std::uint64_t id,
+  const auto fetch_tokens = [&](std::uint64_t count, client::TensorSeal seal,
                                 std::vector<std::int32_t>& out) -> model::Check {
     auto tok = s.get(ts.offset, stored_size(count * 4, sealed));
     if (!tok) return err("GET tokens", tok.error());
@@ -387,7 +387,7 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
     // reinterpret_cast: the token ids' storage as the opener's output bytes.
     const std::span<std::uint8_t> dst(reinterpret_cast<std::uint8_t*>(out.data()), count * 4);
     if (sealed) {
-      if (!client::open_tensor(dst, *tok, {HIX_SESSION_TENSOR_SLOT, id}, s.tensor_key())) {
+      if (!client::open_tensor(dst, *tok, seal, s.tensor_key())) {
         return model::fail("the tokens do not open under K_t (forged or misplaced output)");
       }
     } else {
@@ -401,7 +401,9 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
   if (auto sub = s.submit(*program); !sub) return err("SUBMIT generate program", sub.error());
   r.t.generate_submit_ms = ms_since(t_sub);
   ++r.t.rounds;
-  if (auto f = fetch_tokens(tokens_out_bytes(gen) / 4, gen.tokens_tensor_id, r.tokens); !f) {
+  if (auto f = fetch_tokens(tokens_out_bytes(gen) / 4,
+                            {HIX_SESSION_TENSOR_SLOT, gen.tokens_tensor_id}, r.tokens);
+      !f) {
     return f.error();
   }
   const std::uint32_t prompt_len = gen.prompt_len;
@@ -430,7 +432,8 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
       if (auto sub = s.submit(*next); !sub) return err("SUBMIT continue program", sub.error());
       r.t.generate_submit_ms += ms_since(t_round);
       ++r.t.rounds;
-      if (auto f = fetch_tokens(c.n_new, c.tokens_tensor_id, got); !f) return f.error();
+      if (auto f = fetch_tokens(c.n_new, {HIX_SESSION_TENSOR_SLOT, c.tokens_tensor_id}, got); !f)
+        return f.error();
       std::size_t end = 0;
       while (end < got.size() && got[end] >= 0) ++end;
       r.tokens.insert(r.tokens.end(), got.begin(), got.end());

@@ -58,9 +58,9 @@ std::optional<Options> Options::parse(int argc, char** argv, const std::vector<s
   return o;
 }
 
-std::string Options::get(const std::string& name, const std::string& fallback) const {
+std::string Options::get(const std::string& name, std::string_view fallback) const {
   const auto it = values_.find(name);
-  return it == values_.end() ? fallback : it->second;
+  return it == values_.end() ? std::string(fallback) : it->second;
 }
 
 bool Options::get_u64(const std::string& name, std::uint64_t min, std::uint64_t max,

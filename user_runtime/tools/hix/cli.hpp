@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "session/client.hpp"
@@ -34,7 +35,7 @@ class Options {
                                       const std::vector<std::string>& flags, std::string& error);
   bool has(const std::string& name) const { return values_.count(name) != 0; }
   bool flag(const std::string& name) const { return flags_.count(name) != 0; }
-  std::string get(const std::string& name, const std::string& fallback = {}) const;
+  std::string get(const std::string& name, std::string_view fallback = {}) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
   // Typed values; false with `error` set when present but malformed.

@@ -241,7 +241,7 @@ int cmd_generate(int argc, char** argv) {
   client::ErrorKind kind = client::ErrorKind::io;
   auto res = inference::run(r, &kind);
   if (!res) {
-    const std::string why = res.why();
+    const std::string& why = res.why();
     if (kind == client::ErrorKind::attestation) return fail("attestation " + why, kExitRefused);
     // A load the device refused: find the chunk in the local file.
     if (why.find("load program") != std::string::npos || why.find("LOAD") == 0) {
