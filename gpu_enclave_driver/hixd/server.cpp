@@ -544,7 +544,7 @@ void Server::do_open(Conn& c) {
            std::to_string(HIX_SESSION_MAX) + " sessions live");
     return;
   }
-  auto window = pool_.alloc(req.window_bytes, HIX_SESSION_MAX_EXTENTS);
+  auto window = pool_.alloc({.bytes = req.window_bytes, .max_pieces = HIX_SESSION_MAX_EXTENTS});
   if (!window) {
     refuse(c, HIX_FRAME_OPEN, HIX_SESSION_NO_RESOURCE,
            "no staging window of " + std::to_string(req.window_bytes) + " bytes free (largest " +

@@ -56,7 +56,9 @@ std::optional<PoolArea> WindowPool::reserve_contiguous(std::uint64_t bytes) {
   return std::nullopt;
 }
 
-std::optional<Window> WindowPool::alloc(std::uint64_t bytes, std::size_t max_pieces) {
+std::optional<Window> WindowPool::alloc(WindowRequest req) {
+  const std::uint64_t bytes = req.bytes;
+  const std::size_t max_pieces = req.max_pieces;
   if (bytes == 0 || bytes % kPage != 0) return std::nullopt;
   for (auto it = free_.begin(); it != free_.end(); ++it) {
     if (it->second < bytes) continue;

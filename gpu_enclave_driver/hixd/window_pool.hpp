@@ -39,6 +39,13 @@ struct Window {
                                                std::uint64_t len) const;
 };
 
+// What alloc() is asked for: a window of `bytes` (a non-zero multiple of
+// 4096) in at most `max_pieces` pieces.
+struct WindowRequest {
+  std::uint64_t bytes = 0;
+  std::size_t max_pieces = 0;
+};
+
 class WindowPool {
  public:
   explicit WindowPool(StagingMemory& memory);
@@ -46,9 +53,8 @@ class WindowPool {
   // Takes `bytes` (rounded up to pages) from the start of the first extent
   // that holds them. Call before any window is made.
   std::optional<PoolArea> reserve_contiguous(std::uint64_t bytes);
-  // A window of `bytes` (a non-zero multiple of 4096) in at most
-  // `max_pieces` pieces; nullopt when no free range has room.
-  std::optional<Window> alloc(std::uint64_t bytes, std::size_t max_pieces);
+  // The window `req` asks for; nullopt when no free range has room.
+  std::optional<Window> alloc(WindowRequest req);
   void release(const Window& w);
 
   std::uint64_t free_bytes() const;

@@ -18,15 +18,20 @@ Nonce chunk_nonce(std::uint32_t index, std::uint64_t tensor_id) {
   return n;
 }
 
-hix_vgpu_chunk_header make_header(SealParams p, std::uint32_t index, std::uint32_t count,
-                                  std::uint64_t bytes) {
+// Which chunk of how many a header describes.
+struct ChunkPosition {
+  std::uint32_t index = 0;
+  std::uint32_t count = 0;
+};
+
+hix_vgpu_chunk_header make_header(SealParams p, ChunkPosition at, std::uint64_t bytes) {
   hix_vgpu_chunk_header h{};
   h.magic = HIX_VGPU_CHUNK_MAGIC;
   h.version = HIX_VGPU_CHUNK_VERSION;
   h.key_id = p.key_id;
   h.tensor_id = p.tensor_id;
-  h.chunk_index = index;
-  h.chunk_count = count;
+  h.chunk_index = at.index;
+  h.chunk_count = at.count;
   h.tensor_bytes = bytes;
   return h;
 }
@@ -59,8 +64,9 @@ Status seal_tensor(std::span<std::byte> out, std::span<const std::byte> plain, S
   if (n == 0 || out.size() != sealed_size(plain.size())) return Status::invalid_arg;
   for (std::uint64_t i = 0; i < n; ++i) {
     const std::uint64_t len = std::min<std::uint64_t>(kChunkBytes, plain.size() - i * kChunkBytes);
-    const auto h = make_header(params, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(n),
-                               plain.size());
+    const auto h = make_header(
+        params, {.index = static_cast<std::uint32_t>(i), .count = static_cast<std::uint32_t>(n)},
+        plain.size());
     std::byte* chunk = out.data() + i * kChunkStride;
     std::memcpy(chunk, &h, sizeof h);
     const Nonce nonce = chunk_nonce(static_cast<std::uint32_t>(i), params.tensor_id);
@@ -86,8 +92,9 @@ Status open_tensor(std::span<std::byte> plain, std::span<const std::byte> sealed
     const std::byte* chunk = sealed.data() + i * kChunkStride;
     hix_vgpu_chunk_header got{};
     std::memcpy(&got, chunk, sizeof got);
-    const auto want = make_header(params, static_cast<std::uint32_t>(i),
-                                  static_cast<std::uint32_t>(n), plain.size());
+    const auto want = make_header(
+        params, {.index = static_cast<std::uint32_t>(i), .count = static_cast<std::uint32_t>(n)},
+        plain.size());
     if (std::memcmp(&got, &want, sizeof got) != 0) return fail();
     const Nonce nonce = chunk_nonce(static_cast<std::uint32_t>(i), params.tensor_id);
     if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(

@@ -79,8 +79,16 @@ hix::model::Error device_error(const std::string& what, Status s) {
   return hix::model::fail(what + ": " + std::string(hix::vgpu::to_string(s)));
 }
 
+// `n` prompt ids below `vocab`.
+struct PromptShape {
+  std::uint32_t n = 0;
+  std::uint32_t vocab = 0;
+};
+
 // Deterministic prompt ids spread over the vocabulary.
-std::vector<std::int32_t> make_prompt(std::uint32_t n, std::uint32_t vocab) {
+std::vector<std::int32_t> make_prompt(PromptShape shape) {
+  const std::uint32_t n = shape.n;
+  const std::uint32_t vocab = shape.vocab;
   std::vector<std::int32_t> p(n);
   for (std::uint32_t i = 0; i < n; ++i) {
     p[i] = static_cast<std::int32_t>((std::uint64_t{i} * 7919 + 13) % vocab);
@@ -187,7 +195,7 @@ Result<ModeFigures> run_mode(const Options& o, const ModelSource& src, Mode mode
     Prefill p;
     p.tokens = len;
     if (len + 1 <= o.max_seq) {
-      auto prompt = r.stage_prompt(make_prompt(len, vocab));
+      auto prompt = r.stage_prompt(make_prompt({.n = len, .vocab = vocab}));
       if (!prompt) return prompt.error();
       auto t = time_job(r, *prompt, 1, true, o.reps, nullptr);
       if (!t) return t.error();
@@ -199,7 +207,7 @@ Result<ModeFigures> run_mode(const Options& o, const ModelSource& src, Mode mode
   if (kDecodePrompt + o.decode_tokens > o.max_seq) {
     return hix::model::fail("--max-seq too small for a 16-token prompt and --decode-tokens");
   }
-  auto prompt = r.stage_prompt(make_prompt(kDecodePrompt, vocab));
+  auto prompt = r.stage_prompt(make_prompt({.n = kDecodePrompt, .vocab = vocab}));
   if (!prompt) return prompt.error();
   auto p16 = time_job(r, *prompt, 1, true, o.reps, nullptr);
   if (!p16) return p16.error();

@@ -192,8 +192,8 @@ Status GpuSession::free(std::uint32_t handle) {
   return admin(HIX_GPU_CMD_MEM_FREE, ctx_, handle).status;
 }
 
-Result<std::uint64_t> GpuSession::guest_alloc(std::uint64_t bytes, std::uint64_t align) {
-  const std::uint64_t at = align_up(next_gpa_, align);
+Result<std::uint64_t> GpuSession::guest_alloc(std::uint64_t bytes, GuestAlign align) {
+  const std::uint64_t at = align_up(next_gpa_, align.bytes);
   std::uint64_t end = 0;
   if (!vgpu::checked_add(at, bytes, end) || end > kRamBase + ram_size_) return Status::no_memory;
   next_gpa_ = end;
@@ -272,9 +272,10 @@ Result<std::vector<StagedTensor>> GpuSession::stage_many(std::span<const std::ui
 void GpuSession::dma_in(vgpu::CmdbufBuilder& b, const hix_vgpu_tref& dst,
                         const StagedTensor& t) const {
   if (is_protected()) {
-    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, dst, t.gpa, t.bytes, t.tensor_id, kKeySlot);
+    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, dst, {.gpa = t.gpa, .bytes = t.bytes},
+                {.tensor_id = t.tensor_id, .key_slot = kKeySlot});
   } else {
-    b.dma(HIX_VGPU_OP_DMA_IN, dst, t.gpa, t.bytes);
+    b.dma(HIX_VGPU_OP_DMA_IN, dst, {.gpa = t.gpa, .bytes = t.bytes});
   }
 }
 
@@ -292,9 +293,10 @@ Result<StagedTensor> GpuSession::prepare_out(std::uint64_t bytes) {
 void GpuSession::dma_out(vgpu::CmdbufBuilder& b, const hix_vgpu_tref& src,
                          const StagedTensor& t) const {
   if (is_protected()) {
-    b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, src, t.gpa, t.bytes, t.tensor_id, kKeySlot);
+    b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, src, {.gpa = t.gpa, .bytes = t.bytes},
+                {.tensor_id = t.tensor_id, .key_slot = kKeySlot});
   } else {
-    b.dma(HIX_VGPU_OP_DMA_OUT, src, t.gpa, t.bytes);
+    b.dma(HIX_VGPU_OP_DMA_OUT, src, {.gpa = t.gpa, .bytes = t.bytes});
   }
 }
 

@@ -62,6 +62,11 @@ struct StagedTensor {
 // Writes tensor `index`'s plaintext into `out` (exactly its size).
 using TensorProducer = std::function<Status(std::size_t index, std::span<std::byte> out)>;
 
+// The alignment of a guest_alloc(), in bytes.
+struct GuestAlign {
+  std::uint64_t bytes = 64;
+};
+
 class GpuSession {
  public:
   static constexpr std::uint64_t kRamBase = 0x100000;
@@ -87,7 +92,8 @@ class GpuSession {
   Status free(std::uint32_t handle);
 
   // ---- Guest memory: a bump allocator over guest RAM ----
-  Result<std::uint64_t> guest_alloc(std::uint64_t bytes, std::uint64_t align = 64);
+  // `bytes` at the next multiple of `align`.
+  Result<std::uint64_t> guest_alloc(std::uint64_t bytes, GuestAlign align = {});
   // Everything allocated after a mark is released by release(mark).
   std::uint64_t guest_mark() const { return next_gpa_; }
   void guest_release(std::uint64_t mark) { next_gpa_ = mark; }

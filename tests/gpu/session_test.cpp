@@ -90,7 +90,7 @@ TEST(GpuSession, PlainDmaIsRefusedInProtectedMode) {
   auto gpa = (*s)->guest_alloc(64);
   ASSERT_TRUE(gpa.ok());
   vgpu::CmdbufBuilder b;
-  b.dma(HIX_VGPU_OP_DMA_IN, vgpu::tref(*h, HIX_VGPU_DT_F32), *gpa, 64);
+  b.dma(HIX_VGPU_OP_DMA_IN, vgpu::tref(*h, HIX_VGPU_DT_F32), {.gpa = *gpa, .bytes = 64});
   EXPECT_EQ((*s)->submit(b), Status::denied_protected);
   // The ring still takes the next authenticated entry.
   vgpu::CmdbufBuilder ok;

@@ -93,11 +93,16 @@ std::optional<std::uint64_t> pagemap_phys(std::uint64_t vaddr) {
   return (entry & ((1ull << 55) - 1)) * kPage + vaddr % kPage;
 }
 
+// A physical address, apart from the linear ones it is remapped under.
+struct Phys {
+  std::uint64_t value;
+};
+
 // 0 or the errno; old_phys gets the frame the PTE named before.
-int remap(const Device& dev, std::uint64_t vaddr, std::uint64_t new_phys, std::uint64_t* old_phys) {
+int remap(const Device& dev, std::uint64_t vaddr, Phys new_phys, std::uint64_t* old_phys) {
   hix_attack_remap req{};
   req.vaddr = vaddr;
-  req.new_phys = new_phys;
+  req.new_phys = new_phys.value;
   int err = dev.call(HIX_ATTACK_REMAP_USER_PAGE, &req);
   if (err == 0 && old_phys != nullptr) *old_phys = req.old_phys;
   return err;
@@ -201,10 +206,10 @@ int main(int argc, char** argv) {
 
   if (*mode == Mode::full) {
     std::optional<std::vector<std::uint8_t>> direct =
-        read_phys(dev, HIX_ATTACK_READ_PHYS_DIRECT, marked.phys);
+        read_phys(dev, hix::kmodtest::PhysRead::direct, marked.phys);
     report.check("direct_read", direct && all_equal(*direct, kMarkedPattern));
     std::optional<std::vector<std::uint8_t>> mapped =
-        read_phys(dev, HIX_ATTACK_READ_PHYS_MAP, marked.phys);
+        read_phys(dev, hix::kmodtest::PhysRead::fresh_map, marked.phys);
     report.check("map_read", mapped && all_equal(*mapped, kMarkedPattern));
 
     // A write through the direct map lands in this process's page.
@@ -217,7 +222,7 @@ int main(int argc, char** argv) {
     std::memset(original.data() + kWriteOffset, kWrittenPattern, kWriteLength);
     report.check("write_direct", wrote && page.read() == original);
     std::optional<std::vector<std::uint8_t>> back =
-        read_phys(dev, HIX_ATTACK_READ_PHYS_DIRECT, *user_phys);
+        read_phys(dev, hix::kmodtest::PhysRead::direct, *user_phys);
     report.check("read_back", back && *back == original);
 
     // Out of range: more than a page, crossing a page, not RAM.
@@ -229,7 +234,7 @@ int main(int argc, char** argv) {
   }
 
   std::uint64_t old_phys = 0;
-  int err = remap(dev, page.address(), marked.phys, &old_phys);
+  int err = remap(dev, page.address(), Phys{marked.phys}, &old_phys);
   report.add("remap", err == 0 ? "ok" : std::strerror(err));
   if (err != 0) {
     report.fail();
@@ -244,7 +249,7 @@ int main(int argc, char** argv) {
 
   switch (*mode) {
     case Mode::full: {
-      err = remap(dev, page.address(), *user_phys, nullptr);
+      err = remap(dev, page.address(), Phys{*user_phys}, nullptr);
       report.check("restore_read", err == 0 && page.read() == original);
       std::optional<std::uint64_t> restored = virt_to_phys(dev, page.address());
       report.check("v2p_restored", restored && *restored == *user_phys);

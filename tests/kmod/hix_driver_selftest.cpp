@@ -58,7 +58,7 @@ bool refused(const AddResult& r, int err, std::uint32_t status) {
 }
 
 std::vector<std::uint8_t> tcs_page() {
-  return hix::kmodtest::tcs_page(kCodePage, kLatePage + kPage);
+  return hix::kmodtest::tcs_page({.entry = kCodePage, .stack = kLatePage + kPage});
 }
 
 std::vector<std::uint8_t> read_user(std::uint64_t address) {
@@ -91,9 +91,9 @@ void check_second_file(Report& report) {
                                  einit(hix, &status) == ENXIO &&
                                  hix.call(HIX_IOC_DESTROY) == ENXIO &&
                                  map(hix, kOtherBase, kPage, MAP_SHARED, 0, &p) == ENXIO);
-  report.check("create_refused", create(hix, kOtherBase, 3 * kPage) == EINVAL &&
+  report.check("create_refused", create(hix, {.base = kOtherBase, .size = 3 * kPage}) == EINVAL &&
                                      hix.call(HIX_IOC_ADD_PAGES, &add) == ENXIO);
-  report.check("create_other", create(hix, kOtherBase, kPage) == 0);
+  report.check("create_other", create(hix, {.base = kOtherBase, .size = kPage}) == 0);
   std::vector<std::uint8_t> data(kPage, kDataPattern);
   report.check("add_other", add_pages(hix, 0, data, HIX_PAGE_R | HIX_PAGE_W).count == 1);
   report.check("einit_no_tcs", einit(hix, &status) == EINVAL && status == HIX_ERR_NO_TCS);
@@ -120,8 +120,8 @@ int main() {
   check_second_file(report);
 
   // CREATE, and the argument checks of ADD_PAGES.
-  report.check("create", create(hix, kBase, kSize) == 0);
-  report.check("create_twice", create(hix, kBase, kSize) == EEXIST);
+  report.check("create", create(hix, {.base = kBase, .size = kSize}) == 0);
+  report.check("create_twice", create(hix, {.base = kBase, .size = kSize}) == EEXIST);
   const std::vector<std::uint8_t> tcs = tcs_page();
   const std::vector<std::uint8_t> code(kPage, 0xCC);  // int3: never run here
   const std::vector<std::uint8_t> data(kPage, kDataPattern);
@@ -161,7 +161,7 @@ int main() {
   // through the kernel's direct map alike: the driver's pages really are EPC.
   report.check("epc_user_read", all_equal(read_user(kBase + kDataPage), 0xFF));
   std::optional<std::vector<std::uint8_t>> direct =
-      data_phys ? read_phys(attack, HIX_ATTACK_READ_PHYS_DIRECT, *data_phys) : std::nullopt;
+      data_phys ? read_phys(attack, hix::kmodtest::PhysRead::direct, *data_phys) : std::nullopt;
   report.check("epc_direct_read", direct && all_equal(*direct, 0xFF));
 
   // A page added after the mmap (the refused EADD left its slot free) is
@@ -189,7 +189,7 @@ int main() {
   ::munmap(elrange, kSize);
   report.check("destroy", hix.call(HIX_IOC_DESTROY) == 0);
   std::optional<std::vector<std::uint8_t>> freed =
-      data_phys ? read_phys(attack, HIX_ATTACK_READ_PHYS_DIRECT, *data_phys) : std::nullopt;
+      data_phys ? read_phys(attack, hix::kmodtest::PhysRead::direct, *data_phys) : std::nullopt;
   report.check("destroyed_page_readable", freed && !all_equal(*freed, 0xFF));
   report.check("after_destroy", hix.call(HIX_IOC_DESTROY) == ENXIO &&
                                     add_pages(hix, kDataPage, data, rw).err == ENXIO);
@@ -198,7 +198,7 @@ int main() {
   // it at the last munmap.
   report.check(
       "create_again",
-      create(hix, kBase, kSize) == 0 &&
+      create(hix, {.base = kBase, .size = kSize}) == 0 &&
           add_pages(hix, kTcsPage, tcs, HIX_PAGE_R | HIX_PAGE_W | HIX_PAGE_TYPE_TCS).count == 1);
   void* again = nullptr;
   std::optional<std::uint64_t> tcs_phys;
@@ -206,12 +206,12 @@ int main() {
     tcs_phys = virt_to_phys(attack, kBase + kTcsPage);
     hix.close();
     std::optional<std::vector<std::uint8_t>> still =
-        tcs_phys ? read_phys(attack, HIX_ATTACK_READ_PHYS_DIRECT, *tcs_phys) : std::nullopt;
+        tcs_phys ? read_phys(attack, hix::kmodtest::PhysRead::direct, *tcs_phys) : std::nullopt;
     report.check("closed_but_mapped_still_epc", still && all_equal(*still, 0xFF));
     ::munmap(again, kSize);
   }
   std::optional<std::vector<std::uint8_t>> released =
-      tcs_phys ? read_phys(attack, HIX_ATTACK_READ_PHYS_DIRECT, *tcs_phys) : std::nullopt;
+      tcs_phys ? read_phys(attack, hix::kmodtest::PhysRead::direct, *tcs_phys) : std::nullopt;
   report.check("release_frees", released && !all_equal(*released, 0xFF));
   return report.finish();
 }

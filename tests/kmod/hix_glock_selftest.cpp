@@ -73,12 +73,18 @@ struct GlockResult {
   std::uint32_t status;
 };
 
-GlockResult glock(const Device& hix, std::uint32_t bdf, std::uint32_t bar_mask,
+// The BARs GLOCK locks: those in `bar_mask` of device `bdf`.
+struct GlockBars {
+  std::uint32_t bdf;
+  std::uint32_t bar_mask;
+};
+
+GlockResult glock(const Device& hix, GlockBars bars,
                   const std::array<std::uint64_t, HIX_NUM_BARS>& offsets,
                   std::uint32_t reserved = 0) {
   hix_ioc_glock req{};
-  req.bdf = bdf;
-  req.bar_mask = bar_mask;
+  req.bdf = bars.bdf;
+  req.bar_mask = bars.bar_mask;
   for (std::size_t i = 0; i < HIX_NUM_BARS; ++i) req.offsets[i] = offsets[i];
   req.status = 0xFFFFFFFFu;  // the driver must overwrite it
   req.reserved = reserved;
@@ -91,7 +97,7 @@ GlockResult glock_bar(const Device& hix, std::uint32_t bdf, unsigned bar, std::u
                       std::uint32_t reserved = 0) {
   std::array<std::uint64_t, HIX_NUM_BARS> offsets{};
   if (bar < HIX_NUM_BARS) offsets[bar] = offset;
-  return glock(hix, bdf, 1u << bar, offsets, reserved);
+  return glock(hix, {.bdf = bdf, .bar_mask = 1u << bar}, offsets, reserved);
 }
 
 // Refused by the driver itself: the errno, status 0.
@@ -110,10 +116,10 @@ bool locked(const GlockResult& r) {
 
 // CREATE, then a TCS, a code page and a data page.
 bool created_enclave(const Device& hix, std::uint64_t base) {
-  const std::vector<std::uint8_t> tcs = tcs_page(kCodePage, kDataPage + kPage);
+  const std::vector<std::uint8_t> tcs = tcs_page({.entry = kCodePage, .stack = kDataPage + kPage});
   const std::vector<std::uint8_t> code(kPage, 0xCC);  // int3: never run here
   const std::vector<std::uint8_t> data(kPage, 0x5A);
-  return create(hix, base, kSize) == 0 &&
+  return create(hix, {.base = base, .size = kSize}) == 0 &&
          add_pages(hix, kTcsPage, tcs, HIX_PAGE_R | HIX_PAGE_W | HIX_PAGE_TYPE_TCS).count == 1 &&
          add_pages(hix, kCodePage, code, HIX_PAGE_R | HIX_PAGE_X).count == 1 &&
          add_pages(hix, kDataPage, data, HIX_PAGE_R | HIX_PAGE_W).count == 1;
@@ -125,9 +131,16 @@ bool initialised_enclave(const Device& hix, std::uint64_t base) {
   return created_enclave(hix, base) && einit(hix, &status) == 0 && status == HIX_OK;
 }
 
-// Whether this process maps [address, address + len) to the frames from phys on.
-bool maps_frames(const Device& attack, std::uint64_t address, std::uint64_t phys,
-                 std::uint64_t len) {
+// [address, address + len) of this process's linear addresses.
+struct LinearRange {
+  std::uint64_t address;
+  std::uint64_t len;
+};
+
+// Whether this process maps `range` to the frames from phys on.
+bool maps_frames(const Device& attack, LinearRange range, std::uint64_t phys) {
+  const std::uint64_t address = range.address;
+  const std::uint64_t len = range.len;
   for (std::uint64_t off = 0; off < len; off += kPage) {
     std::optional<std::uint64_t> got = virt_to_phys(attack, address + off);
     if (!got || *got != phys + off) return false;
@@ -135,8 +148,10 @@ bool maps_frames(const Device& attack, std::uint64_t address, std::uint64_t phys
   return true;
 }
 
-// Whether this process maps nothing in [address, address + len).
-bool maps_nothing(const Device& attack, std::uint64_t address, std::uint64_t len) {
+// Whether this process maps nothing in `range`.
+bool maps_nothing(const Device& attack, LinearRange range) {
+  const std::uint64_t address = range.address;
+  const std::uint64_t len = range.len;
   for (std::uint64_t off = 0; off < len; off += kPage) {
     if (virt_to_phys(attack, address + off)) return false;
   }
@@ -193,8 +208,9 @@ void check_refusals(Report& report, const Device& attack, const Setup& s) {
   if (!report.check("mmap", map(a, kBase, kSize, MAP_SHARED, 0, &elrange) == 0)) return;
 
   const std::array<std::uint64_t, HIX_NUM_BARS> none{};
-  report.check("mask_empty", refused(glock(a, s.gpu.bdf, 0, none), EINVAL));
-  report.check("mask_beyond_bar5", refused(glock(a, s.gpu.bdf, 1u << HIX_NUM_BARS, none), EINVAL));
+  report.check("mask_empty", refused(glock(a, {.bdf = s.gpu.bdf, .bar_mask = 0}, none), EINVAL));
+  report.check("mask_beyond_bar5",
+               refused(glock(a, {.bdf = s.gpu.bdf, .bar_mask = 1u << HIX_NUM_BARS}, none), EINVAL));
   report.check("reserved_set", refused(glock_bar(a, s.gpu.bdf, 0, kBarOffset, 1), EINVAL));
   report.check("bdf_beyond_16_bits",
                refused(glock_bar(a, 0x10000u | s.gpu.bdf, 0, kBarOffset), EINVAL));
@@ -215,8 +231,9 @@ void check_refusals(Report& report, const Device& attack, const Setup& s) {
                                       refused(glock_bar(a, s.gpu.bdf, 0, 1ull << 62), EINVAL));
   // Nothing but the added pages is mapped after all that.
   report.check("refusals_map_nothing",
-               maps_nothing(attack, kBase + 2 * kPage, kDataPage - 2 * kPage) &&
-                   maps_nothing(attack, kBase + kDataPage + kPage, kSize - kDataPage - kPage) &&
+               maps_nothing(attack, {.address = kBase + 2 * kPage, .len = kDataPage - 2 * kPage}) &&
+                   maps_nothing(attack, {.address = kBase + kDataPage + kPage,
+                                         .len = kSize - kDataPage - kPage}) &&
                    virt_to_phys(attack, kBase + kDataPage).has_value());
   ::munmap(elrange, kSize);
 }
@@ -230,10 +247,11 @@ std::uint32_t read_register(std::uint64_t address) {
 // The lock's life, with EGLOCK implemented.
 void check_lock_life(Report& report, const Device& attack, const Setup& s, Device& a, void* a_map) {
   const std::uint64_t bar_len = s.gpu.size;
-  report.check("lock_mapped", maps_frames(attack, kBase + kBarOffset, s.gpu.start, bar_len));
+  report.check("lock_mapped",
+               maps_frames(attack, {.address = kBase + kBarOffset, .len = bar_len}, s.gpu.start));
   report.check("lock_maps_only_the_bar",
-               maps_nothing(attack, kBase + kBarOffset - kPage, kPage) &&
-                   maps_nothing(attack, kBase + kBarOffset + bar_len, kPage));
+               maps_nothing(attack, {.address = kBase + kBarOffset - kPage, .len = kPage}) &&
+                   maps_nothing(attack, {.address = kBase + kBarOffset + bar_len, .len = kPage}));
   // What the owner reads from outside enclave mode (§13: abort-page
   // semantics once the shim checks locked BARs); reported, not checked.
   report.add(
@@ -249,12 +267,12 @@ void check_lock_life(Report& report, const Device& attack, const Setup& s, Devic
     GlockResult other = glock_bar(a, s.mem->bdf, s.mem->index, kFreeOffset);
     report.check("other_device_refused",
                  cpu_refused(other, HIX_ERR_NO_DEVICE) &&
-                     maps_nothing(attack, kBase + kFreeOffset, s.mem->size));
+                     maps_nothing(attack, {.address = kBase + kFreeOffset, .len = s.mem->size}));
   }
   // The owner locking its device again, at a free range.
   report.check("relock_by_owner_refused",
                cpu_refused(glock_bar(a, s.gpu.bdf, 0, kFreeOffset), HIX_ERR_DEVICE_LOCKED) &&
-                   maps_nothing(attack, kBase + kFreeOffset, bar_len));
+                   maps_nothing(attack, {.address = kBase + kFreeOffset, .len = bar_len}));
 
   // A second enclave cannot take the device, mapped or not.
   Device b(kDevHix);
@@ -264,12 +282,14 @@ void check_lock_life(Report& report, const Device& attack, const Setup& s, Devic
   GlockResult second = glock_bar(b, s.gpu.bdf, 0, kBarOffset);
   report.add("second_status", std::to_string(second.status));
   report.check("second_lock_refused", cpu_refused(second, HIX_ERR_DEVICE_LOCKED));
-  report.check("refused_unmapped", maps_nothing(attack, kOtherBase + kBarOffset, bar_len));
+  report.check("refused_unmapped",
+               maps_nothing(attack, {.address = kOtherBase + kBarOffset, .len = bar_len}));
   ::munmap(b_map, kSize);
   second = glock_bar(b, s.gpu.bdf, 0, kBarOffset);
-  report.check("refused_not_recorded", cpu_refused(second, HIX_ERR_DEVICE_LOCKED) &&
-                                           map(b, kOtherBase, kSize, MAP_SHARED, 0, &b_map) == 0 &&
-                                           maps_nothing(attack, kOtherBase + kBarOffset, bar_len));
+  report.check("refused_not_recorded",
+               cpu_refused(second, HIX_ERR_DEVICE_LOCKED) &&
+                   map(b, kOtherBase, kSize, MAP_SHARED, 0, &b_map) == 0 &&
+                   maps_nothing(attack, {.address = kOtherBase + kBarOffset, .len = bar_len}));
   ::munmap(b_map, kSize);
 
   // DESTROY ends the lock; a new enclave on the same file locks the device
@@ -279,9 +299,10 @@ void check_lock_life(Report& report, const Device& attack, const Setup& s, Devic
   report.check("destroy", a.call(HIX_IOC_DESTROY) == 0);
   report.check("enclave_again", initialised_enclave(a, kBase));
   report.check("relock_after_destroy", locked(glock_bar(a, s.gpu.bdf, 0, kBarOffset)));
-  report.check("mmap_maps_locked_bar",
-               map(a, kBase, kSize, MAP_SHARED, 0, &a_map) == 0 &&
-                   maps_frames(attack, kBase + kBarOffset, s.gpu.start, bar_len));
+  report.check(
+      "mmap_maps_locked_bar",
+      map(a, kBase, kSize, MAP_SHARED, 0, &a_map) == 0 &&
+          maps_frames(attack, {.address = kBase + kBarOffset, .len = bar_len}, s.gpu.start));
 
   // Closing the owner's file (then its last munmap) ends the lock too.
   a.close();
@@ -362,7 +383,8 @@ int main() {
   if (cpu_refused(first, HIX_ERR_UNSUPPORTED)) {
     // The CPU advertises EGLOCK but does not implement it: the refusal path
     // can be checked, the lock cannot.
-    report.check("refused_unmapped", maps_nothing(attack, kBase + kBarOffset, setup->gpu.size));
+    report.check("refused_unmapped",
+                 maps_nothing(attack, {.address = kBase + kBarOffset, .len = setup->gpu.size}));
     skip("the CPU advertises EGLOCK (HIX_IOC_INFO encls=" + hex(info.encls_leaves) +
          ") but answers it with HIX_ERR_UNSUPPORTED: the shim's EGLOCK is not implemented, so "
          "the lock itself (status 0, HIX_ERR_DEVICE_LOCKED for a second enclave, relock after "

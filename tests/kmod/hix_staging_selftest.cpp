@@ -69,9 +69,16 @@ std::uint64_t pattern_word(std::uint64_t seed, std::uint64_t i) {
   return z ^ (z >> 31);
 }
 
-// The disk's expected bytes [offset, offset + len), offset 8-byte aligned.
-std::vector<std::uint8_t> pattern_bytes(std::uint64_t seed, std::uint64_t offset,
-                                        std::uint64_t len) {
+// [offset, offset + len) of the disk.
+struct DiskRange {
+  std::uint64_t offset;
+  std::uint64_t len;
+};
+
+// The disk's expected bytes in `range`, its offset 8-byte aligned.
+std::vector<std::uint8_t> pattern_bytes(std::uint64_t seed, DiskRange range) {
+  const std::uint64_t offset = range.offset;
+  const std::uint64_t len = range.len;
   std::vector<std::uint8_t> out(len);
   for (std::uint64_t i = 0; i < len; i += 8) {
     std::uint64_t w = pattern_word(seed, (offset + i) / 8);
@@ -115,10 +122,15 @@ struct Staging {
   std::vector<hix_staging_extent> extents;
 };
 
-Staging staging(const Device& hix, std::uint64_t size, std::uint64_t reserved = 0) {
+// The request's reserved field, which the driver must refuse unless 0.
+struct Reserved {
+  std::uint64_t value = 0;
+};
+
+Staging staging(const Device& hix, std::uint64_t size, Reserved reserved = {}) {
   hix_ioc_staging req{};
   req.size = size;
-  req.reserved = reserved;
+  req.reserved = reserved.value;
   req.fd = -2;
   Staging out;
   out.err = hix.call(HIX_IOC_STAGING, &req);
@@ -292,7 +304,7 @@ bool physically_equal(const Device& attack, const std::vector<hix_staging_extent
     std::optional<std::uint64_t> gpa = gpa_of(ext, dst_off + i);
     if (!gpa) return false;
     std::optional<std::vector<std::uint8_t>> page =
-        read_phys(attack, HIX_ATTACK_READ_PHYS_DIRECT, *gpa);
+        read_phys(attack, hix::kmodtest::PhysRead::direct, *gpa);
     if (!page || std::memcmp(page->data(), expected.data() + i, kPage) != 0) return false;
   }
   return true;
@@ -315,8 +327,8 @@ void check_refusals(Report& report, const Device& hix, std::uint64_t cap) {
                staging(hix, kPage + 1).err == EINVAL && staging(hix, kPage / 2).err == EINVAL);
   report.check("refuse_over_cap", staging(hix, cap + kPage).err == EINVAL &&
                                       staging(hix, ~0ull & ~(kPage - 1)).err == EINVAL);
-  report.check("refuse_reserved", staging(hix, kPage, 1).err == EINVAL &&
-                                      staging(hix, kPage, 1ull << 63).err == EINVAL);
+  report.check("refuse_reserved", staging(hix, kPage, Reserved{1}).err == EINVAL &&
+                                      staging(hix, kPage, Reserved{1ull << 63}).err == EINVAL);
   // ioctl with a bad pointer: nothing to read the request from.
   report.check("refuse_efault_in",
                ::ioctl(hix.fd(), HIX_IOC_STAGING, nullptr) == -1 && errno == EFAULT);
@@ -437,7 +449,7 @@ void check_buffer(Report& report, const Device& attack, const Staging& s, std::u
   // What the CPU wrote is at the reported guest-physical address.
   std::optional<std::uint64_t> gpa = gpa_of(s.extents, kBufSize - kPage);
   std::optional<std::vector<std::uint8_t>> last =
-      gpa ? read_phys(attack, HIX_ATTACK_READ_PHYS_DIRECT, *gpa) : std::nullopt;
+      gpa ? read_phys(attack, hix::kmodtest::PhysRead::direct, *gpa) : std::nullopt;
   bool phys_ok = last.has_value();
   for (std::uint64_t i = 0; phys_ok && i < kPage; ++i) {
     phys_ok = (*last)[i] == fill_byte(kBufSize - kPage + i);
@@ -451,7 +463,7 @@ void check_buffer(Report& report, const Device& attack, const Staging& s, std::u
   std::uint64_t got = bytes + dst <= kBufSize ? direct_read(disk, p + dst, bytes, &err) : 0;
   report.add("odirect_bytes", std::to_string(got));
   report.add("odirect_errno", std::to_string(err));
-  std::vector<std::uint8_t> expected = pattern_bytes(seed, 0, bytes);
+  std::vector<std::uint8_t> expected = pattern_bytes(seed, {.offset = 0, .len = bytes});
   report.check("odirect_read",
                got == bytes && err == 0 && std::memcmp(p + dst, expected.data(), bytes) == 0);
   report.check("odirect_at_gpa",
@@ -474,7 +486,7 @@ void check_direct_untouched(Report& report, const Device& hix, const char* disk,
   int err = 0;
   std::uint64_t got = p != nullptr ? direct_read(disk, p, bytes, &err) : 0;
   report.add("odirect_untouched_errno", std::to_string(err));
-  std::vector<std::uint8_t> expected = pattern_bytes(seed, 0, bytes);
+  std::vector<std::uint8_t> expected = pattern_bytes(seed, {.offset = 0, .len = bytes});
   report.check("odirect_untouched", got == bytes && std::memcmp(p, expected.data(), bytes) == 0 &&
                                         all_zero(p + bytes, size - bytes));
   if (p != nullptr) ::munmap(p, size);
@@ -546,7 +558,7 @@ int main(int argc, char** argv) {
   // written there (zeros, or whatever a new owner put there since).
   std::optional<std::uint64_t> first = gpa_of(s.extents, 0);
   std::optional<std::vector<std::uint8_t>> freed =
-      first ? read_phys(attack, HIX_ATTACK_READ_PHYS_DIRECT, *first) : std::nullopt;
+      first ? read_phys(attack, hix::kmodtest::PhysRead::direct, *first) : std::nullopt;
   bool residue = true;
   for (std::uint64_t i = 0; freed && i < kPage; ++i)
     residue = residue && (*freed)[i] == fill_byte(i);
@@ -555,8 +567,9 @@ int main(int argc, char** argv) {
   // A file with an enclave makes buffers just the same.
   {
     Device with_enclave(kDevHix);
-    report.check("with_enclave", create(with_enclave, kEnclBase, 16 * kPage) == 0 &&
-                                     staging(with_enclave, kBlock).err == 0);
+    report.check("with_enclave",
+                 create(with_enclave, {.base = kEnclBase, .size = 16 * kPage}) == 0 &&
+                     staging(with_enclave, kBlock).err == 0);
   }
 
   check_refusals(report, hix, cap);

@@ -97,16 +97,22 @@ inline bool all_equal(const std::vector<std::uint8_t>& bytes, std::uint8_t value
   return true;
 }
 
+// How /dev/hix-attack reads a physical page: through the kernel's direct
+// map, or through a fresh mapping of the same frame.
+enum class PhysRead : unsigned long {
+  direct = HIX_ATTACK_READ_PHYS_DIRECT,
+  fresh_map = HIX_ATTACK_READ_PHYS_MAP,
+};
+
 // A page of physical memory read through /dev/hix-attack.
-inline std::optional<std::vector<std::uint8_t>> read_phys(const Device& attack,
-                                                          unsigned long request,
+inline std::optional<std::vector<std::uint8_t>> read_phys(const Device& attack, PhysRead how,
                                                           std::uint64_t phys) {
   std::vector<std::uint8_t> buf(kPage);
   hix_attack_phys_rw rw{};
   rw.phys = phys;
   rw.len = kPage;
   rw.user_buf = reinterpret_cast<std::uintptr_t>(buf.data());  // the ABI's integer address
-  if (attack.call(request, &rw) != 0) return std::nullopt;
+  if (attack.call(static_cast<unsigned long>(how), &rw) != 0) return std::nullopt;
   return buf;
 }
 
@@ -144,10 +150,16 @@ inline AddResult add_pages(const Device& hix, std::uint64_t offset,
   return {err, req.status, req.count};
 }
 
-inline int create(const Device& hix, std::uint64_t base, std::uint64_t size) {
+// An enclave's ELRANGE: `size` bytes of linear addresses from `base`.
+struct Elrange {
+  std::uint64_t base;
+  std::uint64_t size;
+};
+
+inline int create(const Device& hix, Elrange range) {
   hix_ioc_create req{};
-  req.base = base;
-  req.size = size;
+  req.base = range.base;
+  req.size = range.size;
   return hix.call(HIX_IOC_CREATE, &req);
 }
 
@@ -160,11 +172,17 @@ inline int einit(const Device& hix, std::uint32_t* status) {
   return err;
 }
 
-// A TCS page whose entry and stack are the given ELRANGE offsets.
-inline std::vector<std::uint8_t> tcs_page(std::uint64_t entry, std::uint64_t stack) {
+// The ELRANGE offsets a TCS names: where a thread enters and its stack.
+struct TcsOffsets {
+  std::uint64_t entry;
+  std::uint64_t stack;
+};
+
+// A TCS page with the given entry and stack.
+inline std::vector<std::uint8_t> tcs_page(TcsOffsets at) {
   hix_tcs tcs{};
-  tcs.entry = entry;
-  tcs.stack = stack;
+  tcs.entry = at.entry;
+  tcs.stack = at.stack;
   std::vector<std::uint8_t> page(kPage);
   std::memcpy(page.data(), &tcs, sizeof tcs);
   return page;

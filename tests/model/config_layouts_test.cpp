@@ -29,10 +29,17 @@ const Fields kGpt2Shape = {{"model_type", R"("gpt2")"},
                            {"n_layer", "2"},
                            {"n_head", "4"}};
 
-// A JSON object of `fields` followed by `extra` (raw "key": value text),
-// leaving out the key `without`.
-std::string object(const Fields& fields, const std::string& extra = "",
-                   const std::string& without = "") {
+// What object() changes in `fields`: `extra` (raw "key": value text)
+// appended, the key `without` left out.
+struct Edit {
+  std::string extra;
+  std::string without;
+};
+
+// A JSON object of `fields` with `edit` applied.
+std::string object(const Fields& fields, const Edit& edit = {}) {
+  const std::string& extra = edit.extra;
+  const std::string& without = edit.without;
   std::string s = "{";
   for (const auto& [k, v] : fields) {
     if (k == without) continue;
@@ -45,10 +52,10 @@ std::string object(const Fields& fields, const std::string& extra = "",
   return s + "}";
 }
 std::string llama(const std::string& extra = "") {
-  return object(kLlamaShape, extra);
+  return object(kLlamaShape, {.extra = extra, .without = ""});
 }
 std::string gpt2(const std::string& extra = "") {
-  return object(kGpt2Shape, extra);
+  return object(kGpt2Shape, {.extra = extra, .without = ""});
 }
 
 // `json` is refused with a message containing every one of `names`.
@@ -266,8 +273,9 @@ TEST(MissingField, EveryShapeFieldWithoutAPublishedDefaultIsNamedWhenMissing) {
   for (const auto* shape : {&kLlamaShape, &kGpt2Shape}) {
     for (const auto& [key, value] : *shape) {
       if (key == "model_type") continue;
-      expect_refused(object(*shape, "", key), {key + " is missing"});
-      expect_refused(object(*shape, "\"" + key + "\": null", key), {key + " is missing"});
+      expect_refused(object(*shape, {.extra = "", .without = key}), {key + " is missing"});
+      expect_refused(object(*shape, {.extra = "\"" + key + "\": null", .without = key}),
+                     {key + " is missing"});
     }
   }
 }

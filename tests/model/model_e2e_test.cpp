@@ -48,8 +48,17 @@ class Weights {
 };
 
 // y[r, j] = sum_i x[r, i] * W[i, j] (in_out) or W[j, i] (out_in) + b[j].
-Vec linear(const Vec& x, std::size_t rows, std::size_t in, std::size_t out, const Vec& w,
-           bool out_in, const Vec* b = nullptr, std::size_t w_cols = 0, std::size_t col0 = 0) {
+struct LinearShape {
+  std::size_t rows = 0;
+  std::size_t in = 0;
+  std::size_t out = 0;
+};
+
+Vec linear(const Vec& x, LinearShape shape, const Vec& w, bool out_in, const Vec* b = nullptr,
+           std::size_t w_cols = 0, std::size_t col0 = 0) {
+  const std::size_t rows = shape.rows;
+  const std::size_t in = shape.in;
+  const std::size_t out = shape.out;
   if (w_cols == 0) w_cols = out;
   Vec y(rows * out);
   for (std::size_t r = 0; r < rows; ++r) {
@@ -85,7 +94,14 @@ Vec norm(const ModelConfig& c, const Vec& x, std::size_t rows, const Vec& g, con
 }
 
 // Rotate-half rotary embedding of [t, heads, hd] at positions 0..t-1.
-void rope(const ModelConfig& c, Vec& x, std::size_t t, std::size_t heads) {
+struct RopeShape {
+  std::size_t tokens = 0;
+  std::size_t heads = 0;
+};
+
+void rope(const ModelConfig& c, Vec& x, RopeShape shape) {
+  const std::size_t t = shape.tokens;
+  const std::size_t heads = shape.heads;
   const std::size_t hd = c.head_dim, half = hd / 2;
   for (std::size_t p = 0; p < t; ++p) {
     for (std::size_t h = 0; h < heads; ++h) {
@@ -122,16 +138,16 @@ Vec reference_logits(const ModelConfig& c, const Weights& w,
       const Vec h = norm(c, x, t, w[g + "ln_1.weight"], &w[g + "ln_1.bias"]);
       const Vec& wa = w[g + "attn.c_attn.weight"];
       const Vec* ba = &w[g + "attn.c_attn.bias"];
-      q = linear(h, t, d, d, wa, false, ba, 3 * d, 0);
-      k = linear(h, t, d, d, wa, false, ba, 3 * d, d);
-      v = linear(h, t, d, d, wa, false, ba, 3 * d, 2 * d);
+      q = linear(h, {.rows = t, .in = d, .out = d}, wa, false, ba, 3 * d, 0);
+      k = linear(h, {.rows = t, .in = d, .out = d}, wa, false, ba, 3 * d, d);
+      v = linear(h, {.rows = t, .in = d, .out = d}, wa, false, ba, 3 * d, 2 * d);
     } else {
       const Vec h = norm(c, x, t, w[L + "input_layernorm.weight"], nullptr);
-      q = linear(h, t, d, qd, w[L + "self_attn.q_proj.weight"], true);
-      k = linear(h, t, d, kvd, w[L + "self_attn.k_proj.weight"], true);
-      v = linear(h, t, d, kvd, w[L + "self_attn.v_proj.weight"], true);
-      rope(c, q, t, c.heads);
-      rope(c, k, t, c.kv_heads);
+      q = linear(h, {.rows = t, .in = d, .out = qd}, w[L + "self_attn.q_proj.weight"], true);
+      k = linear(h, {.rows = t, .in = d, .out = kvd}, w[L + "self_attn.k_proj.weight"], true);
+      v = linear(h, {.rows = t, .in = d, .out = kvd}, w[L + "self_attn.v_proj.weight"], true);
+      rope(c, q, {.tokens = t, .heads = c.heads});
+      rope(c, k, {.tokens = t, .heads = c.kv_heads});
     }
     Vec att(t * qd, 0.0);
     const std::size_t group = c.heads / c.kv_heads;
@@ -156,23 +172,26 @@ Vec reference_logits(const ModelConfig& c, const Weights& w,
       }
     }
     const Vec proj =
-        gpt2 ? linear(att, t, d, d, w[g + "attn.c_proj.weight"], false, &w[g + "attn.c_proj.bias"])
-             : linear(att, t, qd, d, w[L + "self_attn.o_proj.weight"], true);
+        gpt2 ? linear(att, {.rows = t, .in = d, .out = d}, w[g + "attn.c_proj.weight"], false,
+                      &w[g + "attn.c_proj.bias"])
+             : linear(att, {.rows = t, .in = qd, .out = d}, w[L + "self_attn.o_proj.weight"], true);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
     Vec down;
     if (gpt2) {
       const Vec h = norm(c, x, t, w[g + "ln_2.weight"], &w[g + "ln_2.bias"]);
-      Vec a = linear(h, t, d, m, w[g + "mlp.c_fc.weight"], false, &w[g + "mlp.c_fc.bias"]);
+      Vec a = linear(h, {.rows = t, .in = d, .out = m}, w[g + "mlp.c_fc.weight"], false,
+                     &w[g + "mlp.c_fc.bias"]);
       for (auto& e : a)
         e = 0.5 * e * (1 + std::tanh(std::sqrt(2 / M_PI) * (e + 0.044715 * e * e * e)));
-      down = linear(a, t, m, d, w[g + "mlp.c_proj.weight"], false, &w[g + "mlp.c_proj.bias"]);
+      down = linear(a, {.rows = t, .in = m, .out = d}, w[g + "mlp.c_proj.weight"], false,
+                    &w[g + "mlp.c_proj.bias"]);
     } else {
       const Vec h = norm(c, x, t, w[L + "post_attention_layernorm.weight"], nullptr);
-      Vec gate = linear(h, t, d, m, w[L + "mlp.gate_proj.weight"], true);
-      const Vec up = linear(h, t, d, m, w[L + "mlp.up_proj.weight"], true);
+      Vec gate = linear(h, {.rows = t, .in = d, .out = m}, w[L + "mlp.gate_proj.weight"], true);
+      const Vec up = linear(h, {.rows = t, .in = d, .out = m}, w[L + "mlp.up_proj.weight"], true);
       for (std::size_t i = 0; i < gate.size(); ++i)
         gate[i] = gate[i] / (1 + std::exp(-gate[i])) * up[i];
-      down = linear(gate, t, m, d, w[L + "mlp.down_proj.weight"], true);
+      down = linear(gate, {.rows = t, .in = m, .out = d}, w[L + "mlp.down_proj.weight"], true);
     }
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += down[i];
   }
@@ -180,7 +199,7 @@ Vec reference_logits(const ModelConfig& c, const Weights& w,
   const Vec hf = gpt2 ? norm(c, last, 1, w["ln_f.weight"], &w["ln_f.bias"])
                       : norm(c, last, 1, w["model.norm.weight"], nullptr);
   const Vec& head = gpt2 || c.tied_embeddings ? table : w["lm_head.weight"];
-  return linear(hf, 1, d, c.vocab, head, true);
+  return linear(hf, {.rows = 1, .in = d, .out = c.vocab}, head, true);
 }
 
 // ---- the device -----------------------------------------------------------

@@ -16,8 +16,15 @@ std::vector<std::byte> bytes_of(std::string_view s) {
   return b;
 }
 
+// The header length a file image declares, when not its header's own (0).
+struct DeclaredLength {
+  std::uint64_t value = 0;
+};
+
 // A file image: the header JSON (length prefixed) then `data` bytes.
-std::vector<std::byte> image(std::string_view header, std::size_t data, std::uint64_t len = 0) {
+std::vector<std::byte> image(std::string_view header, std::size_t data,
+                             DeclaredLength declared = {}) {
+  std::uint64_t len = declared.value;
   if (len == 0) len = header.size();
   std::vector<std::byte> f(8);
   for (std::size_t i = 0; i < 8; ++i) f[i] = static_cast<std::byte>((len >> (8 * i)) & 0xFF);
@@ -92,8 +99,8 @@ TEST(Safetensors, RejectsEveryMalformedHeaderClass) {
   ASSERT_TRUE(parse_safetensors(image("{" + ok_entry + "}", 8)).ok());
   const std::vector<Bad> cases = {
       {"short file", std::vector<std::byte>(5), "shorter than"},
-      {"huge header length", image("{}", 0, 200ull << 20), "above the limit"},
-      {"header past the end", image("{}", 0, 64), "does not fit"},
+      {"huge header length", image("{}", 0, DeclaredLength{200ull << 20}), "above the limit"},
+      {"header past the end", image("{}", 0, DeclaredLength{64}), "does not fit"},
       {"not json", image("{\"t\":", 0), "json:"},
       {"not an object", image("[1,2]", 0), "not a JSON object"},
       {"trailing garbage", image("{} x", 0), "trailing"},

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hix/loader/measurement.hpp"
@@ -63,21 +64,21 @@ TEST_F(MeasurementTest, EcreateRecordMatchesKnownAnswer) {
 TEST_F(MeasurementTest, IncrementalChainEqualsOneShotHashOfTheRecordStream) {
   const EnclaveImage img = tiny_image();
   std::vector<std::uint8_t> stream;
-  auto record = [&](const char* tag, std::size_t tag_len, std::size_t at,
+  auto record = [&](std::string_view tag, std::size_t at,
                     std::initializer_list<std::uint64_t> values) {
     std::uint8_t r[64] = {};
-    std::memcpy(r, tag, tag_len);
+    std::memcpy(r, tag.data(), tag.size());
     std::size_t pos = at;
     for (const std::uint64_t v : values) {
       for (int i = 0; i < 8; ++i) r[pos++] = static_cast<std::uint8_t>(v >> (8 * i));
     }
     stream.insert(stream.end(), r, r + 64);
   };
-  record("ECREATE", 7, 12, {img.size});
+  record("ECREATE", 12, {img.size});
   for (const Page& p : img.pages) {
-    record("EADD", 4, 8, {p.offset.value, p.flags});
+    record("EADD", 8, {p.offset.value, p.flags});
     for (std::size_t c = 0; c < HIX_PAGE_SIZE; c += HIX_EEXTEND_CHUNK) {
-      record("EEXTEND", 7, 8, {p.offset.value + c});
+      record("EEXTEND", 8, {p.offset.value + c});
       stream.insert(stream.end(), p.contents.begin() + static_cast<std::ptrdiff_t>(c),
                     p.contents.begin() + static_cast<std::ptrdiff_t>(c + HIX_EEXTEND_CHUNK));
     }

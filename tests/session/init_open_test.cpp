@@ -192,8 +192,8 @@ TEST_F(Open, BothSidesDeriveTheSameKeysAndTheTensorKeyIsInSlotZero) {
   const std::uint64_t in = bus.window_gpa(0);
   put_sealed(in, plain, 0, 1, c.k_t);
   vgpu::CmdbufBuilder b;
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, vgpu::tref(h[0], HIX_VGPU_DT_F32), in, plain.size(), 1,
-              0);
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, vgpu::tref(h[0], HIX_VGPU_DT_F32),
+              {.gpa = in, .bytes = plain.size()}, {.tensor_id = 1, .key_slot = 0});
   const Reply r = submit(c, b.finish());
   EXPECT_EQ(r.status, Status::ok) << to_string(r.status) << " " << std::hex << r.detail;
 }

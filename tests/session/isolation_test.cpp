@@ -27,11 +27,11 @@ class Isolation : public SessionTest {
     const std::uint64_t out = bus.window_gpa(window) + Bus::kExtentBytes;
     put_sealed(in, plain, 0, in_id, c.k_t);
     CmdbufBuilder b;
-    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), in, plain.size(), in_id,
-                0);
+    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32),
+                {.gpa = in, .bytes = plain.size()}, {.tensor_id = in_id, .key_slot = 0});
     b.copy(tref(h[1], HIX_VGPU_DT_F32), tref(h[0], HIX_VGPU_DT_F32), plain.size() / 4);
-    b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(h[1], HIX_VGPU_DT_F32), out, plain.size(), out_id,
-                0);
+    b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(h[1], HIX_VGPU_DT_F32),
+                {.gpa = out, .bytes = plain.size()}, {.tensor_id = out_id, .key_slot = 0});
     return submit(c, b.finish());
   }
 };
@@ -151,13 +151,15 @@ TEST_F(Isolation, InputTensorIdsUnderSlotZeroOnlyRise) {
   ASSERT_EQ(round_trip(c, 0, prompt, 7, HIX_VGPU_TENSOR_ID_DEVICE | 1, h).status, Status::ok);
   // The old sealed prompt cannot be fed again...
   CmdbufBuilder again;
-  again.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), bus.window_gpa(0),
-                  prompt.size(), 7, 0);
+  again.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32),
+                  {.gpa = bus.window_gpa(0), .bytes = prompt.size()},
+                  {.tensor_id = 7, .key_slot = 0});
   Reply r = submit(c, again.finish());
   EXPECT_EQ(r.detail, validation_detail(Reason::tensor_id, 0));
   CmdbufBuilder lower;
-  lower.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), bus.window_gpa(0),
-                  prompt.size(), 3, 0);
+  lower.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32),
+                  {.gpa = bus.window_gpa(0), .bytes = prompt.size()},
+                  {.tensor_id = 3, .key_slot = 0});
   r = submit(c, lower.finish());
   EXPECT_EQ(r.detail, validation_detail(Reason::tensor_id, 0));
   // ...a new one with a higher id can.
@@ -188,9 +190,9 @@ TEST_F(PlainMode, AllowsPlainDmaProducesNoReportAndInstallsNoChannelKey) {
   const std::uint64_t out = bus.window_gpa(0) + Bus::kExtentBytes;
   std::memcpy(bus.guest(in, plain.size()).data(), plain.data(), plain.size());
   CmdbufBuilder b;
-  b.dma(HIX_VGPU_OP_DMA_IN, tref(h[0], HIX_VGPU_DT_F32), in, plain.size());
+  b.dma(HIX_VGPU_OP_DMA_IN, tref(h[0], HIX_VGPU_DT_F32), {.gpa = in, .bytes = plain.size()});
   b.copy(tref(h[1], HIX_VGPU_DT_F32), tref(h[0], HIX_VGPU_DT_F32), 100);
-  b.dma(HIX_VGPU_OP_DMA_OUT, tref(h[1], HIX_VGPU_DT_F32), out, plain.size());
+  b.dma(HIX_VGPU_OP_DMA_OUT, tref(h[1], HIX_VGPU_DT_F32), {.gpa = out, .bytes = plain.size()});
   const auto cmd = b.finish();
   ASSERT_EQ(submit(c, cmd).status, Status::ok);
   const auto got = bus.guest(out, plain.size());
@@ -203,7 +205,8 @@ TEST_F(PlainMode, AllowsPlainDmaProducesNoReportAndInstallsNoChannelKey) {
 
   // The encrypted DMA ops are not on plain mode's whitelist.
   CmdbufBuilder d;
-  d.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), in, 64, 1, 0);
+  d.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), {.gpa = in, .bytes = 64},
+              {.tensor_id = 1, .key_slot = 0});
   EXPECT_EQ(submit(c, d.finish()).detail, validation_detail(Reason::opcode, 0));
 }
 

@@ -111,10 +111,11 @@ TEST_F(Requests, ASealedTensorGoesInThroughDecryptCopyAndComesOutEncrypted) {
   put_sealed(in, plain, 0, 1, c.k_t);
   const std::uint64_t out_id = HIX_VGPU_TENSOR_ID_DEVICE | 1;
   CmdbufBuilder b;
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), in, plain.size(), 1, 0);
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32),
+              {.gpa = in, .bytes = plain.size()}, {.tensor_id = 1, .key_slot = 0});
   b.copy(tref(h[1], HIX_VGPU_DT_F32), tref(h[0], HIX_VGPU_DT_F32), 1000);
-  b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(h[1], HIX_VGPU_DT_F32), out, plain.size(), out_id,
-              0);
+  b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(h[1], HIX_VGPU_DT_F32),
+              {.gpa = out, .bytes = plain.size()}, {.tensor_id = out_id, .key_slot = 0});
   const auto cmd = b.finish();
   const Reply r = submit(c, cmd);
   ASSERT_EQ(r.status, Status::ok) << to_string(r.status) << std::hex << " " << r.detail;
@@ -148,7 +149,8 @@ TEST_F(Requests, AModelKeyInstalledInASlotDecryptsWeightsSealedUnderIt) {
   put_sealed(at, weights, 1, 42, model);
   for (int i = 0; i < 2; ++i) {  // the same weights may be loaded again
     CmdbufBuilder b;
-    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), at, weights.size(), 42, 1);
+    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32),
+                {.gpa = at, .bytes = weights.size()}, {.tensor_id = 42, .key_slot = 1});
     EXPECT_EQ(submit(c, b.finish()).status, Status::ok);
   }
 }
@@ -237,7 +239,8 @@ TEST_F(Requests, DeviceFailuresComeBackWithStatusOpIndexAndFence) {
   CmdbufBuilder b;
   b.add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
   // The id the client asks for is not the one the chunk was sealed with.
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), in, 64, 10, 0);
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), {.gpa = in, .bytes = 64},
+              {.tensor_id = 10, .key_slot = 0});
   const Reply r = submit(c, b.finish());
   EXPECT_EQ(r.status, Status::device);
   EXPECT_EQ(r.detail, device_detail(HIX_VGPU_AUTH_FAILED, 1));
@@ -253,7 +256,8 @@ TEST_F(Requests, DeviceFailuresComeBackWithStatusOpIndexAndFence) {
 TEST_F(Requests, AnOpThatFailsOnAWorkingDeviceDoesNotMarkTheDeviceLost) {
   const auto h = alloc(c, std::array<std::uint64_t, 1>{4096});
   CmdbufBuilder b;
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), bus.window_gpa(0), 64, 3, 0);
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32),
+              {.gpa = bus.window_gpa(0), .bytes = 64}, {.tensor_id = 3, .key_slot = 0});
   EXPECT_EQ(submit(c, b.finish()).status, Status::device);
   EXPECT_EQ(stats().device_errors, 1u);
   EXPECT_EQ(stats().device_lost, 0u);

@@ -72,13 +72,15 @@ inline CmdbufBuilder copy(const Env& e) {
 inline CmdbufBuilder decrypt(const Env& e, std::uint64_t gpa, std::uint64_t bytes, std::uint64_t id,
                              std::uint32_t slot) {
   CmdbufBuilder b;
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(e.buf_a, HIX_VGPU_DT_F32), gpa, bytes, id, slot);
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(e.buf_a, HIX_VGPU_DT_F32),
+              {.gpa = gpa, .bytes = bytes}, {.tensor_id = id, .key_slot = slot});
   return b;
 }
 inline CmdbufBuilder encrypt(const Env& e, std::uint64_t gpa, std::uint64_t bytes, std::uint64_t id,
                              std::uint32_t slot) {
   CmdbufBuilder b;
-  b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(e.buf_a, HIX_VGPU_DT_F32), gpa, bytes, id, slot);
+  b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(e.buf_a, HIX_VGPU_DT_F32),
+              {.gpa = gpa, .bytes = bytes}, {.tensor_id = id, .key_slot = slot});
   return b;
 }
 constexpr std::uint64_t kOut = HIX_VGPU_TENSOR_ID_DEVICE;
@@ -141,14 +143,16 @@ inline std::vector<Case> validation_cases() {
   v.push_back({"OpcodePlainDmaInInProtectedMode", P,
                [](const Env& e) {
                  CmdbufBuilder b = nop();
-                 b.dma(HIX_VGPU_OP_DMA_IN, tref(e.buf_a, HIX_VGPU_DT_F32), e.extent0, 64);
+                 b.dma(HIX_VGPU_OP_DMA_IN, tref(e.buf_a, HIX_VGPU_DT_F32),
+                       {.gpa = e.extent0, .bytes = 64});
                  return b.finish();
                },
                Reason::opcode, 1});
   v.push_back({"OpcodePlainDmaOutInProtectedMode", P,
                [](const Env& e) {
                  CmdbufBuilder b;
-                 b.dma(HIX_VGPU_OP_DMA_OUT, tref(e.buf_a, HIX_VGPU_DT_F32), e.extent0, 64);
+                 b.dma(HIX_VGPU_OP_DMA_OUT, tref(e.buf_a, HIX_VGPU_DT_F32),
+                       {.gpa = e.extent0, .bytes = 64});
                  return b.finish();
                },
                Reason::opcode, 0});
@@ -265,28 +269,30 @@ inline std::vector<Case> validation_cases() {
   v.push_back({"LoopCountZero", P,
                [](const Env&) {
                  CmdbufBuilder b;
-                 b.loop(0, 1).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+                 b.loop({.count = 0, .body_ops = 1}).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
                  return b.finish();
                },
                Reason::loop, 0});
   v.push_back({"LoopCountAbove65536", P,
                [](const Env&) {
                  CmdbufBuilder b;
-                 b.loop(65537, 1).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+                 b.loop({.count = 65537, .body_ops = 1}).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
                  return b.finish();
                },
                Reason::loop, 0});
   v.push_back({"LoopBodyPastTheEnd", P,
                [](const Env&) {
                  CmdbufBuilder b;
-                 b.loop(2, 2).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+                 b.loop({.count = 2, .body_ops = 2}).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
                  return b.finish();
                },
                Reason::loop, 0});
   v.push_back({"LoopNested", P,
                [](const Env&) {
                  CmdbufBuilder b;
-                 b.loop(2, 2).loop(2, 1).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+                 b.loop({.count = 2, .body_ops = 2})
+                     .loop({.count = 2, .body_ops = 1})
+                     .add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
                  return b.finish();
                },
                Reason::loop, 1});
@@ -348,7 +354,8 @@ inline std::vector<Case> validation_cases() {
   v.push_back({"DmaRangePlainDmaOutsideTheWindow", U,
                [](const Env& e) {
                  CmdbufBuilder b;
-                 b.dma(HIX_VGPU_OP_DMA_OUT, tref(e.buf_a, HIX_VGPU_DT_F32), e.outside, 64);
+                 b.dma(HIX_VGPU_OP_DMA_OUT, tref(e.buf_a, HIX_VGPU_DT_F32),
+                       {.gpa = e.outside, .bytes = 64});
                  return b.finish();
                },
                Reason::dma_range, 0});

@@ -101,14 +101,16 @@ TEST_F(CrossTenant, TheEnclaveRefusesAnotherSessionsHandlesAndKeySlots) {
   const std::uint64_t at = bus.window_gpa(0);
   put_sealed(at, pattern(16, 1.0f), 3, 1, other_model);
   CmdbufBuilder d;
-  d.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(env.buf_a, HIX_VGPU_DT_F32), at, 64, 1, 3);
+  d.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(env.buf_a, HIX_VGPU_DT_F32),
+              {.gpa = at, .bytes = 64}, {.tensor_id = 1, .key_slot = 3});
   r = submit(c, d.finish());
   EXPECT_EQ(r.status, Status::validation);
   EXPECT_EQ(r.detail, validation_detail(Reason::key_slot, 0));
   // A DMA into the other session's window.
   CmdbufBuilder w;
-  w.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(env.buf_a, HIX_VGPU_DT_F32), bus.window_gpa(1), 64,
-              HIX_VGPU_TENSOR_ID_DEVICE | 1, 0);
+  w.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(env.buf_a, HIX_VGPU_DT_F32),
+              {.gpa = bus.window_gpa(1), .bytes = 64},
+              {.tensor_id = HIX_VGPU_TENSOR_ID_DEVICE | 1, .key_slot = 0});
   r = submit(c, w.finish());
   EXPECT_EQ(r.status, Status::validation);
   EXPECT_EQ(r.detail, validation_detail(Reason::dma_range, 0));
@@ -127,14 +129,16 @@ TEST_F(CrossTenantDeviceOnly, TheDeviceRefusesAnotherContextsHandleAndKeySlot) {
   const std::uint64_t at = bus.window_gpa(1);
   put_sealed(at, secret, 0, 1, other.k_t);
   CmdbufBuilder load;
-  load.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(env.foreign, HIX_VGPU_DT_F32), at, 64, 1, 0);
+  load.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(env.foreign, HIX_VGPU_DT_F32),
+                 {.gpa = at, .bytes = 64}, {.tensor_id = 1, .key_slot = 0});
   ASSERT_EQ(submit(other, load.finish()).status, Status::ok);
 
   // Session c copies from it and seals the copy out under its own key.
   CmdbufBuilder b;
   b.copy(tref(env.buf_a, HIX_VGPU_DT_F32), tref(env.foreign, HIX_VGPU_DT_F32), 16);
-  b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(env.buf_a, HIX_VGPU_DT_F32), env.extent0, 64,
-              HIX_VGPU_TENSOR_ID_DEVICE | 1, 0);
+  b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(env.buf_a, HIX_VGPU_DT_F32),
+              {.gpa = env.extent0, .bytes = 64},
+              {.tensor_id = HIX_VGPU_TENSOR_ID_DEVICE | 1, .key_slot = 0});
   Reply r = submit(c, b.finish());
   EXPECT_EQ(r.status, Status::device);
   EXPECT_EQ(r.detail, device_detail(HIX_VGPU_BAD_HANDLE, 0));
@@ -147,14 +151,15 @@ TEST_F(CrossTenantDeviceOnly, TheDeviceRefusesAnotherContextsHandleAndKeySlot) {
   const std::uint64_t w = env.extent0 + 4096;
   put_sealed(w, pattern(16, 1.0f), 3, 1, other_model);
   CmdbufBuilder d;
-  d.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(env.buf_a, HIX_VGPU_DT_F32), w, 64, 1, 3);
+  d.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(env.buf_a, HIX_VGPU_DT_F32), {.gpa = w, .bytes = 64},
+              {.tensor_id = 1, .key_slot = 3});
   r = submit(c, d.finish());
   EXPECT_EQ(r.status, Status::device);
   EXPECT_EQ(r.detail, device_detail(HIX_VGPU_BAD_KEY_SLOT, 0));
 
   // Plain DMA in protected mode: the device refuses it too.
   CmdbufBuilder p;
-  p.dma(HIX_VGPU_OP_DMA_OUT, tref(env.buf_a, HIX_VGPU_DT_F32), env.extent0, 64);
+  p.dma(HIX_VGPU_OP_DMA_OUT, tref(env.buf_a, HIX_VGPU_DT_F32), {.gpa = env.extent0, .bytes = 64});
   r = submit(c, p.finish());
   EXPECT_EQ(r.status, Status::device);
   EXPECT_EQ(r.detail, device_detail(HIX_VGPU_DENIED_PROTECTED, 0));

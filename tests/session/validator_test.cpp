@@ -71,10 +71,12 @@ CmdbufBuilder every_op(const Env& e) {
   b.add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
   b.fill(f32(e.buf_a), 4, 0);
   b.copy(f32(e.buf_b), f32(e.buf_a), 4);
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, f32(e.buf_a), e.extent0, 64, 11, 0);
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, f32(e.buf_a), e.extent1, 64, 3, e.model_slot);
-  b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, f32(e.buf_a), e.extent1 + 4096, 64,
-              HIX_VGPU_TENSOR_ID_DEVICE | 1, 0);
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, f32(e.buf_a), {.gpa = e.extent0, .bytes = 64},
+              {.tensor_id = 11, .key_slot = 0});
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, f32(e.buf_a), {.gpa = e.extent1, .bytes = 64},
+              {.tensor_id = 3, .key_slot = e.model_slot});
+  b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, f32(e.buf_a), {.gpa = e.extent1 + 4096, .bytes = 64},
+              {.tensor_id = HIX_VGPU_TENSOR_ID_DEVICE | 1, .key_slot = 0});
   hix_vgpu_op_embedding em{};
   em.out = f32(e.buf_a);
   em.table = f32(e.buf_b);
@@ -135,7 +137,7 @@ CmdbufBuilder every_op(const Env& e) {
   hix_vgpu_op_break_if_eq br{};
   br.x = tref(e.buf_a, HIX_VGPU_DT_I32);
   // An indexed reference: its offset is the device's to check at run time.
-  b.loop(3, 2).add_reg(0, 1).add(HIX_VGPU_OP_BREAK_IF_EQ, br);
+  b.loop({.count = 3, .body_ops = 2}).add_reg(0, 1).add(HIX_VGPU_OP_BREAK_IF_EQ, br);
   b.copy(vgpu::tref_indexed(e.buf_b, HIX_VGPU_DT_F32, 1ull << 30, 0, 4), f32(e.buf_a), 1);
   return b;
 }
@@ -162,11 +164,14 @@ TEST(Validator, InputIdsMustRiseAboveWhatTheSessionUsedBefore) {
 TEST(Validator, PlainModeAllowsPlainDmaInsideTheWindow) {
   const Synthetic syn;
   CmdbufBuilder b;
-  b.dma(HIX_VGPU_OP_DMA_IN, tref(syn.env.buf_a, HIX_VGPU_DT_F32), kExtent0, kExtent);
-  b.dma(HIX_VGPU_OP_DMA_OUT, tref(syn.env.buf_a, HIX_VGPU_DT_F32), kExtent0 + kExtent, 64);
+  b.dma(HIX_VGPU_OP_DMA_IN, tref(syn.env.buf_a, HIX_VGPU_DT_F32),
+        {.gpa = kExtent0, .bytes = kExtent});
+  b.dma(HIX_VGPU_OP_DMA_OUT, tref(syn.env.buf_a, HIX_VGPU_DT_F32),
+        {.gpa = kExtent0 + kExtent, .bytes = 64});
   EXPECT_TRUE(validate(b.finish(), syn.s, Mode::plain).ok());
   CmdbufBuilder across;
-  across.dma(HIX_VGPU_OP_DMA_IN, tref(syn.env.buf_a, HIX_VGPU_DT_F32), kExtent0 + 8, kExtent);
+  across.dma(HIX_VGPU_OP_DMA_IN, tref(syn.env.buf_a, HIX_VGPU_DT_F32),
+             {.gpa = kExtent0 + 8, .bytes = kExtent});
   EXPECT_EQ(validate(across.finish(), syn.s, Mode::plain).reason, Reason::dma_range);
 }
 

@@ -122,15 +122,17 @@ TEST(CmdbufParse, ARecordWithSeveralFaultsReportsTheFirstCheck) {
 
 TEST(CmdbufParse, LoopStructure) {
   CmdbufBuilder past_end;
-  past_end.loop(2, 2).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  past_end.loop({.count = 2, .body_ops = 2}).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
   EXPECT_EQ(parse_cmdbuf(past_end.finish()).status, Status::bad_format);
   CmdbufBuilder nested;
-  nested.loop(2, 2).loop(2, 1).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  nested.loop({.count = 2, .body_ops = 2})
+      .loop({.count = 2, .body_ops = 1})
+      .add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
   const auto r = parse_cmdbuf(nested.finish());
   EXPECT_EQ(r.status, Status::bad_format);
   EXPECT_EQ(r.op_index, 1u);
   CmdbufBuilder zero_count;
-  zero_count.loop(0, 1).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  zero_count.loop({.count = 0, .body_ops = 1}).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
   EXPECT_EQ(parse_cmdbuf(zero_count.finish()).status, Status::bad_format);
   CmdbufBuilder stray_break;
   hix_vgpu_op_break_if_eq br{};
@@ -138,7 +140,7 @@ TEST(CmdbufParse, LoopStructure) {
   stray_break.add(HIX_VGPU_OP_BREAK_IF_EQ, br);
   EXPECT_EQ(parse_cmdbuf(stray_break.finish()).status, Status::bad_format);
   CmdbufBuilder ok;
-  ok.loop(3, 1).add(HIX_VGPU_OP_BREAK_IF_EQ, br);
+  ok.loop({.count = 3, .body_ops = 1}).add(HIX_VGPU_OP_BREAK_IF_EQ, br);
   EXPECT_EQ(parse_cmdbuf(ok.finish()).status, Status::ok);
 }
 
@@ -167,7 +169,8 @@ TEST_F(Validation, AFailingBufferRunsNothingAndReportsTheOp) {
   EXPECT_EQ(s, Status::out_of_bounds);
   EXPECT_EQ(bus.reg(Reg32::last_error) >> 16, 1u);
   EXPECT_EQ(bus.reg(Reg32::last_error_fence), bus.last_fence);
-  EXPECT_EQ(bus.download(ctx, a, 16), std::vector<float>(16, 0.0f)) << "the FILL did not run";
+  EXPECT_EQ(bus.download({.ctx = ctx, .handle = a}, 16), std::vector<float>(16, 0.0f))
+      << "the FILL did not run";
 }
 
 TEST_F(Validation, HandlesDtypesAndShapes) {
@@ -260,7 +263,8 @@ TEST_F(Validation, IndexedReferencesAreCheckedWhenTheyRun) {
   cb.fill(tref_indexed(a, HIX_VGPU_DT_F32, 0, 0, 4), 1, 0x3F800000u);  // a[16]: out of bounds
   EXPECT_EQ(bus.submit(ctx, cb), Status::out_of_bounds);
   EXPECT_EQ(bus.reg(Reg32::last_error) >> 16, 3u);
-  EXPECT_EQ(bus.download(ctx, a, 16)[15], 1.0f) << "ops before the failing one ran";
+  EXPECT_EQ(bus.download({.ctx = ctx, .handle = a}, 16)[15], 1.0f)
+      << "ops before the failing one ran";
   CmdbufBuilder neg;
   neg.set_reg(1, -1);
   neg.fill(tref_indexed(a, HIX_VGPU_DT_F32, 0, 1, 4), 1, 0);
@@ -272,10 +276,10 @@ TEST_F(Validation, TheOpBudgetBoundsLoops) {
   small.start_ring();
   const auto c = small.create_context();
   CmdbufBuilder cb;
-  cb.loop(1000, 1).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  cb.loop({.count = 1000, .body_ops = 1}).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
   EXPECT_EQ(small.submit(c, cb), Status::limit);
   CmdbufBuilder fits;
-  fits.loop(100, 1).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
+  fits.loop({.count = 100, .body_ops = 1}).add(HIX_VGPU_OP_NOP, hix_vgpu_op_nop{});
   EXPECT_EQ(small.submit(c, fits), Status::ok);
 }
 

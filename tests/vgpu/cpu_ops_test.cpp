@@ -57,16 +57,18 @@ class Ops : public ::testing::TestWithParam<std::uint8_t> {
   }
   std::uint32_t put(const std::vector<float>& v) {
     const auto h = bus.alloc(ctx, v.size() * 4);
-    bus.upload(ctx, h, v, dt());
+    bus.upload({.ctx = ctx, .handle = h}, v, dt());
     return h;
   }
   std::uint32_t put_i32(const std::vector<std::int32_t>& v) {
     const auto h = bus.alloc(ctx, v.size() * 4);
-    bus.upload_i32(ctx, h, v);
+    bus.upload_i32({.ctx = ctx, .handle = h}, v);
     return h;
   }
   std::uint32_t out(std::size_t n) { return bus.alloc(ctx, n * 4); }
-  std::vector<float> get(std::uint32_t h, std::size_t n) { return bus.download(ctx, h, n, dt()); }
+  std::vector<float> get(std::uint32_t h, std::size_t n) {
+    return bus.download({.ctx = ctx, .handle = h}, n, dt());
+  }
   hix_vgpu_tref t(std::uint32_t h) const { return tref(h, dt()); }
   template <class Rec>
   void run(std::uint16_t opcode, const Rec& r) {
@@ -88,7 +90,7 @@ TEST_P(Ops, FillAndCopyConvert) {
   EXPECT_EQ(get(h, 8), std::vector<float>(8, want));
   const auto src = randv(8, 1);
   const auto hs = bus.alloc(ctx, 32);
-  bus.upload(ctx, hs, src, HIX_VGPU_DT_F32);
+  bus.upload({.ctx = ctx, .handle = hs}, src, HIX_VGPU_DT_F32);
   CmdbufBuilder c;
   c.copy(t(h), tref(hs, HIX_VGPU_DT_F32), 8);
   ASSERT_EQ(bus.submit(ctx, c), Status::ok);
@@ -267,7 +269,7 @@ TEST_P(Ops, SoftmaxArgmax) {
               tol());
   r.out = tref(ha, HIX_VGPU_DT_I32);
   run(HIX_VGPU_OP_ARGMAX, r);
-  EXPECT_EQ(bus.download_i32(ctx, ha, 2), (std::vector<std::int32_t>{2, 0}))
+  EXPECT_EQ(bus.download_i32({.ctx = ctx, .handle = ha}, 2), (std::vector<std::int32_t>{2, 0}))
       << "ties go to the lower index";
 }
 
@@ -303,10 +305,23 @@ TEST_P(Ops, RopeRotatesPairsAtEachTokensPosition) {
 }
 
 // Reference causal attention with a cache, computed from scratch each time.
+// Tokens [first, first + tokens) of hq query heads over hkv kv heads of hd.
+struct AttentionShape {
+  std::uint32_t first = 0;
+  std::uint32_t tokens = 0;
+  std::uint32_t hq = 0;
+  std::uint32_t hkv = 0;
+  std::uint32_t hd = 0;
+};
+
 std::vector<double> ref_attention(const std::vector<float>& q_all, const std::vector<float>& k_all,
-                                  const std::vector<float>& v_all, std::uint32_t first,
-                                  std::uint32_t tokens, std::uint32_t hq, std::uint32_t hkv,
-                                  std::uint32_t hd, double scale) {
+                                  const std::vector<float>& v_all, AttentionShape shape,
+                                  double scale) {
+  const std::uint32_t first = shape.first;
+  const std::uint32_t tokens = shape.tokens;
+  const std::uint32_t hq = shape.hq;
+  const std::uint32_t hkv = shape.hkv;
+  const std::uint32_t hd = shape.hd;
   std::vector<double> out;
   for (std::uint32_t tk = first; tk < first + tokens; ++tk) {
     for (std::uint32_t h = 0; h < hq; ++h) {
@@ -366,7 +381,9 @@ TEST_P(Ops, CausalAttentionWithKvCacheAndGqa) {
     b.set_reg(2, static_cast<std::int32_t>(first));
     b.add(HIX_VGPU_OP_ATTENTION, r);
     ASSERT_EQ(bus.submit(ctx, b), Status::ok);
-    expect_near(get(ho, n * hq * hd), ref_attention(q, k, v, first, n, hq, hkv, hd, scale),
+    expect_near(get(ho, n * hq * hd),
+                ref_attention(q, k, v,
+                              {.first = first, .tokens = n, .hq = hq, .hkv = hkv, .hd = hd}, scale),
                 tol() * 2);
   }
   // The cache holds every token's k, v.
@@ -407,7 +424,7 @@ TEST_P(Ops, SampleFollowsTheSpecsDraws) {
     CmdbufBuilder b;
     b.add(HIX_VGPU_OP_SAMPLE, r);
     ASSERT_EQ(bus.submit(ctx, b), Status::ok);
-    const auto got = bus.download_i32(ctx, ho, rows);
+    const auto got = bus.download_i32({.ctx = ctx, .handle = ho}, rows);
     for (std::uint32_t row = 0; row < rows; ++row) {
       // Spec §6.5, computed here from the formula.
       std::vector<std::uint32_t> idx(cols);
@@ -460,7 +477,8 @@ TEST_P(Ops, SampleWithTopKOneIsArgmax) {
   CmdbufBuilder b;
   b.add(HIX_VGPU_OP_SAMPLE, s).add(HIX_VGPU_OP_ARGMAX, a);
   ASSERT_EQ(bus.submit(ctx, b), Status::ok);
-  EXPECT_EQ(bus.download_i32(ctx, hs, 4), bus.download_i32(ctx, ha, 4));
+  EXPECT_EQ(bus.download_i32({.ctx = ctx, .handle = hs}, 4),
+            bus.download_i32({.ctx = ctx, .handle = ha}, 4));
 }
 
 INSTANTIATE_TEST_SUITE_P(Storage, Ops, ::testing::Values(HIX_VGPU_DT_F32, HIX_VGPU_DT_BF16),
@@ -479,7 +497,7 @@ TEST(ControlFlow, LoopRegistersIndexedStoresAndBreak) {
   b.fill(tref(stop, HIX_VGPU_DT_I32), 1, 7);
   b.set_reg(0, 0);
   b.set_reg(1, 10);
-  b.loop(100, 4);
+  b.loop({.count = 100, .body_ops = 4});
   // h[R0] = R1 (copied from an indexed FILL of R1's value is not possible;
   // the loop writes a constant and moves the index), then R0 += 1, R1 += 1.
   b.fill(tref_indexed(h, HIX_VGPU_DT_I32, 0, 0, 4), 1, 5);
@@ -491,11 +509,11 @@ TEST(ControlFlow, LoopRegistersIndexedStoresAndBreak) {
   b.add(HIX_VGPU_OP_BREAK_IF_EQ, br);
   // The break fires after the first iteration (h[1] is still 0), so only
   // h[0] is written; then a second loop runs to its count.
-  b.loop(3, 2);
+  b.loop({.count = 3, .body_ops = 2});
   b.fill(tref_indexed(h, HIX_VGPU_DT_I32, 0, 0, 4), 1, 6);
   b.add_reg(0, 1);
   ASSERT_EQ(bus.submit(ctx, b), Status::ok);
-  const auto v = bus.download_i32(ctx, h, 16);
+  const auto v = bus.download_i32({.ctx = ctx, .handle = h}, 16);
   EXPECT_EQ(v[0], 5);
   EXPECT_EQ(v[1], 6);
   EXPECT_EQ(v[2], 6);

@@ -124,7 +124,8 @@ TEST_F(CryptoEngineOnDevice, DmaInDecryptWritesThePlaintext) {
   const auto plain = pattern(kBytes, 3);
   const auto gpa = put_sealed(plain, 1);
   CmdbufBuilder b;
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), gpa, kBytes, 1, 3);
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), {.gpa = gpa, .bytes = kBytes},
+              {.tensor_id = 1, .key_slot = 3});
   ASSERT_EQ(bus.submit(ctx, b), Status::ok);
   EXPECT_EQ(vram_of_buf(), plain);
 }
@@ -138,7 +139,8 @@ TEST_F(CryptoEngineOnDevice, ABadTagInTheLastChunkLeavesTheDestinationZeroed) {
   const auto gpa = put_sealed(plain, 1);
   bus.guest(gpa + sealed_size(kBytes) - 1, 1)[0] ^= std::byte{0x80};  // last tag byte
   CmdbufBuilder b;
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), gpa, kBytes, 1, 3);
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), {.gpa = gpa, .bytes = kBytes},
+              {.tensor_id = 1, .key_slot = 3});
   EXPECT_EQ(bus.submit(ctx, b), Status::auth_failed);
   // Spec §7.2: neither the old contents nor the first (verified) chunk's
   // plaintext remain.
@@ -150,18 +152,22 @@ TEST_F(CryptoEngineOnDevice, ABadTagInTheLastChunkLeavesTheDestinationZeroed) {
 TEST_F(CryptoEngineOnDevice, WrongTensorIdSlotOrEmptySlotFail) {
   const auto gpa = put_sealed(pattern(kBytes, 5), 1);
   CmdbufBuilder wrong_id;
-  wrong_id.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), gpa, kBytes, 2, 3);
+  wrong_id.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32),
+                     {.gpa = gpa, .bytes = kBytes}, {.tensor_id = 2, .key_slot = 3});
   EXPECT_EQ(bus.submit(ctx, wrong_id), Status::auth_failed);
   bus.install_slot(ctx, 4, key);  // same key, other slot: the header binds the slot
   CmdbufBuilder wrong_slot;
-  wrong_slot.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), gpa, kBytes, 1, 4);
+  wrong_slot.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32),
+                       {.gpa = gpa, .bytes = kBytes}, {.tensor_id = 1, .key_slot = 4});
   EXPECT_EQ(bus.submit(ctx, wrong_slot), Status::auth_failed);
   CmdbufBuilder empty;
-  empty.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), gpa, kBytes, 1, 5);
+  empty.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32),
+                  {.gpa = gpa, .bytes = kBytes}, {.tensor_id = 1, .key_slot = 5});
   EXPECT_EQ(bus.submit(ctx, empty), Status::bad_key_slot);
   CmdbufBuilder device_id;
-  device_id.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), gpa, kBytes,
-                      kDeviceTensorBit | 1, 3);
+  device_id.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32),
+                      {.gpa = gpa, .bytes = kBytes},
+                      {.tensor_id = kDeviceTensorBit | 1, .key_slot = 3});
   EXPECT_EQ(bus.submit(ctx, device_id), Status::invalid_arg);
   EXPECT_EQ(bus.reg(Reg32::auth_failures), 2u);
 }
@@ -172,21 +178,26 @@ TEST_F(CryptoEngineOnDevice, DmaOutEncryptSealsForTheUserAndNeverReusesAnId) {
   const auto out = bus.guest_alloc(sealed_size(kBytes));
   const std::uint64_t id = kDeviceTensorBit | 5;
   CmdbufBuilder b;
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), in, kBytes, 1, 3);
-  b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_F32), out, kBytes, id, 3);
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), {.gpa = in, .bytes = kBytes},
+              {.tensor_id = 1, .key_slot = 3});
+  b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_F32),
+              {.gpa = out, .bytes = kBytes}, {.tensor_id = id, .key_slot = 3});
   ASSERT_EQ(bus.submit(ctx, b), Status::ok);
   const auto sealed = bus.guest(out, sealed_size(kBytes));
   std::vector<std::byte> opened(kBytes);
   ASSERT_EQ(open_tensor(opened, sealed, SealParams{3, id}, key), Status::ok);
   EXPECT_EQ(opened, plain);
   CmdbufBuilder again;  // the same id (or a lower one) would reuse a nonce
-  again.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_F32), out, kBytes, id, 3);
+  again.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_F32),
+                  {.gpa = out, .bytes = kBytes}, {.tensor_id = id, .key_slot = 3});
   EXPECT_EQ(bus.submit(ctx, again), Status::replay);
   CmdbufBuilder host_id;
-  host_id.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_F32), out, kBytes, 9, 3);
+  host_id.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_F32),
+                    {.gpa = out, .bytes = kBytes}, {.tensor_id = 9, .key_slot = 3});
   EXPECT_EQ(bus.submit(ctx, host_id), Status::invalid_arg);
   CmdbufBuilder next;
-  next.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_F32), out, kBytes, id + 1, 3);
+  next.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_F32),
+                 {.gpa = out, .bytes = kBytes}, {.tensor_id = id + 1, .key_slot = 3});
   EXPECT_EQ(bus.submit(ctx, next), Status::ok);
 }
 
@@ -194,11 +205,12 @@ TEST_F(CryptoEngineOnDevice, SealedDmaHonoursTheDenyMap) {
   const auto gpa = put_sealed(pattern(kBytes, 7), 1);
   bus.dev->set_dma_deny({DenyRange{GuestPhys{gpa + 66000}, 1000}});
   CmdbufBuilder b;
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), gpa, kBytes, 1, 3);
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(buf, HIX_VGPU_DT_F32), {.gpa = gpa, .bytes = kBytes},
+              {.tensor_id = 1, .key_slot = 3});
   EXPECT_EQ(bus.submit(ctx, b), Status::dma_denied);
   CmdbufBuilder o;
-  o.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_F32), gpa, kBytes,
-              kDeviceTensorBit | 1, 3);
+  o.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_F32),
+              {.gpa = gpa, .bytes = kBytes}, {.tensor_id = kDeviceTensorBit | 1, .key_slot = 3});
   EXPECT_EQ(bus.submit(ctx, o), Status::dma_denied);
   EXPECT_EQ(bus.reg(Reg32::dma_denied), 2u);
 }

@@ -115,43 +115,43 @@ class PlainDevice : public ::testing::Test {
 TEST_F(PlainDevice, DmaRoundTripThroughVram) {
   const auto h = bus.alloc(ctx, 64);
   const std::vector<float> v{1.5f, -2.0f, 3.25f, 1e6f};
-  bus.upload(ctx, h, v);
-  EXPECT_EQ(bus.download(ctx, h, 4), v);
+  bus.upload({.ctx = ctx, .handle = h}, v);
+  EXPECT_EQ(bus.download({.ctx = ctx, .handle = h}, 4), v);
   EXPECT_EQ(bus.reg(Reg32::status) & gpu::status::protected_mode, 0u);
 }
 
 TEST_F(PlainDevice, FreshBuffersReadZeroEvenAfterAnotherContextUsedTheMemory) {
   const auto h = bus.alloc(ctx, 256);
-  bus.upload(ctx, h, std::vector<float>(64, 42.0f));
+  bus.upload({.ctx = ctx, .handle = h}, std::vector<float>(64, 42.0f));
   ASSERT_EQ(bus.admin(HIX_GPU_CMD_MEM_FREE, ctx, h).status, Status::ok);
   const auto other = bus.create_context();
   const auto h2 = bus.alloc(other, 256);  // first fit: the same VRAM
-  EXPECT_EQ(bus.download(other, h2, 64), std::vector<float>(64, 0.0f));
+  EXPECT_EQ(bus.download({.ctx = other, .handle = h2}, 64), std::vector<float>(64, 0.0f));
 }
 
 TEST_F(PlainDevice, AContextCannotNameAnotherContextsBuffer) {
   bus.alloc(ctx, 64);
   const auto secret = bus.alloc(ctx, 64);  // the victim's second buffer
-  bus.upload(ctx, secret, std::vector<float>(16, 7.0f));
+  bus.upload({.ctx = ctx, .handle = secret}, std::vector<float>(16, 7.0f));
   const auto attacker = bus.create_context();
   const auto mine = bus.alloc(attacker, 64);  // the attacker's first and only buffer
   ASSERT_NE(mine, secret);
   CmdbufBuilder b;
   b.copy(tref(mine, HIX_VGPU_DT_F32), tref(secret, HIX_VGPU_DT_F32), 16);
   EXPECT_EQ(bus.submit(attacker, b), Status::bad_handle);
-  EXPECT_EQ(bus.download(attacker, mine, 16), std::vector<float>(16, 0.0f));
+  EXPECT_EQ(bus.download({.ctx = attacker, .handle = mine}, 16), std::vector<float>(16, 0.0f));
   // Handles are per context: the attacker's own handle value names its own
   // buffer, even when the numbers coincide.
-  EXPECT_EQ(bus.download(ctx, secret, 16), std::vector<float>(16, 7.0f));
+  EXPECT_EQ(bus.download({.ctx = ctx, .handle = secret}, 16), std::vector<float>(16, 7.0f));
 }
 
 TEST_F(PlainDevice, DestroyedContextsBuffersAreGoneAndZeroed) {
   const auto h = bus.alloc(ctx, 64);
-  bus.upload(ctx, h, std::vector<float>(16, 3.0f));
+  bus.upload({.ctx = ctx, .handle = h}, std::vector<float>(16, 3.0f));
   ASSERT_EQ(bus.admin(HIX_GPU_CMD_CTX_DESTROY, ctx).status, Status::ok);
   const auto ctx2 = bus.create_context();
   const auto h2 = bus.alloc(ctx2, 64);
-  EXPECT_EQ(bus.download(ctx2, h2, 16), std::vector<float>(16, 0.0f));
+  EXPECT_EQ(bus.download({.ctx = ctx2, .handle = h2}, 16), std::vector<float>(16, 0.0f));
 }
 
 TEST_F(PlainDevice, DmaIntoTheDenyMapIsRefusedAndCounted) {
@@ -159,20 +159,22 @@ TEST_F(PlainDevice, DmaIntoTheDenyMapIsRefusedAndCounted) {
   const std::uint64_t epc = bus.guest_alloc(4096);
   bus.dev->set_dma_deny({DenyRange{GuestPhys{epc}, 4096}});
   CmdbufBuilder in;
-  in.dma(HIX_VGPU_OP_DMA_IN, tref(h, HIX_VGPU_DT_F32), epc + 16, 64);
+  in.dma(HIX_VGPU_OP_DMA_IN, tref(h, HIX_VGPU_DT_F32), {.gpa = epc + 16, .bytes = 64});
   EXPECT_EQ(bus.submit(ctx, in), Status::dma_denied);
   CmdbufBuilder out;
-  out.dma(HIX_VGPU_OP_DMA_OUT, tref(h, HIX_VGPU_DT_F32), epc - 32, 64);  // overlaps the start
+  out.dma(HIX_VGPU_OP_DMA_OUT, tref(h, HIX_VGPU_DT_F32),
+          {.gpa = epc - 32, .bytes = 64});  // overlaps the start
   EXPECT_EQ(bus.submit(ctx, out), Status::dma_denied);
   CmdbufBuilder outside;
-  outside.dma(HIX_VGPU_OP_DMA_OUT, tref(h, HIX_VGPU_DT_F32), 0x10, 64);  // not guest RAM
+  outside.dma(HIX_VGPU_OP_DMA_OUT, tref(h, HIX_VGPU_DT_F32),
+              {.gpa = 0x10, .bytes = 64});  // not guest RAM
   EXPECT_EQ(bus.submit(ctx, outside), Status::dma_denied);
   EXPECT_EQ(bus.reg(Reg32::dma_denied), 3u);
 }
 
 TEST_F(PlainDevice, ScrubZeroesVramKeysAndContexts) {
   const auto h = bus.alloc(ctx, 64);
-  bus.upload(ctx, h, std::vector<float>(16, 9.0f));
+  bus.upload({.ctx = ctx, .handle = h}, std::vector<float>(16, 9.0f));
   bus.install_slot(ctx, 0, make_key(3));
   bus.install_channel_key(make_key(4));
   ASSERT_EQ(bus.admin(HIX_GPU_CMD_SCRUB).status, Status::ok);
@@ -238,17 +240,18 @@ TEST_F(PlainDevice, KeyWindowIsWipedAfterEveryCommand) {
   ASSERT_EQ(bus.admin(HIX_GPU_CMD_KEY_SLOT_INSTALL, ctx, 0).status, Status::ok);
   // Data sealed with k does not open with the installed (zero) key.
   const auto h = bus.alloc(ctx, 64);
-  bus.upload(ctx, h, std::vector<float>(16, 9.0f));
+  bus.upload({.ctx = ctx, .handle = h}, std::vector<float>(16, 9.0f));
   std::vector<std::byte> plain(64, std::byte{1});
   std::vector<std::byte> sealed(sealed_size(64));
   ASSERT_EQ(seal_tensor(sealed, plain, SealParams{0, 1}, k), Status::ok);
   const auto gpa = bus.guest_alloc(sealed.size());
   bus.guest_write(gpa, sealed);
   CmdbufBuilder b;
-  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h, HIX_VGPU_DT_F32), gpa, 64, 1, 0);
+  b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h, HIX_VGPU_DT_F32), {.gpa = gpa, .bytes = 64},
+              {.tensor_id = 1, .key_slot = 0});
   EXPECT_EQ(bus.submit(ctx, b), Status::auth_failed);
   // A failed open leaves the destination zeroed (spec §7.2).
-  EXPECT_EQ(bus.download(ctx, h, 16), std::vector<float>(16, 0.0f));
+  EXPECT_EQ(bus.download({.ctx = ctx, .handle = h}, 16), std::vector<float>(16, 0.0f));
 }
 
 }  // namespace

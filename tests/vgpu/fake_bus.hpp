@@ -36,6 +36,12 @@ struct AdminOut {
   std::uint32_t r0, r1;
 };
 
+// Buffer `handle` of context `ctx`.
+struct CtxBuffer {
+  std::uint32_t ctx = 0;
+  std::uint32_t handle = 0;
+};
+
 class FakeBus {
  public:
   static constexpr std::uint64_t kRamBase = 0x100000;
@@ -161,36 +167,43 @@ class FakeBus {
   Status submit(std::uint32_t ctx, const CmdbufBuilder& b) { return submit(ctx, b.finish()); }
 
   // Plain-mode upload/download of float data through DMA_IN / DMA_OUT.
-  void upload(std::uint32_t ctx, std::uint32_t handle, std::span<const float> v,
-              std::uint8_t dtype = HIX_VGPU_DT_F32, std::uint64_t offset = 0) {
+  void upload(CtxBuffer buf, std::span<const float> v, std::uint8_t dtype = HIX_VGPU_DT_F32,
+              std::uint64_t offset = 0) {
+    const std::uint32_t ctx = buf.ctx;
+    const std::uint32_t handle = buf.handle;
     std::vector<std::byte> bytes = encode(v, dtype);
     const std::uint64_t gpa = guest_alloc(bytes.size());
     guest_write(gpa, bytes);
     CmdbufBuilder b;
-    b.dma(HIX_VGPU_OP_DMA_IN, tref(handle, dtype, offset), gpa, bytes.size());
+    b.dma(HIX_VGPU_OP_DMA_IN, tref(handle, dtype, offset), {.gpa = gpa, .bytes = bytes.size()});
     ASSERT_EQ(submit(ctx, b), Status::ok);
   }
-  std::vector<float> download(std::uint32_t ctx, std::uint32_t handle, std::size_t count,
+  std::vector<float> download(CtxBuffer buf, std::size_t count,
                               std::uint8_t dtype = HIX_VGPU_DT_F32, std::uint64_t offset = 0) {
+    const std::uint32_t ctx = buf.ctx;
+    const std::uint32_t handle = buf.handle;
     const std::size_t es = hix_vgpu_dtype_bytes(dtype);
     const std::uint64_t gpa = guest_alloc(count * es);
     CmdbufBuilder b;
-    b.dma(HIX_VGPU_OP_DMA_OUT, tref(handle, dtype, offset), gpa, count * es);
+    b.dma(HIX_VGPU_OP_DMA_OUT, tref(handle, dtype, offset), {.gpa = gpa, .bytes = count * es});
     EXPECT_EQ(submit(ctx, b), Status::ok);
     return decode(guest(gpa, count * es), dtype);
   }
-  void upload_i32(std::uint32_t ctx, std::uint32_t handle, std::span<const std::int32_t> v) {
+  void upload_i32(CtxBuffer buf, std::span<const std::int32_t> v) {
+    const std::uint32_t ctx = buf.ctx;
+    const std::uint32_t handle = buf.handle;
     const std::uint64_t gpa = guest_alloc(v.size() * 4);
     guest_write(gpa, std::as_bytes(v));
     CmdbufBuilder b;
-    b.dma(HIX_VGPU_OP_DMA_IN, tref(handle, HIX_VGPU_DT_I32), gpa, v.size() * 4);
+    b.dma(HIX_VGPU_OP_DMA_IN, tref(handle, HIX_VGPU_DT_I32), {.gpa = gpa, .bytes = v.size() * 4});
     ASSERT_EQ(submit(ctx, b), Status::ok);
   }
-  std::vector<std::int32_t> download_i32(std::uint32_t ctx, std::uint32_t handle,
-                                         std::size_t count) {
+  std::vector<std::int32_t> download_i32(CtxBuffer buf, std::size_t count) {
+    const std::uint32_t ctx = buf.ctx;
+    const std::uint32_t handle = buf.handle;
     const std::uint64_t gpa = guest_alloc(count * 4);
     CmdbufBuilder b;
-    b.dma(HIX_VGPU_OP_DMA_OUT, tref(handle, HIX_VGPU_DT_I32), gpa, count * 4);
+    b.dma(HIX_VGPU_OP_DMA_OUT, tref(handle, HIX_VGPU_DT_I32), {.gpa = gpa, .bytes = count * 4});
     EXPECT_EQ(submit(ctx, b), Status::ok);
     std::vector<std::int32_t> out(count);
     std::memcpy(out.data(), guest(gpa, count * 4).data(), count * 4);

@@ -90,8 +90,21 @@ std::vector<float> make_weights(const Layout& lay, std::uint8_t dtype) {
 
 using Mat = std::vector<double>;  // row-major
 
-Mat linear(const Mat& x, std::size_t rows, std::size_t in, const std::vector<float>& w,
-           std::size_t wo, std::size_t bo, std::size_t out) {
+// y[rows, out] = x[rows, in] W^T + b, with W at w[wo..] and b at w[bo..].
+struct LinearRef {
+  std::size_t rows = 0;
+  std::size_t in = 0;
+  std::size_t out = 0;
+  std::size_t wo = 0;
+  std::size_t bo = 0;
+};
+
+Mat linear(const Mat& x, const std::vector<float>& w, const LinearRef& l) {
+  const std::size_t rows = l.rows;
+  const std::size_t in = l.in;
+  const std::size_t wo = l.wo;
+  const std::size_t bo = l.bo;
+  const std::size_t out = l.out;
   Mat y(rows * out);
   for (std::size_t r = 0; r < rows; ++r) {
     for (std::size_t j = 0; j < out; ++j) {
@@ -132,9 +145,9 @@ std::vector<double> reference_logits(const std::vector<float>& w, const Layout& 
   }
   for (const auto& o : lay.layers) {
     const Mat h = layer_norm(x, t, w, o.ln1_g, o.ln1_b);
-    const Mat q = linear(h, t, kDim, w, o.wq, o.bq, kDim);
-    const Mat k = linear(h, t, kDim, w, o.wk, o.bk, kDim);
-    const Mat v = linear(h, t, kDim, w, o.wv, o.bv, kDim);
+    const Mat q = linear(h, w, {.rows = t, .in = kDim, .out = kDim, .wo = o.wq, .bo = o.bq});
+    const Mat k = linear(h, w, {.rows = t, .in = kDim, .out = kDim, .wo = o.wk, .bo = o.bk});
+    const Mat v = linear(h, w, {.rows = t, .in = kDim, .out = kDim, .wo = o.wv, .bo = o.bv});
     Mat att(t * kDim, 0.0);
     for (std::size_t hd = 0; hd < kHeads; ++hd) {
       for (std::size_t i = 0; i < t; ++i) {
@@ -156,14 +169,14 @@ std::vector<double> reference_logits(const std::vector<float>& w, const Layout& 
         }
       }
     }
-    const Mat proj = linear(att, t, kDim, w, o.wo, o.bo, kDim);
+    const Mat proj = linear(att, w, {.rows = t, .in = kDim, .out = kDim, .wo = o.wo, .bo = o.bo});
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
     const Mat h2 = layer_norm(x, t, w, o.ln2_g, o.ln2_b);
-    Mat m = linear(h2, t, kDim, w, o.w1, o.b1, kMlp);
+    Mat m = linear(h2, w, {.rows = t, .in = kDim, .out = kMlp, .wo = o.w1, .bo = o.b1});
     for (auto& e : m) {
       e = 0.5 * e * (1 + std::tanh(std::sqrt(2 / M_PI) * (e + 0.044715 * e * e * e)));
     }
-    const Mat down = linear(m, t, kMlp, w, o.w2, o.b2, kDim);
+    const Mat down = linear(m, w, {.rows = t, .in = kMlp, .out = kDim, .wo = o.w2, .bo = o.b2});
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += down[i];
   }
   const Mat hf = layer_norm(x, t, w, lay.lnf_g, lay.lnf_b);
@@ -195,9 +208,18 @@ class ModelProgram {
     return tref(h, HIX_VGPU_DT_F32, elem * 4);
   }
 
+  // out[rows, n] (+)= in[rows, k] W^T + b.
+  struct MatmulShape {
+    std::uint32_t rows = 0;
+    std::uint32_t n = 0;
+    std::uint32_t k = 0;
+  };
+
   void linear(CmdbufBuilder& cb, hix_vgpu_tref out, hix_vgpu_tref in, std::size_t wo,
-              std::size_t bo, std::uint32_t rows, std::uint32_t n, std::uint32_t k,
-              bool accumulate) const {
+              std::size_t bo, MatmulShape shape, bool accumulate) const {
+    const std::uint32_t rows = shape.rows;
+    const std::uint32_t n = shape.n;
+    const std::uint32_t k = shape.k;
     hix_vgpu_op_matmul r{};
     r.h.flags = HIX_VGPU_MATMUL_TRANS_B | (accumulate ? HIX_VGPU_MATMUL_ACCUMULATE : 0);
     r.out = out;
@@ -228,9 +250,9 @@ class ModelProgram {
     for (std::size_t l = 0; l < lay_.layers.size(); ++l) {
       const auto& o = lay_.layers[l];
       layer_norm(cb, b_.h, b_.x, o.ln1_g, o.ln1_b, rows);
-      linear(cb, f(b_.q), f(b_.h), o.wq, o.bq, rows, kDim, kDim, false);
-      linear(cb, f(b_.k), f(b_.h), o.wk, o.bk, rows, kDim, kDim, false);
-      linear(cb, f(b_.v), f(b_.h), o.wv, o.bv, rows, kDim, kDim, false);
+      linear(cb, f(b_.q), f(b_.h), o.wq, o.bq, {.rows = rows, .n = kDim, .k = kDim}, false);
+      linear(cb, f(b_.k), f(b_.h), o.wk, o.bk, {.rows = rows, .n = kDim, .k = kDim}, false);
+      linear(cb, f(b_.v), f(b_.h), o.wv, o.bv, {.rows = rows, .n = kDim, .k = kDim}, false);
       hix_vgpu_op_attention a{};
       a.out = f(b_.att);
       a.q = f(b_.q);
@@ -247,14 +269,16 @@ class ModelProgram {
       a.pos_reg = 1;
       a.scale = 1.0f / std::sqrt(float(kHeadDim));
       cb.add(HIX_VGPU_OP_ATTENTION, a);
-      linear(cb, f(b_.x), f(b_.att), o.wo, o.bo, rows, kDim, kDim, true);  // residual
+      linear(cb, f(b_.x), f(b_.att), o.wo, o.bo, {.rows = rows, .n = kDim, .k = kDim},
+             true);  // residual
       layer_norm(cb, b_.h, b_.x, o.ln2_g, o.ln2_b, rows);
-      linear(cb, f(b_.mlp), f(b_.h), o.w1, o.b1, rows, kMlp, kDim, false);
+      linear(cb, f(b_.mlp), f(b_.h), o.w1, o.b1, {.rows = rows, .n = kMlp, .k = kDim}, false);
       hix_vgpu_op_unary ge{};
       ge.out = ge.x = f(b_.mlp);
       ge.count = std::uint64_t{rows} * kMlp;
       cb.add(HIX_VGPU_OP_GELU, ge);
-      linear(cb, f(b_.x), f(b_.mlp), o.w2, o.b2, rows, kDim, kMlp, true);  // residual
+      linear(cb, f(b_.x), f(b_.mlp), o.w2, o.b2, {.rows = rows, .n = kDim, .k = kMlp},
+             true);  // residual
     }
     layer_norm(cb, b_.h, b_.x, lay_.lnf_g, lay_.lnf_b, rows);
     hix_vgpu_op_matmul lm{};  // tied embeddings: logits = h[last] . wte^T
@@ -360,13 +384,14 @@ TEST_P(TinyGpt2, GeneratesTheReferenceTokensOnTheDevice) {
   const auto p_gpa = seal_to_guest(std::as_bytes(std::span(prompt)), 2);
 
   CmdbufBuilder load;
-  load.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(b.weights, wdt), w_gpa, wbytes.size(), 1, 0);
+  load.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(b.weights, wdt),
+                 {.gpa = w_gpa, .bytes = wbytes.size()}, {.tensor_id = 1, .key_slot = 0});
   ASSERT_EQ(bus.submit(ctx, load), Status::ok);
 
   const ModelProgram prog(lay, b, wdt);
   CmdbufBuilder run;
-  run.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(b.tokens, HIX_VGPU_DT_I32), p_gpa, kPrompt * 4, 2,
-                0);
+  run.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(b.tokens, HIX_VGPU_DT_I32),
+                {.gpa = p_gpa, .bytes = kPrompt * 4}, {.tensor_id = 2, .key_slot = 0});
   // Prefill: embed the prompt (tokens[0..] at positions 0..), then run the
   // model with R0 = kPrompt - 1 so that its argmax lands in tokens[kPrompt].
   run.set_reg(0, 0).set_reg(1, 0);
@@ -380,13 +405,15 @@ TEST_P(TinyGpt2, GeneratesTheReferenceTokensOnTheDevice) {
   prog.embed(body, 1);
   prog.body(body, 1);
   body.add_reg(1, 1);
-  run.loop(kGenerate - 1, body.op_count()).append(body);
+  run.loop({.count = kGenerate - 1, .body_ops = body.op_count()}).append(body);
   const std::uint64_t out_gpa = bus.guest_alloc(sealed_size(kSeq * 4));
   const std::uint64_t logits_gpa = bus.guest_alloc(sealed_size(kVocab * 4));
-  run.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(b.tokens, HIX_VGPU_DT_I32), out_gpa, kSeq * 4,
-                kDeviceTensorBit | 1, 0);
-  run.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(b.logits, HIX_VGPU_DT_F32), logits_gpa,
-                kVocab * 4, kDeviceTensorBit | 2, 0);
+  run.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(b.tokens, HIX_VGPU_DT_I32),
+                {.gpa = out_gpa, .bytes = kSeq * 4},
+                {.tensor_id = kDeviceTensorBit | 1, .key_slot = 0});
+  run.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(b.logits, HIX_VGPU_DT_F32),
+                {.gpa = logits_gpa, .bytes = kVocab * 4},
+                {.tensor_id = kDeviceTensorBit | 2, .key_slot = 0});
   const auto full = run.finish();
   ASSERT_EQ(bus.submit(ctx, full), Status::ok) << "op " << (bus.reg(Reg32::last_error) >> 16);
 

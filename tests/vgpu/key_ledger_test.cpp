@@ -84,16 +84,20 @@ class OutputCounter : public ::testing::TestWithParam<bool> {
     buf = bus.alloc(ctx, kBytes);
     bus.install_slot(ctx, 0, key);
   }
-  // Fills buf with `plain` (plain DMA: no channel key) and seals it under
-  // slot `slot` of `c` with id kId; returns the status and the ciphertext.
-  Status seal(std::uint32_t c, std::uint32_t b, std::uint32_t slot,
-              const std::vector<std::byte>& plain, std::vector<std::byte>& sealed) {
+  // Fills buffer `at` with `plain` (plain DMA: no channel key) and seals it
+  // under slot `slot` of its context with id kId; returns the status and the
+  // ciphertext.
+  Status seal(CtxBuffer at, std::uint32_t slot, const std::vector<std::byte>& plain,
+              std::vector<std::byte>& sealed) {
+    const std::uint32_t c = at.ctx;
+    const std::uint32_t b = at.handle;
     const auto in = bus.guest_alloc(kBytes);
     bus.guest_write(in, plain);
     const auto out = bus.guest_alloc(sealed_size(kBytes));
     CmdbufBuilder cb;
-    cb.dma(HIX_VGPU_OP_DMA_IN, tref(b, HIX_VGPU_DT_I32), in, kBytes);
-    cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(b, HIX_VGPU_DT_I32), out, kBytes, kId, slot);
+    cb.dma(HIX_VGPU_OP_DMA_IN, tref(b, HIX_VGPU_DT_I32), {.gpa = in, .bytes = kBytes});
+    cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(b, HIX_VGPU_DT_I32),
+                 {.gpa = out, .bytes = kBytes}, {.tensor_id = kId, .key_slot = slot});
     const Status s = bus.submit(c, cb);
     const auto g = bus.guest(out, sealed_size(kBytes));
     sealed.assign(g.begin(), g.end());
@@ -126,48 +130,50 @@ class OutputCounter : public ::testing::TestWithParam<bool> {
 };
 
 TEST_P(OutputCounter, ReinstallInTheSameSlot) {
-  ASSERT_EQ(seal(ctx, buf, 0, p1, first_sealed), Status::ok);
+  ASSERT_EQ(seal({.ctx = ctx, .handle = buf}, 0, p1, first_sealed), Status::ok);
   ASSERT_EQ(bus.admin(HIX_GPU_CMD_KEY_SLOT_CLEAR, ctx, 0).status, Status::ok);
   bus.install_slot(ctx, 0, key);
   std::vector<std::byte> c2;
-  expect_verdict(seal(ctx, buf, 0, p2, c2), c2);
+  expect_verdict(seal({.ctx = ctx, .handle = buf}, 0, p2, c2), c2);
 }
 
 TEST_P(OutputCounter, SameKeyInAnotherSlot) {
-  ASSERT_EQ(seal(ctx, buf, 0, p1, first_sealed), Status::ok);
+  ASSERT_EQ(seal({.ctx = ctx, .handle = buf}, 0, p1, first_sealed), Status::ok);
   bus.install_slot(ctx, 5, key);
   std::vector<std::byte> c2;
-  expect_verdict(seal(ctx, buf, 5, p2, c2), c2);
+  expect_verdict(seal({.ctx = ctx, .handle = buf}, 5, p2, c2), c2);
 }
 
 TEST_P(OutputCounter, SameKeyInANewContextAfterDestroy) {
-  ASSERT_EQ(seal(ctx, buf, 0, p1, first_sealed), Status::ok);
+  ASSERT_EQ(seal({.ctx = ctx, .handle = buf}, 0, p1, first_sealed), Status::ok);
   ASSERT_EQ(bus.admin(HIX_GPU_CMD_CTX_DESTROY, ctx).status, Status::ok);
   const std::uint32_t c = bus.create_context();
   const std::uint32_t b = bus.alloc(c, kBytes);
   bus.install_slot(c, 0, key);
   std::vector<std::byte> c2;
-  expect_verdict(seal(c, b, 0, p2, c2), c2);
+  expect_verdict(seal({.ctx = c, .handle = b}, 0, p2, c2), c2);
 }
 
 TEST_P(OutputCounter, ReinstallContinuesAboveTheOldCounter) {
-  ASSERT_EQ(seal(ctx, buf, 0, p1, first_sealed), Status::ok);
+  ASSERT_EQ(seal({.ctx = ctx, .handle = buf}, 0, p1, first_sealed), Status::ok);
   bus.install_slot(ctx, 0, key);
   const auto out = bus.guest_alloc(sealed_size(kBytes));
   CmdbufBuilder next;
-  next.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_I32), out, kBytes, kId + 1, 0);
+  next.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(buf, HIX_VGPU_DT_I32),
+                 {.gpa = out, .bytes = kBytes}, {.tensor_id = kId + 1, .key_slot = 0});
   EXPECT_EQ(bus.submit(ctx, next), Status::ok) << "a higher id works under the re-installed key";
 }
 
 TEST_P(OutputCounter, AScrubForgetsTheLedger) {
-  ASSERT_EQ(seal(ctx, buf, 0, p1, first_sealed), Status::ok);
+  ASSERT_EQ(seal({.ctx = ctx, .handle = buf}, 0, p1, first_sealed), Status::ok);
   ASSERT_EQ(bus.admin(HIX_GPU_CMD_SCRUB).status, Status::ok);
   bus.start_ring();
   const std::uint32_t c = bus.create_context();
   const std::uint32_t b = bus.alloc(c, kBytes);
   bus.install_slot(c, 0, key);
   std::vector<std::byte> c2;
-  EXPECT_EQ(seal(c, b, 0, p2, c2), Status::ok) << "spec §4.1: the guarantee is between scrubs";
+  EXPECT_EQ(seal({.ctx = c, .handle = b}, 0, p2, c2), Status::ok)
+      << "spec §4.1: the guarantee is between scrubs";
 }
 
 // The attack on the ring: record an authentic entry, install the channel

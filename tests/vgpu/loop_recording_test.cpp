@@ -159,8 +159,8 @@ struct Toy {
       t[i] = static_cast<float>((i * 37 + 11) % 17) - 8.0f;
       m[i] = static_cast<float>((i * 53 + 5) % 19) - 9.0f;
     }
-    bus.upload(ctx, table, t);
-    bus.upload(ctx, w, m);
+    bus.upload({.ctx = ctx, .handle = table}, t);
+    bus.upload({.ctx = ctx, .handle = w}, m);
   }
 
   std::vector<std::byte> program(std::uint32_t steps, std::optional<std::int32_t> eos,
@@ -201,7 +201,7 @@ struct Toy {
       b.value = *eos;
       body.add(HIX_VGPU_OP_BREAK_IF_EQ, b);
     }
-    cb.loop(steps, body.op_count()).append(body);
+    cb.loop({.count = steps, .body_ops = body.op_count()}).append(body);
     cb.copy(tref(last, HIX_VGPU_DT_I32), tref_indexed(tokens, HIX_VGPU_DT_I32, 0, 0, 4), 1);
     return cb.finish();
   }
@@ -214,7 +214,8 @@ struct Toy {
   };
   Outcome run(const std::vector<std::byte>& prog) {
     const Status s = bus.submit(ctx, prog);
-    return {s, bus.download_i32(ctx, tokens, kSeq), bus.download_i32(ctx, last, 1)[0]};
+    return {s, bus.download_i32({.ctx = ctx, .handle = tokens}, kSeq),
+            bus.download_i32({.ctx = ctx, .handle = last}, 1)[0]};
   }
 };
 

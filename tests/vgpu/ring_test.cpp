@@ -131,7 +131,7 @@ TEST_F(ProtectedRing, SequenceIsBoundToTheChannelKeyNotTheRing) {
 
 TEST_F(ProtectedRing, PlainDmaIsDeniedInProtectedMode) {
   CmdbufBuilder b;
-  b.dma(HIX_VGPU_OP_DMA_OUT, tref(buf, HIX_VGPU_DT_F32), bus.guest_alloc(64), 64);
+  b.dma(HIX_VGPU_OP_DMA_OUT, tref(buf, HIX_VGPU_DT_F32), {.gpa = bus.guest_alloc(64), .bytes = 64});
   bus.next_seq = 1;
   EXPECT_EQ(bus.submit(ctx, b), Status::denied_protected);
 }

@@ -235,7 +235,7 @@ TEST_F(ServerProcess, RingAndDmaThroughTheMemfd) {
   const std::uint64_t out = kHigh + 0x1000;  // in the second region
   CmdbufBuilder b;
   b.fill(tref(buf_, HIX_VGPU_DT_F32), 8, 0x40490FDBu);  // pi
-  b.dma(HIX_VGPU_OP_DMA_OUT, tref(buf_, HIX_VGPU_DT_F32), out, 32);
+  b.dma(HIX_VGPU_OP_DMA_OUT, tref(buf_, HIX_VGPU_DT_F32), {.gpa = out, .bytes = 32});
   ASSERT_TRUE(run(b.finish()));
   EXPECT_EQ(fe_->reg(Reg32::exec_errors), 0u);
   float got[8];
@@ -289,7 +289,7 @@ TEST_F(ServerProcess, TheDmaDenyMapIsHonoured) {
   ASSERT_EQ(fe_->ack_status(HIX_VGPU_MSG_DMA_DENY, &deny, sizeof deny), 0u);
   std::memset(host(epc), 0x11, 64);
   CmdbufBuilder b;
-  b.dma(HIX_VGPU_OP_DMA_OUT, tref(buf_, HIX_VGPU_DT_F32), epc, 64);
+  b.dma(HIX_VGPU_OP_DMA_OUT, tref(buf_, HIX_VGPU_DT_F32), {.gpa = epc, .bytes = 64});
   ASSERT_TRUE(run(b.finish()));
   EXPECT_EQ(fe_->reg(Reg32::exec_errors), 1u);
   EXPECT_EQ(fe_->reg(Reg32::dma_denied), 1u);

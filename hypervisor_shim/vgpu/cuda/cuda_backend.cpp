@@ -276,8 +276,14 @@ struct CudaBackend::Impl {
   }
 
   Status load_module();
-  Status gemv(const MatmulArgs& a, CUdeviceptr out, CUdeviceptr cin);
-  Status gemm_tiled(const MatmulArgs& a, CUdeviceptr out, CUdeviceptr cin);
+  // Where our matmul kernels write (`out`) and where they read out's old
+  // values (`cin`): apart only when the output aliases an input.
+  struct MatmulDst {
+    CUdeviceptr out = 0;
+    CUdeviceptr cin = 0;
+  };
+  Status gemv(const MatmulArgs& a, MatmulDst dst);
+  Status gemm_tiled(const MatmulArgs& a, MatmulDst dst);
   Status gemm_cublas(const MatmulArgs& a, bool alias);
 };
 
@@ -589,7 +595,9 @@ Status CudaBackend::rope(const RopeArgs& a) {
 // ---- MATMUL ----
 
 // m < cublas_min_rows: the weights are streamed once per 8 rows of a.
-Status CudaBackend::Impl::gemv(const MatmulArgs& a, CUdeviceptr out, CUdeviceptr cin) {
+Status CudaBackend::Impl::gemv(const MatmulArgs& a, MatmulDst dst) {
+  const CUdeviceptr out = dst.out;
+  const CUdeviceptr cin = dst.cin;
   const std::uint64_t ea = dtype_size(a.a.dtype);
   const std::uint64_t eo = dtype_size(a.out.dtype);
   const CUdeviceptr bias = a.bias ? at(*a.bias) : 0;
@@ -620,7 +628,9 @@ Status CudaBackend::Impl::gemv(const MatmulArgs& a, CUdeviceptr out, CUdeviceptr
   return Status::ok;
 }
 
-Status CudaBackend::Impl::gemm_tiled(const MatmulArgs& a, CUdeviceptr out, CUdeviceptr cin) {
+Status CudaBackend::Impl::gemm_tiled(const MatmulArgs& a, MatmulDst dst) {
+  const CUdeviceptr out = dst.out;
+  const CUdeviceptr cin = dst.cin;
   const CUdeviceptr bias = a.bias ? at(*a.bias) : 0;
   const int bias_dt = a.bias ? dt(a.bias->dtype) : dt(DType::f32);
   const Dim3 grid{(a.n + kGemmTile - 1) / kGemmTile,
@@ -687,7 +697,8 @@ Status CudaBackend::matmul(const MatmulArgs& a) {
   // element, so with aliasing only the written copy moves to scratch.
   if (alias) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
   const CUdeviceptr out = alias ? d.scratch : d.at(a.out);
-  HIX_TRY(small ? d.gemv(a, out, d.at(a.out)) : d.gemm_tiled(a, out, d.at(a.out)));
+  const Impl::MatmulDst dst{.out = out, .cin = d.at(a.out)};
+  HIX_TRY(small ? d.gemv(a, dst) : d.gemm_tiled(a, dst));
   return d.finish_staged(a.out, alias, 0);
 }
 

@@ -254,27 +254,51 @@ HIX_HD std::uint32_t chunk_mac_blocks(std::uint32_t ct_len) {
   return 3 + (ct_len + kPolyBlockBytes - 1) / kPolyBlockBytes;
 }
 
-// The eight little-endian words of the chunk header (spec §7.1).
-HIX_HD void chunk_header_words(std::uint8_t key_id, std::uint64_t tensor_id, std::uint32_t index,
-                               std::uint32_t count, std::uint64_t tensor_bytes,
-                               std::uint32_t w[8]) {
-  w[0] = 0x43535848u;                                     // magic "HXSC"
-  w[1] = 1u | (static_cast<std::uint32_t>(key_id) << 8);  // version 1, key_id, reserved 0
-  w[2] = static_cast<std::uint32_t>(tensor_id);
-  w[3] = static_cast<std::uint32_t>(tensor_id >> 32);
-  w[4] = index;
-  w[5] = count;
-  w[6] = static_cast<std::uint32_t>(tensor_bytes);
-  w[7] = static_cast<std::uint32_t>(tensor_bytes >> 32);
+// A chunk's MAC input: `blocks` blocks over `ct_len` ciphertext bytes.
+struct ChunkMacShape {
+  std::uint32_t blocks = 0;
+  std::uint32_t ct_len = 0;
+};
+
+HIX_HD ChunkMacShape chunk_mac_shape(std::uint32_t ct_len) {
+  ChunkMacShape shape;
+  shape.blocks = chunk_mac_blocks(ct_len);
+  shape.ct_len = ct_len;
+  return shape;
 }
 
-// Words of MAC block i (< n) of a chunk with ct_len ciphertext bytes.
+// The fields of a chunk header (spec §7.1): chunk `index` of `count` of
+// tensor `tensor_id`, `tensor_bytes` plaintext bytes in all.
+struct ChunkHeaderFields {
+  std::uint8_t key_id = 0;
+  std::uint64_t tensor_id = 0;
+  std::uint32_t index = 0;
+  std::uint32_t count = 0;
+  std::uint64_t tensor_bytes = 0;
+};
+
+// The eight little-endian words of the chunk header (spec §7.1).
+HIX_HD void chunk_header_words(const ChunkHeaderFields& f, std::uint32_t w[8]) {
+  w[0] = 0x43535848u;                                       // magic "HXSC"
+  w[1] = 1u | (static_cast<std::uint32_t>(f.key_id) << 8);  // version 1, key_id, reserved 0
+  w[2] = static_cast<std::uint32_t>(f.tensor_id);
+  w[3] = static_cast<std::uint32_t>(f.tensor_id >> 32);
+  w[4] = f.index;
+  w[5] = f.count;
+  w[6] = static_cast<std::uint32_t>(f.tensor_bytes);
+  w[7] = static_cast<std::uint32_t>(f.tensor_bytes >> 32);
+}
+
+// Words of MAC block i (< shape.blocks) of a chunk with shape.ct_len
+// ciphertext bytes.
 // `load16(i)` returns the 16 sealed bytes at chunk offset 16*i as words; in a
 // partial last ciphertext block the bytes past the ciphertext (the start of
 // the tag) are masked to zero here.
 template <class Load16>
-HIX_HD void chunk_mac_block(std::uint32_t i, std::uint32_t n, std::uint32_t ct_len,
-                            const std::uint32_t hdr[8], const Load16& load16, std::uint32_t w[4]) {
+HIX_HD void chunk_mac_block(std::uint32_t i, ChunkMacShape shape, const std::uint32_t hdr[8],
+                            const Load16& load16, std::uint32_t w[4]) {
+  const std::uint32_t n = shape.blocks;
+  const std::uint32_t ct_len = shape.ct_len;
   if (i < 2) {
     // Selects rather than hdr[4 * i + k]: a run-time index would move the
     // header out of registers on the GPU.

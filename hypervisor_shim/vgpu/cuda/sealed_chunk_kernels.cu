@@ -86,10 +86,17 @@ __global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
   const std::uint32_t chunk = range.first + local;  // nonce and header: the tensor's index
   const std::uint32_t lane = threadIdx.x;
   const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
-  const std::uint32_t n = chunk_mac_blocks(ct_len);
+  const ChunkMacShape shape = chunk_mac_shape(ct_len);
+  const std::uint32_t n = shape.blocks;
   std::byte* const base = sealed + local * kChunkStride;
+  ChunkHeaderFields fields;
+  fields.key_id = t.key_id;
+  fields.tensor_id = t.tensor_id;
+  fields.index = chunk;
+  fields.count = t.chunks;
+  fields.tensor_bytes = t.bytes;
   std::uint32_t hdr[8];
-  chunk_header_words(t.key_id, t.tensor_id, chunk, t.chunks, t.bytes, hdr);
+  chunk_header_words(fields, hdr);
   if (lane < kMacKeyWords) {
     reinterpret_cast<std::uint32_t*>(&key)[lane] =  // the key as words, as it was written
         reinterpret_cast<const std::uint32_t*>(keys + local)[lane];
@@ -112,7 +119,7 @@ __global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
       const std::uint32_t q = first + k + u;
       // Absent blocks lie in front of every present one: h stays 0 over them.
       present[u] = k + u < steps && q >= pad;
-      if (present[u]) chunk_mac_block(q - pad, n, ct_len, hdr, load16, w[u]);
+      if (present[u]) chunk_mac_block(q - pad, shape, hdr, load16, w[u]);
     }
 #pragma unroll
     for (std::uint32_t u = 0; u < kMacDepth; ++u) {

@@ -30,6 +30,25 @@ inline hix_vgpu_tref tref_indexed(std::uint32_t handle, std::uint8_t dtype, std:
   return t;
 }
 
+// The guest memory a DMA record moves: `bytes` bytes at guest-physical `gpa`.
+struct GuestRange {
+  std::uint64_t gpa = 0;
+  std::uint64_t bytes = 0;
+};
+
+// What an encrypting or decrypting DMA binds its chunks to: the
+// tensor id every chunk header carries and the key slot that seals them.
+struct TensorKey {
+  std::uint64_t tensor_id = 0;
+  std::uint32_t key_slot = 0;
+};
+
+// A loop record: the `body_ops` records after it run `count` times.
+struct LoopHeader {
+  std::uint32_t count = 0;
+  std::uint32_t body_ops = 0;
+};
+
 class CmdbufBuilder {
  public:
   CmdbufBuilder() : bytes_(sizeof(hix_vgpu_cmdbuf_header)) {}
@@ -86,22 +105,21 @@ class CmdbufBuilder {
     r.count = count;
     return add(HIX_VGPU_OP_COPY, r);
   }
-  CmdbufBuilder& dma(std::uint16_t opcode, hix_vgpu_tref buf, std::uint64_t gpa,
-                     std::uint64_t bytes) {
+  CmdbufBuilder& dma(std::uint16_t opcode, hix_vgpu_tref buf, GuestRange range) {
     hix_vgpu_op_dma r{};
     r.buf = buf;
-    r.gpa = gpa;
-    r.bytes = bytes;
+    r.gpa = range.gpa;
+    r.bytes = range.bytes;
     return add(opcode, r);
   }
-  CmdbufBuilder& dma_crypt(std::uint16_t opcode, hix_vgpu_tref buf, std::uint64_t gpa,
-                           std::uint64_t bytes, std::uint64_t tensor_id, std::uint32_t slot) {
+  CmdbufBuilder& dma_crypt(std::uint16_t opcode, hix_vgpu_tref buf, GuestRange range,
+                           TensorKey key) {
     hix_vgpu_op_dma_crypt r{};
     r.buf = buf;
-    r.gpa = gpa;
-    r.bytes = bytes;
-    r.tensor_id = tensor_id;
-    r.key_slot = slot;
+    r.gpa = range.gpa;
+    r.bytes = range.bytes;
+    r.tensor_id = key.tensor_id;
+    r.key_slot = key.key_slot;
     return add(opcode, r);
   }
   CmdbufBuilder& set_reg(std::uint32_t reg, std::int32_t value) {
@@ -116,10 +134,10 @@ class CmdbufBuilder {
     r.value = value;
     return add(HIX_VGPU_OP_ADD_REG, r);
   }
-  CmdbufBuilder& loop(std::uint32_t count, std::uint32_t body_ops) {
+  CmdbufBuilder& loop(LoopHeader header) {
     hix_vgpu_op_loop r{};
-    r.count = count;
-    r.body_ops = body_ops;
+    r.count = header.count;
+    r.body_ops = header.body_ops;
     return add(HIX_VGPU_OP_LOOP, r);
   }
 

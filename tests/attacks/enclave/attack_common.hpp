@@ -104,6 +104,13 @@ inline std::uint64_t plant(loader::Enclave& vault, const Secret& secret) {
   return a;
 }
 
+// How /dev/hix-attack reads a physical page: through the kernel's direct
+// map, or through a fresh mapping of the same frame.
+enum class PhysRead : unsigned long {
+  direct = HIX_ATTACK_READ_PHYS_DIRECT,
+  fresh_map = HIX_ATTACK_READ_PHYS_MAP,
+};
+
 // /dev/hix-attack (tests/attacks/kmod), loaded on first use.
 class AttackDevice {
  public:
@@ -127,10 +134,10 @@ class AttackDevice {
     return req.phys;
   }
   // 0 on success, else errno.
-  int read_phys(unsigned long request, std::uint64_t phys, std::span<std::uint8_t> out) {
+  int read_phys(PhysRead how, std::uint64_t phys, std::span<std::uint8_t> out) {
     // reinterpret_cast: the ioctl ABI carries user pointers as integers.
     hix_attack_phys_rw req{phys, out.size(), reinterpret_cast<std::uint64_t>(out.data())};
-    return ::ioctl(fd_, request, &req) == 0 ? 0 : errno;
+    return ::ioctl(fd_, static_cast<unsigned long>(how), &req) == 0 ? 0 : errno;
   }
   std::uint64_t marked_page(std::uint8_t pattern) {
     hix_attack_marked_page req{};

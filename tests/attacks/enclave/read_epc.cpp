@@ -53,10 +53,9 @@ int main() {
   std::array<std::uint8_t, 4096> buf{};
 
   buf.fill(0);
-  report_read("direct-map", secret, phys, dev.read_phys(HIX_ATTACK_READ_PHYS_DIRECT, phys, buf),
-              buf);
+  report_read("direct-map", secret, phys, dev.read_phys(PhysRead::direct, phys, buf), buf);
   buf.fill(0);
-  report_read("fresh-map", secret, phys, dev.read_phys(HIX_ATTACK_READ_PHYS_MAP, phys, buf), buf);
+  report_read("fresh-map", secret, phys, dev.read_phys(PhysRead::fresh_map, phys, buf), buf);
 
   buf.fill(0);
   const int kfd = ::open("/proc/kcore", O_RDONLY);

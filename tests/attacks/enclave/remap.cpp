@@ -18,7 +18,7 @@ int main() {
   const loader::EcallResult r = vault.ecall(VAULT_ECALL_STORE, arg);
 
   std::array<std::uint8_t, 4096> attacker_page{};
-  if (dev.read_phys(HIX_ATTACK_READ_PHYS_DIRECT, attacker_phys, attacker_page) != 0) {
+  if (dev.read_phys(PhysRead::direct, attacker_phys, attacker_page) != 0) {
     fail("reading the attacker page back");
   }
   const bool marker_intact = std::all_of(attacker_page.begin(), attacker_page.end(),

@@ -50,7 +50,7 @@ void attack(OwnerClient& owner, const char* path, hix::gpu::RegisterIo& regs, st
   const auto after = owner.read(Reg32::scratch);
   const bool leaked = read == secret || id == hix::gpu::kIdValue;
   const bool landed = after == forged;
-  report(kProperty, path, outcome(leaked || landed),
+  report({.property = kProperty, .path = path, .outcome = outcome(leaked || landed)},
          "read=0x%08x id=0x%08x secret=0x%08x forged=0x%08x owner_after=%s read_leaked=%s "
          "write_landed=%s bar0=0x%llx",
          read, id, secret, forged, OwnerValue(after).c_str(), leaked ? "yes" : "no",
@@ -58,12 +58,19 @@ void attack(OwnerClient& owner, const char* path, hix::gpu::RegisterIo& regs, st
 }
 
 void refused(const char* path, const char* why, int err) {
-  report(kProperty, path, "refused", "why=%s errno=%d", why, err);
+  report({.property = kProperty, .path = path, .outcome = "refused"}, "why=%s errno=%d", why, err);
 }
 
-void via_mapping(OwnerClient& owner, const char* path, const std::string& file,
-                 std::uint64_t offset, std::uint64_t bar0) {
-  const auto map = MappedRange::map(file, offset, hix::gpu::kBar0Size);
+// Where a mapping of BAR0 comes from: `file` (sysfs resource0, /dev/mem) at
+// byte `offset`.
+struct MappingSource {
+  std::string file;
+  std::uint64_t offset;
+};
+
+void via_mapping(OwnerClient& owner, const char* path, const MappingSource& from,
+                 std::uint64_t bar0) {
+  const auto map = MappedRange::map(from.file, from.offset, hix::gpu::kBar0Size);
   if (!map) {
     refused(path, "mmap", errno);
     return;
@@ -110,8 +117,9 @@ int main() {
   const auto bar0 = bar_resource(gpu, 0);
   if (!bar0) hix::attacks::fail("hix-gpu BAR0 unassigned");
 
-  via_mapping(owner, "sysfs-resource0", gpu.sysfs() + "/resource0", 0, bar0->base);
-  via_mapping(owner, "devmem", "/dev/mem", bar0->base, bar0->base);
+  via_mapping(owner, "sysfs-resource0", {.file = gpu.sysfs() + "/resource0", .offset = 0},
+              bar0->base);
+  via_mapping(owner, "devmem", {.file = "/dev/mem", .offset = bar0->base}, bar0->base);
   {
     hix::attacks::AttackDevice load;  // insmods hix_attack.ko if needed
   }

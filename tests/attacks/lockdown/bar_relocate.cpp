@@ -33,23 +33,23 @@ constexpr std::uint32_t kOverRam = 0x08000000u;
 // target 0: elsewhere in the MMIO hole.
 void attack(OwnerClient& owner, const char* path, ConfigAccess& cfg, std::uint32_t target = 0) {
   const std::uint32_t secret = plant_secret(owner);
-  const std::uint32_t before = cfg.read(kBar0, 4);
+  const std::uint32_t before = cfg.read(kBar0, Width{4});
   if (target == 0) target = elsewhere(before);
-  cfg.write(kBar0, 4, target);
-  const std::uint32_t moved = cfg.read(kBar0, 4);
+  cfg.write(kBar0, Width{4}, target);
+  const std::uint32_t moved = cfg.read(kBar0, Width{4});
   const auto during = owner.read(Reg32::scratch);
   // Put it back (the control run needs its device afterwards).
-  cfg.write(kBar0, 4, before);
+  cfg.write(kBar0, Width{4}, before);
 
   // BAR sizing: all-ones, read, then the original value ends the probe.
-  cfg.write(kBar0, 4, 0xFFFFFFFFu);
-  const std::uint32_t sizing = cfg.read(kBar0, 4);
-  cfg.write(kBar0, 4, before);
-  const std::uint32_t after = cfg.read(kBar0, 4);
+  cfg.write(kBar0, Width{4}, 0xFFFFFFFFu);
+  const std::uint32_t sizing = cfg.read(kBar0, Width{4});
+  cfg.write(kBar0, Width{4}, before);
+  const std::uint32_t after = cfg.read(kBar0, Width{4});
   const auto owner_after = owner.read(Reg32::scratch);
 
   const bool relocated = moved != before || during != secret;
-  report(kProperty, path, outcome(relocated),
+  report({.property = kProperty, .path = path, .outcome = outcome(relocated)},
          "bar_before=0x%08x bar_target=0x%08x bar_readback=0x%08x bar_after=0x%08x "
          "sizing=0x%08x secret=0x%08x owner_during=%s owner_after=%s",
          before, target, moved, after, sizing, secret, OwnerValue(during).c_str(),
@@ -64,23 +64,23 @@ void overlap(OwnerClient& owner, const PciFunction& gpu, std::uint64_t bar0) {
   const auto other = find_pci(0x1234, 0x11E8);
   const auto cfg = other ? sysfs_config(*other) : nullptr;
   if (!cfg) {
-    report(kProperty, kPath, "refused", "why=no-edu");
+    report({.property = kProperty, .path = kPath, .outcome = "refused"}, "why=no-edu");
     return;
   }
   const std::uint32_t secret = plant_secret(owner);
-  const std::uint32_t command = cfg->read(0x04, 2);
-  cfg->write(0x04, 2, command | 0x2u);  // its memory decoding on
-  const std::uint32_t before = cfg->read(kBar0, 4);
+  const std::uint32_t command = cfg->read(0x04, Width{2});
+  cfg->write(0x04, Width{2}, command | 0x2u);  // its memory decoding on
+  const std::uint32_t before = cfg->read(kBar0, Width{4});
   const auto target = static_cast<std::uint32_t>(bar0 & ~std::uint64_t{0xFFFFF});
-  cfg->write(kBar0, 4, target);
-  const std::uint32_t moved = cfg->read(kBar0, 4);
+  cfg->write(kBar0, Width{4}, target);
+  const std::uint32_t moved = cfg->read(kBar0, Width{4});
   const auto id = owner.read(Reg32::id);
   const auto during = owner.read(Reg32::scratch);
-  cfg->write(kBar0, 4, before);
-  cfg->write(0x04, 2, command);
+  cfg->write(kBar0, Width{4}, before);
+  cfg->write(0x04, Width{2}, command);
   const auto owner_after = owner.read(Reg32::scratch);
   const bool hijacked = id != hix::gpu::kIdValue || during != secret;
-  report(kProperty, kPath, outcome(hijacked),
+  report({.property = kProperty, .path = kPath, .outcome = outcome(hijacked)},
          "other=%s other_bar_before=0x%08x other_bar_readback=0x%08x locked_bar=0x%llx "
          "owner_id=%s secret=0x%08x owner_during=%s owner_after=%s gpu=%s",
          other->name.c_str(), before, moved, static_cast<unsigned long long>(bar0),
@@ -102,7 +102,7 @@ int main() {
   for (const Path& p : paths) {
     const auto cfg = p.open(gpu);
     if (!cfg) {
-      report(kProperty, p.name, "refused", "errno=%d", errno);
+      report({.property = kProperty, .path = p.name, .outcome = "refused"}, "errno=%d", errno);
       continue;
     }
     attack(owner, p.name, *cfg);
@@ -115,7 +115,8 @@ int main() {
     if (other_bar) {
       attack(owner, "sysfs-config-over-device", *cfg, static_cast<std::uint32_t>(other_bar->base));
     } else {
-      report(kProperty, "sysfs-config-over-device", "refused", "why=no-edu");
+      report({.property = kProperty, .path = "sysfs-config-over-device", .outcome = "refused"},
+             "why=no-edu");
     }
   }
   const auto bar0 = bar_resource(gpu, 0);

@@ -32,20 +32,20 @@ struct Target {
 void attack(OwnerClient& owner, const Target& t) {
   const auto cfg = sysfs_config(*t.function);
   if (!cfg) {
-    report(kProperty, t.path, "refused", "errno=%d", errno);
+    report({.property = kProperty, .path = t.path, .outcome = "refused"}, "errno=%d", errno);
     return;
   }
   const std::uint32_t secret = plant_secret(owner);
-  const std::uint32_t before = cfg->read(t.offset, t.width);
+  const std::uint32_t before = cfg->read(t.offset, Width{t.width});
   const std::uint32_t wrote = t.change(before);
-  cfg->write(t.offset, t.width, wrote);
-  const std::uint32_t readback = cfg->read(t.offset, t.width);
+  cfg->write(t.offset, Width{t.width}, wrote);
+  const std::uint32_t readback = cfg->read(t.offset, Width{t.width});
   const auto during = owner.read(Reg32::scratch);
-  cfg->write(t.offset, t.width, before);  // re-enable
-  const std::uint32_t after = cfg->read(t.offset, t.width);
+  cfg->write(t.offset, Width{t.width}, before);  // re-enable
+  const std::uint32_t after = cfg->read(t.offset, Width{t.width});
   const auto owner_after = owner.read(Reg32::scratch);
   const bool changed = readback != before || during != secret;
-  report(kProperty, t.path, outcome(changed),
+  report({.property = kProperty, .path = t.path, .outcome = outcome(changed)},
          "function=%s offset=0x%02x before=0x%08x wrote=0x%08x readback=0x%08x after=0x%08x "
          "secret=0x%08x owner_during=%s owner_after=%s",
          t.function->name.c_str(), t.offset, before, wrote, readback, after, secret,

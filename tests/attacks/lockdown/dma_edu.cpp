@@ -72,7 +72,7 @@ std::optional<Edu> open_edu() {
   if (!edu) return std::nullopt;
   const auto cfg = sysfs_config(*edu);
   if (!cfg) return std::nullopt;
-  cfg->write(0x04, 2, cfg->read(0x04, 2) | kCommandMemoryAndMaster);
+  cfg->write(0x04, Width{2}, cfg->read(0x04, Width{2}) | kCommandMemoryAndMaster);
   auto bar0 = MappedRange::map(edu->sysfs() + "/resource0", 0, kEduMmioSize);
   if (!bar0) return std::nullopt;
   return Edu(std::move(bar0));
@@ -80,7 +80,7 @@ std::optional<Edu> open_edu() {
 
 std::array<std::uint8_t, 4096> read_page(AttackDevice& dev, std::uint64_t phys) {
   std::array<std::uint8_t, 4096> page{};
-  if (dev.read_phys(HIX_ATTACK_READ_PHYS_DIRECT, phys, page) != 0) {
+  if (dev.read_phys(hix::attacks::PhysRead::direct, phys, page) != 0) {
     hix::attacks::fail("reading attacker RAM at 0x%llx", static_cast<unsigned long long>(phys));
   }
   return page;
@@ -125,7 +125,7 @@ int main() {
     const auto page = read_page(dev, readback);
     const std::span<const std::uint8_t> seen(page.data(), kChunk);
     const bool leaked = hix::attacks::contains_secret(seen, secret);
-    report(kProperty, "epc-to-device", outcome(leaked),
+    report({.property = kProperty, .path = "epc-to-device", .outcome = outcome(leaked)},
            "bytes=%s done=%s epc=0x%llx readback=0x%llx", describe(seen), done ? "yes" : "no",
            static_cast<unsigned long long>(epc), static_cast<unsigned long long>(readback));
   }
@@ -135,7 +135,9 @@ int main() {
     const bool loaded = hix::attacks::ecall(vault, VAULT_ECALL_LOAD, now).succeeded();
     const bool intact = loaded && now == secret;
     const bool overwritten = loaded && filled_with(now, kMarker);
-    report(kProperty, "device-to-epc", outcome(overwritten || (loaded && !intact)),
+    report({.property = kProperty,
+            .path = "device-to-epc",
+            .outcome = outcome(overwritten || (loaded && !intact))},
            "vault=%s done=%s epc=0x%llx",
            !loaded       ? "unreadable"
            : intact      ? "intact"
@@ -152,18 +154,20 @@ int main() {
     const auto seen = read_page(dev, readback);
     std::uint32_t word = 0;
     std::memcpy(&word, seen.data(), sizeof word);
-    report(kProperty, "bar-to-device", outcome(word == owner_secret),
-           "word=0x%08x secret=0x%08x done=%s target=0x%llx", word, owner_secret,
-           done ? "yes" : "no", static_cast<unsigned long long>(scratch));
+    report(
+        {.property = kProperty, .path = "bar-to-device", .outcome = outcome(word == owner_secret)},
+        "word=0x%08x secret=0x%08x done=%s target=0x%llx", word, owner_secret, done ? "yes" : "no",
+        static_cast<unsigned long long>(scratch));
   }
   {  // Attacker RAM -> buffer -> SCRATCH.
     const std::uint32_t owner_secret = plant_secret(owner);
     const bool done = edu->load(marker, kChunk) && edu->store(scratch, 4);
     const auto after = owner.read(Reg32::scratch);
     constexpr std::uint32_t kMarkerWord = 0x5A5A5A5Au;
-    report(kProperty, "device-to-bar", outcome(after == kMarkerWord),
-           "owner_after=%s secret=0x%08x done=%s target=0x%llx", OwnerValue(after).c_str(),
-           owner_secret, done ? "yes" : "no", static_cast<unsigned long long>(scratch));
+    report(
+        {.property = kProperty, .path = "device-to-bar", .outcome = outcome(after == kMarkerWord)},
+        "owner_after=%s secret=0x%08x done=%s target=0x%llx", OwnerValue(after).c_str(),
+        owner_secret, done ? "yes" : "no", static_cast<unsigned long long>(scratch));
   }
   return 0;
 }

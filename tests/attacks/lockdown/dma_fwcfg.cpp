@@ -145,8 +145,8 @@ int main() {
   const std::uint32_t features = fw.read_le32();  // FW_CFG_ID is little-endian
   const auto item = fw.find(kWritableItem);
   if ((features & kIdDma) == 0 || !item) {
-    report(kProperty, "fwcfg", "refused", "features=0x%08x item=%s", features,
-           item ? "found" : "missing");
+    report({.property = kProperty, .path = "fwcfg", .outcome = "refused"},
+           "features=0x%08x item=%s", features, item ? "found" : "missing");
     return 0;
   }
   std::array<std::uint8_t, kItemSize> saved{};
@@ -163,9 +163,9 @@ int main() {
       fw.read_data(seen.data() + part * kItemSize, kItemSize);
     }
     const bool leaked = std::memcmp(seen.data(), secret.data(), seen.size()) == 0;
-    report(kProperty, "epc-to-item", outcome(leaked), "bytes=%s dma_ok=%s epc=0x%llx",
-           hex(seen.data(), seen.size()).c_str(), ok ? "yes" : "no",
-           static_cast<unsigned long long>(epc));
+    report({.property = kProperty, .path = "epc-to-item", .outcome = outcome(leaked)},
+           "bytes=%s dma_ok=%s epc=0x%llx", hex(seen.data(), seen.size()).c_str(),
+           ok ? "yes" : "no", static_cast<unsigned long long>(epc));
   }
   {  // Chosen bytes -> item -> EPC.
     std::array<std::uint8_t, kItemSize> chosen{};
@@ -176,7 +176,9 @@ int main() {
     Secret now{};
     const bool loaded = hix::attacks::ecall(vault, VAULT_ECALL_LOAD, now).succeeded();
     const bool overwritten = loaded && std::memcmp(now.data(), chosen.data(), chosen.size()) == 0;
-    report(kProperty, "item-to-epc", outcome(overwritten || (loaded && now != secret)),
+    report({.property = kProperty,
+            .path = "item-to-epc",
+            .outcome = outcome(overwritten || (loaded && now != secret))},
            "vault=%s staged=%s dma_ok=%s epc=0x%llx",
            !loaded         ? "unreadable"
            : now == secret ? "intact"
@@ -190,7 +192,7 @@ int main() {
     std::uint32_t word = 0;
     fw.select(*item);
     fw.read_data(reinterpret_cast<std::uint8_t*>(&word), sizeof word);  // little-endian register
-    report(kProperty, "bar-to-item", outcome(word == owner_secret),
+    report({.property = kProperty, .path = "bar-to-item", .outcome = outcome(word == owner_secret)},
            "word=0x%08x secret=0x%08x dma_ok=%s target=0x%llx", word, owner_secret,
            ok ? "yes" : "no", static_cast<unsigned long long>(scratch));
   }
@@ -201,7 +203,7 @@ int main() {
     const bool staged = fw.dma(*item, kCtlWrite, staging, sizeof chosen);
     const bool ok = fw.dma(*item, kCtlRead, scratch, sizeof chosen);
     const auto after = owner.read(Reg32::scratch);
-    report(kProperty, "item-to-bar", outcome(after == chosen),
+    report({.property = kProperty, .path = "item-to-bar", .outcome = outcome(after == chosen)},
            "owner_after=%s secret=0x%08x chosen=0x%08x staged=%s dma_ok=%s target=0x%llx",
            OwnerValue(after).c_str(), owner_secret, chosen, staged ? "yes" : "no",
            ok ? "yes" : "no", static_cast<unsigned long long>(scratch));

@@ -27,7 +27,7 @@ int main() {
   const OwnerAccess w = owner.write(Reg32::scratch, value);
 
   std::array<std::uint8_t, 4096> page{};
-  if (dev.read_phys(HIX_ATTACK_READ_PHYS_DIRECT, attacker_phys, page) != 0) {
+  if (dev.read_phys(hix::attacks::PhysRead::direct, attacker_phys, page) != 0) {
     hix::attacks::fail("reading the attacker page back");
   }
   std::uint32_t at_scratch = 0;
@@ -46,7 +46,7 @@ int main() {
       bar ? bar->read32(hix::gpu::offset_of(Reg32::status).value) : 0xDEADBEEFu;
   const OwnerAccess again = owner.read(Reg32::scratch);
 
-  report(kProperty, "pte-to-attacker-ram", outcome(landed),
+  report({.property = kProperty, .path = "pte-to-attacker-ram", .outcome = outcome(landed)},
          "result=%s isa_status=%llu vector=%llu marker_intact=%s value_in_attacker_page=%s "
          "unscrubbed=%zu before_ok=%s value=0x%08x old_phys=0x%llx attacker_phys=0x%llx "
          "linear=0x%llx status_outside=0x%08x next_ecall=%s next_isa_status=%llu",

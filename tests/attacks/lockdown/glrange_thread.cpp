@@ -32,10 +32,11 @@ int main() {
   const bool leaked = read == secret || id == hix::gpu::kIdValue;
   const bool landed = after.ok() && after.value == forged;
   const std::uint64_t linear = owner.glrange() + hix::gpu::offset_of(Reg32::scratch).value;
-  report("glrange-thread", "second-thread", outcome(leaked || landed),
-         "read=0x%08x id=0x%08x secret=0x%08x forged=0x%08x owner_after=0x%08x owner_ok=%s "
-         "read_leaked=%s write_landed=%s linear=0x%llx",
-         read, id, secret, forged, after.value, after.ok() ? "yes" : "no", leaked ? "yes" : "no",
-         landed ? "yes" : "no", static_cast<unsigned long long>(linear));
+  report(
+      {.property = "glrange-thread", .path = "second-thread", .outcome = outcome(leaked || landed)},
+      "read=0x%08x id=0x%08x secret=0x%08x forged=0x%08x owner_after=0x%08x owner_ok=%s "
+      "read_leaked=%s write_landed=%s linear=0x%llx",
+      read, id, secret, forged, after.value, after.ok() ? "yes" : "no", leaked ? "yes" : "no",
+      landed ? "yes" : "no", static_cast<unsigned long long>(linear));
   return 0;
 }

@@ -34,14 +34,21 @@ inline std::uint32_t random_word() {
   return v;
 }
 
-inline void report(const char* property, const char* path, const char* outcome,
-                   const char* extra_fmt, ...) {
+// The verdict line's fixed fields: the property attacked, the path tried and
+// its outcome ("succeeded", "blocked", "refused").
+struct Verdict {
+  const char* property;
+  const char* path;
+  const char* outcome;
+};
+
+inline void report(const Verdict& v, const char* extra_fmt, ...) {
   char extra[768] = "";
   std::va_list ap;
   va_start(ap, extra_fmt);
   std::vsnprintf(extra, sizeof extra, extra_fmt, ap);
   va_end(ap);
-  std::printf("ATTACK property=%s path=%s outcome=%s %s\n", property, path, outcome, extra);
+  std::printf("ATTACK property=%s path=%s outcome=%s %s\n", v.property, v.path, v.outcome, extra);
   std::fflush(stdout);
 }
 

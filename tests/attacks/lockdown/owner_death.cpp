@@ -96,7 +96,7 @@ int main() {
   const std::uint32_t id = bar->read32(hix::gpu::offset_of(Reg32::id).value);
   const bool locked = (status & hix::gpu::status::locked) != 0;
   const bool survived = scratch == secret || (arg_planted && arg0 == arg_secret);
-  report("owner-death", "sigkill", outcome(survived),
+  report({.property = "owner-death", .path = "sigkill", .outcome = outcome(survived)},
          "scratch_after=0x%08x arg0_after=0x%08x status_after=0x%08x locked_after=%s "
          "id_after=0x%08x secret=0x%08x arg0_secret=0x%08x arg0_planted=%s while_locked=0x%08x "
          "killed_by=%d",

@@ -53,12 +53,14 @@ class SysfsConfig final : public ConfigAccess {
   SysfsConfig(const SysfsConfig&) = delete;
   SysfsConfig& operator=(const SysfsConfig&) = delete;
 
-  std::uint32_t read(std::uint32_t offset, unsigned width) override {
+  std::uint32_t read(std::uint32_t offset, Width w) override {
+    const unsigned width = w.bytes;
     std::uint32_t v = 0;
     if (pread(fd_, &v, width, offset) != static_cast<ssize_t>(width)) return ~0u;
     return v;
   }
-  void write(std::uint32_t offset, unsigned width, std::uint32_t value) override {
+  void write(std::uint32_t offset, Width w, std::uint32_t value) override {
+    const unsigned width = w.bytes;
     // The kernel turns this into one configuration write of `width` bytes.
     if (pwrite(fd_, &value, width, offset) != static_cast<ssize_t>(width)) {
       std::fprintf(stderr, "sysfs config write at 0x%x: %s\n", offset, std::strerror(errno));
@@ -74,7 +76,8 @@ class Cf8Config final : public ConfigAccess {
  public:
   explicit Cf8Config(std::uint32_t bdf) : bdf_(bdf) {}
 
-  std::uint32_t read(std::uint32_t offset, unsigned width) override {
+  std::uint32_t read(std::uint32_t offset, Width w) override {
+    const unsigned width = w.bytes;
     outl(address(offset), kAddressPort);
     const auto port = static_cast<unsigned short>(kDataPort + (offset & 3));
     switch (width) {
@@ -86,7 +89,8 @@ class Cf8Config final : public ConfigAccess {
         return inl(port);
     }
   }
-  void write(std::uint32_t offset, unsigned width, std::uint32_t value) override {
+  void write(std::uint32_t offset, Width w, std::uint32_t value) override {
+    const unsigned width = w.bytes;
     outl(address(offset), kAddressPort);
     const auto port = static_cast<unsigned short>(kDataPort + (offset & 3));
     switch (width) {
@@ -115,12 +119,14 @@ class EcamConfig final : public ConfigAccess {
  public:
   explicit EcamConfig(std::unique_ptr<MappedRange> page) : page_(std::move(page)) {}
 
-  std::uint32_t read(std::uint32_t offset, unsigned width) override {
+  std::uint32_t read(std::uint32_t offset, Width w) override {
+    const unsigned width = w.bytes;
     const std::uint32_t word = page_->read32(offset & ~3u);
     const unsigned shift = 8 * (offset & 3);
     return width == 4 ? word : (word >> shift) & ((1u << (8 * width)) - 1);
   }
-  void write(std::uint32_t offset, unsigned width, std::uint32_t value) override {
+  void write(std::uint32_t offset, Width w, std::uint32_t value) override {
+    const unsigned width = w.bytes;
     // One access of exactly `width` bytes, as a CPU's MMCONFIG write would be.
     // reinterpret_cast: configuration space mapped from /dev/mem.
     auto* base = static_cast<volatile std::uint8_t*>(page_->data());

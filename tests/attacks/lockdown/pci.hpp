@@ -36,12 +36,17 @@ std::optional<PciFunction> upstream_bridge(const PciFunction& f);
 // BAR `bar` as the kernel assigned it (sysfs "resource").
 std::optional<PhysRange> bar_resource(const PciFunction& f, unsigned bar);
 
-// Configuration registers at byte offsets; widths 1, 2 or 4.
+// The size of one configuration access in bytes: 1, 2 or 4.
+struct Width {
+  unsigned bytes;
+};
+
+// Configuration registers at byte offsets.
 class ConfigAccess {
  public:
   virtual ~ConfigAccess() = default;
-  virtual std::uint32_t read(std::uint32_t offset, unsigned width) = 0;
-  virtual void write(std::uint32_t offset, unsigned width, std::uint32_t value) = 0;
+  virtual std::uint32_t read(std::uint32_t offset, Width w) = 0;
+  virtual void write(std::uint32_t offset, Width w, std::uint32_t value) = 0;
 };
 
 // /sys/bus/pci/devices/BDF/config, pread/pwrite (what setpci does).

@@ -66,10 +66,10 @@ void rcba_after_death(AttackDevice& dev) {
   const std::uint64_t block = dev.block(2);  // 16 KiB, 16 KiB aligned: RCBA's granule
   const Secret secret = random_secret();
   const auto old = lpc.read<std::uint32_t>(kRcba);
-  RawEnclave enclave(dev, block, block + HIX_PAGE_SIZE, secret);
+  RawEnclave enclave(dev, {.secs_pa = block, .page_pa = block + HIX_PAGE_SIZE}, secret);
   if (enclave.create_status != HIX_OK || enclave.add_status != HIX_OK) {
-    report("chipset", "rcba-after-death", "refused", "ecreate=%u eadd=%u", enclave.create_status,
-           enclave.add_status);
+    report({.property = "chipset", .path = "rcba-after-death", .outcome = "refused"},
+           "ecreate=%u eadd=%u", enclave.create_status, enclave.add_status);
     return;
   }
   const auto target = static_cast<std::uint32_t>(block) | kRcbaEnable;
@@ -79,7 +79,9 @@ void rcba_after_death(AttackDevice& dev) {
   lpc.write<std::uint32_t>(kRcba, old);
   Page after{};
   const int err = dev.read_phys(block + HIX_PAGE_SIZE, after);
-  report("chipset", "rcba-after-death", outcome(err == 0 && contains(after, secret)),
+  report({.property = "chipset",
+          .path = "rcba-after-death",
+          .outcome = outcome(err == 0 && contains(after, secret))},
          "rcba_before=0x%08x rcba_target=0x%08x rcba_readback=0x%08x destroy=%u page=0x%llx "
          "after=%s",
          old, target, moved, destroyed, static_cast<unsigned long long>(enclave.page),
@@ -99,7 +101,7 @@ void pam_after_death(AttackDevice& dev) {
   {
     SavedPages keep(dev, kPamBase);
     {
-      RawEnclave enclave(dev, kPamBase, kPamBase + HIX_PAGE_SIZE, secret);
+      RawEnclave enclave(dev, {.secs_pa = kPamBase, .page_pa = kPamBase + HIX_PAGE_SIZE}, secret);
       created = enclave.create_status;
       added = enclave.add_status;
       if (created == HIX_OK && added == HIX_OK) {
@@ -113,11 +115,13 @@ void pam_after_death(AttackDevice& dev) {
   }
   mch.write<std::uint8_t>(kPam2, old);
   if (created != HIX_OK || added != HIX_OK) {
-    report("chipset", "pam-after-death", "refused", "ecreate=%u eadd=%u pam=0x%02x", created, added,
-           old);
+    report({.property = "chipset", .path = "pam-after-death", .outcome = "refused"},
+           "ecreate=%u eadd=%u pam=0x%02x", created, added, old);
     return;
   }
-  report("chipset", "pam-after-death", outcome(contains(after, secret)),
+  report({.property = "chipset",
+          .path = "pam-after-death",
+          .outcome = outcome(contains(after, secret))},
          "pam_before=0x%02x pam_ram=0x%02x pam_target=0x%02x pam_readback=0x%02x destroy=%u "
          "page=0x%llx after=%s",
          old, ram, pci, moved, destroyed, static_cast<unsigned long long>(kPamPage),
@@ -137,7 +141,7 @@ void smram_alias(AttackDevice& dev) {
   int alias_err = 0;
   {
     SavedPages keep(dev, kLowSmram);
-    RawEnclave enclave(dev, kLowSmram, kLowSmram + HIX_PAGE_SIZE, secret);
+    RawEnclave enclave(dev, {.secs_pa = kLowSmram, .page_pa = kLowSmram + HIX_PAGE_SIZE}, secret);
     created = enclave.create_status;
     added = enclave.add_status;
     if (created == HIX_OK && added == HIX_OK) {
@@ -152,11 +156,13 @@ void smram_alias(AttackDevice& dev) {
   mch.write<std::uint8_t>(kEsmramc, esmramc);
   mch.write<std::uint8_t>(kSmram, smram);
   if (created != HIX_OK || added != HIX_OK) {
-    report("chipset", "smram-alias", "refused", "ecreate=%u eadd=%u smram=0x%02x esmramc=0x%02x",
-           created, added, smram, esmramc);
+    report({.property = "chipset", .path = "smram-alias", .outcome = "refused"},
+           "ecreate=%u eadd=%u smram=0x%02x esmramc=0x%02x", created, added, smram, esmramc);
     return;
   }
-  report("chipset", "smram-alias", outcome(alias_err == 0 && contains(via_alias, secret)),
+  report({.property = "chipset",
+          .path = "smram-alias",
+          .outcome = outcome(alias_err == 0 && contains(via_alias, secret))},
          "smram=0x%02x esmramc=0x%02x esmramc_readback=0x%02x alias=0x%llx via_alias=%s via_epc=%s "
          "destroy=%u",
          smram, esmramc, esmramc_readback, static_cast<unsigned long long>(kAliasPage),
@@ -167,7 +173,8 @@ void pciexbar_move(AttackDevice& dev) {
   Config mch(kMch);
   const std::uint64_t block = dev.block(1);
   const Secret secret = random_secret();
-  RawEnclave enclave(dev, block, block + HIX_PAGE_SIZE, secret);  // some enclave exists
+  RawEnclave enclave(dev, {.secs_pa = block, .page_pa = block + HIX_PAGE_SIZE},
+                     secret);  // some enclave exists
   const auto lo = mch.read<std::uint32_t>(kPciexbar);
   const auto hi = mch.read<std::uint32_t>(kPciexbar + 4);
   // Far above the guest's RAM and the MMIO windows; the size and enable bits
@@ -177,9 +184,10 @@ void pciexbar_move(AttackDevice& dev) {
   const auto moved_hi = mch.read<std::uint32_t>(kPciexbar + 4);
   mch.write<std::uint32_t>(kPciexbar + 4, hi);
   const auto restored = mch.read<std::uint32_t>(kPciexbar + 4);
-  report("chipset", "pciexbar-move", outcome(moved_hi == target_hi),
-         "pciexbar=0x%08x%08x target_hi=0x%08x readback_hi=0x%08x restored_hi=0x%08x enclave=%s",
-         hi, lo, target_hi, moved_hi, restored, yes_no(enclave.create_status == HIX_OK));
+  report(
+      {.property = "chipset", .path = "pciexbar-move", .outcome = outcome(moved_hi == target_hi)},
+      "pciexbar=0x%08x%08x target_hi=0x%08x readback_hi=0x%08x restored_hi=0x%08x enclave=%s", hi,
+      lo, target_hi, moved_hi, restored, yes_no(enclave.create_status == HIX_OK));
 }
 
 }  // namespace

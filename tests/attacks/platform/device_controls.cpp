@@ -36,43 +36,52 @@ constexpr std::uint32_t kCommand = 0x04;
 constexpr std::uint32_t kBar0 = 0x10;
 
 std::uint32_t express_cap(ConfigAccess& cfg) {
-  std::uint32_t at = cfg.read(kCapPointer, 1) & 0xFC;
+  std::uint32_t at = cfg.read(kCapPointer, Width{1}) & 0xFC;
   for (int hops = 0; at != 0 && hops < 48; ++hops) {
-    if (cfg.read(at, 1) == kCapIdExpress) return at;
-    at = cfg.read(at + 1, 1) & 0xFC;
+    if (cfg.read(at, Width{1}) == kCapIdExpress) return at;
+    at = cfg.read(at + 1, Width{1}) & 0xFC;
   }
   return 0;
 }
 
+// A bit of a register in the port's PCI Express capability.
+struct ControlBit {
+  std::uint32_t reg;
+  std::uint32_t bit;
+};
+
 void control_register(OwnerClient& owner, const PciFunction& port, const char* path,
-                      std::uint32_t reg, std::uint32_t bit, const PciFunction& gpu) {
+                      ControlBit control, const PciFunction& gpu) {
+  const std::uint32_t reg = control.reg;
+  const std::uint32_t bit = control.bit;
   auto cfg = sysfs_config(port);
   auto gcfg = sysfs_config(gpu);
   if (!cfg || !gcfg) {
-    report("pcie-control", path, "refused", "errno=%d", errno);
+    report({.property = "pcie-control", .path = path, .outcome = "refused"}, "errno=%d", errno);
     return;
   }
   const std::uint32_t cap = express_cap(*cfg);
   if (cap == 0) {
-    report("pcie-control", path, "refused", "no_express_capability=%s", port.name.c_str());
+    report({.property = "pcie-control", .path = path, .outcome = "refused"},
+           "no_express_capability=%s", port.name.c_str());
     return;
   }
-  const std::uint32_t bar0 = gcfg->read(kBar0, 4);
-  const std::uint32_t command = gcfg->read(kCommand, 2);
+  const std::uint32_t bar0 = gcfg->read(kBar0, Width{4});
+  const std::uint32_t command = gcfg->read(kCommand, Width{2});
   const std::uint32_t secret = plant_secret(owner);
-  const std::uint32_t before = cfg->read(cap + reg, 2);
+  const std::uint32_t before = cfg->read(cap + reg, Width{2});
   const std::uint32_t wrote = before | bit;
-  cfg->write(cap + reg, 2, wrote);
-  const std::uint32_t readback = cfg->read(cap + reg, 2);
-  const std::uint32_t bar0_during = gcfg->read(kBar0, 4);
+  cfg->write(cap + reg, Width{2}, wrote);
+  const std::uint32_t readback = cfg->read(cap + reg, Width{2});
+  const std::uint32_t bar0_during = gcfg->read(kBar0, Width{4});
   const auto during = owner.read(Reg32::scratch);
-  cfg->write(cap + reg, 2, before);
+  cfg->write(cap + reg, Width{2}, before);
   // Put the device back where the lock had it (a reset zeroed it).
-  if (gcfg->read(kBar0, 4) != bar0) gcfg->write(kBar0, 4, bar0);
-  if (gcfg->read(kCommand, 2) != command) gcfg->write(kCommand, 2, command);
+  if (gcfg->read(kBar0, Width{4}) != bar0) gcfg->write(kBar0, Width{4}, bar0);
+  if (gcfg->read(kCommand, Width{2}) != command) gcfg->write(kCommand, Width{2}, command);
   const auto after = owner.read(Reg32::scratch);
   const bool moved = readback != before || bar0_during != bar0 || during != secret;
-  report("pcie-control", path, outcome(moved),
+  report({.property = "pcie-control", .path = path, .outcome = outcome(moved)},
          "function=%s offset=0x%02x before=0x%04x wrote=0x%04x readback=0x%04x bar0=0x%08x "
          "bar0_during=0x%08x secret=0x%08x owner_during=%s owner_after=%s",
          port.name.c_str(), cap + reg, before, wrote, readback, bar0, bar0_during, secret,
@@ -108,7 +117,8 @@ bool present(const PciFunction& gpu) {
 void acpi_eject(OwnerClient& owner, const PciFunction& gpu) {
   const std::string slot = slot_of(gpu);
   if (slot.empty()) {
-    report("unplug", "acpi-eject", "refused", "no_slot_for=%s", gpu.name.c_str());
+    report({.property = "unplug", .path = "acpi-eject", .outcome = "refused"}, "no_slot_for=%s",
+           gpu.name.c_str());
     return;
   }
   const std::uint32_t secret = plant_secret(owner);
@@ -118,11 +128,12 @@ void acpi_eject(OwnerClient& owner, const PciFunction& gpu) {
   write_file("/sys/bus/pci/rescan", "1");
   const bool back = present(gpu);
   const auto after = owner.read(Reg32::scratch);
-  report("unplug", "acpi-eject", outcome(!back || during != secret),
-         "slot=%s eject_write=%s gone_from_guest=%s present_after_rescan=%s secret=0x%08x "
-         "owner_during=%s owner_after=%s",
-         slot.c_str(), ejected ? "ok" : "failed", gone_from_guest ? "yes" : "no",
-         back ? "yes" : "no", secret, OwnerValue(during).c_str(), OwnerValue(after).c_str());
+  report(
+      {.property = "unplug", .path = "acpi-eject", .outcome = outcome(!back || during != secret)},
+      "slot=%s eject_write=%s gone_from_guest=%s present_after_rescan=%s secret=0x%08x "
+      "owner_during=%s owner_after=%s",
+      slot.c_str(), ejected ? "ok" : "failed", gone_from_guest ? "yes" : "no", back ? "yes" : "no",
+      secret, OwnerValue(during).c_str(), OwnerValue(after).c_str());
 }
 
 }  // namespace
@@ -135,9 +146,11 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string path = argv[i];
     if (path == "link-disable") {
-      control_register(owner, *port, "link-disable", kLinkControl, kLinkDisable, gpu);
+      control_register(owner, *port, "link-disable", {.reg = kLinkControl, .bit = kLinkDisable},
+                       gpu);
     } else if (path == "slot-power-off") {
-      control_register(owner, *port, "slot-power-off", kSlotControl, kPowerOff, gpu);
+      control_register(owner, *port, "slot-power-off", {.reg = kSlotControl, .bit = kPowerOff},
+                       gpu);
     } else if (path == "acpi-eject") {
       acpi_eject(owner, gpu);
     } else {

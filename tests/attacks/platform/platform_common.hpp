@@ -41,14 +41,21 @@ namespace hix::platform {
   std::exit(2);
 }
 
-inline void report(const char* property, const char* path, const char* outcome,
-                   const char* extra_fmt, ...) {
+// The verdict line's fixed fields: the property attacked, the path tried and
+// its outcome ("succeeded", "blocked", "refused").
+struct Verdict {
+  const char* property;
+  const char* path;
+  const char* outcome;
+};
+
+inline void report(const Verdict& v, const char* extra_fmt, ...) {
   char extra[768] = "";
   std::va_list ap;
   va_start(ap, extra_fmt);
   std::vsnprintf(extra, sizeof extra, extra_fmt, ap);
   va_end(ap);
-  std::printf("ATTACK property=%s path=%s outcome=%s %s\n", property, path, outcome, extra);
+  std::printf("ATTACK property=%s path=%s outcome=%s %s\n", v.property, v.path, v.outcome, extra);
   std::fflush(stdout);
 }
 
@@ -147,8 +154,14 @@ struct RawEnclave {
   std::uint32_t add_status = 0;
   bool alive = false;
 
-  RawEnclave(AttackDevice& d, std::uint64_t secs_pa, std::uint64_t page_pa, const Secret& secret)
-      : dev(d), secs(secs_pa), page(page_pa) {
+  // The physical pages the attacker picks: the SECS and the page of `secret`.
+  struct Pages {
+    std::uint64_t secs_pa;
+    std::uint64_t page_pa;
+  };
+
+  RawEnclave(AttackDevice& d, Pages at, const Secret& secret)
+      : dev(d), secs(at.secs_pa), page(at.page_pa) {
     create_status = dev.encls({HIX_ECREATE, 0, secs, 0, kBase, kSize, 0});
     if (create_status != HIX_OK) return;
     alive = true;

@@ -7,7 +7,9 @@
 //
 // Path: suspend-to-ram. "succeeded" when the secret is still in the page or
 // the enclave still exists after the wake.
+#include <filesystem>
 #include <fstream>
+#include <string_view>
 
 #include "platform_common.hpp"
 
@@ -15,7 +17,7 @@ namespace {
 
 using namespace hix::platform;
 
-bool write_file(const char* path, const char* text) {
+bool write_file(const std::filesystem::path& path, std::string_view text) {
   std::ofstream f(path);
   f << text;
   f.flush();
@@ -28,10 +30,10 @@ int main() {
   AttackDevice dev;
   const std::uint64_t block = dev.block(1);
   const Secret secret = random_secret();
-  RawEnclave enclave(dev, block, block + HIX_PAGE_SIZE, secret);
+  RawEnclave enclave(dev, {.secs_pa = block, .page_pa = block + HIX_PAGE_SIZE}, secret);
   if (enclave.create_status != HIX_OK || enclave.add_status != HIX_OK) {
-    report("s3", "suspend-to-ram", "refused", "ecreate=%u eadd=%u", enclave.create_status,
-           enclave.add_status);
+    report({.property = "s3", .path = "suspend-to-ram", .outcome = "refused"}, "ecreate=%u eadd=%u",
+           enclave.create_status, enclave.add_status);
     return 0;
   }
   write_file("/sys/class/rtc/rtc0/wakealarm", "0");
@@ -45,7 +47,9 @@ int main() {
   const std::uint32_t destroy = enclave.destroy();
   const bool survived =
       (err == 0 && contains(after, secret)) || remove == HIX_OK || destroy == HIX_OK;
-  report("s3", "suspend-to-ram", suspended ? outcome(survived) : "refused",
+  report({.property = "s3",
+          .path = "suspend-to-ram",
+          .outcome = suspended ? outcome(survived) : "refused"},
          "alarm=%s suspended=%s page=%s eremove=%u edestroy=%u", yes_no(armed), yes_no(suspended),
          describe(after, secret), remove, destroy);
   return 0;

@@ -62,7 +62,8 @@ int main() {
   if (const int e = dev.call(HIX_ATTACK_SMI, &smi); e != 0) fail("SMI: %s", strerror(e));
   const bool entered = !before && marker_in(dev, marker, &where);
   mch.write<std::uint8_t>(kSmramReg, smram);
-  report("smm", "apm-smi", outcome(entered), "smram=0x%02x d_open=%s save_area=0x%llx", smram,
-         yes_no((opened & kDOpen) != 0), static_cast<unsigned long long>(entered ? where : 0));
+  report({.property = "smm", .path = "apm-smi", .outcome = outcome(entered)},
+         "smram=0x%02x d_open=%s save_area=0x%llx", smram, yes_no((opened & kDOpen) != 0),
+         static_cast<unsigned long long>(entered ? where : 0));
   return 0;
 }

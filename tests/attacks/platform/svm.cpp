@@ -31,8 +31,8 @@ int main() {
   const bool svm = (ecx & (1u << 2)) != 0;
   unsigned a_eax = 0, a_ebx = 0, a_ecx = 0, a_edx = 0;
   __cpuid(0x8000000A, a_eax, a_ebx, a_ecx, a_edx);
-  report("svm", "cpuid", outcome(svm), "svm=%s ecx=0x%08x leaf_8000000a_eax=0x%08x", yes_no(svm),
-         ecx, a_eax);
+  report({.property = "svm", .path = "cpuid", .outcome = outcome(svm)},
+         "svm=%s ecx=0x%08x leaf_8000000a_eax=0x%08x", yes_no(svm), ecx, a_eax);
 
   hix_attack_msr efer{kMsrEfer, 0, 0};
   if (dev.call(HIX_ATTACK_RDMSR, &efer) != 0 || efer.err != 0) fail("RDMSR EFER");
@@ -44,17 +44,17 @@ int main() {
   const bool svme = set.err == 0 && (back.value & kEferSvme) != 0;
   hix_attack_msr restore{kMsrEfer, 0, old_efer};
   dev.call(HIX_ATTACK_WRMSR, &restore);
-  report("svm", "efer-svme", outcome(svme), "wrmsr_err=%d efer_after=0x%llx", set.err,
-         static_cast<unsigned long long>(back.value));
+  report({.property = "svm", .path = "efer-svme", .outcome = outcome(svme)},
+         "wrmsr_err=%d efer_after=0x%llx", set.err, static_cast<unsigned long long>(back.value));
 
   // An EPC page the attacker's kernel places itself (any enclave's page is
   // placed by the untrusted OS).
   const std::uint64_t block = dev.block(1);
   const Secret secret = random_secret();
-  RawEnclave enclave(dev, block, block + HIX_PAGE_SIZE, secret);
+  RawEnclave enclave(dev, {.secs_pa = block, .page_pa = block + HIX_PAGE_SIZE}, secret);
   if (enclave.create_status != HIX_OK || enclave.add_status != HIX_OK) {
-    report("svm", "vmrun-hsave-epc", "refused", "ecreate=%u eadd=%u", enclave.create_status,
-           enclave.add_status);
+    report({.property = "svm", .path = "vmrun-hsave-epc", .outcome = "refused"},
+           "ecreate=%u eadd=%u", enclave.create_status, enclave.add_status);
     return 0;
   }
   Page before{}, after{};
@@ -69,7 +69,7 @@ int main() {
   std::uint64_t saved_efer = 0;
   std::memcpy(&saved_efer, after.data() + 0x4D0, sizeof saved_efer);  // save.efer
   const std::uint32_t destroyed = enclave.destroy();
-  report("svm", "vmrun-hsave-epc", outcome(v.vmrun == 1),
+  report({.property = "svm", .path = "vmrun-hsave-epc", .outcome = outcome(v.vmrun == 1)},
          "svme=%s vmrun=%s epc=0x%llx hsave_written=%s saved_efer=0x%llx destroy=%u",
          yes_no(v.svme == 1), yes_no(v.vmrun == 1), static_cast<unsigned long long>(enclave.page),
          yes_no(written), static_cast<unsigned long long>(saved_efer), destroyed);

@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
             // RAM to it) reads as zeros, like a hole.
             for (std::size_t off = 0; off < o.size(); off += 4096) {
               const auto page = o.subspan(off, std::min<std::size_t>(4096, o.size() - off));
-              if (dev.read_phys(HIX_ATTACK_READ_PHYS_DIRECT, p + off, page) != 0) {
+              if (dev.read_phys(hix::attacks::PhysRead::direct, p + off, page) != 0) {
                 std::memset(page.data(), 0, page.size());
               }
             }

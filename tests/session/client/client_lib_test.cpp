@@ -441,10 +441,12 @@ TEST(Frame, ReplyHeadersAreChecked) {
 }
 
 TEST(Status, NamesDescribeDetails) {
-  EXPECT_EQ(describe_status(HIX_SESSION_VALIDATION, (HIX_VALID_DMA_RANGE << 16) | 3),
+  EXPECT_EQ(describe_status(
+                {.status = HIX_SESSION_VALIDATION, .detail = (HIX_VALID_DMA_RANGE << 16) | 3}),
             "validation (dma_range, op 3)");
-  EXPECT_EQ(describe_status(HIX_SESSION_DEVICE, (7u << 16) | HIX_VGPU_AUTH_FAILED),
-            "device (auth_failed, op 7)");
+  EXPECT_EQ(
+      describe_status({.status = HIX_SESSION_DEVICE, .detail = (7u << 16) | HIX_VGPU_AUTH_FAILED}),
+      "device (auth_failed, op 7)");
   EXPECT_EQ(session_status_name(HIX_SESSION_FORGED), "forged");
   EXPECT_EQ(session_status_name(99), "status 99");
 }

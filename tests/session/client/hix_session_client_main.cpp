@@ -11,8 +11,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hex.hpp"
@@ -259,7 +261,7 @@ int seal_weights(const Args& a) {
   return kExitOk;
 }
 
-bool write_file(const std::string& path, const std::string& text) {
+bool write_file(const std::filesystem::path& path, std::string_view text) {
   std::ofstream f(path, std::ios::trunc);
   f << text;
   f.close();

@@ -577,7 +577,7 @@ TEST(Window, PutGetAndLoadAreBoundsChecked) {
   EXPECT_EQ(s->window_bytes(), 3u * 4096);
   const Bytes data(5000, 0x5C);
   ASSERT_TRUE(s->put(4096, data).ok());
-  auto back = s->get(4096, data.size());
+  auto back = s->get({.offset = 4096, .length = data.size()});
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, data);
   for (const auto& [off, len] : std::vector<std::pair<std::uint64_t, std::uint64_t>>{
@@ -585,14 +585,14 @@ TEST(Window, PutGetAndLoadAreBoundsChecked) {
     auto p = s->put(off, Bytes(len, 1));
     ASSERT_FALSE(p.ok());
     EXPECT_EQ(p.error().status, HIX_SESSION_OUT_OF_RANGE) << p.error().message;
-    auto g = s->get(off, len);
+    auto g = s->get({.offset = off, .length = len});
     ASSERT_FALSE(g.ok());
     EXPECT_EQ(g.error().status, HIX_SESSION_OUT_OF_RANGE) << g.error().message;
   }
-  auto l = s->load(0, 0, 0, 4096);  // no disks
+  auto l = s->load({.disk = 0, .disk_offset = 0, .window_offset = 0, .length = 4096});  // no disks
   ASSERT_FALSE(l.ok());
   EXPECT_EQ(l.error().status, HIX_SESSION_OUT_OF_RANGE);
-  auto misaligned = s->load(0, 0, 100, 4096);
+  auto misaligned = s->load({.disk = 0, .disk_offset = 0, .window_offset = 100, .length = 4096});
   ASSERT_FALSE(misaligned.ok());
   EXPECT_EQ(misaligned.error().status, HIX_SESSION_BAD_REQUEST);
   // The refusals left the session working.

@@ -178,7 +178,7 @@ TEST(WindowPool, WindowsComeInPiecesAndMergeBackOnRelease) {
   auto mem = host_staging({.bytes = 8 * kMiB, .extent_bytes = 2 * kMiB}, GuestPhys{0x40000000});
   WindowPool pool(*mem);
   ASSERT_TRUE(pool.reserve_contiguous(kMiB).has_value());
-  const auto w1 = pool.alloc(2 * kMiB, HIX_SESSION_MAX_EXTENTS);
+  const auto w1 = pool.alloc({.bytes = 2 * kMiB, .max_pieces = HIX_SESSION_MAX_EXTENTS});
   ASSERT_TRUE(w1.has_value());
   // [1 MiB, 3 MiB): the end of extent 0 and the start of extent 1.
   ASSERT_EQ(w1->pieces.size(), 2u);
@@ -187,18 +187,18 @@ TEST(WindowPool, WindowsComeInPiecesAndMergeBackOnRelease) {
   EXPECT_EQ(w1->pieces[0].area.gpa.value, 0x40000000u + kMiB);
   EXPECT_EQ(w1->pieces[1].window_offset, kMiB);
   EXPECT_EQ(w1->pieces[1].area.gpa.value, 0x40000000u + 2 * kMiB + 4096);
-  const auto w2 = pool.alloc(4 * kMiB, HIX_SESSION_MAX_EXTENTS);
+  const auto w2 = pool.alloc({.bytes = 4 * kMiB, .max_pieces = HIX_SESSION_MAX_EXTENTS});
   ASSERT_TRUE(w2.has_value());
-  EXPECT_FALSE(pool.alloc(2 * kMiB, HIX_SESSION_MAX_EXTENTS).has_value());
-  EXPECT_FALSE(pool.alloc(4096, 0).has_value());                       // no pieces allowed
-  EXPECT_FALSE(pool.alloc(100, HIX_SESSION_MAX_EXTENTS).has_value());  // not pages
+  EXPECT_FALSE(pool.alloc({.bytes = 2 * kMiB, .max_pieces = HIX_SESSION_MAX_EXTENTS}).has_value());
+  EXPECT_FALSE(pool.alloc({.bytes = 4096, .max_pieces = 0}).has_value());                       // no pieces allowed
+  EXPECT_FALSE(pool.alloc({.bytes = 100, .max_pieces = HIX_SESSION_MAX_EXTENTS}).has_value());  // not pages
   EXPECT_EQ(pool.free_bytes(), kMiB);
   pool.release(*w1);
   pool.release(*w2);
   EXPECT_EQ(pool.free_bytes(), 7 * kMiB);
   EXPECT_EQ(pool.largest_free(), 7 * kMiB);
   // A window's bytes are the pool's, bounds checked.
-  const auto w3 = pool.alloc(4096, 1);
+  const auto w3 = pool.alloc({.bytes = 4096, .max_pieces = 1});
   ASSERT_TRUE(w3.has_value());
   EXPECT_TRUE(w3->range(pool.memory(), 0, 4096).has_value());
   EXPECT_FALSE(w3->range(pool.memory(), 1, 4096).has_value());

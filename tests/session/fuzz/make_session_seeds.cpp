@@ -106,10 +106,12 @@ int main(int argc, char** argv) {
     Bytes seq;
     plain_record(seq, HIX_MSG_ALLOC, alloc_body({4096, 4096}));
     CmdbufBuilder b;
-    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32), World::kWindow, 256, 1, 0);
+    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32),
+                {.gpa = World::kWindow, .bytes = 256}, {.tensor_id = 1, .key_slot = 0});
     b.copy(tref(h[1], HIX_VGPU_DT_F32), tref(h[0], HIX_VGPU_DT_F32), 64);
     b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(h[1], HIX_VGPU_DT_F32),
-                World::kWindow + World::kExtent, 256, HIX_VGPU_TENSOR_ID_DEVICE | 1, 0);
+                {.gpa = World::kWindow + World::kExtent, .bytes = 256},
+                {.tensor_id = HIX_VGPU_TENSOR_ID_DEVICE | 1, .key_slot = 0});
     plain_record(seq, HIX_MSG_SUBMIT, bytes(b.finish()));
     Bytes fr;
     put(fr, hix_msg_free{1, 0});
@@ -129,7 +131,9 @@ int main(int argc, char** argv) {
     plain_record(seq, HIX_MSG_MODEL_KEY, body);  // twice: refused
     plain_record(seq, HIX_MSG_ALLOC, alloc_body({64}));
     CmdbufBuilder b;
-    b.fill(tref(h[0], HIX_VGPU_DT_F32), 16, 0x3f800000).loop(4, 1).add_reg(0, 1);
+    b.fill(tref(h[0], HIX_VGPU_DT_F32), 16, 0x3f800000)
+        .loop({.count = 4, .body_ops = 1})
+        .add_reg(0, 1);
     plain_record(seq, HIX_MSG_SUBMIT, bytes(b.finish()));
     write(msg_dir + "/model_key_loop", seq);
   }
@@ -143,12 +147,14 @@ int main(int argc, char** argv) {
   };
   {
     CmdbufBuilder b;
-    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(kBufA, HIX_VGPU_DT_F32), kExtent0, 4096, 11, 0);
-    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(kBufB, HIX_VGPU_DT_BF16), kExtent0 + kExtentBytes,
-                2048, 5, 2);
+    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(kBufA, HIX_VGPU_DT_F32),
+                {.gpa = kExtent0, .bytes = 4096}, {.tensor_id = 11, .key_slot = 0});
+    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(kBufB, HIX_VGPU_DT_BF16),
+                {.gpa = kExtent0 + kExtentBytes, .bytes = 2048}, {.tensor_id = 5, .key_slot = 2});
     b.copy(tref(kBufB, HIX_VGPU_DT_F32), tref(kBufA, HIX_VGPU_DT_F32), 1024);
-    b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(kBufB, HIX_VGPU_DT_F32), kExtent0 + 8192, 4096,
-                HIX_VGPU_TENSOR_ID_DEVICE | 1, 0);
+    b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(kBufB, HIX_VGPU_DT_F32),
+                {.gpa = kExtent0 + 8192, .bytes = 4096},
+                {.tensor_id = HIX_VGPU_TENSOR_ID_DEVICE | 1, .key_slot = 0});
     seed("decrypt_copy_encrypt", Mode::protected_mode, b);
   }
   {
@@ -166,7 +172,7 @@ int main(int argc, char** argv) {
     hix_vgpu_op_break_if_eq br{};
     br.x = hix::vgpu::tref_indexed(kBufA, HIX_VGPU_DT_I32, 0, 0, 4);
     b.set_reg(0, 0)
-        .loop(8, 3)
+        .loop({.count = 8, .body_ops = 3})
         .add(HIX_VGPU_OP_ROPE, rope)
         .add_reg(0, 1)
         .add(HIX_VGPU_OP_BREAK_IF_EQ, br);
@@ -174,9 +180,10 @@ int main(int argc, char** argv) {
   }
   {
     CmdbufBuilder b;
-    b.dma(HIX_VGPU_OP_DMA_IN, tref(kBufA, HIX_VGPU_DT_F32), kExtent0, 4096);
+    b.dma(HIX_VGPU_OP_DMA_IN, tref(kBufA, HIX_VGPU_DT_F32), {.gpa = kExtent0, .bytes = 4096});
     b.fill(tref(kBufB, HIX_VGPU_DT_I32), 16, 7);
-    b.dma(HIX_VGPU_OP_DMA_OUT, tref(kBufB, HIX_VGPU_DT_I32), kExtent0 + kExtentBytes, 64);
+    b.dma(HIX_VGPU_OP_DMA_OUT, tref(kBufB, HIX_VGPU_DT_I32),
+          {.gpa = kExtent0 + kExtentBytes, .bytes = 64});
     seed("plain_dma", Mode::plain, b);
   }
   return 0;

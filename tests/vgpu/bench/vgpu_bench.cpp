@@ -115,10 +115,11 @@ void BM_DmaIn(benchmark::State& state, bool decrypt) {
   }
   CmdbufBuilder cb;
   if (decrypt) {
-    cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(b.buf(), HIX_VGPU_DT_F32), Bench::kDataGpa, bytes,
-                 1, 0);
+    cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(b.buf(), HIX_VGPU_DT_F32),
+                 {.gpa = Bench::kDataGpa, .bytes = bytes}, {.tensor_id = 1, .key_slot = 0});
   } else {
-    cb.dma(HIX_VGPU_OP_DMA_IN, tref(b.buf(), HIX_VGPU_DT_F32), Bench::kDataGpa, bytes);
+    cb.dma(HIX_VGPU_OP_DMA_IN, tref(b.buf(), HIX_VGPU_DT_F32),
+           {.gpa = Bench::kDataGpa, .bytes = bytes});
   }
   const auto cmd = cb.finish();
   for (auto _ : state) {
@@ -139,10 +140,11 @@ void BM_DmaOut(benchmark::State& state, bool encrypt) {
   for (auto _ : state) {
     CmdbufBuilder cb;
     if (encrypt) {
-      cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(b.buf(), HIX_VGPU_DT_F32), Bench::kDataGpa,
-                   bytes, ++id, 0);
+      cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(b.buf(), HIX_VGPU_DT_F32),
+                   {.gpa = Bench::kDataGpa, .bytes = bytes}, {.tensor_id = ++id, .key_slot = 0});
     } else {
-      cb.dma(HIX_VGPU_OP_DMA_OUT, tref(b.buf(), HIX_VGPU_DT_F32), Bench::kDataGpa, bytes);
+      cb.dma(HIX_VGPU_OP_DMA_OUT, tref(b.buf(), HIX_VGPU_DT_F32),
+             {.gpa = Bench::kDataGpa, .bytes = bytes});
     }
     if (!b.submit(cb.finish())) {
       state.SkipWithError("DMA failed");

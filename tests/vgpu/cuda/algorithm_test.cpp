@@ -246,20 +246,26 @@ TEST(GpuAlgorithm, ChunkMacMatchesLibsodiumAead) {
           static_cast<std::uint32_t>(c + 1 == chunks ? bytes - c * 65536ull : 65536);
       const std::byte* chunk = sealed.data() + c * 65584ull;
       std::uint32_t hdr[8];
-      chunk_header_words(key_id, tensor_id, c, chunks, bytes, hdr);
+      chunk_header_words({.key_id = key_id,
+                          .tensor_id = tensor_id,
+                          .index = c,
+                          .count = chunks,
+                          .tensor_bytes = bytes},
+                         hdr);
       std::uint32_t stored_hdr[8];
       std::memcpy(stored_hdr, chunk, sizeof stored_hdr);
       ASSERT_EQ(0, std::memcmp(hdr, stored_hdr, sizeof hdr)) << "header words, chunk " << c;
       std::uint32_t ks[16];
       chacha20_block(key_words(key.data()), 0, chunk_nonce(c, tensor_id), ks);
-      const std::uint32_t n = chunk_mac_blocks(ct_len);
+      const ChunkMacShape shape = chunk_mac_shape(ct_len);
+      const std::uint32_t n = shape.blocks;
       const auto load16 = [chunk](std::uint32_t i, std::uint32_t w[4]) {
         std::memcpy(w, chunk + 16 * static_cast<std::size_t>(i), 16);
       };
       for (const std::uint32_t lanes : {32u, 128u, 256u}) {
         const auto got =
             lane_split_poly1305(ks, n, lanes, [&](std::uint32_t i, std::uint32_t w[4]) {
-              chunk_mac_block(i, n, ct_len, hdr, load16, w);
+              chunk_mac_block(i, shape, hdr, load16, w);
             });
         const auto* tag = reinterpret_cast<const unsigned char*>(chunk + 32 + ct_len);  // byte view
         ASSERT_EQ(got, tag_words(tag)) << "bytes=" << bytes << " chunk=" << c << " lanes=" << lanes;

@@ -65,13 +65,24 @@ struct Target {
   Backend* backend;
 };
 
+// How far past a 256-byte boundary an allocation starts: in elements for
+// alloc(), in bytes for alloc_bytes().
+struct Misalign {
+  std::uint64_t units = 0;
+};
+
 class BackendPair {
  public:
-  // `dirty_bytes`: how much of VRAM, from 0, earlier users of these
-  // backends may have written; the first reset_arena() zeroes it.
-  BackendPair(Backend& ref, std::vector<Target> gpus, std::uint64_t seed,
-              std::uint64_t dirty_bytes = 0)
-      : ref_(ref), gpus_(std::move(gpus)), rng_(seed), high_(dirty_bytes) {}
+  // `seed`: the data generator's; `dirty_bytes`: how much of VRAM, from 0,
+  // earlier users of these backends may have written (the first
+  // reset_arena() zeroes it).
+  struct Options {
+    std::uint64_t seed = 0;
+    std::uint64_t dirty_bytes = 0;
+  };
+
+  BackendPair(Backend& ref, std::vector<Target> gpus, Options options)
+      : ref_(ref), gpus_(std::move(gpus)), rng_(options.seed), high_(options.dirty_bytes) {}
 
   Backend& ref() { return ref_; }
   const std::vector<Target>& gpus() const { return gpus_; }
@@ -133,15 +144,15 @@ class BackendPair {
   }
   // `count` elements `misalign` elements past a 256-byte boundary, with an
   // untouched gap on both sides (what compare() checks as guard bytes).
-  TensorArg alloc(DType dt, std::uint64_t count, std::uint64_t misalign = 0) {
-    const std::uint64_t start = (cursor_ + 255) / 256 * 256 + misalign * dtype_size(dt);
+  TensorArg alloc(DType dt, std::uint64_t count, Misalign misalign = {}) {
+    const std::uint64_t start = (cursor_ + 255) / 256 * 256 + misalign.units * dtype_size(dt);
     cursor_ = start + count * dtype_size(dt) + kGap;
     high_ = std::max(high_, cursor_ + kGap);
     return TensorArg{VramOffset{start}, dt, count};
   }
   // A raw byte range, for byte-level tests.
-  VramOffset alloc_bytes(std::uint64_t bytes, std::uint64_t misalign = 0) {
-    const std::uint64_t start = (cursor_ + 255) / 256 * 256 + misalign;
+  VramOffset alloc_bytes(std::uint64_t bytes, Misalign misalign = {}) {
+    const std::uint64_t start = (cursor_ + 255) / 256 * 256 + misalign.units;
     cursor_ = start + bytes + kGap;
     high_ = std::max(high_, cursor_ + kGap);
     return VramOffset{start};

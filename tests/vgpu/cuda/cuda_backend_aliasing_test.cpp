@@ -27,8 +27,8 @@ TEST_P(AliasedBinary, AddWithOutOnAnInputMatchesTheCpu) {
   Pair& p = pair();
   const bool on_b = GetParam();
   p.begin(strf("add out == %s n=4099", on_b ? "b" : "a"));
-  const auto a = p.alloc(F32, 4099, 1);
-  const auto b = p.alloc(BF16, 4099, 3);
+  const auto a = p.alloc(F32, 4099, Misalign{1});
+  const auto b = p.alloc(BF16, 4099, Misalign{3});
   p.put(a, p.random(a.count, -2, 2));
   p.put(b, p.random(b.count, -2, 2));
   const TensorArg out = on_b ? b : a;
@@ -73,9 +73,9 @@ TEST_P(AliasedMatmul, OutOverAnInputMatchesTheCpu) {
                dt_name(c.b_dt), c.trans_b ? " trans_b" : "", c.over_b ? "= b" : "= a",
                c.out_shift));
   const std::uint64_t slack = 64;
-  const TensorArg region = p.alloc(c.a_dt, cnt(c.m, c.k) + 2 * slack, 1);
+  const TensorArg region = p.alloc(c.a_dt, cnt(c.m, c.k) + 2 * slack, Misalign{1});
   const TensorArg a{VramOffset{region.offset.value + slack * 4}, c.a_dt, cnt(c.m, c.k)};
-  const TensorArg b = p.alloc(c.b_dt, cnt(c.k, c.n), 3);
+  const TensorArg b = p.alloc(c.b_dt, cnt(c.k, c.n), Misalign{3});
   p.put(region, p.random(region.count, -1, 1));
   const auto bv = Pair::stored(c.b_dt, p.random(b.count, -1, 1));
   p.put(b, bv);
@@ -135,7 +135,7 @@ TEST_P(OverlappingCopy, MovesAndConvertsLikeTheCpu) {
   p.begin(strf("copy %s -> %s count=%" PRIu64 " dst = src%+" PRId64 " bytes", dt_name(c.src_dt),
                dt_name(c.dst_dt), c.count, c.dst_shift_bytes));
   const std::uint64_t slack = 64;
-  const TensorArg region = p.alloc(F32, c.count * 2 + 2 * slack, 0);
+  const TensorArg region = p.alloc(F32, c.count * 2 + 2 * slack, Misalign{0});
   p.put(region, p.random(region.count, -100, 100));
   const TensorArg src{VramOffset{region.offset.value + slack * 4}, c.src_dt, c.count};
   const TensorArg dst{VramOffset{static_cast<std::uint64_t>(

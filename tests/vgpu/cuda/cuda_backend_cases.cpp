@@ -66,16 +66,16 @@ void matmul_case(Pair& p, const MatmulCase& c) {
                dt_name(c.b_dt), dt_name(c.out_dt), c.trans_b ? " trans_b" : "",
                c.bias ? (c.bias_dt == BF16 ? " bias(bf16)" : " bias") : "",
                c.accumulate ? " accumulate" : "", c.mis));
-  const auto a = p.alloc(c.a_dt, cnt(m, k), c.mis);
-  const auto b = p.alloc(c.b_dt, cnt(k, n), (c.mis + 1) % 4);
-  const auto out = p.alloc(c.out_dt, cnt(m, n), (c.mis + 3) % 4);
+  const auto a = p.alloc(c.a_dt, cnt(m, k), Misalign{c.mis});
+  const auto b = p.alloc(c.b_dt, cnt(k, n), Misalign{(c.mis + 1) % 4});
+  const auto out = p.alloc(c.out_dt, cnt(m, n), Misalign{(c.mis + 3) % 4});
   std::optional<TensorArg> bias;
   const auto av = Pair::stored(c.a_dt, p.random(a.count, -1, 1));
   const auto bv = Pair::stored(c.b_dt, p.random(b.count, -1, 1));
   p.put(a, av);
   p.put(b, bv);
   if (c.bias) {
-    bias = p.alloc(c.bias_dt, n, c.mis % 2);
+    bias = p.alloc(c.bias_dt, n, Misalign{c.mis % 2});
     p.put(*bias, p.random(n, -1, 1));
   }
   if (c.accumulate) {
@@ -107,8 +107,8 @@ void norm_case(Pair& p, const NormCase& c) {
   p.begin(strf("%s rows=%u cols=%u x=%s gamma=%s out=%s%s +%" PRIu64,
                c.layer ? "layernorm" : "rmsnorm", rows, cols, dt_name(c.x_dt), dt_name(c.g_dt),
                dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? " in-place" : "", mis));
-  const auto x = p.alloc(c.x_dt, cnt(rows, cols), mis);
-  const auto gamma = p.alloc(c.g_dt, cols, (mis + 1) % 4);
+  const auto x = p.alloc(c.x_dt, cnt(rows, cols), Misalign{mis});
+  const auto gamma = p.alloc(c.g_dt, cols, Misalign{(mis + 1) % 4});
   std::optional<TensorArg> beta;
   // An offset mean (LayerNorm must subtract it stably) and a spread.
   auto xv = p.random(x.count, -2, 2);
@@ -116,10 +116,11 @@ void norm_case(Pair& p, const NormCase& c) {
   p.put(x, xv);
   p.put(gamma, p.random(cols, -1.5, 1.5));
   if (c.layer) {
-    beta = p.alloc(c.g_dt, cols, (mis + 2) % 4);
+    beta = p.alloc(c.g_dt, cols, Misalign{(mis + 2) % 4});
     p.put(*beta, p.random(cols, -1, 1));
   }
-  const TensorArg out = c.in_place ? x : p.alloc(c.out_dt, cnt(rows, cols), (mis + 3) % 4);
+  const TensorArg out =
+      c.in_place ? x : p.alloc(c.out_dt, cnt(rows, cols), Misalign{(mis + 3) % 4});
   if (!c.in_place) p.poison(out);
   const NormArgs args{out, x, gamma, beta, rows, cols, 1e-5f};
   p.run([&](Backend& b) { return c.layer ? b.layernorm(args) : b.rmsnorm(args); });
@@ -142,9 +143,9 @@ void unary_case(Pair& p, const UnaryCase& c) {
   p.begin(strf("%s count=%" PRIu64 " x=%s out=%s%s +%" PRIu64,
                c.op == UnaryOp::gelu ? "gelu" : "silu", c.n, dt_name(c.x_dt),
                dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? " in-place" : "", c.mis));
-  const auto x = p.alloc(c.x_dt, c.n, c.mis);
+  const auto x = p.alloc(c.x_dt, c.n, Misalign{c.mis});
   p.put(x, p.random(c.n, -8, 8));
-  const TensorArg out = c.in_place ? x : p.alloc(c.out_dt, c.n, (c.mis + 1) % 4);
+  const TensorArg out = c.in_place ? x : p.alloc(c.out_dt, c.n, Misalign{(c.mis + 1) % 4});
   if (!c.in_place) p.poison(out);
   p.run([&](Backend& b) { return b.unary(UnaryArgs{c.op, out, x}); });
   // tanhf/expf (or their fast forms) against libm: a few ulp, and near
@@ -166,9 +167,10 @@ void softmax_case(Pair& p, const SoftmaxCase& c) {
   const std::uint32_t cols = c.cols;
   p.begin(strf("rows=%u cols=%u x=%s out=%s%s +%" PRIu64, rows, cols, dt_name(c.x_dt),
                dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? " in-place" : "", c.mis));
-  const auto x = p.alloc(c.x_dt, cnt(rows, cols), c.mis);
+  const auto x = p.alloc(c.x_dt, cnt(rows, cols), Misalign{c.mis});
   p.put(x, p.random(x.count, -10, 10));
-  const TensorArg out = c.in_place ? x : p.alloc(c.out_dt, cnt(rows, cols), (c.mis + 1) % 4);
+  const TensorArg out =
+      c.in_place ? x : p.alloc(c.out_dt, cnt(rows, cols), Misalign{(c.mis + 1) % 4});
   if (!c.in_place) p.poison(out);
   p.run([&](Backend& b) { return b.softmax(RowsArgs{out, x, rows, cols}); });
   // Probabilities: expf a few ulp, the row sum in another order.
@@ -189,10 +191,10 @@ void rope_case(Pair& p, const RopeCase& c) {
   p.begin(strf("tokens=%u heads=%u head_dim=%u rot_dim=%u pos=%" PRIu64 " x=%s out=%s%s +%" PRIu64,
                c.tokens, c.heads, c.head_dim, c.rot_dim, c.pos, dt_name(c.x_dt),
                dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? " in-place" : "", c.mis));
-  const auto x = p.alloc(c.x_dt, cnt(c.tokens, c.heads, c.head_dim), c.mis);
+  const auto x = p.alloc(c.x_dt, cnt(c.tokens, c.heads, c.head_dim), Misalign{c.mis});
   const auto xv = p.random(x.count, -2, 2);
   p.put(x, xv);
-  const TensorArg out = c.in_place ? x : p.alloc(c.out_dt, x.count, (c.mis + 1) % 4);
+  const TensorArg out = c.in_place ? x : p.alloc(c.out_dt, x.count, Misalign{(c.mis + 1) % 4});
   if (!c.in_place) p.poison(out);
   p.run([&](Backend& b) {
     return b.rope(RopeArgs{out, x, c.tokens, c.heads, c.head_dim, c.rot_dim, c.pos, 10000.0f});
@@ -224,22 +226,22 @@ void attention_sequence(Pair& p, const AttnCfg& c) {
            dt_name(c.qkv_dt), dt_name(c.cache_dt), dt_name(c.out_is_q ? c.qkv_dt : c.out_dt),
            c.out_is_q ? " out=q" : "");
   p.reset_arena();
-  const auto k_cache = p.alloc(c.cache_dt, cnt(max_seq, c.kv_heads, hd), 1);
-  const auto v_cache = p.alloc(c.cache_dt, cnt(max_seq, c.kv_heads, hd), 3);
+  const auto k_cache = p.alloc(c.cache_dt, cnt(max_seq, c.kv_heads, hd), Misalign{1});
+  const auto v_cache = p.alloc(c.cache_dt, cnt(max_seq, c.kv_heads, hd), Misalign{3});
   p.put(k_cache, p.random(k_cache.count, -1, 1));
   p.put(v_cache, p.random(v_cache.count, -1, 1));
   const std::pair<std::uint32_t, std::uint64_t> steps[] = {{17, 0}, {1, 17}, {1, 18}, {45, 19}};
   std::uint64_t mis = 0;
   for (const auto& [tokens, pos] : steps) {
     p.begin(strf("%s tokens=%u pos=%" PRIu64, cfg.c_str(), tokens, pos), false);
-    const auto q = p.alloc(c.qkv_dt, cnt(tokens, c.q_heads, hd), mis % 4);
-    const auto k = p.alloc(c.qkv_dt, cnt(tokens, c.kv_heads, hd), (mis + 1) % 4);
-    const auto v = p.alloc(c.qkv_dt, cnt(tokens, c.kv_heads, hd), (mis + 2) % 4);
+    const auto q = p.alloc(c.qkv_dt, cnt(tokens, c.q_heads, hd), Misalign{mis % 4});
+    const auto k = p.alloc(c.qkv_dt, cnt(tokens, c.kv_heads, hd), Misalign{(mis + 1) % 4});
+    const auto v = p.alloc(c.qkv_dt, cnt(tokens, c.kv_heads, hd), Misalign{(mis + 2) % 4});
     ++mis;
     p.put(q, p.random(q.count, -1, 1));
     p.put(k, p.random(k.count, -1, 1));
     p.put(v, p.random(v.count, -1, 1));
-    const TensorArg out = c.out_is_q ? q : p.alloc(c.out_dt, q.count, mis % 4);
+    const TensorArg out = c.out_is_q ? q : p.alloc(c.out_dt, q.count, Misalign{mis % 4});
     if (!c.out_is_q) p.poison(out);
     const AttentionArgs args{out,       q,          k,  v,       k_cache, v_cache, tokens,
                              c.q_heads, c.kv_heads, hd, max_seq, pos,     c.scale};

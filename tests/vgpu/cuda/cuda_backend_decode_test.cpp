@@ -115,8 +115,8 @@ TEST_P(Argmax, PicksTheCpusIndex) {
   const auto xv = argmax_values(p, c);
   p.begin(strf("%s rows=%u cols=%u x=%s +%" PRIu64, argmax_data_name(c.data), c.rows, c.cols,
                dt_name(c.dt), c.mis));
-  const auto x = p.alloc(c.dt, cnt(c.rows, c.cols), c.mis);
-  const auto out = p.alloc(I32, c.rows, (c.mis + 1) % 4);
+  const auto x = p.alloc(c.dt, cnt(c.rows, c.cols), Misalign{c.mis});
+  const auto out = p.alloc(I32, c.rows, Misalign{(c.mis + 1) % 4});
   p.put(x, xv);
   p.poison(out);
   p.run([&](Backend& b) { return b.argmax(RowsArgs{out, x, c.rows, c.cols}); });
@@ -173,8 +173,8 @@ TEST_P(Sample, DrawsTheCpusTokens) {
   p.begin(strf("rows=%u cols=%u x=%s temp=%.2f top_k=%u first_draw=%" PRIu64 "%s +%" PRIu64, c.rows,
                c.cols, dt_name(c.dt), static_cast<double>(c.temperature), c.top_k, c.first_draw,
                c.ties ? " ties" : "", c.mis));
-  const auto x = p.alloc(c.dt, cnt(c.rows, c.cols), c.mis);
-  const auto out = p.alloc(I32, c.rows, (c.mis + 2) % 4);
+  const auto x = p.alloc(c.dt, cnt(c.rows, c.cols), Misalign{c.mis});
+  const auto out = p.alloc(I32, c.rows, Misalign{(c.mis + 2) % 4});
   auto v = p.random(x.count, -5, 5);
   if (c.ties) {
     for (float& f : v) f = static_cast<float>(p.rng()() % 6) * 0.5f;

@@ -53,9 +53,9 @@ TEST_P(Binary, RoundsOnceLikeTheCpu) {
   p.begin(strf("%s n=%" PRIu64 " nb=%" PRIu64 " a=%s b=%s out=%s +%" PRIu64,
                c.op == BinaryOp::add ? "add" : "mul", c.n, c.nb, dt_name(c.a_dt), dt_name(c.b_dt),
                dt_name(c.out_dt), c.mis));
-  const auto a = p.alloc(c.a_dt, c.n, c.mis);
-  const auto b = p.alloc(c.b_dt, c.nb, (c.mis + 1) % 4);
-  const auto out = p.alloc(c.out_dt, c.n, (c.mis + 2) % 4);
+  const auto a = p.alloc(c.a_dt, c.n, Misalign{c.mis});
+  const auto b = p.alloc(c.b_dt, c.nb, Misalign{(c.mis + 1) % 4});
+  const auto out = p.alloc(c.out_dt, c.n, Misalign{(c.mis + 2) % 4});
   p.put(a, p.random(c.n, -4, 4));
   p.put(b, p.random(c.nb, -4, 4));
   p.poison(out);

@@ -40,7 +40,7 @@ TEST_P(ByteIo, ReadsBackWhatWasWrittenAndZeroesAnOddRange) {
   const std::uint64_t n = GetParam().bytes;
   const std::uint64_t mis = GetParam().misalign;
   p.begin(strf("write/read/zero %" PRIu64 " bytes at +%" PRIu64, n, mis));
-  const VramOffset off = p.alloc_bytes(n, mis);
+  const VramOffset off = p.alloc_bytes(n, Misalign{mis});
   const auto data = p.random_bytes(n);
   p.put_bytes(off, data);
   for (const Target& g : p.gpus()) {
@@ -129,7 +129,7 @@ TEST_P(Fill, WritesTheBitsExactlyLikeTheCpu) {
   const std::uint32_t v = c.random_bits ? static_cast<std::uint32_t>(p.rng()()) : c.bits;
   p.begin(
       strf("%s count=%" PRIu64 " +%" PRIu64 " bits=0x%08x", dt_name(c.dt), c.count, c.misalign, v));
-  const auto t = p.alloc(c.dt, c.count, c.misalign);
+  const auto t = p.alloc(c.dt, c.count, Misalign{c.misalign});
   p.poison(t);
   p.run([&](Backend& b) { return b.fill(t, v); });
   p.compare(t, exact_tol());
@@ -176,8 +176,8 @@ TEST_P(Copy, ConvertsBitForBitLikeTheCpu) {
   const std::uint64_t n = c.count;
   p.begin(strf("%s -> %s count=%" PRIu64 " src+%" PRIu64 " dst+%" PRIu64, dt_name(c.src_dt),
                dt_name(c.dst_dt), n, c.src_mis, c.dst_mis));
-  const auto src = p.alloc(c.src_dt, n, c.src_mis);
-  const auto dst = p.alloc(c.dst_dt, n, c.dst_mis);
+  const auto src = p.alloc(c.src_dt, n, Misalign{c.src_mis});
+  const auto dst = p.alloc(c.dst_dt, n, Misalign{c.dst_mis});
   if (c.src_dt == I32) {
     std::vector<std::int32_t> v(n);
     for (auto& x : v) x = static_cast<std::int32_t>(p.rng()());
@@ -227,7 +227,15 @@ INSTANTIATE_TEST_SUITE_P(Conversions, Copy, ::testing::ValuesIn(copy_cases()),
 
 constexpr std::uint32_t kVocab = 1000;
 
-std::vector<std::int32_t> random_ids(Pair& p, std::uint32_t rows, std::uint32_t vocab) {
+// `rows` token ids below `vocab`.
+struct IdsShape {
+  std::uint32_t rows = 0;
+  std::uint32_t vocab = 0;
+};
+
+std::vector<std::int32_t> random_ids(Pair& p, IdsShape shape) {
+  const std::uint32_t rows = shape.rows;
+  const std::uint32_t vocab = shape.vocab;
   std::vector<std::int32_t> ids(rows);
   for (auto& id : ids) id = static_cast<std::int32_t>(p.rng()() % vocab);
   if (rows > 2) {
@@ -269,11 +277,11 @@ TEST_P(Embedding, GathersTheCpusRowsExactly) {
   const std::uint64_t mis = c.mis;
   p.begin(strf("table=%s out=%s rows=%u dim=%u vocab=%u +%" PRIu64, dt_name(c.table_dt),
                dt_name(c.out_dt), rows, dim, kVocab, mis));
-  const auto table = p.alloc(c.table_dt, cnt(kVocab, dim), mis);
-  const auto ids = p.alloc(I32, rows, (mis + 1) % 4);
-  const auto out = p.alloc(c.out_dt, cnt(rows, dim), (mis + 3) % 4);
+  const auto table = p.alloc(c.table_dt, cnt(kVocab, dim), Misalign{mis});
+  const auto ids = p.alloc(I32, rows, Misalign{(mis + 1) % 4});
+  const auto out = p.alloc(c.out_dt, cnt(rows, dim), Misalign{(mis + 3) % 4});
   p.put(table, p.random(table.count, -3, 3));
-  p.put_i32(ids, random_ids(p, rows, kVocab));
+  p.put_i32(ids, random_ids(p, {.rows = rows, .vocab = kVocab}));
   p.poison(out);
   p.run([&](Backend& b) { return b.embedding(EmbeddingArgs{out, table, ids, rows, dim, kVocab}); });
   p.compare(out, exact_tol());
@@ -298,11 +306,11 @@ TEST_P(EmbeddingId, OutOfRangeFailsAndTheNextLookupWorks) {
   p.begin(strf("id %d out of range (vocab %u), then a valid lookup", bad, kVocab));
   const std::uint32_t rows = 9;
   const std::uint32_t dim = 64;
-  const auto table = p.alloc(F32, cnt(kVocab, dim), 1);
-  const auto ids = p.alloc(I32, rows, 3);
+  const auto table = p.alloc(F32, cnt(kVocab, dim), Misalign{1});
+  const auto ids = p.alloc(I32, rows, Misalign{3});
   const auto out = p.alloc(F32, cnt(rows, dim));
   p.put(table, p.random(table.count, -1, 1));
-  auto id_v = random_ids(p, rows, kVocab);
+  auto id_v = random_ids(p, {.rows = rows, .vocab = kVocab});
   id_v[5] = bad;
   p.put_i32(ids, id_v);
   const EmbeddingArgs args{out, table, ids, rows, dim, kVocab};

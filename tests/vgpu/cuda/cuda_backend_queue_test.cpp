@@ -90,8 +90,8 @@ TEST_P(Ordering, DeviceCryptoSeesQueuedOpsInIssueOrder) {
   ASSERT_NE(b.device_crypto(), nullptr) << g.label << ": device_crypto() is null";
   const Key key = random_key(p);
   const std::uint64_t count = 100000;
-  const auto t = p.alloc(F32, count, 1);
-  const auto t2 = p.alloc(F32, count, 3);
+  const auto t = p.alloc(F32, count, Misalign{1});
+  const auto t2 = p.alloc(F32, count, Misalign{3});
   p.expect(b.fill(t, f32_bits(2.5f)) == Status::ok, "fill");
   std::vector<std::byte> sealed(sealed_size(count * 4));
   const SealParams sp{1, kDeviceTensorBit | 77};
@@ -176,16 +176,16 @@ class Recording : public BackendParamTest<std::size_t> {
     ck(b.can_record(), "can_record()");
     L.n = 520;
     L.k = 320;
-    L.a = p.alloc(F32, L.k, 1);
-    L.w = p.alloc(BF16, cnt(L.n, L.k), 0);
-    L.h = p.alloc(F32, L.n, 3);
-    L.gamma = p.alloc(BF16, L.n, 1);
-    L.hn = p.alloc(F32, L.n, 2);
-    L.spike = p.alloc(F32, L.n, 0);
-    L.hs = p.alloc(F32, L.n, 1);
-    L.tok = p.alloc(I32, 1, 3);
-    L.marker = p.alloc(F32, 16, 1);
-    L.h4 = p.alloc(BF16, L.n, 1);
+    L.a = p.alloc(F32, L.k, Misalign{1});
+    L.w = p.alloc(BF16, cnt(L.n, L.k), Misalign{0});
+    L.h = p.alloc(F32, L.n, Misalign{3});
+    L.gamma = p.alloc(BF16, L.n, Misalign{1});
+    L.hn = p.alloc(F32, L.n, Misalign{2});
+    L.spike = p.alloc(F32, L.n, Misalign{0});
+    L.hs = p.alloc(F32, L.n, Misalign{1});
+    L.tok = p.alloc(I32, 1, Misalign{3});
+    L.marker = p.alloc(F32, 16, Misalign{1});
+    L.h4 = p.alloc(BF16, L.n, Misalign{1});
     p.put(L.a, p.random(L.k, -1, 1));
     p.put(L.w, p.random(L.w.count, -1, 1));
     p.put(L.gamma, p.random(L.n, 0.5f, 1.5f));
@@ -374,7 +374,7 @@ TEST_P(DeviceCryptoEngine, OpensSealsAndRejectsForgeriesLikeTheCpuEngine) {
   p.begin(strf("%s: open/seal %" PRIu64 " bytes, forgeries", g.label.c_str(), bytes));
   ASSERT_NE(dc, nullptr) << g.label << ": device_crypto() is null";
   const auto ck = [&](bool ok, const char* what) { p.expect(ok, (g.label + ": " + what).c_str()); };
-  const VramOffset dst = p.alloc_bytes(bytes, 2);
+  const VramOffset dst = p.alloc_bytes(bytes, Misalign{2});
   const auto plain = p.random_bytes(bytes);
   const SealParams sp{3, tid};
   std::vector<std::byte> sealed(sealed_size(bytes));
@@ -418,7 +418,7 @@ TEST_P(DeviceCryptoEngine, OpensSealsAndRejectsForgeriesLikeTheCpuEngine) {
     }
   }
   // Seal from VRAM: the cpu opens it; the bytes are the cpu's seal.
-  const VramOffset src = p.alloc_bytes(bytes, 4);
+  const VramOffset src = p.alloc_bytes(bytes, Misalign{4});
   ck(b.write_bytes(src, plain) == Status::ok, "write");
   const SealParams op{3, kDeviceTensorBit | tid};
   std::vector<std::byte> out(sealed_size(bytes));
@@ -461,7 +461,7 @@ TEST_P(PinnedHost, CarriesWritesAndReadsAndUnpinningLeavesMemoryUsable) {
   p.expect(b.pin_host(host) == Status::ok, "pin_host");
   const auto data = p.random_bytes(len);
   std::memcpy(host.data(), data.data(), len);
-  const VramOffset off = p.alloc_bytes(len, 5);
+  const VramOffset off = p.alloc_bytes(len, Misalign{5});
   p.expect(b.write_bytes(off, host.subspan(0, len)) == Status::ok, "write_bytes from pinned");
   const std::span<std::byte> back = host.subspan(len + page + 1, len);
   p.expect(b.read_bytes(off, back) == Status::ok, "read_bytes into pinned");

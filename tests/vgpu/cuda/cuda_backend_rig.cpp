@@ -116,7 +116,8 @@ void BackendTest::SetUp() {
   const std::string name = std::string(info->test_suite_name()) + "." + info->name();
   const std::uint64_t seed = case_seed(rig.seed(), name);
   ::testing::Test::RecordProperty("seed", strf("0x%llx", static_cast<unsigned long long>(seed)));
-  pair_.emplace(rig.cpu(), rig.targets(), seed, rig.dirty_bytes());
+  pair_.emplace(rig.cpu(), rig.targets(),
+                BackendPair::Options{.seed = seed, .dirty_bytes = rig.dirty_bytes()});
   pair_->reset_arena();
   rig.set_dirty_bytes(0);
 }

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -97,8 +98,10 @@ double gbps(std::uint64_t bytes, double seconds) {
   return static_cast<double>(bytes) / seconds / 1e9;
 }
 
-void fill_random(std::byte* p, std::uint64_t n, std::uint64_t seed) {
+void fill_random(std::span<std::byte> out, std::uint64_t seed) {
   // splitmix64: fast, and not zeros (zeros can run faster than real data).
+  std::byte* p = out.data();
+  const std::uint64_t n = out.size();
   std::uint64_t x = seed;
   for (std::uint64_t i = 0; i < n; i += 8) {
     x += 0x9e3779b97f4a7c15ull;
@@ -204,7 +207,7 @@ int main(int argc, char** argv) {
     Row r{};
     r.mib = mib;
     r.bytes = bytes;
-    fill_random(host.data(), bytes, mib);
+    fill_random(std::span<std::byte>(host.data(), bytes), mib);
     ok(cudaMemcpy(src.data(), host.data(), bytes, cudaMemcpyHostToDevice), "upload");
     ok(eng.seal_tensor(sealed.span(0, total), src.span(0, bytes), params, k), "seal");
 

@@ -34,13 +34,19 @@ std::vector<CmdbufBuilder> programs() {
   };
   one([](CmdbufBuilder& b) { b.fill(tref(kB1k, F), 16, 0x3F800000u); });
   one([](CmdbufBuilder& b) { b.copy(tref(kB1k, H), tref(kB4k, F), 64); });
-  one([](CmdbufBuilder& b) { b.dma(HIX_VGPU_OP_DMA_IN, tref(kB1k, F), 0x140000, 64); });
-  one([](CmdbufBuilder& b) { b.dma(HIX_VGPU_OP_DMA_OUT, tref(kB1k, F), 0x140000, 64); });
   one([](CmdbufBuilder& b) {
-    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(kB1k, F), 0x140000, 64, 1, 0);
+    b.dma(HIX_VGPU_OP_DMA_IN, tref(kB1k, F), {.gpa = 0x140000, .bytes = 64});
   });
   one([](CmdbufBuilder& b) {
-    b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(kB1k, F), 0x140000, 64, 1ull << 63 | 1, 0);
+    b.dma(HIX_VGPU_OP_DMA_OUT, tref(kB1k, F), {.gpa = 0x140000, .bytes = 64});
+  });
+  one([](CmdbufBuilder& b) {
+    b.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(kB1k, F), {.gpa = 0x140000, .bytes = 64},
+                {.tensor_id = 1, .key_slot = 0});
+  });
+  one([](CmdbufBuilder& b) {
+    b.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(kB1k, F), {.gpa = 0x140000, .bytes = 64},
+                {.tensor_id = 1ull << 63 | 1, .key_slot = 0});
   });
   one([](CmdbufBuilder& b) {
     hix_vgpu_op_embedding r{};
@@ -147,7 +153,7 @@ std::vector<CmdbufBuilder> programs() {
   });
   one([](CmdbufBuilder& b) {  // a decode-style loop
     b.set_reg(0, 0).set_reg(1, 3);
-    b.loop(4, 3);
+    b.loop({.count = 4, .body_ops = 3});
     b.fill(tref_indexed(kB256, I, 0, 0, 4), 1, 5);
     b.add_reg(0, 1);
     hix_vgpu_op_break_if_eq br{};

@@ -50,10 +50,19 @@ std::string shape_text(const std::vector<std::uint64_t>& s) {
   return t + "]";
 }
 
-// Why chunk `chunk` of tensor `ti` did not open: its header read against
-// the one it should carry (hix-gpu §7.1), else its tag.
-std::string chunk_diagnosis(const Manifest& m, std::size_t ti, std::uint32_t chunk,
-                            std::uint32_t count, const std::uint8_t* hdr) {
+// Chunk `index` of the `count` chunks of tensor `tensor`.
+struct ChunkRef {
+  std::size_t tensor = 0;
+  std::uint32_t index = 0;
+  std::uint32_t count = 0;
+};
+
+// Why chunk `at` did not open: its header read against the one it should
+// carry (hix-gpu §7.1), else its tag.
+std::string chunk_diagnosis(const Manifest& m, ChunkRef at, const std::uint8_t* hdr) {
+  const std::size_t ti = at.tensor;
+  const std::uint32_t chunk = at.index;
+  const std::uint32_t count = at.count;
   const TensorEntry& t = m.tensors[ti];
   if (le(hdr + 0, 4) != HIX_VGPU_CHUNK_MAGIC || hdr[4] != HIX_VGPU_CHUNK_VERSION) {
     return "the chunk's header is not a sealed-chunk header (magic or version)";
@@ -205,7 +214,9 @@ Check verify_tensors(const std::string& path, const Manifest& manifest, const Mo
             std::span(plain.data(), plen), std::span(chunk, plen + client::kChunkOverhead),
             {static_cast<std::uint8_t>(manifest.key_slot), t.tensor_id}, t.bytes, c, key.key);
         if (!ok) {
-          record(task.tensor, c, chunk_diagnosis(manifest, task.tensor, c, count, chunk));
+          record(task.tensor, c,
+                 chunk_diagnosis(manifest, {.tensor = task.tensor, .index = c, .count = count},
+                                 chunk));
           break;
         }
       }

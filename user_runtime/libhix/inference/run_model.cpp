@@ -246,7 +246,10 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
         len += padded(wf.tensors[j].stored);
         ++j;
       }
-      auto l = s.load(*o.disk_index, wf.tensors[i].offset, slots[i].offset, len);
+      auto l = s.load({.disk = *o.disk_index,
+                       .disk_offset = wf.tensors[i].offset,
+                       .window_offset = slots[i].offset,
+                       .length = len});
       if (!l) return err("LOAD " + tensors[i].name, l.error());
       r.t.disk_ms += static_cast<double>(l->nanoseconds) / 1e6;
       r.load_bytes += l->bytes;
@@ -381,7 +384,7 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
   // One program's tokens out: `count` i32 at the tokens slot, sealed with `id`.
   const auto fetch_tokens = [&](std::uint64_t count, client::TensorSeal seal,
                                 std::vector<std::int32_t>& out) -> model::Check {
-    auto tok = s.get(ts.offset, stored_size(count * 4, sealed));
+    auto tok = s.get({.offset = ts.offset, .length = stored_size(count * 4, sealed)});
     if (!tok) return err("GET tokens", tok.error());
     out.assign(count, -1);
     // reinterpret_cast: the token ids' storage as the opener's output bytes.
@@ -451,7 +454,7 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
     r.t.tokens_per_s = static_cast<double>(produced - 1) / after_first_s;
   }
   if (logits_out) {
-    auto lg = s.get(ls.offset, stored_size(logits_bytes, sealed));
+    auto lg = s.get({.offset = ls.offset, .length = stored_size(logits_bytes, sealed)});
     if (!lg) return err("GET logits", lg.error());
     r.last_logits.resize(logits_bytes / 4);
     // reinterpret_cast: the logits' storage as the opener's output bytes.

@@ -155,9 +155,18 @@ class Emitter {
     return tref_indexed(handle(BufferRole::tokens), HIX_VGPU_DT_I32, 0, kRegToken, 4);
   }
 
+  // out[rows, n] (+)= in[rows, k] weight^T (+ bias).
+  struct MatmulShape {
+    std::uint32_t rows = 0;
+    std::uint64_t n = 0;
+    std::uint64_t k = 0;
+  };
+
   void matmul(CmdbufBuilder& cb, hix_vgpu_tref out, hix_vgpu_tref in, hix_vgpu_tref weight,
-              hix_vgpu_tref bias, std::uint32_t rows, std::uint64_t n, std::uint64_t k,
-              bool accumulate) const {
+              hix_vgpu_tref bias, MatmulShape shape, bool accumulate) const {
+    const std::uint32_t rows = shape.rows;
+    const std::uint64_t n = shape.n;
+    const std::uint64_t k = shape.k;
     hix_vgpu_op_matmul r{};
     r.h.flags = HIX_VGPU_MATMUL_TRANS_B | (accumulate ? HIX_VGPU_MATMUL_ACCUMULATE : 0u);
     r.out = out;
@@ -194,7 +203,15 @@ class Emitter {
     }
   }
 
-  void rope(CmdbufBuilder& cb, BufferRole r, std::uint32_t rows, std::uint32_t heads) const {
+  // RoPE over `rows` tokens of `heads` heads each.
+  struct RopeShape {
+    std::uint32_t rows = 0;
+    std::uint32_t heads = 0;
+  };
+
+  void rope(CmdbufBuilder& cb, BufferRole r, RopeShape shape) const {
+    const std::uint32_t rows = shape.rows;
+    const std::uint32_t heads = shape.heads;
     hix_vgpu_op_rope o{};
     o.out = o.x = a(r);
     o.tokens = rows;
@@ -247,15 +264,15 @@ class Emitter {
       } else {
         norm(cb, a(BufferRole::h), a(BufferRole::x), p + "attn_norm", "", rows);
       }
-      matmul(cb, a(BufferRole::q), a(BufferRole::h), layer_w(l, "wq"), bias("bq"), rows, qd, d,
-             false);
-      matmul(cb, a(BufferRole::k), a(BufferRole::h), layer_w(l, "wk"), bias("bk"), rows, kvd, d,
-             false);
-      matmul(cb, a(BufferRole::v), a(BufferRole::h), layer_w(l, "wv"), bias("bv"), rows, kvd, d,
-             false);
+      matmul(cb, a(BufferRole::q), a(BufferRole::h), layer_w(l, "wq"), bias("bq"),
+             {.rows = rows, .n = qd, .k = d}, false);
+      matmul(cb, a(BufferRole::k), a(BufferRole::h), layer_w(l, "wk"), bias("bk"),
+             {.rows = rows, .n = kvd, .k = d}, false);
+      matmul(cb, a(BufferRole::v), a(BufferRole::h), layer_w(l, "wv"), bias("bv"),
+             {.rows = rows, .n = kvd, .k = d}, false);
       if (!gpt2) {
-        rope(cb, BufferRole::q, rows, c_.heads);
-        rope(cb, BufferRole::k, rows, c_.kv_heads);
+        rope(cb, BufferRole::q, {.rows = rows, .heads = c_.heads});
+        rope(cb, BufferRole::k, {.rows = rows, .heads = c_.kv_heads});
       }
       hix_vgpu_op_attention at{};
       at.out = a(BufferRole::att);
@@ -274,25 +291,25 @@ class Emitter {
       at.scale = 1.0f / std::sqrt(static_cast<float>(c_.head_dim));
       cb.add(HIX_VGPU_OP_ATTENTION, at);
       // Residual adds fold into the projections (ACCUMULATE).
-      matmul(cb, a(BufferRole::x), a(BufferRole::att), layer_w(l, "wo"), bias("bo"), rows, d, qd,
-             true);
+      matmul(cb, a(BufferRole::x), a(BufferRole::att), layer_w(l, "wo"), bias("bo"),
+             {.rows = rows, .n = d, .k = qd}, true);
       const std::uint64_t mn = std::uint64_t{rows} * m;
       if (gpt2) {
         norm(cb, a(BufferRole::h), a(BufferRole::x), p + "ln2.g", p + "ln2.b", rows);
-        matmul(cb, a(BufferRole::mlp), a(BufferRole::h), layer_w(l, "w1"), layer_w(l, "b1"), rows,
-               m, d, false);
+        matmul(cb, a(BufferRole::mlp), a(BufferRole::h), layer_w(l, "w1"), layer_w(l, "b1"),
+               {.rows = rows, .n = m, .k = d}, false);
         hix_vgpu_op_unary g{};
         g.out = g.x = a(BufferRole::mlp);
         g.count = mn;
         cb.add(HIX_VGPU_OP_GELU, g);
-        matmul(cb, a(BufferRole::x), a(BufferRole::mlp), layer_w(l, "w2"), layer_w(l, "b2"), rows,
-               d, m, true);
+        matmul(cb, a(BufferRole::x), a(BufferRole::mlp), layer_w(l, "w2"), layer_w(l, "b2"),
+               {.rows = rows, .n = d, .k = m}, true);
       } else {
         norm(cb, a(BufferRole::h), a(BufferRole::x), p + "mlp_norm", "", rows);
-        matmul(cb, a(BufferRole::mlp), a(BufferRole::h), layer_w(l, "w_gate"), none, rows, m, d,
-               false);
-        matmul(cb, a(BufferRole::up), a(BufferRole::h), layer_w(l, "w_up"), none, rows, m, d,
-               false);
+        matmul(cb, a(BufferRole::mlp), a(BufferRole::h), layer_w(l, "w_gate"), none,
+               {.rows = rows, .n = m, .k = d}, false);
+        matmul(cb, a(BufferRole::up), a(BufferRole::h), layer_w(l, "w_up"), none,
+               {.rows = rows, .n = m, .k = d}, false);
         hix_vgpu_op_unary s{};
         s.out = s.x = a(BufferRole::mlp);
         s.count = mn;
@@ -302,8 +319,8 @@ class Emitter {
         mul.b = a(BufferRole::up);
         mul.n = mul.nb = mn;
         cb.add(HIX_VGPU_OP_MUL, mul);
-        matmul(cb, a(BufferRole::x), a(BufferRole::mlp), layer_w(l, "w_down"), none, rows, d, m,
-               true);
+        matmul(cb, a(BufferRole::x), a(BufferRole::mlp), layer_w(l, "w_down"), none,
+               {.rows = rows, .n = d, .k = m}, true);
       }
     }
     // Only the last row's logits are needed.
@@ -315,7 +332,7 @@ class Emitter {
     }
     const char* head = gpt2 ? "wte" : (c_.tied_embeddings ? "embed" : "lm_head");
     matmul(cb, tref(handle(BufferRole::logits), HIX_VGPU_DT_F32), a(BufferRole::h), w(head), none,
-           1, c_.vocab, d, false);
+           {.rows = 1, .n = c_.vocab, .k = d}, false);
     cb.add_reg(kRegToken, 1);
     if (req.sample) {
       hix_vgpu_op_sample s{};
@@ -376,10 +393,11 @@ Result<std::vector<std::vector<std::byte>>> build_load_program(
     }
     const hix_vgpu_tref dst = tref(handles[t.buffer], t.dtype, t.offset);
     if (request.sealed) {
-      cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, dst, request.tensor_gpas[i], t.bytes(),
-                   request.first_tensor_id + i, request.key_slot);
+      cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, dst,
+                   {.gpa = request.tensor_gpas[i], .bytes = t.bytes()},
+                   {.tensor_id = request.first_tensor_id + i, .key_slot = request.key_slot});
     } else {
-      cb.dma(HIX_VGPU_OP_DMA_IN, dst, request.tensor_gpas[i], t.bytes());
+      cb.dma(HIX_VGPU_OP_DMA_IN, dst, {.gpa = request.tensor_gpas[i], .bytes = t.bytes()});
     }
     dma_bytes += t.bytes();
   }
@@ -429,10 +447,12 @@ Result<std::vector<std::byte>> build_generate_program(const Plan& plan,
   cb.fill(tref(tokens, HIX_VGPU_DT_I32), plan.options.max_seq, 0xFFFFFFFFu);
   const std::uint64_t prompt_bytes = std::uint64_t{rows} * 4;
   if (req.sealed) {
-    cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(tokens, HIX_VGPU_DT_I32), req.prompt_gpa,
-                 prompt_bytes, req.prompt_tensor_id, req.key_slot);
+    cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(tokens, HIX_VGPU_DT_I32),
+                 {.gpa = req.prompt_gpa, .bytes = prompt_bytes},
+                 {.tensor_id = req.prompt_tensor_id, .key_slot = req.key_slot});
   } else {
-    cb.dma(HIX_VGPU_OP_DMA_IN, tref(tokens, HIX_VGPU_DT_I32), req.prompt_gpa, prompt_bytes);
+    cb.dma(HIX_VGPU_OP_DMA_IN, tref(tokens, HIX_VGPU_DT_I32),
+           {.gpa = req.prompt_gpa, .bytes = prompt_bytes});
   }
   // Prefill: the prompt at positions 0..; the argmax lands in tokens[rows].
   cb.set_reg(kRegToken, 0).set_reg(kRegPos, 0);
@@ -452,22 +472,25 @@ Result<std::vector<std::byte>> build_generate_program(const Plan& plan,
     e.embed(loop, 1);
     e.body(loop, 1, req);
     loop.add_reg(kRegPos, 1);
-    cb.loop(req.n_new - 1, loop.op_count()).append(loop);
+    cb.loop({.count = req.n_new - 1, .body_ops = loop.op_count()}).append(loop);
   }
   const std::uint64_t out_bytes = tokens_out_bytes(req);
   const std::uint32_t logits = e.handle(BufferRole::logits);
   if (req.sealed) {
-    cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(tokens, HIX_VGPU_DT_I32), req.tokens_gpa,
-                 out_bytes, req.tokens_tensor_id, req.key_slot);
+    cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(tokens, HIX_VGPU_DT_I32),
+                 {.gpa = req.tokens_gpa, .bytes = out_bytes},
+                 {.tensor_id = req.tokens_tensor_id, .key_slot = req.key_slot});
     if (req.logits_gpa) {
-      cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(logits, HIX_VGPU_DT_F32), *req.logits_gpa,
-                   logits_out_bytes(plan), req.logits_tensor_id, req.key_slot);
+      cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(logits, HIX_VGPU_DT_F32),
+                   {.gpa = *req.logits_gpa, .bytes = logits_out_bytes(plan)},
+                   {.tensor_id = req.logits_tensor_id, .key_slot = req.key_slot});
     }
   } else {
-    cb.dma(HIX_VGPU_OP_DMA_OUT, tref(tokens, HIX_VGPU_DT_I32), req.tokens_gpa, out_bytes);
+    cb.dma(HIX_VGPU_OP_DMA_OUT, tref(tokens, HIX_VGPU_DT_I32),
+           {.gpa = req.tokens_gpa, .bytes = out_bytes});
     if (req.logits_gpa) {
-      cb.dma(HIX_VGPU_OP_DMA_OUT, tref(logits, HIX_VGPU_DT_F32), *req.logits_gpa,
-             logits_out_bytes(plan));
+      cb.dma(HIX_VGPU_OP_DMA_OUT, tref(logits, HIX_VGPU_DT_F32),
+             {.gpa = *req.logits_gpa, .bytes = logits_out_bytes(plan)});
     }
   }
   auto bytes = cb.finish();
@@ -513,14 +536,14 @@ Result<std::vector<std::byte>> build_continue_program(const Plan& plan,
   e.embed(loop, 1);
   e.body(loop, 1, step);
   loop.add_reg(kRegPos, 1);
-  cb.loop(req.n_new, loop.op_count()).append(loop);
+  cb.loop({.count = req.n_new, .body_ops = loop.op_count()}).append(loop);
   const hix_vgpu_tref out = tref(tokens, HIX_VGPU_DT_I32, std::uint64_t{req.from} * 4);
   const std::uint64_t out_bytes = std::uint64_t{req.n_new} * 4;
   if (base.sealed) {
-    cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, out, req.tokens_gpa, out_bytes, req.tokens_tensor_id,
-                 base.key_slot);
+    cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, out, {.gpa = req.tokens_gpa, .bytes = out_bytes},
+                 {.tensor_id = req.tokens_tensor_id, .key_slot = base.key_slot});
   } else {
-    cb.dma(HIX_VGPU_OP_DMA_OUT, out, req.tokens_gpa, out_bytes);
+    cb.dma(HIX_VGPU_OP_DMA_OUT, out, {.gpa = req.tokens_gpa, .bytes = out_bytes});
   }
   auto bytes = cb.finish();
   if (auto r = check_size(cb, bytes.size()); !r) return r.error();

@@ -174,7 +174,7 @@ Result<std::vector<std::uint8_t>> Session::call(std::uint16_t type,
   std::memcpy(&st, plain->data(), sizeof st);
   if (st.status != HIX_SESSION_OK) {
     return Error{ErrorKind::refused, st.status, st.detail,
-                 "the enclave refused the request: " + describe_status(st.status, st.detail)};
+                 "the enclave refused the request: " + describe_status(st)};
   }
   return std::vector<std::uint8_t>(plain->begin() + sizeof st, plain->end());
 }
@@ -233,9 +233,9 @@ Result<hix_submit_result> Session::submit(std::span<const std::byte> cmdbuf) {
   std::memcpy(&res, r->data(), sizeof res);
   if (res.device_status != 0) {
     const std::uint32_t detail = ((res.op_index & 0xFFFFu) << 16) | (res.device_status & 0xFFFFu);
-    return Error{
-        ErrorKind::refused, HIX_SESSION_DEVICE, detail,
-        "the command buffer failed on the device: " + describe_status(HIX_SESSION_DEVICE, detail)};
+    return Error{ErrorKind::refused, HIX_SESSION_DEVICE, detail,
+                 "the command buffer failed on the device: " +
+                     describe_status({.status = HIX_SESSION_DEVICE, .detail = detail})};
   }
   return res;
 }
@@ -252,7 +252,9 @@ Check Session::put(std::uint64_t offset, std::span<const std::uint8_t> bytes) {
   return ok();
 }
 
-Result<std::vector<std::uint8_t>> Session::get(std::uint64_t offset, std::uint64_t len) {
+Result<std::vector<std::uint8_t>> Session::get(WindowRange range) {
+  const std::uint64_t offset = range.offset;
+  const std::uint64_t len = range.length;
   std::vector<std::uint8_t> out;
   out.reserve(len);
   for (std::uint64_t at = 0; at < len; at += kBulkPerFrame) {
@@ -269,14 +271,13 @@ Result<std::vector<std::uint8_t>> Session::get(std::uint64_t offset, std::uint64
   return out;
 }
 
-Result<hix_load_reply> Session::load(std::uint32_t disk, std::uint64_t disk_offset,
-                                     std::uint64_t window_offset, std::uint64_t len) {
-  hix_load_request l{};
-  l.disk = disk;
-  l.disk_offset = disk_offset;
-  l.window_offset = window_offset;
-  l.length = len;
-  auto r = conn_.request(HIX_FRAME_LOAD, bytes_of(l));
+Result<hix_load_reply> Session::load(const DiskLoad& l) {
+  hix_load_request req{};
+  req.disk = l.disk;
+  req.disk_offset = l.disk_offset;
+  req.window_offset = l.window_offset;
+  req.length = l.length;
+  auto r = conn_.request(HIX_FRAME_LOAD, bytes_of(req));
   if (!r) return r.error();
   if (!r->ok()) return refusal("LOAD", *r);
   hix_load_reply out{};

@@ -7,7 +7,7 @@
 //   auto c = Client::connect(port);
 //   auto s = c->open(window_bytes, Expectations::attested(platform_pk, mrenclave));
 //   auto handles = s->alloc(sizes);  s->model_key(1, key);  s->put(off, sealed);
-//   s->submit(cmdbuf);  auto out = s->get(off, len);  s->close();
+//   s->submit(cmdbuf);  auto out = s->get({.offset = off, .length = len});  s->close();
 #pragma once
 
 #include <array>
@@ -57,6 +57,21 @@ Check check_open_reply(const hix_open_reply& reply, const Expectations& expect,
                        std::span<const std::uint8_t, kNonceBytes> nonce);
 
 class Session;
+
+// `length` bytes of the staging window from `offset` (§2.1).
+struct WindowRange {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+// A LOAD (§2.1): disk `disk` bytes [disk_offset, +length) into the window
+// at window_offset.
+struct DiskLoad {
+  std::uint32_t disk = 0;
+  std::uint64_t disk_offset = 0;
+  std::uint64_t window_offset = 0;
+  std::uint64_t length = 0;
+};
 
 class Client {
  public:
@@ -110,11 +125,10 @@ class Session {
 
   // ---- The staging window (§2.1) ----
   Check put(std::uint64_t offset, std::span<const std::uint8_t> bytes);
-  Result<std::vector<std::uint8_t>> get(std::uint64_t offset, std::uint64_t len);
-  // LOAD: disk `disk` bytes [disk_offset, +len) into the window at
-  // window_offset (multiples of 4096; len may end at the disk's end).
-  Result<hix_load_reply> load(std::uint32_t disk, std::uint64_t disk_offset,
-                              std::uint64_t window_offset, std::uint64_t len);
+  Result<std::vector<std::uint8_t>> get(WindowRange range);
+  // LOAD: disk `disk` bytes [disk_offset, +length) into the window at
+  // window_offset (multiples of 4096; length may end at the disk's end).
+  Result<hix_load_reply> load(const DiskLoad& l);
 
   // The sealed CLOSE, then the CLOSE frame; the connection is closed after.
   Check close();

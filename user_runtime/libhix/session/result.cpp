@@ -89,7 +89,9 @@ std::string validation_reason_name(std::uint32_t reason) {
   return name_of(kReason, reason, "reason");
 }
 
-std::string describe_status(std::uint32_t status, std::uint32_t detail) {
+std::string describe_status(const hix_msg_status& st) {
+  const std::uint32_t status = st.status;
+  const std::uint32_t detail = st.detail;
   std::string s = session_status_name(status);
   if (status == HIX_SESSION_VALIDATION) {
     s += " (" + validation_reason_name(detail >> 16) + ", op " + std::to_string(detail & 0xFFFFu) +

@@ -8,6 +8,7 @@
 #include <utility>
 #include <variant>
 
+#include "hix/abi/hix_session.h"
 #include "hix/expected.hpp"
 
 namespace hix::client {
@@ -53,6 +54,6 @@ std::string device_status_name(std::uint32_t status);
 // The name of a §8.1 validation reason.
 std::string validation_reason_name(std::uint32_t reason);
 // "forged", "validation (dma_range, op 3)", "device (auth_failed, op 7)".
-std::string describe_status(std::uint32_t status, std::uint32_t detail);
+std::string describe_status(const hix_msg_status& st);
 
 }  // namespace hix::client
