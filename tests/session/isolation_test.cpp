@@ -20,8 +20,16 @@ class Isolation : public SessionTest {
 
   // DMA_IN_DECRYPT of a tensor sealed under the session's K_t, COPY, and
   // DMA_OUT_ENCRYPT back into its window.
-  Reply round_trip(Client& c, std::uint32_t window, const Bytes& plain, std::uint64_t in_id,
-                   std::uint64_t out_id, std::vector<std::uint32_t>& h) {
+  // The tensor ids the tensor is sealed under going in and coming out.
+  struct TensorIds {
+    std::uint64_t in_id = 0;
+    std::uint64_t out_id = 0;
+  };
+
+  Reply round_trip(Client& c, std::uint32_t window, const Bytes& plain, TensorIds ids,
+                   std::vector<std::uint32_t>& h) {
+    const std::uint64_t in_id = ids.in_id;
+    const std::uint64_t out_id = ids.out_id;
     if (h.empty()) h = alloc(c, std::array<std::uint64_t, 2>{4096, 4096});
     const std::uint64_t in = bus.window_gpa(window);
     const std::uint64_t out = bus.window_gpa(window) + Bus::kExtentBytes;
@@ -52,7 +60,7 @@ TEST_F(Isolation, EightSessionsAtOnceEachSeeOnlyTheirOwnKeysBuffersAndWindows) {
   const std::uint64_t out_id = HIX_VGPU_TENSOR_ID_DEVICE | 1;
   for (std::uint32_t i = 0; i < HIX_SESSION_MAX; ++i) {
     const Bytes plain = pattern(64, static_cast<float>(i) * 100.0f);
-    const Reply r = round_trip(clients[i], i, plain, 1, out_id, handles[i]);
+    const Reply r = round_trip(clients[i], i, plain, {.in_id = 1, .out_id = out_id}, handles[i]);
     ASSERT_EQ(r.status, Status::ok) << i << ": " << to_string(r.status);
   }
   const std::uint32_t only_in_0 = alloc(clients[0], std::array<std::uint64_t, 1>{64}).at(0);
@@ -89,7 +97,9 @@ TEST_F(Isolation, DropDestroysTheContextZeroesItsVramAndForgetsItsHandles) {
   Client c = open(0);
   std::vector<std::uint32_t> h;
   const Bytes secret = pattern(256, 12345.0f);
-  ASSERT_EQ(round_trip(c, 0, secret, 1, HIX_VGPU_TENSOR_ID_DEVICE | 1, h).status, Status::ok);
+  ASSERT_EQ(
+      round_trip(c, 0, secret, {.in_id = 1, .out_id = HIX_VGPU_TENSOR_ID_DEVICE | 1}, h).status,
+      Status::ok);
   Key32 model{};
   model.fill(0x11);
   model_key(c, 1, model);
@@ -138,7 +148,9 @@ TEST_F(Isolation, ANewSessionReusesWhatADroppedOneHeld) {
   const auto again = alloc(fresh, std::array<std::uint64_t, 1>{14ull << 20});
   EXPECT_EQ(again.size(), 1u) << "VRAM of the dropped session came back";
   std::vector<std::uint32_t> h;
-  EXPECT_EQ(round_trip(fresh, 3, pattern(32, 5.0f), 1, HIX_VGPU_TENSOR_ID_DEVICE | 1, h).status,
+  EXPECT_EQ(round_trip(fresh, 3, pattern(32, 5.0f),
+                       {.in_id = 1, .out_id = HIX_VGPU_TENSOR_ID_DEVICE | 1}, h)
+                .status,
             Status::ok);
   // Its tensor ids start afresh under its own new K_t.
   EXPECT_EQ(service->sessions().find(fresh.sid)->highest_input_id, 1u);
@@ -148,7 +160,9 @@ TEST_F(Isolation, InputTensorIdsUnderSlotZeroOnlyRise) {
   Client c = open(0);
   std::vector<std::uint32_t> h;
   const Bytes prompt = pattern(16, 3.0f);
-  ASSERT_EQ(round_trip(c, 0, prompt, 7, HIX_VGPU_TENSOR_ID_DEVICE | 1, h).status, Status::ok);
+  ASSERT_EQ(
+      round_trip(c, 0, prompt, {.in_id = 7, .out_id = HIX_VGPU_TENSOR_ID_DEVICE | 1}, h).status,
+      Status::ok);
   // The old sealed prompt cannot be fed again...
   CmdbufBuilder again;
   again.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(h[0], HIX_VGPU_DT_F32),
@@ -163,7 +177,9 @@ TEST_F(Isolation, InputTensorIdsUnderSlotZeroOnlyRise) {
   r = submit(c, lower.finish());
   EXPECT_EQ(r.detail, validation_detail(Reason::tensor_id, 0));
   // ...a new one with a higher id can.
-  EXPECT_EQ(round_trip(c, 0, prompt, 8, HIX_VGPU_TENSOR_ID_DEVICE | 2, h).status, Status::ok);
+  EXPECT_EQ(
+      round_trip(c, 0, prompt, {.in_id = 8, .out_id = HIX_VGPU_TENSOR_ID_DEVICE | 2}, h).status,
+      Status::ok);
 }
 
 class PlainMode : public SessionTest {
