@@ -190,8 +190,9 @@ TEST(WindowPool, WindowsComeInPiecesAndMergeBackOnRelease) {
   const auto w2 = pool.alloc({.bytes = 4 * kMiB, .max_pieces = HIX_SESSION_MAX_EXTENTS});
   ASSERT_TRUE(w2.has_value());
   EXPECT_FALSE(pool.alloc({.bytes = 2 * kMiB, .max_pieces = HIX_SESSION_MAX_EXTENTS}).has_value());
-  EXPECT_FALSE(pool.alloc({.bytes = 4096, .max_pieces = 0}).has_value());                       // no pieces allowed
-  EXPECT_FALSE(pool.alloc({.bytes = 100, .max_pieces = HIX_SESSION_MAX_EXTENTS}).has_value());  // not pages
+  EXPECT_FALSE(pool.alloc({.bytes = 4096, .max_pieces = 0}).has_value());  // no pieces allowed
+  EXPECT_FALSE(
+      pool.alloc({.bytes = 100, .max_pieces = HIX_SESSION_MAX_EXTENTS}).has_value());  // not pages
   EXPECT_EQ(pool.free_bytes(), kMiB);
   pool.release(*w1);
   pool.release(*w2);
