@@ -35,7 +35,7 @@ std::string minimal(const std::string& model, const std::string& extra = "") {
 const std::string kModel = R"({"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]})";
 
 std::string error_of(std::string_view json, std::string_view config = {}) {
-  auto t = Tokenizer::from_json(json, config);
+  auto t = Tokenizer::from_json(json, ConfigJson{config});
   if (t.ok()) return "(loaded)";
   return t.error().message;
 }
@@ -121,7 +121,7 @@ TEST(Loader, ReadsBosEosAndTheChatTemplateFromTheConfig) {
   const std::string cfg =
       R"({"bos_token":{"content":"<|bos|>","lstrip":false},"eos_token":"<|eos|>","add_bos_token":true,)"
       R"("chat_template":"{% for m in messages %}{{ m.content }}{% endfor %}","model_max_length":8})";
-  auto t = Tokenizer::from_json(tiny("tiny_bytelevel"), cfg);
+  auto t = Tokenizer::from_json(tiny("tiny_bytelevel"), ConfigJson{cfg});
   ASSERT_TRUE(t.ok()) << t.error().message;
   EXPECT_EQ(t->bos_id(), t->token_to_id("<|bos|>"));
   EXPECT_EQ(t->eos_id(), t->token_to_id("<|eos|>"));

@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view json = all.substr(0, nul);
   const std::string_view config =
       nul == std::string_view::npos ? std::string_view{} : all.substr(nul + 1);
-  auto t = hix::tok::Tokenizer::from_json(json, config);
+  auto t = hix::tok::Tokenizer::from_json(json, hix::tok::ConfigJson{config});
   if (!t) return 0;
   for (const std::string_view text :
        {"Hello world", " it's 123 <s> \xC3\xA9\xF0\x9F\x98\x80\n\n", ""}) {

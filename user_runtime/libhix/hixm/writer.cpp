@@ -301,7 +301,7 @@ Result<Sealed> seal_model(const model::ModelConfig& config, const model::WeightS
   return s;
 }
 
-Result<Sealed> seal_checkpoint(const std::string& model_dir, const std::string& out_path,
+Result<Sealed> seal_checkpoint(const std::string& model_dir, const std::filesystem::path& out_path,
                                const SealOptions& options) {
   auto cp = model::open_checkpoint_dir(model_dir);
   if (!cp) return cp.error();
@@ -317,7 +317,7 @@ Result<Sealed> seal_checkpoint(const std::string& model_dir, const std::string& 
     if (!text) return fail("checkpoint: " + text.why());
     *into = std::move(*text);
   }
-  return seal_model(cp->config, *cp->weights, docs, out_path, options);
+  return seal_model(cp->config, *cp->weights, docs, out_path.string(), options);
 }
 
 }  // namespace hix::hixm

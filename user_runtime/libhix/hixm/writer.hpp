@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -54,7 +55,7 @@ Result<Sealed> seal_model(const model::ModelConfig& config, const model::WeightS
 // model.safetensors, or a sharded index and its shards, or one
 // *.safetensors), with tokenizer.json, tokenizer_config.json and
 // generation_config.json when present.
-Result<Sealed> seal_checkpoint(const std::string& model_dir, const std::string& out_path,
+Result<Sealed> seal_checkpoint(const std::string& model_dir, const std::filesystem::path& out_path,
                                const SealOptions& options);
 
 }  // namespace hix::hixm

@@ -16,6 +16,15 @@
 
 namespace hix::tok {
 
+// The second file of a pair, as a type of its own so the two cannot be
+// swapped: tokenizer_config.json's text, GPT-2's vocab.bpe text.
+struct ConfigJson {
+  std::string_view text;
+};
+struct Gpt2Merges {
+  std::string_view text;
+};
+
 struct TokenizerImpl;
 
 class Tokenizer {
@@ -23,12 +32,11 @@ class Tokenizer {
   // tokenizer.json text, plus tokenizer_config.json text (may be empty) for
   // bos/eos, add_bos_token and chat_template.
   static Result<Tokenizer> from_json(std::string_view tokenizer_json,
-                                     std::string_view tokenizer_config_json = {});
+                                     ConfigJson tokenizer_config_json = {});
   // GPT-2's original files (encoder.json + vocab.bpe), as OpenAI published
   // them: byte-level BPE with no added tokens; <|endoftext|> is bos, eos and
   // special (skipped by decode) but is never matched in text.
-  static Result<Tokenizer> from_gpt2_files(std::string_view encoder_json,
-                                           std::string_view vocab_bpe);
+  static Result<Tokenizer> from_gpt2_files(std::string_view encoder_json, Gpt2Merges vocab_bpe);
   // A directory: tokenizer.json (+ tokenizer_config.json), else encoder.json
   // + vocab.bpe.
   static Result<Tokenizer> from_directory(const std::string& dir);

@@ -672,8 +672,8 @@ bool exists(const std::string& path) {
 
 }  // namespace
 
-Result<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
-                                       std::string_view tokenizer_config_json) {
+Result<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json, ConfigJson config_file) {
+  const std::string_view tokenizer_config_json = config_file.text;
   auto parsed = model::parse_json(tokenizer_json);
   if (!parsed) return fail("tokenizer.json: " + parsed.why());
   const JsonValue& root = *parsed;
@@ -736,7 +736,8 @@ Result<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
 }
 
 Result<Tokenizer> Tokenizer::from_gpt2_files(std::string_view encoder_json,
-                                             std::string_view vocab_bpe) {
+                                             Gpt2Merges merges_file) {
+  const std::string_view vocab_bpe = merges_file.text;
   auto parsed = model::parse_json(encoder_json);
   if (!parsed) return fail("encoder.json: " + parsed.why());
   auto vocab = load_vocab(*parsed, "encoder.json");
@@ -791,7 +792,7 @@ Result<Tokenizer> Tokenizer::from_directory(const std::string& dir) {
       if (!c) return c.error();
       config = std::move(*c);
     }
-    return from_json(*text, config);
+    return from_json(*text, ConfigJson{config});
   }
   const std::string ej = dir + "/encoder.json";
   const std::string vb = dir + "/vocab.bpe";
@@ -802,7 +803,7 @@ Result<Tokenizer> Tokenizer::from_directory(const std::string& dir) {
   if (!e) return e.error();
   auto v = read_file(vb);
   if (!v) return v.error();
-  return from_gpt2_files(*e, *v);
+  return from_gpt2_files(*e, Gpt2Merges{*v});
 }
 
 }  // namespace hix::tok

@@ -127,8 +127,9 @@ int cmd_generate(int argc, char** argv) {
   if (manifest->documents.tokenizer_json.empty()) {
     return fail(model_path + ": the checkpoint had no tokenizer.json", kExitBadModel);
   }
-  auto tokenizer = tok::Tokenizer::from_json(manifest->documents.tokenizer_json,
-                                             manifest->documents.tokenizer_config_json);
+  auto tokenizer =
+      tok::Tokenizer::from_json(manifest->documents.tokenizer_json,
+                                tok::ConfigJson{manifest->documents.tokenizer_config_json});
   if (!tokenizer) {
     return fail(model_path + ": tokenizer.json: " + tokenizer.error().message, kExitBadModel);
   }
