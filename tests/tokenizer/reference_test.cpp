@@ -7,7 +7,6 @@
 // tokenizer.reference_ids fixture).
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -55,6 +54,10 @@ class Reference : public testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     if (!std::filesystem::is_directory(npm_dir() + "/node_modules")) {
+      // Under `openhix test` the data is required: its absence fails.
+      if (HIX_REQUIRE_NPM_DATA) {
+        FAIL() << "no npm test data at " << npm_dir() << " (this build requires it)";
+      }
       GTEST_SKIP() << "skipped: no npm test data at " << npm_dir()
                    << " (qemu_scripts/fetch-test-data installs it; `openhix test` always has it)";
     }

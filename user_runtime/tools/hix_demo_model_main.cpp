@@ -5,23 +5,20 @@
 // random: the model runs every real operation, but its text means nothing.
 //
 //   hix-demo-model --tokenizer-dir DIR --out DIR [--seed S]
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <sstream>
 #include <string>
 
-#include "json.hpp"
 #include "model_config.hpp"
 #include "safetensors.hpp"
+#include "tokenizer.hpp"
 #include "weight_source.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
-using hix::model::JsonValue;
 
 constexpr int kExitUsage = 2;
 // The demo's shape: the tokenizer's whole vocabulary, and every tensor small
@@ -39,67 +36,11 @@ int fail(const std::string& m) {
   return 1;
 }
 
-bool read_file(const fs::path& p, std::string& out) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
-}
-
 bool write_file(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out << text;
   out.close();
   return static_cast<bool>(out);
-}
-
-// The id of a special token named in tokenizer_config.json ("bos_token" as a
-// string or {"content": ...}), looked up in tokenizer.json's added tokens.
-std::optional<std::uint64_t> special_id(const JsonValue& tok, const JsonValue& cfg,
-                                        const char* key) {
-  const JsonValue* v = cfg.find(key);
-  if (v == nullptr) return std::nullopt;
-  std::string name;
-  if (v->kind == JsonValue::Kind::string) {
-    name = v->string;
-  } else if (const JsonValue* c = v->find("content");
-             c != nullptr && c->kind == JsonValue::Kind::string) {
-    name = c->string;
-  } else {
-    return std::nullopt;
-  }
-  const JsonValue* added = tok.find("added_tokens");
-  if (added == nullptr || added->kind != JsonValue::Kind::array) return std::nullopt;
-  for (const JsonValue& a : added->array) {
-    const JsonValue* content = a.find("content");
-    const JsonValue* id = a.find("id");
-    if (content != nullptr && id != nullptr && id->is_uint && content->string == name) {
-      return id->uint;
-    }
-  }
-  return std::nullopt;
-}
-
-// The vocabulary size: every id of the model's vocab and the added tokens.
-std::uint64_t vocab_size(const JsonValue& tok) {
-  std::uint64_t n = 0;
-  if (const JsonValue* m = tok.find("model"); m != nullptr) {
-    if (const JsonValue* v = m->find("vocab"); v != nullptr) {
-      for (const auto& member : v->object) {
-        if (member.value.is_uint) n = std::max(n, member.value.uint + 1);
-      }
-    }
-  }
-  if (const JsonValue* added = tok.find("added_tokens"); added != nullptr) {
-    for (const JsonValue& a : added->array) {
-      if (const JsonValue* id = a.find("id"); id != nullptr && id->is_uint) {
-        n = std::max(n, id->uint + 1);
-      }
-    }
-  }
-  return n;
 }
 
 }  // namespace
@@ -125,21 +66,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: hix-demo-model --tokenizer-dir DIR --out DIR [--seed S]\n");
     return kExitUsage;
   }
-  std::string tok_text;
-  std::string cfg_text;
-  if (!read_file(fs::path(tok_dir) / "tokenizer.json", tok_text)) {
-    return fail(tok_dir + "/tokenizer.json: cannot read");
-  }
-  if (!read_file(fs::path(tok_dir) / "tokenizer_config.json", cfg_text)) {
-    return fail(tok_dir + "/tokenizer_config.json: cannot read");
-  }
-  auto tok = hix::model::parse_json(tok_text);
-  if (!tok) return fail("tokenizer.json: " + tok.why());
-  auto tcfg = hix::model::parse_json(cfg_text);
-  if (!tcfg) return fail("tokenizer_config.json: " + tcfg.why());
-  const std::uint64_t vocab = vocab_size(*tok);
-  const auto bos = special_id(*tok, *tcfg, "bos_token");
-  const auto eos = special_id(*tok, *tcfg, "eos_token");
+  // The tokenizer's own reader gives the vocabulary and the bos/eos ids.
+  auto tok = hix::tok::Tokenizer::from_directory(tok_dir);
+  if (!tok) return fail(tok_dir + ": " + tok.error().message);
+  const std::uint64_t vocab = tok->vocab_size();
+  const auto bos = tok->bos_id();
+  const auto eos = tok->eos_id();
   if (vocab == 0 || !bos || !eos) {
     return fail("the tokenizer has no vocabulary or no bos/eos token");
   }

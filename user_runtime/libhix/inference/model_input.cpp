@@ -13,24 +13,6 @@
 namespace hix::inference {
 namespace {
 
-std::string json_escape(const std::string& s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
 const char* dtype_name(std::uint8_t dt) {
   return dt == HIX_VGPU_DT_BF16 ? "bf16" : "f32";
 }
@@ -110,7 +92,7 @@ model::Result<WeightsFile> write_weights_file(const std::string& path, const mod
 
   std::ostringstream js;
   js << "{\n  \"format\": \"hix-session-client weights 1\",\n";
-  js << "  \"model\": " << json_escape(wf.model) << ",\n";
+  js << "  \"model\": " << model::json_quote(wf.model) << ",\n";
   js << "  \"sealed\": " << (sealed ? "true" : "false") << ",\n";
   js << "  \"weight_dtype\": \"" << dtype_name(wf.weight_dtype) << "\",\n";
   js << "  \"key_slot\": " << wf.key_slot << ",\n";
@@ -119,7 +101,7 @@ model::Result<WeightsFile> write_weights_file(const std::string& path, const mod
   js << "  \"file_bytes\": " << wf.file_bytes << ",\n  \"tensors\": [";
   for (std::size_t i = 0; i < wf.tensors.size(); ++i) {
     const WeightsFileTensor& t = wf.tensors[i];
-    js << (i == 0 ? "\n" : ",\n") << "    {\"name\": " << json_escape(t.name)
+    js << (i == 0 ? "\n" : ",\n") << "    {\"name\": " << model::json_quote(t.name)
        << ", \"bytes\": " << t.bytes << ", \"stored\": " << t.stored << ", \"offset\": " << t.offset
        << "}";
   }

@@ -76,13 +76,6 @@ std::span<const std::uint8_t> bytes_of_vector(const std::vector<T>& v) {
   return {reinterpret_cast<const std::uint8_t*>(v.data()), v.size() * sizeof(T)};
 }
 
-std::string number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
-
 }  // namespace
 
 model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
@@ -483,12 +476,7 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
 std::string result_json(const RunResult& r, const std::string& model_name, bool secrets) {
   std::string j = "{\n";
   j += "  \"mode\": \"" + std::string(r.plain ? "plain" : "protected") + "\",\n";
-  std::string name;
-  for (const char ch : model_name) {
-    if (ch == '"' || ch == '\\') name += '\\';
-    if (static_cast<unsigned char>(ch) >= 0x20) name += ch;
-  }
-  j += "  \"model\": \"" + name + "\",\n";
+  j += "  \"model\": " + model::json_quote(model_name) + ",\n";
   j += "  \"session\": " + std::to_string(r.session) + ",\n";
   j += "  \"window_bytes\": " + std::to_string(r.window_bytes) + ",\n";
   j += "  \"window_extents\": " + std::to_string(r.window_extents) + ",\n";
@@ -500,7 +488,7 @@ std::string result_json(const RunResult& r, const std::string& model_name, bool 
     for (std::size_t i = from; i < v.size(); ++i) {
       if (i != from) s += ", ";
       if constexpr (std::is_floating_point_v<std::decay_t<decltype(v[i])>>) {
-        s += number(v[i]);
+        s += model::json_number(v[i]);
       } else {
         s += std::to_string(v[i]);
       }
@@ -512,18 +500,24 @@ std::string result_json(const RunResult& r, const std::string& model_name, bool 
   j += "  \"generated\": " + list(r.tokens, std::min(prompt_len, r.tokens.size())) + ",\n";
   j += "  \"last_logits\": " + list(r.last_logits, 0) + ",\n";
   const Timings& t = r.t;
-  j += "  \"timings\": {\"connect_ms\": " + number(t.connect_ms) +
-       ", \"info_ms\": " + number(t.info_ms) + ", \"attest_open_ms\": " + number(t.attest_open_ms) +
-       ", \"alloc_ms\": " + number(t.alloc_ms) +
-       ", \"request_overhead_ms\": " + number(t.request_ms) +
-       ", \"model_key_ms\": " + number(t.model_key_ms) + ", \"seal_ms\": " + number(t.seal_ms) +
-       ", \"transfer_ms\": " + number(t.transfer_ms) + ", \"disk_ms\": " + number(t.disk_ms) +
-       ", \"load_submit_ms\": " + number(t.load_submit_ms) + ", \"load_ms\": " + number(t.load_ms) +
-       ", \"load_mb_s\": " + number(t.load_mb_s) + ", \"generate_ms\": " + number(t.generate_ms) +
-       ", \"generate_submit_ms\": " + number(t.generate_submit_ms) +
-       ", \"first_token_ms\": " + number(t.first_token_ms) +
-       ", \"tokens_per_s\": " + number(t.tokens_per_s) +
-       ", \"rounds\": " + std::to_string(t.rounds) + ", \"close_ms\": " + number(t.close_ms) + "}";
+  j += "  \"timings\": {\"connect_ms\": " + model::json_number(t.connect_ms) +
+       ", \"info_ms\": " + model::json_number(t.info_ms) +
+       ", \"attest_open_ms\": " + model::json_number(t.attest_open_ms) +
+       ", \"alloc_ms\": " + model::json_number(t.alloc_ms) +
+       ", \"request_overhead_ms\": " + model::json_number(t.request_ms) +
+       ", \"model_key_ms\": " + model::json_number(t.model_key_ms) +
+       ", \"seal_ms\": " + model::json_number(t.seal_ms) +
+       ", \"transfer_ms\": " + model::json_number(t.transfer_ms) +
+       ", \"disk_ms\": " + model::json_number(t.disk_ms) +
+       ", \"load_submit_ms\": " + model::json_number(t.load_submit_ms) +
+       ", \"load_ms\": " + model::json_number(t.load_ms) +
+       ", \"load_mb_s\": " + model::json_number(t.load_mb_s) +
+       ", \"generate_ms\": " + model::json_number(t.generate_ms) +
+       ", \"generate_submit_ms\": " + model::json_number(t.generate_submit_ms) +
+       ", \"first_token_ms\": " + model::json_number(t.first_token_ms) +
+       ", \"tokens_per_s\": " + model::json_number(t.tokens_per_s) +
+       ", \"rounds\": " + std::to_string(t.rounds) +
+       ", \"close_ms\": " + model::json_number(t.close_ms) + "}";
   if (secrets) {
     j += ",\n  \"secrets\": {\"prompt\": \"" + to_hex(r.prompt_bytes) + "\", \"weight\": \"" +
          to_hex(r.weight_bytes) + "\", \"weight_name\": \"" + r.weight_name + "\", \"tokens\": \"" +

@@ -3,9 +3,12 @@
 // with its byte offset.
 #include "json.hpp"
 
+#include "hix/utf8.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 namespace hix::model {
@@ -168,25 +171,6 @@ class Parser {
     i_ += 4;
     return true;
   }
-  static void utf8(std::string& out, std::uint32_t cp) {
-    const auto b = [&out](std::uint32_t x) { out.push_back(static_cast<char>(x)); };
-    if (cp < 0x80) {
-      b(cp);
-    } else if (cp < 0x800) {
-      b(0xC0 | (cp >> 6));
-      b(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      b(0xE0 | (cp >> 12));
-      b(0x80 | ((cp >> 6) & 0x3F));
-      b(0x80 | (cp & 0x3F));
-    } else {
-      b(0xF0 | (cp >> 18));
-      b(0x80 | ((cp >> 12) & 0x3F));
-      b(0x80 | ((cp >> 6) & 0x3F));
-      b(0x80 | (cp & 0x3F));
-    }
-  }
-
   bool string(std::string& out) {
     ++i_;  // '"'
     for (;;) {
@@ -244,7 +228,7 @@ class Parser {
           } else if (cp >= 0xDC00 && cp < 0xE000) {
             return error("unpaired surrogate");
           }
-          utf8(out, cp);
+          utf8_append(out, static_cast<char32_t>(cp));
           break;
         }
         default:
@@ -314,6 +298,31 @@ class Parser {
 
 Result<JsonValue> parse_json(std::string_view text) {
   return Parser(text).document();
+}
+
+std::string json_quote(std::string_view s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double v, int digits) {
+  if (!std::isfinite(v)) return "null";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  return buf;
 }
 
 }  // namespace hix::model

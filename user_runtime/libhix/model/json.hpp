@@ -45,4 +45,10 @@ constexpr std::size_t kJsonMaxDepth = 64;
 // object keys are rejected.
 Result<JsonValue> parse_json(std::string_view text);
 
+// Writing JSON: `s` as a string literal (UTF-8 passed through, control
+// characters escaped), and a number ("null" when not finite; `digits`
+// significant digits).
+std::string json_quote(std::string_view s);
+std::string json_number(double v, int digits = 9);
+
 }  // namespace hix::model

@@ -86,25 +86,6 @@ std::size_t utf8_prev(std::string_view s, std::size_t end) {
   return i;
 }
 
-void utf8_append(std::string& out, char32_t cp) {
-  const auto b = [&out](char32_t x) { out.push_back(static_cast<char>(x)); };
-  if (cp < 0x80) {
-    b(cp);
-  } else if (cp < 0x800) {
-    b(0xC0 | (cp >> 6));
-    b(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    b(0xE0 | (cp >> 12));
-    b(0x80 | ((cp >> 6) & 0x3F));
-    b(0x80 | (cp & 0x3F));
-  } else {
-    b(0xF0 | (cp >> 18));
-    b(0x80 | ((cp >> 12) & 0x3F));
-    b(0x80 | ((cp >> 6) & 0x3F));
-    b(0x80 | (cp & 0x3F));
-  }
-}
-
 std::size_t utf8_append_lossy(std::string& out, std::string_view bytes, bool hold_incomplete) {
   std::size_t i = 0;
   while (i < bytes.size()) {

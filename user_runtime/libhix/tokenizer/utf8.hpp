@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "hix/utf8.hpp"
+
 namespace hix::tok {
 
 constexpr char32_t kReplacementChar = 0xFFFD;
@@ -29,7 +31,8 @@ struct Decoded {
 // The start of the code point that ends at `end` (end > 0), valid UTF-8.
 [[nodiscard]] std::size_t utf8_prev(std::string_view s, std::size_t end);
 
-void utf8_append(std::string& out, char32_t cp);
+// Encoding one code point: hix::utf8_append (include/hix/utf8.hpp).
+using hix::utf8_append;
 
 // Appends `bytes` to `out` with each maximal invalid subpart replaced by
 // U+FFFD. With `hold_incomplete`, a trailing sequence that is a valid but

@@ -40,10 +40,10 @@ void print_attestation(std::FILE* f, const Attestation& a) {
 
 std::string attestation_json(const Attestation& a) {
   return std::string("{\"verdict\": \"accepted\", \"platform_key\": ") +
-         json_string(a.platform_key) + ", \"mrenclave\": " + json_string(a.mrenclave) +
+         json_quote(a.platform_key) + ", \"mrenclave\": " + json_quote(a.mrenclave) +
          ", \"checks\": [\"signature\", \"version\", \"platform_key_id\", \"enforced\", "
          "\"mrenclave\", \"nonce_and_session_key_bound\"], \"device\": " +
-         json_string(a.device) + ", \"session\": " + std::to_string(a.session) +
+         json_quote(a.device) + ", \"session\": " + std::to_string(a.session) +
          ", \"ms\": " + json_number(a.ms) + "}";
 }
 

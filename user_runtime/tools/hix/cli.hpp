@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "json.hpp"
 #include "session/client.hpp"
 
 namespace hix::cli {
@@ -59,9 +60,9 @@ std::optional<Endpoint> parse_endpoint(const std::string& text);
 // --platform-key FILE and --mrenclave HEX into what OPEN must prove.
 std::optional<client::Expectations> expectations(const Options& o, std::string& error);
 
-// JSON string literal of `s` (UTF-8 passed through, controls escaped).
-std::string json_string(const std::string& s);
-std::string json_number(double v);
+// JSON output: the model compiler's writers.
+using model::json_number;
+using model::json_quote;
 
 int cmd_seal(int argc, char** argv);
 int cmd_attest(int argc, char** argv);

@@ -33,7 +33,7 @@ int cmd_attest(int argc, char** argv) {
   if (!s) {
     if (o->flag("json")) {
       std::printf("{\"attestation\": {\"verdict\": \"refused\", \"reason\": %s}}\n",
-                  json_string(s.error().message).c_str());
+                  json_quote(s.error().message).c_str());
     }
     const bool refused = s.error().kind == client::ErrorKind::attestation;
     return fail(std::string(refused ? "attestation " : "") + s.error().message,

@@ -206,9 +206,9 @@ int cmd_generate(int argc, char** argv) {
                   t.rounds);
     const std::string record =
         "{\"attestation\": " + attestation_json(attestation) +
-        ", \"model\": " + json_string(model_path) + ", \"prompt\": " + json_string(prompt) +
+        ", \"model\": " + json_quote(model_path) + ", \"prompt\": " + json_quote(prompt) +
         ", \"prompt_tokens\": " + ids_json(*prompt_ids) + ", \"tokens\": " + ids_json(generated) +
-        ", \"text\": " + json_string(text) + ", \"stopped_at_eos\": " + (ended ? "true" : "false") +
+        ", \"text\": " + json_quote(text) + ", \"stopped_at_eos\": " + (ended ? "true" : "false") +
         ", \"load_path\": \"" + res.load_path +
         "\", \"load_bytes\": " + std::to_string(res.load_bytes) + ", \"timings\": " + timings +
         "}\n";
