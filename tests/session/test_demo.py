@@ -1,6 +1,7 @@
 """The README's main job as a test (demo.readme_command): `openhix demo`
 exits 0 and prints, in order, the attestation verdict, the prompt, the
-streamed text, the timings and a memory scan that found nothing."""
+streamed text, the timings and a memory scan that found no plaintext, with
+its control: the same scan finds the model's ciphertext that hixd loaded."""
 
 import os
 import re
@@ -21,7 +22,8 @@ class Demo(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, out + proc.stderr[-3000:])
         order = [r"^attestation: ACCEPTED", r"^  MRENCLAVE +[0-9a-f]{64}", r"^prompt: ",
                  r"^output: .", r"^timings: attest \d+ ms \| load [\d.]+ MB .*first token",
-                 r"^memory scan .*found in guest RAM: 0 of 3$"]
+                 r"^memory scan .*found in guest RAM: 0 of 3$",
+                 r"^  control: the model's ciphertext, .* found in guest RAM: yes$"]
         at = 0
         for pattern in order:
             m = re.compile(pattern, re.M).search(out, at)
