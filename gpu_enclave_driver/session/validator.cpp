@@ -24,6 +24,7 @@ using vgpu::OperandKind;
 
 static_assert(sizeof(hix_vgpu_cmdbuf_header) == 16 && sizeof(hix_vgpu_tref) == 24);
 static_assert(offsetof(hix_vgpu_op_dma_crypt, key_slot) == 56);
+static_assert(offsetof(hix_vgpu_op_dma_peer, key_slot) == 56);
 
 bool dma_allowed(Dma dma, Mode mode) {
   switch (dma) {
@@ -31,9 +32,11 @@ bool dma_allowed(Dma dma, Mode mode) {
       return true;
     case Dma::in_plain:
     case Dma::out_plain:
+    case Dma::in_peer_plain:
       return mode == Mode::plain;
     case Dma::in_decrypt:
     case Dma::out_encrypt:
+    case Dma::in_peer_decrypt:
       return mode == Mode::protected_mode;
   }
   return false;
@@ -82,9 +85,20 @@ Reason check_dma(Dma kind, std::span<const std::uint8_t> rec, const Session& s,
     const auto r = load<hix_vgpu_op_dma>(rec, 0);
     return s.extent_holding(r.gpa, r.bytes) != nullptr ? Reason::none : Reason::dma_range;
   }
-  const auto r = load<hix_vgpu_op_dma_crypt>(rec, 0);
-  const std::uint64_t sealed = sealed_bytes(r.bytes);
-  if (sealed == 0 || s.extent_holding(r.gpa, sealed) == nullptr) return Reason::dma_range;
+  if (kind == Dma::in_peer_plain) return Reason::none;  // a peer disk: the device checks it
+  hix_vgpu_op_dma_crypt r{};
+  if (kind == Dma::in_peer_decrypt) {
+    // No window: the sealed bytes come from a peer disk (hix-gpu §7.4).
+    const auto p = load<hix_vgpu_op_dma_peer>(rec, 0);
+    r.bytes = p.bytes;
+    r.tensor_id = p.tensor_id;
+    r.key_slot = p.key_slot;
+    if (sealed_bytes(r.bytes) == 0) return Reason::dma_range;
+  } else {
+    r = load<hix_vgpu_op_dma_crypt>(rec, 0);
+    const std::uint64_t sealed = sealed_bytes(r.bytes);
+    if (sealed == 0 || s.extent_holding(r.gpa, sealed) == nullptr) return Reason::dma_range;
+  }
   const bool device_id = (r.tensor_id & HIX_VGPU_TENSOR_ID_DEVICE) != 0;
   if (kind == Dma::out_encrypt) {
     // Outputs are sealed only under the session's own key.

@@ -23,17 +23,13 @@ void CryptoEngine::wipe() {
   sealed_ = {};
 }
 
-Status CryptoEngine::dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t bytes,
-                                    SealParams params,
-                                    std::span<const std::uint8_t, kKeyBytes> key) {
-  const std::uint64_t total = sealed_size(bytes);
-  if (total == 0) return Status::invalid_arg;
+Status CryptoEngine::open_into(VramOffset dst, std::span<const std::byte> sealed,
+                               std::uint64_t bytes, SealParams params,
+                               std::span<const std::uint8_t, kKeyBytes> key) {
   if (DeviceCrypto* dc = backend_.device_crypto(); dc != nullptr) {
     // Decrypted where the plaintext lives; the engine copies the sealed
     // bytes into device memory before it checks them.
-    auto guest = dma_.map(src, total);
-    if (!guest) return guest.status();
-    const Status s = dc->open(dst, bytes, *guest, params, key);
+    const Status s = dc->open(dst, bytes, sealed, params, key);
     if (s != Status::auth_failed) return s;
     saturating_increment(auth_failures_);
     // Spec §7.2, the same for every backend: whatever the engine's open
@@ -41,11 +37,8 @@ Status CryptoEngine::dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t
     HIX_TRY(backend_.zero(dst, bytes));
     return Status::auth_failed;
   }
-  if (sealed_.size() < total) sealed_.resize(total);
   if (plain_.size() < bytes) plain_.resize(bytes);
-  const std::span<std::byte> sealed(sealed_.data(), total);
   const std::span<std::byte> plain(plain_.data(), bytes);
-  HIX_TRY(dma_.read(src, sealed));
   if (open_tensor(plain, sealed, params, key) != Status::ok) {
     saturating_increment(auth_failures_);
     // open_tensor has zeroed the plaintext staging. Spec §7.2: the
@@ -57,6 +50,44 @@ Status CryptoEngine::dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t
   const Status s = backend_.write_bytes(dst, plain);
   sodium_memzero(plain.data(), plain.size());
   return s;
+}
+
+Status CryptoEngine::dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t bytes,
+                                    SealParams params,
+                                    std::span<const std::uint8_t, kKeyBytes> key) {
+  const std::uint64_t total = sealed_size(bytes);
+  if (total == 0) return Status::invalid_arg;
+  if (backend_.device_crypto() != nullptr) {
+    // The device engine copies guest memory before it checks anything.
+    auto guest = dma_.map(src, total);
+    if (!guest) return guest.status();
+    return open_into(dst, *guest, bytes, params, key);
+  }
+  // The host engine checks a copy the guest can no longer change.
+  if (sealed_.size() < total) sealed_.resize(total);
+  const std::span<std::byte> sealed(sealed_.data(), total);
+  HIX_TRY(dma_.read(src, sealed));
+  return open_into(dst, sealed, bytes, params, key);
+}
+
+Status CryptoEngine::dma_in_decrypt_peer(VramOffset dst, const PeerDisks& disks, std::uint32_t disk,
+                                         std::uint64_t offset, std::uint64_t bytes,
+                                         SealParams params,
+                                         std::span<const std::uint8_t, kKeyBytes> key) {
+  const std::uint64_t total = sealed_size(bytes);
+  if (total == 0) return Status::invalid_arg;
+  if (!disks.holds(disk, offset, total)) {
+    dma_.count_denied();
+    return Status::dma_denied;
+  }
+  // Read into the engine's own staging, which nobody else writes.
+  if (sealed_.size() < total) sealed_.resize(total);
+  const std::span<std::byte> sealed(sealed_.data(), total);
+  if (const Status s = disks.read(disk, offset, sealed); s != Status::ok) {
+    if (s == Status::dma_denied) dma_.count_denied();
+    return s;
+  }
+  return open_into(dst, sealed, bytes, params, key);
 }
 
 Status CryptoEngine::dma_out_encrypt(VramOffset src, GuestPhys dst, std::uint64_t bytes,

@@ -12,6 +12,7 @@
 
 #include "backend.hpp"
 #include "dma.hpp"
+#include "peer_disk.hpp"
 #include "sealed_chunk.hpp"
 
 namespace hix::vgpu {
@@ -26,6 +27,13 @@ class CryptoEngine {
   [[nodiscard]] Status dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t bytes,
                                       SealParams params,
                                       std::span<const std::uint8_t, kKeyBytes> key);
+  // DMA_IN_DECRYPT_PEER (spec §7.4): the sealed tensor read from a peer
+  // disk; a disk or range that does not exist is counted in the DMA
+  // engine's DMA_DENIED.
+  [[nodiscard]] Status dma_in_decrypt_peer(VramOffset dst, const PeerDisks& disks,
+                                           std::uint32_t disk, std::uint64_t offset,
+                                           std::uint64_t bytes, SealParams params,
+                                           std::span<const std::uint8_t, kKeyBytes> key);
   [[nodiscard]] Status dma_out_encrypt(VramOffset src, GuestPhys dst, std::uint64_t bytes,
                                        SealParams params,
                                        std::span<const std::uint8_t, kKeyBytes> key);
@@ -36,6 +44,12 @@ class CryptoEngine {
   void wipe();
 
  private:
+  // Opens `sealed` into VRAM [dst, dst + bytes) on the backend's engine (or
+  // the host's); a failed open leaves the range zeroed and is counted.
+  [[nodiscard]] Status open_into(VramOffset dst, std::span<const std::byte> sealed,
+                                 std::uint64_t bytes, SealParams params,
+                                 std::span<const std::uint8_t, kKeyBytes> key);
+
   DmaEngine& dma_;
   Backend& backend_;
   std::vector<std::byte> sealed_;  // staging: the device's copy of the ciphertext

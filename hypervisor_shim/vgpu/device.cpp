@@ -427,7 +427,7 @@ bool Device::process_one_locked() {
     complete_locked(e, parsed.status, parsed.op_index);
   } else {
     Executor ex(ExecEnv{*backend_, dma_, crypto_, *ctx, protected_.load(), config_.op_budget, e.ctx,
-                        &recordings_});
+                        &recordings_, config_.peer_disks.get()});
     ExecResult r = ex.validate(parsed.program, cmd);
     if (r.status == Status::ok) r = ex.run(parsed.program, cmd);
     complete_locked(e, r.status, r.op_index);

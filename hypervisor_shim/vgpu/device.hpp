@@ -26,6 +26,7 @@
 #include "hix/abi/vgpu_ring.h"
 #include "hix/gpu/regs.hpp"
 #include "key_ledger.hpp"
+#include "peer_disk.hpp"
 #include "secret_key.hpp"
 #include "vram_allocator.hpp"
 
@@ -36,6 +37,8 @@ struct DeviceConfig {
   // true: a doorbell runs the ring in the writer's thread (tests, fuzzers).
   // false: it calls the doorbell handler, and a worker calls run_pending().
   bool inline_execution = true;
+  // The peer disks (spec §7.4) the device reads; none when null.
+  std::shared_ptr<const PeerDisks> peer_disks{};
 #ifdef HIX_VGPU_TESTING
   // The attack tests' control only (never in the server): every install
   // restarts its key's counters, as before the key ledger (spec §4.1).

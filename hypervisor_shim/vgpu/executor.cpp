@@ -97,7 +97,8 @@ constexpr bool operands_are(Record record, std::initializer_list<const char*> na
   }
   return true;
 }
-static_assert(operands_are(Record::dma, {}) && operands_are(Record::dma_crypt, {}));
+static_assert(operands_are(Record::dma, {}) && operands_are(Record::dma_crypt, {}) &&
+              operands_are(Record::dma_peer, {}));
 static_assert(operands_are(Record::embedding, {"out", "table", "ids"}));
 static_assert(operands_are(Record::matmul, {"out", "a", "b", "bias"}));
 static_assert(operands_are(Record::binary, {"out", "a", "b"}));
@@ -156,7 +157,8 @@ Result<std::uint64_t> Executor::position(std::uint32_t pos, std::uint8_t reg) co
 // then the required operands resolved and their dtypes checked, then the
 // optional ones.
 Status Executor::resolve(const OpDesc& d, std::span<const std::byte> rec, Operands& t) const {
-  if (env_.protected_mode && (d.dma == Dma::in_plain || d.dma == Dma::out_plain)) {
+  if (env_.protected_mode &&
+      (d.dma == Dma::in_plain || d.dma == Dma::out_plain || d.dma == Dma::in_peer_plain)) {
     return Status::denied_protected;
   }
   if (!shape_ok(d, rec)) return Status::bad_shape;
@@ -249,6 +251,40 @@ Status Executor::dma_crypt(Mode m, const OpDesc& d, std::span<const std::byte> r
   if (r.tensor_id <= slot.counters->last_out_id) return Status::replay;
   slot.counters->last_out_id = r.tensor_id;
   return env_.crypto.dma_out_encrypt(buf, GuestPhys{r.gpa}, r.bytes, params, slot.key.bytes());
+}
+
+// DMA_IN_PEER and DMA_IN_DECRYPT_PEER (spec §7.4).
+Status Executor::dma_peer(Mode m, const OpDesc& d, std::span<const std::byte> rec,
+                          const Operands& t) {
+  const auto r = load_record<hix_vgpu_op_dma_peer>(rec, 0);
+  const bool sealed = d.dma == Dma::in_peer_decrypt;
+  if (sealed) {
+    if (r.key_slot >= kKeySlots) return Status::bad_key_slot;
+    const KeySlot& slot = env_.ctx.slots[r.key_slot];
+    if (!slot.key.present() || slot.counters == nullptr) return Status::bad_key_slot;
+    if ((r.tensor_id & kDeviceTensorBit) != 0) return Status::invalid_arg;
+  }
+  if (m == Mode::validate) return Status::ok;
+  static const PeerDisks kNoDisks;
+  const PeerDisks& disks = env_.peers != nullptr ? *env_.peers : kNoDisks;
+  const VramOffset buf = t[0]->offset;
+  if (sealed) {
+    const KeySlot& slot = env_.ctx.slots[r.key_slot];
+    const SealParams params{static_cast<std::uint8_t>(r.key_slot), r.tensor_id};
+    return env_.crypto.dma_in_decrypt_peer(buf, disks, r.disk, r.offset, r.bytes, params,
+                                           slot.key.bytes());
+  }
+  if (!disks.holds(r.disk, r.offset, r.bytes)) {
+    env_.dma.count_denied();
+    return Status::dma_denied;
+  }
+  // Plain mode: the disk's bytes through a host buffer into VRAM.
+  std::vector<std::byte> host(r.bytes);
+  if (const Status s = disks.read(r.disk, r.offset, host); s != Status::ok) {
+    if (s == Status::dma_denied) env_.dma.count_denied();
+    return s;
+  }
+  return env_.backend.write_bytes(buf, host);
 }
 
 Status Executor::embedding(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
@@ -375,6 +411,7 @@ Status Executor::op(Mode mode, const DecodedOp& op, std::span<const std::byte> b
       {Record::copy, &Executor::copy},
       {Record::dma, &Executor::dma},
       {Record::dma_crypt, &Executor::dma_crypt},
+      {Record::dma_peer, &Executor::dma_peer},
       {Record::embedding, &Executor::embedding},
       {Record::matmul, &Executor::matmul},
       {Record::binary, &Executor::binary},

@@ -65,6 +65,7 @@ struct ExecEnv {
   std::uint64_t op_budget;  // ops a command buffer may execute, loops included
   std::uint32_t ctx_id = 0;
   LoopRecordings* recordings = nullptr;  // nullptr: loops always run eagerly
+  const PeerDisks* peers = nullptr;      // nullptr: no peer disks (spec §7.4)
 };
 
 struct ExecResult {
@@ -98,6 +99,7 @@ class Executor {
   Status copy(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status dma(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status dma_crypt(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status dma_peer(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status embedding(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status matmul(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status binary(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);

@@ -1,5 +1,6 @@
 // hix-vgpu-server: the hix-gpu device server (docs/specs/hix-gpu.md §10.5).
-//   hix-vgpu-server (--socket PATH | --fd N) [--vram-mib N] [--backend cpu|cuda] [--quiet]
+//   hix-vgpu-server (--socket PATH | --fd N) [--vram-mib N] [--backend cpu|cuda]
+//                   [--peer-disk FILE]... [--quiet]
 // The cuda backend exists in builds with HIX_ENABLE_CUDA and needs a GPU.
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -26,7 +27,7 @@ int usage(const char* why) {
   std::fprintf(stderr,
                "hix-vgpu-server: %s\n"
                "usage: hix-vgpu-server (--socket PATH | --fd N) [--vram-mib N] "
-               "[--backend cpu|cuda] [--quiet]\n",
+               "[--backend cpu|cuda] [--peer-disk FILE]... [--quiet]\n",
                why);
   return 2;
 }
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
   std::uint64_t vram_mib = 1024;
   bool quiet = false;
   std::string_view backend_name = "cpu";
+  auto peers = std::make_shared<hix::vgpu::PeerDisks>();
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -100,6 +102,12 @@ int main(int argc, char** argv) {
     } else if (a == "--backend" && has_value) {
       backend_name = argv[++i];
       if (backend_name != "cpu" && backend_name != "cuda") return usage("--backend is cpu or cuda");
+    } else if (a == "--peer-disk" && has_value) {
+      const char* path = argv[++i];
+      if (!peers->add(path)) {
+        std::fprintf(stderr, "hix-vgpu-server: peer disk %s: %s\n", path, std::strerror(errno));
+        return 2;
+      }
     } else if (a == "--quiet") {
       quiet = true;
     } else {
@@ -137,6 +145,7 @@ int main(int argc, char** argv) {
   }
   hix::vgpu::DeviceConfig cfg;
   cfg.inline_execution = false;
+  cfg.peer_disks = std::move(peers);
   hix::vgpu::Server server(conn, std::make_unique<hix::vgpu::Device>(std::move(*backend), cfg),
                            quiet);
   const int rc = server.serve();

@@ -14,4 +14,5 @@ set(HIX_VGPU_SOURCE_NAMES
   cmdbuf.cpp
   executor.cpp
   cpu_backend.cpp
+  peer_disk.cpp
   device.cpp)

@@ -161,6 +161,32 @@ TEST(Validator, InputIdsMustRiseAboveWhatTheSessionUsedBefore) {
   EXPECT_TRUE(validate(cases::decrypt(syn.env, kExtent0, 64, 1, 2).finish(), syn.s).ok());
 }
 
+// Peer disks (hix-session §7): the sealed op is checked like DMA_IN_DECRYPT
+// but names no window range; the plain one exists only in plain mode.
+TEST(Validator, PeerDiskLoadsAreCheckedLikeWindowLoads) {
+  Synthetic syn;
+  const auto peer = [&](std::uint16_t op, std::uint64_t id, std::uint32_t slot) {
+    CmdbufBuilder b;
+    b.dma_peer(op, tref(syn.env.buf_a, HIX_VGPU_DT_F32),
+               {.disk = 3, .offset = 1ull << 40, .bytes = 64}, {.tensor_id = id, .key_slot = slot});
+    return b.finish();
+  };
+  EXPECT_TRUE(validate(peer(HIX_VGPU_OP_DMA_IN_DECRYPT_PEER, 1, syn.env.model_slot), syn.s).ok())
+      << "any disk and offset: the device checks them";
+  EXPECT_EQ(validate(peer(HIX_VGPU_OP_DMA_IN_DECRYPT_PEER, 1, 6), syn.s).reason, Reason::key_slot);
+  EXPECT_EQ(
+      validate(peer(HIX_VGPU_OP_DMA_IN_DECRYPT_PEER, cases::kOut | 1, syn.env.model_slot), syn.s)
+          .reason,
+      Reason::tensor_id);
+  syn.s.highest_input_id = 11;
+  EXPECT_EQ(validate(peer(HIX_VGPU_OP_DMA_IN_DECRYPT_PEER, 11, 0), syn.s).reason, Reason::tensor_id)
+      << "an old sealed prompt cannot come back from a peer disk either";
+  EXPECT_EQ(validate(peer(HIX_VGPU_OP_DMA_IN_PEER, 0, 0), syn.s).reason, Reason::opcode);
+  EXPECT_TRUE(validate(peer(HIX_VGPU_OP_DMA_IN_PEER, 0, 0), syn.s, Mode::plain).ok());
+  EXPECT_EQ(validate(peer(HIX_VGPU_OP_DMA_IN_DECRYPT_PEER, 12, 0), syn.s, Mode::plain).reason,
+            Reason::opcode);
+}
+
 TEST(Validator, PlainModeAllowsPlainDmaInsideTheWindow) {
   const Synthetic syn;
   CmdbufBuilder b;
@@ -177,8 +203,8 @@ TEST(Validator, PlainModeAllowsPlainDmaInsideTheWindow) {
 
 TEST(Validator, EveryOpcodeOffTheWhitelistIsRefused) {
   const Synthetic syn;
-  const std::array<std::uint16_t, 24> known{0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10,
-                                            0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18,
+  const std::array<std::uint16_t, 26> known{0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0D, 0x0E,
+                                            0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18,
                                             0x19, 0x1A, 0x1B, 0x1C, 0x20, 0x21, 0x22, 0x23};
   std::size_t refused = 0;
   for (std::uint32_t op = 0; op <= 0xFFFF; ++op) {

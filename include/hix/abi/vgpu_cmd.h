@@ -48,6 +48,8 @@ enum hix_vgpu_opcode {
   HIX_VGPU_OP_DMA_OUT = 0x04,
   HIX_VGPU_OP_DMA_IN_DECRYPT = 0x05,
   HIX_VGPU_OP_DMA_OUT_ENCRYPT = 0x06,
+  HIX_VGPU_OP_DMA_IN_PEER = 0x0D, /* 0x07..0x0C: the admin commands' numbers, never ops */
+  HIX_VGPU_OP_DMA_IN_DECRYPT_PEER = 0x0E,
   HIX_VGPU_OP_EMBEDDING = 0x10,
   HIX_VGPU_OP_MATMUL = 0x11,
   HIX_VGPU_OP_ADD = 0x12,
@@ -132,6 +134,18 @@ struct hix_vgpu_op_dma_crypt {
   uint64_t tensor_id;
   uint32_t key_slot;
   uint32_t reserved;
+};
+
+/* DMA_IN_PEER and DMA_IN_DECRYPT_PEER (buf = destination): bytes of a peer
+ * disk (spec hix-gpu §7.4). DMA_IN_PEER takes tensor_id and key_slot 0. */
+struct hix_vgpu_op_dma_peer {
+  struct hix_vgpu_op_header h;
+  struct hix_vgpu_tref buf;
+  uint64_t offset; /* bytes into the disk */
+  uint64_t bytes;  /* plaintext bytes */
+  uint64_t tensor_id;
+  uint32_t key_slot;
+  uint32_t disk;
 };
 
 struct hix_vgpu_op_embedding {
@@ -280,6 +294,7 @@ HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_fill) == 48, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_copy) == 64, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_dma) == 48, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_dma_crypt) == 64, "record size");
+HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_dma_peer) == 64, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_embedding) == 96, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_matmul) == 120, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_binary) == 96, "record size");

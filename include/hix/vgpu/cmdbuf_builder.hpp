@@ -36,6 +36,13 @@ struct GuestRange {
   std::uint64_t bytes = 0;
 };
 
+// The bytes of a peer disk a DMA record reads (spec hix-gpu §7.4).
+struct PeerRange {
+  std::uint32_t disk = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;  // plaintext
+};
+
 // What an encrypting or decrypting DMA binds its chunks to: the
 // tensor id every chunk header carries and the key slot that seals them.
 struct TensorKey {
@@ -120,6 +127,17 @@ class CmdbufBuilder {
     r.bytes = range.bytes;
     r.tensor_id = key.tensor_id;
     r.key_slot = key.key_slot;
+    return add(opcode, r);
+  }
+  // DMA_IN_PEER (key {}) or DMA_IN_DECRYPT_PEER.
+  CmdbufBuilder& dma_peer(std::uint16_t opcode, hix_vgpu_tref buf, PeerRange range, TensorKey key) {
+    hix_vgpu_op_dma_peer r{};
+    r.buf = buf;
+    r.offset = range.offset;
+    r.bytes = range.bytes;
+    r.tensor_id = key.tensor_id;
+    r.key_slot = key.key_slot;
+    r.disk = range.disk;
     return add(opcode, r);
   }
   CmdbufBuilder& set_reg(std::uint32_t reg, std::int32_t value) {

@@ -74,6 +74,7 @@ enum class Record : std::uint8_t {
   copy,
   dma,
   dma_crypt,
+  dma_peer,
   embedding,
   matmul,
   binary,
@@ -92,7 +93,15 @@ inline constexpr std::size_t kRecordLayouts = static_cast<std::size_t>(Record::b
 
 // How an op moves data across the device boundary; the mode decides which
 // kinds are allowed (hix-gpu §8, hix-session §7).
-enum class Dma : std::uint8_t { none, in_plain, out_plain, in_decrypt, out_encrypt };
+enum class Dma : std::uint8_t {
+  none,
+  in_plain,
+  out_plain,
+  in_decrypt,
+  out_encrypt,
+  in_peer_plain,    // DMA_IN_PEER: a peer disk's bytes (hix-gpu §7.4)
+  in_peer_decrypt,  // DMA_IN_DECRYPT_PEER
+};
 
 // A shape check across fields, beyond every dimension being at least 1
 // (BAD_SHAPE when it fails).
@@ -181,6 +190,7 @@ using fill_t = hix_vgpu_op_fill;
 using copy_t = hix_vgpu_op_copy;
 using dma_t = hix_vgpu_op_dma;
 using crypt_t = hix_vgpu_op_dma_crypt;
+using peer_t = hix_vgpu_op_dma_peer;
 using emb_t = hix_vgpu_op_embedding;
 using mm_t = hix_vgpu_op_matmul;
 using bin_t = hix_vgpu_op_binary;
@@ -239,6 +249,23 @@ constexpr OpDesc crypt_row(std::uint16_t opcode, const char* name, bool inbound)
        scalar("key_slot", HIX_OPF(crypt_t, key_slot))},
       {HIX_OPF(crypt_t, reserved)}, inbound ? Dma::in_decrypt : Dma::out_encrypt,
       ShapeRule::sealed_bytes);
+}
+constexpr OpDesc peer_row(std::uint16_t opcode, const char* name, bool sealed) {
+  if (!sealed) {
+    return row<peer_t>(
+        opcode, name, Record::dma_peer,
+        {dma_buffer("dst", kOut, HIX_OPF(peer_t, buf), HIX_OPF(peer_t, bytes)),
+         scalar("disk", HIX_OPF(peer_t, disk)), scalar("offset", HIX_OPF(peer_t, offset)),
+         scalar("bytes", HIX_OPF(peer_t, bytes))},
+        {HIX_OPF(peer_t, tensor_id), HIX_OPF(peer_t, key_slot)}, Dma::in_peer_plain);
+  }
+  return row<peer_t>(
+      opcode, name, Record::dma_peer,
+      {dma_buffer("dst", kOut, HIX_OPF(peer_t, buf), HIX_OPF(peer_t, bytes)),
+       scalar("disk", HIX_OPF(peer_t, disk)), scalar("offset", HIX_OPF(peer_t, offset)),
+       scalar("bytes", HIX_OPF(peer_t, bytes)), scalar("tensor_id", HIX_OPF(peer_t, tensor_id)),
+       scalar("key_slot", HIX_OPF(peer_t, key_slot))},
+      {}, Dma::in_peer_decrypt, ShapeRule::sealed_bytes);
 }
 constexpr OpDesc embedding_row() {
   return row<emb_t>(
@@ -356,6 +383,8 @@ inline constexpr std::array kOpTable{
     op_table_detail::dma_row(HIX_VGPU_OP_DMA_OUT, "DMA_OUT", false),
     op_table_detail::crypt_row(HIX_VGPU_OP_DMA_IN_DECRYPT, "DMA_IN_DECRYPT", true),
     op_table_detail::crypt_row(HIX_VGPU_OP_DMA_OUT_ENCRYPT, "DMA_OUT_ENCRYPT", false),
+    op_table_detail::peer_row(HIX_VGPU_OP_DMA_IN_PEER, "DMA_IN_PEER", false),
+    op_table_detail::peer_row(HIX_VGPU_OP_DMA_IN_DECRYPT_PEER, "DMA_IN_DECRYPT_PEER", true),
     op_table_detail::embedding_row(),
     op_table_detail::matmul_row(),
     op_table_detail::binary_row(HIX_VGPU_OP_ADD, "ADD"),
@@ -404,6 +433,8 @@ constexpr bool abi_opcode(hix_vgpu_opcode op) {
     case HIX_VGPU_OP_DMA_OUT:
     case HIX_VGPU_OP_DMA_IN_DECRYPT:
     case HIX_VGPU_OP_DMA_OUT_ENCRYPT:
+    case HIX_VGPU_OP_DMA_IN_PEER:
+    case HIX_VGPU_OP_DMA_IN_DECRYPT_PEER:
     case HIX_VGPU_OP_EMBEDDING:
     case HIX_VGPU_OP_MATMUL:
     case HIX_VGPU_OP_ADD:
@@ -481,7 +512,7 @@ constexpr bool rows_consistent() {
 static_assert(op_table_detail::rows_match_abi(),
               "kOpTable needs exactly one row per hix_vgpu_opcode, in ascending order");
 static_assert(op_table_detail::rows_consistent(), "kOpTable disagrees with vgpu_cmd.h");
-static_assert(kOpTable.size() == 24, "every tensor-ISA op of spec hix-gpu §6.4 has a row");
+static_assert(kOpTable.size() == 26, "every tensor-ISA op of spec hix-gpu §6.4 has a row");
 
 // The row of an opcode; nullptr for an unknown opcode.
 constexpr const OpDesc* find_op(std::uint16_t opcode) {

@@ -36,7 +36,8 @@ void usage(std::FILE* f) {
       "usage: hix-session-client --port P (--pubkey FILE --mrenclave HEX | --plain)\n"
       "           (--preset NAME [--seed S] | --checkpoint DIR) --prompt 1,2,3 --generate N\n"
       "           [--max-seq N] [--weight-dtype bf16|f32] [--no-logits]\n"
-      "           [--disk-file FILE --disk-index I] [--json OUT] [--host ADDR]\n"
+      "           [--disk-file FILE (--disk-index I | --peer-disk-index I)]\n"
+      "           [--stream-tokens N] [--json OUT] [--host ADDR]\n"
       "           [--hold-after-generate SECONDS] [--print-secrets]\n"
       "       hix-session-client seal-weights --out FILE (--preset NAME [--seed S] |\n"
       "           --checkpoint DIR) [--plain] [--weight-dtype bf16|f32]\n"
@@ -46,7 +47,10 @@ void usage(std::FILE* f) {
       "--pubkey: the platform's Ed25519 public key (32 bytes raw or 64 hex digits);\n"
       "--mrenclave: the GPU enclave's measurement (hix-measure). --disk-file: the\n"
       "weights were written beforehand by seal-weights into FILE (the VM's disk I,\n"
-      "/dev/vda = 0) and FILE.json; they are LOADed from the disk instead of PUT.\n"
+      "/dev/vda = 0) and FILE.json; they are LOADed from the disk instead of PUT,\n"
+      "or, with --peer-disk-index, read by the device from its peer disk I\n"
+      "(run-vm --peer-disk FILE). --stream-tokens N: generate in rounds (one token,\n"
+      "then N at a time), so first_token_ms is the time to the first token.\n"
       "--hold-after-generate: keep the session open that long after the outputs\n"
       "are read (lines 'SECRET ...' and 'HOLD ...' are printed first);\n"
       "--print-secrets: print the plaintext a memory scanner looks for.\n"
@@ -91,6 +95,8 @@ struct Args {
   std::uint8_t weight_dtype = HIX_VGPU_DT_BF16;
   bool no_logits = false;
   std::optional<std::uint64_t> disk_index;
+  std::optional<std::uint64_t> peer_disk_index;
+  std::uint64_t stream_tokens = 0;
   std::uint64_t hold_s = 0;
   bool print_secrets = false;
 };
@@ -112,6 +118,8 @@ int parse(int argc, char** argv, Args& a) {
     kNoLogits,
     kDiskFile,
     kDiskIndex,
+    kPeerDiskIndex,
+    kStream,
     kJson,
     kHold,
     kSecrets,
@@ -134,6 +142,8 @@ int parse(int argc, char** argv, Args& a) {
       {"no-logits", no_argument, nullptr, kNoLogits},
       {"disk-file", required_argument, nullptr, kDiskFile},
       {"disk-index", required_argument, nullptr, kDiskIndex},
+      {"peer-disk-index", required_argument, nullptr, kPeerDiskIndex},
+      {"stream-tokens", required_argument, nullptr, kStream},
       {"json", required_argument, nullptr, kJson},
       {"hold-after-generate", required_argument, nullptr, kHold},
       {"print-secrets", no_argument, nullptr, kSecrets},
@@ -205,6 +215,15 @@ int parse(int argc, char** argv, Args& a) {
         if (!parse_u64(v, n) || n >= HIX_INFO_MAX_DISKS) return kExitUsage;
         a.disk_index = n;
         break;
+      case kPeerDiskIndex:
+        if (!parse_u64(v, n) || n > 63) return kExitUsage;
+        a.peer_disk_index = n;
+        break;
+      case kStream:
+        if (!parse_u64(v, a.stream_tokens) || a.stream_tokens == 0 || a.stream_tokens > 65536) {
+          return kExitUsage;
+        }
+        break;
       case kJson:
         a.json = v;
         break;
@@ -230,7 +249,8 @@ int parse(int argc, char** argv, Args& a) {
   if (a.port == 0 || a.prompt.empty() || a.generate == 0) return kExitUsage;
   if (a.plain == (!a.pubkey.empty() || !a.mrenclave.empty())) return kExitUsage;
   if (!a.plain && (a.pubkey.empty() || a.mrenclave.empty())) return kExitUsage;
-  if (a.disk_file.empty() != !a.disk_index.has_value()) return kExitUsage;
+  if (a.disk_index && a.peer_disk_index) return kExitUsage;  // one place for the weights
+  if (a.disk_file.empty() != !(a.disk_index || a.peer_disk_index)) return kExitUsage;
   return kExitOk;
 }
 
@@ -305,8 +325,13 @@ int run_client(int argc, char** argv) {
     auto wf = read_weights_sidecar(a.disk_file, *plan);
     if (!wf) return fail(wf.why());
     o.disk_file = std::move(*wf);
-    o.disk_index = static_cast<std::uint32_t>(*a.disk_index);
+    if (a.peer_disk_index) {
+      o.peer_disk_index = static_cast<std::uint32_t>(*a.peer_disk_index);
+    } else {
+      o.disk_index = static_cast<std::uint32_t>(*a.disk_index);
+    }
   }
+  o.round_tokens = static_cast<std::uint32_t>(a.stream_tokens);
   o.before_close = [&](const RunResult& r) {
     if (a.print_secrets) {
       std::printf("SECRET prompt=%s\n", hix::to_hex(r.prompt_bytes).c_str());

@@ -43,6 +43,7 @@ struct Slot {
 bool place(std::vector<Slot>& slots, const client::Session& s) {
   std::uint64_t at = 0;
   for (Slot& slot : slots) {
+    if (slot.size == 0) continue;  // not in the window (a peer disk's tensor)
     for (;;) {
       if (at + slot.size > s.window_bytes()) return false;
       if (const auto gpa = s.gpa(at, slot.size)) {
@@ -97,14 +98,15 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
     if (auto c = model::check_source(plan->layout, *source); !c) return c.error();
   }
   const bool sealed = !o.expect.plain;
-  const bool from_disk = o.disk_index.has_value();
-  const bool from_file = !from_disk && !o.put_file.empty();
-  if ((from_disk || from_file) && (!o.disk_file || o.disk_file->sealed != sealed)) {
+  const bool from_peer = o.peer_disk_index.has_value();
+  const bool from_disk = !from_peer && o.disk_index.has_value();
+  const bool from_file = !from_peer && !from_disk && !o.put_file.empty();
+  if ((from_peer || from_disk || from_file) && (!o.disk_file || o.disk_file->sealed != sealed)) {
     return model::fail(std::string("the weights file is ") +
                        (o.disk_file && o.disk_file->sealed ? "sealed" : "plain") +
                        ", the session is " + (sealed ? "protected" : "plain"));
   }
-  if (!from_disk && !from_file && source == nullptr) {
+  if (!from_peer && !from_disk && !from_file && source == nullptr) {
     return model::fail("run: no weights (a weight source, a disk or a sealed file)");
   }
   if (o.disk_file && o.disk_file->tensors.size() != plan->layout.tensors.size()) {
@@ -115,7 +117,7 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
 
   RunResult r;
   r.plain = !sealed;
-  r.load_path = from_disk ? "disk" : (from_file ? "file" : "put");
+  r.load_path = from_peer ? "peer" : from_disk ? "disk" : (from_file ? "file" : "put");
   const auto& tensors = plan->layout.tensors;
   const std::size_t n = tensors.size();
 
@@ -126,8 +128,9 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
   gen.sealed = sealed;
   gen.key_slot = HIX_SESSION_TENSOR_SLOT;
   std::vector<Slot> slots(n + 3);
-  for (std::size_t i = 0; i < n; ++i)
-    slots[i].size = padded(stored_size(tensors[i].bytes(), sealed));
+  for (std::size_t i = 0; i < n; ++i) {
+    slots[i].size = from_peer ? 0 : padded(stored_size(tensors[i].bytes(), sealed));
+  }
   const std::uint64_t prompt_bytes = o.prompt.size() * 4;
   const std::uint64_t tokens_bytes = model::tokens_out_bytes(gen);
   const std::uint64_t logits_bytes = model::logits_out_bytes(*plan);
@@ -207,7 +210,7 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
   // The model key: fresh, or the one the weights file was sealed under.
   client::Key model_key{};
   if (sealed) {
-    if (from_disk || from_file) {
+    if (from_peer || from_disk || from_file) {
       model_key = o.disk_file->model_key;
     } else {
       client::random_bytes(model_key);
@@ -226,7 +229,14 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
     if (tensors[i].bytes() > tensors[largest_tensor].bytes()) largest_tensor = i;
   }
   r.weight_name = tensors[largest_tensor].name;
-  if (from_disk) {
+  if (from_peer) {
+    // Nothing to move: the load program names each tensor's place on the
+    // peer disk, and the device reads it there.
+    for (std::size_t i = 0; i < n; ++i) {
+      gpas[i] = o.disk_file->tensors[i].offset;
+      r.load_bytes += o.disk_file->tensors[i].stored;
+    }
+  } else if (from_disk) {
     const WeightsFile& wf = *o.disk_file;
     t0 = Clock::now();
     for (std::size_t i = 0; i < n;) {
@@ -317,7 +327,7 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
     r.t.transfer_ms = ms_since(t0);
   }
   sodium_memzero(model_key.data(), model_key.size());
-  if ((from_disk || from_file) && source != nullptr) {
+  if ((from_peer || from_disk || from_file) && source != nullptr) {
     auto w = model::device_tensor_bytes(plan->layout, largest_tensor, *source);
     if (!w) return w.error();
     const auto head = as_u8(*w).first(std::min<std::size_t>(64, w->size()));
@@ -325,8 +335,9 @@ model::Result<RunResult> run(const RunOptions& o, client::ErrorKind* kind) {
   }
 
   // The load program(s).
-  auto load = model::build_load_program(
-      *plan, *handles, model::LoadRequest{gpas, sealed, kModelKeySlot, kFirstWeightId});
+  model::LoadRequest load_request{gpas, sealed, kModelKeySlot, kFirstWeightId};
+  load_request.peer_disk = o.peer_disk_index;
+  auto load = model::build_load_program(*plan, *handles, load_request);
   if (!load) return model::fail("load program: " + load.why());
   t0 = Clock::now();
   for (const auto& cb : *load) {

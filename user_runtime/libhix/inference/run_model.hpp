@@ -2,7 +2,8 @@
 // connect, INFO, attest and OPEN a session with a window sized for the
 // model, ALLOC the plan's buffers, install a model key (slot 1), move the
 // weights into the window (PUT through the socket — sealed here, or read
-// from a sealed file — or LOAD from a VM disk holding that file), SUBMIT
+// from a sealed file — or LOAD from a VM disk holding that file, or let
+// the device read that file from its peer disk), SUBMIT
 // the load program, seal the prompt under K_t (slot 0) and PUT it, SUBMIT
 // the generate program, GET and open the tokens (and the last logits),
 // CLOSE. With `round_tokens` the generation runs in rounds (the first makes
@@ -50,6 +51,9 @@ struct RunOptions {
   // without a disk index, read them from the local file `put_file` and PUT
   // them. Neither: seal them here under a fresh model key.
   std::optional<std::uint32_t> disk_index;
+  // Or: the device reads them itself from its peer disk `peer_disk_index`
+  // (hix-gpu §7.4), which holds that file; nothing crosses the window.
+  std::optional<std::uint32_t> peer_disk_index;
   std::optional<WeightsFile> disk_file;
   std::string put_file;
   // Called once the tokens are out and before the session closes (the CLI
@@ -83,7 +87,7 @@ struct RunResult {
   std::uint32_t session = 0;
   std::uint64_t window_bytes = 0;
   std::size_t window_extents = 0;
-  std::string load_path;  // "put" or "disk"
+  std::string load_path;  // "put", "file", "disk" or "peer"
   std::uint64_t load_bytes = 0;
   std::uint32_t load_requests = 0;
   std::vector<std::int32_t> tokens;  // prompt then generated (-1 after an eos stop)

@@ -13,6 +13,7 @@
 namespace hix::model {
 
 using vgpu::CmdbufBuilder;
+using vgpu::PeerRange;
 using vgpu::tref;
 using vgpu::tref_indexed;
 
@@ -392,7 +393,15 @@ Result<std::vector<std::vector<std::byte>>> build_load_program(
       dma_bytes = 0;
     }
     const hix_vgpu_tref dst = tref(handles[t.buffer], t.dtype, t.offset);
-    if (request.sealed) {
+    if (request.peer_disk) {
+      const PeerRange from{*request.peer_disk, request.tensor_gpas[i], t.bytes()};
+      if (request.sealed) {
+        cb.dma_peer(HIX_VGPU_OP_DMA_IN_DECRYPT_PEER, dst, from,
+                    {.tensor_id = request.first_tensor_id + i, .key_slot = request.key_slot});
+      } else {
+        cb.dma_peer(HIX_VGPU_OP_DMA_IN_PEER, dst, from, {});
+      }
+    } else if (request.sealed) {
       cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, dst,
                    {.gpa = request.tensor_gpas[i], .bytes = t.bytes()},
                    {.tensor_id = request.first_tensor_id + i, .key_slot = request.key_slot});

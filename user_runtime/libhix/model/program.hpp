@@ -62,12 +62,15 @@ Result<Plan> make_plan(const ModelConfig& c, const RuntimeOptions& options);
 
 struct LoadRequest {
   // Guest physical address of each device tensor's bytes (sealed in the
-  // §7.1 format when `sealed`), in Plan::layout.tensors order.
+  // §7.1 format when `sealed`), in Plan::layout.tensors order; with
+  // `peer_disk`, each tensor's byte offset on that peer disk instead
+  // (DMA_IN_DECRYPT_PEER or DMA_IN_PEER, hix-gpu §7.4).
   std::span<const std::uint64_t> tensor_gpas;
   bool sealed = true;  // DMA_IN_DECRYPT (protected) or DMA_IN (plain)
   std::uint32_t key_slot = 0;
   // Tensor i is sealed with id first_tensor_id + i (bit 63 clear).
   std::uint64_t first_tensor_id = 1;
+  std::optional<std::uint32_t> peer_disk{};  // see tensor_gpas
 };
 
 // One or more command buffers (split at the op, size and DMA byte limits).

@@ -25,8 +25,8 @@ constexpr std::uint64_t kDefaultRound = 8;
 constexpr std::uint64_t kMaxTokens = 65535;
 
 // generation_config.json's eos_token_id (a number or a list), else the
-// tokenizer's eos token.
-std::vector<std::int32_t> eos_ids(const hixm::Manifest& m, const tok::Tokenizer& t) {
+// tokenizer's eos token (when the checkpoint has a tokenizer).
+std::vector<std::int32_t> eos_ids(const hixm::Manifest& m, const tok::Tokenizer* t) {
   std::vector<std::int32_t> ids;
   if (!m.documents.generation_config_json.empty()) {
     if (auto g = model::parse_json(m.documents.generation_config_json); g.ok()) {
@@ -38,8 +38,27 @@ std::vector<std::int32_t> eos_ids(const hixm::Manifest& m, const tok::Tokenizer&
       }
     }
   }
-  if (ids.empty()) {
-    if (const auto e = t.eos_id()) ids.push_back(*e);
+  if (ids.empty() && t != nullptr) {
+    if (const auto e = t->eos_id()) ids.push_back(*e);
+  }
+  return ids;
+}
+
+// "1,2,3" as token ids (each 0..2^31-1); nullopt when malformed.
+std::optional<std::vector<std::int32_t>> parse_ids(const std::string& text) {
+  std::vector<std::int32_t> ids;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const std::size_t end = std::min(text.find(',', at), text.size());
+    const std::string item = text.substr(at, end - at);
+    if (item.empty() || item.size() > 10 ||
+        item.find_first_not_of("0123456789") != std::string::npos) {
+      return std::nullopt;
+    }
+    const unsigned long long v = std::stoull(item);
+    if (v > 0x7FFFFFFFull) return std::nullopt;
+    ids.push_back(static_cast<std::int32_t>(v));
+    at = end + 1;
   }
   return ids;
 }
@@ -83,11 +102,11 @@ void write_record(const std::string& path, const std::string& record) {
 
 int cmd_generate(int argc, char** argv) {
   std::string error;
-  const auto o = Options::parse(
-      argc, argv,
-      {"endpoint", "platform-key", "mrenclave", "model", "key", "prompt", "max-tokens",
-       "temperature", "top-k", "seed", "remote-disk", "stream-tokens", "record"},
-      {"json", "hold-open"}, error);
+  const auto o = Options::parse(argc, argv,
+                                {"endpoint", "platform-key", "mrenclave", "model", "key", "prompt",
+                                 "max-tokens", "temperature", "top-k", "seed", "remote-disk",
+                                 "peer-disk", "stream-tokens", "record", "prompt-ids"},
+                                {"json", "hold-open", "ignore-eos"}, error);
   if (!o) return fail(error, kExitUsage);
   if (!o->positional().empty()) return fail("generate takes no arguments", kExitUsage);
   const auto ep = parse_endpoint(o->get("endpoint"));
@@ -95,18 +114,25 @@ int cmd_generate(int argc, char** argv) {
   const auto expect = expectations(*o, error);
   if (!expect) return fail(error, kExitUsage);
   if (!o->has("model")) return fail("--model MODEL.hixm is required", kExitUsage);
-  if (!o->has("prompt")) return fail("--prompt TEXT is required", kExitUsage);
+  if (o->has("prompt") == o->has("prompt-ids")) {
+    return fail("give --prompt TEXT or --prompt-ids 1,2,3 (one of them)", kExitUsage);
+  }
+  if (o->has("remote-disk") && o->has("peer-disk")) {
+    return fail("--remote-disk and --peer-disk: the weights come from one place", kExitUsage);
+  }
   std::uint64_t max_tokens = kDefaultMaxTokens;
   std::uint64_t top_k = 0;
   std::uint64_t seed = 0;
   std::uint64_t round = kDefaultRound;
   std::uint64_t disk = 0;
+  std::uint64_t peer_disk = 0;
   float temperature = 0;
   if (!o->get_u64("max-tokens", 1, kMaxTokens, max_tokens, error) ||
       !o->get_u64("top-k", 0, 1u << 20, top_k, error) ||
       !o->get_u64("seed", 0, UINT64_MAX, seed, error) ||
       !o->get_u64("stream-tokens", 1, kMaxTokens, round, error) ||
       !o->get_u64("remote-disk", 0, 63, disk, error) ||
+      !o->get_u64("peer-disk", 0, 63, peer_disk, error) ||
       !o->get_float("temperature", temperature, error)) {
     return fail(error, kExitUsage);
   }
@@ -124,20 +150,39 @@ int cmd_generate(int argc, char** argv) {
   auto layout = hixm::check_layout(*manifest);
   if (!layout) return fail(model_path + ": " + layout.why(), kExitBadModel);
   const model::ModelConfig config = layout->config;
-  if (manifest->documents.tokenizer_json.empty()) {
-    return fail(model_path + ": the checkpoint had no tokenizer.json", kExitBadModel);
-  }
-  auto tokenizer =
-      tok::Tokenizer::from_json(manifest->documents.tokenizer_json,
-                                tok::ConfigJson{manifest->documents.tokenizer_config_json});
-  if (!tokenizer) {
-    return fail(model_path + ": tokenizer.json: " + tokenizer.error().message, kExitBadModel);
+  // The checkpoint's tokenizer: needed for a text prompt; with token ids
+  // in, the output is decoded only when there is one.
+  std::optional<tok::Tokenizer> tokenizer;
+  if (!manifest->documents.tokenizer_json.empty()) {
+    auto t = tok::Tokenizer::from_json(manifest->documents.tokenizer_json,
+                                       tok::ConfigJson{manifest->documents.tokenizer_config_json});
+    if (!t) return fail(model_path + ": tokenizer.json: " + t.error().message, kExitBadModel);
+    tokenizer.emplace(std::move(*t));
+  } else if (o->has("prompt")) {
+    return fail(model_path + ": the checkpoint had no tokenizer.json (use --prompt-ids)",
+                kExitBadModel);
   }
   const std::string prompt = o->get("prompt");
-  auto prompt_ids = tokenizer->encode(prompt, true);
-  if (!prompt_ids) return fail("the prompt: " + prompt_ids.error().message, kExitUsage);
+  std::optional<std::vector<std::int32_t>> prompt_ids;
+  if (o->has("prompt-ids")) {
+    prompt_ids = parse_ids(o->get("prompt-ids"));
+    if (!prompt_ids) return fail("--prompt-ids: expected token ids like 1,2,3", kExitUsage);
+    for (const std::int32_t id : *prompt_ids) {
+      if (static_cast<std::uint32_t>(id) >= config.vocab) {
+        return fail("--prompt-ids: " + std::to_string(id) + " is outside the vocabulary (" +
+                        std::to_string(config.vocab) + " tokens)",
+                    kExitUsage);
+      }
+    }
+  } else {
+    auto ids = tokenizer->encode(prompt, true);
+    if (!ids) return fail("the prompt: " + ids.error().message, kExitUsage);
+    prompt_ids = std::move(*ids);
+  }
   if (prompt_ids->empty()) return fail("the prompt encodes to no tokens", kExitUsage);
-  const std::vector<std::int32_t> eos = eos_ids(*manifest, *tokenizer);
+  const std::vector<std::int32_t> eos = o->flag("ignore-eos")
+                                            ? std::vector<std::int32_t>{}
+                                            : eos_ids(*manifest, tokenizer ? &*tokenizer : nullptr);
 
   const inference::ModelInput input{config, nullptr, model_path};
   inference::RunOptions r;
@@ -157,21 +202,26 @@ int cmd_generate(int argc, char** argv) {
   if (!eos.empty()) r.eos = eos.front();
   r.round_tokens = static_cast<std::uint32_t>(round);
   r.disk_file = weights_layout(*manifest, *key);
-  if (o->has("remote-disk")) {
+  if (o->has("peer-disk")) {
+    r.peer_disk_index = static_cast<std::uint32_t>(peer_disk);
+  } else if (o->has("remote-disk")) {
     r.disk_index = static_cast<std::uint32_t>(disk);
   } else {
     r.put_file = model_path;
   }
 
   Attestation attestation;
-  tok::StreamDecoder decoder(*tokenizer, true);
+  // Without a tokenizer the output is shown as token ids.
+  std::optional<tok::StreamDecoder> decoder;
+  if (tokenizer) decoder.emplace(*tokenizer, true);
   std::string text;
   bool ended = false;  // an eos token was produced
   r.on_attested = [&](const client::Session& s, double ms) {
     attestation = describe(s, *expect, ms);
     if (json) return;
     print_attestation(stdout, attestation);
-    std::printf("\nprompt: %s\noutput: ", prompt.c_str());
+    std::printf("\nprompt: %s\noutput: ",
+                o->has("prompt-ids") ? ids_json(*prompt_ids).c_str() : prompt.c_str());
     std::fflush(stdout);
   };
   r.on_tokens = [&](std::span<const std::int32_t> ids) {
@@ -181,14 +231,14 @@ int cmd_generate(int argc, char** argv) {
         ended = true;
         break;
       }
-      const std::string piece = decoder.push(id);
-      text += piece;
+      const std::string piece = decoder ? decoder->push(id) : " " + std::to_string(id);
+      if (decoder) text += piece;
       if (!json) std::fputs(piece.c_str(), stdout);
     }
     if (!json) std::fflush(stdout);
   };
   const auto report = [&](const inference::RunResult& res) {
-    const std::string tail = decoder.finish();
+    const std::string tail = decoder ? decoder->finish() : std::string();
     text += tail;
     const std::span<const std::int32_t> all(res.tokens);
     std::size_t end = prompt_ids->size();
