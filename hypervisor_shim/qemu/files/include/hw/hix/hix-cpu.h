@@ -28,7 +28,8 @@ void hix_x86_tlb_fault(CPUState *cs, vaddr addr, MMUAccessType access_type,
 /* x86_cpu_exec_interrupt, and cpu_handle_interrupt for INIT: true while the
  * vCPU is in enclave mode (interrupts, NMIs and INIT are held, spec §3,
  * §16.6). With an enforcing platform it also discards a pending SMI: the
- * platform has no SMM (§16.4). */
+ * platform has no SMM (§16.4); without one, a pending INIT is not held
+ * (§16.6 is off with the rest of §16). */
 bool hix_x86_hold_interrupts(CPUState *cs);
 
 /* do_interrupt_all: an exception or software interrupt inside an enclave
