@@ -7,8 +7,10 @@ the device server links), and QEMU's firmware comes from the bundle."""
 
 import os
 import re
+import glob
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -23,6 +25,26 @@ CUBLAS = re.compile(r"^libcublas(Lt)?\.so")
 BAR = "b=$(head -1 /sys/bus/pci/devices/0000:01:00.0/resource | cut -d' ' -f1)"
 # The device server answers CAPS (the frontend alone reads all-ones), then
 # the image's default scenario: hix-probe and the hello enclave's report.
+# NFKC through the bundle's ICU (its data library cut to the NFKC tables):
+# U+FB01 (the fi ligature) becomes "fi"; prints the data library's path.
+NFKC = r"""
+import ctypes, glob, os, sys
+uc_path = glob.glob(os.path.join(sys.argv[1], "libicuuc.so.*"))[0]
+v = uc_path.rsplit(".", 1)[1]
+uc = ctypes.CDLL(uc_path)
+err = ctypes.c_int(0)
+get = getattr(uc, "unorm2_getNFKCInstance_" + v)
+get.restype = ctypes.c_void_p
+norm = getattr(uc, "unorm2_normalize_" + v)
+norm.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.c_char_p,
+                 ctypes.c_int32, ctypes.POINTER(ctypes.c_int)]
+n = get(ctypes.byref(err))
+src = "\ufb01".encode("utf-16-le")
+out = ctypes.create_string_buffer(16)
+k = norm(n, src, 1, out, 8, ctypes.byref(err))
+print("status", err.value, "nfkc", out.raw[: 2 * max(k, 0)].decode("utf-16-le"))
+print("\n".join(sorted({l.split()[-1] for l in open("/proc/self/maps") if "libicudata" in l})))
+"""
 SCENARIO = BAR + '; echo "R caps=$(devmem $((b+0x14)) 32)"; sh /etc/hix/default-scenario.sh'
 
 
@@ -157,6 +179,20 @@ class Bundle(unittest.TestCase):
                 found, missing = ldd(os.path.join(self.bundle, "libexec", "openhix", prog), env)
                 self.assertEqual([m for m in missing if not CUBLAS.match(m)], [])
                 self.assertEqual(outside_libs(found, self.bundle, prog == "hix-vgpu-server"), [])
+
+    def test_the_cut_icu_data_still_normalizes_nfkc(self):
+        lib = os.path.join(self.bundle, "lib")
+        self.assertLess(os.path.getsize(glob.glob(os.path.join(lib, "libicudata.so.*"))[0]), 1 << 20)
+        run = subprocess.run([sys.executable, "-c", NFKC, lib], env=dict(os.environ, LD_LIBRARY_PATH=lib),
+                             capture_output=True, text=True, check=True)
+        self.assertIn("status 0 nfkc fi\n", run.stdout, run.stderr)
+        self.assertIn(os.path.join(lib, "libicudata.so."), run.stdout)
+
+    def test_the_client_runs_through_its_wrapper(self):
+        run = subprocess.run([os.path.join(self.bundle, "bin", "hix"), "verify"], env=self.env,
+                             capture_output=True, text=True)
+        self.assertEqual(run.returncode, 2, run.stderr)
+        self.assertRegex(run.stderr, r"^hix: ")
 
     def test_control_without_the_bundles_library_path_the_check_finds_host_libraries(self):
         env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
