@@ -103,7 +103,9 @@ class Cli(unittest.TestCase):
             os.chmod(self.hixm + ".key", 0o600)
 
     def test_generate_through_the_vm_and_refuse_what_is_wrong(self):
-        with sv.SessionVm(disks=[self.hixm, self.tampered]) as vm:
+        # The same files as the device server's peer disks 0 and 1 (hix-gpu §7.4).
+        peers = ["--peer-disk", self.hixm, "--peer-disk", self.tampered]
+        with sv.SessionVm(disks=[self.hixm, self.tampered], extra_args=peers) as vm:
             vm.wait_ready()
             r = hix("attest", *self.attest_args(vm.port))
             self.assertEqual(r.returncode, 0, r.stderr)
@@ -131,6 +133,19 @@ class Cli(unittest.TestCase):
             bad = self.generate(vm.port, "--remote-disk", "1", model=self.tampered)
             self.assertEqual(bad.returncode, 4, bad.stdout + bad.stderr)
             self.assertRegex(bad.stderr, r"chunk \d+")
+
+            # Read by the device from its peer disk: the same tokens, no
+            # byte through the window; the tampered copy is refused there too.
+            peer = self.generate(vm.port, "--peer-disk", "0")
+            self.assertEqual(peer.returncode, 0, peer.stderr)
+            self.assertEqual(json.loads(peer.stdout)["tokens"], out["tokens"])
+            self.assertEqual(json.loads(peer.stdout)["load_path"], "peer")
+            bad_peer = self.generate(vm.port, "--peer-disk", "1", model=self.tampered)
+            self.assertEqual(bad_peer.returncode, 4, bad_peer.stdout + bad_peer.stderr)
+            self.assertRegex(bad_peer.stderr, r"chunk \d+")
+            missing = self.generate(vm.port, "--peer-disk", "2")
+            self.assertEqual(missing.returncode, 1, missing.stdout + missing.stderr)
+            self.assertIn("load program", missing.stderr)
 
             # Through the connection (no disk): the same tokens (greedy).
             put = self.generate(vm.port)
