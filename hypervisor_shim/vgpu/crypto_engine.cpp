@@ -70,20 +70,19 @@ Status CryptoEngine::dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t
   return open_into(dst, sealed, bytes, params, key);
 }
 
-Status CryptoEngine::dma_in_decrypt_peer(VramOffset dst, const PeerDisks& disks, std::uint32_t disk,
-                                         std::uint64_t offset, std::uint64_t bytes,
-                                         SealParams params,
+Status CryptoEngine::dma_in_decrypt_peer(VramOffset dst, const PeerDisks& disks, PeerAt at,
+                                         std::uint64_t bytes, SealParams params,
                                          std::span<const std::uint8_t, kKeyBytes> key) {
   const std::uint64_t total = sealed_size(bytes);
   if (total == 0) return Status::invalid_arg;
-  if (!disks.holds(disk, offset, total)) {
+  if (!disks.holds(at.disk, at.offset, total)) {
     dma_.count_denied();
     return Status::dma_denied;
   }
   // Read into the engine's own staging, which nobody else writes.
   if (sealed_.size() < total) sealed_.resize(total);
   const std::span<std::byte> sealed(sealed_.data(), total);
-  if (const Status s = disks.read(disk, offset, sealed); s != Status::ok) {
+  if (const Status s = disks.read(at.disk, at.offset, sealed); s != Status::ok) {
     if (s == Status::dma_denied) dma_.count_denied();
     return s;
   }

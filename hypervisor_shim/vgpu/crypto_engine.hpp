@@ -31,8 +31,7 @@ class CryptoEngine {
   // disk; a disk or range that does not exist is counted in the DMA
   // engine's DMA_DENIED.
   [[nodiscard]] Status dma_in_decrypt_peer(VramOffset dst, const PeerDisks& disks,
-                                           std::uint32_t disk, std::uint64_t offset,
-                                           std::uint64_t bytes, SealParams params,
+                                           PeerAt at, std::uint64_t bytes, SealParams params,
                                            std::span<const std::uint8_t, kKeyBytes> key);
   [[nodiscard]] Status dma_out_encrypt(VramOffset src, GuestPhys dst, std::uint64_t bytes,
                                        SealParams params,

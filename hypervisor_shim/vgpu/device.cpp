@@ -6,6 +6,8 @@
 
 #include <sodium.h>
 
+#include <utility>
+
 #include "cmdbuf.hpp"
 #include "counter.hpp"
 #include "executor.hpp"
@@ -24,7 +26,7 @@ std::uint64_t all_ones(unsigned size) {
 }  // namespace
 
 Device::Device(std::unique_ptr<Backend> backend, DeviceConfig config)
-    : config_(config),
+    : config_(std::move(config)),
       backend_(std::move(backend)),
       vram_(backend_->vram_size()),
       crypto_(dma_, *backend_) {

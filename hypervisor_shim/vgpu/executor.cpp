@@ -271,7 +271,7 @@ Status Executor::dma_peer(Mode m, const OpDesc& d, std::span<const std::byte> re
   if (sealed) {
     const KeySlot& slot = env_.ctx.slots[r.key_slot];
     const SealParams params{static_cast<std::uint8_t>(r.key_slot), r.tensor_id};
-    return env_.crypto.dma_in_decrypt_peer(buf, disks, r.disk, r.offset, r.bytes, params,
+    return env_.crypto.dma_in_decrypt_peer(buf, disks, PeerAt{r.disk, r.offset}, r.bytes, params,
                                            slot.key.bytes());
   }
   if (!disks.holds(r.disk, r.offset, r.bytes)) {

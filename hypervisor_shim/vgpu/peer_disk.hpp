@@ -13,6 +13,12 @@
 
 namespace hix::vgpu {
 
+// Where on which disk a read starts.
+struct PeerAt {
+  std::uint32_t disk = 0;
+  std::uint64_t offset = 0;
+};
+
 class PeerDisks {
  public:
   PeerDisks() = default;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "cpu_backend.hpp"
@@ -49,11 +50,11 @@ class FakeBus {
   static constexpr std::uint64_t kRingGpa = kRamBase;
 
   explicit FakeBus(std::uint64_t vram = 16ull << 20, DeviceConfig cfg = {})
-      : FakeBus(cpu_backend(vram), cfg) {}
+      : FakeBus(cpu_backend(vram), std::move(cfg)) {}
 
   // A device on another backend (a test double wrapping the cpu backend).
   explicit FakeBus(std::unique_ptr<Backend> backend, DeviceConfig cfg = {}) {
-    dev = std::make_unique<Device>(std::move(backend), cfg);
+    dev = std::make_unique<Device>(std::move(backend), std::move(cfg));
     auto mem = std::make_unique<BufferGuestMemory>(GuestPhys{kRamBase}, kRamSize);
     ram = mem.get();
     dev->attach_guest_memory(std::move(mem));

@@ -53,7 +53,7 @@ class PeerDisk : public ::testing::Test {
  protected:
   static constexpr std::uint64_t kBytes = 65536 + 4096;  // two chunks
   static constexpr std::uint64_t kSealedAt = 4096;
-  static constexpr std::uint64_t kPlainAt = 4096 * 40;
+  static constexpr std::uint64_t kPlainAt = std::uint64_t{4096} * 40;
 
   PeerDisk() : bus(1 << 20, config()) {}
   DeviceConfig config() {

@@ -118,6 +118,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         break;
       }
+      case HIX_VGPU_OP_DMA_IN_PEER: {
+        CHECK(mode == Mode::plain);  // the device checks the disk and the range
+        check_tref(s, rec<hix_vgpu_op_dma_peer>(b, 0).buf, false);
+        break;
+      }
+      case HIX_VGPU_OP_DMA_IN_DECRYPT_PEER: {
+        CHECK(mode == Mode::protected_mode);
+        const auto r = rec<hix_vgpu_op_dma_peer>(b, 0);
+        check_tref(s, r.buf, false);
+        CHECK(sealed_bytes(r.bytes) != 0);
+        CHECK(s.slot_installed(r.key_slot));
+        CHECK((r.tensor_id >> 63) == 0);
+        if (r.key_slot == 0) {
+          CHECK(r.tensor_id > highest);
+          highest = r.tensor_id;
+        }
+        break;
+      }
       case HIX_VGPU_OP_EMBEDDING:
         trefs({offsetof(hix_vgpu_op_embedding, out), offsetof(hix_vgpu_op_embedding, table),
                offsetof(hix_vgpu_op_embedding, ids)});

@@ -186,5 +186,19 @@ int main(int argc, char** argv) {
           {.gpa = kExtent0 + kExtentBytes, .bytes = 64});
     seed("plain_dma", Mode::plain, b);
   }
+  {
+    CmdbufBuilder b;
+    b.dma_peer(HIX_VGPU_OP_DMA_IN_DECRYPT_PEER, tref(kBufA, HIX_VGPU_DT_BF16),
+               {.disk = 0, .offset = 0, .bytes = 4096}, {.tensor_id = 3, .key_slot = 2});
+    b.dma_peer(HIX_VGPU_OP_DMA_IN_DECRYPT_PEER, tref(kBufB, HIX_VGPU_DT_F32),
+               {.disk = 1, .offset = 8192, .bytes = 1024}, {.tensor_id = 12, .key_slot = 0});
+    seed("peer_decrypt", Mode::protected_mode, b);
+  }
+  {
+    CmdbufBuilder b;
+    b.dma_peer(HIX_VGPU_OP_DMA_IN_PEER, tref(kBufA, HIX_VGPU_DT_F32),
+               {.disk = 1, .offset = 4096, .bytes = 4096}, {});
+    seed("peer_plain", Mode::plain, b);
+  }
   return 0;
 }
