@@ -30,8 +30,8 @@ class CryptoEngine {
   // DMA_IN_DECRYPT_PEER (spec §7.4): the sealed tensor read from a peer
   // disk; a disk or range that does not exist is counted in the DMA
   // engine's DMA_DENIED.
-  [[nodiscard]] Status dma_in_decrypt_peer(VramOffset dst, const PeerDisks& disks,
-                                           PeerAt at, std::uint64_t bytes, SealParams params,
+  [[nodiscard]] Status dma_in_decrypt_peer(VramOffset dst, const PeerDisks& disks, PeerAt at,
+                                           std::uint64_t bytes, SealParams params,
                                            std::span<const std::uint8_t, kKeyBytes> key);
   [[nodiscard]] Status dma_out_encrypt(VramOffset src, GuestPhys dst, std::uint64_t bytes,
                                        SealParams params,
