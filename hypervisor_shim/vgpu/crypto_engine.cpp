@@ -19,8 +19,30 @@ void CryptoEngine::wipe() {
   }
   sodium_memzero(plain_.data(), plain_.size());
   sodium_memzero(sealed_.data(), sealed_.size());
+  unpin_staging();
   plain_ = {};
   sealed_ = {};
+}
+
+std::span<std::byte> CryptoEngine::sealed_staging(std::uint64_t total, bool pin) {
+  if (sealed_.size() < total) {
+    unpin_staging();  // the memory moves
+    // Whole 64 MiB steps: a model's tensors of many sizes repin it rarely.
+    constexpr std::uint64_t kStep = std::uint64_t{64} << 20;
+    sealed_.resize((total + kStep - 1) / kStep * kStep);
+  }
+  if (pin && pinned_.empty() && backend_.device_crypto() != nullptr) {
+    const std::span<std::byte> all(sealed_.data(), sealed_.size());
+    // A backend that cannot pin still copies, more slowly.
+    if (backend_.pin_host(all) == Status::ok) pinned_ = all;
+  }
+  return {sealed_.data(), total};
+}
+
+void CryptoEngine::unpin_staging() {
+  if (pinned_.empty()) return;
+  backend_.unpin_host(pinned_);
+  pinned_ = {};
 }
 
 Status CryptoEngine::open_into(VramOffset dst, std::span<const std::byte> sealed,
@@ -64,8 +86,7 @@ Status CryptoEngine::dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t
     return open_into(dst, *guest, bytes, params, key);
   }
   // The host engine checks a copy the guest can no longer change.
-  if (sealed_.size() < total) sealed_.resize(total);
-  const std::span<std::byte> sealed(sealed_.data(), total);
+  const std::span<std::byte> sealed = sealed_staging(total, false);
   HIX_TRY(dma_.read(src, sealed));
   return open_into(dst, sealed, bytes, params, key);
 }
@@ -80,8 +101,7 @@ Status CryptoEngine::dma_in_decrypt_peer(VramOffset dst, const PeerDisks& disks,
     return Status::dma_denied;
   }
   // Read into the engine's own staging, which nobody else writes.
-  if (sealed_.size() < total) sealed_.resize(total);
-  const std::span<std::byte> sealed(sealed_.data(), total);
+  const std::span<std::byte> sealed = sealed_staging(total, true);
   if (const Status s = disks.read(at.disk, at.offset, sealed); s != Status::ok) {
     if (s == Status::dma_denied) dma_.count_denied();
     return s;
@@ -103,9 +123,8 @@ Status CryptoEngine::dma_out_encrypt(VramOffset src, GuestPhys dst, std::uint64_
     if (!guest) return guest.status();
     return dc->seal(*guest, src, bytes, params, key);
   }
-  if (sealed_.size() < total) sealed_.resize(total);
+  const std::span<std::byte> sealed = sealed_staging(total, false);
   if (plain_.size() < bytes) plain_.resize(bytes);
-  const std::span<std::byte> sealed(sealed_.data(), total);
   const std::span<std::byte> plain(plain_.data(), bytes);
   Status s = backend_.read_bytes(src, plain);
   if (s == Status::ok) s = seal_tensor(sealed, plain, params, key);

@@ -48,11 +48,17 @@ class CryptoEngine {
   [[nodiscard]] Status open_into(VramOffset dst, std::span<const std::byte> sealed,
                                  std::uint64_t bytes, SealParams params,
                                  std::span<const std::uint8_t, kKeyBytes> key);
+  // The first `total` bytes of the ciphertext staging; with `pin`, the whole
+  // staging pinned where the backend can (its copy into device memory then
+  // runs at the link's speed, as from pinned guest RAM).
+  std::span<std::byte> sealed_staging(std::uint64_t total, bool pin);
+  void unpin_staging();
 
   DmaEngine& dma_;
   Backend& backend_;
   std::vector<std::byte> sealed_;  // staging: the device's copy of the ciphertext
   std::vector<std::byte> plain_;   // staging: plaintext, wiped after each use
+  std::span<std::byte> pinned_;    // sealed_ as pinned by the backend, if it is
   std::atomic<std::uint32_t> auth_failures_{0};
 };
 
