@@ -241,6 +241,21 @@ def tool_env(bundle):
 
 
 def run_model(run, a, name, ckpt_given):
+    """One model's runs (run_model_steps); its files are removed afterwards
+    unless --keep."""
+    try:
+        return run_model_steps(run, a, name, ckpt_given)
+    finally:
+        if not a.keep:
+            work = os.path.join(a.work, name)
+            for f in ("model.hixm", "model.hixm.key", "model.plain", "model.plain.json"):
+                if os.path.exists(os.path.join(work, f)):
+                    os.remove(os.path.join(work, f))
+            if not ckpt_given:
+                shutil.rmtree(os.path.join(work, "ckpt"), ignore_errors=True)
+
+
+def run_model_steps(run, a, name, ckpt_given):
     res = {"name": name}
     tenv = tool_env(a.bundle)
     work = os.path.join(a.work, name)
@@ -274,10 +289,7 @@ def run_model(run, a, name, ckpt_given):
     if ok:
         res["seal"] = {"seconds": round(took, 2), "bytes": os.path.getsize(hixm),
                        "gbps": round(os.path.getsize(hixm) / took / 1e9, 3)}
-    ok2, _, took = run.step(f"{name}-plain-weights", [
-        client, "seal-weights", "--out", plain, "--checkpoint", ckpt, "--plain",
-        "--weight-dtype", wdt], timeout=900, env=tenv)
-    if not (ok and ok2):
+    if not ok:
         return res
 
     # The prompts: each length capped so that the prompt and its new tokens fit.
@@ -367,6 +379,18 @@ def run_model(run, a, name, ckpt_given):
     finally:
         vm.close()
 
+    # The .hixm goes before the plain weights come: a Llama-8B shape's
+    # checkpoint, .hixm and plain file would not fit one 64 GiB disk at once.
+    if not a.keep:
+        for p in (hixm, hixm + ".key"):
+            if os.path.exists(p):
+                os.remove(p)
+    ok, _, _ = run.step(f"{name}-plain-weights", [
+        client, "seal-weights", "--out", plain, "--checkpoint", ckpt, "--plain",
+        "--weight-dtype", wdt], timeout=900, env=tenv)
+    if not ok:
+        return res
+
     # Plain: the same VM, hixd --plain, the same prompts and rounds.
     vm = Vm(run, a.bundle, f"{name}-vm-plain",
             [*common, "--peer-disk", plain, "--hixd-args", "--plain"])
@@ -402,13 +426,6 @@ def run_model(run, a, name, ckpt_given):
                               "load_bytes": r["plain_load_bytes"]}
     finally:
         vm.close()
-
-    if not a.keep:
-        for p in (hixm, hixm + ".key", plain, plain + ".json"):
-            if os.path.exists(p):
-                os.remove(p)
-        if not ckpt_given:
-            shutil.rmtree(ckpt, ignore_errors=True)
     return res
 
 
