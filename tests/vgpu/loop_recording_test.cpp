@@ -145,7 +145,7 @@ struct Toy {
   std::uint32_t ctx = 0, table = 0, w = 0, tokens = 0, x = 0, logits = 0, last = 0;
 
   explicit Toy(std::unique_ptr<Backend> backend, DeviceConfig cfg = {})
-      : bus(std::move(backend), cfg) {
+      : bus(std::move(backend), std::move(cfg)) {
     bus.start_ring();
     ctx = bus.create_context();
     table = bus.alloc(ctx, kVocab * kDim * 4);
