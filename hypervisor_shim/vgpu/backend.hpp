@@ -13,6 +13,7 @@
 
 #include "addr.hpp"
 #include "hix/abi/vgpu_cmd.h"
+#include "rope_frequency.hpp"
 #include "sealed_chunk.hpp"
 #include "status.hpp"
 
@@ -80,11 +81,13 @@ struct RowsArgs {
   std::uint32_t rows, cols;
 };
 
+// ROPE, and ROPE_LLAMA3 with `llama3` (its factor 0 for ROPE).
 struct RopeArgs {
   TensorArg out, x;
   std::uint32_t tokens, heads, head_dim, rot_dim;
   std::uint64_t pos;
   float theta;
+  Llama3Rope llama3{};
 };
 
 struct AttentionArgs {

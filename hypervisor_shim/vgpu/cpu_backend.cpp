@@ -263,8 +263,9 @@ Status CpuBackend::rope(const RopeArgs& a) {
   for (std::size_t t = 0; t < a.tokens; ++t) {
     const double p = static_cast<double>(a.pos + t);
     for (std::size_t i = 0; i < half; ++i) {
-      const double inv_freq =
-          std::pow(static_cast<double>(a.theta), -2.0 * static_cast<double>(i) / a.rot_dim);
+      const double inv_freq = llama3_inv_freq(
+          std::pow(static_cast<double>(a.theta), -2.0 * static_cast<double>(i) / a.rot_dim),
+          a.llama3);
       const double angle = p * inv_freq;
       const auto c = static_cast<float>(std::cos(angle));
       const auto s = static_cast<float>(std::sin(angle));

@@ -54,6 +54,13 @@ Result<std::uint64_t> element_count(const Operand& o, std::span<const std::byte>
   }
 }
 
+// ROPE's and ROPE_LLAMA3's rot_dim: even, 2..head_dim.
+template <class Rope>
+bool rotary_ok(std::span<const std::byte> rec) {
+  const auto r = load_record<Rope>(rec, 0);
+  return r.rot_dim != 0 && r.rot_dim % 2 == 0 && r.rot_dim <= r.head_dim;
+}
+
 // The row's shape rule (BAD_SHAPE when it fails).
 bool shape_ok(const OpDesc& d, std::span<const std::byte> rec) {
   switch (d.shape) {
@@ -63,10 +70,9 @@ bool shape_ok(const OpDesc& d, std::span<const std::byte> rec) {
       const auto r = load_record<hix_vgpu_op_binary>(rec, 0);
       return r.n != 0 && r.nb != 0 && r.n % r.nb == 0;
     }
-    case ShapeRule::rotary: {
-      const auto r = load_record<hix_vgpu_op_rope>(rec, 0);
-      return r.rot_dim != 0 && r.rot_dim % 2 == 0 && r.rot_dim <= r.head_dim;
-    }
+    case ShapeRule::rotary:
+      return d.record == Record::rope_llama3 ? rotary_ok<hix_vgpu_op_rope_llama3>(rec)
+                                             : rotary_ok<hix_vgpu_op_rope>(rec);
     case ShapeRule::grouped_heads: {
       const auto r = load_record<hix_vgpu_op_attention>(rec, 0);
       return r.kv_heads != 0 && r.q_heads % r.kv_heads == 0;
@@ -107,6 +113,7 @@ static_assert(operands_are(Record::rmsnorm, {"out", "x", "gamma"}));
 static_assert(operands_are(Record::unary, {"out", "x"}));
 static_assert(operands_are(Record::rows, {"out", "x"}));
 static_assert(operands_are(Record::rope, {"out", "x"}));
+static_assert(operands_are(Record::rope_llama3, {"out", "x"}));
 static_assert(operands_are(Record::attention, {"out", "q", "k", "v", "k_cache", "v_cache"}));
 static_assert(operands_are(Record::sample, {"out", "x"}));
 static_assert(operands_are(Record::fill, {"dst"}) && operands_are(Record::copy, {"dst", "src"}));
@@ -347,6 +354,20 @@ Status Executor::rope(Mode m, const OpDesc& /*d*/, std::span<const std::byte> re
       RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos, r.theta});
 }
 
+Status Executor::rope_llama3(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
+                             const Operands& t) {
+  const auto r = load_record<hix_vgpu_op_rope_llama3>(rec, 0);
+  // The blend between the two bands divides by their factors' difference.
+  if (!(r.high_freq_factor > r.low_freq_factor) || r.original_max_pos == 0) {
+    return Status::invalid_arg;
+  }
+  HIX_ASSIGN(pos, position(r.pos, r.pos_reg));
+  if (m == Mode::validate) return Status::ok;
+  return env_.backend.rope(
+      RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos, r.theta,
+               Llama3Rope{r.factor, r.low_freq_factor, r.high_freq_factor, r.original_max_pos}});
+}
+
 Status Executor::attention(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
                            const Operands& t) {
   const auto r = load_record<hix_vgpu_op_attention>(rec, 0);
@@ -420,6 +441,7 @@ Status Executor::op(Mode mode, const DecodedOp& op, std::span<const std::byte> b
       {Record::unary, &Executor::unary},
       {Record::rows, &Executor::rows},
       {Record::rope, &Executor::rope},
+      {Record::rope_llama3, &Executor::rope_llama3},
       {Record::attention, &Executor::attention},
       {Record::sample, &Executor::sample},
       {Record::reg, &Executor::reg},

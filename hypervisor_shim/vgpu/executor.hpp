@@ -108,6 +108,7 @@ class Executor {
   Status unary(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status rows(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status rope(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  Status rope_llama3(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status attention(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status sample(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status reg(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);

@@ -133,6 +133,17 @@ CmdbufBuilder every_op(const Env& e) {
   sm.rows = sm.cols = 2;
   sm.temperature = 1.0f;
   b.add(HIX_VGPU_OP_SAMPLE, sm);
+  hix_vgpu_op_rope_llama3 rope3{};
+  rope3.out = rope3.x = f32(e.buf_a);
+  rope3.tokens = rope3.heads = 1;
+  rope3.head_dim = rope3.rot_dim = 2;
+  rope3.pos_reg = 1;
+  rope3.theta = 500000.0f;
+  rope3.factor = 32.0f;
+  rope3.low_freq_factor = 1.0f;
+  rope3.high_freq_factor = 4.0f;
+  rope3.original_max_pos = 8192;
+  b.add(HIX_VGPU_OP_ROPE_LLAMA3, rope3);
   b.set_reg(0, 1).add_reg(7, -1);
   hix_vgpu_op_break_if_eq br{};
   br.x = tref(e.buf_a, HIX_VGPU_DT_I32);
@@ -203,9 +214,9 @@ TEST(Validator, PlainModeAllowsPlainDmaInsideTheWindow) {
 
 TEST(Validator, EveryOpcodeOffTheWhitelistIsRefused) {
   const Synthetic syn;
-  const std::array<std::uint16_t, 26> known{0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0D, 0x0E,
+  const std::array<std::uint16_t, 27> known{0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0D, 0x0E,
                                             0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18,
-                                            0x19, 0x1A, 0x1B, 0x1C, 0x20, 0x21, 0x22, 0x23};
+                                            0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x20, 0x21, 0x22, 0x23};
   std::size_t refused = 0;
   for (std::uint32_t op = 0; op <= 0xFFFF; ++op) {
     if (std::find(known.begin(), known.end(), op) != known.end()) continue;

@@ -43,7 +43,7 @@ std::string ops_section(const std::string& spec) {
 // another op's operands.
 std::vector<SpecOperand> parse_operands(const std::string& cell,
                                         const std::map<std::string, SpecOp>& ops) {
-  static const std::regex as_other(R"(^\s*as\s+`([A-Z_]+)`\s*$)");
+  static const std::regex as_other(R"(^\s*as\s+`([A-Z][A-Z0-9_]*)`\s*$)");
   std::smatch m;
   if (std::regex_search(cell, m, as_other)) {
     const auto other = ops.find(m[1]);
@@ -66,7 +66,8 @@ std::vector<SpecOperand> parse_operands(const std::string& cell,
 }
 
 std::vector<SpecOp> spec_ops() {
-  static const std::regex row(R"(^\|\s*`0x([0-9A-Fa-f]+)`\s*\|\s*`([A-Z_]+)`\s*\|([^|]*)\|)");
+  static const std::regex row(
+      R"(^\|\s*`0x([0-9A-Fa-f]+)`\s*\|\s*`([A-Z][A-Z0-9_]*)`\s*\|([^|]*)\|)");
   std::vector<SpecOp> list;
   std::map<std::string, SpecOp> by_name;
   for (const auto& c :

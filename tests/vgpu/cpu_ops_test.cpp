@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -302,6 +303,94 @@ TEST_P(Ops, RopeRotatesPairsAtEachTokensPosition) {
     }
   }
   expect_near(get(ho, x.size()), want, tol());
+}
+
+// Llama 3's frequencies, straight from transformers' _compute_llama3_parameters:
+// long wavelengths divided by factor, short ones kept, the band between
+// blended. `band` counts the pairs of each kind (0 kept, 1 blended, 2 scaled).
+double llama3_reference_inv_freq(double theta, std::uint32_t i, std::uint32_t rot,
+                                 const hix_vgpu_op_rope_llama3& r, std::array<int, 3>& band) {
+  const double inv = 1.0 / std::pow(theta, 2.0 * i / rot);
+  const double wavelen = 2 * M_PI / inv;
+  const double old_ctx = r.original_max_pos;
+  const double low_wavelen = old_ctx / r.low_freq_factor;
+  const double high_wavelen = old_ctx / r.high_freq_factor;
+  const double scaled = wavelen > low_wavelen ? inv / r.factor : inv;
+  const double smooth = (old_ctx / wavelen - r.low_freq_factor) /
+                        (double(r.high_freq_factor) - double(r.low_freq_factor));
+  const bool medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+  ++band[medium ? 1 : wavelen > low_wavelen ? 2 : 0];
+  return medium ? (1 - smooth) * scaled / r.factor + smooth * scaled : scaled;
+}
+
+TEST_P(Ops, RopeLlama3ScalesLongWavelengthsKeepsShortOnesAndBlendsTheBandBetween) {
+  const std::uint32_t tokens = 4, heads = 3, hd = 16, pos = 700;
+  const float theta = 10000.0f;
+  const auto x = stored(randv(tokens * heads * hd, 12));
+  const auto hx = put(x), ho = out(x.size());
+  hix_vgpu_op_rope_llama3 r{};
+  r.out = t(ho);
+  r.x = t(hx);
+  r.tokens = tokens;
+  r.heads = heads;
+  r.head_dim = hd;
+  r.rot_dim = hd;
+  r.pos = pos;
+  r.pos_reg = HIX_VGPU_REG_NONE;
+  r.theta = theta;
+  // Wavelengths 2pi*10000^(i/8): kept below 1024/8, scaled above 1024/1.
+  r.factor = 8.0f;
+  r.low_freq_factor = 1.0f;
+  r.high_freq_factor = 8.0f;
+  r.original_max_pos = 1024;
+  run(HIX_VGPU_OP_ROPE_LLAMA3, r);
+  std::vector<double> want(x.begin(), x.end());
+  std::array<int, 3> band{};
+  for (std::uint32_t i = 0; i < hd / 2; ++i) {
+    const double inv_freq = llama3_reference_inv_freq(theta, i, hd, r, band);
+    for (std::uint32_t tk = 0; tk < tokens; ++tk) {
+      const double ang = (pos + tk) * inv_freq;
+      for (std::uint32_t h = 0; h < heads; ++h) {
+        const std::size_t base = (tk * heads + h) * hd;
+        const double x1 = x[base + i], x2 = x[base + i + hd / 2];
+        want[base + i] = x1 * std::cos(ang) - x2 * std::sin(ang);
+        want[base + i + hd / 2] = x2 * std::cos(ang) + x1 * std::sin(ang);
+      }
+    }
+  }
+  EXPECT_EQ(band, (std::array<int, 3>{3, 2, 3})) << "every band holds pairs";
+  expect_near(get(ho, x.size()), want, tol());
+}
+
+TEST_P(Ops, RopeLlama3RefusesBandsThatCannotBeBlended) {
+  const auto hx = put(std::vector<float>(16, 1.0f));
+  hix_vgpu_op_rope_llama3 r{};
+  r.out = r.x = t(hx);
+  r.tokens = r.heads = 1;
+  r.head_dim = r.rot_dim = 16;
+  r.pos_reg = HIX_VGPU_REG_NONE;
+  r.theta = 10000.0f;
+  r.factor = 8.0f;
+  r.low_freq_factor = 4.0f;
+  r.high_freq_factor = 4.0f;  // no band between: the blend would divide by zero
+  r.original_max_pos = 1024;
+  const auto submit = [&] {
+    CmdbufBuilder b;
+    b.add(HIX_VGPU_OP_ROPE_LLAMA3, r);
+    return bus.submit(ctx, b);
+  };
+  EXPECT_EQ(submit(), Status::invalid_arg);
+  r.high_freq_factor = 4.5f;
+  r.original_max_pos = 0;
+  EXPECT_EQ(submit(), Status::invalid_arg);
+  r.original_max_pos = 1024;
+  r.factor = 0.0f;  // not positive
+  EXPECT_EQ(submit(), Status::invalid_arg);
+  r.factor = 8.0f;
+  r.rot_dim = 18;  // wider than the head
+  EXPECT_EQ(submit(), Status::bad_shape);
+  r.rot_dim = 16;
+  EXPECT_EQ(submit(), Status::ok);
 }
 
 // Reference causal attention with a cache, computed from scratch each time.

@@ -588,7 +588,9 @@ Status CudaBackend::rope(const RopeArgs& a) {
   const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
   const std::uint64_t total = std::uint64_t{a.tokens} * a.heads * a.head_dim;
   HIX_TRY(d.launch(d.k.rope, {grid_for(total, 256)}, 256, 0, out, dt(a.out.dtype), d.at(a.x),
-                   dt(a.x.dtype), a.tokens, a.heads, a.head_dim, a.rot_dim, a.pos, a.theta));
+                   dt(a.x.dtype), a.tokens, a.heads, a.head_dim, a.rot_dim, a.pos, a.theta,
+                   a.llama3.factor, a.llama3.low_freq_factor, a.llama3.high_freq_factor,
+                   a.llama3.original_max_pos));
   return d.finish_staged(a.out, staged, 0);
 }
 

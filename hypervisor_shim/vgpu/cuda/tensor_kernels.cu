@@ -9,6 +9,7 @@
 // nothing.
 #include <cstdint>
 
+#include "../rope_frequency.hpp"
 #include "kernel_shapes.hpp"
 
 using namespace hix::vgpu::cuda::shapes;  // NOLINT: the kernels' launch shapes
@@ -325,11 +326,15 @@ extern "C" __global__ void k_argmax(const unsigned* halt, int* out, const void* 
 
 // ---- RoPE: one thread per (token, head, dim); pair i < rot_dim/2 rotates
 // (i, i + rot_dim/2), dims >= rot_dim are copied. Angles in double as the
-// reference computes them. ----
+// reference computes them; factor != 0 scales the frequencies as
+// ROPE_LLAMA3 does (rope_frequency.hpp, shared with the cpu backend). ----
 
 extern "C" __global__ void k_rope(const unsigned* halt, void* out, int odt, const void* x, int xdt,
                                   unsigned tokens, unsigned heads, unsigned head_dim,
-                                  unsigned rot_dim, u64 pos, float theta) {
+                                  unsigned rot_dim, u64 pos, float theta, float factor,
+                                  float low_freq_factor, float high_freq_factor,
+                                  unsigned original_max_pos) {
+  const hix::vgpu::Llama3Rope scaling{factor, low_freq_factor, high_freq_factor, original_max_pos};
   if (halted(halt)) return;
   const u64 total = static_cast<u64>(tokens) * heads * head_dim;
   const unsigned half = rot_dim / 2;
@@ -340,8 +345,10 @@ extern "C" __global__ void k_rope(const unsigned* halt, void* out, int odt, cons
     const u64 base = row * head_dim;
     if (i < half) {
       const double p = static_cast<double>(pos + t);
-      const double inv_freq = pow(static_cast<double>(theta),
-                                  -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim));
+      const double inv_freq = hix::vgpu::llama3_inv_freq(
+          pow(static_cast<double>(theta),
+              -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim)),
+          scaling);
       const double angle = p * inv_freq;
       const float c = static_cast<float>(cos(angle));
       const float s = static_cast<float>(sin(angle));

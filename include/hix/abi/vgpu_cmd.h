@@ -63,6 +63,7 @@ enum hix_vgpu_opcode {
   HIX_VGPU_OP_ATTENTION = 0x1A,
   HIX_VGPU_OP_ARGMAX = 0x1B,
   HIX_VGPU_OP_SAMPLE = 0x1C,
+  HIX_VGPU_OP_ROPE_LLAMA3 = 0x1D,
   HIX_VGPU_OP_SET_REG = 0x20,
   HIX_VGPU_OP_ADD_REG = 0x21,
   HIX_VGPU_OP_LOOP = 0x22,
@@ -236,6 +237,27 @@ struct hix_vgpu_op_rope {
   uint32_t reserved2;
 };
 
+/* ROPE with Llama 3's frequency scaling (spec §6.4): ROPE's fields in ROPE's
+ * order, then the scaling's. */
+struct hix_vgpu_op_rope_llama3 {
+  struct hix_vgpu_op_header h;
+  struct hix_vgpu_tref out;
+  struct hix_vgpu_tref x; /* [tokens, heads, head_dim] */
+  uint32_t tokens;
+  uint32_t heads;
+  uint32_t head_dim;
+  uint32_t rot_dim;
+  uint32_t pos;
+  uint8_t pos_reg; /* HIX_VGPU_REG_NONE or a scalar register added to pos */
+  uint8_t reserved[3];
+  float theta;
+  float factor;              /* long wavelengths' frequencies are divided by it */
+  float low_freq_factor;     /* wavelengths above original_max_pos / this are long */
+  float high_freq_factor;    /* wavelengths below original_max_pos / this are kept */
+  uint32_t original_max_pos; /* the context the model was first trained for */
+  uint32_t reserved2;
+};
+
 struct hix_vgpu_op_attention {
   struct hix_vgpu_op_header h;
   struct hix_vgpu_tref out;     /* [tokens, q_heads, head_dim] */
@@ -303,6 +325,7 @@ HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_rmsnorm) == 96, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_unary) == 64, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_rows) == 64, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_rope) == 88, "record size");
+HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_rope_llama3) == 104, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_attention) == 184, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_sample) == 80, "record size");
 HIX_VGPU_STATIC_ASSERT(sizeof(struct hix_vgpu_op_reg) == 16, "record size");

@@ -83,6 +83,7 @@ enum class Record : std::uint8_t {
   unary,
   rows,
   rope,
+  rope_llama3,
   attention,
   sample,
   reg,
@@ -108,7 +109,7 @@ enum class Dma : std::uint8_t {
 enum class ShapeRule : std::uint8_t {
   none,
   broadcast,      // ADD/MUL: n, nb >= 1 and n mod nb = 0
-  rotary,         // ROPE: rot_dim even, 2..head_dim
+  rotary,         // ROPE, ROPE_LLAMA3: rot_dim even, 2..head_dim
   grouped_heads,  // ATTENTION: kv_heads >= 1 and q_heads mod kv_heads = 0
   sealed_bytes,   // sealed DMA: bytes at most HIX_VGPU_TENSOR_MAX_BYTES
 };
@@ -118,7 +119,7 @@ inline constexpr std::uint8_t kOpensLoop = 1u << 0;     // LOOP: the next body_o
 inline constexpr std::uint8_t kLoopBodyOnly = 1u << 1;  // BREAK_IF_EQ: only inside a body
 inline constexpr std::uint8_t kDTypePairs = 1u << 2;    // COPY: float to float, or i32 to i32
 
-inline constexpr std::size_t kMaxOperands = 9;
+inline constexpr std::size_t kMaxOperands = 10;
 inline constexpr std::size_t kMaxReserved = 2;
 
 struct OpDesc {
@@ -199,6 +200,7 @@ using rms_t = hix_vgpu_op_rmsnorm;
 using un_t = hix_vgpu_op_unary;
 using rows_t = hix_vgpu_op_rows;
 using rope_t = hix_vgpu_op_rope;
+using rope3_t = hix_vgpu_op_rope_llama3;
 using att_t = hix_vgpu_op_attention;
 using smp_t = hix_vgpu_op_sample;
 using reg_t = hix_vgpu_op_reg;
@@ -217,6 +219,8 @@ constexpr std::array<Field, 3> kAttCache{HIX_OPF(att_t, max_seq), HIX_OPF(att_t,
                                          HIX_OPF(att_t, head_dim)};
 constexpr std::array<Field, 3> kRope{HIX_OPF(rope_t, tokens), HIX_OPF(rope_t, heads),
                                      HIX_OPF(rope_t, head_dim)};
+constexpr std::array<Field, 3> kRope3{HIX_OPF(rope3_t, tokens), HIX_OPF(rope3_t, heads),
+                                      HIX_OPF(rope3_t, head_dim)};
 
 constexpr OpDesc fill_row() {
   return row<fill_t>(
@@ -333,6 +337,18 @@ constexpr OpDesc rope_row() {
        reg("pos_reg", HIX_OPF(rope_t, pos_reg)), positive("theta", HIX_OPF(rope_t, theta))},
       {HIX_OPF(rope_t, reserved), HIX_OPF(rope_t, reserved2)}, Dma::none, ShapeRule::rotary);
 }
+constexpr OpDesc rope_llama3_row() {
+  return row<rope3_t>(
+      HIX_VGPU_OP_ROPE_LLAMA3, "ROPE_LLAMA3", Record::rope_llama3,
+      {out("out", HIX_OPF(rope3_t, out), kFloat, kRope3),
+       in("x", HIX_OPF(rope3_t, x), kFloat, kRope3), scalar("rot_dim", HIX_OPF(rope3_t, rot_dim)),
+       scalar("pos", HIX_OPF(rope3_t, pos)), reg("pos_reg", HIX_OPF(rope3_t, pos_reg)),
+       positive("theta", HIX_OPF(rope3_t, theta)), positive("factor", HIX_OPF(rope3_t, factor)),
+       positive("low_freq_factor", HIX_OPF(rope3_t, low_freq_factor)),
+       positive("high_freq_factor", HIX_OPF(rope3_t, high_freq_factor)),
+       scalar("original_max_pos", HIX_OPF(rope3_t, original_max_pos))},
+      {HIX_OPF(rope3_t, reserved), HIX_OPF(rope3_t, reserved2)}, Dma::none, ShapeRule::rotary);
+}
 constexpr OpDesc attention_row() {
   return row<att_t>(
       HIX_VGPU_OP_ATTENTION, "ATTENTION", Record::attention,
@@ -398,6 +414,7 @@ inline constexpr std::array kOpTable{
     op_table_detail::attention_row(),
     op_table_detail::rows_row(HIX_VGPU_OP_ARGMAX, "ARGMAX", true),
     op_table_detail::sample_row(),
+    op_table_detail::rope_llama3_row(),
     op_table_detail::reg_row(HIX_VGPU_OP_SET_REG, "SET_REG"),
     op_table_detail::reg_row(HIX_VGPU_OP_ADD_REG, "ADD_REG"),
     op_table_detail::loop_row(),
@@ -448,6 +465,7 @@ constexpr bool abi_opcode(hix_vgpu_opcode op) {
     case HIX_VGPU_OP_ATTENTION:
     case HIX_VGPU_OP_ARGMAX:
     case HIX_VGPU_OP_SAMPLE:
+    case HIX_VGPU_OP_ROPE_LLAMA3:
     case HIX_VGPU_OP_SET_REG:
     case HIX_VGPU_OP_ADD_REG:
     case HIX_VGPU_OP_LOOP:
@@ -512,7 +530,7 @@ constexpr bool rows_consistent() {
 static_assert(op_table_detail::rows_match_abi(),
               "kOpTable needs exactly one row per hix_vgpu_opcode, in ascending order");
 static_assert(op_table_detail::rows_consistent(), "kOpTable disagrees with vgpu_cmd.h");
-static_assert(kOpTable.size() == 26, "every tensor-ISA op of spec hix-gpu §6.4 has a row");
+static_assert(kOpTable.size() == 27, "every tensor-ISA op of spec hix-gpu §6.4 has a row");
 
 // The row of an opcode; nullptr for an unknown opcode.
 constexpr const OpDesc* find_op(std::uint16_t opcode) {

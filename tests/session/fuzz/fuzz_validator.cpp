@@ -169,6 +169,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case HIX_VGPU_OP_ROPE:
         trefs({offsetof(hix_vgpu_op_rope, out), offsetof(hix_vgpu_op_rope, x)});
         break;
+      case HIX_VGPU_OP_ROPE_LLAMA3:
+        trefs({offsetof(hix_vgpu_op_rope_llama3, out), offsetof(hix_vgpu_op_rope_llama3, x)});
+        break;
       case HIX_VGPU_OP_ATTENTION:
         trefs({offsetof(hix_vgpu_op_attention, out), offsetof(hix_vgpu_op_attention, q),
                offsetof(hix_vgpu_op_attention, k), offsetof(hix_vgpu_op_attention, v),

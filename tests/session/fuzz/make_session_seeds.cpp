@@ -180,6 +180,21 @@ int main(int argc, char** argv) {
   }
   {
     CmdbufBuilder b;
+    hix_vgpu_op_rope_llama3 rope{};
+    rope.out = rope.x = tref(kBufB, HIX_VGPU_DT_F32);
+    rope.tokens = rope.heads = 1;
+    rope.head_dim = rope.rot_dim = 4;
+    rope.pos_reg = 1;
+    rope.theta = 500000.0f;
+    rope.factor = 32.0f;
+    rope.low_freq_factor = 1.0f;
+    rope.high_freq_factor = 4.0f;
+    rope.original_max_pos = 8192;
+    b.set_reg(1, 3).add(HIX_VGPU_OP_ROPE_LLAMA3, rope);
+    seed("rope_llama3", Mode::protected_mode, b);
+  }
+  {
+    CmdbufBuilder b;
     b.dma(HIX_VGPU_OP_DMA_IN, tref(kBufA, HIX_VGPU_DT_F32), {.gpa = kExtent0, .bytes = 4096});
     b.fill(tref(kBufB, HIX_VGPU_DT_I32), 16, 7);
     b.dma(HIX_VGPU_OP_DMA_OUT, tref(kBufB, HIX_VGPU_DT_I32),

@@ -187,17 +187,22 @@ std::string rope_name(const RopeCase& c) {
          plus(c.mis);
 }
 
-void rope_case(Pair& p, const RopeCase& c) {
-  p.begin(strf("tokens=%u heads=%u head_dim=%u rot_dim=%u pos=%" PRIu64 " x=%s out=%s%s +%" PRIu64,
+namespace {
+
+void rope_case_with(Pair& p, const RopeCase& c, const Llama3Rope& scaling) {
+  p.begin(strf("tokens=%u heads=%u head_dim=%u rot_dim=%u pos=%" PRIu64 " x=%s out=%s%s +%" PRIu64
+               "%s",
                c.tokens, c.heads, c.head_dim, c.rot_dim, c.pos, dt_name(c.x_dt),
-               dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? " in-place" : "", c.mis));
+               dt_name(c.in_place ? c.x_dt : c.out_dt), c.in_place ? " in-place" : "", c.mis,
+               scaling.factor != 0.0f ? " llama3" : ""));
   const auto x = p.alloc(c.x_dt, cnt(c.tokens, c.heads, c.head_dim), Misalign{c.mis});
   const auto xv = p.random(x.count, -2, 2);
   p.put(x, xv);
   const TensorArg out = c.in_place ? x : p.alloc(c.out_dt, x.count, Misalign{(c.mis + 1) % 4});
   if (!c.in_place) p.poison(out);
   p.run([&](Backend& b) {
-    return b.rope(RopeArgs{out, x, c.tokens, c.heads, c.head_dim, c.rot_dim, c.pos, 10000.0f});
+    return b.rope(
+        RopeArgs{out, x, c.tokens, c.heads, c.head_dim, c.rot_dim, c.pos, 10000.0f, scaling});
   });
   // The cpu takes the angle p*theta^(-2i/rot_dim) in double; an fp32 angle
   // is off by ~2^-22 of itself (<= (pos+tokens) rad), which moves each
@@ -205,6 +210,19 @@ void rope_case(Pair& p, const RopeCase& c) {
   const double angle_err = static_cast<double>(c.pos + c.tokens) * 2.4e-7 + 2e-6;
   p.compare(out, float_tol(out.dtype, 2.0 * max_abs(xv) * angle_err, 1e-6));
   p.end();
+}
+
+}  // namespace
+
+void rope_case(Pair& p, const RopeCase& c) {
+  rope_case_with(p, c, Llama3Rope{});
+}
+
+void rope_llama3_case(Pair& p, const RopeCase& c) {
+  // Wavelengths 2pi * 10000^(2i/rot_dim) run from 2pi to ~6e4: with an
+  // original context of 256, pairs below 64 are kept, above 256 scaled,
+  // and the ones between blended.
+  rope_case_with(p, c, Llama3Rope{8.0f, 1.0f, 4.0f, 256});
 }
 
 // ---------------------------------------------------------------- attention

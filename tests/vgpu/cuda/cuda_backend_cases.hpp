@@ -87,6 +87,9 @@ struct RopeCase {
 };
 std::string rope_name(const RopeCase& c);
 void rope_case(Pair& p, const RopeCase& c);
+// ROPE_LLAMA3: the same shapes with Llama 3's frequency scaling, its bands
+// placed so that every one of them holds some pairs.
+void rope_llama3_case(Pair& p, const RopeCase& c);
 
 struct AttnCfg {
   std::uint32_t q_heads, kv_heads, head_dim;

@@ -206,5 +206,18 @@ INSTANTIATE_TEST_SUITE_P(InPlace, Rope,
                                            RopeCase{3, 8, 64, 64, 9, BF16, BF16, 0, true}),
                          rope_case_name);
 
+class RopeLlama3 : public BackendParamTest<RopeCase> {};
+
+TEST_P(RopeLlama3, ScalesFrequenciesLikeTheCpu) {
+  rope_llama3_case(pair(), GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, RopeLlama3,
+                         ::testing::Values(RopeCase{1, 32, 64, 64, 300, F32, F32, 0, false},
+                                           RopeCase{17, 8, 64, 64, 0, BF16, F32, 1, false},
+                                           RopeCase{33, 4, 128, 128, 1000, BF16, BF16, 2, false},
+                                           RopeCase{5, 2, 64, 64, 9, F32, F32, 3, true}),
+                         rope_case_name);
+
 }  // namespace
 }  // namespace hix::vgpu::cuda::test

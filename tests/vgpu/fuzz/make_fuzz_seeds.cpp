@@ -127,6 +127,21 @@ std::vector<CmdbufBuilder> programs() {
     b.add(HIX_VGPU_OP_ROPE, r);
   });
   one([](CmdbufBuilder& b) {
+    hix_vgpu_op_rope_llama3 r{};
+    r.out = r.x = tref(kB1k, F);
+    r.tokens = 2;
+    r.heads = 2;
+    r.head_dim = 8;
+    r.rot_dim = 8;
+    r.pos_reg = 1;
+    r.theta = 500000.0f;
+    r.factor = 32.0f;
+    r.low_freq_factor = 1.0f;
+    r.high_freq_factor = 4.0f;
+    r.original_max_pos = 16;
+    b.add(HIX_VGPU_OP_ROPE_LLAMA3, r);
+  });
+  one([](CmdbufBuilder& b) {
     hix_vgpu_op_attention r{};
     r.out = r.q = tref(kB1k, F);
     r.k = r.v = tref(kB256, F);
