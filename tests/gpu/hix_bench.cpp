@@ -349,10 +349,11 @@ int run(int argc, char** argv) {
   auto src =
       o.checkpoint.empty() ? open_preset(o.model_name, o.seed) : open_checkpoint(o.checkpoint);
   if (!src) return die(src.why());
-  // Without --max-seq: as many rows as the model has positions, up to 2048
-  // (GPT-2 has 1024, so its longest prefill is 1023 tokens and one new one).
+  // Without --max-seq: as many rows as the model has positions (within a
+  // sliding window), up to 2048 (GPT-2 has 1024, so its longest prefill is
+  // 1023 tokens and one new one).
   if (!o.max_seq_given && src->config.max_pos > 0) {
-    o.max_seq = std::min(o.max_seq, src->config.max_pos);
+    o.max_seq = std::min(o.max_seq, hix::model::max_context(src->config));
   }
   hix::model::RuntimeOptions ro;
   ro.max_seq = o.max_seq;

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Seeded random-weight checkpoint in the Hugging Face layout (config.json + model.safetensors).
 
-Builds a transformers GPT2LMHeadModel or LlamaForCausalLM from a config
-(shapes in shapes.py; nothing is downloaded), initialised on the GPU under
-torch.manual_seed(SEED), and saves it with save_pretrained into one
-model.safetensors (tied weights saved once, as transformers does). Both
-hix-model-run and hf_reference.py read the result, so the two sides see the
-same bytes.
+Builds a transformers GPT2LMHeadModel, LlamaForCausalLM, Qwen2ForCausalLM or
+MistralForCausalLM from a config (shapes in shapes.py, the published configs
+of Llama-3.2-1B, Qwen2.5-0.5B and Mistral-7B among them; nothing is
+downloaded), initialised on the GPU under torch.manual_seed(SEED), and saves
+it with save_pretrained into one model.safetensors (tied weights saved once,
+as transformers does), or into shards of --max-shard-size with
+model.safetensors.index.json. Both hix-model-run and hf_reference.py read the
+result, so the two sides see the same bytes.
 
   make_checkpoint.py --shape gpt2-small --seed 1 --dtype float32 --out /tmp/ck/gpt2-f32
   make_checkpoint.py --arch llama --shape llama-1b --seed 1 --dtype float32,bfloat16 \\
@@ -27,6 +29,9 @@ default nothing is changed there (--embed-scale exists; note that with tied
 embeddings it scales lm_head too, and a dominant embedding makes greedy decoding
 repeat the input token). After saving, a short greedy run prints how many
 distinct tokens came out, so a degenerate model shows at once.
+
+Biases: transformers' init zeroes every bias, which would leave Qwen2's q/k/v
+biases unchecked; --bias-std draws them from N(0, STD) (after --qk-scale).
 
 Attention that depends on position: at N(0, 0.02) a tiny Llama's attention
 scores are a few hundredths, so softmax is nearly uniform and the RoPE base
@@ -58,8 +63,8 @@ DTYPES = ("float32", "bfloat16")
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--arch", choices=("gpt2", "llama"), help="checked against --shape")
-    p.add_argument("--shape", required=True, choices=sorted(shapes.SHAPES))
+    p.add_argument("--arch", choices=shapes.ARCHS, help="checked against --shape")
+    p.add_argument("--shape", required=True, choices=shapes.all_shapes())
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="float32", help="float32|bfloat16, comma-separated list")
     p.add_argument("--out", required=True, help="output folder(s), comma-separated like --dtype")
@@ -69,7 +74,12 @@ def parse_args():
     p.add_argument("--embed-scale", type=float, default=1.0,
                    help="multiply the token embedding by this (default 1)")
     p.add_argument("--qk-scale", type=float, default=1.0,
-                   help="Llama: multiply q_proj and k_proj by this (default 1)")
+                   help="Llama, Qwen2, Mistral: multiply q_proj and k_proj by this (default 1)")
+    p.add_argument("--bias-std", type=float, default=0.0,
+                   help="Qwen2: draw the q/k/v projection biases from N(0, this) (default 0: "
+                        "transformers' zeros)")
+    p.add_argument("--max-shard-size", default=None,
+                   help="save shards of this size with an index (default: one file)")
     p.add_argument("--check-tokens", type=int, default=16,
                    help="greedy tokens generated after saving to show variety (0: none)")
     args = p.parse_args()
@@ -82,8 +92,10 @@ def parse_args():
             p.error(f"unknown dtype {d!r} (float32 or bfloat16)")
     if args.arch and args.arch != shapes.arch_of(args.shape):
         p.error(f"--arch {args.arch} does not match --shape {args.shape}")
-    if args.qk_scale != 1.0 and shapes.arch_of(args.shape) != "llama":
-        p.error("--qk-scale is for Llama shapes (GPT-2's c_attn fuses q, k and v)")
+    if args.qk_scale != 1.0 and shapes.arch_of(args.shape) == "gpt2":
+        p.error("--qk-scale is for the rotary families (GPT-2's c_attn fuses q, k and v)")
+    if args.bias_std != 0.0 and shapes.arch_of(args.shape) != "qwen2":
+        p.error("--bias-std is for Qwen2 (the other families' q/k/v have no bias)")
     # Widest first: casting float32 -> bfloat16 is a rounding, the way back is not.
     args.targets = sorted(zip(dtypes, outs), key=lambda t: DTYPES.index(t[0]))
     return args
@@ -112,18 +124,29 @@ def prepare_dir(out):
             os.remove(os.path.join(out, f))
 
 
-def save(model, out):
+def save(model, out, max_shard_size=None):
+    """One model.safetensors (its path), or shards with an index (the index's path)."""
     prepare_dir(out)
-    kwargs = {"max_shard_size": "1000GB"}  # one model.safetensors, never shards
+    kwargs = {"max_shard_size": max_shard_size or "1000GB"}
     params = inspect.signature(model.save_pretrained).parameters
     if "safe_serialization" in params:  # transformers 4; 5 always writes safetensors
         kwargs["safe_serialization"] = True
     model.save_pretrained(out, **kwargs)
-    path = os.path.join(out, "model.safetensors")
+    name = "model.safetensors.index.json" if max_shard_size else "model.safetensors"
+    path = os.path.join(out, name)
     if not os.path.isfile(path):
-        raise RuntimeError(f"save_pretrained wrote no single model.safetensors in {out}: "
+        raise RuntimeError(f"save_pretrained wrote no {name} in {out}: "
                            f"{sorted(os.listdir(out))}")
     return path
+
+
+def weight_files(out, path):
+    """The safetensors files a save wrote: the file itself, or the index's shards."""
+    if not path.endswith(".index.json"):
+        return [path]
+    with open(path) as f:
+        shards = sorted(set(json.load(f)["weight_map"].values()))
+    return [os.path.join(out, s) for s in shards]
 
 
 def dedupe_tied(path, tied):
@@ -142,17 +165,24 @@ def dedupe_tied(path, tied):
     return keys
 
 
+def shard_keys(path):
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        return list(f.keys())
+
+
 def check_config(out, shape, init_info):
-    """Reads config.json back without changing it: where its RoPE base is, and that it is the
-    shape's. Seed and scales are recorded in hix_init.json."""
+    """Reads config.json back without changing it: where its RoPE base and scaling are, and
+    that they are the shape's. Seed and scales are recorded in hix_init.json."""
     with open(os.path.join(out, "config.json")) as f:
         cfg = json.load(f)
     with open(os.path.join(out, "hix_init.json"), "w") as f:
         json.dump(init_info, f, indent=2, sort_keys=True)
         f.write("\n")
-    if shapes.arch_of(shape) != "llama":
+    if shapes.arch_of(shape) == "gpt2":
         return
-    want = float(shapes.config_kwargs(shape)["rope_theta"])
+    want = float(shapes.config_kwargs(shape).get("rope_theta", 10000.0))
     found = []
     params = cfg.get("rope_parameters")
     if isinstance(params, dict) and "rope_theta" in params:
@@ -168,6 +198,14 @@ def check_config(out, shape, init_info):
                                f"wants {want}")
     if not found and want != 10000.0:
         raise RuntimeError(f"{out}/config.json has no RoPE base, the shape {shape} wants {want}")
+    scaling = shapes.rope_scaling_want(shape)
+    if scaling is not None:
+        written = [o for o in (cfg.get("rope_scaling"), params) if isinstance(o, dict) and
+                   o.get("rope_type", o.get("type")) == scaling["rope_type"]]
+        if not written or any(float(written[0].get(k, -1)) != float(v)
+                              for k, v in scaling.items() if k != "rope_type"):
+            raise RuntimeError(f"{out}/config.json does not carry the shape's rope_scaling "
+                               f"{scaling}")
 
 
 def greedy_check(torch, model, vocab, n, device):
@@ -215,10 +253,17 @@ def main():
             model.transformer.wpe.weight.mul_(args.wpe_scale)
         if args.embed_scale != 1.0:
             model.get_input_embeddings().weight.mul_(args.embed_scale)
-        if arch == "llama" and args.qk_scale != 1.0:
+        if arch != "gpt2" and args.qk_scale != 1.0:
             for layer in model.model.layers:
                 layer.self_attn.q_proj.weight.mul_(args.qk_scale)
                 layer.self_attn.k_proj.weight.mul_(args.qk_scale)
+        if args.bias_std != 0.0:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(args.seed + 1)
+            for layer in model.model.layers:
+                for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj,
+                             layer.self_attn.v_proj):
+                    proj.bias.normal_(0.0, args.bias_std, generator=gen)
     if device.type == "cuda":
         torch.cuda.synchronize()
     n_params = sum(p.numel() for p in model.parameters())
@@ -226,12 +271,11 @@ def main():
           f"parameters built on {device} in {time.perf_counter() - t0:.2f} s "
           f"(embedding std {float(model.get_input_embeddings().weight.float().std()):.4f})")
 
-    tied = bool(shapes.config_kwargs(args.shape).get("tie_word_embeddings", True)) \
-        if arch == "llama" else True
+    tied = bool(getattr(config, "tie_word_embeddings", True))
     init_info = {"seed": args.seed, "std": 0.02, "wpe_scale": args.wpe_scale if arch == "gpt2"
                  else None, "embed_scale": args.embed_scale, "qk_scale": args.qk_scale,
-                 "shape": args.shape,
-                 "built_on": str(device)}
+                 "bias_std": args.bias_std, "shape": args.shape,
+                 "max_shard_size": args.max_shard_size, "built_on": str(device)}
     for dtype_name, out in args.targets:
         t1 = time.perf_counter()
         # Parameters only: buffers such as Llama's rotary inv_freq stay float32, as
@@ -239,12 +283,16 @@ def main():
         with torch.no_grad():
             for p in model.parameters():
                 p.data = p.data.to(getattr(torch, dtype_name))
-        path = save(model, out)
-        keys = dedupe_tied(path, tied)
+        path = save(model, out, args.max_shard_size)
+        files = weight_files(out, path)
+        # A shard is left as written: its index names every tensor it holds.
+        keys = dedupe_tied(path, tied) if len(files) == 1 and path == files[0] else \
+            [k for f in files for k in shard_keys(f)]
         check_config(out, args.shape, dict(init_info, dtype=dtype_name))
-        size = os.path.getsize(path)
-        print(f"  {dtype_name}: {out}/model.safetensors, {len(keys)} tensors, "
-              f"{size / 1e9:.3f} GB, saved in {time.perf_counter() - t1:.2f} s")
+        size = sum(os.path.getsize(f) for f in files)
+        print(f"  {dtype_name}: {path} ({len(files)} file{'s' if len(files) > 1 else ''}), "
+              f"{len(keys)} tensors, {size / 1e9:.3f} GB, saved in "
+              f"{time.perf_counter() - t1:.2f} s")
         if args.check_tokens > 0:
             gen = greedy_check(torch, model, config.vocab_size, args.check_tokens, device)
             distinct = len(set(gen))

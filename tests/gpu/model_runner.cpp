@@ -23,11 +23,9 @@ model::Error device_error(const char* what, Status s) {
 }  // namespace
 
 model::Result<ModelSource> open_checkpoint(const std::string& dir) {
-  auto cfg = model::load_config_json(dir + "/config.json");
-  if (!cfg) return model::fail(dir + "/config.json: " + cfg.why());
-  auto src = model::SafetensorsSource::open(dir + "/model.safetensors");
-  if (!src) return model::fail(dir + "/model.safetensors: " + src.why());
-  return ModelSource{*cfg, std::move(*src)};
+  auto cp = model::open_checkpoint_dir(dir);
+  if (!cp) return cp.error();
+  return ModelSource{cp->config, std::move(cp->weights)};
 }
 
 model::Result<ModelSource> open_preset(const std::string& name, std::uint64_t seed) {

@@ -23,7 +23,8 @@ struct ModelSource {
   std::unique_ptr<model::WeightSource> weights;
 };
 
-// DIR/config.json and DIR/model.safetensors (Hugging Face names).
+// DIR/config.json and DIR's weights: model.safetensors, or shards named by
+// model.safetensors.index.json (Hugging Face names; model::open_checkpoint_dir).
 model::Result<ModelSource> open_checkpoint(const std::string& dir);
 // A preset shape with seeded random weights.
 model::Result<ModelSource> open_preset(const std::string& name, std::uint64_t seed);

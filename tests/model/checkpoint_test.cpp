@@ -196,10 +196,12 @@ TEST(ConfigJsonOf, EveryPresetReadsBackAsItself) {
     EXPECT_EQ(back->mlp, c->mlp) << name;
     EXPECT_EQ(back->max_pos, c->max_pos) << name;
     EXPECT_EQ(back->norm_eps, c->norm_eps) << name;
-    if (c->arch == Arch::llama) {
+    if (rotary(c->arch)) {
       EXPECT_EQ(back->rope_theta, c->rope_theta) << name;
     }
     EXPECT_EQ(back->tied_embeddings, c->tied_embeddings) << name;
+    EXPECT_EQ(back->rope_scaling, c->rope_scaling) << name;
+    EXPECT_EQ(back->sliding_window, c->sliding_window) << name;
   }
 }
 

@@ -1,5 +1,6 @@
-// The model compiler end to end on the device in protected mode: tiny GPT-2
-// and Llama shapes from the seeded source (or a checkpoint written from it)
+// The model compiler end to end on the device in protected mode: tiny GPT-2,
+// Llama (plain and Llama 3 scaled RoPE), Qwen2 and Mistral shapes from the
+// seeded source (or a checkpoint written from it, single-file or sharded)
 // compiled, their weights sealed and loaded, tokens generated greedily by
 // the device loop, compared with a double-precision reference written here
 // on the Hugging Face layout (so the layout conversion is checked on its
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -93,13 +95,34 @@ Vec norm(const ModelConfig& c, const Vec& x, std::size_t rows, const Vec& g, con
   return y;
 }
 
+// What the reference leaves out, to show that a feature changes the result.
+struct RefOptions {
+  bool rope_scaling = true;  // Llama 3's frequencies
+  bool qkv_bias = true;      // Qwen2's q/k/v biases
+};
+
+// Pair i's rotary frequency: theta^(-2i/hd), with Llama 3's scaling as
+// transformers' _compute_llama3_parameters states it.
+double inv_freq(const ModelConfig& c, std::size_t i, const RefOptions& o) {
+  const double f = std::pow(double(c.rope_theta), -2.0 * double(i) / double(c.head_dim));
+  if (!c.rope_scaling || !o.rope_scaling) return f;
+  const Llama3Scaling& s = *c.rope_scaling;
+  const double wavelen = 2 * M_PI / f;
+  const double old_ctx = s.original_max_pos;
+  if (wavelen > old_ctx / s.low_freq_factor) return f / s.factor;
+  if (wavelen < old_ctx / s.high_freq_factor) return f;
+  const double smooth = (old_ctx / wavelen - s.low_freq_factor) /
+                        (double(s.high_freq_factor) - double(s.low_freq_factor));
+  return (1 - smooth) * f / s.factor + smooth * f;
+}
+
 // Rotate-half rotary embedding of [t, heads, hd] at positions 0..t-1.
 struct RopeShape {
   std::size_t tokens = 0;
   std::size_t heads = 0;
 };
 
-void rope(const ModelConfig& c, Vec& x, RopeShape shape) {
+void rope(const ModelConfig& c, Vec& x, RopeShape shape, const RefOptions& o) {
   const std::size_t t = shape.tokens;
   const std::size_t heads = shape.heads;
   const std::size_t hd = c.head_dim, half = hd / 2;
@@ -107,8 +130,7 @@ void rope(const ModelConfig& c, Vec& x, RopeShape shape) {
     for (std::size_t h = 0; h < heads; ++h) {
       double* v = &x[(p * heads + h) * hd];
       for (std::size_t i = 0; i < half; ++i) {
-        const double ang =
-            double(p) * std::pow(double(c.rope_theta), -2.0 * double(i) / double(hd));
+        const double ang = double(p) * inv_freq(c, i, o);
         const double a = v[i], b = v[i + half];
         v[i] = a * std::cos(ang) - b * std::sin(ang);
         v[i + half] = a * std::sin(ang) + b * std::cos(ang);
@@ -117,8 +139,8 @@ void rope(const ModelConfig& c, Vec& x, RopeShape shape) {
   }
 }
 
-Vec reference_logits(const ModelConfig& c, const Weights& w,
-                     const std::vector<std::int32_t>& toks) {
+Vec reference_logits(const ModelConfig& c, const Weights& w, const std::vector<std::int32_t>& toks,
+                     const RefOptions& o = {}) {
   const std::size_t t = toks.size(), d = c.dim, hd = c.head_dim, m = c.mlp;
   const std::size_t qd = std::size_t{c.heads} * hd, kvd = std::size_t{c.kv_heads} * hd;
   const bool gpt2 = c.arch == Arch::gpt2;
@@ -143,11 +165,16 @@ Vec reference_logits(const ModelConfig& c, const Weights& w,
       v = linear(h, {.rows = t, .in = d, .out = d}, wa, false, ba, 3 * d, 2 * d);
     } else {
       const Vec h = norm(c, x, t, w[L + "input_layernorm.weight"], nullptr);
-      q = linear(h, {.rows = t, .in = d, .out = qd}, w[L + "self_attn.q_proj.weight"], true);
-      k = linear(h, {.rows = t, .in = d, .out = kvd}, w[L + "self_attn.k_proj.weight"], true);
-      v = linear(h, {.rows = t, .in = d, .out = kvd}, w[L + "self_attn.v_proj.weight"], true);
-      rope(c, q, {.tokens = t, .heads = c.heads});
-      rope(c, k, {.tokens = t, .heads = c.kv_heads});
+      const bool biased = c.arch == Arch::qwen2 && o.qkv_bias;
+      const auto bias = [&](const char* name) { return biased ? &w[L + name] : nullptr; };
+      q = linear(h, {.rows = t, .in = d, .out = qd}, w[L + "self_attn.q_proj.weight"], true,
+                 bias("self_attn.q_proj.bias"));
+      k = linear(h, {.rows = t, .in = d, .out = kvd}, w[L + "self_attn.k_proj.weight"], true,
+                 bias("self_attn.k_proj.bias"));
+      v = linear(h, {.rows = t, .in = d, .out = kvd}, w[L + "self_attn.v_proj.weight"], true,
+                 bias("self_attn.v_proj.bias"));
+      rope(c, q, {.tokens = t, .heads = c.heads}, o);
+      rope(c, k, {.tokens = t, .heads = c.kv_heads}, o);
     }
     Vec att(t * qd, 0.0);
     const std::size_t group = c.heads / c.kv_heads;
@@ -217,7 +244,7 @@ DeviceRun run_on_device(const ModelConfig& c, const WeightSource& src, std::uint
                         const std::function<void(GenerateRequest&)>& tweak = {}) {
   DeviceRun out;
   RuntimeOptions opt;
-  opt.max_seq = kMaxSeq;
+  opt.max_seq = std::min(kMaxSeq, max_context(c));
   opt.weight_dtype = wdt;
   auto plan = make_plan(c, opt);
   EXPECT_TRUE(plan.ok()) << plan.why();
@@ -308,42 +335,34 @@ SeededOptions seeded(DType dt, std::uint64_t seed = 11) {
   return o;
 }
 
-TEST_P(TinyModel, GeneratesTheReferenceTokens) {
-  const Case k = GetParam();
-  auto cfg = preset(k.preset);
-  ASSERT_TRUE(cfg.ok()) << cfg.why();
-  const DType sdt = k.dtype == HIX_VGPU_DT_BF16 ? DType::bf16 : DType::f32;
-  SeededSource seeded_src(*cfg, seeded(sdt, k.seed));
-  std::unique_ptr<SafetensorsSource> file_src;
-  const WeightSource* src = &seeded_src;
-  if (k.from_file) {
-    const auto path = std::filesystem::temp_directory_path() /
-                      ("hix_model_test_" + std::string(k.preset) + ".safetensors");
-    // GPT-2 checkpoints on the hub carry the "transformer." prefix.
-    std::vector<TensorData> ts;
-    for (const auto& n : seeded_src.names()) {
-      auto t = seeded_src.get(n);
-      ASSERT_TRUE(t.ok());
-      ts.push_back({(cfg->arch == Arch::gpt2 ? "transformer." : "") + n,
-                    t->dtype(),
-                    t->shape(),
-                    {t->bytes().begin(), t->bytes().end()}});
-    }
-    ASSERT_TRUE(write_safetensors(path, ts, {{"format", "pt"}}).ok());
-    auto f = SafetensorsSource::open(path);
-    ASSERT_TRUE(f.ok()) << f.why();
-    file_src = std::move(*f);
-    src = file_src.get();
-    std::filesystem::remove(path);  // the mapping stays valid
-  }
-  const Weights w(*cfg, *src);
+const std::vector<std::int32_t> kPrompt{3, 17, 42, 9, 28};
+constexpr std::uint32_t kNew = 8;
 
-  const std::vector<std::int32_t> prompt{3, 17, 42, 9, 28};
-  constexpr std::uint32_t kNew = 8;
-  std::vector<std::int32_t> ref = prompt;
+// The reference's greedy tokens after kPrompt and the logits that chose the
+// last one.
+struct Reference {
+  std::vector<std::int32_t> tokens;
+  Vec logits;
+};
+
+Reference greedy_reference(const ModelConfig& c, const Weights& w, const RefOptions& o = {}) {
+  Reference r{kPrompt, {}};
+  for (std::uint32_t i = 0; i < kNew; ++i) {
+    r.logits = reference_logits(c, w, r.tokens, o);
+    r.tokens.push_back(static_cast<std::int32_t>(
+        std::max_element(r.logits.begin(), r.logits.end()) - r.logits.begin()));
+  }
+  return r;
+}
+
+// The device's greedy tokens from `src` equal the reference's, and its last
+// logits are within 2e-3 relative of the reference's.
+void expect_reference_tokens(const ModelConfig& c, const WeightSource& src, std::uint8_t dtype) {
+  const Weights w(c, src);
+  std::vector<std::int32_t> ref = kPrompt;
   Vec ref_logits;
   for (std::uint32_t i = 0; i < kNew; ++i) {
-    ref_logits = reference_logits(*cfg, w, ref);
+    ref_logits = reference_logits(c, w, ref);
     Vec sorted = ref_logits;
     std::sort(sorted.rbegin(), sorted.rend());
     ASSERT_GT(sorted[0] - sorted[1], 1e-2) << "a near tie would make the comparison fragile";
@@ -353,13 +372,52 @@ TEST_P(TinyModel, GeneratesTheReferenceTokens) {
   EXPECT_GT(std::set<std::int32_t>(ref.begin() + 5, ref.end()).size(), 2u)
       << "a degenerate model makes a weak comparison";
 
-  const DeviceRun dev = run_on_device(*cfg, *src, k.dtype, prompt, kNew);
+  const DeviceRun dev = run_on_device(c, src, dtype, kPrompt, kNew);
   EXPECT_EQ(dev.tokens, ref);
   ASSERT_EQ(dev.logits.size(), ref_logits.size());
   for (std::size_t j = 0; j < ref_logits.size(); ++j) {
     EXPECT_NEAR(dev.logits[j], ref_logits[j], 2e-3 * (1 + std::abs(ref_logits[j])))
         << "logit " << j;
   }
+}
+
+// The seeded source's tensors as a Hugging Face safetensors file at `path`.
+std::unique_ptr<SafetensorsSource> write_file(const ModelConfig& c, const SeededSource& src,
+                                              const std::filesystem::path& path) {
+  // GPT-2 checkpoints on the hub carry the "transformer." prefix.
+  std::vector<TensorData> ts;
+  for (const auto& n : src.names()) {
+    auto t = src.get(n);
+    EXPECT_TRUE(t.ok());
+    if (!t) return nullptr;
+    ts.push_back({(c.arch == Arch::gpt2 ? "transformer." : "") + n,
+                  t->dtype(),
+                  t->shape(),
+                  {t->bytes().begin(), t->bytes().end()}});
+  }
+  EXPECT_TRUE(write_safetensors(path, ts, {{"format", "pt"}}).ok());
+  auto f = SafetensorsSource::open(path);
+  EXPECT_TRUE(f.ok()) << f.why();
+  std::filesystem::remove(path);  // the mapping stays valid
+  return f.ok() ? std::move(*f) : nullptr;
+}
+
+TEST_P(TinyModel, GeneratesTheReferenceTokens) {
+  const Case k = GetParam();
+  auto cfg = preset(k.preset);
+  ASSERT_TRUE(cfg.ok()) << cfg.why();
+  const DType sdt = k.dtype == HIX_VGPU_DT_BF16 ? DType::bf16 : DType::f32;
+  SeededSource seeded_src(*cfg, seeded(sdt, k.seed));
+  std::unique_ptr<SafetensorsSource> file_src;
+  const WeightSource* src = &seeded_src;
+  if (k.from_file) {
+    file_src = write_file(*cfg, seeded_src,
+                          std::filesystem::temp_directory_path() /
+                              ("hix_model_test_" + std::string(k.preset) + ".safetensors"));
+    ASSERT_NE(file_src, nullptr);
+    src = file_src.get();
+  }
+  expect_reference_tokens(*cfg, *src, k.dtype);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, TinyModel,
@@ -377,6 +435,174 @@ INSTANTIATE_TEST_SUITE_P(Shapes, TinyModel,
                                   (param_info.param.dtype == HIX_VGPU_DT_BF16 ? "_bf16" : "_f32") +
                                   (param_info.param.from_file ? "_file" : "");
                          });
+
+// ---- the families users bring (Llama 3, Qwen2, Mistral) --------------------
+
+// A checkpoint directory of `c`: config.json and the seeded tensors in `dt`
+// split over two shards named by model.safetensors.index.json.
+class ShardedDir {
+ public:
+  ShardedDir(const ModelConfig& c, const SeededOptions& o, const std::string& tag)
+      : dir_(std::filesystem::temp_directory_path() / ("hix_families_" + tag)) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "config.json", std::ios::binary) << config_json_of(c);
+    SeededSource src(c, o);
+    std::vector<TensorData> shards[2];
+    std::string map;
+    const auto names = src.names();
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      auto t = src.get(names[i]);
+      EXPECT_TRUE(t.ok());
+      if (!t) return;
+      const std::size_t s = i < names.size() / 2 ? 0 : 1;
+      shards[s].push_back(
+          {names[i], t->dtype(), t->shape(), {t->bytes().begin(), t->bytes().end()}});
+      map += (map.empty() ? "\"" : ",\"") + names[i] + "\":\"" + kShard[s] + "\"";
+    }
+    for (std::size_t s = 0; s < 2; ++s) {
+      EXPECT_TRUE(write_safetensors(dir_ / kShard[s], shards[s]).ok());
+    }
+    std::ofstream(dir_ / "model.safetensors.index.json", std::ios::binary)
+        << R"({"metadata": {"total_size": 0}, "weight_map": {)" << map << "}}";
+  }
+  ~ShardedDir() { std::filesystem::remove_all(dir_); }
+  ShardedDir(const ShardedDir&) = delete;
+  ShardedDir& operator=(const ShardedDir&) = delete;
+  std::string path() const { return dir_.string(); }
+
+ private:
+  static constexpr const char* kShard[2] = {"model-00001-of-00002.safetensors",
+                                            "model-00002-of-00002.safetensors"};
+  std::filesystem::path dir_;
+};
+
+// A family's tiny preset generates the reference's tokens from f32 weights
+// on an f32 device, from bf16 weights on a bf16 device, and from f16 and
+// bf16 checkpoints sharded with an index (read back from their own
+// config.json).
+void expect_family_generates_reference(const char* name, std::uint64_t seed) {
+  auto cfg = preset(name);
+  ASSERT_TRUE(cfg.ok()) << cfg.why();
+  {
+    SCOPED_TRACE("f32 weights, f32 device");
+    SeededSource src(*cfg, seeded(DType::f32, seed));
+    expect_reference_tokens(*cfg, src, HIX_VGPU_DT_F32);
+  }
+  {
+    SCOPED_TRACE("bf16 weights, bf16 device");
+    SeededSource src(*cfg, seeded(DType::bf16, seed));
+    expect_reference_tokens(*cfg, src, HIX_VGPU_DT_BF16);
+  }
+  // f16 widens to f32 exactly; bf16 stays bf16.
+  for (const auto& [sdt, ddt] : {std::pair{DType::f16, std::uint8_t{HIX_VGPU_DT_F32}},
+                                 std::pair{DType::bf16, std::uint8_t{HIX_VGPU_DT_BF16}}}) {
+    SCOPED_TRACE(std::string(dtype_name(sdt)) + " sharded checkpoint");
+    const ShardedDir dir(*cfg, seeded(sdt, seed), std::string(name) + "_" + dtype_name(sdt).data());
+    auto cp = open_checkpoint_dir(dir.path());
+    ASSERT_TRUE(cp.ok()) << cp.why();
+    EXPECT_EQ(cp->weight_files.size(), 2u);
+    EXPECT_EQ(cp->config.arch, cfg->arch);
+    EXPECT_EQ(cp->config.rope_scaling, cfg->rope_scaling);
+    EXPECT_EQ(cp->config.sliding_window, cfg->sliding_window);
+    auto embed = cp->weights->get("model.embed_tokens.weight");
+    ASSERT_TRUE(embed.ok()) << embed.why();
+    EXPECT_EQ(embed->dtype(), sdt);
+    expect_reference_tokens(cp->config, *cp->weights, ddt);
+  }
+}
+
+// How far apart two logit vectors are at most.
+double max_difference(const Vec& a, const Vec& b) {
+  double m = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  return m;
+}
+
+TEST(Families, ATinyLlama3WithScaledRopeGeneratesTheReferenceTokens) {
+  expect_family_generates_reference("tiny-llama3-scaled", 11);
+}
+
+// The scaling acts within the test's 13 positions: without it the
+// reference's logits move, so the test above would catch a device that
+// ran plain ROPE.
+TEST(Families, Llama3ScalingMovesTheTinyModelsLogitsWithinAShortSequence) {
+  auto cfg = preset("tiny-llama3-scaled");
+  ASSERT_TRUE(cfg.ok());
+  ASSERT_TRUE(cfg->rope_scaling.has_value());
+  SeededSource src(*cfg, seeded(DType::f32));
+  const Weights w(*cfg, src);
+  const Reference scaled = greedy_reference(*cfg, w);
+  const Vec plain = reference_logits(*cfg, w, scaled.tokens, {.rope_scaling = false});
+  const Vec again = reference_logits(*cfg, w, scaled.tokens);
+  EXPECT_GT(max_difference(plain, again), 0.1);
+}
+
+TEST(Families, ATinyQwen2WithBiasesAndTiedEmbeddingsGeneratesTheReferenceTokens) {
+  auto cfg = preset("tiny-qwen2");
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_TRUE(cfg->tied_embeddings);
+  EXPECT_TRUE(qkv_bias(*cfg));
+  expect_family_generates_reference("tiny-qwen2", 11);
+}
+
+// Qwen2's q/k/v biases are in the layout (o_proj has none) and change the
+// logits: a device that dropped them would not pass the test above.
+TEST(Families, Qwen2BiasesAreLoadedAndMoveTheTinyModelsLogits) {
+  auto cfg = preset("tiny-qwen2");
+  ASSERT_TRUE(cfg.ok());
+  auto lay = make_device_layout(*cfg, HIX_VGPU_DT_BF16);
+  ASSERT_TRUE(lay.ok()) << lay.why();
+  for (const char* t : {"layers.1.bq", "layers.1.bk", "layers.1.bv"}) {
+    EXPECT_TRUE(lay->find(t).has_value()) << t;
+  }
+  EXPECT_FALSE(lay->find("layers.1.bo").has_value());
+  EXPECT_FALSE(lay->find("lm_head").has_value()) << "tied: the lm head is the embedding table";
+  SeededSource src(*cfg, seeded(DType::f32));
+  const Weights w(*cfg, src);
+  const Vec with = reference_logits(*cfg, w, kPrompt);
+  const Vec without = reference_logits(*cfg, w, kPrompt, {.qkv_bias = false});
+  EXPECT_GT(max_difference(with, without), 0.1);
+}
+
+TEST(Families, ATinyMistralWithinItsSlidingWindowGeneratesTheReferenceTokens) {
+  auto cfg = preset("tiny-mistral");
+  ASSERT_TRUE(cfg.ok());
+  ASSERT_EQ(cfg->sliding_window, 16u);
+  ASSERT_LE(kPrompt.size() + kNew, cfg->sliding_window);
+  EXPECT_NE(cfg->heads * cfg->head_dim, cfg->dim) << "head_dim is honoured, not derived";
+  expect_family_generates_reference("tiny-mistral", 11);
+}
+
+// Past the window, sliding-window attention is no longer full attention:
+// a plan or a generation that long is refused, naming sliding_window.
+TEST(Families, AMistralSequencePastItsSlidingWindowIsRefusedNamingIt) {
+  auto cfg = preset("tiny-mistral");
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(max_context(*cfg), 16u);
+  RuntimeOptions opt;
+  opt.max_seq = 17;
+  auto too_long = make_plan(*cfg, opt);
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.why().find("sliding_window"), std::string::npos) << too_long.why();
+  opt.max_seq = 16;
+  auto plan = make_plan(*cfg, opt);
+  ASSERT_TRUE(plan.ok()) << plan.why();
+  std::vector<std::uint32_t> handles(plan->buffers.size());
+  for (std::size_t i = 0; i < handles.size(); ++i) handles[i] = static_cast<std::uint32_t>(i + 1);
+  GenerateRequest r;
+  r.prompt_len = 10;
+  r.n_new = 7;
+  r.tokens_tensor_id = vgpu::kDeviceTensorBit | 1;
+  EXPECT_FALSE(build_generate_program(*plan, handles, r).ok());
+  r.n_new = 6;
+  EXPECT_TRUE(build_generate_program(*plan, handles, r).ok());
+  // Without a window (v0.3's null) the context is max_position_embeddings.
+  cfg->sliding_window = 0;
+  EXPECT_EQ(max_context(*cfg), cfg->max_pos);
+  opt.max_seq = 32;
+  EXPECT_TRUE(make_plan(*cfg, opt).ok());
+}
 
 // An eos id stops the device loop; the ids after it stay -1.
 TEST(TinyModelEos, StopsAtTheEosToken) {

@@ -1,5 +1,6 @@
 // Writes fuzz seeds: small valid safetensors images (seeded tiny models and
-// hand-made headers) and config.json examples for GPT-2 and Llama.
+// hand-made headers) and config.json examples for GPT-2, Llama (plain and
+// Llama 3 scaled RoPE), Qwen2 and Mistral.
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
   int n = 0;
   // Tiny seeded checkpoints, truncated to their headers plus a little data
   // so the fuzzer spends its time in the header.
-  for (const char* name : {"tiny-gpt2", "tiny-llama"}) {
+  for (const char* name : {"tiny-gpt2", "tiny-llama", "tiny-qwen2"}) {
     auto cfg = preset(name);
     if (!cfg) return 1;
     cfg->layers = 1;
@@ -64,6 +65,36 @@ int main(int argc, char** argv) {
       R"("rope_scaling":null,"hidden_act":"silu"})",
       R"({"model_type":"llama","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,)"
       R"("intermediate_size":128,"vocab_size":100,"rope_scaling":{"rope_type":"llama3"}})",
+      // Llama 3.2 1B's RoPE, in transformers 4's and 5's layouts.
+      R"({"model_type":"llama","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,)"
+      R"("intermediate_size":128,"vocab_size":100,"rope_theta":500000.0,"rope_scaling":)"
+      R"({"factor":32.0,"high_freq_factor":4.0,"low_freq_factor":1.0,)"
+      R"("original_max_position_embeddings":8192,"rope_type":"llama3"}})",
+      R"({"model_type":"llama","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,)"
+      R"("intermediate_size":128,"vocab_size":100,"rope_parameters":{"rope_theta":500000.0,)"
+      R"("type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4,)"
+      R"("original_max_position_embeddings":8192}})",
+      // Qwen2.5 0.5B as published, and as transformers 5 writes a Qwen2.
+      R"({"architectures":["Qwen2ForCausalLM"],"attention_dropout":0.0,"hidden_act":"silu",)"
+      R"("hidden_size":896,"intermediate_size":4864,"max_position_embeddings":32768,)"
+      R"("max_window_layers":24,"model_type":"qwen2","num_attention_heads":14,)"
+      R"("num_hidden_layers":24,"num_key_value_heads":2,"rms_norm_eps":1e-06,)"
+      R"("rope_theta":1000000.0,"sliding_window":32768,"tie_word_embeddings":true,)"
+      R"("use_mrope":false,"use_sliding_window":false,"vocab_size":151936})",
+      R"({"model_type":"qwen2","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,)"
+      R"("num_key_value_heads":2,"intermediate_size":128,"vocab_size":100,)"
+      R"("layer_types":["full_attention","full_attention"],"sliding_window":null,)"
+      R"("use_sliding_window":false,"max_window_layers":28,)"
+      R"("rope_parameters":{"rope_theta":1000000.0,"rope_type":"default"}})",
+      // Mistral 7B v0.1 (a window) and v0.3 (none).
+      R"({"architectures":["MistralForCausalLM"],"hidden_size":4096,"intermediate_size":14336,)"
+      R"("max_position_embeddings":32768,"model_type":"mistral","num_attention_heads":32,)"
+      R"("num_hidden_layers":32,"num_key_value_heads":8,"rms_norm_eps":1e-05,)"
+      R"("rope_theta":10000.0,"sliding_window":4096,"tie_word_embeddings":false,)"
+      R"("vocab_size":32000})",
+      R"({"model_type":"mistral","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,)"
+      R"("num_key_value_heads":2,"head_dim":32,"intermediate_size":128,"vocab_size":100,)"
+      R"("sliding_window":null,"rope_theta":1000000.0})",
   };
   int k = 0;
   for (const auto& c : configs) {

@@ -268,7 +268,7 @@ int seal_weights(const Args& a) {
   if (!input) return fail(input.why());
   hix::model::RuntimeOptions rt;
   rt.weight_dtype = a.weight_dtype;
-  rt.max_seq = std::min<std::uint32_t>(16, input->config.max_pos);
+  rt.max_seq = std::min<std::uint32_t>(16, hix::model::max_context(input->config));
   auto plan = hix::model::make_plan(input->config, rt);
   if (!plan) return fail(plan.why());
   auto wf = write_weights_file(a.out, *plan, *input->weights, input->name, !a.plain);

@@ -44,7 +44,8 @@ bool same_config(const model::ModelConfig& a, const model::ModelConfig& b) {
          a.heads == b.heads && a.kv_heads == b.kv_heads && a.head_dim == b.head_dim &&
          a.mlp == b.mlp && a.max_pos == b.max_pos && a.norm_eps == b.norm_eps &&
          (a.arch == model::Arch::gpt2 || a.rope_theta == b.rope_theta) &&
-         a.tied_embeddings == b.tied_embeddings;
+         a.tied_embeddings == b.tied_embeddings && a.rope_scaling == b.rope_scaling &&
+         a.sliding_window == b.sliding_window;
 }
 
 // Runs fn(0..count-1) on `threads` threads; the error of the lowest failing

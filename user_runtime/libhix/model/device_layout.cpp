@@ -117,6 +117,11 @@ Result<DeviceLayout> make_device_layout(const ModelConfig& c, std::uint8_t weigh
     copy(b, p + "wq", h + "self_attn.q_proj.weight", {qd, d});
     copy(b, p + "wk", h + "self_attn.k_proj.weight", {kvd, d});
     copy(b, p + "wv", h + "self_attn.v_proj.weight", {kvd, d});
+    if (qkv_bias(c)) {
+      copy(b, p + "bq", h + "self_attn.q_proj.bias", {qd});
+      copy(b, p + "bk", h + "self_attn.k_proj.bias", {kvd});
+      copy(b, p + "bv", h + "self_attn.v_proj.bias", {kvd});
+    }
     copy(b, p + "wo", h + "self_attn.o_proj.weight", {d, qd});
     copy(b, p + "mlp_norm", h + "post_attention_layernorm.weight", {d});
     copy(b, p + "w_gate", h + "mlp.gate_proj.weight", {m, d});

@@ -17,7 +17,29 @@
 namespace hix::model {
 
 std::string_view arch_name(Arch a) {
-  return a == Arch::gpt2 ? "gpt2" : "llama";
+  switch (a) {
+    case Arch::gpt2:
+      return "gpt2";
+    case Arch::llama:
+      return "llama";
+    case Arch::qwen2:
+      return "qwen2";
+    case Arch::mistral:
+      return "mistral";
+  }
+  return "?";
+}
+
+bool rotary(Arch a) {
+  return a != Arch::gpt2;
+}
+
+bool qkv_bias(const ModelConfig& c) {
+  return c.arch == Arch::qwen2;
+}
+
+std::uint32_t max_context(const ModelConfig& c) {
+  return c.sliding_window != 0 ? std::min(c.max_pos, c.sliding_window) : c.max_pos;
 }
 
 Check validate(const ModelConfig& c) {
@@ -43,11 +65,29 @@ Check validate(const ModelConfig& c) {
       return fail("config: GPT-2 needs hidden size == heads * head_dim");
     }
     if (!c.tied_embeddings) return fail("config: GPT-2 ties its lm head to the embeddings");
+    if (c.rope_scaling) return fail("config: GPT-2 has no rotary embeddings to scale");
   } else {
     if (c.head_dim % 2 != 0) return fail("config: rotary embeddings need an even head_dim");
     if (!std::isfinite(c.rope_theta) || c.rope_theta <= 0) {
       return fail("config: rope_theta must be positive");
     }
+  }
+  if (c.rope_scaling) {
+    const Llama3Scaling& s = *c.rope_scaling;
+    const auto positive = [](float v) { return std::isfinite(v) && v > 0; };
+    if (!positive(s.factor)) return fail("config: rope_scaling.factor must be positive");
+    if (!positive(s.low_freq_factor) || !positive(s.high_freq_factor) ||
+        !(s.high_freq_factor > s.low_freq_factor)) {
+      return fail(
+          "config: rope_scaling.high_freq_factor must be above rope_scaling.low_freq_factor, both "
+          "positive (the blend between the bands divides by their difference)");
+    }
+    if (s.original_max_pos == 0) {
+      return fail("config: rope_scaling.original_max_position_embeddings must be positive");
+    }
+  }
+  if (c.sliding_window != 0 && c.arch != Arch::mistral) {
+    return fail("config: a sliding_window is Mistral's only");
   }
   return Unit{};
 }
@@ -58,17 +98,36 @@ namespace {
 // Every key it meets must be in the table: an unknown key is refused, since
 // it may change the arithmetic (docs/decisions.md, "Model configs").
 enum class Treat : std::uint8_t {
-  required,   // a shape field read into ModelConfig; missing (or null) is an error naming it
-  defaulted,  // read into ModelConfig; missing takes `dflt`, the family's published default
-  derived,    // read into ModelConfig; missing or null is derived from other fields, as
-              // transformers derives it (after the keys are read)
-  checked,    // runs only with a value in `accept`; missing means the family's default,
-              // which is always one of them; anything else is refused naming the key
-  rope,       // rope_theta, rope_scaling, rope_parameters (Llama): read_rope
-  ignored,    // cannot change the logits: metadata, training and generation settings
+  required,     // a shape field read into ModelConfig; missing (or null) is an error naming it
+  defaulted,    // read into ModelConfig; missing takes `dflt`, the family's published default
+  derived,      // read into ModelConfig; missing or null is derived from other fields, as
+                // transformers derives it (after the keys are read)
+  checked,      // runs only with a value in `accept`; missing means the family's default,
+                // which is always one of them; anything else is refused naming the key
+  rope,         // rope_theta, rope_scaling, rope_parameters (rotary families): read_rope
+  window,       // Mistral's sliding_window: a positive integer, null (none) or missing
+                // (MistralConfig's 4096); caps the context (max_context)
+  layer_types,  // Qwen2's per-layer attention kinds: null, or "full_attention" for every layer
+  ignored,      // cannot change the logits: metadata, training and generation settings
 };
 
-constexpr unsigned kGpt2 = 1, kLlama = 2, kBoth = kGpt2 | kLlama;
+// Families, as bits of KeyRule::families.
+constexpr unsigned kGpt2 = 1, kLlama = 2, kQwen2 = 4, kMistral = 8;
+constexpr unsigned kRotary = kLlama | kQwen2 | kMistral, kAll = kGpt2 | kRotary;
+
+unsigned family_bit(Arch a) {
+  switch (a) {
+    case Arch::gpt2:
+      return kGpt2;
+    case Arch::llama:
+      return kLlama;
+    case Arch::qwen2:
+      return kQwen2;
+    case Arch::mistral:
+      return kMistral;
+  }
+  return 0;
+}
 
 using Target = std::variant<std::monostate, std::uint32_t ModelConfig::*, float ModelConfig::*,
                             bool ModelConfig::*>;
@@ -84,7 +143,7 @@ struct KeyRule {
   std::string_view moot_unless_false;  // checked: any value runs while this key is false
 };
 
-KeyRule ignored(std::string_view key, unsigned families = kBoth) {
+KeyRule ignored(std::string_view key, unsigned families = kAll) {
   KeyRule r;
   r.key = key;
   r.families = families;
@@ -117,37 +176,50 @@ KeyRule checked(std::string_view key, unsigned families, std::string_view accept
   return r;
 }
 KeyRule rope(std::string_view key) {
-  KeyRule r = ignored(key, kLlama);
+  KeyRule r = ignored(key, kRotary);
   r.treat = Treat::rope;
+  return r;
+}
+KeyRule special(std::string_view key, unsigned families, Treat treat) {
+  KeyRule r = ignored(key, families);
+  r.treat = treat;
   return r;
 }
 
 using C = ModelConfig;
 
-// GPT2Config and LlamaConfig as transformers 4 and 5 write them (and as the
-// hub publishes them). The defaults are the families' published ones,
-// written down in docs/decisions.md.
+// GPT2Config, LlamaConfig, Qwen2Config and MistralConfig as transformers 4
+// and 5 write them (and as the hub publishes them). The defaults are the
+// families' published ones, written down in docs/decisions.md. A key with
+// rules for several families takes the first rule of its family.
 const KeyRule kRules[] = {
     // The shape.
-    required("vocab_size", kBoth, &C::vocab),
+    required("vocab_size", kAll, &C::vocab),
     required("n_embd", kGpt2, &C::dim),
     required("n_layer", kGpt2, &C::layers),
     required("n_head", kGpt2, &C::heads),
     defaulted("n_positions", kGpt2, &C::max_pos, 1024),
     derived("n_inner", kGpt2, &C::mlp),  // 4 * n_embd
     defaulted("layer_norm_epsilon", kGpt2, &C::norm_eps, 1e-5),
-    required("hidden_size", kLlama, &C::dim),
-    required("num_hidden_layers", kLlama, &C::layers),
-    required("num_attention_heads", kLlama, &C::heads),
-    required("intermediate_size", kLlama, &C::mlp),
+    required("hidden_size", kRotary, &C::dim),
+    required("num_hidden_layers", kRotary, &C::layers),
+    required("num_attention_heads", kRotary, &C::heads),
+    required("intermediate_size", kRotary, &C::mlp),
     derived("num_key_value_heads", kLlama, &C::kv_heads),  // num_attention_heads
-    derived("head_dim", kLlama, &C::head_dim),             // hidden_size / num_attention_heads
+    // Qwen2Config and MistralConfig default it to their 7B shapes' 32 and 8
+    // heads, not to num_attention_heads: a shape field, required.
+    required("num_key_value_heads", kQwen2 | kMistral, &C::kv_heads),
+    derived("head_dim", kRotary, &C::head_dim),  // hidden_size / num_attention_heads
     defaulted("max_position_embeddings", kLlama, &C::max_pos, 2048),
-    defaulted("rms_norm_eps", kLlama, &C::norm_eps, 1e-6),
-    defaulted("tie_word_embeddings", kLlama, &C::tied_embeddings, 0),
+    defaulted("max_position_embeddings", kQwen2, &C::max_pos, 32768),
+    defaulted("max_position_embeddings", kMistral, &C::max_pos, 131072),  // 4096 * 32
+    defaulted("rms_norm_eps", kRotary, &C::norm_eps, 1e-6),
+    defaulted("tie_word_embeddings", kRotary, &C::tied_embeddings, 0),
     rope("rope_theta"),
     rope("rope_scaling"),
     rope("rope_parameters"),
+    special("sliding_window", kMistral, Treat::window),
+    special("layer_types", kQwen2, Treat::layer_types),
 
     // What the device runs one way only.
     checked("activation_function", kGpt2, R"("gelu_new"|"gelu_pytorch_tanh"|"gelu_fast")",
@@ -155,21 +227,23 @@ const KeyRule kRules[] = {
     checked("tie_word_embeddings", kGpt2, "true", "GPT-2's lm head is its embedding table"),
     checked("scale_attn_weights", kGpt2, "true", "attention scores are scaled by 1/sqrt(head_dim)"),
     checked("scale_attn_by_inverse_layer_idx", kGpt2, "false", "attention has no per-layer scale"),
-    checked("hidden_act", kLlama, R"("silu")", "the Llama MLP runs SILU"),
+    checked("hidden_act", kRotary, R"("silu")", "the gated MLP runs SILU"),
     checked("attention_bias", kLlama, "false", "Llama's q/k/v/o projections have no bias"),
     checked("mlp_bias", kLlama, "false", "Llama's MLP projections have no bias"),
-    checked("use_sliding_window", kLlama, "false",
+    checked("use_sliding_window", kLlama | kQwen2, "false",
             "attention runs over the whole sequence (no sliding_window)"),
     checked("sliding_window", kLlama, "null",
             "attention runs over the whole sequence (unless use_sliding_window is false)",
             "use_sliding_window"),
+    checked("use_mrope", kQwen2, "false",
+            "positions are one number per token (no multimodal RoPE)"),
     checked("attn_logit_softcapping", kLlama, "null", "attention scores are not soft-capped"),
     checked("final_logit_softcapping", kLlama, "null", "logits are not soft-capped"),
     checked("partial_rotary_factor", kLlama, "null|1", "ROPE rotates the whole head"),
     checked("qk_layernorm", kLlama, "false", "q and k are not normalised"),
-    checked("is_encoder_decoder", kBoth, "false", "decoder-only models run"),
-    checked("add_cross_attention", kBoth, "false", "there is no cross-attention"),
-    checked("pruned_heads", kBoth, "null|{}", "every head of every layer is present"),
+    checked("is_encoder_decoder", kAll, "false", "decoder-only models run"),
+    checked("add_cross_attention", kAll, "false", "there is no cross-attention"),
+    checked("pruned_heads", kAll, "null|{}", "every head of every layer is present"),
 
     // No effect on the logits. Dropout is off in inference; pretraining_tp
     // slices the same products; reorder_and_upcast_attn computes attention in
@@ -184,8 +258,12 @@ const KeyRule kRules[] = {
     ignored("summary_activation", kGpt2),
     ignored("summary_proj_to_labels", kGpt2),
     ignored("summary_first_dropout", kGpt2),
-    ignored("attention_dropout", kLlama),
+    ignored("attention_dropout", kRotary),
     ignored("pretraining_tp", kLlama),
+    // Qwen2's window settings act only with use_sliding_window true, which
+    // is refused above: with it false transformers drops the window.
+    ignored("sliding_window", kQwen2),
+    ignored("max_window_layers", kQwen2),
     ignored("model_type"),  // read first (arch_of)
     ignored("architectures"),
     ignored("torch_dtype"),  // transformers 4
@@ -250,9 +328,9 @@ const KeyRule kRules[] = {
     ignored("begin_suppress_tokens"),
 };
 
-// LlamaConfig's RoPE base when neither layout gives one (transformers 4's
-// rope_theta default, transformers 5's default_theta).
-constexpr double kLlamaRopeTheta = 10000.0;
+// The RoPE base when no layout gives one: LlamaConfig's, Qwen2Config's and
+// MistralConfig's rope_theta default (transformers 4), default_theta (5).
+constexpr double kRopeTheta = 10000.0;
 
 // Keys of a RoPE object (transformers 5's rope_parameters, transformers 4's
 // rope_scaling) that only a frequency-scaling rope_type uses.
@@ -260,6 +338,10 @@ constexpr std::array<std::string_view, 11> kRopeScalingKeys{
     "factor",           "low_freq_factor", "high_freq_factor", "original_max_position_embeddings",
     "attention_factor", "beta_fast",       "beta_slow",        "short_factor",
     "long_factor",      "mscale",          "mscale_all_dim"};
+// The ones rope_type "llama3" uses, every one required (none is defaulted:
+// each changes the frequencies).
+constexpr std::array<std::string_view, 4> kLlama3Keys{
+    "factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"};
 
 const KeyRule* rule_for(std::string_view key, unsigned family) {
   for (const auto& r : kRules) {
@@ -352,10 +434,55 @@ Check read_target(const KeyRule& r, const JsonValue& v, ModelConfig& c) {
 
 using Bases = std::vector<std::pair<std::string, double>>;  // field, RoPE base
 
+// What one RoPE object says about frequency scaling: none (rope_type
+// "default") or Llama 3's.
+struct RopeKind {
+  std::string field;  // the object's name, for messages
+  std::optional<Llama3Scaling> llama3;
+};
+
+// Llama 3's four fields of RoPE object `f`, each required and in range.
+Check read_llama3(const std::string& f, const JsonValue& obj, Llama3Scaling& s) {
+  for (const auto key : kLlama3Keys) {
+    const JsonValue* v = obj.find(key);
+    const std::string name = f + "." + std::string(key);
+    if (v == nullptr || v->kind == JsonValue::Kind::null) {
+      return fail("config: " + name +
+                  " is missing: rope_type \"llama3\" needs factor, low_freq_factor, "
+                  "high_freq_factor and original_max_position_embeddings");
+    }
+    if (key == "original_max_position_embeddings") {
+      if (v->kind != JsonValue::Kind::number || !v->is_uint || v->uint == 0 ||
+          v->uint > UINT32_MAX) {
+        return fail("config: " + name + " = " + show(*v) + " is not a positive 32-bit integer");
+      }
+      s.original_max_pos = static_cast<std::uint32_t>(v->uint);
+      continue;
+    }
+    double d = 0;
+    if (auto ok = read_number(*v, name, d); !ok) return ok;
+    if (!(d > 0)) return fail("config: " + name + " = " + show(*v) + " must be positive");
+    const auto value = static_cast<float>(d);
+    if (key == "factor") {
+      s.factor = value;
+    } else if (key == "low_freq_factor") {
+      s.low_freq_factor = value;
+    } else {
+      s.high_freq_factor = value;
+    }
+  }
+  if (!(s.high_freq_factor > s.low_freq_factor)) {
+    return fail("config: " + f + ".high_freq_factor " + show(*obj.find("high_freq_factor")) +
+                " must be above " + f + ".low_freq_factor " + show(*obj.find("low_freq_factor")) +
+                ": the blend between the two bands divides by their difference");
+  }
+  return Unit{};
+}
+
 // One RoPE object, `f` (transformers 5's rope_parameters or transformers 4's
-// rope_scaling): plain rotary frequencies only; its rope_theta, if any, joins
-// `bases`.
-Check read_rope_object(const std::string& f, const JsonValue& obj, Bases& bases) {
+// rope_scaling): plain rotary frequencies or Llama 3's scaling of them (the
+// only rope types the device runs); its rope_theta, if any, joins `bases`.
+Result<RopeKind> read_rope_object(const std::string& f, const JsonValue& obj, Bases& bases) {
   if (obj.kind != JsonValue::Kind::object) return fail("config: " + f + " is not an object");
   // The type: rope_type, or transformers 4's older "type"; transformers 5
   // defaults a missing one to "default", transformers 4 needs one.
@@ -372,10 +499,18 @@ Check read_rope_object(const std::string& f, const JsonValue& obj, Bases& bases)
   if (type == nullptr && f == "rope_scaling") {
     return fail("config: rope_scaling " + show(obj) + " has no rope_type");
   }
-  if (type != nullptr && (type->kind != JsonValue::Kind::string || type->string != "default")) {
+  const bool is_string = type != nullptr && type->kind == JsonValue::Kind::string;
+  const bool llama3 = is_string && type->string == "llama3";
+  if (type != nullptr && !llama3 && !(is_string && type->string == "default")) {
     return fail("config: " + type_name + " " + show(*type) +
-                " is not supported: the device's ROPE op has no frequency scaling (only "
-                "rope_type \"default\" runs)");
+                " is not supported: the device's ROPE ops run plain frequencies (rope_type "
+                "\"default\") and Llama 3's scaling of them (\"llama3\") only");
+  }
+  RopeKind kind{f, std::nullopt};
+  if (llama3) {
+    Llama3Scaling s;
+    if (auto ok = read_llama3(f, obj, s); !ok) return ok.error();
+    kind.llama3 = s;
   }
   for (const auto& m : obj.object) {
     if (m.key == "rope_type" || m.key == "type") continue;
@@ -384,44 +519,54 @@ Check read_rope_object(const std::string& f, const JsonValue& obj, Bases& bases)
     name += printable(m.key);
     if (m.key == "rope_theta") {
       double d = 0;
-      if (auto ok = read_number(m.value, name, d); !ok) return ok;
+      if (auto ok = read_number(m.value, name, d); !ok) return ok.error();
       bases.emplace_back(name, d);
     } else if (m.key == "partial_rotary_factor") {
       if (!accepted(m.value, "null|1")) {
         return fail("config: " + name + " = " + show(m.value) +
                     " is not supported (runs only: 1): ROPE rotates the whole head");
       }
+    } else if (llama3 &&
+               std::find(kLlama3Keys.begin(), kLlama3Keys.end(), m.key) != kLlama3Keys.end()) {
+      continue;  // read above
     } else if (std::find(kRopeScalingKeys.begin(), kRopeScalingKeys.end(), m.key) !=
                kRopeScalingKeys.end()) {
-      return fail("config: " + name +
-                  " is a frequency-scaling field, which rope_type \"default\" does not use: "
-                  "refused");
+      return fail("config: " + name + " is a frequency-scaling field, which rope_type " +
+                  (llama3 ? "\"llama3\"" : "\"default\"") + " does not use: refused");
     } else {
       return fail("config: unknown key " + name + ": refused, as it may change the arithmetic");
     }
   }
-  return Unit{};
+  return kind;
 }
 
-// The RoPE base from transformers 4's top-level rope_theta and rope_scaling
-// and transformers 5's rope_parameters. Only plain rotary frequencies run
-// (rope_type "default"); every base given must agree; none given is
-// LlamaConfig's default.
+// The RoPE base and scaling from transformers 4's top-level rope_theta and
+// rope_scaling and transformers 5's rope_parameters. Plain rotary
+// frequencies (rope_type "default") and Llama 3's scaling run; every base
+// given must agree, and so must the two objects' types and scaling fields
+// when both are given; no base is the families' default.
 Check read_rope(const JsonValue* top_theta, const JsonValue* scaling, const JsonValue* params,
-                float& theta) {
+                ModelConfig& c) {
   Bases bases;
   if (top_theta != nullptr && top_theta->kind != JsonValue::Kind::null) {
     double d = 0;
     if (auto ok = read_number(*top_theta, "rope_theta", d); !ok) return ok;
     bases.emplace_back("rope_theta", d);
   }
-  if (scaling != nullptr && scaling->kind != JsonValue::Kind::null) {
-    if (auto ok = read_rope_object("rope_scaling", *scaling, bases); !ok) return ok;
+  std::vector<RopeKind> kinds;
+  for (const auto& [name, obj] : {std::pair<std::string, const JsonValue*>{"rope_scaling", scaling},
+                                  {"rope_parameters", params}}) {
+    if (obj == nullptr || obj->kind == JsonValue::Kind::null) continue;
+    auto k = read_rope_object(name, *obj, bases);
+    if (!k) return k.error();
+    kinds.push_back(std::move(*k));
   }
-  if (params != nullptr && params->kind != JsonValue::Kind::null) {
-    if (auto ok = read_rope_object("rope_parameters", *params, bases); !ok) return ok;
+  if (kinds.size() == 2 && kinds[0].llama3 != kinds[1].llama3) {
+    return fail(
+        "config: rope_scaling and rope_parameters disagree on the frequency scaling (its "
+        "rope_type or a llama3 field)");
   }
-  theta = static_cast<float>(kLlamaRopeTheta);
+  c.rope_theta = static_cast<float>(kRopeTheta);
   for (const auto& [name, value] : bases) {
     if (value != bases.front().second) {
       std::ostringstream s;
@@ -429,18 +574,53 @@ Check read_rope(const JsonValue* top_theta, const JsonValue* scaling, const Json
         << " " << value << " disagree";
       return fail(s.str());
     }
-    theta = static_cast<float>(value);
+    c.rope_theta = static_cast<float>(value);
   }
+  c.rope_scaling = kinds.empty() ? std::nullopt : kinds.front().llama3;
+  return Unit{};
+}
+
+// Qwen2's layer_types (transformers 5 writes it): every layer full attention.
+Check read_layer_types(const JsonValue& v, std::uint32_t layers) {
+  if (v.kind == JsonValue::Kind::null) return Unit{};
+  if (v.kind != JsonValue::Kind::array) return fail("config: layer_types is not an array");
+  for (std::size_t i = 0; i < v.array.size(); ++i) {
+    const JsonValue& e = v.array[i];
+    if (e.kind != JsonValue::Kind::string || e.string != "full_attention") {
+      return fail("config: layer_types[" + std::to_string(i) + "] = " + show(e) +
+                  " is not supported (runs only: \"full_attention\"): attention runs over the "
+                  "whole sequence");
+    }
+  }
+  if (v.array.size() != layers) {
+    return fail("config: layer_types has " + std::to_string(v.array.size()) + " entries for " +
+                std::to_string(layers) + " layers (num_hidden_layers)");
+  }
+  return Unit{};
+}
+
+// Mistral's sliding_window: null is none, a number the window.
+Check read_window(const JsonValue& v, std::uint32_t& window) {
+  if (v.kind == JsonValue::Kind::null) {
+    window = 0;
+    return Unit{};
+  }
+  if (v.kind != JsonValue::Kind::number || !v.is_uint || v.uint == 0 || v.uint > UINT32_MAX) {
+    return fail("config: sliding_window = " + show(v) +
+                " is not a positive 32-bit integer or null");
+  }
+  window = static_cast<std::uint32_t>(v.uint);
   return Unit{};
 }
 
 Result<Arch> arch_of(const JsonValue& j) {
   if (const JsonValue* t = j.find("model_type"); t != nullptr) {
     if (t->kind != JsonValue::Kind::string) return fail("config: model_type is not a string");
-    if (t->string == "gpt2") return Arch::gpt2;
-    if (t->string == "llama") return Arch::llama;
+    for (const Arch a : {Arch::gpt2, Arch::llama, Arch::qwen2, Arch::mistral}) {
+      if (t->string == arch_name(a)) return a;
+    }
     return fail("config: unsupported model_type \"" + printable(t->string) +
-                "\" (gpt2 and llama are)");
+                "\" (gpt2, llama, qwen2 and mistral are)");
   }
   if (const JsonValue* a = j.find("architectures");
       a != nullptr && a->kind == JsonValue::Kind::array) {
@@ -448,9 +628,11 @@ Result<Arch> arch_of(const JsonValue& j) {
       if (e.kind != JsonValue::Kind::string) continue;
       if (e.string == "GPT2LMHeadModel" || e.string == "GPT2Model") return Arch::gpt2;
       if (e.string == "LlamaForCausalLM" || e.string == "LlamaModel") return Arch::llama;
+      if (e.string == "Qwen2ForCausalLM" || e.string == "Qwen2Model") return Arch::qwen2;
+      if (e.string == "MistralForCausalLM" || e.string == "MistralModel") return Arch::mistral;
     }
   }
-  return fail("config: no model_type (gpt2 or llama) and no known architecture");
+  return fail("config: no model_type (gpt2, llama, qwen2 or mistral) and no known architecture");
 }
 
 }  // namespace
@@ -461,12 +643,14 @@ Result<ModelConfig> parse_config_json(std::string_view json) {
   if (j->kind != JsonValue::Kind::object) return fail("config: not a JSON object");
   auto arch = arch_of(*j);
   if (!arch) return arch.error();
-  const unsigned family = *arch == Arch::gpt2 ? kGpt2 : kLlama;
+  const unsigned family = family_bit(*arch);
   const std::string fname(arch_name(*arch));
 
   ModelConfig c;
   c.arch = *arch;
-  c.tied_embeddings = *arch == Arch::gpt2;  // checked for GPT-2, defaulted for Llama
+  c.tied_embeddings = *arch == Arch::gpt2;  // checked for GPT-2, defaulted for the others
+  // MistralConfig's default window; a null sliding_window is none.
+  if (*arch == Arch::mistral) c.sliding_window = 4096;
   for (const auto& r : kRules) {
     if ((r.families & family) == 0 || r.treat != Treat::defaulted) continue;
     // Defaults are small exact numbers: 1024, 2048, 1e-5, 1e-6, 0.
@@ -485,6 +669,7 @@ Result<ModelConfig> parse_config_json(std::string_view json) {
 
   std::vector<const KeyRule*> given;  // rules whose key has a non-null value
   const JsonValue *rope_theta = nullptr, *rope_scaling = nullptr, *rope_parameters = nullptr;
+  const JsonValue* layer_types = nullptr;
   for (const auto& m : j->object) {
     const KeyRule* r = rule_for(m.key, family);
     if (r == nullptr) {
@@ -524,6 +709,12 @@ Result<ModelConfig> parse_config_json(std::string_view json) {
           rope_parameters = &m.value;
         }
         break;
+      case Treat::window:
+        if (auto ok = read_window(m.value, c.sliding_window); !ok) return ok.error();
+        break;
+      case Treat::layer_types:
+        layer_types = &m.value;
+        break;
       case Treat::ignored:
         break;
     }
@@ -556,8 +747,11 @@ Result<ModelConfig> parse_config_json(std::string_view json) {
       }
       c.head_dim = c.dim / c.heads;
     }
-    if (auto ok = read_rope(rope_theta, rope_scaling, rope_parameters, c.rope_theta); !ok) {
+    if (auto ok = read_rope(rope_theta, rope_scaling, rope_parameters, c); !ok) {
       return ok.error();
+    }
+    if (layer_types != nullptr) {
+      if (auto ok = read_layer_types(*layer_types, c.layers); !ok) return ok.error();
     }
   }
   if (auto v = validate(c); !v) return v.error();
@@ -600,7 +794,7 @@ std::string config_json_of(const ModelConfig& c) {
     field("n_positions", num(c.max_pos));
     field("layer_norm_epsilon", real(c.norm_eps), true);
   } else {
-    field("model_type", "\"llama\"");
+    field("model_type", "\"" + std::string(arch_name(c.arch)) + "\"");
     field("vocab_size", num(c.vocab));
     field("hidden_size", num(c.dim));
     field("num_hidden_layers", num(c.layers));
@@ -611,6 +805,17 @@ std::string config_json_of(const ModelConfig& c) {
     field("max_position_embeddings", num(c.max_pos));
     field("rms_norm_eps", real(c.norm_eps));
     field("rope_theta", real(c.rope_theta));
+    if (c.rope_scaling) {
+      const Llama3Scaling& s = *c.rope_scaling;
+      field("rope_scaling",
+            "{\"rope_type\": \"llama3\", \"factor\": " + real(s.factor) +
+                ", \"low_freq_factor\": " + real(s.low_freq_factor) +
+                ", \"high_freq_factor\": " + real(s.high_freq_factor) +
+                ", \"original_max_position_embeddings\": " + num(s.original_max_pos) + "}");
+    }
+    if (c.arch == Arch::mistral) {
+      field("sliding_window", c.sliding_window != 0 ? num(c.sliding_window) : "null");
+    }
     field("tie_word_embeddings", c.tied_embeddings ? "true" : "false", true);
   }
   return j + "}\n";
@@ -618,8 +823,9 @@ std::string config_json_of(const ModelConfig& c) {
 
 namespace {
 
-constexpr std::array<std::string_view, 6> kPresets{"gpt2-small", "llama-1b",   "llama-8b",
-                                                   "tiny-gpt2",  "tiny-llama", "tiny-llama-tied"};
+constexpr std::array<std::string_view, 9> kPresets{
+    "gpt2-small",      "llama-1b",           "llama-8b",   "tiny-gpt2",   "tiny-llama",
+    "tiny-llama-tied", "tiny-llama3-scaled", "tiny-qwen2", "tiny-mistral"};
 
 }  // namespace
 
@@ -642,6 +848,17 @@ Result<ModelConfig> preset(std::string_view name) {
   } else if (name == "tiny-llama-tied") {
     // heads * head_dim != dim, as Llama allows.
     c = {Arch::llama, 80, 32, 2, 4, 2, 16, 64, 64, 1e-5f, 500000.0f, true};
+  } else if (name == "tiny-llama3-scaled") {
+    // Wavelengths 2pi*10000^(i/8) of 8 pairs: two below 256/8 kept, two
+    // between blended, four above 256 scaled, so a short sequence sees it.
+    c = {Arch::llama, 64, 32, 2, 4, 2, 16, 96, 1024, 1e-5f, 10000.0f, false};
+    c.rope_scaling = Llama3Scaling{32.0f, 1.0f, 8.0f, 256};
+  } else if (name == "tiny-qwen2") {
+    c = {Arch::qwen2, 72, 32, 2, 4, 2, 8, 64, 64, 1e-6f, 1000000.0f, true};
+  } else if (name == "tiny-mistral") {
+    // heads * head_dim != dim, as Mistral's head_dim allows.
+    c = {Arch::mistral, 64, 32, 2, 4, 2, 12, 96, 64, 1e-5f, 10000.0f, false};
+    c.sliding_window = 16;
   } else {
     std::string known;
     for (const auto p : kPresets) known += (known.empty() ? "" : ", ") + std::string(p);

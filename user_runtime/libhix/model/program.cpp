@@ -57,6 +57,13 @@ Result<Plan> make_plan(const ModelConfig& c, const RuntimeOptions& options) {
     return fail("plan: max_seq " + std::to_string(options.max_seq) + " exceeds the model's " +
                 std::to_string(c.max_pos) + " positions");
   }
+  if (options.max_seq > max_context(c)) {
+    // Full attention equals the sliding window's only while every token
+    // sees the whole sequence (docs/decisions.md, "Model families").
+    return fail("plan: max_seq " + std::to_string(options.max_seq) + " exceeds the model's " +
+                "sliding_window of " + std::to_string(c.sliding_window) +
+                " tokens: attention past the window is not run");
+  }
   auto layout = make_device_layout(c, options.weight_dtype);
   if (!layout) return layout.error();
   Plan p;
@@ -80,7 +87,7 @@ Result<Plan> make_plan(const ModelConfig& c, const RuntimeOptions& options) {
   act("v", BufferRole::v, s * kvd * a);
   act("att", BufferRole::att, s * qd * a);
   act("mlp", BufferRole::mlp, s * c.mlp * a);
-  act("up", BufferRole::up, s * (c.arch == Arch::llama ? c.mlp : c.dim) * a);
+  act("up", BufferRole::up, s * (rotary(c.arch) ? c.mlp : c.dim) * a);
   act("logits", BufferRole::logits, std::uint64_t{c.vocab} * 4);
   const std::uint64_t cache = s * kvd * hix_vgpu_dtype_bytes(options.kv_dtype);
   for (std::uint32_t l = 0; l < c.layers; ++l) {
@@ -211,18 +218,29 @@ class Emitter {
   };
 
   void rope(CmdbufBuilder& cb, BufferRole r, RopeShape shape) const {
-    const std::uint32_t rows = shape.rows;
-    const std::uint32_t heads = shape.heads;
-    hix_vgpu_op_rope o{};
-    o.out = o.x = a(r);
-    o.tokens = rows;
-    o.heads = heads;
-    o.head_dim = c_.head_dim;
-    o.rot_dim = c_.head_dim;
-    o.pos = 0;
-    o.pos_reg = kRegPos;
-    o.theta = c_.rope_theta;
-    cb.add(HIX_VGPU_OP_ROPE, o);
+    const auto fill = [&](auto& o) {
+      o.out = o.x = a(r);
+      o.tokens = shape.rows;
+      o.heads = shape.heads;
+      o.head_dim = c_.head_dim;
+      o.rot_dim = c_.head_dim;
+      o.pos = 0;
+      o.pos_reg = kRegPos;
+      o.theta = c_.rope_theta;
+    };
+    if (!c_.rope_scaling) {
+      hix_vgpu_op_rope o{};
+      fill(o);
+      cb.add(HIX_VGPU_OP_ROPE, o);
+      return;
+    }
+    hix_vgpu_op_rope_llama3 o{};
+    fill(o);
+    o.factor = c_.rope_scaling->factor;
+    o.low_freq_factor = c_.rope_scaling->low_freq_factor;
+    o.high_freq_factor = c_.rope_scaling->high_freq_factor;
+    o.original_max_pos = c_.rope_scaling->original_max_pos;
+    cb.add(HIX_VGPU_OP_ROPE_LLAMA3, o);
   }
 
   // x = embeddings of tokens[R0..R0+rows) (+ GPT-2 positions R1..).
@@ -260,16 +278,20 @@ class Emitter {
     for (std::uint32_t l = 0; l < c_.layers; ++l) {
       const std::string p = "layers." + std::to_string(l) + ".";
       const auto bias = [&](const char* name) { return gpt2 ? layer_w(l, name) : none; };
+      // Qwen2: q, k and v have biases, o has none.
+      const auto qkv_b = [&](const char* name) {
+        return gpt2 || qkv_bias(c_) ? layer_w(l, name) : none;
+      };
       if (gpt2) {
         norm(cb, a(BufferRole::h), a(BufferRole::x), p + "ln1.g", p + "ln1.b", rows);
       } else {
         norm(cb, a(BufferRole::h), a(BufferRole::x), p + "attn_norm", "", rows);
       }
-      matmul(cb, a(BufferRole::q), a(BufferRole::h), layer_w(l, "wq"), bias("bq"),
+      matmul(cb, a(BufferRole::q), a(BufferRole::h), layer_w(l, "wq"), qkv_b("bq"),
              {.rows = rows, .n = qd, .k = d}, false);
-      matmul(cb, a(BufferRole::k), a(BufferRole::h), layer_w(l, "wk"), bias("bk"),
+      matmul(cb, a(BufferRole::k), a(BufferRole::h), layer_w(l, "wk"), qkv_b("bk"),
              {.rows = rows, .n = kvd, .k = d}, false);
-      matmul(cb, a(BufferRole::v), a(BufferRole::h), layer_w(l, "wv"), bias("bv"),
+      matmul(cb, a(BufferRole::v), a(BufferRole::h), layer_w(l, "wv"), qkv_b("bv"),
              {.rows = rows, .n = kvd, .k = d}, false);
       if (!gpt2) {
         rope(cb, BufferRole::q, {.rows = rows, .heads = c_.heads});

@@ -104,6 +104,11 @@ std::vector<TensorSpec> hf_tensor_specs(const ModelConfig& c) {
     s.push_back({p + "self_attn.q_proj.weight", {qd, d}});
     s.push_back({p + "self_attn.k_proj.weight", {kvd, d}});
     s.push_back({p + "self_attn.v_proj.weight", {kvd, d}});
+    if (qkv_bias(c)) {
+      s.push_back({p + "self_attn.q_proj.bias", {qd}});
+      s.push_back({p + "self_attn.k_proj.bias", {kvd}});
+      s.push_back({p + "self_attn.v_proj.bias", {kvd}});
+    }
     s.push_back({p + "self_attn.o_proj.weight", {d, qd}});
     s.push_back({p + "post_attention_layernorm.weight", {d}});
     s.push_back({p + "mlp.gate_proj.weight", {m, d}});

@@ -46,7 +46,8 @@ struct TensorSpec {
 
 // Every tensor a checkpoint of this config holds, HF names and shapes:
 // GPT-2 without the "transformer." prefix (Conv1D weights [in, out], c_attn
-// q|k|v fused along out); Llama model.* and lm_head.weight unless tied.
+// q|k|v fused along out); the rotary families model.* (Qwen2 with q/k/v
+// biases) and lm_head.weight unless tied.
 std::vector<TensorSpec> hf_tensor_specs(const ModelConfig& c);
 
 struct SourceInfo {
