@@ -212,6 +212,14 @@ TEST(Llama3Rope, FieldsOfOtherScalingsBesideLlama3AreRefusedNamingThem) {
   }
 }
 
+TEST(Llama3Rope, ANullFieldOfAnotherScalingIsNotGiven) {
+  const auto c = parse_config_json(llama(R"("rope_parameters": {"rope_theta": 500000.0, )" +
+                                         std::string(kLlama3Scaling) +
+                                         R"(, "attention_factor": null, "beta_fast": null})"));
+  ASSERT_TRUE(c.ok()) << c.why();
+  EXPECT_TRUE(c->rope_scaling.has_value());
+}
+
 TEST(Llama3Rope, ScalingRunsInEveryRotaryFamily) {
   const std::string scaling = R"("rope_scaling": {)" + std::string(kLlama3Scaling) + "}";
   for (const auto& json : {qwen2(scaling), mistral(scaling)}) {

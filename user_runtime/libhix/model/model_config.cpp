@@ -531,6 +531,7 @@ Result<RopeKind> read_rope_object(const std::string& f, const JsonValue& obj, Ba
       continue;  // read above
     } else if (std::find(kRopeScalingKeys.begin(), kRopeScalingKeys.end(), m.key) !=
                kRopeScalingKeys.end()) {
+      if (m.value.kind == JsonValue::Kind::null) continue;  // not given
       return fail("config: " + name + " is a frequency-scaling field, which rope_type " +
                   (llama3 ? "\"llama3\"" : "\"default\"") + " does not use: refused");
     } else {
@@ -540,22 +541,29 @@ Result<RopeKind> read_rope_object(const std::string& f, const JsonValue& obj, Ba
   return kind;
 }
 
+// The RoPE keys of a config.json (null when absent).
+struct RopeFields {
+  const JsonValue* theta = nullptr;       // top-level rope_theta (transformers 4)
+  const JsonValue* scaling = nullptr;     // rope_scaling (transformers 4)
+  const JsonValue* parameters = nullptr;  // rope_parameters (transformers 5)
+};
+
 // The RoPE base and scaling from transformers 4's top-level rope_theta and
 // rope_scaling and transformers 5's rope_parameters. Plain rotary
 // frequencies (rope_type "default") and Llama 3's scaling run; every base
 // given must agree, and so must the two objects' types and scaling fields
 // when both are given; no base is the families' default.
-Check read_rope(const JsonValue* top_theta, const JsonValue* scaling, const JsonValue* params,
-                ModelConfig& c) {
+Check read_rope(const RopeFields& f, ModelConfig& c) {
   Bases bases;
-  if (top_theta != nullptr && top_theta->kind != JsonValue::Kind::null) {
+  if (f.theta != nullptr && f.theta->kind != JsonValue::Kind::null) {
     double d = 0;
-    if (auto ok = read_number(*top_theta, "rope_theta", d); !ok) return ok;
+    if (auto ok = read_number(*f.theta, "rope_theta", d); !ok) return ok;
     bases.emplace_back("rope_theta", d);
   }
   std::vector<RopeKind> kinds;
-  for (const auto& [name, obj] : {std::pair<std::string, const JsonValue*>{"rope_scaling", scaling},
-                                  {"rope_parameters", params}}) {
+  for (const auto& [name, obj] :
+       {std::pair<std::string, const JsonValue*>{"rope_scaling", f.scaling},
+        {"rope_parameters", f.parameters}}) {
     if (obj == nullptr || obj->kind == JsonValue::Kind::null) continue;
     auto k = read_rope_object(name, *obj, bases);
     if (!k) return k.error();
@@ -668,7 +676,7 @@ Result<ModelConfig> parse_config_json(std::string_view json) {
   }
 
   std::vector<const KeyRule*> given;  // rules whose key has a non-null value
-  const JsonValue *rope_theta = nullptr, *rope_scaling = nullptr, *rope_parameters = nullptr;
+  RopeFields rope;
   const JsonValue* layer_types = nullptr;
   for (const auto& m : j->object) {
     const KeyRule* r = rule_for(m.key, family);
@@ -702,11 +710,11 @@ Result<ModelConfig> parse_config_json(std::string_view json) {
         break;
       case Treat::rope:
         if (r->key == "rope_theta") {
-          rope_theta = &m.value;
+          rope.theta = &m.value;
         } else if (r->key == "rope_scaling") {
-          rope_scaling = &m.value;
+          rope.scaling = &m.value;
         } else {
-          rope_parameters = &m.value;
+          rope.parameters = &m.value;
         }
         break;
       case Treat::window:
@@ -747,7 +755,7 @@ Result<ModelConfig> parse_config_json(std::string_view json) {
       }
       c.head_dim = c.dim / c.heads;
     }
-    if (auto ok = read_rope(rope_theta, rope_scaling, rope_parameters, c); !ok) {
+    if (auto ok = read_rope(rope, c); !ok) {
       return ok.error();
     }
     if (layer_types != nullptr) {
