@@ -191,6 +191,21 @@ class Vm:
             time.sleep(0.05)
         return None
 
+    def why(self):
+        """Why the VM is not ready: its exit status and the last lines of
+        its two logs (the launcher's and the guest's serial console)."""
+        rc = self.proc.poll()
+        lines = [f"the VM {'exited with ' + str(rc) if rc is not None else 'is still running'}"]
+        for path in (self.errlog, self.serial):
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    tail = f.read().strip().splitlines()[-12:]
+            except OSError:
+                tail = ["(no such file)"]
+            lines.append(f"{os.path.basename(path)}:")
+            lines.extend("  " + line[:200] for line in tail)
+        return "\n    | ".join(lines)
+
     def close(self):
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
@@ -342,7 +357,7 @@ def run_model_steps(run, a, name, ckpt_given):
         boot = vm.wait_ready()
         res["protected_boot_s"] = round(boot, 2) if boot else None
         if boot is None:
-            run.fail(f"{name}-vm-protected", f"hixd never became ready (see {vm.serial})")
+            run.fail(f"{name}-vm-protected", "hixd never became ready: " + vm.why())
             return res
         endpoint = ["--endpoint", f"127.0.0.1:{vm.port}", "--platform-key", pub,
                     "--mrenclave", mrenclave]
@@ -398,7 +413,7 @@ def run_model_steps(run, a, name, ckpt_given):
         boot = vm.wait_ready()
         res["plain_boot_s"] = round(boot, 2) if boot else None
         if boot is None:
-            run.fail(f"{name}-vm-plain", f"hixd never became ready (see {vm.serial})")
+            run.fail(f"{name}-vm-plain", "hixd never became ready: " + vm.why())
             return res
         def generate_plain(step_name, r, new):
             out = os.path.join(run.logs, step_name + ".json")
