@@ -204,6 +204,31 @@ class Bundle(unittest.TestCase):
         found, _ = ldd(os.path.join(self.bundle, "libexec", "openhix", "qemu-system-x86_64"), env)
         self.assertTrue(any("libglib-2.0" in p for p in outside_libs(found, self.bundle, False)))
 
+    def test_a_guest_image_older_than_the_builds_enclave_is_refused(self):
+        # A build tree whose vm.env names an image holding another GPU
+        # enclave (the tampered one): the bundle would publish an MRENCLAVE
+        # its own guest does not run.
+        fake = os.path.join(self.tmp.name, "stale-build")
+        os.makedirs(os.path.join(fake, "image", "usr", "share", "openhix", "enclaves"))
+        for name in ("host-bin", "guest-enclaves", "CMakeCache.txt"):
+            os.symlink(os.path.join(BUILD, name), os.path.join(fake, name))
+        shutil.copy(os.path.join(BUILD, "guest-enclaves", "gpu_enclave-tampered.elf"),
+                    os.path.join(fake, "image", "usr", "share", "openhix", "enclaves",
+                                 "gpu_enclave.elf"))
+        initrd = os.path.join(fake, "initrd.cpio")
+        with open(initrd, "wb") as out:
+            subprocess.run("find usr | cpio -o -H newc --quiet", shell=True, check=True,
+                           cwd=os.path.join(fake, "image"), stdout=out)
+        with open(os.path.join(BUILD, "vm.env"), encoding="utf-8") as f:
+            env = [line for line in f.read().splitlines() if not line.startswith("INITRD=")]
+        with open(os.path.join(fake, "vm.env"), "w", encoding="utf-8") as f:
+            f.write("\n".join(env + [f"INITRD={initrd}"]) + "\n")
+        out = os.path.join(self.tmp.name, "stale-bundle")
+        run = subprocess.run([MAKE_BUNDLE, fake, out], capture_output=True, text=True)
+        self.assertNotEqual(run.returncode, 0, run.stdout)
+        self.assertIn("is not the build's", run.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "share", "openhix", "MANIFEST")))
+
     def test_control_without_the_bundles_bios_qemu_does_not_start(self):
         self.assertEqual(self.no_bios.rc, 125, self.no_bios.stderr[-2000:])
         self.assertIn("bios", self.no_bios.stderr.lower())
