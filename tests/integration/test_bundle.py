@@ -110,6 +110,9 @@ class Bundle(unittest.TestCase):
         # Nothing of the build tree: the launcher alone names the artifacts.
         cls.env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENHIX_", "HIX_"))}
         cls.env["TMPDIR"] = cls.tmp.name
+        # A GPU host without cpio (Ubuntu's server images): PATH holds every
+        # program of this machine's but that one.
+        cls.env["PATH"] = cls.path_without(("cpio",))
         watcher = Watcher(os.path.join(cls.bundle, "libexec", "openhix"))
         watcher.start()
         t0 = time.monotonic()
@@ -126,6 +129,26 @@ class Bundle(unittest.TestCase):
             cls.no_bios = cls.launch("--run", "true", timeout=120)
         finally:
             shutil.move(bios + ".aside", bios)
+        # Control: without the bundle's cpio the same PATH cannot boot.
+        cpio = os.path.join(cls.bundle, "libexec", "openhix", "bin", "cpio")
+        shutil.move(cpio, cpio + ".aside")
+        try:
+            cls.no_cpio = cls.launch("--run", "true", timeout=120)
+        finally:
+            shutil.move(cpio + ".aside", cpio)
+
+    @classmethod
+    def path_without(cls, names):
+        bin_dir = os.path.join(cls.tmp.name, "host-bin")
+        os.makedirs(bin_dir)
+        for d in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep):
+            if not os.path.isdir(d):
+                continue
+            for name in os.listdir(d):
+                link = os.path.join(bin_dir, name)
+                if name not in names and not os.path.lexists(link):
+                    os.symlink(os.path.join(d, name), link)
+        return bin_dir
 
     @classmethod
     def launch(cls, *args, timeout=300):
@@ -228,6 +251,13 @@ class Bundle(unittest.TestCase):
         self.assertNotEqual(run.returncode, 0, run.stdout)
         self.assertIn("is not the build's", run.stderr)
         self.assertFalse(os.path.exists(os.path.join(out, "share", "openhix", "MANIFEST")))
+
+    def test_it_carries_the_host_tools_a_gpu_host_may_lack(self):
+        self.assertIsNone(shutil.which("cpio", path=self.env["PATH"]))
+        self.assertTrue(os.access(os.path.join(self.bundle, "libexec", "openhix", "bin", "cpio"),
+                                  os.X_OK))
+        self.assertNotEqual(self.no_cpio.rc, 0)
+        self.assertIn("cpio", self.no_cpio.stderr)
 
     def test_control_without_the_bundles_bios_qemu_does_not_start(self):
         self.assertEqual(self.no_bios.rc, 125, self.no_bios.stderr[-2000:])
