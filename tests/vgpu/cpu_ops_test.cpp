@@ -274,6 +274,30 @@ TEST_P(Ops, SoftmaxArgmax) {
       << "ties go to the lower index";
 }
 
+// RoPE's reference: x [tokens, heads, hd] with pair i (i < inv_freq.size())
+// of token t rotated by (pos + t) * inv_freq[i] (rotate-half form); the other
+// dims as they were.
+struct RopeShapeRef {
+  std::uint32_t tokens, heads, hd, pos;
+};
+std::vector<double> rotated(const std::vector<float>& x, RopeShapeRef s,
+                            const std::vector<double>& inv_freq) {
+  std::vector<double> want(x.begin(), x.end());
+  const std::size_t half = inv_freq.size();
+  for (std::uint32_t tk = 0; tk < s.tokens; ++tk) {
+    for (std::uint32_t h = 0; h < s.heads; ++h) {
+      const std::size_t base = (std::size_t{tk} * s.heads + h) * s.hd;
+      for (std::size_t i = 0; i < half; ++i) {
+        const double ang = (s.pos + tk) * inv_freq[i];
+        const double x1 = x[base + i], x2 = x[base + i + half];
+        want[base + i] = x1 * std::cos(ang) - x2 * std::sin(ang);
+        want[base + i + half] = x2 * std::cos(ang) + x1 * std::sin(ang);
+      }
+    }
+  }
+  return want;
+}
+
 TEST_P(Ops, RopeRotatesPairsAtEachTokensPosition) {
   const std::uint32_t tokens = 3, heads = 2, hd = 8, rot = 6, pos = 5;
   const float theta = 10000.0f;
@@ -290,19 +314,12 @@ TEST_P(Ops, RopeRotatesPairsAtEachTokensPosition) {
   r.pos_reg = HIX_VGPU_REG_NONE;
   r.theta = theta;
   run(HIX_VGPU_OP_ROPE, r);
-  std::vector<double> want(x.begin(), x.end());
-  for (std::uint32_t tk = 0; tk < tokens; ++tk) {
-    for (std::uint32_t h = 0; h < heads; ++h) {
-      const std::size_t base = (tk * heads + h) * hd;
-      for (std::uint32_t i = 0; i < rot / 2; ++i) {
-        const double ang = (pos + tk) / std::pow(double(theta), 2.0 * i / rot);
-        const double x1 = x[base + i], x2 = x[base + i + rot / 2];
-        want[base + i] = x1 * std::cos(ang) - x2 * std::sin(ang);
-        want[base + i + rot / 2] = x2 * std::cos(ang) + x1 * std::sin(ang);
-      }
-    }
-  }
-  expect_near(get(ho, x.size()), want, tol());
+  std::vector<double> inv_freq(rot / 2);
+  for (std::uint32_t i = 0; i < rot / 2; ++i)
+    inv_freq[i] = 1 / std::pow(double(theta), 2.0 * i / rot);
+  expect_near(get(ho, x.size()),
+              rotated(x, {.tokens = tokens, .heads = heads, .hd = hd, .pos = pos}, inv_freq),
+              tol());
 }
 
 // Llama 3's frequencies, straight from transformers' _compute_llama3_parameters:
@@ -344,22 +361,15 @@ TEST_P(Ops, RopeLlama3ScalesLongWavelengthsKeepsShortOnesAndBlendsTheBandBetween
   r.high_freq_factor = 8.0f;
   r.original_max_pos = 1024;
   run(HIX_VGPU_OP_ROPE_LLAMA3, r);
-  std::vector<double> want(x.begin(), x.end());
   std::array<int, 3> band{};
+  std::vector<double> inv_freq(hd / 2);
   for (std::uint32_t i = 0; i < hd / 2; ++i) {
-    const double inv_freq = llama3_reference_inv_freq(theta, i, hd, r, band);
-    for (std::uint32_t tk = 0; tk < tokens; ++tk) {
-      const double ang = (pos + tk) * inv_freq;
-      for (std::uint32_t h = 0; h < heads; ++h) {
-        const std::size_t base = (tk * heads + h) * hd;
-        const double x1 = x[base + i], x2 = x[base + i + hd / 2];
-        want[base + i] = x1 * std::cos(ang) - x2 * std::sin(ang);
-        want[base + i + hd / 2] = x2 * std::cos(ang) + x1 * std::sin(ang);
-      }
-    }
+    inv_freq[i] = llama3_reference_inv_freq(theta, i, hd, r, band);
   }
   EXPECT_EQ(band, (std::array<int, 3>{3, 2, 3})) << "every band holds pairs";
-  expect_near(get(ho, x.size()), want, tol());
+  expect_near(get(ho, x.size()),
+              rotated(x, {.tokens = tokens, .heads = heads, .hd = hd, .pos = pos}, inv_freq),
+              tol());
 }
 
 TEST_P(Ops, RopeLlama3RefusesBandsThatCannotBeBlended) {
