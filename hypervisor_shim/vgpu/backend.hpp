@@ -5,6 +5,7 @@
 // data (an embedding id out of range) or on itself (INTERNAL).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -35,11 +36,24 @@ constexpr bool is_float(DType d) {
   return d == DType::f32 || d == DType::bf16;
 }
 
+// While a loop body is recorded once for all its iterations (spec §6.7), an
+// operand whose place moves with a scalar register: its elements start at
+// `offset` + R[reg] * stride bytes, R read on the device when the op runs.
+// The executor has checked every iteration's place; [lo, lo + span) is the
+// buffer it stays within (for a backend's overlap tests).
+struct MovingIndex {
+  std::uint8_t reg;
+  std::uint64_t stride;
+  VramOffset lo;
+  std::uint64_t span;
+};
+
 // A resolved, bounds-checked operand: `count` elements at `offset`.
 struct TensorArg {
   VramOffset offset;
   DType dtype;
   std::uint64_t count;
+  std::optional<MovingIndex> moving{};  // only inside an iteration recording
 };
 
 struct EmbeddingArgs {
@@ -82,12 +96,15 @@ struct RowsArgs {
 };
 
 // ROPE, and ROPE_LLAMA3 with `llama3` (its factor 0 for ROPE).
+// `pos_reg` (only inside an iteration recording): the position is pos +
+// R[pos_reg], the register read on the device.
 struct RopeArgs {
   TensorArg out, x;
   std::uint32_t tokens, heads, head_dim, rot_dim;
   std::uint64_t pos;
   float theta;
   Llama3Rope llama3{};
+  std::optional<std::uint8_t> pos_reg{};
 };
 
 struct AttentionArgs {
@@ -95,6 +112,7 @@ struct AttentionArgs {
   std::uint32_t tokens, q_heads, kv_heads, head_dim, max_seq;
   std::uint64_t pos;
   float scale;
+  std::optional<std::uint8_t> pos_reg{};
 };
 
 struct SampleArgs {
@@ -104,6 +122,9 @@ struct SampleArgs {
   std::uint32_t top_k;
   std::uint64_t seed;
   std::uint64_t first_draw;  // rows sampled earlier in this command buffer
+  // Inside an iteration recording: first_draw counts from the iteration's
+  // start, and the device adds the rows sampled before it.
+  bool draws_on_device = false;
 };
 
 // In-device crypto (spec §7.2, §7.3): a backend with a crypto engine of its
@@ -192,6 +213,39 @@ class Backend {
     return Status::invalid_arg;
   }
   virtual void drop_recordings() {}
+
+  // Iteration recordings (spec §6.7): a backend that can record one loop
+  // iteration whose moving operands and positions (TensorArg::moving,
+  // pos_reg, draws_on_device) read the scalar registers and the sample
+  // count on the device, and replay it once per iteration.
+  virtual bool can_record_iterations() const { return false; }
+  // While recording: SET_REG (set) or ADD_REG on the device's registers.
+  [[nodiscard]] virtual Status record_reg(std::uint8_t /*reg*/, std::int32_t /*value*/,
+                                          bool /*set*/) {
+    return Status::internal;
+  }
+  // While recording, last: the iteration ends; `draws` rows were sampled
+  // in it.
+  [[nodiscard]] virtual Status record_iteration_end(std::uint64_t /*draws*/) {
+    return Status::internal;
+  }
+  struct IterationStart {
+    std::array<std::int32_t, HIX_VGPU_NUM_SCALAR_REGS> regs{};
+    std::uint64_t draws = 0;
+    std::uint32_t count = 0;  // iterations
+  };
+  struct IterationBreak {
+    std::uint32_t break_id;
+    std::uint32_t iteration;  // 0-based
+  };
+  // Sets the device's registers and sample count, runs the iteration
+  // recording kept under `key` `count` times and waits. The recorded break
+  // that fired and in which iteration, if one did; invalid_arg when no
+  // recording has that key.
+  [[nodiscard]] virtual Result<std::optional<IterationBreak>> replay_iterations(
+      std::uint64_t /*key*/, const IterationStart& /*start*/) {
+    return Status::invalid_arg;
+  }
 
   // The backend's own crypto engine, or nullptr: the CryptoEngine then
   // opens and seals on the CPU and moves plaintext with write_bytes and

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <initializer_list>
+#include <string_view>
 
 namespace hix::vgpu {
 namespace {
@@ -147,6 +148,11 @@ Result<TensorArg> Executor::operand(const hix_vgpu_tref& t, std::uint64_t count)
   std::uint64_t end = 0;
   if (count == 0 || !checked_mul(count, dtype_size(dtype), bytes)) return Status::bad_shape;
   if (!checked_add(start, bytes, end) || end > buf->size) return Status::out_of_bounds;
+  if (iterating_ && t.index_reg != HIX_VGPU_REG_NONE) {
+    // The device adds R[index_reg] * stride to the register-free place.
+    return TensorArg{VramOffset{buf->base.value + t.offset}, dtype, count,
+                     MovingIndex{t.index_reg, t.index_stride, buf->base, buf->size}};
+  }
   return TensorArg{VramOffset{buf->base.value + start}, dtype, count};
 }
 
@@ -350,6 +356,10 @@ Status Executor::rope(Mode m, const OpDesc& /*d*/, std::span<const std::byte> re
   const auto r = load_record<hix_vgpu_op_rope>(rec, 0);
   HIX_ASSIGN(pos, position(r.pos, r.pos_reg));
   if (m == Mode::validate) return Status::ok;
+  if (moves(r.pos_reg)) {
+    return env_.backend.rope(RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim,
+                                      r.pos, r.theta, Llama3Rope{}, r.pos_reg});
+  }
   return env_.backend.rope(
       RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos, r.theta});
 }
@@ -363,9 +373,13 @@ Status Executor::rope_llama3(Mode m, const OpDesc& /*d*/, std::span<const std::b
   }
   HIX_ASSIGN(pos, position(r.pos, r.pos_reg));
   if (m == Mode::validate) return Status::ok;
+  const Llama3Rope scaling{r.factor, r.low_freq_factor, r.high_freq_factor, r.original_max_pos};
+  if (moves(r.pos_reg)) {
+    return env_.backend.rope(RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim,
+                                      r.pos, r.theta, scaling, r.pos_reg});
+  }
   return env_.backend.rope(
-      RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos, r.theta,
-               Llama3Rope{r.factor, r.low_freq_factor, r.high_freq_factor, r.original_max_pos}});
+      RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos, r.theta, scaling});
 }
 
 Status Executor::attention(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
@@ -374,6 +388,11 @@ Status Executor::attention(Mode m, const OpDesc& /*d*/, std::span<const std::byt
   HIX_ASSIGN(pos, position(r.pos, r.pos_reg));
   if (pos + r.tokens > r.max_seq) return Status::index_out_of_range;
   if (m == Mode::validate) return Status::ok;
+  if (moves(r.pos_reg)) {
+    return env_.backend.attention(AttentionArgs{*t[0], *t[1], *t[2], *t[3], *t[4], *t[5],
+                                                r.tokens, r.q_heads, r.kv_heads, r.head_dim,
+                                                r.max_seq, r.pos, r.scale, r.pos_reg});
+  }
   return env_.backend.attention(AttentionArgs{*t[0], *t[1], *t[2], *t[3], *t[4], *t[5], r.tokens,
                                               r.q_heads, r.kv_heads, r.head_dim, r.max_seq, pos,
                                               r.scale});
@@ -383,8 +402,12 @@ Status Executor::sample(Mode m, const OpDesc& /*d*/, std::span<const std::byte> 
                         const Operands& t) {
   if (m == Mode::validate) return Status::ok;
   const auto r = load_record<hix_vgpu_op_sample>(rec, 0);
-  const Status s = env_.backend.sample(
-      SampleArgs{*t[0], *t[1], r.rows, r.cols, r.temperature, r.top_k, r.seed, st_.draws});
+  const Status s =
+      iterating_ ? env_.backend.sample(SampleArgs{*t[0], *t[1], r.rows, r.cols, r.temperature,
+                                                  r.top_k, r.seed, st_.draws - iteration_draws_,
+                                                  true})
+                 : env_.backend.sample(SampleArgs{*t[0], *t[1], r.rows, r.cols, r.temperature,
+                                                  r.top_k, r.seed, st_.draws});
   st_.draws += r.rows;
   return s;
 }
@@ -393,6 +416,10 @@ Status Executor::reg(Mode m, const OpDesc& d, std::span<const std::byte> rec,
                      const Operands& /*t*/) {
   if (m == Mode::validate) return Status::ok;
   const auto r = load_record<hix_vgpu_op_reg>(rec, 0);
+  if (iterating_) {
+    HIX_TRY(env_.backend.record_reg(static_cast<std::uint8_t>(r.reg), r.value,
+                                    d.opcode == HIX_VGPU_OP_SET_REG));
+  }
   std::int32_t& dst = st_.regs[r.reg];
   if (d.opcode == HIX_VGPU_OP_SET_REG) {
     dst = r.value;
@@ -586,6 +613,173 @@ std::optional<ExecResult> Executor::run_loop_recorded(const Program& prog,
   return ExecResult{Status::ok, 0};
 }
 
+namespace {
+
+// Operands a register may move inside an iteration recording: the ones
+// whose kernels read the register on the device (spec §6.7).
+bool may_move(const OpDesc& d, std::string_view operand) {
+  switch (d.record) {
+    case Record::embedding:
+      return operand == "ids";
+    case Record::copy:
+      return operand == "dst" || operand == "src";
+    case Record::rows:
+      return d.opcode == HIX_VGPU_OP_ARGMAX && operand == "out";
+    case Record::sample:
+      return operand == "out";
+    case Record::break_if_eq:
+      return operand == "x";
+    default:
+      return false;
+  }
+}
+
+// Whether a register moves any of the op's tensor operands.
+bool has_moving_operand(const OpDesc& d, std::span<const std::byte> rec) {
+  for (std::size_t i = 0; i < d.operand_count(); ++i) {
+    if (!d.operands[i].is_tensor()) continue;
+    const auto t = load_record<hix_vgpu_tref>(rec, d.operands[i].field.offset);
+    if (t.handle != 0 && t.index_reg != HIX_VGPU_REG_NONE) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool Executor::iteration_recordable(const Program& prog, std::span<const std::byte> bytes,
+                                    std::size_t first, std::size_t body_end) const {
+  if (body_end == first + 1 || !recordable(prog, first, body_end) ||
+      !env_.backend.can_record_iterations()) {
+    return false;
+  }
+  for (std::size_t j = first + 1; j < body_end; ++j) {
+    const OpDesc& d = *prog.ops[j].desc;
+    const auto rec = bytes.subspan(prog.ops[j].offset, d.size);
+    for (std::size_t i = 0; i < d.operand_count(); ++i) {
+      if (!d.operands[i].is_tensor()) continue;
+      const auto t = load_record<hix_vgpu_tref>(rec, d.operands[i].field.offset);
+      if (t.handle != 0 && t.index_reg != HIX_VGPU_REG_NONE && !may_move(d, d.operands[i].name)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+Status Executor::walk(const Program& prog, std::span<const std::byte> bytes, std::size_t first,
+                      std::size_t ops) {
+  for (std::size_t j = first + 1; j < first + 1 + ops; ++j) {
+    ++st_.executed;
+    const DecodedOp& o = prog.ops[j];
+    const OpDesc& d = *o.desc;
+    const auto rec = bytes.subspan(o.offset, d.size);
+    if (d.record == Record::reg) {
+      HIX_TRY(op(Mode::run, o, bytes));  // the host's registers only
+      continue;
+    }
+    // An op whose operands and positions no register moves was checked when
+    // it was recorded, and is the same in every iteration.
+    const bool positioned = d.record == Record::rope || d.record == Record::rope_llama3 ||
+                            d.record == Record::attention;
+    if (positioned || has_moving_operand(d, rec)) HIX_TRY(op(Mode::validate, o, bytes));
+    if (d.record == Record::sample) st_.draws += load_record<hix_vgpu_op_sample>(rec, 0).rows;
+  }
+  return Status::ok;
+}
+
+// One iteration recorded for all (spec §6.7): the registers and the sample
+// count live on the device, so the recording serves every iteration, every
+// entry state and every command buffer of the context that reaches the same
+// loop; a replay is one launch per iteration with no host work between
+// them. Every iteration's moving operands and positions are checked here
+// first; anything that fails leaves the state untouched and the caller runs
+// the loop eagerly, which reports the eager error at the eager op.
+std::optional<ExecResult> Executor::run_loop_iterations(const Program& prog,
+                                                        std::span<const std::byte> bytes,
+                                                        std::size_t first,
+                                                        std::size_t body_end) {
+  const auto loop = load_record<hix_vgpu_op_loop>(bytes, prog.ops[first].offset);
+  const std::size_t body = body_end - first - 1;
+  const RunState entry = st_;
+  std::uint64_t longest = 0;  // the op budget, against the run with no break
+  if (!checked_mul(std::uint64_t{loop.count}, std::uint64_t{body}, longest) ||
+      !checked_add(longest, entry.executed, longest) || longest > env_.op_budget) {
+    return std::nullopt;
+  }
+  for (std::uint32_t it = 0; it < loop.count; ++it) {
+    if (walk(prog, bytes, first, body) != Status::ok) {
+      st_ = entry;
+      return std::nullopt;
+    }
+  }
+  const RunState at_end = st_;
+  st_ = entry;
+
+  const std::uint32_t begin = prog.ops[first + 1].offset;
+  const std::uint32_t end = prog.ops[body_end - 1].offset + prog.ops[body_end - 1].desc->size;
+  std::vector<std::byte> fingerprint(1 + sizeof env_.ctx_id);
+  fingerprint[0] = std::byte{'I'};  // not a whole-loop recording's
+  std::memcpy(fingerprint.data() + 1, &env_.ctx_id, sizeof env_.ctx_id);
+  fingerprint.insert(fingerprint.end(), bytes.begin() + begin, bytes.begin() + end);
+
+  LoopRecordings& recs = *env_.recordings;
+  const LoopRecordings::Entry* found = recs.find(fingerprint);
+  if (found == nullptr) {
+    LoopRecordings::Entry e{std::move(fingerprint), recs.next_key(), entry, {}, entry, true, {}};
+    if (env_.backend.begin_recording() != Status::ok) return std::nullopt;
+    breaks_ = &e.at_break;
+    iterating_ = true;
+    iteration_draws_ = entry.draws;
+    ExecResult walked{Status::ok, 0};
+    for (std::size_t j = first + 1; j < body_end && walked.status == Status::ok; ++j) {
+      walked = step(prog, bytes, j);
+    }
+    iterating_ = false;
+    breaks_ = nullptr;
+    if (walked.status == Status::ok) {
+      walked.status = env_.backend.record_iteration_end(st_.draws - entry.draws);
+    }
+    if (walked.status != Status::ok) {
+      env_.backend.abort_recording();
+      st_ = entry;
+      return std::nullopt;
+    }
+    if (env_.backend.end_recording(e.key) != Status::ok) {
+      st_ = entry;
+      return std::nullopt;
+    }
+    for (const RunState& b : e.at_break) e.ops_to_break.push_back(b.executed - entry.executed);
+    found = &recs.add(std::move(e));
+  }
+  const std::uint64_t key = found->key;
+  const std::vector<std::uint64_t> ops_to_break = found->ops_to_break;
+  st_ = entry;
+  auto fired = env_.backend.replay_iterations(key, {entry.regs, entry.draws, loop.count});
+  if (!fired) {
+    recs.forget(key);  // the backend no longer holds it
+    return std::nullopt;
+  }
+  if (!fired->has_value()) {
+    st_ = at_end;
+    return ExecResult{Status::ok, 0};
+  }
+  // A break fired: the state the eager run has there, walked again on the
+  // host (every step of it was checked above).
+  const auto [id, iteration] = **fired;
+  if (id >= ops_to_break.size() || iteration >= loop.count) {
+    return ExecResult{Status::internal, static_cast<std::uint32_t>(first)};
+  }
+  for (std::uint32_t it = 0; it < iteration; ++it) {
+    if (walk(prog, bytes, first, body) != Status::ok) {
+      return ExecResult{Status::internal, static_cast<std::uint32_t>(first)};
+    }
+  }
+  if (walk(prog, bytes, first, ops_to_break[id]) != Status::ok) {
+    return ExecResult{Status::internal, static_cast<std::uint32_t>(first)};
+  }
+  return ExecResult{Status::ok, 0};
+}
+
 ExecResult Executor::run(const Program& prog, std::span<const std::byte> bytes) {
   st_ = {};
   ExecResult result{Status::ok, 0};
@@ -600,7 +794,11 @@ ExecResult Executor::run(const Program& prog, std::span<const std::byte> bytes) 
     const auto loop = load_record<hix_vgpu_op_loop>(bytes, prog.ops[i].offset);
     const std::size_t body_end = i + 1 + loop.body_ops;  // in range: checked by the parser
     std::optional<ExecResult> recorded;
-    if (recordable(prog, i, body_end)) recorded = run_loop_recorded(prog, bytes, i, body_end);
+    if (iteration_recordable(prog, bytes, i, body_end)) {
+      recorded = run_loop_iterations(prog, bytes, i, body_end);
+    } else if (recordable(prog, i, body_end)) {
+      recorded = run_loop_recorded(prog, bytes, i, body_end);
+    }
     result = recorded ? *recorded : run_loop_eagerly(prog, bytes, i, body_end);
     if (result.status != Status::ok) break;
     i = body_end;

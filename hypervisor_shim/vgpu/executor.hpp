@@ -41,6 +41,10 @@ class LoopRecordings {
     RunState at_entry;
     std::vector<RunState> at_break;  // indexed by break id
     RunState at_end;
+    // An iteration recording (one iteration, replayed once per iteration):
+    // by break id, the body ops an iteration executes up to that break.
+    bool iterations = false;
+    std::vector<std::uint64_t> ops_to_break{};
   };
   static constexpr std::size_t kMaxEntries = 16;
 
@@ -93,6 +97,8 @@ class Executor {
   [[nodiscard]] Status resolve(const OpDesc& d, std::span<const std::byte> rec, Operands& t) const;
   [[nodiscard]] Result<TensorArg> operand(const hix_vgpu_tref& t, std::uint64_t count) const;
   [[nodiscard]] Result<std::uint64_t> position(std::uint32_t pos, std::uint8_t reg) const;
+  // Whether a position with this register goes to the backend as moving.
+  bool moves(std::uint8_t reg) const { return iterating_ && reg != HIX_VGPU_REG_NONE; }
 
   Status nop(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status fill(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
@@ -118,6 +124,19 @@ class Executor {
   // backend's recordings; false when it cannot be recorded and must run
   // eagerly (state untouched then).
   bool recordable(const Program& prog, std::size_t first, std::size_t body_end) const;
+  // ... as one iteration for all (spec §6.7): every register-moved operand
+  // is one the backend can move on the device.
+  bool iteration_recordable(const Program& prog, std::span<const std::byte> bytes,
+                            std::size_t first, std::size_t body_end) const;
+  [[nodiscard]] std::optional<ExecResult> run_loop_iterations(const Program& prog,
+                                                              std::span<const std::byte> bytes,
+                                                              std::size_t first,
+                                                              std::size_t body_end);
+  // Advances the state over body ops [first+1, first+1+ops) without running
+  // them: registers, rows sampled, ops executed; register-moved operands
+  // and positions are checked as the eager run would check them.
+  [[nodiscard]] Status walk(const Program& prog, std::span<const std::byte> bytes,
+                            std::size_t first, std::size_t ops);
   ExecResult run_loop_eagerly(const Program& prog, std::span<const std::byte> bytes,
                               std::size_t first, std::size_t body_end);
   [[nodiscard]] std::optional<ExecResult> run_loop_recorded(const Program& prog,
@@ -131,6 +150,11 @@ class Executor {
   bool break_ = false;
   // While recording: the state at each recorded BREAK_IF_EQ, by break id.
   std::vector<RunState>* breaks_ = nullptr;
+  // While recording one iteration for all: operands and positions that a
+  // register moves go to the backend as moving; `iteration_draws_` is the
+  // sample count at the iteration's start.
+  bool iterating_ = false;
+  std::uint64_t iteration_draws_ = 0;
 };
 
 }  // namespace hix::vgpu

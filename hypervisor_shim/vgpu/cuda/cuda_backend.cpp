@@ -41,11 +41,13 @@ constexpr unsigned kAttMaxHeadDim = 32 * shapes::kAttMaxDimsPerLane;
 constexpr std::uint64_t kMaxGrid = 8192;  // grid-stride kernels
 constexpr std::uint64_t kMaxRowGrid = INT_MAX;
 
-// The device words of a backend, in one allocation.
-constexpr std::uint64_t kHaltWord = 0;    // set by a recorded BREAK_IF_EQ
-constexpr std::uint64_t kHaltIdWord = 1;  // its break_id
-constexpr std::uint64_t kErrorWord = 2;   // sticky: an embedding id was out of range
-constexpr std::uint64_t kWordCount = 4;
+using shapes::kDrawsWord;
+using shapes::kErrorWord;
+using shapes::kHaltIdWord;
+using shapes::kHaltWord;
+using shapes::kIterWord;
+using shapes::kRegWord;
+using shapes::kWordCount;
 
 int dt(DType d) {
   return static_cast<int>(d);
@@ -59,16 +61,33 @@ bool overlaps(std::uint64_t a, std::uint64_t an, std::uint64_t b, std::uint64_t 
   return an != 0 && bn != 0 && a < b + bn && b < a + an;
 }
 
+// The bytes an operand may touch: a moving one anywhere in its buffer.
 bool overlaps(const TensorArg& x, const TensorArg& y) {
-  return overlaps(x.offset.value, bytes_of(x), y.offset.value, bytes_of(y));
+  const auto lo = [](const TensorArg& t) {
+    return t.moving ? t.moving->lo.value : t.offset.value;
+  };
+  const auto span = [](const TensorArg& t) { return t.moving ? t.moving->span : bytes_of(t); };
+  return overlaps(lo(x), span(x), lo(y), span(y));
 }
 
 // Writing `out` element by element cannot change an element of `in` that is
 // still to be read: disjoint, or the very same elements.
 bool elementwise_safe(const TensorArg& out, const TensorArg& in) {
   return !overlaps(out, in) ||
-         (out.offset == in.offset && dtype_size(out.dtype) == dtype_size(in.dtype) &&
-          out.count == in.count);
+         (!out.moving && !in.moving && out.offset == in.offset &&
+          dtype_size(out.dtype) == dtype_size(in.dtype) && out.count == in.count);
+}
+
+// A moving operand's register (-1: it does not move) and stride, as the
+// kernels take them.
+int move_reg(const TensorArg& t) {
+  return t.moving ? static_cast<int>(t.moving->reg) : -1;
+}
+std::uint64_t move_stride(const TensorArg& t) {
+  return t.moving ? t.moving->stride : 0;
+}
+int pos_reg(const std::optional<std::uint8_t>& r) {
+  return r ? static_cast<int>(*r) : -1;
 }
 
 std::uint64_t round_up(std::uint64_t v, std::uint64_t to) {
@@ -115,7 +134,7 @@ struct Dim3 {
 };
 
 struct Kernels {
-  CUfunction break_if_eq{}, fill{}, copy{}, copy_bytes{}, zero_bytes{}, embedding{}, binary{},
+  CUfunction break_if_eq{}, reg{}, iteration_end{}, fill{}, copy{}, copy_bytes{}, zero_bytes{}, embedding{}, binary{},
       unary{}, layernorm{}, rmsnorm{}, softmax{}, argmax{}, rope{}, sample{}, matmul_epilogue{},
       gemm_tiled{}, attention{}, attention_combine{};
   // [rows - 1][weights bf16/f32 x activations bf16/f32: bb, bf, fb, ff]
@@ -161,6 +180,9 @@ struct CudaBackend::Impl {
   CUcontext ctx = nullptr;
   CUmodule module = nullptr;
   Kernels k;
+  // A moving operand reached an op that cannot move it: the recording in
+  // progress is not kept (the loop then runs eagerly).
+  mutable bool unmovable = false;
   CUstream stream = nullptr;
   CUdeviceptr vram = 0;
   std::uint64_t vram_bytes = 0;
@@ -212,7 +234,12 @@ struct CudaBackend::Impl {
   }
 
   CUdeviceptr at(VramOffset o) const { return vram + o.value; }
-  CUdeviceptr at(const TensorArg& t) const { return vram + t.offset.value; }
+  CUdeviceptr at(const TensorArg& t) const {
+    if (t.moving) unmovable = true;
+    return vram + t.offset.value;
+  }
+  // A moving operand's register-free place, for the kernels that move it.
+  CUdeviceptr base(const TensorArg& t) const { return vram + t.offset.value; }
 
   Status enter() const { return check(api.ctx_set_current(ctx)); }
 
@@ -245,7 +272,8 @@ struct CudaBackend::Impl {
 
   Status copy_elements(CUdeviceptr dst, DType ddt, CUdeviceptr src, DType sdt,
                        std::uint64_t count) {
-    return launch(k.copy, {grid_for(count, 256)}, 256, 0, dst, dt(ddt), src, dt(sdt), count);
+    return launch(k.copy, {grid_for(count, 256)}, 256, 0, dst, dt(ddt), src, dt(sdt), count, -1,
+                  std::uint64_t{0}, -1, std::uint64_t{0});
   }
 
   // At least `bytes` of scratch. A recording may hold the old buffer, so it
@@ -293,6 +321,8 @@ Status CudaBackend::Impl::load_module() {
     return check(api.module_get_function(&f, module, name.c_str()));
   };
   HIX_TRY(get(k.break_if_eq, "k_break_if_eq"));
+  HIX_TRY(get(k.reg, "k_reg"));
+  HIX_TRY(get(k.iteration_end, "k_iteration_end"));
   HIX_TRY(get(k.fill, "k_fill"));
   HIX_TRY(get(k.copy, "k_copy"));
   HIX_TRY(get(k.copy_bytes, "k_copy_bytes"));
@@ -466,6 +496,14 @@ Status CudaBackend::fill(const TensorArg& dst, std::uint32_t bits) {
 Status CudaBackend::copy(const TensorArg& dst, const TensorArg& src) {
   Impl& d = *impl_;
   HIX_TRY(d.enter());
+  if (dst.moving || src.moving) {
+    // Inside an iteration recording; overlapping ranges would need staging
+    // at a place only the device knows.
+    if (overlaps(dst, src)) return Status::internal;
+    return d.launch(d.k.copy, {grid_for(dst.count, 256)}, 256, 0, d.base(dst), dt(dst.dtype),
+                    d.base(src), dt(src.dtype), dst.count, move_reg(dst), move_stride(dst),
+                    move_reg(src), move_stride(src));
+  }
   if (elementwise_safe(dst, src)) {
     // In place f32/i32 is nothing to do; bf16 in place still quiets NaNs.
     if (dst.offset == src.offset && dst.dtype == src.dtype && dst.dtype != DType::bf16) {
@@ -487,8 +525,8 @@ Status CudaBackend::embedding(const EmbeddingArgs& a) {
   const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
   const std::uint64_t total = std::uint64_t{a.rows} * a.dim;
   HIX_TRY(d.launch(d.k.embedding, {grid_for(total, 256)}, 256, 0, d.words + kErrorWord * 4, out,
-                   dt(a.out.dtype), d.at(a.table), dt(a.table.dtype), d.at(a.ids), a.rows, a.dim,
-                   a.vocab));
+                   dt(a.out.dtype), d.at(a.table), dt(a.table.dtype), d.base(a.ids), a.rows, a.dim,
+                   a.vocab, move_reg(a.ids), move_stride(a.ids)));
   d.error_possible = true;
   return d.finish_staged(a.out, staged, 0);
 }
@@ -562,9 +600,11 @@ Status CudaBackend::argmax(const RowsArgs& a) {
   if (a.rows > kMaxRowGrid) return Status::internal;
   HIX_TRY(d.enter());
   const bool staged = overlaps(a.out, a.x);
+  if (staged && a.out.moving) return Status::internal;  // staged at a place only the device knows
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
-  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
-  HIX_TRY(d.launch(d.k.argmax, {a.rows}, 256, 0, out, d.at(a.x), dt(a.x.dtype), a.cols));
+  const CUdeviceptr out = staged ? d.scratch : d.base(a.out);
+  HIX_TRY(d.launch(d.k.argmax, {a.rows}, 256, 0, out, d.at(a.x), dt(a.x.dtype), a.cols,
+                   move_reg(a.out), move_stride(a.out)));
   return d.finish_staged(a.out, staged, 0);
 }
 
@@ -573,10 +613,12 @@ Status CudaBackend::sample(const SampleArgs& a) {
   if (a.rows > kMaxRowGrid) return Status::internal;
   HIX_TRY(d.enter());
   const bool staged = overlaps(a.out, a.x);
+  if (staged && a.out.moving) return Status::internal;
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
-  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  const CUdeviceptr out = staged ? d.scratch : d.base(a.out);
   HIX_TRY(d.launch(d.k.sample, {a.rows}, kSampleThreads, 0, out, d.at(a.x), dt(a.x.dtype), a.cols,
-                   a.temperature, a.top_k, a.seed, a.first_draw));
+                   a.temperature, a.top_k, a.seed, a.first_draw, move_reg(a.out),
+                   move_stride(a.out), a.draws_on_device ? 1 : 0));
   return d.finish_staged(a.out, staged, 0);
 }
 
@@ -590,7 +632,7 @@ Status CudaBackend::rope(const RopeArgs& a) {
   HIX_TRY(d.launch(d.k.rope, {grid_for(total, 256)}, 256, 0, out, dt(a.out.dtype), d.at(a.x),
                    dt(a.x.dtype), a.tokens, a.heads, a.head_dim, a.rot_dim, a.pos, a.theta,
                    a.llama3.factor, a.llama3.low_freq_factor, a.llama3.high_freq_factor,
-                   a.llama3.original_max_pos));
+                   a.llama3.original_max_pos, pos_reg(a.pos_reg)));
   return d.finish_staged(a.out, staged, 0);
 }
 
@@ -713,17 +755,23 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   const std::uint64_t hd = a.head_dim;
   const std::uint64_t kv_row = std::uint64_t{a.kv_heads} * hd;
   const std::uint64_t kv_count = std::uint64_t{a.tokens} * kv_row;
-  const std::uint64_t seen = a.pos + a.tokens;
-  const TensorArg kw{
-      VramOffset{a.k_cache.offset.value + a.pos * kv_row * dtype_size(a.k_cache.dtype)},
-      a.k_cache.dtype, kv_count};
-  const TensorArg vw{
-      VramOffset{a.v_cache.offset.value + a.pos * kv_row * dtype_size(a.v_cache.dtype)},
-      a.v_cache.dtype, kv_count};
+  // With a moving position (an iteration recording) the rows written and
+  // read are known on the device only: the host plans for any position.
+  const bool moving = a.pos_reg.has_value();
+  const std::uint64_t seen = moving ? a.max_seq : a.pos + a.tokens;
+  const auto rows_at = [&](const TensorArg& cache) {
+    const std::uint64_t row_bytes = kv_row * dtype_size(cache.dtype);
+    std::optional<MovingIndex> move;
+    if (moving) move = MovingIndex{*a.pos_reg, row_bytes, cache.offset, a.max_seq * row_bytes};
+    return TensorArg{VramOffset{cache.offset.value + a.pos * row_bytes}, cache.dtype, kv_count,
+                     move};
+  };
+  const TensorArg kw = rows_at(a.k_cache);
+  const TensorArg vw = rows_at(a.v_cache);
   const TensorArg kr{a.k_cache.offset, a.k_cache.dtype, seen * kv_row};  // read by the kernel
   const TensorArg vr{a.v_cache.offset, a.v_cache.dtype, seen * kv_row};
-  const bool k_in_place = a.k.offset == kw.offset && a.k.dtype == kw.dtype;
-  const bool v_in_place = a.v.offset == vw.offset && a.v.dtype == vw.dtype;
+  const bool k_in_place = !moving && a.k.offset == kw.offset && a.k.dtype == kw.dtype;
+  const bool v_in_place = !moving && a.v.offset == vw.offset && a.v.dtype == vw.dtype;
   // The reference loads q, k and v, stores the cache rows, then reads the
   // caches: an input the cache stores would change is staged first.
   const bool stage_k = !k_in_place && overlaps(a.k, kw);
@@ -769,8 +817,13 @@ Status CudaBackend::attention(const AttentionArgs& a) {
     q_src = d.scratch + q_at;
     HIX_TRY(d.copy_bytes(q_src, d.at(a.q), bytes_of(a.q)));
   }
-  if (!k_in_place) HIX_TRY(d.copy_elements(d.at(kw), kw.dtype, k_src, a.k.dtype, kv_count));
-  if (!v_in_place) HIX_TRY(d.copy_elements(d.at(vw), vw.dtype, v_src, a.v.dtype, kv_count));
+  const auto store = [&](const TensorArg& cache_rows, CUdeviceptr src, DType sdt) {
+    return d.launch(d.k.copy, {grid_for(kv_count, 256)}, 256, 0, d.base(cache_rows),
+                    dt(cache_rows.dtype), src, dt(sdt), kv_count, move_reg(cache_rows),
+                    move_stride(cache_rows), -1, std::uint64_t{0});
+  };
+  if (!k_in_place) HIX_TRY(store(kw, k_src, a.k.dtype));
+  if (!v_in_place) HIX_TRY(store(vw, v_src, a.v.dtype));
 
   const CUdeviceptr out = stage_out ? d.scratch + out_at : d.at(a.out);
   const CUdeviceptr part_o = splits > 1 ? d.scratch + po_at : 0;
@@ -780,7 +833,7 @@ Status CudaBackend::attention(const AttentionArgs& a) {
                    dt(a.out.dtype), q_src, dt(a.q.dtype), d.at(a.k_cache), dt(a.k_cache.dtype),
                    d.at(a.v_cache), dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads,
                    a.head_dim, a.pos, a.scale, static_cast<unsigned>(blocks_x), split_len, part_o,
-                   part_ml));
+                   part_ml, pos_reg(a.pos_reg)));
   if (splits > 1) {
     HIX_TRY(d.launch(d.k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, out,
                      dt(a.out.dtype), part_o, part_ml, rows, a.head_dim,
@@ -799,7 +852,22 @@ Status CudaBackend::begin_recording() {
   // Relaxed: scratch may grow (cuMemAlloc) while a loop is captured.
   HIX_TRY(check(d.api.stream_begin_capture(d.stream, CU_STREAM_CAPTURE_MODE_RELAXED)));
   d.recording = true;
+  d.unmovable = false;
   return Status::ok;
+}
+
+Status CudaBackend::record_reg(std::uint8_t reg, std::int32_t value, bool set) {
+  Impl& d = *impl_;
+  if (!d.recording || reg >= HIX_VGPU_NUM_SCALAR_REGS) return Status::internal;
+  HIX_TRY(d.enter());
+  return d.launch(d.k.reg, {1}, 1, 0, static_cast<unsigned>(reg), value, set ? 1 : 0);
+}
+
+Status CudaBackend::record_iteration_end(std::uint64_t draws) {
+  Impl& d = *impl_;
+  if (!d.recording) return Status::internal;
+  HIX_TRY(d.enter());
+  return d.launch(d.k.iteration_end, {1}, 1, 0, draws);
 }
 
 Status CudaBackend::record_break_if_eq(const TensorArg& x, std::int32_t value,
@@ -807,7 +875,8 @@ Status CudaBackend::record_break_if_eq(const TensorArg& x, std::int32_t value,
   Impl& d = *impl_;
   if (!d.recording) return Status::internal;
   HIX_TRY(d.enter());
-  return d.launch(d.k.break_if_eq, {1}, 1, 0, d.at(x), value, break_id);
+  return d.launch(d.k.break_if_eq, {1}, 1, 0, d.base(x), value, break_id, move_reg(x),
+                  move_stride(x));
 }
 
 Status CudaBackend::end_recording(std::uint64_t key) {
@@ -817,6 +886,10 @@ Status CudaBackend::end_recording(std::uint64_t key) {
   CUgraph graph = nullptr;
   const CUresult ended = d.api.stream_end_capture(d.stream, &graph);
   d.recording = false;
+  if (std::exchange(d.unmovable, false)) {
+    if (graph != nullptr) static_cast<void>(d.api.graph_destroy(graph));
+    return Status::internal;
+  }
   if (ended != CUDA_SUCCESS || graph == nullptr) {
     if (graph != nullptr) static_cast<void>(d.api.graph_destroy(graph));
     return Status::internal;
@@ -863,6 +936,37 @@ Result<std::optional<std::uint32_t>> CudaBackend::replay(std::uint64_t key) {
   static_assert(kHaltIdWord == kHaltWord + 1);
   if (halt[0] != 0) return std::optional<std::uint32_t>(halt[1]);
   return std::optional<std::uint32_t>();
+}
+
+Result<std::optional<Backend::IterationBreak>> CudaBackend::replay_iterations(
+    std::uint64_t key, const IterationStart& start) {
+  Impl& d = *impl_;
+  if (d.recording) return Status::internal;
+  const auto it = std::find_if(d.graphs.begin(), d.graphs.end(),
+                               [key](const auto& e) { return e.first == key; });
+  if (it == d.graphs.end()) return Status::invalid_arg;
+  HIX_TRY(d.enter());
+  // The replay starts unhalted, at iteration 0, from the host's registers
+  // and sample count; the error word stays as it is. `words` outlives the
+  // copies: the stream is synchronised before returning.
+  std::array<std::uint32_t, kWordCount> words{};
+  for (std::size_t r = 0; r < start.regs.size(); ++r) {
+    words[kRegWord + r] = static_cast<std::uint32_t>(start.regs[r]);
+  }
+  std::memcpy(&words[kDrawsWord], &start.draws, sizeof start.draws);
+  HIX_TRY(check(d.api.memset_d32_async(d.words + kHaltWord * 4, 0, 2, d.stream)));
+  HIX_TRY(check(d.api.memcpy_htod_async(d.words + kIterWord * 4, &words[kIterWord],
+                                        (kWordCount - kIterWord) * 4, d.stream)));
+  for (std::uint32_t i = 0; i < start.count; ++i) {
+    HIX_TRY(check(d.api.graph_launch(it->second, d.stream)));
+  }
+  d.error_possible = true;  // a recorded embedding reports at finish()
+  HIX_TRY(check(d.api.memcpy_dtoh_async(words.data(), d.words, sizeof words, d.stream)));
+  // Later ops run unhalted.
+  HIX_TRY(check(d.api.memset_d32_async(d.words, 0, 2, d.stream)));
+  HIX_TRY(check(d.api.stream_synchronize(d.stream)));
+  if (words[kHaltWord] == 0) return std::optional<IterationBreak>();
+  return std::optional<IterationBreak>(IterationBreak{words[kHaltIdWord], words[kIterWord]});
 }
 
 void CudaBackend::drop_recordings() {

@@ -74,6 +74,11 @@ class CudaBackend final : public Backend {
   void abort_recording() override;
   Result<std::optional<std::uint32_t>> replay(std::uint64_t key) override;
   void drop_recordings() override;
+  bool can_record_iterations() const override { return true; }
+  Status record_reg(std::uint8_t reg, std::int32_t value, bool set) override;
+  Status record_iteration_end(std::uint64_t draws) override;
+  Result<std::optional<IterationBreak>> replay_iterations(std::uint64_t key,
+                                                          const IterationStart& start) override;
 
   DeviceCrypto* device_crypto() override;
 

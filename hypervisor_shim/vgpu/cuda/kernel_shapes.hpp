@@ -16,4 +16,14 @@ inline constexpr unsigned kAttMaxDimsPerLane = 8;  // head dims per lane: head_d
 inline constexpr unsigned kSampleThreads = 1024;   // threads of the sampling block
 inline constexpr unsigned kSampleSortMax = 1024;   // top-k candidates sorted in shared memory
 
+// The backend's device words (u32 each), in one allocation; every kernel
+// gets their start as `halt`.
+inline constexpr unsigned kHaltWord = 0;    // set by a recorded BREAK_IF_EQ
+inline constexpr unsigned kHaltIdWord = 1;  // its break_id
+inline constexpr unsigned kErrorWord = 2;   // sticky: an embedding id was out of range
+inline constexpr unsigned kIterWord = 3;    // iterations of an iteration replay ended
+inline constexpr unsigned kRegWord = 4;     // R0..R7 of an iteration replay (spec §6.7)
+inline constexpr unsigned kDrawsWord = 12;  // its rows sampled (u64, two words)
+inline constexpr unsigned kWordCount = 16;
+
 }  // namespace hix::vgpu::cuda::shapes

@@ -51,6 +51,19 @@ __device__ __forceinline__ bool halted(const unsigned* halt) {
   return *static_cast<const volatile unsigned*>(halt) != 0u;
 }
 
+// Inside an iteration recording (spec §6.7) a position or an operand's
+// place moves with a scalar register kept in the device words; reg < 0: it
+// does not. The host has checked every iteration's value.
+__device__ __forceinline__ u64 reg_value(const unsigned* halt, int reg) {
+  return reg < 0 ? 0ull : static_cast<u64>(static_cast<int>(halt[kRegWord + reg]));
+}
+
+template <class T>
+__device__ __forceinline__ T* moved(T* p, const unsigned* halt, int reg, u64 stride) {
+  if (reg < 0) return p;
+  return reinterpret_cast<T*>(reinterpret_cast<u64>(p) + reg_value(halt, reg) * stride);
+}
+
 __device__ __forceinline__ u64 gtid() {
   return static_cast<u64>(blockIdx.x) * blockDim.x + threadIdx.x;
 }
@@ -135,11 +148,27 @@ __device__ __forceinline__ u64 splitmix64_mix(u64 z) {
 
 // ---- Memory ----
 
-extern "C" __global__ void k_break_if_eq(unsigned* halt, const int* x, int value, unsigned id) {
-  if (threadIdx.x == 0 && blockIdx.x == 0 && halt[0] == 0u && x[0] == value) {
-    halt[0] = 1u;
-    halt[1] = id;
+extern "C" __global__ void k_break_if_eq(unsigned* halt, const int* x, int value, unsigned id,
+                                         int xreg, u64 xstride) {
+  if (threadIdx.x == 0 && blockIdx.x == 0 && halt[kHaltWord] == 0u &&
+      moved(x, halt, xreg, xstride)[0] == value) {
+    halt[kHaltWord] = 1u;
+    halt[kHaltIdWord] = id;
   }
+}
+
+// SET_REG (set != 0) and ADD_REG (wrapping) of an iteration recording.
+extern "C" __global__ void k_reg(unsigned* halt, unsigned reg, int value, int set) {
+  if (threadIdx.x != 0 || blockIdx.x != 0 || halted(halt)) return;
+  halt[kRegWord + reg] = set != 0 ? static_cast<unsigned>(value)
+                                  : halt[kRegWord + reg] + static_cast<unsigned>(value);
+}
+
+// The end of an iteration: `draws` rows were sampled in it.
+extern "C" __global__ void k_iteration_end(unsigned* halt, u64 draws) {
+  if (threadIdx.x != 0 || blockIdx.x != 0 || halted(halt)) return;
+  halt[kIterWord] += 1u;
+  *reinterpret_cast<u64*>(halt + kDrawsWord) += draws;
 }
 
 extern "C" __global__ void k_fill(const unsigned* halt, void* dst, int dt, u64 count,
@@ -156,8 +185,11 @@ extern "C" __global__ void k_fill(const unsigned* halt, void* dst, int dt, u64 c
 // f32 and i32 to the same type copy bits; anything else converts through
 // f32 (bf16 to bf16 quiets a signalling NaN, as the reference does).
 extern "C" __global__ void k_copy(const unsigned* halt, void* dst, int ddt, const void* src,
-                                  int sdt, u64 count) {
+                                  int sdt, u64 count, int dreg, u64 dstride, int sreg,
+                                  u64 sstride) {
   if (halted(halt)) return;
+  dst = moved(dst, halt, dreg, dstride);
+  src = moved(src, halt, sreg, sstride);
   if (ddt == sdt && ddt != DT_BF16) {
     for (u64 i = gtid(); i < count; i += gstride()) {
       static_cast<unsigned*>(dst)[i] = static_cast<const unsigned*>(src)[i];
@@ -200,8 +232,9 @@ extern "C" __global__ void k_zero_bytes(const unsigned* halt, unsigned char* dst
 // An id outside [0, vocab) writes a zero row and sets the sticky error word.
 extern "C" __global__ void k_embedding(const unsigned* halt, unsigned* err, void* out, int odt,
                                        const void* table, int tdt, const int* ids, unsigned rows,
-                                       unsigned dim, unsigned vocab) {
+                                       unsigned dim, unsigned vocab, int ireg, u64 istride) {
   if (halted(halt)) return;
+  ids = moved(ids, halt, ireg, istride);
   const u64 total = static_cast<u64>(rows) * dim;
   for (u64 i = gtid(); i < total; i += gstride()) {
     const u64 t = i / dim;
@@ -311,8 +344,9 @@ extern "C" __global__ void k_softmax(const unsigned* halt, void* out, int odt, c
 
 // Lowest index of the row's maximum; NaN never wins (all NaN: 0).
 extern "C" __global__ void k_argmax(const unsigned* halt, int* out, const void* x, int xdt,
-                                    unsigned cols) {
+                                    unsigned cols, int oreg, u64 ostride) {
   if (halted(halt)) return;
+  out = moved(out, halt, oreg, ostride);
   __shared__ u64 sh[32];
   const u64 base = static_cast<u64>(blockIdx.x) * cols;
   u64 best = 0;
@@ -333,9 +367,10 @@ extern "C" __global__ void k_rope(const unsigned* halt, void* out, int odt, cons
                                   unsigned tokens, unsigned heads, unsigned head_dim,
                                   unsigned rot_dim, u64 pos, float theta, float factor,
                                   float low_freq_factor, float high_freq_factor,
-                                  unsigned original_max_pos) {
+                                  unsigned original_max_pos, int pos_reg) {
   const hix::vgpu::Llama3Rope scaling{factor, low_freq_factor, high_freq_factor, original_max_pos};
   if (halted(halt)) return;
+  pos += reg_value(halt, pos_reg);
   const u64 total = static_cast<u64>(tokens) * heads * head_dim;
   const unsigned half = rot_dim / 2;
   for (u64 e = gtid(); e < total; e += gstride()) {
@@ -386,8 +421,11 @@ __device__ double sample_weight(float v, double mx, double temperature) {
 
 extern "C" __global__ void __launch_bounds__(kSampleThreads)
     k_sample(const unsigned* halt, int* out, const void* x, int xdt, unsigned cols,
-             float temperature, unsigned top_k, u64 seed, u64 first_draw) {
+             float temperature, unsigned top_k, u64 seed, u64 first_draw, int oreg, u64 ostride,
+             int draws_on_device) {
   if (halted(halt)) return;
+  out = moved(out, halt, oreg, ostride);
+  if (draws_on_device != 0) first_draw += *reinterpret_cast<const u64*>(halt + kDrawsWord);
   __shared__ unsigned hist[256];
   __shared__ double whist[256];
   __shared__ u64 keys[kSampleSortMax];
@@ -901,8 +939,9 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
     k_attention(const unsigned* halt, void* out, int odt, const void* q, int qdt, const void* kc,
                 int kdt, const void* vc, int vdt, unsigned tokens, unsigned q_heads,
                 unsigned kv_heads, unsigned hd, u64 pos, float scale, unsigned blocks_x,
-                u64 split_len, float* part_o, float* part_ml) {
+                u64 split_len, float* part_o, float* part_ml, int pos_reg) {
   if (halted(halt)) return;
+  pos += reg_value(halt, pos_reg);
   extern __shared__ float sm[];
   float* ks = sm;                        // [kAttKeys][hd + 1]
   float* vs = ks + kAttKeys * (hd + 1);  // [kAttKeys][hd]
