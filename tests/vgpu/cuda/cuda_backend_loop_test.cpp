@@ -85,7 +85,9 @@ TEST_P(CudaLoop, ReplaysFromEveryEntryStateEndAsTheEagerRun) {
       if (eos && want.last == *eos) ++broke;
     }
   }
-  if (!GetParam().shape.sample) EXPECT_GT(broke, 0) << "no run broke: the breaks are untested";
+  if (!GetParam().shape.sample) {
+    EXPECT_GT(broke, 0) << "no run broke: the breaks are untested";
+  }
 }
 
 // Integer-valued embeddings and weights: the logits are exact on both
