@@ -349,7 +349,7 @@ def train(model, data, args, steps, peak_lr, seed, trainable=None, after_step=No
             after_step()
         done = step + 1
         if step % 50 == 0 or step == steps - 1:
-            losses.append((step, float(loss)))
+            losses.append((step, float(loss.detach())))
         if max_seconds is not None and time.time() - start > max_seconds:
             break
     sync(data.device)
