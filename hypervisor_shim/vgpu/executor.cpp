@@ -357,8 +357,8 @@ Status Executor::rope(Mode m, const OpDesc& /*d*/, std::span<const std::byte> re
   HIX_ASSIGN(pos, position(r.pos, r.pos_reg));
   if (m == Mode::validate) return Status::ok;
   if (moves(r.pos_reg)) {
-    return env_.backend.rope(RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim,
-                                      r.pos, r.theta, Llama3Rope{}, r.pos_reg});
+    return env_.backend.rope(RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, r.pos,
+                                      r.theta, Llama3Rope{}, r.pos_reg});
   }
   return env_.backend.rope(
       RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos, r.theta});
@@ -375,8 +375,8 @@ Status Executor::rope_llama3(Mode m, const OpDesc& /*d*/, std::span<const std::b
   if (m == Mode::validate) return Status::ok;
   const Llama3Rope scaling{r.factor, r.low_freq_factor, r.high_freq_factor, r.original_max_pos};
   if (moves(r.pos_reg)) {
-    return env_.backend.rope(RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim,
-                                      r.pos, r.theta, scaling, r.pos_reg});
+    return env_.backend.rope(RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, r.pos,
+                                      r.theta, scaling, r.pos_reg});
   }
   return env_.backend.rope(
       RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos, r.theta, scaling});
@@ -389,9 +389,9 @@ Status Executor::attention(Mode m, const OpDesc& /*d*/, std::span<const std::byt
   if (pos + r.tokens > r.max_seq) return Status::index_out_of_range;
   if (m == Mode::validate) return Status::ok;
   if (moves(r.pos_reg)) {
-    return env_.backend.attention(AttentionArgs{*t[0], *t[1], *t[2], *t[3], *t[4], *t[5],
-                                                r.tokens, r.q_heads, r.kv_heads, r.head_dim,
-                                                r.max_seq, r.pos, r.scale, r.pos_reg});
+    return env_.backend.attention(AttentionArgs{*t[0], *t[1], *t[2], *t[3], *t[4], *t[5], r.tokens,
+                                                r.q_heads, r.kv_heads, r.head_dim, r.max_seq, r.pos,
+                                                r.scale, r.pos_reg});
   }
   return env_.backend.attention(AttentionArgs{*t[0], *t[1], *t[2], *t[3], *t[4], *t[5], r.tokens,
                                               r.q_heads, r.kv_heads, r.head_dim, r.max_seq, pos,
@@ -403,11 +403,11 @@ Status Executor::sample(Mode m, const OpDesc& /*d*/, std::span<const std::byte> 
   if (m == Mode::validate) return Status::ok;
   const auto r = load_record<hix_vgpu_op_sample>(rec, 0);
   const Status s =
-      iterating_ ? env_.backend.sample(SampleArgs{*t[0], *t[1], r.rows, r.cols, r.temperature,
-                                                  r.top_k, r.seed, st_.draws - iteration_draws_,
-                                                  true})
-                 : env_.backend.sample(SampleArgs{*t[0], *t[1], r.rows, r.cols, r.temperature,
-                                                  r.top_k, r.seed, st_.draws});
+      iterating_
+          ? env_.backend.sample(SampleArgs{*t[0], *t[1], r.rows, r.cols, r.temperature, r.top_k,
+                                           r.seed, st_.draws - iteration_draws_, true})
+          : env_.backend.sample(SampleArgs{*t[0], *t[1], r.rows, r.cols, r.temperature, r.top_k,
+                                           r.seed, st_.draws});
   st_.draws += r.rows;
   return s;
 }
@@ -696,8 +696,7 @@ Status Executor::walk(const Program& prog, std::span<const std::byte> bytes, std
 // the loop eagerly, which reports the eager error at the eager op.
 std::optional<ExecResult> Executor::run_loop_iterations(const Program& prog,
                                                         std::span<const std::byte> bytes,
-                                                        std::size_t first,
-                                                        std::size_t body_end) {
+                                                        std::size_t first, std::size_t body_end) {
   const auto loop = load_record<hix_vgpu_op_loop>(bytes, prog.ops[first].offset);
   const std::size_t body = body_end - first - 1;
   const RunState entry = st_;

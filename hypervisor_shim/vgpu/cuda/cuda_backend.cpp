@@ -63,9 +63,7 @@ bool overlaps(std::uint64_t a, std::uint64_t an, std::uint64_t b, std::uint64_t 
 
 // The bytes an operand may touch: a moving one anywhere in its buffer.
 bool overlaps(const TensorArg& x, const TensorArg& y) {
-  const auto lo = [](const TensorArg& t) {
-    return t.moving ? t.moving->lo.value : t.offset.value;
-  };
+  const auto lo = [](const TensorArg& t) { return t.moving ? t.moving->lo.value : t.offset.value; };
   const auto span = [](const TensorArg& t) { return t.moving ? t.moving->span : bytes_of(t); };
   return overlaps(lo(x), span(x), lo(y), span(y));
 }
@@ -134,9 +132,9 @@ struct Dim3 {
 };
 
 struct Kernels {
-  CUfunction break_if_eq{}, reg{}, iteration_end{}, fill{}, copy{}, copy_bytes{}, zero_bytes{}, embedding{}, binary{},
-      unary{}, layernorm{}, rmsnorm{}, softmax{}, argmax{}, rope{}, sample{}, matmul_epilogue{},
-      gemm_tiled{}, attention{}, attention_combine{};
+  CUfunction break_if_eq{}, reg{}, iteration_end{}, fill{}, copy{}, copy_bytes{}, zero_bytes{},
+      embedding{}, binary{}, unary{}, layernorm{}, rmsnorm{}, softmax{}, argmax{}, rope{}, sample{},
+      matmul_epilogue{}, gemm_tiled{}, attention{}, attention_combine{};
   // [rows - 1][weights bf16/f32 x activations bf16/f32: bb, bf, fb, ff]
   std::array<std::array<CUfunction, 4>, kGemvMaxRows> gemv_vec{};
   std::array<CUfunction, kGemvMaxRows> gemv_scalar{}, gemv_nt{};

@@ -160,8 +160,8 @@ extern "C" __global__ void k_break_if_eq(unsigned* halt, const int* x, int value
 // SET_REG (set != 0) and ADD_REG (wrapping) of an iteration recording.
 extern "C" __global__ void k_reg(unsigned* halt, unsigned reg, int value, int set) {
   if (threadIdx.x != 0 || blockIdx.x != 0 || halted(halt)) return;
-  halt[kRegWord + reg] = set != 0 ? static_cast<unsigned>(value)
-                                  : halt[kRegWord + reg] + static_cast<unsigned>(value);
+  halt[kRegWord + reg] =
+      set != 0 ? static_cast<unsigned>(value) : halt[kRegWord + reg] + static_cast<unsigned>(value);
 }
 
 // The end of an iteration: `draws` rows were sampled in it.
