@@ -551,6 +551,21 @@ bool Executor::recordable(const Program& prog, std::size_t first, std::size_t bo
                      [](const DecodedOp& o) { return o.desc->recordable(); });
 }
 
+// Ends the recording in progress: kept under `key` when the walk that made
+// it succeeded; otherwise dropped and the state restored to `entry`.
+bool Executor::keep_recording(Status walked, const RunState& entry, std::uint64_t key) {
+  if (walked != Status::ok) {
+    env_.backend.abort_recording();
+    st_ = entry;
+    return false;
+  }
+  if (env_.backend.end_recording(key) != Status::ok) {
+    st_ = entry;
+    return false;
+  }
+  return true;
+}
+
 // Records the whole loop, every iteration, then replays the recording; a
 // later run of the same loop from the same state replays it with no
 // per-iteration host work. Nothing runs while recording, so on any failure
@@ -577,15 +592,7 @@ std::optional<ExecResult> Executor::run_loop_recorded(const Program& prog,
     breaks_ = &e.at_break;
     const ExecResult walked = run_loop_eagerly(prog, bytes, first, body_end);
     breaks_ = nullptr;
-    if (walked.status != Status::ok) {
-      env_.backend.abort_recording();
-      st_ = entry;
-      return std::nullopt;
-    }
-    if (env_.backend.end_recording(e.key) != Status::ok) {
-      st_ = entry;
-      return std::nullopt;
-    }
+    if (!keep_recording(walked.status, entry, e.key)) return std::nullopt;
     e.at_end = st_;
     found = &recs.add(std::move(e));
   }
@@ -738,15 +745,7 @@ std::optional<ExecResult> Executor::run_loop_iterations(const Program& prog,
     if (walked.status == Status::ok) {
       walked.status = env_.backend.record_iteration_end(st_.draws - entry.draws);
     }
-    if (walked.status != Status::ok) {
-      env_.backend.abort_recording();
-      st_ = entry;
-      return std::nullopt;
-    }
-    if (env_.backend.end_recording(e.key) != Status::ok) {
-      st_ = entry;
-      return std::nullopt;
-    }
+    if (!keep_recording(walked.status, entry, e.key)) return std::nullopt;
     for (const RunState& b : e.at_break) e.ops_to_break.push_back(b.executed - entry.executed);
     found = &recs.add(std::move(e));
   }

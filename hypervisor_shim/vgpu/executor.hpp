@@ -132,6 +132,7 @@ class Executor {
                                                               std::span<const std::byte> bytes,
                                                               std::size_t first,
                                                               std::size_t body_end);
+  bool keep_recording(Status walked, const RunState& entry, std::uint64_t key);
   // Advances the state over body ops [first+1, first+1+ops) without running
   // them: registers, rows sampled, ops executed; register-moved operands
   // and positions are checked as the eager run would check them.

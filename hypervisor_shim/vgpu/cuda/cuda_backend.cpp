@@ -241,6 +241,13 @@ struct CudaBackend::Impl {
 
   Status enter() const { return check(api.ctx_set_current(ctx)); }
 
+  // The recording kept under `key`, or nullptr.
+  CUgraphExec graph(std::uint64_t key) const {
+    const auto it =
+        std::find_if(graphs.begin(), graphs.end(), [key](const auto& e) { return e.first == key; });
+    return it == graphs.end() ? nullptr : it->second;
+  }
+
   Status sync() const {
     if (recording) return Status::internal;
     HIX_TRY(enter());
@@ -918,13 +925,12 @@ void CudaBackend::abort_recording() {
 Result<std::optional<std::uint32_t>> CudaBackend::replay(std::uint64_t key) {
   Impl& d = *impl_;
   if (d.recording) return Status::internal;
-  const auto it = std::find_if(d.graphs.begin(), d.graphs.end(),
-                               [key](const auto& e) { return e.first == key; });
-  if (it == d.graphs.end()) return Status::invalid_arg;
+  const CUgraphExec exec = d.graph(key);
+  if (exec == nullptr) return Status::invalid_arg;
   HIX_TRY(d.enter());
   std::array<std::uint32_t, 2> halt{};
   HIX_TRY(check(d.api.memset_d32_async(d.words, 0, 2, d.stream)));
-  HIX_TRY(check(d.api.graph_launch(it->second, d.stream)));
+  HIX_TRY(check(d.api.graph_launch(exec, d.stream)));
   d.error_possible = true;  // a recorded embedding reports at finish()
   HIX_TRY(
       check(d.api.memcpy_dtoh_async(halt.data(), d.words + kHaltWord * 4, sizeof halt, d.stream)));
@@ -940,9 +946,8 @@ Result<std::optional<Backend::IterationBreak>> CudaBackend::replay_iterations(
     std::uint64_t key, const IterationStart& start) {
   Impl& d = *impl_;
   if (d.recording) return Status::internal;
-  const auto it = std::find_if(d.graphs.begin(), d.graphs.end(),
-                               [key](const auto& e) { return e.first == key; });
-  if (it == d.graphs.end()) return Status::invalid_arg;
+  const CUgraphExec exec = d.graph(key);
+  if (exec == nullptr) return Status::invalid_arg;
   HIX_TRY(d.enter());
   // The replay starts unhalted, at iteration 0, from the host's registers
   // and sample count; the error word stays as it is. `words` outlives the
@@ -956,7 +961,7 @@ Result<std::optional<Backend::IterationBreak>> CudaBackend::replay_iterations(
   HIX_TRY(check(d.api.memcpy_htod_async(d.words + kIterWord * 4, &words[kIterWord],
                                         (kWordCount - kIterWord) * 4, d.stream)));
   for (std::uint32_t i = 0; i < start.count; ++i) {
-    HIX_TRY(check(d.api.graph_launch(it->second, d.stream)));
+    HIX_TRY(check(d.api.graph_launch(exec, d.stream)));
   }
   d.error_possible = true;  // a recorded embedding reports at finish()
   HIX_TRY(check(d.api.memcpy_dtoh_async(words.data(), d.words, sizeof words, d.stream)));
