@@ -241,6 +241,9 @@ struct CudaBackend::Impl {
 
   Status enter() const { return check(api.ctx_set_current(ctx)); }
 
+  // Device word `w` (kernel_shapes.hpp).
+  CUdeviceptr word(unsigned w) const { return words + std::uint64_t{w} * 4; }
+
   // The recording kept under `key`, or nullptr.
   CUgraphExec graph(std::uint64_t key) const {
     const auto it =
@@ -384,7 +387,7 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(std::uint64_t vram_byte
   HIX_TRY(check(api.stream_create(&impl->stream, CU_STREAM_NON_BLOCKING)));
   HIX_TRY(check_alloc(api.mem_alloc(&impl->vram, vram_bytes)));
   impl->vram_bytes = vram_bytes;
-  HIX_TRY(check_alloc(api.mem_alloc(&impl->words, kWordCount * 4)));
+  HIX_TRY(check_alloc(api.mem_alloc(&impl->words, std::uint64_t{kWordCount} * 4)));
   HIX_TRY(check(api.memset_d8_async(impl->vram, 0, vram_bytes, impl->stream)));
   HIX_TRY(check(api.memset_d32_async(impl->words, 0, kWordCount, impl->stream)));
   HIX_TRY(check(api.stream_synchronize(impl->stream)));
@@ -467,10 +470,10 @@ Status CudaBackend::finish() {
   if (!d.error_possible) return Status::ok;
   d.error_possible = false;
   std::uint32_t err = 0;
-  HIX_TRY(check(d.api.memcpy_dtoh_async(&err, d.words + kErrorWord * 4, 4, d.stream)));
+  HIX_TRY(check(d.api.memcpy_dtoh_async(&err, d.word(kErrorWord), 4, d.stream)));
   HIX_TRY(check(d.api.stream_synchronize(d.stream)));
   if (err == 0) return Status::ok;
-  HIX_TRY(check(d.api.memset_d32_async(d.words + kErrorWord * 4, 0, 1, d.stream)));
+  HIX_TRY(check(d.api.memset_d32_async(d.word(kErrorWord), 0, 1, d.stream)));
   HIX_TRY(check(d.api.stream_synchronize(d.stream)));
   return Status::index_out_of_range;
 }
@@ -529,7 +532,7 @@ Status CudaBackend::embedding(const EmbeddingArgs& a) {
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
   const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
   const std::uint64_t total = std::uint64_t{a.rows} * a.dim;
-  HIX_TRY(d.launch(d.k.embedding, {grid_for(total, 256)}, 256, 0, d.words + kErrorWord * 4, out,
+  HIX_TRY(d.launch(d.k.embedding, {grid_for(total, 256)}, 256, 0, d.word(kErrorWord), out,
                    dt(a.out.dtype), d.at(a.table), dt(a.table.dtype), d.base(a.ids), a.rows, a.dim,
                    a.vocab, move_reg(a.ids), move_stride(a.ids)));
   d.error_possible = true;
@@ -932,8 +935,7 @@ Result<std::optional<std::uint32_t>> CudaBackend::replay(std::uint64_t key) {
   HIX_TRY(check(d.api.memset_d32_async(d.words, 0, 2, d.stream)));
   HIX_TRY(check(d.api.graph_launch(exec, d.stream)));
   d.error_possible = true;  // a recorded embedding reports at finish()
-  HIX_TRY(
-      check(d.api.memcpy_dtoh_async(halt.data(), d.words + kHaltWord * 4, sizeof halt, d.stream)));
+  HIX_TRY(check(d.api.memcpy_dtoh_async(halt.data(), d.word(kHaltWord), sizeof halt, d.stream)));
   // Later ops run unhalted.
   HIX_TRY(check(d.api.memset_d32_async(d.words, 0, 2, d.stream)));
   HIX_TRY(check(d.api.stream_synchronize(d.stream)));
@@ -957,9 +959,9 @@ Result<std::optional<Backend::IterationBreak>> CudaBackend::replay_iterations(
     words[kRegWord + r] = static_cast<std::uint32_t>(start.regs[r]);
   }
   std::memcpy(&words[kDrawsWord], &start.draws, sizeof start.draws);
-  HIX_TRY(check(d.api.memset_d32_async(d.words + kHaltWord * 4, 0, 2, d.stream)));
-  HIX_TRY(check(d.api.memcpy_htod_async(d.words + kIterWord * 4, &words[kIterWord],
-                                        (kWordCount - kIterWord) * 4, d.stream)));
+  HIX_TRY(check(d.api.memset_d32_async(d.word(kHaltWord), 0, 2, d.stream)));
+  HIX_TRY(check(d.api.memcpy_htod_async(d.word(kIterWord), &words[kIterWord],
+                                        std::uint64_t{kWordCount - kIterWord} * 4, d.stream)));
   for (std::uint32_t i = 0; i < start.count; ++i) {
     HIX_TRY(check(d.api.graph_launch(exec, d.stream)));
   }
