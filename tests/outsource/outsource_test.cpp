@@ -60,8 +60,9 @@ class Gpu {
     bus_.guest_write(in_gpa, in);
     const std::size_t out_count = std::size_t{layer_.limbs().count} * rows * layer_.n();
     const std::uint64_t out_gpa = bus_.guest_alloc(out_count * 4);
-    const auto cmd = gpu_matmul(layer_, rows, buffers_, {.gpa = in_gpa, .bytes = in.size()},
-                                {.gpa = out_gpa, .bytes = out_count * 4});
+    const auto cmd = gpu_matmul(layer_, rows, buffers_,
+                                {.in = {.gpa = in_gpa, .bytes = in.size()},
+                                 .out = {.gpa = out_gpa, .bytes = out_count * 4}});
     EXPECT_EQ(bus_.submit(ctx_, cmd), Status::ok);
     auto out = FakeBus::decode(bus_.guest(out_gpa, out_count * 4), HIX_VGPU_DT_F32);
     if (tamper) tamper(out);

@@ -39,11 +39,13 @@ unsigned bit_width(std::uint32_t v) {
 
 }  // namespace
 
-Result<LimbPlan> plan_limbs(std::uint64_t k, std::uint32_t max_abs_weight, std::uint32_t prime) {
+Result<LimbPlan> plan_limbs(std::uint64_t k, std::int32_t max_abs_weight, std::uint32_t prime) {
+  if (k == 0 || max_abs_weight <= 0 || prime < 3) return Error{"k, max|w| and p must be positive"};
   const unsigned field_bits = bit_width(prime - 1);
   LimbPlan plan;
   for (unsigned b = 1; b <= field_bits; ++b) {
-    const std::uint64_t bound = k * ((std::uint64_t{1} << b) - 1) * max_abs_weight;
+    const std::uint64_t bound =
+        k * ((std::uint64_t{1} << b) - 1) * static_cast<std::uint64_t>(max_abs_weight);
     if (bound >= kFp32ExactLimit) break;
     plan.bits = b;
     plan.max_partial = bound;
@@ -80,7 +82,7 @@ Result<BlindedLinear> BlindedLinear::create(std::string name, std::span<const fl
   l.n_ = n;
   l.params_ = params;
   l.q_ = (std::int32_t{1} << (params.weight_bits - 1)) - 1;
-  auto plan = plan_limbs(k, static_cast<std::uint32_t>(l.q_), params.prime);
+  auto plan = plan_limbs(k, l.q_, params.prime);
   if (!plan) return l.error(plan.error().message);
   l.plan_ = *plan;
 
@@ -301,10 +303,10 @@ vgpu::CmdbufBuilder gpu_load_weights(DeviceBuffers buffers, vgpu::GuestRange wei
 }
 
 vgpu::CmdbufBuilder gpu_matmul(const BlindedLinear& layer, std::size_t rows, DeviceBuffers buffers,
-                               vgpu::GuestRange in, vgpu::GuestRange out) {
+                               GuestTransfer guest) {
   const std::size_t m = std::size_t{layer.limbs().count} * rows;
   vgpu::CmdbufBuilder b;
-  b.dma(HIX_VGPU_OP_DMA_IN, vgpu::tref(buffers.input, HIX_VGPU_DT_F32), in);
+  b.dma(HIX_VGPU_OP_DMA_IN, vgpu::tref(buffers.input, HIX_VGPU_DT_F32), guest.in);
   hix_vgpu_op_matmul mm{};
   mm.out = vgpu::tref(buffers.output, HIX_VGPU_DT_F32);
   mm.a = vgpu::tref(buffers.input, HIX_VGPU_DT_F32);
@@ -313,7 +315,7 @@ vgpu::CmdbufBuilder gpu_matmul(const BlindedLinear& layer, std::size_t rows, Dev
   mm.n = static_cast<std::uint32_t>(layer.n());
   mm.k = static_cast<std::uint32_t>(layer.k());
   b.add(HIX_VGPU_OP_MATMUL, mm);
-  b.dma(HIX_VGPU_OP_DMA_OUT, vgpu::tref(buffers.output, HIX_VGPU_DT_F32), out);
+  b.dma(HIX_VGPU_OP_DMA_OUT, vgpu::tref(buffers.output, HIX_VGPU_DT_F32), guest.out);
   return b;
 }
 

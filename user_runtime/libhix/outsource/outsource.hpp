@@ -73,7 +73,7 @@ struct LimbPlan {
 // The largest limb width for which k·(2^b − 1)·max_abs_weight < 2^24, and
 // how many limbs a field element of `prime` needs; an error naming the
 // bound when none exists.
-Result<LimbPlan> plan_limbs(std::uint64_t k, std::uint32_t max_abs_weight, std::uint32_t prime);
+Result<LimbPlan> plan_limbs(std::uint64_t k, std::int32_t max_abs_weight, std::uint32_t prime);
 
 using MaskId = std::uint64_t;
 
@@ -169,8 +169,14 @@ vgpu::CmdbufBuilder gpu_load_weights(DeviceBuffers buffers, vgpu::GuestRange wei
 
 // The plain-mode command buffer for the GPU's part of one batch: DMA_IN of
 // the limbs from `in`, one MATMUL, DMA_OUT of the products to `out`.
+// Where a batch's limbs are read from and its products written to.
+struct GuestTransfer {
+  vgpu::GuestRange in;
+  vgpu::GuestRange out;
+};
+
 vgpu::CmdbufBuilder gpu_matmul(const BlindedLinear& layer, std::size_t rows, DeviceBuffers buffers,
-                               vgpu::GuestRange in, vgpu::GuestRange out);
+                               GuestTransfer guest);
 
 // f32 values as the bytes a DMA moves (little-endian hosts).
 std::vector<std::byte> f32_bytes(std::span<const float> v);
