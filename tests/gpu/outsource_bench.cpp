@@ -33,6 +33,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -494,6 +495,15 @@ class Gpt2Runner {
   std::vector<std::vector<float>> k_, v_;
 };
 
+double top2_margin(const std::vector<float>& v) {
+  if (v.size() < 2) return 0;
+  std::vector<float> s = v;
+  std::partial_sort(s.begin(), s.begin() + 2, s.end(), std::greater<>());
+  double mx = 0;
+  for (const float x : v) mx = std::max(mx, std::fabs(double{x}));
+  return mx > 0 ? (double{s[0]} - double{s[1]}) / mx : 0;
+}
+
 std::int32_t argmax(const std::vector<float>& v) {
   return static_cast<std::int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
@@ -567,6 +577,9 @@ struct Row {
   double ttft_s = 0, decode_tok_s = 0;
   std::optional<double> offline_s, setup_s, load_s;
   std::optional<double> gpu_calls_per_token, bytes_per_token, gpu_share;
+  // After the prompt: (top logit − runner-up) / max |logit|, how far an
+  // error must move the logits to change the first token.
+  std::optional<double> step1_margin;
   std::vector<std::int32_t> tokens;
   std::optional<Agreement> vs_tee;
 };
@@ -594,7 +607,9 @@ std::string row_json(const Row& r, double tok_s_tee) {
       ", \"setup_s\": " + opt(r.setup_s) + ", \"load_s\": " + opt(r.load_s) +
       ",\n      \"gpu_calls_per_token\": " + opt(r.gpu_calls_per_token) +
       ", \"bytes_per_token\": " + opt(r.bytes_per_token) +
-      ", \"gpu_time_share\": " + opt(r.gpu_share) + ",\n      \"tokens\": " + tokens_json(r.tokens);
+      ", \"gpu_time_share\": " + opt(r.gpu_share) +
+      ", \"step1_top2_margin_over_max_abs\": " + opt(r.step1_margin) +
+      ",\n      \"tokens\": " + tokens_json(r.tokens);
   if (r.vs_tee) {
     const Agreement& a = *r.vs_tee;
     j += ",\n      \"vs_tee_only\": {\"equal_tokens\": " + std::to_string(a.equal) +
@@ -706,6 +721,7 @@ int run(int argc, char** argv) {
               " thread" + (o.threads == 1 ? "" : "s") + "), float32";
     r.ttft_s = tee->ttft_s;
     r.decode_tok_s = rate(tee->decode_s);
+    r.step1_margin = top2_margin(tee->first_logits);
     r.tokens = tee->tokens;
     rows.push_back(r);
   }
@@ -838,6 +854,7 @@ int run(int argc, char** argv) {
   line("first divergence", [](const Row& r) {
     return r.vs_tee && r.vs_tee->first ? D(static_cast<double>(*r.vs_tee->first)) : std::nullopt;
   });
+  line("step-1 top-2 margin (rel)", [](const Row& r) { return r.step1_margin; });
   line("logits rel diff, step 1",
        [](const Row& r) { return r.vs_tee ? D(r.vs_tee->first_logits_rel) : std::nullopt; });
   line("logits rel diff, last",
