@@ -5,7 +5,7 @@
 //   hix-outsource-bench [--model tiny-gpt2|gpt2-small] [--checkpoint DIR]
 //      [--backend cpu|cuda] [--json OUT] [--prompt-len 16] [--new-tokens 32]
 //      [--seed 1] [--threads 1] [--modes tee-only,outsourced,system]
-//      [--system-dtype bf16|f32] [--expect-agreement FRACTION]
+//      [--system-dtype bf16|f32] [--expect-agreement FRACTION] [--plan FILE]...
 //
 // Modes:
 //   tee-only    the whole forward pass in float32 on the CPU, in this
@@ -19,20 +19,29 @@
 //               CPU. Weights are quantized and loaded once and the masks for
 //               the whole run precomputed before any timer (the offline
 //               phase, reported on its own).
+//   --plan FILE partial protection (issue 15 §2): the same forward pass
+//               with each linear product placed by a protection plan
+//               (docs/specs/protection-plan.md: tee, blinded, exposed, or
+//               sampled by output column), one row per plan, each with its
+//               exposure report (what the untrusted side holds).
 //   system      the whole model on hix-gpu in protected mode (ModelRunner,
 //               as hix-bench runs it).
+// tee-only and outsourced are the plans `default tee` and `default blinded`.
 // A prefill sends the prompt's rows as one batch per linear layer; the
 // lm_head sees only the last row.
 //
-// Exit status 1 when --expect-agreement is given and the outsourced tokens
-// equal the tee-only tokens at fewer than that fraction of positions.
+// Exit status 1 when --expect-agreement is given and the outsourced or a
+// plan's tokens equal the tee-only tokens at fewer than that fraction of
+// positions.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -42,6 +51,7 @@
 
 #include "model_runner.hpp"
 #include "outsource.hpp"
+#include "plan.hpp"
 
 namespace {
 
@@ -70,6 +80,7 @@ struct Options {
   bool run_system = true;
   std::uint8_t system_dtype = HIX_VGPU_DT_BF16;
   std::optional<double> expect_agreement;
+  std::vector<std::string> plans;  // --plan FILE, one row each
 };
 
 // ---- The model, float32, matrices [in, out] as GPT-2's Conv1D stores them ----
@@ -175,6 +186,47 @@ std::vector<LinearRef> linear_refs(const Gpt2& m, const Options& o) {
   return r;
 }
 
+// What a protection plan is resolved against (plan.hpp): every parameter
+// once (lm_head is the token embedding), the per-position activations and
+// which of them each linear layer reads and writes; linears in the order of
+// linear_refs.
+os::ModelInventory inventory(const Gpt2& m) {
+  const std::uint64_t d = m.c.dim;
+  const std::uint64_t f = m.c.mlp;
+  os::ModelInventory inv;
+  inv.params_total = m.wte.size() + m.wpe.size() + m.lnf_g.size() + m.lnf_b.size();
+  inv.activations.push_back({"x0", d});
+  for (std::size_t l = 0; l < m.blocks.size(); ++l) {
+    const Block& b = m.blocks[l];
+    for (const auto* t : {&b.ln1_g, &b.ln1_b, &b.attn_w, &b.attn_b, &b.proj_w, &b.proj_b, &b.ln2_g,
+                          &b.ln2_b, &b.fc_w, &b.fc_b, &b.out_w, &b.out_b}) {
+      inv.params_total += t->size();
+    }
+    const std::string p = "h." + std::to_string(l) + ".";
+    for (const auto& [name, width] :
+         std::initializer_list<std::pair<const char*, std::uint64_t>>{{"ln_1", d},
+                                                                      {"qkv", 3 * d},
+                                                                      {"ctx", d},
+                                                                      {"attn", d},
+                                                                      {"mid", d},
+                                                                      {"ln_2", d},
+                                                                      {"fc", f},
+                                                                      {"gelu", f},
+                                                                      {"mlp", d},
+                                                                      {"out", d}}) {
+      inv.activations.push_back({p + name, width});
+    }
+    inv.linears.push_back({p + "attn.c_attn", d, 3 * d, p + "ln_1", p + "qkv"});
+    inv.linears.push_back({p + "attn.c_proj", d, d, p + "ctx", p + "attn"});
+    inv.linears.push_back({p + "mlp.c_fc", d, f, p + "ln_2", p + "fc"});
+    inv.linears.push_back({p + "mlp.c_proj", f, d, p + "gelu", p + "mlp"});
+  }
+  inv.activations.push_back({"ln_f", d});
+  inv.activations.push_back({"logits", m.c.vocab});
+  inv.linears.push_back({"lm_head", d, m.c.vocab, "ln_f", "logits"});
+  return inv;
+}
+
 // Who multiplies the linear layers.
 class Linears {
  public:
@@ -207,35 +259,6 @@ void matmul_columns(const LinearRef& l, std::span<const float> x, std::size_t ro
   }
 }
 
-// The TEE computes every product itself, on `threads` threads (columns split).
-class PlainLinears final : public Linears {
- public:
-  PlainLinears(std::vector<LinearRef> refs, unsigned threads)
-      : refs_(std::move(refs)), threads_(std::max(threads, 1u)) {}
-  Result<std::vector<float>> apply(std::size_t id, std::span<const float> x,
-                                   std::size_t rows) override {
-    const LinearRef& l = refs_[id];
-    std::vector<float> y(rows * l.n);
-    const std::size_t t = std::min<std::size_t>(threads_, l.n);
-    if (t <= 1) {
-      matmul_columns(l, x, rows, y, {0, l.n});
-      return y;
-    }
-    std::vector<std::thread> pool;
-    const std::size_t chunk = (l.n + t - 1) / t;
-    for (std::size_t i = 0; i < t; ++i) {
-      const ColumnRange cols{std::min(l.n, i * chunk), std::min(l.n, (i + 1) * chunk)};
-      pool.emplace_back([&, cols] { matmul_columns(l, x, rows, y, cols); });
-    }
-    for (auto& th : pool) th.join();
-    return y;
-  }
-
- private:
-  std::vector<LinearRef> refs_;
-  std::size_t threads_;
-};
-
 // Traffic and time of the outsourced products.
 struct GpuCounters {
   std::uint64_t calls = 0;
@@ -244,38 +267,76 @@ struct GpuCounters {
   double submit_s = 0;          // submit to completion (DMA in, MATMUL, DMA out)
 };
 
-// Every product blinded, multiplied by hix-gpu in plain mode, checked and
-// unblinded here.
-class BlindedLinears final : public Linears {
+// The linear products placed by a protection plan (plan.hpp): `tee` here,
+// `blinded` to hix-gpu in plain mode (blinded, checked, unblinded here),
+// `exposed` on hix-gpu in the clear, `sample` split by output column — the
+// protected columns here on `threads` threads while the GPU computes the
+// others in the clear, at the same time.
+class PlannedLinears final : public Linears {
  public:
   struct Setup {
     double quantize_s = 0;    // BlindedLinear::create (quantization, W·s)
-    double load_s = 0;        // the quantized weights into VRAM
+    double load_s = 0;        // the GPU's weights into VRAM
     double precompute_s = 0;  // masks and r·W for the whole run
     std::uint64_t weight_bytes = 0;
   };
 
-  static Result<std::unique_ptr<BlindedLinears>> create(const std::vector<LinearRef>& refs,
-                                                        BackendKind backend, Setup& setup) {
-    std::unique_ptr<BlindedLinears> b(new BlindedLinears());
+  static Result<std::unique_ptr<PlannedLinears>> create(const std::vector<LinearRef>& refs,
+                                                        const os::ResolvedPlan& plan,
+                                                        BackendKind backend, unsigned threads,
+                                                        Setup& setup) {
+    std::unique_ptr<PlannedLinears> b(new PlannedLinears());
+    b->threads_ = std::max(threads, 1u);
     auto t0 = Clock::now();
     std::uint64_t vram = 0;
     std::uint64_t in_bytes = 0;
     std::uint64_t out_bytes = 0;
     std::uint64_t largest_weights = 0;
-    for (const LinearRef& r : refs) {
-      auto layer = os::BlindedLinear::create(r.name, std::span(r.w, r.k * r.n), r.k, r.n);
-      if (!layer) return hix::model::fail(layer.error().message);
-      const std::uint64_t limb_rows = std::uint64_t{layer->limbs().count} * r.max_rows;
-      in_bytes = std::max<std::uint64_t>(in_bytes, limb_rows * r.k * 4);
-      out_bytes = std::max<std::uint64_t>(out_bytes, limb_rows * r.n * 4);
-      const std::uint64_t wbytes = std::uint64_t{r.k} * r.n * 4;
-      largest_weights = std::max(largest_weights, wbytes);
-      vram += wbytes + 256;
-      setup.weight_bytes += wbytes;
-      b->layers_.push_back(std::move(*layer));
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+      const LinearRef& r = refs[i];
+      Layer layer;
+      layer.ref = r;
+      layer.placement = plan.layers[i].placement;
+      std::size_t gpu_rows = r.max_rows;  // rows of the GPU's input per call
+      switch (layer.placement) {
+        case os::Placement::tee:
+          break;
+        case os::Placement::blinded: {
+          auto bl = os::BlindedLinear::create(r.name, std::span(r.w, r.k * r.n), r.k, r.n);
+          if (!bl) return hix::model::fail(bl.error().message);
+          gpu_rows *= bl->limbs().count;
+          layer.gpu_cols = r.n;
+          layer.device_weights = bl->device_weights();
+          layer.blinded.emplace(std::move(*bl));
+          break;
+        }
+        case os::Placement::exposed:
+          layer.gpu_cols = r.n;
+          layer.device_weights.assign(r.w, r.w + r.k * r.n);
+          break;
+        case os::Placement::sampled: {
+          auto split = os::split_columns(std::span(r.w, r.k * r.n), r.k, r.n,
+                                         plan.layers[i].protected_columns);
+          if (!split) return hix::model::fail(r.name + ": " + split.error().message);
+          layer.gpu_cols = split->open.size();
+          layer.device_weights = std::move(split->open_weights);
+          layer.split = std::move(*split);
+          break;
+        }
+      }
+      if (layer.gpu_cols != 0) {
+        in_bytes = std::max<std::uint64_t>(in_bytes, std::uint64_t{gpu_rows} * r.k * 4);
+        out_bytes =
+            std::max<std::uint64_t>(out_bytes, std::uint64_t{gpu_rows} * layer.gpu_cols * 4);
+        const std::uint64_t wbytes = layer.device_weights.size() * 4;
+        largest_weights = std::max(largest_weights, wbytes);
+        vram += wbytes + 256;
+        setup.weight_bytes += wbytes;
+      }
+      b->layers_.push_back(std::move(layer));
     }
     setup.quantize_s = since(t0);
+    if (vram == 0) return b;  // everything stays inside the TEE
 
     SessionConfig sc;
     sc.backend = backend;
@@ -291,26 +352,28 @@ class BlindedLinears final : public Linears {
     if (!in || !out) return device_error("MEM_ALLOC", !in ? in.status() : out.status());
 
     t0 = Clock::now();
-    for (const os::BlindedLinear& layer : b->layers_) {
-      auto w = s.alloc(std::uint64_t{layer.k()} * layer.n() * 4);
-      if (!w) return device_error("MEM_ALLOC " + layer.name(), w.status());
-      const os::DeviceBuffers buffers{.weights = *w, .input = *in, .output = *out};
-      b->buffers_.push_back(buffers);
-      const auto bytes = os::f32_bytes(layer.device_weights());
+    for (Layer& layer : b->layers_) {
+      if (layer.gpu_cols == 0) continue;
+      auto w = s.alloc(layer.device_weights.size() * 4);
+      if (!w) return device_error("MEM_ALLOC " + layer.ref.name, w.status());
+      layer.buffers = os::DeviceBuffers{.weights = *w, .input = *in, .output = *out};
+      const auto bytes = os::f32_bytes(layer.device_weights);
       const std::uint64_t mark = s.guest_mark();
       auto gpa = s.guest_alloc(bytes.size());
       if (!gpa) return device_error("guest memory", gpa.status());
       std::memcpy(s.guest(*gpa, bytes.size()).data(), bytes.data(), bytes.size());
       const Status st =
-          s.submit(os::gpu_load_weights(buffers, {.gpa = *gpa, .bytes = bytes.size()}));
-      if (st != Status::ok) return device_error("weights of " + layer.name(), st);
+          s.submit(os::gpu_load_weights(layer.buffers, {.gpa = *gpa, .bytes = bytes.size()}));
+      if (st != Status::ok) return device_error("weights of " + layer.ref.name, st);
       s.guest_release(mark);
+      layer.device_weights = {};
     }
     setup.load_s = since(t0);
 
     t0 = Clock::now();
-    for (std::size_t i = 0; i < refs.size(); ++i) {
-      auto r = b->layers_[i].precompute(refs[i].uses);
+    for (Layer& layer : b->layers_) {
+      if (!layer.blinded) continue;
+      auto r = layer.blinded->precompute(layer.ref.uses);
       if (!r) return hix::model::fail(r.error().message);
     }
     setup.precompute_s = since(t0);
@@ -319,44 +382,137 @@ class BlindedLinears final : public Linears {
 
   Result<std::vector<float>> apply(std::size_t id, std::span<const float> x,
                                    std::size_t rows) override {
-    os::BlindedLinear& layer = layers_[id];
+    Layer& layer = layers_[id];
+    const LinearRef& r = layer.ref;
+    switch (layer.placement) {
+      case os::Placement::tee: {
+        std::vector<float> y(rows * r.n);
+        matmul_threads(r, x, rows, y);
+        return y;
+      }
+      case os::Placement::blinded:
+        return apply_blinded(layer, x, rows);
+      case os::Placement::exposed: {
+        auto y = gpu_products(layer, x, rows, r.n);
+        if (!y) return y.error();
+        return std::move(*y);
+      }
+      case os::Placement::sampled:
+        return apply_sampled(layer, x, rows);
+    }
+    return hix::model::fail("unknown placement");
+  }
+
+  const GpuCounters& counters() const { return counters_; }
+  // One entry per distinct shape of the blinded layers.
+  std::string blinded_shapes_json() const {
+    std::vector<std::string> seen;
+    std::string j;
+    for (const Layer& layer : layers_) {
+      if (!layer.blinded) continue;
+      const os::BlindedLinear& l = *layer.blinded;
+      const std::string shape = std::to_string(l.k()) + "x" + std::to_string(l.n());
+      if (std::find(seen.begin(), seen.end(), shape) != seen.end()) continue;
+      seen.push_back(shape);
+      j += std::string(seen.size() > 1 ? ", " : "") + "{\"k_x_n\": \"" + shape +
+           "\", \"limbs\": " + std::to_string(l.limbs().count) +
+           ", \"limb_bits\": " + std::to_string(l.limbs().bits) + "}";
+    }
+    return j;
+  }
+
+ private:
+  struct Layer {
+    LinearRef ref;
+    os::Placement placement = os::Placement::tee;
+    std::optional<os::BlindedLinear> blinded;
+    std::size_t gpu_cols = 0;           // columns the GPU computes
+    std::vector<float> device_weights;  // [k, gpu_cols], until loaded
+    os::ColumnSplit split;              // sampled: the GPU's and the TEE's columns
+    os::DeviceBuffers buffers;
+  };
+
+  PlannedLinears() = default;
+
+  void matmul_threads(const LinearRef& l, std::span<const float> x, std::size_t rows,
+                      std::span<float> y) const {
+    const std::size_t t = std::min<std::size_t>(threads_, l.n);
+    if (t <= 1) {
+      matmul_columns(l, x, rows, y, {0, l.n});
+      return;
+    }
+    std::vector<std::thread> pool;
+    const std::size_t chunk = (l.n + t - 1) / t;
+    for (std::size_t i = 0; i < t; ++i) {
+      const ColumnRange cols{std::min(l.n, i * chunk), std::min(l.n, (i + 1) * chunk)};
+      pool.emplace_back([&, cols] { matmul_columns(l, x, rows, y, cols); });
+    }
+    for (auto& th : pool) th.join();
+  }
+
+  // The GPU's product of `input` ([m, k] f32) with the layer's device
+  // weights: [m, gpu_cols].
+  Result<std::vector<float>> gpu_products(Layer& layer, std::span<const float> input, std::size_t m,
+                                          std::size_t cols) {
     GpuSession& s = *session_;
-    auto blinded = layer.blind(x, rows);
-    if (!blinded) return hix::model::fail(blinded.error().message);
     const std::uint64_t mark = s.guest_mark();
-    const std::uint64_t in_bytes = blinded->limbs.size() * 4;
-    const std::uint64_t out_count = std::uint64_t{layer.limbs().count} * rows * layer.n();
+    const std::uint64_t in_bytes = input.size() * 4;
+    const std::uint64_t out_count = std::uint64_t{m} * cols;
     auto in_gpa = s.guest_alloc(in_bytes);
     auto out_gpa = s.guest_alloc(out_count * 4);
     if (!in_gpa || !out_gpa) return device_error("guest memory", Status::no_memory);
-    std::memcpy(s.guest(*in_gpa, in_bytes).data(), blinded->limbs.data(), in_bytes);
-    const auto cmd = os::gpu_matmul(layer, rows, buffers_[id],
+    std::memcpy(s.guest(*in_gpa, in_bytes).data(), input.data(), in_bytes);
+    const auto cmd = os::gpu_matmul(os::MatmulShape{m, layer.ref.k, cols}, layer.buffers,
                                     {.in = {.gpa = *in_gpa, .bytes = in_bytes},
                                      .out = {.gpa = *out_gpa, .bytes = out_count * 4}});
     const auto t0 = Clock::now();
     const Status st = s.submit(cmd);
     counters_.submit_s += since(t0);
-    if (st != Status::ok) return device_error("matmul of " + layer.name(), st);
+    if (st != Status::ok) return device_error("matmul of " + layer.ref.name, st);
     std::vector<float> products(out_count);
     std::memcpy(products.data(), s.guest(*out_gpa, out_count * 4).data(), out_count * 4);
     s.guest_release(mark);
     ++counters_.calls;
     counters_.bytes_in += in_bytes;
     counters_.bytes_out += out_count * 4;
-    auto y = layer.finish(*blinded, products);
+    return products;
+  }
+
+  Result<std::vector<float>> apply_blinded(Layer& layer, std::span<const float> x,
+                                           std::size_t rows) {
+    os::BlindedLinear& bl = *layer.blinded;
+    auto blinded = bl.blind(x, rows);
+    if (!blinded) return hix::model::fail(blinded.error().message);
+    auto products =
+        gpu_products(layer, blinded->limbs, std::size_t{bl.limbs().count} * rows, bl.n());
+    if (!products) return products.error();
+    auto y = bl.finish(*blinded, *products);
     if (!y) return hix::model::fail(y.error().message);
     return std::move(*y);
   }
 
-  const GpuCounters& counters() const { return counters_; }
-  void reset_counters() { counters_ = {}; }
-  const std::vector<os::BlindedLinear>& layers() const { return layers_; }
+  // The TEE's columns on the worker threads while this thread waits for the
+  // GPU's; both are scattered into y.
+  Result<std::vector<float>> apply_sampled(Layer& layer, std::span<const float> x,
+                                           std::size_t rows) {
+    const LinearRef& r = layer.ref;
+    const os::ColumnSplit& split = layer.split;
+    const LinearRef kept{r.name, split.kept_weights.data(), r.k, split.kept.size(), 0, 0};
+    std::vector<float> y_kept(rows * kept.n);
+    std::thread tee;
+    if (kept.n != 0) tee = std::thread([&] { matmul_threads(kept, x, rows, y_kept); });
+    Result<std::vector<float>> y_open = std::vector<float>();
+    if (layer.gpu_cols != 0) y_open = gpu_products(layer, x, rows, layer.gpu_cols);
+    if (tee.joinable()) tee.join();
+    if (!y_open) return y_open.error();
+    std::vector<float> y(rows * r.n);
+    os::merge_columns(split, rows, {.open = *y_open, .kept = y_kept}, y);
+    return y;
+  }
 
- private:
-  BlindedLinears() = default;
   std::unique_ptr<GpuSession> session_;
-  std::vector<os::BlindedLinear> layers_;
-  std::vector<os::DeviceBuffers> buffers_;
+  std::vector<Layer> layers_;
+  unsigned threads_ = 1;
   GpuCounters counters_;
 };
 
@@ -582,6 +738,9 @@ struct Row {
   std::optional<double> step1_margin;
   std::vector<std::int32_t> tokens;
   std::optional<Agreement> vs_tee;
+  std::optional<os::Exposure> exposure;
+  std::string exposure_json;  // the plan's report (plan.hpp), or empty
+  std::vector<float> first_logits, last_logits;
 };
 
 std::string num(double v) {
@@ -610,6 +769,7 @@ std::string row_json(const Row& r, double tok_s_tee) {
       ", \"gpu_time_share\": " + opt(r.gpu_share) +
       ", \"step1_top2_margin_over_max_abs\": " + opt(r.step1_margin) +
       ",\n      \"tokens\": " + tokens_json(r.tokens);
+  if (!r.exposure_json.empty()) j += ",\n      \"exposure\": " + r.exposure_json;
   if (r.vs_tee) {
     const Agreement& a = *r.vs_tee;
     j += ",\n      \"vs_tee_only\": {\"equal_tokens\": " + std::to_string(a.equal) +
@@ -626,7 +786,8 @@ int usage(const char* argv0) {
                "usage: %s [--model tiny-gpt2|gpt2-small] [--checkpoint DIR] [--backend cpu|cuda]\n"
                "          [--json OUT] [--prompt-len 16] [--new-tokens 32] [--seed 1]\n"
                "          [--threads 1] [--modes tee-only,outsourced,system]\n"
-               "          [--system-dtype bf16|f32] [--expect-agreement FRACTION]\n",
+               "          [--system-dtype bf16|f32] [--expect-agreement FRACTION]\n"
+               "          [--plan FILE]...\n",
                argv0);
   return 2;
 }
@@ -667,6 +828,8 @@ bool parse_options(int argc, char** argv, Options& o) {
       const std::string m = std::string(",") + v + ",";
       o.run_outsourced = m.find(",outsourced,") != std::string::npos;
       o.run_system = m.find(",system,") != std::string::npos;
+    } else if (a == "--plan") {
+      o.plans.emplace_back(v);
     } else if (a == "--system-dtype") {
       const std::string d = v;
       if (d != "bf16" && d != "f32") return false;
@@ -681,6 +844,23 @@ bool parse_options(int argc, char** argv, Options& o) {
     }
   }
   return true;
+}
+
+// A plan file, refused above the spec's bound before it is read whole.
+Result<std::string> read_text_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return hix::model::fail("cannot open");
+  std::string text;
+  std::array<char, 4096> buf{};
+  while (f.read(buf.data(), buf.size()) || f.gcount() > 0) {
+    text.append(buf.data(), static_cast<std::size_t>(f.gcount()));
+    if (text.size() > os::kPlanMaxBytes) {
+      return hix::model::fail("over the plan's " + std::to_string(os::kPlanMaxBytes) +
+                              "-byte bound");
+    }
+  }
+  if (f.bad()) return hix::model::fail("read error");
+  return text;
 }
 
 int die(const std::string& what) {
@@ -709,62 +889,96 @@ int run(int argc, char** argv) {
   const double decode_steps = o.new_tokens > 1 ? o.new_tokens - 1 : 0;
   const auto rate = [decode_steps](double s) { return s > 0 ? decode_steps / s : 0.0; };
   std::vector<Row> rows;
+  std::string layers_json;  // the blinded layers' shapes, one entry per distinct shape
 
-  // 1. TEE-only.
-  PlainLinears plain(refs, o.threads);
-  auto tee = generate(m, plain, prompt, o.new_tokens);
-  if (!tee) return die("tee-only: " + tee.why());
-  {
-    Row r;
-    r.mode = "tee-only";
-    r.where = "cpu, in-process; the code an enclave would run (" + std::to_string(o.threads) +
-              " thread" + (o.threads == 1 ? "" : "s") + "), float32";
-    r.ttft_s = tee->ttft_s;
-    r.decode_tok_s = rate(tee->decode_s);
-    r.step1_margin = top2_margin(tee->first_logits);
-    r.tokens = tee->tokens;
-    rows.push_back(r);
-  }
-
-  // 2. Outsourced linear layers.
-  std::optional<std::size_t> outsourced_equal;
-  std::string layers_json;  // one entry per distinct shape
-  if (o.run_outsourced) {
-    BlindedLinears::Setup setup;
-    auto lin = BlindedLinears::create(refs, o.backend, setup);
-    if (!lin) return die("outsourced: " + lin.why());
+  const os::ModelInventory inv = inventory(m);
+  // One row: the model with its linear products placed by `plan`.
+  const auto planned = [&](const std::string& mode, const std::string& where,
+                           const os::ProtectionPlan& plan) -> Result<Row> {
+    auto resolved = os::resolve(plan, inv);
+    if (!resolved) return hix::model::fail(resolved.error().message);
+    if (resolved->name.empty()) resolved->name = mode;
+    auto e = os::exposure(inv, *resolved);
+    if (!e) return hix::model::fail(e.error().message);
+    PlannedLinears::Setup setup;
+    auto lin = PlannedLinears::create(refs, *resolved, o.backend, o.threads, setup);
+    if (!lin) return lin.error();
     auto g = generate(m, **lin, prompt, o.new_tokens);
-    if (!g) return die("outsourced: " + g.why());
+    if (!g) return g.error();
     const GpuCounters& c = (*lin)->counters();
     Row r;
-    r.mode = "outsourced";
-    r.where = "linear layers blinded to hix-gpu (" + std::string(to_string(o.backend)) +
-              ", plain mode); attention, norms, GELU on the cpu in-process";
+    r.mode = mode;
+    r.where = where;
     r.ttft_s = g->ttft_s;
     r.decode_tok_s = rate(g->decode_s);
-    r.offline_s = setup.precompute_s;
-    r.setup_s = setup.quantize_s;
-    r.load_s = setup.load_s;
-    // Every forward pass makes the same calls; bytes per token over all
-    // tokens that went through the model (prompt rows and decode rows).
-    const double forwards = 1.0 + decode_steps;
-    const double token_rows = static_cast<double>(o.prompt_len) + decode_steps;
-    r.gpu_calls_per_token = static_cast<double>(c.calls) / forwards;
-    r.bytes_per_token = static_cast<double>(c.bytes_in + c.bytes_out) / token_rows;
-    r.gpu_share = c.submit_s / (g->ttft_s + g->decode_s);
+    r.step1_margin = top2_margin(g->first_logits);
     r.tokens = g->tokens;
-    r.vs_tee = agree(g->tokens, g->first_logits, g->last_logits, *tee);
-    outsourced_equal = r.vs_tee->equal;
-    std::vector<std::string> seen;
-    for (const os::BlindedLinear& l : (*lin)->layers()) {
-      const std::string shape = std::to_string(l.k()) + "x" + std::to_string(l.n());
-      if (std::find(seen.begin(), seen.end(), shape) != seen.end()) continue;
-      seen.push_back(shape);
-      layers_json += std::string(seen.size() > 1 ? ", " : "") + "{\"k_x_n\": \"" + shape +
-                     "\", \"limbs\": " + std::to_string(l.limbs().count) +
-                     ", \"limb_bits\": " + std::to_string(l.limbs().bits) + "}";
+    r.exposure = *e;
+    r.exposure_json = os::exposure_json(*resolved, *e);
+    r.first_logits = std::move(g->first_logits);
+    r.last_logits = std::move(g->last_logits);
+    if (c.calls != 0) {
+      r.offline_s = setup.precompute_s;
+      r.setup_s = setup.quantize_s;
+      r.load_s = setup.load_s;
+      // Every forward pass makes the same calls; bytes per token over all
+      // tokens that went through the model (prompt rows and decode rows).
+      const double forwards = 1.0 + decode_steps;
+      const double token_rows = static_cast<double>(o.prompt_len) + decode_steps;
+      r.gpu_calls_per_token = static_cast<double>(c.calls) / forwards;
+      r.bytes_per_token = static_cast<double>(c.bytes_in + c.bytes_out) / token_rows;
+      r.gpu_share = c.submit_s / (g->ttft_s + g->decode_s);
     }
-    rows.push_back(r);
+    if (layers_json.empty()) layers_json = (*lin)->blinded_shapes_json();
+    return r;
+  };
+  const std::string gpu = "hix-gpu (" + std::string(to_string(o.backend)) + ", plain mode)";
+
+  // 1. TEE-only: every product inside the TEE.
+  os::ProtectionPlan everything;
+  everything.seed = o.seed;
+  everything.fallback = os::Placement::tee;
+  auto tee_row =
+      planned("tee-only",
+              "cpu, in-process; the code an enclave would run (" + std::to_string(o.threads) +
+                  " thread" + (o.threads == 1 ? "" : "s") + "), float32",
+              everything);
+  if (!tee_row) return die("tee-only: " + tee_row.why());
+  rows.push_back(*tee_row);
+  Generation tee;
+  tee.tokens = tee_row->tokens;
+  tee.first_logits = tee_row->first_logits;
+  tee.last_logits = tee_row->last_logits;
+
+  // 2. Outsourced: every product blinded.
+  std::optional<std::size_t> outsourced_equal;
+  if (o.run_outsourced) {
+    os::ProtectionPlan blinded;
+    blinded.seed = o.seed;
+    blinded.fallback = os::Placement::blinded;
+    auto r =
+        planned("outsourced",
+                "linear layers blinded to " + gpu + "; attention, norms, GELU on the cpu", blinded);
+    if (!r) return die("outsourced: " + r.why());
+    r->vs_tee = agree(r->tokens, r->first_logits, r->last_logits, tee);
+    outsourced_equal = r->vs_tee->equal;
+    rows.push_back(*r);
+  }
+
+  // Partial protection: one row per plan file.
+  for (const std::string& path : o.plans) {
+    auto text = read_text_file(path);
+    if (!text) return die(path + ": " + text.why());
+    auto plan = os::parse_plan(*text);
+    if (!plan) return die(path + ": " + plan.error().message);
+    const std::string name = plan->name.empty() ? path : plan->name;
+    std::string where = "partial protection (" + path;
+    where += "): linear products placed by the plan, the GPU's on ";
+    where += gpu;
+    auto r = planned(name, where, *plan);
+    if (!r) return die(name + ": " + r.why());
+    r->vs_tee = agree(r->tokens, r->first_logits, r->last_logits, tee);
+    rows.push_back(*r);
   }
 
   // 3. The system-level path: the whole model on hix-gpu, protected mode.
@@ -793,7 +1007,7 @@ int run(int argc, char** argv) {
     r.decode_tok_s = rate(all->generate_s - first->generate_s);
     r.load_s = all->load_s;
     r.tokens.assign(all->tokens.begin() + o.prompt_len, all->tokens.end());
-    r.vs_tee = agree(r.tokens, first->last_logits, all->last_logits, *tee);
+    r.vs_tee = agree(r.tokens, first->last_logits, all->last_logits, tee);
     rows.push_back(r);
   }
 
@@ -857,6 +1071,11 @@ int run(int argc, char** argv) {
   line("first divergence", [](const Row& r) {
     return r.vs_tee && r.vs_tee->first ? D(static_cast<double>(*r.vs_tee->first)) : std::nullopt;
   });
+  line("params visible (frac)",
+       [](const Row& r) { return r.exposure ? D(r.exposure->params_fraction()) : std::nullopt; });
+  line("activations visible (frac)", [](const Row& r) {
+    return r.exposure ? D(r.exposure->activations_fraction()) : std::nullopt;
+  });
   line("step-1 top-2 margin (rel)", [](const Row& r) { return r.step1_margin; });
   line("logits rel diff, step 1",
        [](const Row& r) { return r.vs_tee ? D(r.vs_tee->first_logits_rel) : std::nullopt; });
@@ -864,13 +1083,19 @@ int run(int argc, char** argv) {
        [](const Row& r) { return r.vs_tee ? D(r.vs_tee->last_logits_rel) : std::nullopt; });
 
   if (o.expect_agreement) {
-    if (!outsourced_equal) return die("--expect-agreement needs the outsourced mode");
-    const double frac = static_cast<double>(*outsourced_equal) / o.new_tokens;
-    if (frac < *o.expect_agreement) {
-      return die("outsourced tokens agree with tee-only at " + num(frac) + " of positions, below " +
-                 num(*o.expect_agreement));
+    if (!outsourced_equal && o.plans.empty()) {
+      return die("--expect-agreement needs the outsourced mode or a plan");
     }
-    std::fprintf(stderr, "outsourced agreement %.3g >= %.3g\n", frac, *o.expect_agreement);
+    for (const Row& r : rows) {
+      if (!r.vs_tee || r.mode == "system") continue;
+      const double frac = static_cast<double>(r.vs_tee->equal) / o.new_tokens;
+      if (frac < *o.expect_agreement) {
+        return die(r.mode + " tokens agree with tee-only at " + num(frac) +
+                   " of positions, below " + num(*o.expect_agreement));
+      }
+      std::fprintf(stderr, "%s agreement %.3g >= %.3g\n", r.mode.c_str(), frac,
+                   *o.expect_agreement);
+    }
   }
   return 0;
 }

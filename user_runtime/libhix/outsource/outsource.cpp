@@ -302,21 +302,25 @@ vgpu::CmdbufBuilder gpu_load_weights(DeviceBuffers buffers, vgpu::GuestRange wei
   return b;
 }
 
-vgpu::CmdbufBuilder gpu_matmul(const BlindedLinear& layer, std::size_t rows, DeviceBuffers buffers,
-                               GuestTransfer guest) {
-  const std::size_t m = std::size_t{layer.limbs().count} * rows;
+vgpu::CmdbufBuilder gpu_matmul(MatmulShape shape, DeviceBuffers buffers, GuestTransfer guest) {
   vgpu::CmdbufBuilder b;
   b.dma(HIX_VGPU_OP_DMA_IN, vgpu::tref(buffers.input, HIX_VGPU_DT_F32), guest.in);
   hix_vgpu_op_matmul mm{};
   mm.out = vgpu::tref(buffers.output, HIX_VGPU_DT_F32);
   mm.a = vgpu::tref(buffers.input, HIX_VGPU_DT_F32);
   mm.b = vgpu::tref(buffers.weights, HIX_VGPU_DT_F32);
-  mm.m = static_cast<std::uint32_t>(m);
-  mm.n = static_cast<std::uint32_t>(layer.n());
-  mm.k = static_cast<std::uint32_t>(layer.k());
+  mm.m = static_cast<std::uint32_t>(shape.m);
+  mm.n = static_cast<std::uint32_t>(shape.n);
+  mm.k = static_cast<std::uint32_t>(shape.k);
   b.add(HIX_VGPU_OP_MATMUL, mm);
   b.dma(HIX_VGPU_OP_DMA_OUT, vgpu::tref(buffers.output, HIX_VGPU_DT_F32), guest.out);
   return b;
+}
+
+vgpu::CmdbufBuilder gpu_matmul(const BlindedLinear& layer, std::size_t rows, DeviceBuffers buffers,
+                               GuestTransfer guest) {
+  return gpu_matmul({std::size_t{layer.limbs().count} * rows, layer.k(), layer.n()}, buffers,
+                    guest);
 }
 
 std::vector<std::byte> f32_bytes(std::span<const float> v) {

@@ -178,6 +178,15 @@ struct GuestTransfer {
 vgpu::CmdbufBuilder gpu_matmul(const BlindedLinear& layer, std::size_t rows, DeviceBuffers buffers,
                                GuestTransfer guest);
 
+// y [m, n] = x [m, k] · W [k, n] in f32 for a product the plan computes in
+// the clear on the GPU (plan.hpp: exposed, and a sampled layer's open
+// columns): DMA_IN of x, one MATMUL, DMA_OUT of y.
+struct MatmulShape {
+  std::size_t m = 0, k = 0, n = 0;
+};
+
+vgpu::CmdbufBuilder gpu_matmul(MatmulShape shape, DeviceBuffers buffers, GuestTransfer guest);
+
 // f32 values as the bytes a DMA moves (little-endian hosts).
 std::vector<std::byte> f32_bytes(std::span<const float> v);
 
