@@ -11,7 +11,8 @@
 //     ecall_roundtrip_ns=<median> (plus mean/min/max);
 //   - runs each --ecall N in order with HEX (default empty) as the in/out
 //     buffer and prints one ECALL line: the outcome, the buffer afterwards
-//     and UNSCRUBBED=<registers left non-zero, or none>.
+//     and UNSCRUBBED=<registers left non-zero, or none>; then one line
+//     ECALL_NS=N <nanoseconds from EENTER's call to its return>.
 // Exit status: 0 all ok; 2 usage, image or load failure; 3 an ecall returned
 // an error status; 4 the enclave aborted; 5 EENTER was refused.
 #include <time.h>
@@ -220,12 +221,16 @@ int main(int argc, char** argv) {
   int rc = 0;
   if (o.bench != 0) rc = run_bench(enclave, o);
   for (EcallRequest& req : o.ecalls) {
+    const std::uint64_t t0 = now_ns();
     const auto r = enclave.ecall(req.number, req.buffer);
+    const std::uint64_t elapsed = now_ns() - t0;
     std::printf("ECALL=%llu %s OUT=%s UNSCRUBBED=%s\n", static_cast<unsigned long long>(req.number),
                 describe(r).c_str(), hix::to_hex(req.buffer).c_str(),
                 r.status == hix::loader::Status::enter_failed
                     ? "n/a"
                     : join(hix::loader::unscrubbed_registers(r)).c_str());
+    std::printf("ECALL_NS=%llu %llu\n", static_cast<unsigned long long>(req.number),
+                static_cast<unsigned long long>(elapsed));
     if (rc == 0) rc = exit_code_of(r);
   }
   return rc;

@@ -2,6 +2,7 @@
  * OpenHIX: the HIX platform object (docs/specs/hix-isa.md §1).
  *
  *   -object hix-platform,id=hix,key=FILE,audit=FILE[,enforce=on|off]
+ *           [,epc-pages=N]
  *
  * Holds the platform key, the EPCM and enclaves (hix_core), the audit log
  * and the abort page. One per machine.
@@ -11,6 +12,7 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qapi/visitor.h"
 #include "qemu/error-report.h"
 #include "qemu/module.h"
 #include "qemu/units.h"
@@ -28,6 +30,7 @@
 HixPlatform *hix_platform;
 
 #define HIX_DEFAULT_EPC_PAGES 65536 /* 256 MiB */
+#define HIX_MAX_EPC_PAGES 1048576   /* 4 GiB */
 
 /* ---- EPC is RAM with one address (spec §16.1) ---------------------------- */
 
@@ -351,6 +354,30 @@ static void hix_set_enforce(Object *obj, bool value, Error **errp)
     HIX_PLATFORM(obj)->enforce = value;
 }
 
+static void hix_get_epc_pages(Object *obj, Visitor *v, const char *name,
+                              void *opaque, Error **errp)
+{
+    uint32_t value = HIX_PLATFORM(obj)->epc_pages;
+
+    visit_type_uint32(v, name, &value, errp);
+}
+
+static void hix_set_epc_pages(Object *obj, Visitor *v, const char *name,
+                              void *opaque, Error **errp)
+{
+    uint32_t value;
+
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (value == 0 || value > HIX_MAX_EPC_PAGES) {
+        error_setg(errp, "hix-platform: epc-pages must be 1 to %u, not %u",
+                   HIX_MAX_EPC_PAGES, value);
+        return;
+    }
+    HIX_PLATFORM(obj)->epc_pages = value;
+}
+
 static void hix_platform_init(Object *obj)
 {
     HixPlatform *s = HIX_PLATFORM(obj);
@@ -389,6 +416,10 @@ static void hix_platform_class_init(ObjectClass *oc, void *data)
                                    hix_set_enforce);
     object_class_property_set_description(
         oc, "enforce", "on: EPC memory checks active; off: attack controls");
+    object_class_property_add(oc, "epc-pages", "uint32", hix_get_epc_pages,
+                              hix_set_epc_pages, NULL, NULL);
+    object_class_property_set_description(
+        oc, "epc-pages", "EPCM capacity in 4 KiB pages (default 65536)");
 }
 
 static const TypeInfo hix_platform_info = {
