@@ -148,6 +148,33 @@ class DeviceCrypto {
                                     std::span<const std::uint8_t, kKeyBytes> key) = 0;
   // Zeroes the engine's staging memory (scrub).
   [[nodiscard]] virtual Status wipe() = 0;
+
+  // One tensor of a run of DMA_IN_DECRYPT ops (spec §7.2.1).
+  struct OpenItem {
+    VramOffset dst;
+    std::uint64_t bytes;
+    std::span<const std::byte> sealed;  // sealed_size(bytes) bytes of guest memory
+    SealParams params;
+    std::span<const std::uint8_t, kKeyBytes> key;
+  };
+  struct RunOutcome {
+    std::size_t opened;  // the leading tensors written
+    Status status;       // ok: all of them; else tensor `opened`'s status
+  };
+  // A run as one call: nothing of a tensor is written before every chunk of
+  // it and of every earlier tensor has verified, and nothing after the first
+  // tensor that fails. That tensor's range is left as it was or zeroed; the
+  // CryptoEngine zeroes it. The destinations do not overlap (the executor
+  // ends a run before one that would). By default, one open() per tensor.
+  [[nodiscard]] virtual RunOutcome open_run(std::span<const OpenItem> run) {
+    for (std::size_t i = 0; i < run.size(); ++i) {
+      const OpenItem& t = run[i];
+      if (const Status s = open(t.dst, t.bytes, t.sealed, t.params, t.key); s != Status::ok) {
+        return {i, s};
+      }
+    }
+    return {run.size(), Status::ok};
+  }
 };
 
 class Backend {

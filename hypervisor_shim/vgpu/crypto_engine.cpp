@@ -91,6 +91,112 @@ Status CryptoEngine::dma_in_decrypt(VramOffset dst, GuestPhys src, std::uint64_t
   return open_into(dst, sealed, bytes, params, key);
 }
 
+RunOutcome CryptoEngine::dma_in_decrypt_run(std::span<const DecryptItem> run) {
+  // Spec §7.2.1: a tensor whose sealed bytes cannot be fetched ends the run
+  // there; the tensors before it run, then it fails as its op would (the
+  // fetch below checks, counts and fails exactly as dma_in_decrypt's).
+  std::size_t n = 0;
+  Status stop = Status::ok;
+  std::uint64_t total = 0;
+  for (; n < run.size(); ++n) {
+    const std::uint64_t size = sealed_size(run[n].bytes);
+    if (size == 0) {
+      stop = Status::invalid_arg;
+      break;
+    }
+    total += size;
+  }
+  const bool on_device = backend_.device_crypto() != nullptr;
+  // The host engine checks copies the guest can no longer change, back to
+  // back in the staging; the device engine copies guest memory itself.
+  const std::span<std::byte> staging =
+      on_device ? std::span<std::byte>{} : sealed_staging(total, false);
+  std::vector<std::span<const std::byte>> sealed;
+  sealed.reserve(n);
+  std::uint64_t at = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t size = sealed_size(run[i].bytes);
+    if (on_device) {
+      auto guest = dma_.map(run[i].src, size);
+      if (!guest) {
+        stop = guest.status();
+        n = i;
+        break;
+      }
+      sealed.emplace_back(*guest);
+    } else {
+      const std::span<std::byte> copy = staging.subspan(at, size);
+      if (const Status s = dma_.read(run[i].src, copy); s != Status::ok) {
+        stop = s;
+        n = i;
+        break;
+      }
+      sealed.emplace_back(copy);
+      at += size;
+    }
+  }
+  if (n > 0) {
+    if (n > 1) runs_.fetch_add(1, std::memory_order_relaxed);
+    const RunOutcome done = open_run(run.first(n), sealed);
+    if (done.status != Status::ok) return done;
+  }
+  return {n, stop};
+}
+
+RunOutcome CryptoEngine::open_run(std::span<const DecryptItem> run,
+                                  std::span<const std::span<const std::byte>> sealed) {
+  DeviceCrypto* dc = backend_.device_crypto();
+  if (dc == nullptr) return open_run_on_host(run, sealed);
+  std::vector<DeviceCrypto::OpenItem> items;
+  items.reserve(run.size());
+  for (std::size_t i = 0; i < run.size(); ++i) {
+    items.push_back({run[i].dst, run[i].bytes, sealed[i], run[i].params, run[i].key});
+  }
+  const RunOutcome r = dc->open_run(items);
+  if (r.status != Status::auth_failed) return r;
+  saturating_increment(auth_failures_);
+  // Spec §7.2: the failing tensor's range reads as zeros.
+  if (const Status z = backend_.zero(run[r.opened].dst, run[r.opened].bytes); z != Status::ok) {
+    return {r.opened, z};
+  }
+  return r;
+}
+
+// The host's run: every tensor opened (verified, then decrypted) into the
+// plaintext staging up to the first that fails; only then are the verified
+// ones written, in order, and the failing one's range zeroed.
+RunOutcome CryptoEngine::open_run_on_host(std::span<const DecryptItem> run,
+                                          std::span<const std::span<const std::byte>> sealed) {
+  std::uint64_t plain_total = 0;
+  for (const DecryptItem& t : run) plain_total += t.bytes;
+  if (plain_.size() < plain_total) plain_.resize(plain_total);
+  std::size_t verified = 0;
+  std::uint64_t at = 0;
+  for (; verified < run.size(); ++verified) {
+    const DecryptItem& t = run[verified];
+    const std::span<std::byte> plain(plain_.data() + at, t.bytes);
+    // open_tensor zeroes `plain` when it fails.
+    if (open_tensor(plain, sealed[verified], t.params, t.key) != Status::ok) break;
+    at += t.bytes;
+  }
+  RunOutcome out{verified, Status::ok};
+  at = 0;
+  for (std::size_t i = 0; i < verified; ++i) {
+    const std::span<const std::byte> plain(plain_.data() + at, run[i].bytes);
+    if (const Status s = backend_.write_bytes(run[i].dst, plain); s != Status::ok) {
+      out = {i, s};
+      break;
+    }
+    at += run[i].bytes;
+  }
+  sodium_memzero(plain_.data(), plain_total);
+  if (out.status != Status::ok || verified == run.size()) return out;
+  saturating_increment(auth_failures_);
+  const DecryptItem& bad = run[verified];
+  if (const Status z = backend_.zero(bad.dst, bad.bytes); z != Status::ok) return {verified, z};
+  return {verified, Status::auth_failed};
+}
+
 Status CryptoEngine::dma_in_decrypt_peer(VramOffset dst, const PeerDisks& disks, PeerAt at,
                                          std::uint64_t bytes, SealParams params,
                                          std::span<const std::uint8_t, kKeyBytes> key) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "backend.hpp"
@@ -16,6 +17,25 @@
 #include "sealed_chunk.hpp"
 
 namespace hix::vgpu {
+
+// How many consecutive DMA_IN_DECRYPT ops the device hands the engine as one
+// run (spec §7.2.1): at most `max_tensors` tensors (below 2: no runs, every
+// op on its own) of at most `max_sealed_bytes` sealed bytes together (the
+// engine stages them all at once; a larger tensor runs on its own).
+struct DecryptRunLimits {
+  std::uint32_t max_tensors = 1024;
+  std::uint64_t max_sealed_bytes = std::uint64_t{1} << 30;
+};
+
+// One DMA_IN_DECRYPT of a run: the op's operands, checked by the executor.
+struct DecryptItem {
+  VramOffset dst;
+  GuestPhys src;
+  std::uint64_t bytes;
+  SealParams params;
+  std::span<const std::uint8_t, kKeyBytes> key;
+};
+using RunOutcome = DeviceCrypto::RunOutcome;
 
 class CryptoEngine {
  public:
@@ -33,11 +53,20 @@ class CryptoEngine {
   [[nodiscard]] Status dma_in_decrypt_peer(VramOffset dst, const PeerDisks& disks, PeerAt at,
                                            std::uint64_t bytes, SealParams params,
                                            std::span<const std::uint8_t, kKeyBytes> key);
+  // A run of DMA_IN_DECRYPT ops as one call (spec §7.2.1), with the result
+  // of running them one by one: the tensors before the first that fails are
+  // written; that one fails as its op would (AUTH_FAILED counted once, its
+  // range zeroed; DMA_DENIED counted by the DMA engine) and nothing after it
+  // is touched. Destinations must not overlap.
+  [[nodiscard]] RunOutcome dma_in_decrypt_run(std::span<const DecryptItem> run);
   [[nodiscard]] Status dma_out_encrypt(VramOffset src, GuestPhys dst, std::uint64_t bytes,
                                        SealParams params,
                                        std::span<const std::uint8_t, kKeyBytes> key);
 
   std::uint32_t auth_failures() const { return auth_failures_.load(std::memory_order_relaxed); }
+  // Runs of two or more tensors opened as one call, since the engine was
+  // made (tests and benchmarks: whether runs happened at all).
+  std::uint64_t runs() const { return runs_.load(std::memory_order_relaxed); }
   void reset_counter() { auth_failures_.store(0, std::memory_order_relaxed); }
   // Wipes and releases the staging memory (scrub).
   void wipe();
@@ -48,6 +77,12 @@ class CryptoEngine {
   [[nodiscard]] Status open_into(VramOffset dst, std::span<const std::byte> sealed,
                                  std::uint64_t bytes, SealParams params,
                                  std::span<const std::uint8_t, kKeyBytes> key);
+  // Opens the first tensors of a run whose sealed bytes have been fetched
+  // (`sealed[i]` is run[i]'s), on the backend's engine or the host's.
+  [[nodiscard]] RunOutcome open_run(std::span<const DecryptItem> run,
+                                    std::span<const std::span<const std::byte>> sealed);
+  [[nodiscard]] RunOutcome open_run_on_host(std::span<const DecryptItem> run,
+                                            std::span<const std::span<const std::byte>> sealed);
   // The first `total` bytes of the ciphertext staging; with `pin`, the whole
   // staging pinned where the backend can (its copy into device memory then
   // runs at the link's speed, as from pinned guest RAM).
@@ -60,6 +95,7 @@ class CryptoEngine {
   std::vector<std::byte> plain_;   // staging: plaintext, wiped after each use
   std::span<std::byte> pinned_;    // sealed_ as pinned by the backend, if it is
   std::atomic<std::uint32_t> auth_failures_{0};
+  std::atomic<std::uint64_t> runs_{0};
 };
 
 }  // namespace hix::vgpu

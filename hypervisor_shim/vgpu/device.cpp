@@ -429,7 +429,7 @@ bool Device::process_one_locked() {
     complete_locked(e, parsed.status, parsed.op_index);
   } else {
     Executor ex(ExecEnv{*backend_, dma_, crypto_, *ctx, protected_.load(), config_.op_budget, e.ctx,
-                        &recordings_, config_.peer_disks.get()});
+                        &recordings_, config_.peer_disks.get(), config_.decrypt_runs});
     ExecResult r = ex.validate(parsed.program, cmd);
     if (r.status == Status::ok) r = ex.run(parsed.program, cmd);
     complete_locked(e, r.status, r.op_index);
@@ -511,6 +511,11 @@ void Device::unpin_guest_locked() {
 void Device::set_dma_deny(std::vector<DenyRange> ranges) {
   const std::lock_guard exec(exec_mu_);
   dma_.set_deny(std::move(ranges));
+}
+
+void Device::set_decrypt_runs(DecryptRunLimits limits) {
+  const std::lock_guard exec(exec_mu_);
+  config_.decrypt_runs = limits;
 }
 
 std::size_t Device::live_contexts() {

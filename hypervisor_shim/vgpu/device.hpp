@@ -39,6 +39,9 @@ struct DeviceConfig {
   bool inline_execution = true;
   // The peer disks (spec §7.4) the device reads; none when null.
   std::shared_ptr<const PeerDisks> peer_disks{};
+  // Runs of DMA_IN_DECRYPT as one crypto-engine call (spec §7.2.1);
+  // max_tensors below 2 runs every op on its own.
+  DecryptRunLimits decrypt_runs{};
 #ifdef HIX_VGPU_TESTING
   // The attack tests' control only (never in the server): every install
   // restarts its key's counters, as before the key ledger (spec §4.1).
@@ -65,6 +68,8 @@ class Device {
   void attach_guest_memory(std::unique_ptr<GuestMemory> mem);
   void set_dma_deny(std::vector<DenyRange> ranges);
   void set_lock(bool locked, std::uint64_t owner);
+  // Between command buffers (benchmarks compare runs with one by one).
+  void set_decrypt_runs(DecryptRunLimits limits);
   void reset();
 
   // Consumes up to `max_entries` ready ring entries; returns how many.
@@ -74,6 +79,7 @@ class Device {
 
   // For tests and benchmarks that inspect VRAM through the backend seam.
   Backend& backend() { return *backend_; }
+  const CryptoEngine& crypto() const { return crypto_; }
   std::size_t live_contexts();
 
  private:

@@ -246,12 +246,9 @@ Status Executor::dma(Mode m, const OpDesc& d, std::span<const std::byte> rec, co
 Status Executor::dma_crypt(Mode m, const OpDesc& d, std::span<const std::byte> rec,
                            const Operands& t) {
   const auto r = load_record<hix_vgpu_op_dma_crypt>(rec, 0);
-  if (r.key_slot >= kKeySlots) return Status::bad_key_slot;
-  KeySlot& slot = env_.ctx.slots[r.key_slot];
-  if (!slot.key.present() || slot.counters == nullptr) return Status::bad_key_slot;
   const bool inbound = d.dma == Dma::in_decrypt;
-  const bool device_id = (r.tensor_id & kDeviceTensorBit) != 0;
-  if (inbound == device_id) return Status::invalid_arg;
+  HIX_ASSIGN(slot_ptr, crypt_slot(r, inbound));
+  KeySlot& slot = *slot_ptr;
   if (m == Mode::validate) return Status::ok;
   const VramOffset buf = t[0]->offset;
   const SealParams params{static_cast<std::uint8_t>(r.key_slot), r.tensor_id};
@@ -264,6 +261,66 @@ Status Executor::dma_crypt(Mode m, const OpDesc& d, std::span<const std::byte> r
   if (r.tensor_id <= slot.counters->last_out_id) return Status::replay;
   slot.counters->last_out_id = r.tensor_id;
   return env_.crypto.dma_out_encrypt(buf, GuestPhys{r.gpa}, r.bytes, params, slot.key.bytes());
+}
+
+Result<KeySlot*> Executor::crypt_slot(const hix_vgpu_op_dma_crypt& r, bool inbound) const {
+  if (r.key_slot >= kKeySlots) return Status::bad_key_slot;
+  KeySlot& slot = env_.ctx.slots[r.key_slot];
+  if (!slot.key.present() || slot.counters == nullptr) return Status::bad_key_slot;
+  const bool device_id = (r.tensor_id & kDeviceTensorBit) != 0;
+  if (inbound == device_id) return Status::invalid_arg;
+  return &slot;
+}
+
+std::optional<DecryptItem> Executor::decrypt_item(const DecodedOp& o,
+                                                  std::span<const std::byte> bytes) const {
+  const OpDesc& d = *o.desc;
+  if (d.record != Record::dma_crypt || d.dma != Dma::in_decrypt) return std::nullopt;
+  const std::span<const std::byte> rec = bytes.subspan(o.offset, d.size);
+  Operands t{};
+  if (resolve(d, rec, t) != Status::ok) return std::nullopt;
+  const auto r = load_record<hix_vgpu_op_dma_crypt>(rec, 0);
+  auto slot = crypt_slot(r, true);
+  if (!slot) return std::nullopt;
+  // The crypto engine's own checks, without counting a refusal: the op
+  // that fails them runs alone and is counted then.
+  const std::uint64_t sealed = sealed_size(r.bytes);
+  if (sealed == 0 || !env_.dma.allowed(GuestPhys{r.gpa}, sealed)) return std::nullopt;
+  return DecryptItem{t[0]->offset, GuestPhys{r.gpa}, r.bytes,
+                     SealParams{static_cast<std::uint8_t>(r.key_slot), r.tensor_id},
+                     (*slot)->key.bytes()};
+}
+
+std::optional<Executor::DecryptRun> Executor::run_decrypts(const Program& prog,
+                                                           std::span<const std::byte> bytes,
+                                                           std::size_t first) {
+  const DecryptRunLimits& limits = env_.decrypt_runs;
+  if (limits.max_tensors < 2) return std::nullopt;
+  std::vector<DecryptItem> run;
+  std::uint64_t sealed = 0;
+  for (std::size_t j = first; j < prog.ops.size() && run.size() < limits.max_tensors; ++j) {
+    if (st_.executed + run.size() + 1 > env_.op_budget) break;  // that op reports LIMIT
+    auto item = decrypt_item(prog.ops[j], bytes);
+    if (!item) break;
+    const std::uint64_t size = sealed_size(item->bytes);
+    if (size > limits.max_sealed_bytes - sealed) break;
+    // One by one, the later of two overlapping destinations wins; a run
+    // writes its tensors in no particular order.
+    const bool overlaps = std::any_of(run.begin(), run.end(), [&](const DecryptItem& e) {
+      return item->dst.value < e.dst.value + e.bytes && e.dst.value < item->dst.value + item->bytes;
+    });
+    if (overlaps) break;
+    run.push_back(*item);
+    sealed += size;
+  }
+  if (run.size() < 2) return std::nullopt;
+  const RunOutcome out = env_.crypto.dma_in_decrypt_run(run);
+  if (out.status == Status::ok) {
+    st_.executed += run.size();
+    return DecryptRun{run.size(), {Status::ok, 0}};
+  }
+  st_.executed += out.opened + 1;
+  return DecryptRun{out.opened + 1, {out.status, static_cast<std::uint32_t>(first + out.opened)}};
 }
 
 // DMA_IN_PEER and DMA_IN_DECRYPT_PEER (spec §7.4).
@@ -784,6 +841,12 @@ ExecResult Executor::run(const Program& prog, std::span<const std::byte> bytes) 
   std::size_t i = 0;
   while (i < prog.ops.size()) {
     if ((prog.ops[i].desc->traits & kOpensLoop) == 0) {
+      if (const auto run = run_decrypts(prog, bytes, i)) {
+        result = run->result;
+        if (result.status != Status::ok) break;
+        i += run->ops;
+        continue;
+      }
       result = step(prog, bytes, i);
       if (result.status != Status::ok) break;
       ++i;

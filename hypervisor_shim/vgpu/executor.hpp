@@ -70,6 +70,9 @@ struct ExecEnv {
   std::uint32_t ctx_id = 0;
   LoopRecordings* recordings = nullptr;  // nullptr: loops always run eagerly
   const PeerDisks* peers = nullptr;      // nullptr: no peer disks (spec §7.4)
+  // Runs of DMA_IN_DECRYPT ops as one crypto-engine call (spec §7.2.1); the
+  // default runs every op on its own.
+  DecryptRunLimits decrypt_runs{.max_tensors = 1};
 };
 
 struct ExecResult {
@@ -106,6 +109,24 @@ class Executor {
   Status dma(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status dma_crypt(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status dma_peer(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
+  // The key slot a DMA_IN_DECRYPT / DMA_OUT_ENCRYPT record names, once its
+  // slot and tensor id pass the op's checks.
+  [[nodiscard]] Result<KeySlot*> crypt_slot(const hix_vgpu_op_dma_crypt& r, bool inbound) const;
+
+  // Runs of DMA_IN_DECRYPT (spec §7.2.1). The run's next op: a
+  // DMA_IN_DECRYPT that would pass every check its op makes before the
+  // crypto engine opens anything, or nothing.
+  [[nodiscard]] std::optional<DecryptItem> decrypt_item(const DecodedOp& o,
+                                                        std::span<const std::byte> bytes) const;
+  struct DecryptRun {
+    std::size_t ops;  // ops the run covered (the failing one included)
+    ExecResult result;
+  };
+  // The run starting at op `first`, through the crypto engine as one call;
+  // nullopt when fewer than two ops make a run (op `first` then runs alone).
+  [[nodiscard]] std::optional<DecryptRun> run_decrypts(const Program& prog,
+                                                       std::span<const std::byte> bytes,
+                                                       std::size_t first);
   Status embedding(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status matmul(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);
   Status binary(Mode m, const OpDesc& d, std::span<const std::byte> rec, const Operands& t);

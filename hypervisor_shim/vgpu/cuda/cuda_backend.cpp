@@ -167,6 +167,18 @@ struct CudaBackend::Impl {
                                        params, key);
     }
     Status wipe() override { return impl_.engine->wipe(); }
+    // Spec §7.2.1: the whole run as one engine operation.
+    RunOutcome open_run(std::span<const OpenItem> run) override {
+      if (const Status s = impl_.sync(); s != Status::ok) return {0, s};
+      std::vector<CudaCryptoEngine::RunItem> items;
+      items.reserve(run.size());
+      for (const OpenItem& t : run) {
+        items.push_back(
+            {DeviceBytes(impl_.device_pointer(t.dst), t.bytes), t.sealed, t.params, t.key});
+      }
+      const auto r = impl_.engine->open_run(items);
+      return {r.opened, r.status};
+    }
 
    private:
     Impl& impl_;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "sealed_chunk_kernels.hpp"
 
@@ -21,18 +22,23 @@ Status cuda_status(cudaError_t e) {
 class TensorArgs {
  public:
   TensorArgs(std::uint64_t bytes, SealParams params, std::span<const std::uint8_t, kKeyBytes> key) {
+    fill(t_, bytes, params, key);
+  }
+  // The kernels' view of a tensor of `bytes` bytes (1 .. 2^40).
+  static void fill(SealedTensor& t, std::uint64_t bytes, SealParams params,
+                   std::span<const std::uint8_t, kKeyBytes> key) {
     for (std::size_t i = 0; i < 8; ++i) {
-      t_.key.w[i] = static_cast<std::uint32_t>(key[4 * i]) |
-                    static_cast<std::uint32_t>(key[4 * i + 1]) << 8 |
-                    static_cast<std::uint32_t>(key[4 * i + 2]) << 16 |
-                    static_cast<std::uint32_t>(key[4 * i + 3]) << 24;
+      t.key.w[i] = static_cast<std::uint32_t>(key[4 * i]) |
+                   static_cast<std::uint32_t>(key[4 * i + 1]) << 8 |
+                   static_cast<std::uint32_t>(key[4 * i + 2]) << 16 |
+                   static_cast<std::uint32_t>(key[4 * i + 3]) << 24;
     }
     const std::uint64_t chunks = sealed_chunk_count(bytes);  // <= 2^24: bytes <= 2^40
-    t_.tensor_id = params.tensor_id;
-    t_.bytes = bytes;
-    t_.chunks = static_cast<std::uint32_t>(chunks);
-    t_.last_len = static_cast<std::uint32_t>(bytes - (chunks - 1) * kChunkBytes);
-    t_.key_id = params.key_id;
+    t.tensor_id = params.tensor_id;
+    t.bytes = bytes;
+    t.chunks = static_cast<std::uint32_t>(chunks);
+    t.last_len = static_cast<std::uint32_t>(bytes - (chunks - 1) * kChunkBytes);
+    t.key_id = params.key_id;
   }
   ~TensorArgs() { sodium_memzero(&t_, sizeof t_); }
   TensorArgs(const TensorArgs&) = delete;
@@ -74,6 +80,11 @@ struct CudaCryptoEngine::Impl {
   std::uint64_t mac_scratch_bytes = 0;
   std::uint32_t* verdict = nullptr;       // device: chunks that failed, this operation
   std::uint32_t* verdict_host = nullptr;  // pinned host copy of it
+  // open_run's tensors (key material: wiped after each run): written in
+  // pinned host memory, copied to the device.
+  RunTensor* run_host = nullptr;
+  void* run_device = nullptr;
+  std::uint64_t run_bytes = 0;  // of each
 
   ~Impl() {
     // Best effort on the way out: errors cannot be reported from here.
@@ -86,6 +97,7 @@ struct CudaCryptoEngine::Impl {
       static_cast<void>(cudaMemset(mac_scratch, 0, mac_scratch_bytes));
       static_cast<void>(cudaFree(mac_scratch));
     }
+    release_run_tensors();
     if (verdict != nullptr) static_cast<void>(cudaFree(verdict));
     if (verdict_host != nullptr) static_cast<void>(cudaFreeHost(verdict_host));
     if (forked != nullptr) static_cast<void>(cudaEventDestroy(forked));
@@ -122,6 +134,43 @@ struct CudaCryptoEngine::Impl {
       return Status::no_memory;
     }
     size = bytes;
+    return Status::ok;
+  }
+
+  // Wipes and frees the run tensors' buffers (quiesced first by the caller).
+  void release_run_tensors() {
+    if (run_host != nullptr) {
+      sodium_memzero(run_host, run_bytes);
+      static_cast<void>(cudaFreeHost(run_host));
+    }
+    if (run_device != nullptr) {
+      static_cast<void>(cudaMemset(run_device, 0, run_bytes));
+      static_cast<void>(cudaFree(run_device));
+    }
+    run_host = nullptr;
+    run_device = nullptr;
+    run_bytes = 0;
+  }
+
+  Status reserve_run_tensors(std::size_t count) {
+    const std::uint64_t bytes = count * sizeof(RunTensor);
+    if (run_bytes >= bytes) return Status::ok;
+    HIX_TRY(quiesce());
+    release_run_tensors();
+    void* host = nullptr;
+    if (cudaMallocHost(&host, bytes) != cudaSuccess) {
+      static_cast<void>(cudaGetLastError());
+      return Status::no_memory;
+    }
+    run_host = static_cast<RunTensor*>(host);
+    if (cudaMalloc(&run_device, bytes) != cudaSuccess) {
+      static_cast<void>(cudaGetLastError());
+      static_cast<void>(cudaFreeHost(run_host));
+      run_host = nullptr;
+      run_device = nullptr;
+      return Status::no_memory;
+    }
+    run_bytes = bytes;
     return Status::ok;
   }
 
@@ -341,6 +390,105 @@ Status CudaCryptoEngine::open_device_staged(DeviceBytes dst, DeviceConstBytes se
   return counted(impl_->decrypt_gated(dst, sealed, args.get()));
 }
 
+CudaCryptoEngine::RunResult CudaCryptoEngine::open_run(std::span<const RunItem> run) {
+  // The run's layout: each tensor's sealed bytes 16-byte aligned in the
+  // staging, its chunks numbered through the run.
+  std::uint64_t staged = 0;
+  std::uint64_t chunks = 0;
+  for (const RunItem& t : run) {
+    const std::uint64_t total = sealed_size(t.dst.size());
+    if (total == 0 || t.sealed.size() != total) return {0, Status::invalid_arg};
+    staged = (staged + 15) / 16 * 16 + total;
+    chunks += sealed_chunk_count(t.dst.size());
+  }
+  if (run.empty() || chunks > kMaxRunChunks) return {0, Status::invalid_arg};
+  if (const Status s = impl_->enter(); s != Status::ok) return {0, s};
+  Status s = impl_->reserve_staging(staged);
+  if (s == Status::ok) {
+    s = impl_->reserve_mac_scratch(
+        static_cast<std::uint32_t>(std::min<std::uint64_t>(kHostOpenSliceChunks, chunks)));
+  }
+  if (s == Status::ok) s = impl_->reserve_run_tensors(run.size());
+  if (s == Status::ok) s = enqueue_run(run, static_cast<std::uint32_t>(chunks));
+  // Leaves nothing queued that could still write (or read the keys) after
+  // we return.
+  if (s != Status::ok) static_cast<void>(impl_->quiesce());
+  if (impl_->run_host != nullptr) sodium_memzero(impl_->run_host, impl_->run_bytes);
+  if (s != Status::ok) return {0, s};
+  const std::uint32_t first_bad = *impl_->verdict_host;
+  if (first_bad >= run.size()) return {run.size(), Status::ok};
+  // Spec §7.2: a failed open wipes the staging copy.
+  const cudaError_t w = cudaMemsetAsync(impl_->staging, 0, staged, impl_->stream);
+  const cudaError_t y = cudaStreamSynchronize(impl_->stream);
+  if (w != cudaSuccess || y != cudaSuccess) return {0, Status::internal};
+  return {first_bad, counted(Status::auth_failed)};
+}
+
+Status CudaCryptoEngine::enqueue_run(std::span<const RunItem> run, std::uint32_t chunks) {
+  Impl& m = *impl_;
+  const auto n = static_cast<std::uint32_t>(run.size());
+  std::vector<std::uint64_t> staged(run.size());
+  std::uint64_t at = 0;
+  std::uint32_t chunk = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    RunTensor& d = m.run_host[i];
+    TensorArgs::fill(d.t, run[i].dst.size(), run[i].params, run[i].key);
+    at = (at + 15) / 16 * 16;
+    staged[i] = at;
+    d.staged = at;
+    d.dst = run[i].dst.data();
+    d.first_chunk = chunk;
+    d.reserved = 0;
+    at += run[i].sealed.size();
+    chunk += d.t.chunks;
+  }
+  const auto* tensors = static_cast<const RunTensor*>(m.run_device);
+  HIX_TRY(cuda_status(cudaMemcpyAsync(m.run_device, m.run_host, n * sizeof(RunTensor),
+                                      cudaMemcpyHostToDevice, m.stream)));
+  // The verdict is the lowest failing tensor's index; none: all ones.
+  HIX_TRY(cuda_status(cudaMemsetAsync(m.verdict, 0xFF, sizeof(std::uint32_t), m.stream)));
+  std::uint32_t copy_next = 0;     // the first tensor not wholly copied
+  std::uint32_t decrypted_to = 0;  // run chunks below this are queued for decryption
+  for (std::uint32_t first = 0; first < chunks; first += kHostOpenSliceChunks) {
+    const std::uint32_t count = std::min(kHostOpenSliceChunks, chunks - first);
+    const std::uint32_t end = first + count;
+    // The slice's pieces of each tensor it touches (whole chunks; a
+    // tensor's last piece ends where its sealed bytes do).
+    while (copy_next < n && m.run_host[copy_next].first_chunk < end) {
+      const RunTensor& d = m.run_host[copy_next];
+      const std::uint32_t lo = std::max(first, d.first_chunk) - d.first_chunk;
+      const std::uint32_t hi = std::min(end, d.first_chunk + d.t.chunks) - d.first_chunk;
+      const std::span<const std::byte> sealed = run[copy_next].sealed;
+      const std::uint64_t from = std::uint64_t{lo} * kChunkStride;
+      const std::uint64_t to = hi == d.t.chunks ? sealed.size() : std::uint64_t{hi} * kChunkStride;
+      HIX_TRY(
+          cuda_status(cudaMemcpyAsync(m.staging + staged[copy_next] + from, sealed.data() + from,
+                                      to - from, cudaMemcpyHostToDevice, m.stream)));
+      if (hi != d.t.chunks) break;  // it goes on in the next slice
+      ++copy_next;
+    }
+    HIX_TRY(cuda_status(cudaEventRecord(m.slice_copied, m.stream)));
+    HIX_TRY(cuda_status(cudaStreamWaitEvent(m.verify_stream, m.slice_copied, 0)));
+    HIX_TRY(cuda_status(launch_verify_run(tensors, n, ChunkRange{first, count}, m.staging,
+                                          m.mac_scratch, m.verdict, m.verify_stream)));
+    // Tensors wholly verified by now (and all before them): decrypted,
+    // gated on the verdict so far, which is final for them.
+    const std::uint32_t complete = copy_next < n ? m.run_host[copy_next].first_chunk : chunks;
+    if (complete > decrypted_to) {
+      HIX_TRY(cuda_status(launch_decrypt_run(tensors, n,
+                                             ChunkRange{decrypted_to, complete - decrypted_to},
+                                             m.staging, m.verdict, m.verify_stream)));
+      decrypted_to = complete;
+    }
+  }
+  HIX_TRY(m.join_verification(std::min(kHostOpenSliceChunks, chunks)));
+  // The tensors' keys leave device memory with the run.
+  HIX_TRY(cuda_status(cudaMemsetAsync(m.run_device, 0, n * sizeof(RunTensor), m.stream)));
+  HIX_TRY(cuda_status(cudaMemcpyAsync(m.verdict_host, m.verdict, sizeof(std::uint32_t),
+                                      cudaMemcpyDeviceToHost, m.stream)));
+  return cuda_status(cudaStreamSynchronize(m.stream));
+}
+
 Status CudaCryptoEngine::counted(Status s) {
   if (s == Status::auth_failed && auth_failures_ != std::numeric_limits<std::uint32_t>::max()) {
     ++auth_failures_;
@@ -396,6 +544,7 @@ Status CudaCryptoEngine::wipe() {
   }
   impl_->staging = nullptr;
   impl_->mac_scratch = nullptr;
+  impl_->release_run_tensors();
   return Status::ok;
 }
 

@@ -102,6 +102,32 @@ class CudaCryptoEngine {
   [[nodiscard]] Status open_tensor(DeviceBytes dst, DeviceConstBytes sealed, SealParams params,
                                    std::span<const std::uint8_t, kKeyBytes> key);
 
+  // A run of DMA_IN_DECRYPT ops (spec §7.2.1) as one operation: every
+  // tensor's sealed bytes (host memory) copied into one staging buffer in
+  // slices of kHostOpenSliceChunks chunks of the run, each slice verified on
+  // the second stream while the next is copied, and a tensor decrypted into
+  // its destination as soon as it and every tensor before it have verified
+  // (gated on the GPU by the lowest failing tensor's index); one verdict read
+  // and one synchronisation for the whole run. Always gated: nothing of a
+  // tensor is written before its tags verify, nothing after a tensor that
+  // fails, whatever open_mode() says. Destinations must not overlap.
+  struct RunItem {
+    DeviceBytes dst;                    // dst.size(): the tensor's bytes
+    std::span<const std::byte> sealed;  // exactly sealed_size(dst.size()) bytes
+    SealParams params;
+    std::span<const std::uint8_t, kKeyBytes> key;
+  };
+  struct RunResult {
+    std::size_t opened;  // the leading tensors written
+    Status status;       // ok: all of them; else tensor `opened`'s
+  };
+  // auth_failed: tensor `opened` failed (counted once), its destination is
+  // untouched, and the staging is wiped. invalid_arg (nothing done) when a
+  // size does not fit the format or the run is empty or larger than
+  // kMaxRunChunks chunks; internal (at 0) on a CUDA error.
+  static constexpr std::uint64_t kMaxRunChunks = std::uint64_t{1} << 24;
+  [[nodiscard]] RunResult open_run(std::span<const RunItem> run);
+
   // DMA_OUT_ENCRYPT. Seals `src` (device memory) into `sealed` (host memory,
   // exactly sealed_size(src.size()) bytes). The caller enforces the tensor-id
   // rules of spec §7.3 (the device does, as for the CPU engine).
@@ -125,6 +151,8 @@ class CudaCryptoEngine {
  private:
   struct Impl;
   explicit CudaCryptoEngine(std::unique_ptr<Impl> impl);
+  // open_run's work, queued; the verdict read into the pinned verdict.
+  Status enqueue_run(std::span<const RunItem> run, std::uint32_t chunks);
   Status open_device_staged(DeviceBytes dst, DeviceConstBytes sealed, SealParams params,
                             std::span<const std::uint8_t, kKeyBytes> key);
   Status seal_into(DeviceBytes sealed, DeviceConstBytes src, SealParams params,

@@ -48,13 +48,9 @@ __device__ __forceinline__ void load16_words(const std::byte* p, std::uint32_t w
   w[3] = v.w;
 }
 
-// One thread per chunk of `range`: keystream block 0 gives (r, s); then the
-// powers. keys[i] is chunk range.first + i's.
-__global__ void chunk_mac_key_kernel(const SealedTensor t, const ChunkRange range,
-                                     ChunkMacKey* keys) {
-  const std::uint32_t local = blockIdx.x * kKeyThreads + threadIdx.x;
-  if (local >= range.count) return;
-  const std::uint32_t chunk = range.first + local;
+// Chunk `chunk` of `t`'s Poly1305 key: keystream block 0 gives (r, s); then
+// the powers.
+__device__ ChunkMacKey chunk_mac_key(const SealedTensor& t, std::uint32_t chunk) {
   std::uint32_t ks[16];
   chacha20_block(t.key, 0, chunk_nonce(chunk, t.tensor_id), ks);
   const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
@@ -68,27 +64,58 @@ __global__ void chunk_mac_key_kernel(const SealedTensor t, const ChunkRange rang
   k.k_pow[0] = fe_pow(fe_clamped_r(ks), lane_steps(chunk_mac_blocks(ct_len), kMacLanes));
 #pragma unroll
   for (int i = 1; i < 6; ++i) k.k_pow[i] = fe_mul(k.k_pow[i - 1], k.k_pow[i - 1]);
-  keys[local] = k;
+  return k;
 }
 
-// One thread block per chunk of `range` (`sealed` points at chunk
-// range.first): Poly1305 of the chunk's AEAD message (poly1305_field.hpp's
-// lane split), then (kSeal) header and tag written, or (!kSeal) header and tag
-// compared.
-template <bool kSeal>
-__global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
-    chunk_mac_kernel(const SealedTensor t, const ChunkRange range, std::byte* sealed,
-                     const ChunkMacKey* keys, std::uint32_t* failures) {
-  __shared__ ChunkMacKey key;
-  __shared__ Fe warp_sums[kMacWarps];
+// One thread per chunk of `range`. keys[i] is chunk range.first + i's.
+__global__ void chunk_mac_key_kernel(const SealedTensor t, const ChunkRange range,
+                                     ChunkMacKey* keys) {
+  const std::uint32_t local = blockIdx.x * kKeyThreads + threadIdx.x;
+  if (local >= range.count) return;
+  keys[local] = chunk_mac_key(t, range.first + local);
+}
 
-  const std::uint32_t local = blockIdx.x;
-  const std::uint32_t chunk = range.first + local;  // nonce and header: the tensor's index
+// The run tensor that holds run chunk `chunk`: the last whose first_chunk is
+// not above it (first_chunk ascends from 0).
+__device__ std::uint32_t run_tensor_of(const RunTensor* tensors, std::uint32_t count,
+                                       std::uint32_t chunk) {
+  std::uint32_t lo = 0;
+  std::uint32_t hi = count;
+  while (hi - lo > 1) {
+    const std::uint32_t mid = lo + (hi - lo) / 2;
+    if (tensors[mid].first_chunk <= chunk) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+// The same over run chunks `range` of a run's tensors.
+__global__ void run_mac_key_kernel(const RunTensor* tensors, std::uint32_t count,
+                                   const ChunkRange range, ChunkMacKey* keys) {
+  const std::uint32_t local = blockIdx.x * kKeyThreads + threadIdx.x;
+  if (local >= range.count) return;
+  const std::uint32_t chunk = range.first + local;
+  const RunTensor& rt = tensors[run_tensor_of(tensors, count, chunk)];
+  const SealedTensor t = rt.t;
+  keys[local] = chunk_mac_key(t, chunk - rt.first_chunk);
+}
+
+// Poly1305 of chunk `chunk` of `t` (its sealed bytes at `base`) by the
+// whole thread block (poly1305_field.hpp's lane split), then (kSeal) header
+// and tag written, or (!kSeal) header and tag compared: true in lane 0 when
+// they differ. `key_in` is the chunk's key; `key` and `warp_sums` are the
+// block's shared memory.
+template <bool kSeal>
+__device__ __forceinline__ bool chunk_mac(const SealedTensor& t, std::uint32_t chunk,
+                                          std::byte* base, const ChunkMacKey* key_in,
+                                          ChunkMacKey& key, Fe* warp_sums) {
   const std::uint32_t lane = threadIdx.x;
   const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
   const ChunkMacShape shape = chunk_mac_shape(ct_len);
   const std::uint32_t n = shape.blocks;
-  std::byte* const base = sealed + local * kChunkStride;
   ChunkHeaderFields fields;
   fields.key_id = t.key_id;
   fields.tensor_id = t.tensor_id;
@@ -99,7 +126,7 @@ __global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
   chunk_header_words(fields, hdr);
   if (lane < kMacKeyWords) {
     reinterpret_cast<std::uint32_t*>(&key)[lane] =  // the key as words, as it was written
-        reinterpret_cast<const std::uint32_t*>(keys + local)[lane];
+        reinterpret_cast<const std::uint32_t*>(key_in)[lane];
   }
   __syncthreads();
 
@@ -140,7 +167,7 @@ __global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
   }
   if (lane % 32 == 0) warp_sums[lane / 32] = v;
   __syncthreads();
-  if (lane != 0) return;
+  if (lane != 0) return false;
 
   Fe all = warp_sums[0];
   for (std::uint32_t wi = 1; wi < kMacWarps; ++wi)
@@ -157,6 +184,7 @@ __global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
     for (std::uint32_t b = 0; b < kTagBytes; ++b) {
       tag_at[b] = static_cast<std::byte>(tag[b / 4] >> (8 * (b % 4)));
     }
+    return false;
   } else {
     // Constant time over header and tag: every byte is compared.
     std::uint32_t diff = 0;
@@ -167,37 +195,65 @@ __global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
     for (std::uint32_t b = 0; b < kTagBytes; ++b) {
       diff |= static_cast<std::uint32_t>(tag_at[b]) ^ ((tag[b / 4] >> (8 * (b % 4))) & 0xffu);
     }
-    if (diff != 0) atomicAdd(failures, 1u);
+    return diff != 0;
   }
 }
 
-// One 64-byte keystream block per thread. kVec: both sides 16-byte aligned.
-// Chunk c's data lies at in + c * in_stride + in_off (likewise for out).
-template <bool kVec>
-__global__ void __launch_bounds__(kXorThreads)
-    chacha_xor_kernel(const SealedTensor t, const std::byte* __restrict__ in,
-                      std::uint64_t in_stride, std::uint32_t in_off, std::byte* __restrict__ out,
-                      std::uint64_t out_stride, std::uint32_t out_off, const std::uint32_t* gate) {
-  if (gate != nullptr && *gate != 0) return;
-  const std::uint64_t g = static_cast<std::uint64_t>(blockIdx.x) * kXorThreads + threadIdx.x;
-  const auto chunk = static_cast<std::uint32_t>(g / kBlocksPerChunk);
-  if (chunk >= t.chunks) return;
-  const auto block = static_cast<std::uint32_t>(g % kBlocksPerChunk);
+// One thread block per chunk of `range` (`sealed` points at chunk
+// range.first): chunk_mac, each bad chunk counted in *failures.
+template <bool kSeal>
+__global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
+    chunk_mac_kernel(const SealedTensor t, const ChunkRange range, std::byte* sealed,
+                     const ChunkMacKey* keys, std::uint32_t* failures) {
+  __shared__ ChunkMacKey key;
+  __shared__ Fe warp_sums[kMacWarps];
+  const std::uint32_t local = blockIdx.x;
+  // Nonce and header: the chunk's index in the tensor.
+  const bool bad = chunk_mac<kSeal>(t, range.first + local, sealed + local * kChunkStride,
+                                    keys + local, key, warp_sums);
+  if (bad) atomicAdd(failures, 1u);
+}
+
+// One thread block per run chunk of `range`: the chunk verified in the run's
+// staging; a bad one lowers *first_bad to its tensor's index.
+__global__ void __launch_bounds__(kMacLanes, kMacMinBlocks)
+    run_verify_kernel(const RunTensor* tensors, std::uint32_t count, const ChunkRange range,
+                      const std::byte* staging, const ChunkMacKey* keys, std::uint32_t* first_bad) {
+  __shared__ ChunkMacKey key;
+  __shared__ Fe warp_sums[kMacWarps];
+  const std::uint32_t local = blockIdx.x;
+  const std::uint32_t chunk = range.first + local;
+  const std::uint32_t ti = run_tensor_of(tensors, count, chunk);
+  const RunTensor& rt = tensors[ti];
+  const SealedTensor t = rt.t;
+  const std::uint32_t in_tensor = chunk - rt.first_chunk;
+  // Verification only reads the chunk; it shares its code with sealing.
+  auto* base = const_cast<std::byte*>(staging + rt.staged + in_tensor * kChunkStride);
+  const bool bad = chunk_mac<false>(t, in_tensor, base, keys + local, key, warp_sums);
+  if (bad) atomicMin(first_bad, ti);
+}
+
+// Keystream block `block` of chunk `chunk` of `t` XORed from `src` (the
+// chunk's data, at the block's position) into `dst`. `vec`: both 16-byte
+// aligned.
+__device__ __forceinline__ void xor_block(const SealedTensor& t, std::uint32_t chunk,
+                                          std::uint32_t block, const std::byte* src, std::byte* dst,
+                                          bool vec) {
   const std::uint32_t len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
   const std::uint32_t pos = block * kChachaBlockBytes;
   if (pos >= len) return;
-  const std::byte* src = in + chunk * in_stride + in_off + pos;
-  std::byte* dst = out + chunk * out_stride + out_off + pos;
+  src += pos;
+  dst += pos;
   const ChachaNonce nonce = chunk_nonce(chunk, t.tensor_id);
   std::uint32_t ks[16];
-  if (kVec && len - pos >= kChachaBlockBytes) {
+  if (vec && len - pos >= kChachaBlockBytes) {
     // Loads first, so they are in flight while the keystream is computed.
-    const auto* s4 = reinterpret_cast<const uint4*>(src);  // 16-byte aligned (kVec)
+    const auto* s4 = reinterpret_cast<const uint4*>(src);  // 16-byte aligned (vec)
     uint4 d[4];
 #pragma unroll
     for (int i = 0; i < 4; ++i) d[i] = __ldg(s4 + i);
     chacha20_block(t.key, block + 1, nonce, ks);
-    auto* d4 = reinterpret_cast<uint4*>(dst);  // 16-byte aligned (kVec)
+    auto* d4 = reinterpret_cast<uint4*>(dst);  // 16-byte aligned (vec)
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       d4[i] = make_uint4(d[i].x ^ ks[4 * i], d[i].y ^ ks[4 * i + 1], d[i].z ^ ks[4 * i + 2],
@@ -213,6 +269,47 @@ __global__ void __launch_bounds__(kXorThreads)
   for (std::uint32_t b = 0; b < kChachaBlockBytes; ++b) {
     if (b < n) d8[b] = static_cast<unsigned char>(s8[b] ^ (ks[b / 4] >> (8 * (b % 4))));
   }
+}
+
+// One 64-byte keystream block per thread. kVec: both sides 16-byte aligned.
+// Chunk c's data lies at in + c * in_stride + in_off (likewise for out).
+template <bool kVec>
+__global__ void __launch_bounds__(kXorThreads)
+    chacha_xor_kernel(const SealedTensor t, const std::byte* __restrict__ in,
+                      std::uint64_t in_stride, std::uint32_t in_off, std::byte* __restrict__ out,
+                      std::uint64_t out_stride, std::uint32_t out_off, const std::uint32_t* gate) {
+  if (gate != nullptr && *gate != 0) return;
+  const std::uint64_t g = static_cast<std::uint64_t>(blockIdx.x) * kXorThreads + threadIdx.x;
+  const auto chunk = static_cast<std::uint32_t>(g / kBlocksPerChunk);
+  if (chunk >= t.chunks) return;
+  const auto block = static_cast<std::uint32_t>(g % kBlocksPerChunk);
+  xor_block(t, chunk, block, in + chunk * in_stride + in_off, out + chunk * out_stride + out_off,
+            kVec);
+}
+
+__device__ __forceinline__ bool aligned16_device(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;  // address arithmetic only
+}
+
+// One keystream block per thread over run chunks `range` (whole tensors):
+// a tensor whose index is not below *first_bad writes nothing.
+__global__ void __launch_bounds__(kXorThreads)
+    run_decrypt_kernel(const RunTensor* tensors, std::uint32_t count, const ChunkRange range,
+                       const std::byte* staging, const std::uint32_t* first_bad) {
+  const std::uint64_t g = static_cast<std::uint64_t>(blockIdx.x) * kXorThreads + threadIdx.x;
+  const auto local = static_cast<std::uint32_t>(g / kBlocksPerChunk);
+  if (local >= range.count) return;
+  const std::uint32_t chunk = range.first + local;
+  const std::uint32_t ti = run_tensor_of(tensors, count, chunk);
+  if (ti >= *first_bad) return;
+  const RunTensor& rt = tensors[ti];
+  const SealedTensor t = rt.t;
+  const std::uint32_t in_tensor = chunk - rt.first_chunk;
+  const std::byte* src =
+      staging + rt.staged + static_cast<std::uint64_t>(in_tensor) * kChunkStride + kHeaderBytes;
+  std::byte* dst = rt.dst + static_cast<std::uint64_t>(in_tensor) * kChunkBytes;
+  xor_block(t, in_tensor, static_cast<std::uint32_t>(g % kBlocksPerChunk), src, dst,
+            aligned16_device(src) && aligned16_device(dst));
 }
 
 bool aligned16(const void* p) {
@@ -255,6 +352,32 @@ cudaError_t launch_mac(const SealedTensor& t, ChunkRange range, std::byte* seale
 }
 
 }  // namespace
+
+cudaError_t launch_verify_run(const RunTensor* tensors, std::uint32_t count, ChunkRange range,
+                              const std::byte* staging, void* scratch, std::uint32_t* first_bad,
+                              cudaStream_t stream) {
+  if (!aligned16(staging) || !aligned16(scratch) || count == 0 || range.count == 0) {
+    return cudaErrorInvalidValue;
+  }
+  auto* keys = static_cast<ChunkMacKey*>(scratch);
+  run_mac_key_kernel<<<(range.count + kKeyThreads - 1) / kKeyThreads, kKeyThreads, 0, stream>>>(
+      tensors, count, range, keys);
+  run_verify_kernel<<<range.count, kMacLanes, 0, stream>>>(tensors, count, range, staging, keys,
+                                                           first_bad);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_decrypt_run(const RunTensor* tensors, std::uint32_t count, ChunkRange range,
+                               const std::byte* staging, const std::uint32_t* first_bad,
+                               cudaStream_t stream) {
+  if (!aligned16(staging) || count == 0 || range.count == 0) return cudaErrorInvalidValue;
+  const std::uint64_t threads = static_cast<std::uint64_t>(range.count) * kBlocksPerChunk;
+  const std::uint64_t blocks = (threads + kXorThreads - 1) / kXorThreads;
+  if (blocks > 0x7fffffffu) return cudaErrorInvalidValue;
+  run_decrypt_kernel<<<static_cast<unsigned>(blocks), kXorThreads, 0, stream>>>(
+      tensors, count, range, staging, first_bad);
+  return cudaGetLastError();
+}
 
 std::uint64_t mac_scratch_bytes(std::uint32_t chunks) {
   return static_cast<std::uint64_t>(chunks) * sizeof(ChunkMacKey);

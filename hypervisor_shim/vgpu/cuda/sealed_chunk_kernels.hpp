@@ -24,6 +24,18 @@ struct SealedTensor {
   std::uint8_t key_id;
 };
 
+// One tensor of a run of DMA_IN_DECRYPT ops (spec §7.2.1) as the run
+// kernels see it, in an array in device memory: the tensors' chunks are
+// numbered through the run (tensor i's first is first_chunk, ascending from
+// 0) and their sealed bytes lie in one staging buffer. Carries the key.
+struct RunTensor {
+  SealedTensor t;
+  std::uint64_t staged;       // its sealed bytes' offset in the staging (a multiple of 16)
+  std::byte* dst;             // its plaintext's destination (device memory, any alignment)
+  std::uint32_t first_chunk;  // its chunk 0's index in the run
+  std::uint32_t reserved;
+};
+
 // Device scratch the MAC launchers need: each chunk's Poly1305 key (r, s and
 // the powers of r the lanes are combined with, 152 bytes) is computed once by
 // a kernel of its own. Key material: the launchers' callers wipe it.
@@ -48,6 +60,21 @@ cudaError_t launch_verify_chunks(const SealedTensor& t, const std::byte* sealed,
 // Nonces and headers use the chunks' indices in the tensor.
 cudaError_t launch_verify_chunks(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
                                  void* scratch, std::uint32_t* failures, cudaStream_t stream);
+
+// Verifies run chunks `range` (non-empty) of the `count` tensors at
+// `tensors` (device memory), their sealed bytes in `staging` (16-byte
+// aligned): each bad chunk lowers *first_bad (device memory) to its tensor's
+// index. `scratch` holds mac_scratch_bytes(range.count).
+cudaError_t launch_verify_run(const RunTensor* tensors, std::uint32_t count, ChunkRange range,
+                              const std::byte* staging, void* scratch, std::uint32_t* first_bad,
+                              cudaStream_t stream);
+// Decrypts run chunks `range` (whole tensors) into their destinations; a
+// tensor whose index is not below *first_bad when its threads run writes
+// nothing. Launch it after the verification of every chunk up to the end of
+// `range` (and of every earlier tensor), on the same stream.
+cudaError_t launch_decrypt_run(const RunTensor* tensors, std::uint32_t count, ChunkRange range,
+                               const std::byte* staging, const std::uint32_t* first_bad,
+                               cudaStream_t stream);
 
 // Writes every chunk's header and tag into `sealed` (device memory, 16-byte
 // aligned) whose ciphertext is already in place.

@@ -116,6 +116,71 @@ TEST_P(Ordering, DeviceCryptoSeesQueuedOpsInIssueOrder) {
   p.end();
 }
 
+// Spec §7.2.1: a run of opens (queued fills of the destinations before it,
+// no finish()) writes what one open per tensor writes; a run with a forged
+// tensor stops at it: the tensors before it written, it and those after it
+// untouched (the CryptoEngine zeroes the forged one's range).
+TEST_P(Ordering, DeviceCryptoRunsEqualOneOpenPerTensorAndStopAtAForgedTensor) {
+  Pair& p = pair();
+  const Target& g = gpu(GetParam());
+  Backend& b = *g.backend;
+  p.begin(
+      strf("%s: a run of opens against one open per tensor, then a forged run", g.label.c_str()));
+  ASSERT_NE(b.device_crypto(), nullptr) << g.label << ": device_crypto() is null";
+  DeviceCrypto& dc = *b.device_crypto();
+  const Key key = random_key(p);
+  const std::span<const std::uint8_t, kKeyBytes> k(key);
+  const std::vector<std::uint64_t> counts = {1, 3000, 16384, 16385, 100000, 7};
+  std::vector<TensorArg> ts;
+  std::vector<std::vector<std::byte>> plain, sealed;
+  const auto old = Pair::encode(F32, std::vector<float>(100000, -1.0f));
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    ts.push_back(p.alloc(F32, counts[i], Misalign{i % 4}));
+    plain.push_back(Pair::encode(F32, p.random(counts[i], -1, 1)));
+    sealed.emplace_back(sealed_size(counts[i] * 4));
+    p.expect(seal_tensor(sealed.back(), plain.back(), SealParams{1, 500 + i}, key) == Status::ok,
+             "cpu seal");
+  }
+  const auto refill = [&] {
+    for (const TensorArg& t : ts) p.expect(b.fill(t, f32_bits(-1.0f)) == Status::ok, "fill");
+  };
+  const auto items = [&] {
+    std::vector<DeviceCrypto::OpenItem> v;
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+      v.push_back({ts[i].offset, counts[i] * 4, sealed[i], SealParams{1, 500 + i}, k});
+    }
+    return v;
+  };
+  refill();
+  const auto r = dc.open_run(items());
+  p.expect(r.status == Status::ok && r.opened == ts.size(), "run: all opened");
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    p.expect(p.read_raw(b, ts[i].offset, counts[i] * 4) == plain[i],
+             strf("run: tensor %zu", i).c_str());
+  }
+  refill();
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    p.expect(
+        dc.open(ts[i].offset, counts[i] * 4, sealed[i], SealParams{1, 500 + i}, k) == Status::ok,
+        "one open per tensor");
+    p.expect(p.read_raw(b, ts[i].offset, counts[i] * 4) == plain[i],
+             strf("one by one: tensor %zu", i).c_str());
+  }
+  refill();
+  sealed[3].back() ^= std::byte{1};  // tensor 3's last tag byte
+  const auto f = dc.open_run(items());
+  p.expect(f.status == Status::auth_failed && f.opened == 3, "forged run: stops at tensor 3");
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    const auto want =
+        i < 3 ? plain[i]
+              : std::vector<std::byte>(old.begin(), old.begin() + static_cast<long>(counts[i] * 4));
+    p.expect(p.read_raw(b, ts[i].offset, counts[i] * 4) == want,
+             strf("forged run: tensor %zu %s", i, i < 3 ? "written" : "untouched").c_str());
+  }
+  p.expect(b.finish() == Status::ok, "finish");
+  p.end();
+}
+
 INSTANTIATE_TEST_SUITE_P(Configurations, Ordering, ::testing::Range<std::size_t>(0, kVariantCount),
                          variant_name);
 

@@ -3,7 +3,9 @@
 // the known answers of kat_vectors.inc); opening must give the plaintext back;
 // every forgery must fail with AUTH_FAILED and leave the destination as it
 // was (OpenMode::gated) or zeroed (OpenMode::concurrent); both modes are
-// tested. Without a GPU or driver it prints "skipped: no GPU" and exits 0.
+// tested. Runs (open_run, spec §7.2.1) must give what one open_tensor per
+// tensor gives, and a forged tensor must stop the run at it. Without a GPU or driver it prints
+// "skipped: no GPU" and exits 0.
 #include <cuda_runtime_api.h>
 #include <sodium.h>
 
@@ -547,6 +549,167 @@ void test_concurrent() {
   }
 }
 
+// --- Runs (spec §7.2.1): open_run against per-tensor open_tensor ---
+
+// A run of sealed tensors (CPU-sealed, ids 1000 + i) whose destinations lie
+// in one device buffer at `offsets` (non-overlapping, any alignment), with
+// poison everywhere else.
+struct RunCase {
+  std::vector<std::uint64_t> sizes, offsets;
+  std::vector<std::vector<std::byte>> plain, sealed;
+  std::vector<SealParams> params;
+  std::vector<Key> keys;
+  std::uint64_t dst_bytes = 0;
+};
+
+RunCase make_run(const std::vector<std::uint64_t>& sizes) {
+  RunCase c;
+  c.sizes = sizes;
+  const Key key = random_key();
+  std::uint64_t at = 0;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    at += rng()() % 3;  // odd and even starts
+    c.offsets.push_back(at);
+    at += sizes[i] + rng()() % 64;
+    c.plain.push_back(random_bytes(sizes[i]));
+    c.params.push_back(SealParams{4, 1000 + i});
+    c.keys.push_back(key);
+    c.sealed.push_back(cpu_seal(c.plain.back(), c.params.back(), key));
+  }
+  c.dst_bytes = at + 64;
+  return c;
+}
+
+std::vector<std::byte> run_poison(std::uint64_t n) {
+  std::vector<std::byte> v(n);
+  for (std::uint64_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>(0x5A ^ ((i * 7) & 0xff));
+  return v;
+}
+
+// The destination buffer after tensors [0, opened) were written over the
+// poison: what one-by-one opening leaves before a failing tensor (gated).
+std::vector<std::byte> expected_after(const RunCase& c, std::size_t opened) {
+  auto v = run_poison(c.dst_bytes);
+  for (std::size_t i = 0; i < opened; ++i) {
+    std::copy(c.plain[i].begin(), c.plain[i].end(),
+              v.begin() + static_cast<std::ptrdiff_t>(c.offsets[i]));
+  }
+  return v;
+}
+
+// Opens the run (sealed bytes in pageable or pinned host memory); checks
+// status, opened, the count and the destination buffer byte for byte.
+void check_run(CudaCryptoEngine& eng, const char* what, const RunCase& c, bool pinned,
+               std::size_t want_opened, Status want) {
+  DeviceBuffer dst(c.dst_bytes);
+  if (!check(dst.ok() && upload(dst, 0, run_poison(c.dst_bytes)), "%s: alloc", what)) return;
+  std::vector<PinnedBuffer> pins;
+  std::vector<CudaCryptoEngine::RunItem> items;
+  for (std::size_t i = 0; i < c.sizes.size(); ++i) {
+    std::span<const std::byte> sealed = c.sealed[i];
+    if (pinned) {
+      pins.emplace_back(c.sealed[i].size());
+      if (!check(pins.back().ok(), "%s: pinned alloc", what)) return;
+      std::memcpy(pins.back().data(), c.sealed[i].data(), c.sealed[i].size());
+      sealed = pins.back().span();
+    }
+    items.push_back({dst.span(c.offsets[i], c.sizes[i]), sealed, c.params[i], key_span(c.keys[i])});
+  }
+  const std::uint32_t before = eng.auth_failures();
+  const auto r = eng.open_run(items);
+  const char* where = pinned ? "pinned" : "pageable";
+  check(r.status == want && r.opened == want_opened,
+        "%s (%zu tensors, %s): status %u opened %zu, want %u and %zu", what, c.sizes.size(), where,
+        static_cast<unsigned>(r.status), r.opened, static_cast<unsigned>(want), want_opened);
+  check(eng.auth_failures() == before + (want == Status::auth_failed ? 1u : 0u),
+        "%s (%s): AUTH_FAILURES moved by %u", what, where, eng.auth_failures() - before);
+  check(download(dst, 0, c.dst_bytes) == expected_after(c, want_opened),
+        "%s (%s): destination differs from one-by-one opening", what, where);
+}
+
+// The same tensors opened one open_tensor at a time equal the plaintext
+// (the run's reference), and the run gives the same bytes.
+void test_runs(CudaCryptoEngine& eng) {
+  std::vector<std::vector<std::uint64_t>> shapes = {
+      {70000},
+      {2, 65538},
+      {100, 65536, 4, 3 * 65536 + 6, 1000, 65534, 2 * 65536},
+  };
+  // GPT-2-small's shape: many small tensors (biases, norms) among larger ones.
+  std::vector<std::uint64_t> gpt2;
+  for (int l = 0; l < 12; ++l) {
+    for (const std::uint64_t n : {1536u, 1536u, 3538944u, 4608u, 1179648u, 1536u, 1536u, 1536u,
+                                  4718592u, 6144u, 4718592u, 1536u}) {
+      gpt2.push_back(n);
+    }
+  }
+  shapes.push_back(gpt2);
+  // Tensors that straddle slices, and more slices than one.
+  const std::uint64_t slice = std::uint64_t{CudaCryptoEngine::kHostOpenSliceChunks} * kChunkBytes;
+  shapes.push_back({slice - 10, 6, slice + 65536 * 3 + 2, 4096, 40000});
+  for (int k = 0; k < 20; ++k) {
+    std::vector<std::uint64_t> r(1 + rng()() % 40);
+    for (auto& n : r) n = random_size() % (3 * 65536) + 1;
+    shapes.push_back(r);
+  }
+  for (std::size_t si = 0; si < shapes.size(); ++si) {
+    const RunCase c = make_run(shapes[si]);
+    const std::string what = "run " + std::to_string(si);
+    check_run(eng, what.c_str(), c, false, c.sizes.size(), Status::ok);
+    check_run(eng, what.c_str(), c, true, c.sizes.size(), Status::ok);
+    // Reference: one open_tensor per tensor into the same layout.
+    DeviceBuffer one(c.dst_bytes);
+    if (!check(one.ok() && upload(one, 0, run_poison(c.dst_bytes)), "%s: alloc", what.c_str())) {
+      continue;
+    }
+    for (std::size_t i = 0; i < c.sizes.size(); ++i) {
+      check(eng.open_tensor(one.span(c.offsets[i], c.sizes[i]), c.sealed[i], c.params[i],
+                            key_span(c.keys[i])) == Status::ok,
+            "%s: open_tensor %zu", what.c_str(), i);
+    }
+    check(download(one, 0, c.dst_bytes) == expected_after(c, c.sizes.size()),
+          "%s: one by one equals the run", what.c_str());
+  }
+}
+
+// A forged tensor first, in the middle or last: AUTH_FAILED at it, counted
+// once, the tensors before it written, it and those after it untouched.
+void test_run_forgeries(CudaCryptoEngine& eng) {
+  const std::uint64_t slice = std::uint64_t{CudaCryptoEngine::kHostOpenSliceChunks} * kChunkBytes;
+  const std::vector<std::uint64_t> sizes = {1000, 65538, 4, slice + 3 * 65536 + 6, 100, 70000, 6};
+  const struct {
+    const char* what;
+    void (*edit)(RunCase&, std::size_t);
+  } forgeries[] = {
+      {"tag", [](RunCase& c, std::size_t k) { flip(c.sealed[k], c.sealed[k].size() - 1); }},
+      {"ciphertext",
+       [](RunCase& c, std::size_t k) {
+         flip(c.sealed[k], (sealed_chunk_count(c.sizes[k]) - 1) * kChunkStride + 32, 5);
+       }},
+      {"header chunk_count", [](RunCase& c, std::size_t k) { flip(c.sealed[k], 20); }},
+      {"wrong key", [](RunCase& c, std::size_t k) { c.keys[k][0] ^= 1; }},
+      {"replayed tensor",  // another tensor of the run's id on this one's sealed bytes
+       [](RunCase& c, std::size_t k) { c.params[k].tensor_id = 1000 + (k + 1) % c.sizes.size(); }},
+  };
+  for (const auto& f : forgeries) {
+    for (const std::size_t k : {std::size_t{0}, std::size_t{3}, sizes.size() - 1}) {
+      RunCase c = make_run(sizes);
+      f.edit(c, k);
+      const std::string what =
+          std::string("run forgery '") + f.what + "' in tensor " + std::to_string(k);
+      check_run(eng, what.c_str(), c, k % 2 == 0, k, Status::auth_failed);
+    }
+  }
+  // Nothing carried over: a good run right after.
+  const RunCase c = make_run(sizes);
+  check_run(eng, "run after forgeries", c, true, c.sizes.size(), Status::ok);
+  // Size errors are the caller's: invalid_arg, nothing done, not counted.
+  RunCase bad = make_run({100, 200});
+  bad.sealed[1].pop_back();
+  check_run(eng, "run with a truncated tensor", bad, false, 0, Status::invalid_arg);
+  check(eng.open_run({}).status == Status::invalid_arg, "empty run: invalid_arg");
+}
+
 }  // namespace
 }  // namespace hix::vgpu::cuda::test
 
@@ -597,6 +760,8 @@ int main() {
       {"host slices", test_slices, true},
       {"large tensor", test_large, true},
       {"two engines at once", [](CudaCryptoEngine&) { test_concurrent(); }, false},
+      {"runs", test_runs, false},
+      {"run forgeries", test_run_forgeries, false},
   };
   // Every part in both open modes; the engine-independent ones once.
   for (const OpenMode mode : {OpenMode::gated, OpenMode::concurrent}) {
