@@ -15,7 +15,7 @@ The launcher defaults to qemu_scripts/run-vm with build/vm.env (or
 $OPENHIX_VM_ENV); on a GPU host pass a bundle's bin/openhix-vm.
 
 GPT-2-small runs in its own enclave (tee_gpt2_gpt2_small, a 528 MiB heap)
-on a VM given 768 MiB of EPC and 2 GiB of RAM; under TCG it takes minutes,
+on a VM given 768 MiB of EPC and 3 GiB of RAM; under TCG it takes minutes,
 so the CTest run leaves it out (--shapes tiny,small,gpt2-small to add it).
 """
 
@@ -42,8 +42,8 @@ SHAPES = {
 }
 BIG = {"gpt2-small"}
 # The big enclave's 528 MiB heap plus its image and stack, and a guest with
-# room for them besides its own.
-BIG_VM = ["--epc-pages", "196608", "--mem", "2048"]
+# room for them besides its own (the loader holds the page list, 4 KiB a page).
+BIG_VM = ["--epc-pages", "196608", "--mem", "3072"]
 PROMPT = 16
 NEW = 32
 SEED = 1

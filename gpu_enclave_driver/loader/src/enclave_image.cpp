@@ -165,7 +165,7 @@ Result<EnclaveImage> parse_enclave_image(std::span<const std::uint8_t> elf) {
   EnclaveImage image;
   image.base = LinearAddress{segments.front().first_page};
   const std::uint64_t span = segments.back().end_page - image.base.value;
-  if (span / kPage > kMaxImagePages) return {Status::image_too_large, "more than 65536 pages"};
+  if (span / kPage > kMaxImagePages) return {Status::image_too_large, "more than 262144 pages"};
   image.size = kPage;
   while (image.size < span) image.size <<= 1;
   if (image.base.value == 0 || image.base.value % image.size != 0 ||
