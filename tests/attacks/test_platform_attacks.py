@@ -20,12 +20,16 @@ must succeed: a control that succeeds proves the attack is real.
   init            an INIT IPI to a CPU inside an enclave (last: the CPU is
                   lost to Linux afterwards)
   s3              suspend to RAM with an enclave alive (QEMU wakes through a
-                  reset): the enclave and its contents must be gone
+                  reset): the enclave and its contents must be gone; and a
+                  vCPU inside an enclave when root puts the machine into S3
+                  through PM1a_CNT (the firmware, finding no waking vector,
+                  reboots: the attacker reports from the second boot)
 
 Two boots run every attacker but s3 (one enforcing, one control); s3 gets a
-boot of its own (a wake that failed would take the others with it). Both
-boots keep 64 MiB of RAM from the kernel (memmap=) for the PCIEXBAR cover
-and have QEMU's edu device as a second bus master.
+boot of its own in each mode (a wake that failed would take the others with
+it), with resets allowed (run-vm --reboot). All boots keep 64 MiB of RAM from
+the kernel (memmap=) for the PCIEXBAR cover and s3's marker and enclave, and
+the first two have QEMU's edu device as a second bus master.
 """
 
 import functools
@@ -79,10 +83,16 @@ def boot(*vm_args):
     return vm, parse(vm.log), lines
 
 
+# enclave-across-s3 first: its first boot ends in S3 and a reboot, after
+# which the script starts again and the attacker finds its marker.
+S3_SCRIPT = ("hix-platform-s3 enclave-across-s3; hix-platform-s3 suspend-to-ram; "
+             "echo PLATFORM-DONE")
+
+
 @functools.lru_cache(maxsize=None)
 def s3_runs():
     def one(*args):
-        vm = vmtest.run_vm(*args, "--run", "hix-platform-s3; echo PLATFORM-DONE")
+        vm = vmtest.run_vm("--reboot", *VM_ARGS, *args, "--run", S3_SCRIPT, timeout=600)
         return vm, parse(vm.log)
     return one(), one("--hix-enforce", "off")
 
@@ -294,32 +304,57 @@ class Init(Platform):
 
 
 class S3(unittest.TestCase):
-    """§16.6: S3 is a reset for enclaves: nothing survives the wake."""
+    """§16.6: S3 is a reset for enclaves: nothing survives the wake, and no
+    vCPU stays in enclave mode across it. With enforce=off the reset zeroes
+    no EPC page: the control reads the secret back."""
 
     @classmethod
     def setUpClass(cls):
         (cls.vm, cls.v), (cls.control_vm, cls.control) = s3_runs()
 
-    def verdict(self, control=False):
+    def verdict(self, path, control=False):
         table, vm = (self.control, self.control_vm) if control else (self.v, self.vm)
-        self.assertIn(("s3", "suspend-to-ram"), table, vm.stdout[-3000:] + vm.stderr[-2000:])
-        return table[("s3", "suspend-to-ram")]
+        self.assertIn(("s3", path), table, vm.stdout[-3000:] + vm.stderr[-2000:])
+        return table[("s3", path)]
+
+    def test_both_boots_ran_to_the_end(self):
+        for vm in (self.vm, self.control_vm):
+            self.assertEqual(vm.rc, 0, vm.stdout[-3000:] + vm.stderr[-2000:])
+            self.assertIn("PLATFORM-DONE", vm.log)
 
     def test_the_guest_wakes_and_the_enclave_is_gone(self):
-        v = self.verdict()
-        self.assertEqual(self.vm.rc, 0, self.vm.stdout[-3000:])
+        v = self.verdict("suspend-to-ram")
         self.assertEqual(v["suspended"], "yes", v)
         self.assertEqual(v["outcome"], "blocked", v)
         self.assertEqual(v["page"], "zeros", "scrubbed, and no longer EPC: readable")
         self.assertEqual(int(v["eremove"]), 4)  # HIX_ERR_NOT_EPC
         self.assertEqual(int(v["edestroy"]), 5)  # HIX_ERR_BAD_SECS
 
-    def test_control_the_reset_scrubs_without_enforcement_too(self):
-        # The reset's scrub is not one of the checks enforce=off turns off:
-        # the control shows the same (there is no unprotected S3 to compare).
-        v = self.verdict(control=True)
-        self.assertEqual(v["suspended"], "yes", v)
+    def test_control_the_secret_survives_the_wake(self):
+        # enforce=off: the reset forgets the enclave but zeroes nothing.
+        v = self.verdict("suspend-to-ram", control=True)
+        self.assertEqual((v["suspended"], v["outcome"], v["page"]),
+                         ("yes", "succeeded", "secret"), v)
+        self.assertEqual(int(v["eremove"]), 4, "forgotten: the page is ordinary RAM again")
+
+    def test_a_vcpu_inside_an_enclave_across_s3_loses_it_and_comes_back(self):
+        v = self.verdict("enclave-across-s3")
         self.assertEqual(v["outcome"], "blocked", v)
+        self.assertEqual((v["inside_at_suspend"], v["rebooted"]), ("yes", "yes"), v)
+        self.assertEqual(v["page"], "zeros", v)
+        self.assertEqual((int(v["eremove"]), int(v["edestroy"])), (4, 5), v)
+        # The vCPU that was in enclave mode took its INIT and SIPI again.
+        self.assertEqual(v["all_online"], "yes", v)
+        self.assertEqual(v["cpus_online"], "0-1", v)
+        self.assertEqual(v["marker_cleared"], "yes", v)
+
+    def test_control_the_enclave_page_keeps_its_secret_across_s3(self):
+        v = self.verdict("enclave-across-s3", control=True)
+        self.assertEqual(v["outcome"], "succeeded", v)
+        self.assertEqual((v["inside_at_suspend"], v["rebooted"]), ("yes", "yes"), v)
+        self.assertEqual(v["page"], "secret", v)
+        self.assertEqual(int(v["eremove"]), 4, v)
+        self.assertEqual(v["all_online"], "yes", v)
 
 
 if __name__ == "__main__":

@@ -77,10 +77,11 @@ struct hix_attack_smi {
 /* ENCLS from the kernel with operands of the caller's choosing: what a
  * malicious OS can do without hix.ko (it picks every physical page). */
 struct hix_attack_encls {
-	uint32_t leaf; /* HIX_ECREATE (0), HIX_EADD (1), HIX_EREMOVE (4), HIX_EDESTROY (5) */
+	uint32_t leaf; /* HIX_ECREATE (0), HIX_EADD (1), HIX_EINIT (3), HIX_EREMOVE (4),
+			* HIX_EDESTROY (5) */
 	uint32_t status; /* out: RAX */
 	uint64_t rcx; /* ECREATE: SECS phys; EADD: target phys; EREMOVE: page phys */
-	uint64_t rdx; /* EADD, EDESTROY: SECS phys */
+	uint64_t rdx; /* EADD, EINIT, EDESTROY: SECS phys */
 	uint64_t a; /* ECREATE: ELRANGE base; EADD: linear address */
 	uint64_t b; /* ECREATE: ELRANGE size; EADD: flags */
 	uint64_t src; /* EADD: the caller's 4096 bytes of contents */

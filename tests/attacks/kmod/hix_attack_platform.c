@@ -206,6 +206,7 @@ long hix_attack_encls(struct hix_attack_encls *req)
 		pi->flags = req->b;
 		rbx = (u64)pi;
 		break;
+	case 3: /* EINIT */
 	case 4: /* EREMOVE */
 	case 5: /* EDESTROY */
 		break;
