@@ -8,7 +8,9 @@ must succeed: a control that succeeds proves the attack is real.
 
   svm             CPUID SVM, EFER.SVME, VMRUN with the host-save area on an
                   EPC page (QEMU's physical writes skip the EPC check), the
-                  I/O permission map on an EPC page as a bit-by-bit oracle
+                  I/O permission map on an EPC page as a bit-by-bit oracle,
+                  an enclave's thread run as an L2 guest whose exception
+                  leaves through #VMEXIT with the enclave's registers
   smm             an SMI through the APM port: the CPU saves its state at
                   SMBASE with physical writes (and RSM reloads it)
   chipset         RCBA, PAM and PCIEXBAR re-decode an enclave's RAM while
@@ -143,7 +145,7 @@ class Boots(Platform):
 class Svm(Platform):
     """§16.3: no SVM on an enforcing platform."""
 
-    PATHS = ["cpuid", "efer-svme", "vmrun-hsave-epc", "iopm-oracle"]
+    PATHS = ["cpuid", "efer-svme", "vmrun-hsave-epc", "iopm-oracle", "l2-exit-leak"]
 
     def test_svm_is_gone_and_the_control_has_it(self):
         self.assert_outcomes("svm", self.PATHS, "blocked", "succeeded")
@@ -161,6 +163,24 @@ class Svm(Platform):
         v = self.verdict("svm", "iopm-oracle")
         self.assertEqual((v["svme"], int(v["vmruns"]), int(v["io_exits"])), ("no", 0, 0), v)
         self.assertEqual(int(v["destroy"]), 0)
+
+    def test_no_nested_guest_runs_the_enclave_thread(self):
+        v = self.verdict("svm", "l2-exit-leak")
+        self.assertEqual((v["svme"], v["vmrun_ud"], v["stopped_by"]),
+                         ("no", "yes", "svm-absent"), v)
+        self.assertEqual(v["regs_matching"].split("/")[0], "0", v)
+        self.assertEqual(int(v["destroy"]), 0)
+
+    def test_control_the_l2_exit_carries_the_enclaves_registers(self):
+        # The enclave's UD2 exits to the kernel through #VMEXIT, not through
+        # the abort that scrubs: R8-R15 and XMM0 still hold the secret, and
+        # the VMCB names the faulting instruction inside the enclave.
+        v = self.verdict("svm", "l2-exit-leak", control=True)
+        self.assertEqual((v["svme"], v["exit_ud"], v["rip_in_enclave"]), ("yes", "yes", "yes"), v)
+        self.assertEqual(v["regs_matching"], "8/8", v)
+        self.assertEqual(v["xmm0"], "secret", v)
+        self.assertEqual(num(v["eexit_code"]), 0x46, "EEXIT from the L2, then its UD2")
+        self.assertEqual(int(v["destroy"]), 0, v)
 
     def test_control_the_iopm_oracle_reads_every_bit_of_the_epc_page(self):
         # 512 ports, one VMRUN each: a port exits with IOIO exactly when its

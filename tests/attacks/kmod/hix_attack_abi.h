@@ -120,6 +120,38 @@ struct hix_attack_init_ipi {
 	uint32_t apic_id; /* out */
 };
 
+/* SVM's exit path around the enclave-exit hook (docs/specs/hix-isa.md
+ * §16.3): VMRUN an L2 guest at CPL3 in the caller's address space (its
+ * page tables, user segments), every exception intercepted. The L2 starts
+ * at rip with rsp, and RBX, RSI, RDI as given (the caller's stub enters an
+ * enclave there); whatever exception ends it leaves through #VMEXIT. The
+ * general registers right after VMRUN returns (the L2's, but RAX and RSP,
+ * which #VMEXIT reloads), XMM0, and the VMCB's RAX, RSP and RIP are
+ * returned. If eexit_rip is not 0, a second VMRUN starts the L2 there with
+ * RBX = eexit_rbx (the caller's EEXIT stub: a vCPU that left the enclave
+ * through #VMEXIT is still in enclave mode) and its exit code is returned.
+ * Without SVM (EFER.SVME does not stick) nothing runs: svme = 0, and
+ * vmrun_ud tells whether VMRUN raised #UD. */
+struct hix_attack_l2_enclave {
+	uint64_t rip; /* in: the L2's first instruction (user text) */
+	uint64_t rsp; /* in: the L2's stack (user memory) */
+	uint64_t rbx; /* in */
+	uint64_t rsi; /* in */
+	uint64_t rdi; /* in */
+	uint64_t eexit_rip; /* in: 0, or the clean-up L2's first instruction */
+	uint64_t eexit_rbx; /* in */
+	int32_t svme; /* out: 1 when EFER.SVME could be set */
+	int32_t vmrun_ud; /* out: 1 when VMRUN raised #UD */
+	uint64_t exit_code; /* out: the first #VMEXIT's code */
+	uint64_t vmcb_rax; /* out: the VMCB save area after it */
+	uint64_t vmcb_rsp; /* out */
+	uint64_t vmcb_rip; /* out */
+	/* out: RAX RBX RCX RDX RSI RDI RBP RSP R8-R15 after the first VMRUN */
+	uint64_t gprs[16];
+	uint8_t xmm0[16]; /* out */
+	uint64_t eexit_code; /* out: the clean-up's #VMEXIT code, or 0 */
+};
+
 /* Read physical memory through the kernel's direct map. */
 #define HIX_ATTACK_READ_PHYS_DIRECT \
 	_IOW(HIX_ATTACK_IOC_MAGIC, 0x00, struct hix_attack_phys_rw)
@@ -173,6 +205,9 @@ struct hix_attack_init_ipi {
 /* INIT IPI (struct hix_attack_init_ipi). */
 #define HIX_ATTACK_INIT_IPI \
 	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x11, struct hix_attack_init_ipi)
+/* An enclave's thread as an SVM L2 guest (struct hix_attack_l2_enclave). */
+#define HIX_ATTACK_L2_ENCLAVE \
+	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x12, struct hix_attack_l2_enclave)
 
 #ifdef __cplusplus
 #define HIX_ATTACK_STATIC_ASSERT static_assert
@@ -191,5 +226,6 @@ HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_encls) == 48, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_block) == 16, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_iopm_oracle) == 96, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_init_ipi) == 8, "ABI");
+HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_l2_enclave) == 248, "ABI");
 
 #endif /* HIX_ATTACK_ABI_H */

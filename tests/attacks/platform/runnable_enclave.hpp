@@ -1,7 +1,7 @@
 // An enclave with code, built by the attacker's kernel and entered by the
 // attacker's process (docs/specs/hix-isa.md §2, §4): what a malicious OS can
 // run without hix.ko, on physical pages of its own choosing. Shared by the
-// platform attackers that need a vCPU inside an enclave (s3.cpp).
+// platform attackers that need a vCPU inside an enclave (s3.cpp, svm.cpp).
 //
 // ELRANGE (RawEnclave's base and size):
 //   base + 0x0000  TCS   entry = 0x1000, stack = 0x3000
