@@ -73,7 +73,8 @@ void hix_core_destroy(struct hix_core* core) {
 void hix_core_reset(struct hix_core* core) {
   for (size_t i = 0; i < core->epcm.capacity; i++) {
     struct hix_epcm_entry* e = &core->epcm.slots[i];
-    if (hix_epcm_slot_used(e)) {
+    /* enforce=off keeps the contents (spec §16.6: the S3 control). */
+    if (core->enforce && hix_epcm_slot_used(e)) {
       scrub_page(core, e->pfn);
     }
   }

@@ -177,7 +177,8 @@ int hix_core_init(struct hix_core* core, const uint8_t secret_key[64], bool enfo
                   size_t epc_limit_pages, FILE* audit, const struct hix_mem_ops* mem,
                   void* mem_opaque);
 void hix_core_destroy(struct hix_core* core);
-/* Machine reset: scrub every EPC page, forget every enclave. */
+/* Machine reset: scrub every EPC page (only when enforcing, spec §16.6),
+ * forget every enclave. */
 void hix_core_reset(struct hix_core* core);
 
 /* EPCM */

@@ -8,7 +8,9 @@ must succeed: a control that succeeds proves the attack is real.
 
   svm             CPUID SVM, EFER.SVME, VMRUN with the host-save area on an
                   EPC page (QEMU's physical writes skip the EPC check), the
-                  I/O permission map on an EPC page as a bit-by-bit oracle
+                  I/O permission map on an EPC page as a bit-by-bit oracle,
+                  an enclave's thread run as an L2 guest whose exception
+                  leaves through #VMEXIT with the enclave's registers
   smm             an SMI through the APM port: the CPU saves its state at
                   SMBASE with physical writes (and RSM reloads it)
   chipset         RCBA, PAM and PCIEXBAR re-decode an enclave's RAM while
@@ -20,12 +22,16 @@ must succeed: a control that succeeds proves the attack is real.
   init            an INIT IPI to a CPU inside an enclave (last: the CPU is
                   lost to Linux afterwards)
   s3              suspend to RAM with an enclave alive (QEMU wakes through a
-                  reset): the enclave and its contents must be gone
+                  reset): the enclave and its contents must be gone; and a
+                  vCPU inside an enclave when root puts the machine into S3
+                  through PM1a_CNT (the firmware, finding no waking vector,
+                  reboots: the attacker reports from the second boot)
 
 Two boots run every attacker but s3 (one enforcing, one control); s3 gets a
-boot of its own (a wake that failed would take the others with it). Both
-boots keep 64 MiB of RAM from the kernel (memmap=) for the PCIEXBAR cover
-and have QEMU's edu device as a second bus master.
+boot of its own in each mode (a wake that failed would take the others with
+it), with resets allowed (run-vm --reboot). All boots keep 64 MiB of RAM from
+the kernel (memmap=) for the PCIEXBAR cover and s3's marker and enclave, and
+the first two have QEMU's edu device as a second bus master.
 """
 
 import functools
@@ -79,10 +85,16 @@ def boot(*vm_args):
     return vm, parse(vm.log), lines
 
 
+# enclave-across-s3 first: its first boot ends in S3 and a reboot, after
+# which the script starts again and the attacker finds its marker.
+S3_SCRIPT = ("hix-platform-s3 enclave-across-s3; hix-platform-s3 suspend-to-ram; "
+             "echo PLATFORM-DONE")
+
+
 @functools.lru_cache(maxsize=None)
 def s3_runs():
     def one(*args):
-        vm = vmtest.run_vm(*args, "--run", "hix-platform-s3; echo PLATFORM-DONE")
+        vm = vmtest.run_vm("--reboot", *VM_ARGS, *args, "--run", S3_SCRIPT, timeout=600)
         return vm, parse(vm.log)
     return one(), one("--hix-enforce", "off")
 
@@ -133,7 +145,7 @@ class Boots(Platform):
 class Svm(Platform):
     """§16.3: no SVM on an enforcing platform."""
 
-    PATHS = ["cpuid", "efer-svme", "vmrun-hsave-epc", "iopm-oracle"]
+    PATHS = ["cpuid", "efer-svme", "vmrun-hsave-epc", "iopm-oracle", "l2-exit-leak"]
 
     def test_svm_is_gone_and_the_control_has_it(self):
         self.assert_outcomes("svm", self.PATHS, "blocked", "succeeded")
@@ -151,6 +163,24 @@ class Svm(Platform):
         v = self.verdict("svm", "iopm-oracle")
         self.assertEqual((v["svme"], int(v["vmruns"]), int(v["io_exits"])), ("no", 0, 0), v)
         self.assertEqual(int(v["destroy"]), 0)
+
+    def test_no_nested_guest_runs_the_enclave_thread(self):
+        v = self.verdict("svm", "l2-exit-leak")
+        self.assertEqual((v["svme"], v["vmrun_ud"], v["stopped_by"]),
+                         ("no", "yes", "svm-absent"), v)
+        self.assertEqual(v["regs_matching"].split("/")[0], "0", v)
+        self.assertEqual(int(v["destroy"]), 0)
+
+    def test_control_the_l2_exit_carries_the_enclaves_registers(self):
+        # The enclave's UD2 exits to the kernel through #VMEXIT, not through
+        # the abort that scrubs: R8-R15 and XMM0 still hold the secret, and
+        # the VMCB names the faulting instruction inside the enclave.
+        v = self.verdict("svm", "l2-exit-leak", control=True)
+        self.assertEqual((v["svme"], v["exit_ud"], v["rip_in_enclave"]), ("yes", "yes", "yes"), v)
+        self.assertEqual(v["regs_matching"], "8/8", v)
+        self.assertEqual(v["xmm0"], "secret", v)
+        self.assertEqual(num(v["eexit_code"]), 0x46, "EEXIT from the L2, then its UD2")
+        self.assertEqual(int(v["destroy"]), 0, v)
 
     def test_control_the_iopm_oracle_reads_every_bit_of_the_epc_page(self):
         # 512 ports, one VMRUN each: a port exits with IOIO exactly when its
@@ -294,32 +324,57 @@ class Init(Platform):
 
 
 class S3(unittest.TestCase):
-    """§16.6: S3 is a reset for enclaves: nothing survives the wake."""
+    """§16.6: S3 is a reset for enclaves: nothing survives the wake, and no
+    vCPU stays in enclave mode across it. With enforce=off the reset zeroes
+    no EPC page: the control reads the secret back."""
 
     @classmethod
     def setUpClass(cls):
         (cls.vm, cls.v), (cls.control_vm, cls.control) = s3_runs()
 
-    def verdict(self, control=False):
+    def verdict(self, path, control=False):
         table, vm = (self.control, self.control_vm) if control else (self.v, self.vm)
-        self.assertIn(("s3", "suspend-to-ram"), table, vm.stdout[-3000:] + vm.stderr[-2000:])
-        return table[("s3", "suspend-to-ram")]
+        self.assertIn(("s3", path), table, vm.stdout[-3000:] + vm.stderr[-2000:])
+        return table[("s3", path)]
+
+    def test_both_boots_ran_to_the_end(self):
+        for vm in (self.vm, self.control_vm):
+            self.assertEqual(vm.rc, 0, vm.stdout[-3000:] + vm.stderr[-2000:])
+            self.assertIn("PLATFORM-DONE", vm.log)
 
     def test_the_guest_wakes_and_the_enclave_is_gone(self):
-        v = self.verdict()
-        self.assertEqual(self.vm.rc, 0, self.vm.stdout[-3000:])
+        v = self.verdict("suspend-to-ram")
         self.assertEqual(v["suspended"], "yes", v)
         self.assertEqual(v["outcome"], "blocked", v)
         self.assertEqual(v["page"], "zeros", "scrubbed, and no longer EPC: readable")
         self.assertEqual(int(v["eremove"]), 4)  # HIX_ERR_NOT_EPC
         self.assertEqual(int(v["edestroy"]), 5)  # HIX_ERR_BAD_SECS
 
-    def test_control_the_reset_scrubs_without_enforcement_too(self):
-        # The reset's scrub is not one of the checks enforce=off turns off:
-        # the control shows the same (there is no unprotected S3 to compare).
-        v = self.verdict(control=True)
-        self.assertEqual(v["suspended"], "yes", v)
+    def test_control_the_secret_survives_the_wake(self):
+        # enforce=off: the reset forgets the enclave but zeroes nothing.
+        v = self.verdict("suspend-to-ram", control=True)
+        self.assertEqual((v["suspended"], v["outcome"], v["page"]),
+                         ("yes", "succeeded", "secret"), v)
+        self.assertEqual(int(v["eremove"]), 4, "forgotten: the page is ordinary RAM again")
+
+    def test_a_vcpu_inside_an_enclave_across_s3_loses_it_and_comes_back(self):
+        v = self.verdict("enclave-across-s3")
         self.assertEqual(v["outcome"], "blocked", v)
+        self.assertEqual((v["inside_at_suspend"], v["rebooted"]), ("yes", "yes"), v)
+        self.assertEqual(v["page"], "zeros", v)
+        self.assertEqual((int(v["eremove"]), int(v["edestroy"])), (4, 5), v)
+        # The vCPU that was in enclave mode took its INIT and SIPI again.
+        self.assertEqual(v["all_online"], "yes", v)
+        self.assertEqual(v["cpus_online"], "0-1", v)
+        self.assertEqual(v["marker_cleared"], "yes", v)
+
+    def test_control_the_enclave_page_keeps_its_secret_across_s3(self):
+        v = self.verdict("enclave-across-s3", control=True)
+        self.assertEqual(v["outcome"], "succeeded", v)
+        self.assertEqual((v["inside_at_suspend"], v["rebooted"]), ("yes", "yes"), v)
+        self.assertEqual(v["page"], "secret", v)
+        self.assertEqual(int(v["eremove"]), 4, v)
+        self.assertEqual(v["all_online"], "yes", v)
 
 
 if __name__ == "__main__":

@@ -217,5 +217,14 @@ TEST_F(Encls, ResetScrubsEverything) {
   EXPECT_EQ(build(core, standard_pages()), HIX_OK) << "usable again";
 }
 
+TEST_F(Encls, ResetWithEnforceOffForgetsButKeepsTheContents) {
+  CoreFixture off(false);
+  ASSERT_EQ(build(&off.core, standard_pages()), HIX_OK);
+  hix_core_reset(&off.core);
+  EXPECT_EQ(hix_epcm_count(&off.core), 0u);
+  EXPECT_FALSE(all_zero(off.mem.at(page_pa(0)), HIX_PAGE_SIZE)) << "the control's secret stays";
+  EXPECT_EQ(off.core.enclaves[0].state, HIX_ENCLAVE_FREE);
+}
+
 }  // namespace
 }  // namespace hix::test

@@ -77,10 +77,11 @@ struct hix_attack_smi {
 /* ENCLS from the kernel with operands of the caller's choosing: what a
  * malicious OS can do without hix.ko (it picks every physical page). */
 struct hix_attack_encls {
-	uint32_t leaf; /* HIX_ECREATE (0), HIX_EADD (1), HIX_EREMOVE (4), HIX_EDESTROY (5) */
+	uint32_t leaf; /* HIX_ECREATE (0), HIX_EADD (1), HIX_EINIT (3), HIX_EREMOVE (4),
+			* HIX_EDESTROY (5) */
 	uint32_t status; /* out: RAX */
 	uint64_t rcx; /* ECREATE: SECS phys; EADD: target phys; EREMOVE: page phys */
-	uint64_t rdx; /* EADD, EDESTROY: SECS phys */
+	uint64_t rdx; /* EADD, EINIT, EDESTROY: SECS phys */
 	uint64_t a; /* ECREATE: ELRANGE base; EADD: linear address */
 	uint64_t b; /* ECREATE: ELRANGE size; EADD: flags */
 	uint64_t src; /* EADD: the caller's 4096 bytes of contents */
@@ -117,6 +118,38 @@ struct hix_attack_iopm_oracle {
 struct hix_attack_init_ipi {
 	uint32_t cpu; /* in: Linux's CPU number, not the caller's */
 	uint32_t apic_id; /* out */
+};
+
+/* SVM's exit path around the enclave-exit hook (docs/specs/hix-isa.md
+ * §16.3): VMRUN an L2 guest at CPL3 in the caller's address space (its
+ * page tables, user segments), every exception intercepted. The L2 starts
+ * at rip with rsp, and RBX, RSI, RDI as given (the caller's stub enters an
+ * enclave there); whatever exception ends it leaves through #VMEXIT. The
+ * general registers right after VMRUN returns (the L2's, but RAX and RSP,
+ * which #VMEXIT reloads), XMM0, and the VMCB's RAX, RSP and RIP are
+ * returned. If eexit_rip is not 0, a second VMRUN starts the L2 there with
+ * RBX = eexit_rbx (the caller's EEXIT stub: a vCPU that left the enclave
+ * through #VMEXIT is still in enclave mode) and its exit code is returned.
+ * Without SVM (EFER.SVME does not stick) nothing runs: svme = 0, and
+ * vmrun_ud tells whether VMRUN raised #UD. */
+struct hix_attack_l2_enclave {
+	uint64_t rip; /* in: the L2's first instruction (user text) */
+	uint64_t rsp; /* in: the L2's stack (user memory) */
+	uint64_t rbx; /* in */
+	uint64_t rsi; /* in */
+	uint64_t rdi; /* in */
+	uint64_t eexit_rip; /* in: 0, or the clean-up L2's first instruction */
+	uint64_t eexit_rbx; /* in */
+	int32_t svme; /* out: 1 when EFER.SVME could be set */
+	int32_t vmrun_ud; /* out: 1 when VMRUN raised #UD */
+	uint64_t exit_code; /* out: the first #VMEXIT's code */
+	uint64_t vmcb_rax; /* out: the VMCB save area after it */
+	uint64_t vmcb_rsp; /* out */
+	uint64_t vmcb_rip; /* out */
+	/* out: RAX RBX RCX RDX RSI RDI RBP RSP R8-R15 after the first VMRUN */
+	uint64_t gprs[16];
+	uint8_t xmm0[16]; /* out */
+	uint64_t eexit_code; /* out: the clean-up's #VMEXIT code, or 0 */
 };
 
 /* Read physical memory through the kernel's direct map. */
@@ -172,6 +205,9 @@ struct hix_attack_init_ipi {
 /* INIT IPI (struct hix_attack_init_ipi). */
 #define HIX_ATTACK_INIT_IPI \
 	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x11, struct hix_attack_init_ipi)
+/* An enclave's thread as an SVM L2 guest (struct hix_attack_l2_enclave). */
+#define HIX_ATTACK_L2_ENCLAVE \
+	_IOWR(HIX_ATTACK_IOC_MAGIC, 0x12, struct hix_attack_l2_enclave)
 
 #ifdef __cplusplus
 #define HIX_ATTACK_STATIC_ASSERT static_assert
@@ -190,5 +226,6 @@ HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_encls) == 48, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_block) == 16, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_iopm_oracle) == 96, "ABI");
 HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_init_ipi) == 8, "ABI");
+HIX_ATTACK_STATIC_ASSERT(sizeof(struct hix_attack_l2_enclave) == 248, "ABI");
 
 #endif /* HIX_ATTACK_ABI_H */

@@ -230,6 +230,7 @@ union hix_attack_arg {
 	struct hix_attack_block block;
 	struct hix_attack_iopm_oracle iopm;
 	struct hix_attack_init_ipi init;
+	struct hix_attack_l2_enclave l2;
 };
 
 static long hix_attack_dispatch(struct hix_attack_file *af, unsigned int cmd,
@@ -272,6 +273,8 @@ static long hix_attack_dispatch(struct hix_attack_file *af, unsigned int cmd,
 		return hix_attack_iopm_oracle(&arg->iopm);
 	case HIX_ATTACK_INIT_IPI:
 		return hix_attack_init_ipi(&arg->init);
+	case HIX_ATTACK_L2_ENCLAVE:
+		return hix_attack_l2_enclave(&arg->l2);
 	default:
 		return -ENOTTY;
 	}

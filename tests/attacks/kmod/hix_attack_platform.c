@@ -15,6 +15,7 @@
 #include <asm/asm.h>
 #include <asm/debugreg.h>
 #include <asm/desc.h>
+#include <asm/fpu/api.h>
 #include <asm/msr.h>
 #include <asm/processor.h>
 #include <asm/segment.h>
@@ -206,6 +207,7 @@ long hix_attack_encls(struct hix_attack_encls *req)
 		pi->flags = req->b;
 		rbx = (u64)pi;
 		break;
+	case 3: /* EINIT */
 	case 4: /* EREMOVE */
 	case 5: /* EDESTROY */
 		break;
@@ -387,4 +389,203 @@ long hix_attack_init_ipi(struct hix_attack_init_ipi *req)
 out:
 	put_cpu();
 	return ret;
+}
+
+/*
+ * An enclave's thread as an L2 guest (docs/specs/hix-isa.md §16.3). ENCLU
+ * runs at CPL3, so the L2 is a user thread of the caller: its page tables
+ * (the user half under page-table isolation: the kernel's copy of user
+ * memory is not executable), the user code and data segments.
+ */
+static void hix_attack_l2_user_vmcb(struct vmcb *vmcb, u64 efer, u64 rip,
+				    u64 rsp)
+{
+	struct desc_ptr gdt, idt;
+	u64 cr3 = __read_cr3() & CR3_ADDR_MASK;
+
+#ifdef CONFIG_PAGE_TABLE_ISOLATION
+	if (boot_cpu_has(X86_FEATURE_PTI))
+		cr3 |= 1ull << PAGE_SHIFT; /* the user page-table half */
+#endif
+	memset(vmcb, 0, sizeof(*vmcb));
+	/* Every exception and a shutdown exit: nothing runs the L2 IDT. */
+	vmcb->control.intercepts[INTERCEPT_EXCEPTION_OFFSET / 32] = ~0u;
+	hix_attack_intercept(vmcb, INTERCEPT_HLT);
+	hix_attack_intercept(vmcb, INTERCEPT_SHUTDOWN);
+	hix_attack_intercept(vmcb, INTERCEPT_VMRUN); /* required by VMRUN */
+	vmcb->control.asid = 1;
+
+	native_store_gdt(&gdt);
+	store_idt(&idt);
+	vmcb->save.cs.selector = __USER_CS;
+	vmcb->save.cs.attrib = SVM_SELECTOR_P_MASK | SVM_SELECTOR_S_MASK |
+			       SVM_SELECTOR_DPL_MASK | SVM_SELECTOR_L_MASK |
+			       SVM_SELECTOR_G_MASK | SVM_SELECTOR_CODE_MASK |
+			       SVM_SELECTOR_READ_MASK;
+	vmcb->save.cs.limit = HIX_ATTACK_SEG_LIMIT;
+	vmcb->save.ss.selector = __USER_DS;
+	vmcb->save.ss.attrib = SVM_SELECTOR_P_MASK | SVM_SELECTOR_S_MASK |
+			       SVM_SELECTOR_DPL_MASK | SVM_SELECTOR_DB_MASK |
+			       SVM_SELECTOR_G_MASK | SVM_SELECTOR_WRITE_MASK;
+	vmcb->save.ss.limit = HIX_ATTACK_SEG_LIMIT;
+	vmcb->save.gdtr.base = gdt.address;
+	vmcb->save.gdtr.limit = gdt.size;
+	vmcb->save.idtr.base = idt.address;
+	vmcb->save.idtr.limit = idt.size;
+	vmcb->save.cpl = 3;
+	vmcb->save.efer = efer;
+	vmcb->save.cr0 = read_cr0();
+	vmcb->save.cr3 = cr3;
+	vmcb->save.cr4 = __read_cr4();
+	vmcb->save.dr7 = HIX_ATTACK_DR7_RESET;
+	vmcb->save.dr6 = DR6_RESERVED;
+	vmcb->save.rflags = X86_EFLAGS_FIXED; /* IF clear */
+	vmcb->save.rip = rip;
+	vmcb->save.rsp = rsp;
+}
+
+/* What the L2 starts with besides the VMCB, and what it left behind. */
+struct hix_attack_l2_regs {
+	u64 vmcb_pa; /* 0 */
+	u64 rbx, rsi, rdi; /* 8, 16, 24: the L2's at VMRUN */
+	u64 out[16]; /* 32: RAX..R15 right after #VMEXIT */
+	u8 xmm0[16]; /* 160 */
+};
+
+/*
+ * VMRUN with the L2's RBX, RSI, RDI; after #VMEXIT every general register
+ * but RAX and RSP (reloaded from the host-save area) is still the L2's:
+ * they are stored before anything else runs, then the host's callee-saved
+ * ones come back from the stack.
+ */
+static void hix_attack_l2_run(struct hix_attack_l2_regs *r)
+{
+	asm volatile("push %%rbp\n\t"
+		     "push %%rbx\n\t"
+		     "push %%r12\n\t"
+		     "push %%r13\n\t"
+		     "push %%r14\n\t"
+		     "push %%r15\n\t"
+		     "push %%rdi\n\t"
+		     "mov 8(%%rdi), %%rbx\n\t"
+		     "mov 16(%%rdi), %%rsi\n\t"
+		     "mov 0(%%rdi), %%rax\n\t"
+		     "mov 24(%%rdi), %%rdi\n\t"
+		     "vmrun %%rax\n\t"
+		     "xchg %%rdi, (%%rsp)\n\t"
+		     "mov %%rax, 32(%%rdi)\n\t"
+		     "mov %%rbx, 40(%%rdi)\n\t"
+		     "mov %%rcx, 48(%%rdi)\n\t"
+		     "mov %%rdx, 56(%%rdi)\n\t"
+		     "mov %%rsi, 64(%%rdi)\n\t"
+		     "mov %%rbp, 80(%%rdi)\n\t"
+		     "mov %%rsp, 88(%%rdi)\n\t"
+		     "mov %%r8, 96(%%rdi)\n\t"
+		     "mov %%r9, 104(%%rdi)\n\t"
+		     "mov %%r10, 112(%%rdi)\n\t"
+		     "mov %%r11, 120(%%rdi)\n\t"
+		     "mov %%r12, 128(%%rdi)\n\t"
+		     "mov %%r13, 136(%%rdi)\n\t"
+		     "mov %%r14, 144(%%rdi)\n\t"
+		     "mov %%r15, 152(%%rdi)\n\t"
+		     "movdqu %%xmm0, 160(%%rdi)\n\t"
+		     "pop %%rax\n\t"
+		     "mov %%rax, 72(%%rdi)\n\t"
+		     "pop %%r15\n\t"
+		     "pop %%r14\n\t"
+		     "pop %%r13\n\t"
+		     "pop %%r12\n\t"
+		     "pop %%rbx\n\t"
+		     "pop %%rbp\n\t"
+		     "stgi" /* #VMEXIT cleared GIF */
+		     : "+D"(r)
+		     :
+		     : "rax", "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11",
+		       "memory", "cc"); /* XMM0: kernel C never uses it */
+}
+
+long hix_attack_l2_enclave(struct hix_attack_l2_enclave *req)
+{
+	struct hix_attack_l2_regs *regs;
+	struct page *vmcb_page, *hsave;
+	struct vmcb *vmcb;
+	unsigned long flags;
+	u64 efer, now = 0, old_hsave = 0;
+	int fault = 1;
+
+	regs = kzalloc(sizeof(*regs), GFP_KERNEL);
+	vmcb_page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	hsave = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!regs || !vmcb_page || !hsave) {
+		if (vmcb_page)
+			__free_page(vmcb_page);
+		if (hsave)
+			__free_page(hsave);
+		kfree(regs);
+		return -ENOMEM;
+	}
+	vmcb = page_address(vmcb_page);
+	regs->vmcb_pa = page_to_phys(vmcb_page);
+	req->svme = 0;
+	req->vmrun_ud = 0;
+	req->exit_code = 0;
+	req->eexit_code = 0;
+	/* The enclave leaves its XMM0 behind: the caller's FPU state is saved
+	 * first and reloaded on the way back to user mode. */
+	kernel_fpu_begin();
+	local_irq_save(flags);
+	rdmsrl(MSR_EFER, efer);
+	req->svme = !wrmsrl_safe(MSR_EFER, efer | EFER_SVME) &&
+		    !rdmsrl_safe(MSR_EFER, &now) && (now & EFER_SVME);
+	if (req->svme) {
+		if (rdmsrl_safe(MSR_VM_HSAVE_PA, &old_hsave))
+			old_hsave = 0;
+		if (wrmsrl_safe(MSR_VM_HSAVE_PA, page_to_phys(hsave)))
+			req->svme = 0;
+	}
+	if (!req->svme) {
+		/* Nothing to run; what does VMRUN do? (#UD: fixed up here.) */
+		asm volatile("1: vmrun %%rax\n\t"
+			     "movl $0, %0\n"
+			     "2:\n" _ASM_EXTABLE(1b, 2b)
+			     : "+r"(fault)
+			     : "a"(regs->vmcb_pa)
+			     : "memory", "cc");
+		req->vmrun_ud = fault;
+		if (!fault)
+			asm volatile("stgi" ::: "memory");
+		goto restore;
+	}
+	hix_attack_l2_user_vmcb(vmcb, now, req->rip, req->rsp);
+	regs->rbx = req->rbx;
+	regs->rsi = req->rsi;
+	regs->rdi = req->rdi;
+	hix_attack_l2_run(regs);
+	req->exit_code = vmcb->control.exit_code;
+	req->vmcb_rax = vmcb->save.rax;
+	req->vmcb_rsp = vmcb->save.rsp;
+	req->vmcb_rip = vmcb->save.rip;
+	memcpy(req->gprs, regs->out, sizeof(req->gprs));
+	memcpy(req->xmm0, regs->xmm0, sizeof(req->xmm0));
+	if (req->eexit_rip) {
+		hix_attack_l2_user_vmcb(vmcb, now, req->eexit_rip, req->rsp);
+		memset(regs->out, 0, sizeof(regs->out));
+		regs->rbx = req->eexit_rbx;
+		regs->rsi = 0;
+		regs->rdi = 0;
+		hix_attack_l2_run(regs);
+		req->eexit_code = vmcb->control.exit_code;
+	}
+restore:
+	if (now & EFER_SVME) {
+		wrmsrl_safe(MSR_VM_HSAVE_PA, old_hsave);
+		wrmsrl(MSR_EFER, efer);
+	}
+	local_irq_restore(flags);
+	kernel_fpu_end();
+	memzero_explicit(regs, sizeof(*regs));
+	kfree(regs);
+	__free_page(hsave);
+	__free_page(vmcb_page);
+	return 0;
 }

@@ -18,5 +18,6 @@ long hix_attack_phys_io(const struct hix_attack_phys_rw *req, bool write);
 long hix_attack_encls(struct hix_attack_encls *req);
 long hix_attack_iopm_oracle(struct hix_attack_iopm_oracle *req);
 long hix_attack_init_ipi(struct hix_attack_init_ipi *req);
+long hix_attack_l2_enclave(struct hix_attack_l2_enclave *req);
 
 #endif /* HIX_ATTACK_PLATFORM_H */

@@ -19,7 +19,6 @@
 // boot, sends every interrupt to CPU 0 first, and never waits for the
 // enclave's process (it stays on the lost CPU).
 #include <dirent.h>
-#include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -40,13 +39,6 @@ using namespace hix::platform;
 constexpr const char* kSpinnerImage = "/usr/share/openhix/enclaves/spinner.elf";
 constexpr std::size_t kWatcherCpu = 0;
 constexpr std::size_t kEnclaveCpu = 1;
-
-void pin(std::size_t cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) fail("sched_setaffinity(%zu)", cpu);
-}
 
 void sleep_ms(long ms) {
   const timespec t{ms / 1000, (ms % 1000) * 1'000'000};

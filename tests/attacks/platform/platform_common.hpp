@@ -11,6 +11,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -57,6 +58,15 @@ inline void report(const Verdict& v, const char* extra_fmt, ...) {
   va_end(ap);
   std::printf("ATTACK property=%s path=%s outcome=%s %s\n", v.property, v.path, v.outcome, extra);
   std::fflush(stdout);
+}
+
+// Runs the caller on one CPU only: per-CPU state (an MSR, the CPU an enclave
+// runs on) read back by a later ioctl must come from the same CPU.
+inline void pin(std::size_t cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) fail("sched_setaffinity(%zu)", cpu);
 }
 
 inline const char* outcome(bool succeeded) {

@@ -10,13 +10,53 @@
 // Paths: cpuid (CPUID 0x80000001 ECX.SVM), efer-svme (WRMSR EFER.SVME),
 // vmrun-hsave-epc (VMRUN with the host-save area on an EPC page),
 // iopm-oracle (the IOPM on an EPC page: the secret's 512 bits read back
-// through which of ports kOraclePort.. exit).
+// through which of ports kOraclePort.. exit), l2-exit-leak (below).
+//
+// l2-exit-leak: the nested guest's exit path skips the enclave-exit hook
+// (issue 17 §3). An exception inside an enclave normally aborts it: the
+// registers are scrubbed before anything else runs. Run the enclave's
+// thread as an L2 guest with every exception intercepted instead, and the
+// exception leaves through #VMEXIT straight to the L1 kernel, with the
+// enclave's registers in the CPU and its RAX, RSP and RIP in the VMCB. The
+// L2 is a user thread of this process (ENCLU needs CPL3): it enters an
+// enclave whose code loads the secret from its own EPC page into R8-R15 and
+// XMM0 and executes UD2. The module captures the registers right after
+// VMRUN returns; a second VMRUN executes EEXIT (the vCPU is still in
+// enclave mode). "succeeded" when the secret is in the registers.
 #include <cpuid.h>
+#include <sys/mman.h>
 
 #include <bit>
 #include <tuple>
 
 #include "platform_common.hpp"
+#include "runnable_enclave.hpp"
+
+// The L2's code, user text of this process. Enter: RBX = the TCS, RSI and
+// RDI for the enclave; EENTER, and UD2 should EENTER fail or return. EEXIT
+// stub: RBX = where to continue (UD2 again: the exit to L1).
+// NOLINTNEXTLINE(hicpp-no-assembler): the L2 guest's code is machine code
+asm(".pushsection .text\n"
+    ".balign 4096\n"
+    ".globl hix_l2_enter_stub\n"
+    "hix_l2_enter_stub:\n\t"
+    "lea 1f(%rip), %rcx\n\t"
+    "mov $2, %eax\n\t"
+    ".byte 0x0f, 0x01, 0xd7\n" /* ENCLU[EENTER] */
+    "1:\n\t"
+    "ud2\n"
+    ".globl hix_l2_eexit_stub\n"
+    "hix_l2_eexit_stub:\n\t"
+    "mov $4, %eax\n\t"
+    ".byte 0x0f, 0x01, 0xd7\n" /* ENCLU[EEXIT] */
+    ".globl hix_l2_after_eexit\n"
+    "hix_l2_after_eexit:\n\t"
+    "ud2\n"
+    ".popsection");
+
+extern "C" const std::uint8_t hix_l2_enter_stub[];
+extern "C" const std::uint8_t hix_l2_eexit_stub[];
+extern "C" const std::uint8_t hix_l2_after_eexit[];
 
 namespace {
 
@@ -67,9 +107,76 @@ void iopm_oracle(AttackDevice& dev) {
          matching, static_cast<unsigned long long>(enclave.page), destroyed);
 }
 
+constexpr std::uint64_t kSvmExitUd = 0x46;  // SVM_EXIT_EXCP_BASE + #UD
+constexpr std::size_t kRegR8 = 8;           // hix_attack_l2_enclave.gprs: RAX..R15
+
+void l2_exit_leak(AttackDevice& dev) {
+  const std::uint64_t block = dev.block(2);
+  const Secret secret = random_secret();
+  RunnableEnclave enclave(dev,
+                          {.secs = block,
+                           .tcs = block + HIX_PAGE_SIZE,
+                           .code = block + 2 * HIX_PAGE_SIZE,
+                           .data = block + 3 * HIX_PAGE_SIZE},
+                          secret);
+  if (!enclave.ok()) {
+    report({.property = "svm", .path = "l2-exit-leak", .outcome = "refused"}, "why=%s status=%u",
+           enclave.failed, enclave.status);
+    return;
+  }
+  map_enclave(dev, enclave.pa);
+  // The L2 cannot take a page fault (it would exit): its stack, its code
+  // and the enclave's argument are present before it runs.
+  void* mem = mmap(nullptr, 2 * HIX_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (mem == MAP_FAILED) fail("mmap");
+  auto* shared = static_cast<volatile spinner_shared*>(mem);
+  shared->reserved = 0;
+  const volatile std::uint8_t* code = hix_l2_enter_stub;
+  [[maybe_unused]] const std::uint8_t touched = code[0];
+  // reinterpret_cast: the ioctl ABI carries user addresses as integers.
+  const auto addr = [](const void* p) { return reinterpret_cast<std::uint64_t>(p); };
+  hix_attack_l2_enclave req{};
+  req.rip = addr(hix_l2_enter_stub);
+  req.rsp = addr(mem) + 2 * HIX_PAGE_SIZE;
+  req.rbx = RunnableEnclave::kBase + RunnableEnclave::kTcs;
+  req.rsi = kEnclaveModeFault;
+  req.rdi = addr(mem);
+  req.eexit_rip = addr(hix_l2_eexit_stub);
+  req.eexit_rbx = addr(hix_l2_after_eexit);
+  if (const int e = dev.call(HIX_ATTACK_L2_ENCLAVE, &req); e != 0) {
+    fail("L2_ENCLAVE: %s", strerror(e));
+  }
+  std::size_t regs_matching = 0;
+  for (std::size_t i = 0; i < secret.size() / 8; ++i) {
+    std::uint64_t want = 0;
+    std::memcpy(&want, secret.data() + i * 8, sizeof want);
+    if (req.gprs[kRegR8 + i] == want) ++regs_matching;
+  }
+  const bool xmm0 = std::equal(std::begin(req.xmm0), std::end(req.xmm0), secret.begin());
+  const bool rip_inside = req.vmcb_rip >= RunnableEnclave::kBase &&
+                          req.vmcb_rip < RunnableEnclave::kBase + RunnableEnclave::kSize;
+  const bool leaked = regs_matching > 0 || xmm0;
+  const char* stopped_by = leaked ? "nothing" : req.svme == 0 ? "svm-absent" : "register-scrub";
+  const std::uint32_t destroyed = enclave.destroy();
+  report({.property = "svm", .path = "l2-exit-leak", .outcome = outcome(leaked)},
+         "svme=%s vmrun_ud=%s exit_code=0x%llx exit_ud=%s vmcb_rip=0x%llx rip_in_enclave=%s "
+         "vmcb_rsp=0x%llx vmcb_rax=0x%llx regs_matching=%zu/%zu xmm0=%s eexit_code=0x%llx "
+         "stopped_by=%s destroy=%u",
+         yes_no(req.svme == 1), yes_no(req.vmrun_ud == 1),
+         static_cast<unsigned long long>(req.exit_code), yes_no(req.exit_code == kSvmExitUd),
+         static_cast<unsigned long long>(req.vmcb_rip), yes_no(rip_inside),
+         static_cast<unsigned long long>(req.vmcb_rsp),
+         static_cast<unsigned long long>(req.vmcb_rax), regs_matching, secret.size() / 8,
+         xmm0 ? "secret" : "other", static_cast<unsigned long long>(req.eexit_code), stopped_by,
+         destroyed);
+}
+
 }  // namespace
 
 int main() {
+  // The EFER write and its read-back are two ioctls: one CPU answers both.
+  pin(0);
   AttackDevice dev;
 
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
@@ -120,5 +227,6 @@ int main() {
          yes_no(v.svme == 1), yes_no(v.vmrun == 1), static_cast<unsigned long long>(enclave.page),
          yes_no(written), static_cast<unsigned long long>(saved_efer), destroyed);
   iopm_oracle(dev);
+  l2_exit_leak(dev);
   return 0;
 }

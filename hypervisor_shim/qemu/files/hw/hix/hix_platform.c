@@ -245,7 +245,8 @@ static void hix_platform_reset(void *opaque)
 
     /* RAM survives a reset (and QEMU's S3 wake-up is a reset); enclave
      * memory must not (spec §16.6). Devices were reset before this handler
-     * (registered after the machine's); the scrub goes to RAM directly. */
+     * (registered after the machine's); the scrub goes to RAM directly.
+     * With enforce=off the pages keep their contents (the control). */
     hix_core_reset(&s->core);
     hix_pci_epc_changed();
     hix_cpu_platform_reset(s->enforce);
