@@ -40,22 +40,6 @@ constexpr const char* kSpinnerImage = "/usr/share/openhix/enclaves/spinner.elf";
 constexpr std::size_t kWatcherCpu = 0;
 constexpr std::size_t kEnclaveCpu = 1;
 
-void sleep_ms(long ms) {
-  const timespec t{ms / 1000, (ms % 1000) * 1'000'000};
-  nanosleep(&t, nullptr);
-}
-
-// Every interrupt to CPU 0: CPU 1 holds them while in the enclave and loses
-// them with the INIT. Some cannot move (per-CPU ones); that is fine.
-void route_interrupts_to(std::size_t cpu) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/irq", ec)) {
-    if (!e.is_directory(ec)) continue;
-    std::ofstream f(e.path() / "smp_affinity_list");
-    f << cpu;
-  }
-}
-
 std::uint64_t load(const volatile std::uint64_t& v) {
   return v;
 }

@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +25,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <span>
 #include <string>
 
@@ -67,6 +70,22 @@ inline void pin(std::size_t cpu) {
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   if (sched_setaffinity(0, sizeof set, &set) != 0) fail("sched_setaffinity(%zu)", cpu);
+}
+
+inline void sleep_ms(long ms) {
+  const timespec t{ms / 1000, (ms % 1000) * 1'000'000};
+  nanosleep(&t, nullptr);
+}
+
+// Every movable interrupt to `cpu` (per-CPU ones stay): a CPU inside an
+// enclave holds its interrupts, so the others must take them.
+inline void route_interrupts_to(std::size_t cpu) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/irq", ec)) {
+    if (!e.is_directory(ec)) continue;
+    std::ofstream f(e.path() / "smp_affinity_list");
+    f << cpu;
+  }
 }
 
 inline const char* outcome(bool succeeded) {

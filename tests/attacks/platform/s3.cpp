@@ -67,21 +67,6 @@ std::string read_line(const std::filesystem::path& path) {
   return line;
 }
 
-void sleep_ms(long ms) {
-  const timespec t{ms / 1000, (ms % 1000) * 1'000'000};
-  nanosleep(&t, nullptr);
-}
-
-// Every movable interrupt to CPU 0: CPU 1 holds them while in the enclave.
-void route_interrupts_to(std::size_t cpu) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/irq", ec)) {
-    if (!e.is_directory(ec)) continue;
-    std::ofstream f(e.path() / "smp_affinity_list");
-    f << cpu;
-  }
-}
-
 void suspend_to_ram() {
   AttackDevice dev;
   const std::uint64_t block = dev.block(1);
