@@ -123,12 +123,12 @@ struct hix_attack_init_ipi {
 /* SVM's exit path around the enclave-exit hook (docs/specs/hix-isa.md
  * §16.3): VMRUN an L2 guest at CPL3 in the caller's address space (its
  * page tables, user segments), every exception intercepted. The L2 starts
- * at rip with rsp, and RBX, RSI, RDI as given (the caller's stub enters an
+ * at rip with rsp, and RBX, RSI, RDI as given (the caller's code enters an
  * enclave there); whatever exception ends it leaves through #VMEXIT. The
  * general registers right after VMRUN returns (the L2's, but RAX and RSP,
  * which #VMEXIT reloads), XMM0, and the VMCB's RAX, RSP and RIP are
  * returned. If eexit_rip is not 0, a second VMRUN starts the L2 there with
- * RBX = eexit_rbx (the caller's EEXIT stub: a vCPU that left the enclave
+ * RBX = eexit_rbx (the caller's EEXIT code: a vCPU that left the enclave
  * through #VMEXIT is still in enclave mode) and its exit code is returned.
  * Without SVM (EFER.SVME does not stick) nothing runs: svme = 0, and
  * vmrun_ud tells whether VMRUN raised #UD. */

@@ -34,19 +34,19 @@
 
 // The L2's code, user text of this process. Enter: RBX = the TCS, RSI and
 // RDI for the enclave; EENTER, and UD2 should EENTER fail or return. EEXIT
-// stub: RBX = where to continue (UD2 again: the exit to L1).
+// code: RBX = where to continue (UD2 again: the exit to L1).
 // NOLINTNEXTLINE(hicpp-no-assembler): the L2 guest's code is machine code
 asm(".pushsection .text\n"
     ".balign 4096\n"
-    ".globl hix_l2_enter_stub\n"
-    "hix_l2_enter_stub:\n\t"
+    ".globl hix_l2_enter_code\n"
+    "hix_l2_enter_code:\n\t"
     "lea 1f(%rip), %rcx\n\t"
     "mov $2, %eax\n\t"
     ".byte 0x0f, 0x01, 0xd7\n" /* ENCLU[EENTER] */
     "1:\n\t"
     "ud2\n"
-    ".globl hix_l2_eexit_stub\n"
-    "hix_l2_eexit_stub:\n\t"
+    ".globl hix_l2_eexit_code\n"
+    "hix_l2_eexit_code:\n\t"
     "mov $4, %eax\n\t"
     ".byte 0x0f, 0x01, 0xd7\n" /* ENCLU[EEXIT] */
     ".globl hix_l2_after_eexit\n"
@@ -54,8 +54,8 @@ asm(".pushsection .text\n"
     "ud2\n"
     ".popsection");
 
-extern "C" const std::uint8_t hix_l2_enter_stub[];
-extern "C" const std::uint8_t hix_l2_eexit_stub[];
+extern "C" const std::uint8_t hix_l2_enter_code[];
+extern "C" const std::uint8_t hix_l2_eexit_code[];
 extern "C" const std::uint8_t hix_l2_after_eexit[];
 
 namespace {
@@ -132,17 +132,17 @@ void l2_exit_leak(AttackDevice& dev) {
   if (mem == MAP_FAILED) fail("mmap");
   auto* shared = static_cast<volatile spinner_shared*>(mem);
   shared->reserved = 0;
-  const volatile std::uint8_t* code = hix_l2_enter_stub;
+  const volatile std::uint8_t* code = hix_l2_enter_code;
   [[maybe_unused]] const std::uint8_t touched = code[0];
   // reinterpret_cast: the ioctl ABI carries user addresses as integers.
   const auto addr = [](const void* p) { return reinterpret_cast<std::uint64_t>(p); };
   hix_attack_l2_enclave req{};
-  req.rip = addr(hix_l2_enter_stub);
+  req.rip = addr(hix_l2_enter_code);
   req.rsp = addr(mem) + 2 * HIX_PAGE_SIZE;
   req.rbx = RunnableEnclave::kBase + RunnableEnclave::kTcs;
   req.rsi = kEnclaveModeFault;
   req.rdi = addr(mem);
-  req.eexit_rip = addr(hix_l2_eexit_stub);
+  req.eexit_rip = addr(hix_l2_eexit_code);
   req.eexit_rbx = addr(hix_l2_after_eexit);
   if (const int e = dev.call(HIX_ATTACK_L2_ENCLAVE, &req); e != 0) {
     fail("L2_ENCLAVE: %s", strerror(e));
