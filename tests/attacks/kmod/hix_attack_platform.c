@@ -42,11 +42,47 @@ long hix_attack_msr(struct hix_attack_msr *req, bool write)
 	return 0;
 }
 
+/* SVM on this CPU for the caller's VMRUNs (interrupts off): EFER.SVME set
+ * and read back, VM_HSAVE_PA pointed at hsave_pa, the old values kept for
+ * hix_attack_svm_off. */
+struct hix_attack_svm {
+	u64 efer; /* EFER before */
+	u64 svm_efer; /* EFER as read back after setting SVME */
+	u64 old_hsave;
+};
+
+/* Whether SVME stuck and the host-save area took. */
+static bool hix_attack_svm_on(struct hix_attack_svm *s, u64 hsave_pa)
+{
+	bool on;
+
+	s->svm_efer = 0;
+	s->old_hsave = 0;
+	rdmsrl(MSR_EFER, s->efer);
+	on = !wrmsrl_safe(MSR_EFER, s->efer | EFER_SVME) &&
+	     !rdmsrl_safe(MSR_EFER, &s->svm_efer) && (s->svm_efer & EFER_SVME);
+	if (on) {
+		if (rdmsrl_safe(MSR_VM_HSAVE_PA, &s->old_hsave))
+			s->old_hsave = 0;
+		if (wrmsrl_safe(MSR_VM_HSAVE_PA, hsave_pa))
+			on = false;
+	}
+	return on;
+}
+
+static void hix_attack_svm_off(const struct hix_attack_svm *s)
+{
+	if (s->svm_efer & EFER_SVME) {
+		wrmsrl_safe(MSR_VM_HSAVE_PA, s->old_hsave);
+		wrmsrl(MSR_EFER, s->efer);
+	}
+}
+
 long hix_attack_vmrun(struct hix_attack_vmrun *req)
 {
 	struct page *vmcb;
 	unsigned long flags;
-	u64 efer, now = 0, old_hsave = 0;
+	struct hix_attack_svm svm;
 	int fault = 1;
 
 	if (req->hsave_phys & (HIX_PAGE_BYTES - 1))
@@ -56,15 +92,7 @@ long hix_attack_vmrun(struct hix_attack_vmrun *req)
 		return -ENOMEM;
 	req->vmcb_phys = page_to_phys(vmcb);
 	local_irq_save(flags);
-	rdmsrl(MSR_EFER, efer);
-	req->svme = !wrmsrl_safe(MSR_EFER, efer | EFER_SVME) &&
-		    !rdmsrl_safe(MSR_EFER, &now) && (now & EFER_SVME);
-	if (req->svme) {
-		if (rdmsrl_safe(MSR_VM_HSAVE_PA, &old_hsave))
-			old_hsave = 0;
-		if (wrmsrl_safe(MSR_VM_HSAVE_PA, req->hsave_phys))
-			req->svme = 0;
-	}
+	req->svme = hix_attack_svm_on(&svm, req->hsave_phys);
 	/* Without SVME (or without SVM) VMRUN raises #UD: fixed up here. */
 	asm volatile("1: vmrun %%rax\n\t"
 		     "movl $0, %0\n"
@@ -75,10 +103,7 @@ long hix_attack_vmrun(struct hix_attack_vmrun *req)
 	req->vmrun = !fault;
 	if (req->vmrun)
 		asm volatile("stgi" ::: "memory"); /* #VMEXIT cleared GIF */
-	if (now & EFER_SVME) {
-		wrmsrl_safe(MSR_VM_HSAVE_PA, old_hsave);
-		wrmsrl(MSR_EFER, efer);
-	}
+	hix_attack_svm_off(&svm);
 	local_irq_restore(flags);
 	__free_page(vmcb);
 	return 0;
@@ -298,7 +323,8 @@ long hix_attack_iopm_oracle(struct hix_attack_iopm_oracle *req)
 	struct page *vmcb_page, *hsave, *stack;
 	struct vmcb *vmcb;
 	unsigned long flags;
-	u64 efer, now = 0, old_hsave = 0, vmcb_pa;
+	struct hix_attack_svm svm;
+	u64 vmcb_pa;
 	unsigned int i;
 	int fault;
 
@@ -325,20 +351,12 @@ long hix_attack_iopm_oracle(struct hix_attack_iopm_oracle *req)
 	vmcb = page_address(vmcb_page);
 	vmcb_pa = page_to_phys(vmcb_page);
 	local_irq_save(flags);
-	rdmsrl(MSR_EFER, efer);
-	req->svme = !wrmsrl_safe(MSR_EFER, efer | EFER_SVME) &&
-		    !rdmsrl_safe(MSR_EFER, &now) && (now & EFER_SVME);
-	if (req->svme) {
-		if (rdmsrl_safe(MSR_VM_HSAVE_PA, &old_hsave))
-			old_hsave = 0;
-		if (wrmsrl_safe(MSR_VM_HSAVE_PA, page_to_phys(hsave)))
-			req->svme = 0;
-	}
+	req->svme = hix_attack_svm_on(&svm, page_to_phys(hsave));
 	for (i = 0; i < req->nports; i++) {
 		u16 port = req->first_port + i;
 		u64 code;
 
-		hix_attack_l2_vmcb(vmcb, req->iopm_base, port, now,
+		hix_attack_l2_vmcb(vmcb, req->iopm_base, port, svm.svm_efer,
 				   (u64)page_address(stack) + PAGE_SIZE);
 		fault = 1;
 		/* Without SVM VMRUN raises #UD: fixed up, and the loop ends. */
@@ -360,10 +378,7 @@ long hix_attack_iopm_oracle(struct hix_attack_iopm_oracle *req)
 			req->last_other = (u32)code;
 		}
 	}
-	if (now & EFER_SVME) {
-		wrmsrl_safe(MSR_VM_HSAVE_PA, old_hsave);
-		wrmsrl(MSR_EFER, efer);
-	}
+	hix_attack_svm_off(&svm);
 	local_irq_restore(flags);
 	__free_page(stack);
 	__free_page(hsave);
@@ -510,7 +525,7 @@ long hix_attack_l2_enclave(struct hix_attack_l2_enclave *req)
 	struct page *vmcb_page, *hsave;
 	struct vmcb *vmcb;
 	unsigned long flags;
-	u64 efer, now = 0, old_hsave = 0;
+	struct hix_attack_svm svm;
 	int fault = 1;
 
 	regs = kzalloc(sizeof(*regs), GFP_KERNEL);
@@ -534,15 +549,7 @@ long hix_attack_l2_enclave(struct hix_attack_l2_enclave *req)
 	 * first and reloaded on the way back to user mode. */
 	kernel_fpu_begin();
 	local_irq_save(flags);
-	rdmsrl(MSR_EFER, efer);
-	req->svme = !wrmsrl_safe(MSR_EFER, efer | EFER_SVME) &&
-		    !rdmsrl_safe(MSR_EFER, &now) && (now & EFER_SVME);
-	if (req->svme) {
-		if (rdmsrl_safe(MSR_VM_HSAVE_PA, &old_hsave))
-			old_hsave = 0;
-		if (wrmsrl_safe(MSR_VM_HSAVE_PA, page_to_phys(hsave)))
-			req->svme = 0;
-	}
+	req->svme = hix_attack_svm_on(&svm, page_to_phys(hsave));
 	if (!req->svme) {
 		/* Nothing to run; what does VMRUN do? (#UD: fixed up here.) */
 		asm volatile("1: vmrun %%rax\n\t"
@@ -556,7 +563,7 @@ long hix_attack_l2_enclave(struct hix_attack_l2_enclave *req)
 			asm volatile("stgi" ::: "memory");
 		goto restore;
 	}
-	hix_attack_l2_user_vmcb(vmcb, now, req->rip, req->rsp);
+	hix_attack_l2_user_vmcb(vmcb, svm.svm_efer, req->rip, req->rsp);
 	regs->rbx = req->rbx;
 	regs->rsi = req->rsi;
 	regs->rdi = req->rdi;
@@ -568,7 +575,8 @@ long hix_attack_l2_enclave(struct hix_attack_l2_enclave *req)
 	memcpy(req->gprs, regs->out, sizeof(req->gprs));
 	memcpy(req->xmm0, regs->xmm0, sizeof(req->xmm0));
 	if (req->eexit_rip) {
-		hix_attack_l2_user_vmcb(vmcb, now, req->eexit_rip, req->rsp);
+		hix_attack_l2_user_vmcb(vmcb, svm.svm_efer, req->eexit_rip,
+					req->rsp);
 		memset(regs->out, 0, sizeof(regs->out));
 		regs->rbx = req->eexit_rbx;
 		regs->rsi = 0;
@@ -577,10 +585,7 @@ long hix_attack_l2_enclave(struct hix_attack_l2_enclave *req)
 		req->eexit_code = vmcb->control.exit_code;
 	}
 restore:
-	if (now & EFER_SVME) {
-		wrmsrl_safe(MSR_VM_HSAVE_PA, old_hsave);
-		wrmsrl(MSR_EFER, efer);
-	}
+	hix_attack_svm_off(&svm);
 	local_irq_restore(flags);
 	kernel_fpu_end();
 	memzero_explicit(regs, sizeof(*regs));
