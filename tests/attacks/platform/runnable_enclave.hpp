@@ -157,8 +157,9 @@ inline void map_enclave(AttackDevice& dev, const RunnableEnclave::Pages& pa) {
   }
 }
 
-// EENTER at the TCS; returns RAX after the EEXIT (0) or the abort
-// (HIX_ERR_ENCLAVE_ABORTED), or EENTER's own status.
+// EENTER at the TCS; returns RAX after the EEXIT (HIX_EEXIT: the leaf the
+// enclave's code left in it) or the abort (HIX_ERR_ENCLAVE_ABORTED), or
+// EENTER's own status.
 inline std::uint64_t eenter(std::uint64_t mode, volatile spinner_shared* shared) {
   std::uint64_t rax = HIX_EENTER;
   // reinterpret_cast: the enclave takes the shared page's address as an integer.
