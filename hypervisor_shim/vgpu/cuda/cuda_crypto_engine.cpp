@@ -67,7 +67,8 @@ struct CudaCryptoEngine::Impl {
   int device = 0;
   cudaStream_t stream = nullptr;
   // Verification runs here: while `stream` copies the next slice (opening
-  // from host memory), or while `stream` decrypts (OpenMode::concurrent).
+  // from host memory), or while `stream` decrypts (OpenMode::concurrent);
+  // so do OpenMode::one_pass's slices from host memory.
   // Events order the two (forked: what `stream` ran before -> verification;
   // copied -> verified; verified -> verdict read or gated decryption).
   cudaStream_t verify_stream = nullptr;
@@ -207,21 +208,45 @@ struct CudaCryptoEngine::Impl {
     HIX_TRY(cuda_status(cudaMemsetAsync(verdict, 0, sizeof(std::uint32_t), stream)));
     for (std::uint32_t first = 0; first < t.chunks; first += kHostOpenSliceChunks) {
       const ChunkRange range{first, std::min(kHostOpenSliceChunks, t.chunks - first)};
-      const std::uint64_t offset = static_cast<std::uint64_t>(first) * kChunkStride;
-      // Slices are whole chunks; the last one ends where the tensor does.
-      const std::uint64_t end =
-          first + range.count == t.chunks
-              ? sealed.size()
-              : offset + static_cast<std::uint64_t>(range.count) * kChunkStride;
-      HIX_TRY(cuda_status(cudaMemcpyAsync(staging + offset, sealed.data() + offset, end - offset,
-                                          cudaMemcpyHostToDevice, stream)));
-      HIX_TRY(cuda_status(cudaEventRecord(slice_copied, stream)));
-      // Waits for this record only: re-recording the event later does not move it.
-      HIX_TRY(cuda_status(cudaStreamWaitEvent(verify_stream, slice_copied, 0)));
+      HIX_TRY(copy_slice(range, t, sealed));
       HIX_TRY(cuda_status(
-          launch_verify_chunks(t, range, staging + offset, mac_scratch, verdict, verify_stream)));
+          launch_verify_chunks(t, range, staging + static_cast<std::uint64_t>(first) * kChunkStride,
+                               mac_scratch, verdict, verify_stream)));
     }
     return Status::ok;
+  }
+
+  // OpenMode::gated or concurrent from host memory: copy_and_verify, then
+  // decrypt_gated or decrypt_concurrent from staging.
+  Status copy_then_open(DeviceBytes dst, const SealedTensor& t, std::span<const std::byte> sealed,
+                        OpenMode mode) {
+    const std::uint32_t slice_chunks = std::min(kHostOpenSliceChunks, t.chunks);
+    HIX_TRY(reserve_mac_scratch(slice_chunks));
+    HIX_TRY(copy_and_verify(t, sealed));
+    const DeviceConstBytes staged(staging, sealed.size());
+    if (mode == OpenMode::concurrent) return decrypt_concurrent(dst, staged, t, slice_chunks);
+    Status s = join_verification(slice_chunks);
+    if (s == Status::ok) s = decrypt_gated(dst, staged, t);
+    // After an error, no verification is left behind that could still write *verdict.
+    if (s != Status::ok && s != Status::auth_failed) static_cast<void>(quiesce());
+    return s;
+  }
+
+  // Enqueues the copy of chunks `range` of the sealed tensor `sealed` (host
+  // memory) into their place in staging on `stream`; what verify_stream
+  // queues next waits for it.
+  Status copy_slice(ChunkRange range, const SealedTensor& t,
+                    std::span<const std::byte> sealed) const {
+    const std::uint64_t offset = static_cast<std::uint64_t>(range.first) * kChunkStride;
+    // Slices are whole chunks; the last one ends where the tensor does.
+    const std::uint64_t end = range.first + range.count == t.chunks
+                                  ? sealed.size()
+                                  : offset + static_cast<std::uint64_t>(range.count) * kChunkStride;
+    HIX_TRY(cuda_status(cudaMemcpyAsync(staging + offset, sealed.data() + offset, end - offset,
+                                        cudaMemcpyHostToDevice, stream)));
+    HIX_TRY(cuda_status(cudaEventRecord(slice_copied, stream)));
+    // Waits for this record only: re-recording the event later does not move it.
+    return cuda_status(cudaStreamWaitEvent(verify_stream, slice_copied, 0));
   }
 
   // Enqueues the verification of `sealed` (device memory) on verify_stream
@@ -235,11 +260,25 @@ struct CudaCryptoEngine::Impl {
   }
 
   // `stream` waits for everything verify_stream has queued (what it runs next
-  // sees the verdict), then wipes the Poly1305 keys of `scratch_chunks` chunks.
-  Status join_verification(std::uint32_t scratch_chunks) const {
+  // sees the verdict).
+  Status join() const {
     HIX_TRY(cuda_status(cudaEventRecord(slices_verified, verify_stream)));
-    HIX_TRY(cuda_status(cudaStreamWaitEvent(stream, slices_verified, 0)));
+    return cuda_status(cudaStreamWaitEvent(stream, slices_verified, 0));
+  }
+
+  // join(), then wipes the Poly1305 keys of `scratch_chunks` chunks.
+  Status join_verification(std::uint32_t scratch_chunks) const {
+    HIX_TRY(join());
     return wipe_mac_scratch(scratch_chunks);
+  }
+
+  // Copies *verdict back after what `stream` has queued and waits for it:
+  // ok when it is 0, else auth_failed.
+  Status read_verdict() const {
+    HIX_TRY(cuda_status(cudaMemcpyAsync(verdict_host, verdict, sizeof(std::uint32_t),
+                                        cudaMemcpyDeviceToHost, stream)));
+    HIX_TRY(cuda_status(cudaStreamSynchronize(stream)));
+    return *verdict_host == 0 ? Status::ok : Status::auth_failed;
   }
 
   // Enqueues the decryption of `sealed` (device memory) into `dst`, gated on
@@ -247,10 +286,7 @@ struct CudaCryptoEngine::Impl {
   // for it: auth_failed when a chunk failed.
   Status decrypt_gated(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t) const {
     HIX_TRY(cuda_status(launch_decrypt_chunks(t, sealed.data(), dst.data(), verdict, stream)));
-    HIX_TRY(cuda_status(cudaMemcpyAsync(verdict_host, verdict, sizeof(std::uint32_t),
-                                        cudaMemcpyDeviceToHost, stream)));
-    HIX_TRY(cuda_status(cudaStreamSynchronize(stream)));
-    return *verdict_host == 0 ? Status::ok : Status::auth_failed;
+    return read_verdict();
   }
 
   // OpenMode::concurrent, with the verification already queued on
@@ -266,10 +302,20 @@ struct CudaCryptoEngine::Impl {
   // destination's previous contents (denial of service: out of scope).
   Status decrypt_concurrent(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
                             std::uint32_t scratch_chunks) const {
-    Status s = enqueue_decrypt_and_join(dst, sealed, t, scratch_chunks);
-    if (s == Status::ok) {
-      s = *verdict_host == 0 ? Status::ok : Status::auth_failed;
-    }
+    return zeroed_unless_ok(dst, enqueue_decrypt_and_join(dst, sealed, t, scratch_chunks));
+  }
+
+  Status enqueue_decrypt_and_join(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
+                                  std::uint32_t scratch_chunks) const {
+    HIX_TRY(cuda_status(launch_decrypt_chunks(t, sealed.data(), dst.data(), nullptr, stream)));
+    HIX_TRY(join_verification(scratch_chunks));
+    return read_verdict();
+  }
+
+  // The end of an open that wrote `dst` before its verdict (concurrent,
+  // one_pass): unless `s` is ok, `dst` is zeroed before this returns `s`
+  // (internal if the zeroing fails).
+  Status zeroed_unless_ok(DeviceBytes dst, Status s) const {
     if (s == Status::ok) return s;
     if (s != Status::auth_failed) {
       // A CUDA error: let nothing still running write after the zeroing. If
@@ -283,13 +329,45 @@ struct CudaCryptoEngine::Impl {
     return s;
   }
 
-  Status enqueue_decrypt_and_join(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
-                                  std::uint32_t scratch_chunks) const {
-    HIX_TRY(cuda_status(launch_decrypt_chunks(t, sealed.data(), dst.data(), nullptr, stream)));
-    HIX_TRY(join_verification(scratch_chunks));
-    HIX_TRY(cuda_status(cudaMemcpyAsync(verdict_host, verdict, sizeof(std::uint32_t),
-                                        cudaMemcpyDeviceToHost, stream)));
-    return cuda_status(cudaStreamSynchronize(stream));
+  // OpenMode::one_pass from device memory: one kernel on `stream` decrypts
+  // `sealed` into `dst` and counts bad chunks in *verdict; then the verdict
+  // is read and, unless it is ok, `dst` zeroed before this returns (see
+  // decrypt_concurrent for why writing first is safe). `lanes`: threads per
+  // chunk.
+  Status open_one_pass(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
+                       std::uint32_t lanes) const {
+    return zeroed_unless_ok(dst, enqueue_one_pass(dst, sealed, t, lanes));
+  }
+
+  Status enqueue_one_pass(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
+                          std::uint32_t lanes) const {
+    HIX_TRY(cuda_status(cudaMemsetAsync(verdict, 0, sizeof(std::uint32_t), stream)));
+    HIX_TRY(cuda_status(launch_open_chunks(t, sealed.data(), dst.data(), lanes, verdict, stream)));
+    return read_verdict();
+  }
+
+  // OpenMode::one_pass from host memory: the sealed tensor `sealed` is copied
+  // into staging slice by slice on `stream`, and each slice, once it has
+  // landed, is opened into its part of `dst` on verify_stream while the next
+  // is copied; then as open_one_pass.
+  Status copy_and_open(DeviceBytes dst, const SealedTensor& t, std::span<const std::byte> sealed,
+                       std::uint32_t lanes) const {
+    return zeroed_unless_ok(dst, enqueue_copy_and_open(dst, t, sealed, lanes));
+  }
+
+  Status enqueue_copy_and_open(DeviceBytes dst, const SealedTensor& t,
+                               std::span<const std::byte> sealed, std::uint32_t lanes) const {
+    HIX_TRY(cuda_status(cudaMemsetAsync(verdict, 0, sizeof(std::uint32_t), stream)));
+    for (std::uint32_t first = 0; first < t.chunks; first += kHostOpenSliceChunks) {
+      const ChunkRange range{first, std::min(kHostOpenSliceChunks, t.chunks - first)};
+      HIX_TRY(copy_slice(range, t, sealed));
+      HIX_TRY(cuda_status(
+          launch_open_chunks(t, range, staging + static_cast<std::uint64_t>(first) * kChunkStride,
+                             dst.data() + static_cast<std::uint64_t>(first) * kChunkBytes, lanes,
+                             verdict, verify_stream)));
+    }
+    HIX_TRY(join());
+    return read_verdict();
   }
 };
 
@@ -334,20 +412,11 @@ Status CudaCryptoEngine::open_tensor(DeviceBytes dst, std::span<const std::byte>
   HIX_TRY(impl_->enter());
   HIX_TRY(impl_->reserve_staging(total));
   const TensorArgs args(dst.size(), params, key);
-  const std::uint32_t slice_chunks = std::min(kHostOpenSliceChunks, args.get().chunks);
-  HIX_TRY(impl_->reserve_mac_scratch(slice_chunks));
-  // The device's own copy, verified as it lands: everything below reads only it.
-  HIX_TRY(impl_->copy_and_verify(args.get(), sealed));
-  const DeviceConstBytes staged(impl_->staging, total);
-  Status s = Status::ok;
-  if (open_mode_ == OpenMode::gated) {
-    s = impl_->join_verification(slice_chunks);
-    if (s == Status::ok) s = impl_->decrypt_gated(dst, staged, args.get());
-    // After an error, no verification is left behind that could still write *verdict.
-    if (s != Status::ok && s != Status::auth_failed) static_cast<void>(impl_->quiesce());
-  } else {
-    s = impl_->decrypt_concurrent(dst, staged, args.get(), slice_chunks);
-  }
+  // The device's own copy, verified (or opened) as it lands: everything
+  // reads only it.
+  Status s = open_mode_ == OpenMode::one_pass
+                 ? impl_->copy_and_open(dst, args.get(), sealed, one_pass_lanes_)
+                 : impl_->copy_then_open(dst, args.get(), sealed, open_mode_);
   s = counted(s);
   if (s == Status::auth_failed) {
     // Spec §7.2: a failed open wipes the staging copy.
@@ -372,6 +441,9 @@ Status CudaCryptoEngine::open_device_staged(DeviceBytes dst, DeviceConstBytes se
                                             SealParams params,
                                             std::span<const std::uint8_t, kKeyBytes> key) {
   const TensorArgs args(dst.size(), params, key);
+  if (open_mode_ == OpenMode::one_pass) {
+    return counted(impl_->open_one_pass(dst, sealed, args.get(), one_pass_lanes_));
+  }
   const std::uint32_t chunks = args.get().chunks;
   HIX_TRY(impl_->reserve_mac_scratch(chunks));
   if (open_mode_ == OpenMode::concurrent) {
@@ -487,6 +559,12 @@ Status CudaCryptoEngine::enqueue_run(std::span<const RunItem> run, std::uint32_t
   HIX_TRY(cuda_status(cudaMemcpyAsync(m.verdict_host, m.verdict, sizeof(std::uint32_t),
                                       cudaMemcpyDeviceToHost, m.stream)));
   return cuda_status(cudaStreamSynchronize(m.stream));
+}
+
+Status CudaCryptoEngine::set_one_pass_lanes(std::uint32_t lanes) {
+  if (!one_pass_lanes_supported(lanes)) return Status::invalid_arg;
+  one_pass_lanes_ = lanes;
+  return Status::ok;
 }
 
 Status CudaCryptoEngine::counted(Status s) {

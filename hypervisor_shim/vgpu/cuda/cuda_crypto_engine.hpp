@@ -5,23 +5,28 @@
 //
 // Opening a tensor: the sealed bytes are copied into device staging first (the
 // guest cannot change them between check and use) and every chunk's header
-// and tag are verified on the GPU. Two open modes (OpenMode):
+// and tag are verified on the GPU. Three open modes (OpenMode):
 //  - gated: the decryption kernel runs after the verification, reads the
 //    verdict on the GPU and writes nothing if any chunk failed, so a bad tag
 //    leaves the destination untouched;
 //  - concurrent (the default): verification (Poly1305, multiply-bound) and
-//    decryption (ChaCha20, integer-ALU-bound) run at the same time on two
-//    streams, so the SMs overlap the two kinds of work; the decryption writes
-//    into the destination before the verdict is known. The call joins the
-//    streams and reads the verdict; if any chunk failed it zeroes the
-//    destination and waits for that before it returns AUTH_FAILED. Nothing
-//    else runs in the destination meanwhile (the device runs one command
-//    buffer at a time and stops it at the failing op), so no later op, other
-//    context or DMA sees unauthenticated plaintext; the destination's earlier
-//    contents are lost (spec §7.2).
+//    decryption (ChaCha20, integer-ALU-bound) run at the same time on two streams, so
+//    the SMs overlap the two kinds of work; the decryption writes into the
+//    destination before the verdict is known;
+//  - one_pass (opt-in until it has run on a GPU: docs/performance.md, "The
+//    one-pass open"): one kernel reads each ciphertext byte once,
+//    XORs it with the keystream into the destination and feeds it to the
+//    chunk's Poly1305, so each SM keeps both pipes busy and the ciphertext
+//    crosses memory once instead of twice; it too writes before the verdict.
+// Concurrent and one_pass end alike: the call reads the verdict; if any chunk
+// failed it zeroes the destination and waits for that before it returns
+// AUTH_FAILED. Nothing else runs in the destination meanwhile (the device
+// runs one command buffer at a time and stops it at the failing op), so no
+// later op, other context or DMA sees unauthenticated plaintext; the
+// destination's earlier contents are lost (spec §7.2).
 // From host memory the copy goes in slices of whole chunks, and each slice is
-// verified (on a second stream) while the next one is copied, so verification
-// hides behind the PCIe copy.
+// verified (gated, concurrent) or opened (one_pass) on a second stream while
+// the next one is copied, so the GPU's work hides behind the PCIe copy.
 // Each engine owns its CUDA streams and runs each operation on them, start to
 // finish; run operations concurrently with one engine per thread. The streams
 // are blocking ones: they wait for work on the legacy default stream
@@ -36,6 +41,7 @@
 #include <span>
 #include <type_traits>
 
+#include "one_pass_lanes.hpp"
 #include "sealed_chunk.hpp"
 #include "secret_key.hpp"
 #include "status.hpp"
@@ -69,7 +75,7 @@ using DeviceBytes = DeviceSpan<std::byte>;
 using DeviceConstBytes = DeviceSpan<const std::byte>;
 
 // How open_tensor orders verification and decryption (see above).
-enum class OpenMode : std::uint8_t { gated, concurrent };
+enum class OpenMode : std::uint8_t { gated, concurrent, one_pass };
 
 class CudaCryptoEngine {
  public:
@@ -92,9 +98,9 @@ class CudaCryptoEngine {
   // plaintext size). Every header must match `params` and the chunk's
   // position, every tag must verify; otherwise AUTH_FAILED, auth_failures()
   // grows by one and `dst` is left as it was (OpenMode::gated) or zeroed
-  // (OpenMode::concurrent). invalid_arg when the sizes do not fit the format,
-  // internal on a CUDA error (concurrent: `dst` is zeroed as far as the GPU
-  // still allows).
+  // (OpenMode::concurrent, OpenMode::one_pass). invalid_arg when the sizes do
+  // not fit the format, internal on a CUDA error (concurrent, one_pass: `dst`
+  // is zeroed as far as the GPU still allows).
   [[nodiscard]] Status open_tensor(DeviceBytes dst, std::span<const std::byte> sealed,
                                    SealParams params, std::span<const std::uint8_t, kKeyBytes> key);
   // The same from a sealed tensor already in device memory (16-byte aligned,
@@ -139,6 +145,10 @@ class CudaCryptoEngine {
 
   OpenMode open_mode() const { return open_mode_; }
   void set_open_mode(OpenMode mode) { open_mode_ = mode; }
+  // Threads per chunk of OpenMode::one_pass's kernel: one of
+  // kOnePassLaneChoices (else invalid_arg, nothing changed).
+  std::uint32_t one_pass_lanes() const { return one_pass_lanes_; }
+  [[nodiscard]] Status set_one_pass_lanes(std::uint32_t lanes);
 
   std::uint32_t auth_failures() const { return auth_failures_; }
   void reset_counter() { auth_failures_ = 0; }
@@ -162,6 +172,7 @@ class CudaCryptoEngine {
 
   std::unique_ptr<Impl> impl_;
   OpenMode open_mode_ = OpenMode::concurrent;
+  std::uint32_t one_pass_lanes_ = kOnePassDefaultLanes;
   std::uint32_t auth_failures_ = 0;
 };
 

@@ -327,4 +327,37 @@ HIX_HD void chunk_mac_block(std::uint32_t i, ChunkMacShape shape, const std::uin
   }
 }
 
+// --- One pass over a full chunk (the one-pass open kernel) ---
+// The keystream XOR and the MAC read the chunk's ciphertext once: with L
+// lanes, lane j takes the K = 4096 / L consecutive ciphertext blocks that its
+// K / 4 consecutive 64-byte keystream blocks cover, message blocks
+// m_(2+jK) .. m_(2+(j+1)K-1) of the n = 4099. Lane 0 runs Horner's rule over
+// the two header blocks first, so lane j's sum a_j ends at message block
+// e_j = 2 + (j+1)K and the last lane's at n - 1 = 2 + LK. The lanes thus meet
+// as above, h' = sum_j a_j * r^(K(L-1-j)), only one block short of the end:
+//   h = sum_j a_j * r^(n-e_j) + m_(n-1) * r = (h' + m_(n-1)) * r,
+// one more Horner step, with the lengths block (le64(32) || le64(65536)).
+// No absent blocks: every lane holds whole keystream blocks of ciphertext.
+
+inline constexpr std::uint32_t kFullChunkCtBlocks = 4096;  // 65536 bytes
+
+// Horner steps per lane over a full chunk's ciphertext, K = 4096 / lanes
+// (lanes a power of two from 32 to 1024: K a multiple of 4).
+HIX_HD constexpr std::uint32_t full_chunk_lane_steps(std::uint32_t lanes) {
+  return kFullChunkCtBlocks / lanes;
+}
+
+// The last Horner step of a full chunk's MAC: (h' + lengths block) * r for
+// the lanes' combined sum h' (limbs below 2^26 + 2^10, as fe_mul_add leaves
+// them) and r from the one-time key's first words (clamped here); the sum's
+// limbs stay below 2^27 + 2^10.
+HIX_HD Fe full_chunk_mac_close(const Fe& lanes_sum, const std::uint32_t r_words[4]) {
+  const std::uint32_t lengths[4] = {kChunkAadBytes, 0, kFullChunkCtBlocks * kPolyBlockBytes, 0};
+  const Fe m = fe_from_block(lengths);
+  Fe sum;
+  HIX_UNROLL
+  for (int i = 0; i < 5; ++i) sum.l[i] = lanes_sum.l[i] + m.l[i];
+  return fe_mul(sum, fe_clamped_r(r_words));
+}
+
 }  // namespace hix::vgpu::cuda

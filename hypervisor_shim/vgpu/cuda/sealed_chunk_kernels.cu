@@ -21,12 +21,16 @@ constexpr std::uint32_t kMacWarps = kMacLanes / 32;
 constexpr std::uint32_t kMacDepth = 4;
 // Thread blocks per multiprocessor the MAC kernel's registers must allow.
 constexpr std::uint32_t kMacMinBlocks = 12;
+// Threads per multiprocessor the one-pass open kernel's registers must allow
+// (64 registers a thread), whatever its lanes per chunk.
+constexpr std::uint32_t kOpenThreadsPerSm = 1024;
 constexpr std::uint32_t kKeyThreads = 128;
 constexpr std::uint32_t kXorThreads = 256;
 
 static_assert(kChunkStride % 16 == 0 && kHeaderBytes % 16 == 0,
               "chunk starts and ciphertexts stay 16-byte aligned");
 static_assert(kChunkBytes % kChachaBlockBytes == 0, "chunks hold whole keystream blocks");
+static_assert(kFullChunkCtBlocks * kPolyBlockBytes == kChunkBytes, "the one-pass split's chunk");
 
 // One chunk's Poly1305 key: the clamped r (base 2^32) and s, and r^K,
 // r^2K, ..., r^32K for the lanes' tree (26-bit limbs), K = the chunk's blocks
@@ -103,37 +107,29 @@ __global__ void run_mac_key_kernel(const RunTensor* tensors, std::uint32_t count
   keys[local] = chunk_mac_key(t, chunk - rt.first_chunk);
 }
 
-// Poly1305 of chunk `chunk` of `t` (its sealed bytes at `base`) by the
-// whole thread block (poly1305_field.hpp's lane split), then (kSeal) header
-// and tag written, or (!kSeal) header and tag compared: true in lane 0 when
-// they differ. `key_in` is the chunk's key; `key` and `warp_sums` are the
-// block's shared memory.
-template <bool kSeal>
-__device__ __forceinline__ bool chunk_mac(const SealedTensor& t, std::uint32_t chunk,
-                                          std::byte* base, const ChunkMacKey* key_in,
-                                          ChunkMacKey& key, Fe* warp_sums) {
-  const std::uint32_t lane = threadIdx.x;
-  const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
-  const ChunkMacShape shape = chunk_mac_shape(ct_len);
-  const std::uint32_t n = shape.blocks;
+// The header fields chunk `chunk` of `t` must carry (spec §7.1).
+__device__ __forceinline__ void expected_header(const SealedTensor& t, std::uint32_t chunk,
+                                                std::uint32_t hdr[8]) {
   ChunkHeaderFields fields;
   fields.key_id = t.key_id;
   fields.tensor_id = t.tensor_id;
   fields.index = chunk;
   fields.count = t.chunks;
   fields.tensor_bytes = t.bytes;
-  std::uint32_t hdr[8];
   chunk_header_words(fields, hdr);
-  if (lane < kMacKeyWords) {
-    reinterpret_cast<std::uint32_t*>(&key)[lane] =  // the key as words, as it was written
-        reinterpret_cast<const std::uint32_t*>(key_in)[lane];
-  }
-  __syncthreads();
+}
 
-  const ClampedR r = clamped_r(key.r);
-  const std::uint32_t steps = lane_steps(n, kMacLanes);
-  const std::uint32_t pad = lane_padding(n, kMacLanes);
-  const std::uint32_t first = lane * steps;  // padded position of this lane's first block
+// This thread's lane of the MAC of a chunk with `shape` (its sealed bytes at
+// `base`) split across kLanes lanes with absent blocks in front
+// (poly1305_field.hpp): Horner's rule in the clamped r over its run of
+// lane_steps(n, kLanes) padded positions, kMacDepth loads in flight.
+template <std::uint32_t kLanes>
+__device__ __forceinline__ Fe32 padded_lane_sum(const std::byte* base, ChunkMacShape shape,
+                                                const std::uint32_t hdr[8], const ClampedR& r) {
+  const std::uint32_t n = shape.blocks;
+  const std::uint32_t steps = lane_steps(n, kLanes);
+  const std::uint32_t pad = lane_padding(n, kLanes);
+  const std::uint32_t first = threadIdx.x * steps;  // padded position of this lane's first block
   const auto load16 = [base](std::uint32_t i, std::uint32_t w[4]) {
     load16_words(base + 16 * i, w);
   };
@@ -153,49 +149,90 @@ __device__ __forceinline__ bool chunk_mac(const SealedTensor& t, std::uint32_t c
       if (present[u]) fe32_horner(h, w[u], 1, r);
     }
   }
+  return h;
+}
 
-  // Horner over the lanes in r^K as a tree: after level l, lanes that are
-  // multiples of 2^(l+1) hold their 2^(l+1) lanes' sum; lane 0 of each warp
-  // ends with sum_t a_t r^(K(31-t)) over its warp.
-  Fe v = fe_from_fe32(h);
+// Horner over the kLanes lanes of the thread block in r^K as a tree: after
+// level l, lanes that are multiples of 2^(l+1) hold their 2^(l+1) lanes'
+// sum; lane 0 of each warp ends with sum_t v_t r^(K(31-t)) over its warp,
+// then thread 0 combines the warps in r^32K. k_pow: r^K, r^2K, ..., r^32K.
+// Every thread of the block calls it (it synchronises the block); the result
+// is the block's sum in thread 0 only.
+template <std::uint32_t kLanes>
+__device__ __forceinline__ Fe lanes_tree(Fe v, const Fe* k_pow, Fe* warp_sums) {
+  static_assert(kLanes % 32 == 0, "whole warps");
+  const std::uint32_t lane = threadIdx.x;
 #pragma unroll
   for (std::uint32_t level = 0; level < 5; ++level) {
     Fe other;
 #pragma unroll
     for (int i = 0; i < 5; ++i) other.l[i] = __shfl_down_sync(0xffffffffu, v.l[i], 1u << level);
-    v = fe_mul_add(v, key.k_pow[level], other);
+    v = fe_mul_add(v, k_pow[level], other);
   }
   if (lane % 32 == 0) warp_sums[lane / 32] = v;
   __syncthreads();
-  if (lane != 0) return false;
-
+  if (lane != 0) return v;
   Fe all = warp_sums[0];
-  for (std::uint32_t wi = 1; wi < kMacWarps; ++wi)
-    all = fe_mul_add(all, key.k_pow[5], warp_sums[wi]);
+  for (std::uint32_t wi = 1; wi < kLanes / 32; ++wi) all = fe_mul_add(all, k_pow[5], warp_sums[wi]);
+  return all;
+}
+
+// True when the sealed header at `base` differs from `hdr` or the tag after
+// its ct_len ciphertext bytes from `tag`. Constant time: every byte is
+// compared.
+__device__ __forceinline__ bool header_or_tag_differs(const std::byte* base,
+                                                      const std::uint32_t hdr[8],
+                                                      std::uint32_t ct_len,
+                                                      const std::uint32_t tag[4]) {
+  const std::byte* const tag_at = base + kHeaderBytes + ct_len;  // any alignment
+  std::uint32_t diff = 0;
+  std::uint32_t got[8];
+  load16_words(base, got);
+  load16_words(base + 16, got + 4);
+  for (int i = 0; i < 8; ++i) diff |= got[i] ^ hdr[i];
+  for (std::uint32_t b = 0; b < kTagBytes; ++b) {
+    diff |= static_cast<std::uint32_t>(tag_at[b]) ^ ((tag[b / 4] >> (8 * (b % 4))) & 0xffu);
+  }
+  return diff != 0;
+}
+
+// Poly1305 of chunk `chunk` of `t` (its sealed bytes at `base`) by the
+// whole thread block (poly1305_field.hpp's lane split), then (kSeal) header
+// and tag written, or (!kSeal) header and tag compared: true in lane 0 when
+// they differ. `key_in` is the chunk's key; `key` and `warp_sums` are the
+// block's shared memory.
+template <bool kSeal>
+__device__ __forceinline__ bool chunk_mac(const SealedTensor& t, std::uint32_t chunk,
+                                          std::byte* base, const ChunkMacKey* key_in,
+                                          ChunkMacKey& key, Fe* warp_sums) {
+  const std::uint32_t lane = threadIdx.x;
+  const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
+  std::uint32_t hdr[8];
+  expected_header(t, chunk, hdr);
+  if (lane < kMacKeyWords) {
+    reinterpret_cast<std::uint32_t*>(&key)[lane] =  // the key as words, as it was written
+        reinterpret_cast<const std::uint32_t*>(key_in)[lane];
+  }
+  __syncthreads();
+
+  const Fe32 h = padded_lane_sum<kMacLanes>(base, chunk_mac_shape(ct_len), hdr, clamped_r(key.r));
+  const Fe all = lanes_tree<kMacLanes>(fe_from_fe32(h), key.k_pow, warp_sums);
+  if (lane != 0) return false;
   FeWide wide{};
   fe_accumulate(wide, all);
   std::uint32_t tag[4];
   poly1305_finish(wide, key.s, tag);
-  std::byte* const tag_at = base + kHeaderBytes + ct_len;  // any alignment
   if constexpr (kSeal) {
     // base is 16-byte aligned (see the static_asserts).
     reinterpret_cast<uint4*>(base)[0] = make_uint4(hdr[0], hdr[1], hdr[2], hdr[3]);
     reinterpret_cast<uint4*>(base)[1] = make_uint4(hdr[4], hdr[5], hdr[6], hdr[7]);
+    std::byte* const tag_at = base + kHeaderBytes + ct_len;  // any alignment
     for (std::uint32_t b = 0; b < kTagBytes; ++b) {
       tag_at[b] = static_cast<std::byte>(tag[b / 4] >> (8 * (b % 4)));
     }
     return false;
   } else {
-    // Constant time over header and tag: every byte is compared.
-    std::uint32_t diff = 0;
-    std::uint32_t got[8];
-    load16_words(base, got);
-    load16_words(base + 16, got + 4);
-    for (int i = 0; i < 8; ++i) diff |= got[i] ^ hdr[i];
-    for (std::uint32_t b = 0; b < kTagBytes; ++b) {
-      diff |= static_cast<std::uint32_t>(tag_at[b]) ^ ((tag[b / 4] >> (8 * (b % 4))) & 0xffu);
-    }
-    return diff != 0;
+    return header_or_tag_differs(base, hdr, ct_len, tag);
   }
 }
 
@@ -312,6 +349,128 @@ __global__ void __launch_bounds__(kXorThreads)
             aligned16_device(src) && aligned16_device(dst));
 }
 
+// 64 keystream bytes XORed into `c` and stored at `dst` (kVec: 16-byte
+// aligned).
+template <bool kVec>
+__device__ __forceinline__ void store_xor64(std::byte* dst, const uint4 c[4],
+                                            const std::uint32_t ks[16]) {
+  if constexpr (kVec) {
+    auto* d4 = reinterpret_cast<uint4*>(dst);  // 16-byte aligned (kVec)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      d4[i] = make_uint4(c[i].x ^ ks[4 * i], c[i].y ^ ks[4 * i + 1], c[i].z ^ ks[4 * i + 2],
+                         c[i].w ^ ks[4 * i + 3]);
+    }
+  } else {
+    auto* d8 = reinterpret_cast<unsigned char*>(dst);  // byte view, any alignment
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const std::uint32_t w[4] = {c[i].x ^ ks[4 * i], c[i].y ^ ks[4 * i + 1],
+                                  c[i].z ^ ks[4 * i + 2], c[i].w ^ ks[4 * i + 3]};
+#pragma unroll
+      for (int b = 0; b < 16; ++b) {
+        d8[16 * i + b] = static_cast<unsigned char>(w[b / 4] >> (8 * (b % 4)));
+      }
+    }
+  }
+}
+
+// The one-pass open: one thread block of kLanes threads per chunk of
+// `range` (`sealed` points at chunk range.first's sealed bytes, `plain` at its
+// plaintext; kVec: `plain` 16-byte aligned). Each ciphertext byte is read from
+// global memory once, XORed with the keystream into `plain` and fed to the
+// chunk's Poly1305 (full chunks: poly1305_field.hpp, "One pass over a full
+// chunk"). A tensor's partial last chunk keystream-XORs block by block and
+// runs the padded lane split over its ciphertext again (read twice: one
+// chunk per tensor). Each bad chunk adds one to *failures; the plaintext is
+// written whatever the verdict. Thread 0 derives the chunk's Poly1305 key
+// (keystream block 0) into shared memory, and the powers of r for the tree
+// while the other threads start on their blocks: no scratch in global memory.
+template <std::uint32_t kLanes, bool kVec>
+__global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
+    open_chunks_kernel(const SealedTensor t, const ChunkRange range,
+                       const std::byte* __restrict__ sealed, std::byte* __restrict__ plain,
+                       std::uint32_t* failures) {
+  static_assert(kBlocksPerChunk % kLanes == 0, "whole keystream blocks per lane");
+  constexpr std::uint32_t kLaneBlocks = kBlocksPerChunk / kLanes;  // keystream blocks per lane
+  static_assert(full_chunk_lane_steps(kLanes) == 4 * kLaneBlocks);
+  __shared__ ChunkMacKey key;  // r clamped (base 2^32), s, r^K .. r^32K
+  __shared__ Fe warp_sums[kLanes / 32];
+  const std::uint32_t lane = threadIdx.x;
+  const std::uint32_t local = blockIdx.x;
+  const std::uint32_t chunk = range.first + local;
+  const std::byte* const base = sealed + static_cast<std::uint64_t>(local) * kChunkStride;
+  std::byte* const out = plain + static_cast<std::uint64_t>(local) * kChunkBytes;
+  const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
+  const bool full = ct_len == kChunkBytes;
+  const ChunkMacShape shape = chunk_mac_shape(ct_len);
+  const ChachaNonce nonce = chunk_nonce(chunk, t.tensor_id);
+  std::uint32_t hdr[8];
+  expected_header(t, chunk, hdr);
+
+  if (lane == 0) {
+    std::uint32_t ks[16];
+    chacha20_block(t.key, 0, nonce, ks);
+    const ClampedR cr = clamped_r(ks);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      key.r[i] = cr.r[i];
+      key.s[i] = ks[4 + i];
+    }
+  }
+  __syncthreads();
+  const ClampedR r = clamped_r(key.r);
+  if (lane == 0) {
+    // Read by the tree only, after the barrier below.
+    const std::uint32_t steps =
+        full ? full_chunk_lane_steps(kLanes) : lane_steps(shape.blocks, kLanes);
+    key.k_pow[0] = fe_pow(fe_clamped_r(key.r), steps);
+#pragma unroll
+    for (int i = 1; i < 6; ++i) key.k_pow[i] = fe_mul(key.k_pow[i - 1], key.k_pow[i - 1]);
+  }
+
+  Fe32 h{{0, 0, 0, 0, 0}};
+  if (full) {
+    if (lane == 0) {
+      fe32_horner(h, hdr, 1, r);
+      fe32_horner(h, hdr + 4, 1, r);
+    }
+    const std::uint32_t first = lane * kLaneBlocks;  // this lane's first keystream block
+    // 16-byte aligned: the launcher checks `sealed`, the static_asserts the offsets.
+    const auto* src = reinterpret_cast<const uint4*>(base + kHeaderBytes) + 4 * first;
+    std::byte* dst = out + first * kChachaBlockBytes;
+#pragma unroll 1
+    for (std::uint32_t b = 0; b < kLaneBlocks; ++b) {
+      // Loads first, so they are in flight while the keystream is computed.
+      uint4 c[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) c[i] = __ldg(src + 4 * b + i);
+      std::uint32_t ks[16];
+      chacha20_block(t.key, first + b + 1, nonce, ks);
+      store_xor64<kVec>(dst + b * kChachaBlockBytes, c, ks);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const std::uint32_t w[4] = {c[i].x, c[i].y, c[i].z, c[i].w};
+        fe32_horner(h, w, 1, r);
+      }
+    }
+  } else {
+    for (std::uint32_t b = lane; b < kBlocksPerChunk; b += kLanes) {
+      xor_block(t, chunk, b, base + kHeaderBytes, out, kVec);
+    }
+    h = padded_lane_sum<kLanes>(base, shape, hdr, r);
+  }
+  __syncthreads();  // key.k_pow written
+  Fe all = lanes_tree<kLanes>(fe_from_fe32(h), key.k_pow, warp_sums);
+  if (lane != 0) return;
+  if (full) all = full_chunk_mac_close(all, key.r);
+  FeWide wide{};
+  fe_accumulate(wide, all);
+  std::uint32_t tag[4];
+  poly1305_finish(wide, key.s, tag);
+  if (header_or_tag_differs(base, hdr, ct_len, tag)) atomicAdd(failures, 1u);
+}
+
 bool aligned16(const void* p) {
   return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;  // address arithmetic only
 }
@@ -348,6 +507,19 @@ cudaError_t launch_mac(const SealedTensor& t, ChunkRange range, std::byte* seale
   chunk_mac_key_kernel<<<(range.count + kKeyThreads - 1) / kKeyThreads, kKeyThreads, 0, stream>>>(
       t, range, keys);
   chunk_mac_kernel<kSeal><<<range.count, kMacLanes, 0, stream>>>(t, range, sealed, keys, failures);
+  return cudaGetLastError();
+}
+
+template <std::uint32_t kLanes>
+cudaError_t launch_open(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
+                        std::byte* plain, std::uint32_t* failures, cudaStream_t stream) {
+  if (aligned16(plain)) {
+    open_chunks_kernel<kLanes, true>
+        <<<range.count, kLanes, 0, stream>>>(t, range, sealed, plain, failures);
+  } else {
+    open_chunks_kernel<kLanes, false>
+        <<<range.count, kLanes, 0, stream>>>(t, range, sealed, plain, failures);
+  }
   return cudaGetLastError();
 }
 
@@ -403,6 +575,28 @@ cudaError_t launch_decrypt_chunks(const SealedTensor& t, const std::byte* sealed
                                   const std::uint32_t* gate, cudaStream_t stream) {
   if (!aligned16(sealed) || t.chunks == 0) return cudaErrorInvalidValue;
   return launch_xor(t, sealed, kChunkStride, kHeaderBytes, plain, kChunkBytes, 0, gate, stream);
+}
+
+cudaError_t launch_open_chunks(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
+                               std::byte* plain, std::uint32_t lanes, std::uint32_t* failures,
+                               cudaStream_t stream) {
+  if (!aligned16(sealed) || range.count == 0 ||
+      static_cast<std::uint64_t>(range.first) + range.count > t.chunks) {
+    return cudaErrorInvalidValue;
+  }
+  static_assert(sizeof kOnePassLaneChoices / sizeof kOnePassLaneChoices[0] == 3 &&
+                    kOnePassLaneChoices[0] == 64 && kOnePassLaneChoices[1] == 128 &&
+                    kOnePassLaneChoices[2] == 256,
+                "a kernel for each choice");
+  if (lanes == 64) return launch_open<64>(t, range, sealed, plain, failures, stream);
+  if (lanes == 128) return launch_open<128>(t, range, sealed, plain, failures, stream);
+  if (lanes == 256) return launch_open<256>(t, range, sealed, plain, failures, stream);
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t launch_open_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,
+                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream) {
+  return launch_open_chunks(t, ChunkRange{0, t.chunks}, sealed, plain, lanes, failures, stream);
 }
 
 cudaError_t launch_encrypt_chunks(const SealedTensor& t, const std::byte* plain, std::byte* sealed,

@@ -1,7 +1,9 @@
 // The GPU crypto engine's kernels over sealed tensors in device memory
 // (spec §7.1): ChaCha20 keystream XOR, one 64-byte block per thread, and
 // Poly1305 over each chunk's AEAD message, one thread block per chunk, each
-// thread taking a run of consecutive 16-byte blocks (poly1305_field.hpp).
+// thread taking a run of consecutive 16-byte blocks (poly1305_field.hpp);
+// and both in one pass (launch_open_chunks), each thread a run of
+// consecutive keystream blocks and the same ciphertext's Poly1305 blocks.
 // Host-callable launchers; every launch is asynchronous on the given stream.
 #pragma once
 
@@ -11,6 +13,7 @@
 #include <cstdint>
 
 #include "chacha20_block.hpp"
+#include "one_pass_lanes.hpp"
 
 namespace hix::vgpu::cuda {
 
@@ -75,6 +78,22 @@ cudaError_t launch_verify_run(const RunTensor* tensors, std::uint32_t count, Chu
 cudaError_t launch_decrypt_run(const RunTensor* tensors, std::uint32_t count, ChunkRange range,
                                const std::byte* staging, const std::uint32_t* first_bad,
                                cudaStream_t stream);
+
+// The one-pass open of chunks `range` (non-empty, inside t.chunks) of `t`:
+// each ciphertext byte of `sealed` (device memory, 16-byte aligned, pointing
+// at chunk range.first as for launch_verify_chunks) is read once, XORed with
+// the keystream into `plain` (chunk range.first's plaintext, any alignment)
+// and fed to its chunk's Poly1305; each chunk whose header or tag is bad adds
+// one to *failures (device memory). The plaintext is written whatever the
+// verdict: the caller lets nothing read `plain` before it has read
+// *failures, and zeroes it unless that stayed 0. `lanes`: threads per chunk,
+// one of kOnePassLaneChoices (else cudaErrorInvalidValue). Needs no scratch.
+cudaError_t launch_open_chunks(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
+                               std::byte* plain, std::uint32_t lanes, std::uint32_t* failures,
+                               cudaStream_t stream);
+// The same over every chunk of `t`.
+cudaError_t launch_open_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,
+                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream);
 
 // Writes every chunk's header and tag into `sealed` (device memory, 16-byte
 // aligned) whose ciphertext is already in place.

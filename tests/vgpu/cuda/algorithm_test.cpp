@@ -39,6 +39,26 @@ ChachaKey key_words(const unsigned char* k) {
   return key;
 }
 
+// The lanes' sums v (32 * 2^k of them) combined as the kernels do: a tree
+// within each warp of 32 (pairs with r^K, ... halves with r^16K), every lane
+// computing as on the GPU (a shuffle past the warp's end returns the lane's
+// own value), then the warps in r^32K. k_pow: r^K, r^2K, ..., r^32K.
+Fe lanes_tree(std::vector<Fe> v, const std::vector<Fe>& k_pow) {
+  const std::size_t lanes = v.size();
+  for (std::uint32_t level = 0; level < 5; ++level) {
+    const std::size_t d = std::size_t{1} << level;
+    std::vector<Fe> next(lanes);
+    for (std::size_t lane = 0; lane < lanes; ++lane) {
+      const std::size_t from = lane % 32 + d < 32 ? lane + d : lane;
+      next[lane] = fe_mul_add(v[lane], k_pow[level], v[from]);
+    }
+    v = next;
+  }
+  Fe all = v[0];
+  for (std::size_t w = 1; w < lanes / 32; ++w) all = fe_mul_add(all, k_pow[5], v[32 * w]);
+  return all;
+}
+
 // Poly1305 as the MAC kernel computes it (poly1305_field.hpp): absent
 // blocks in front, K consecutive blocks per lane by Horner's rule in the
 // clamped r (base 2^32), then the lanes combined as a tree within each warp
@@ -64,23 +84,42 @@ std::array<std::uint32_t, 4> lane_split_poly1305(const std::uint32_t poly_key[8]
     }
     v[lane] = fe_from_fe32(h);
   }
-  // The warp tree, every lane computing as on the GPU (a shuffle past the
-  // warp's end returns the lane's own value).
-  for (std::uint32_t level = 0; level < 5; ++level) {
-    const std::uint32_t d = 1u << level;
-    std::vector<Fe> next(lanes);
-    for (std::uint32_t lane = 0; lane < lanes; ++lane) {
-      const std::uint32_t from = lane % 32 + d < 32 ? lane + d : lane;
-      next[lane] = fe_mul_add(v[lane], k_pow[level], v[from]);
+  FeWide h{};
+  fe_accumulate(h, lanes_tree(v, k_pow));
+  std::array<std::uint32_t, 4> tag{};
+  poly1305_finish(h, poly_key + 4, tag.data());
+  return tag;
+}
+
+// The one-pass open kernel's MAC of a full chunk (poly1305_field.hpp, "One
+// pass over a full chunk"): lane j runs Horner's rule over ciphertext blocks
+// [jK, (j+1)K), K = 4096 / lanes, lane 0 over the two header blocks first;
+// the lanes' tree as above; then the lengths block's step. `ct` is the
+// chunk's 65536 ciphertext bytes.
+std::array<std::uint32_t, 4> one_pass_full_chunk_tag(const std::uint32_t poly_key[8],
+                                                     const std::array<std::uint32_t, 8>& hdr,
+                                                     const unsigned char* ct, std::uint32_t lanes) {
+  const ClampedR r = clamped_r(poly_key);
+  const std::uint32_t steps = full_chunk_lane_steps(lanes);
+  std::vector<Fe> k_pow(1, fe_pow(fe_clamped_r(poly_key), steps));
+  while (k_pow.size() < 6) k_pow.push_back(fe_mul(k_pow.back(), k_pow.back()));
+  std::vector<Fe> v(lanes);
+  for (std::uint32_t lane = 0; lane < lanes; ++lane) {
+    Fe32 h{{0, 0, 0, 0, 0}};
+    if (lane == 0) {
+      fe32_horner(h, hdr.data(), 1, r);
+      fe32_horner(h, hdr.data() + 4, 1, r);
     }
-    v = next;
-  }
-  Fe all = v[0];
-  for (std::uint32_t w = 1; w < lanes / 32; ++w) {
-    all = fe_mul_add(all, k_pow[5], v[32 * std::size_t{w}]);
+    for (std::uint32_t k = 0; k < steps; ++k) {
+      const std::size_t block = std::size_t{lane} * steps + k;
+      std::uint32_t w[4];
+      for (std::size_t i = 0; i < 4; ++i) w[i] = le32(ct + 16 * block + 4 * i);
+      fe32_horner(h, w, 1, r);
+    }
+    v[lane] = fe_from_fe32(h);
   }
   FeWide h{};
-  fe_accumulate(h, all);
+  fe_accumulate(h, full_chunk_mac_close(lanes_tree(v, k_pow), poly_key));
   std::array<std::uint32_t, 4> tag{};
   poly1305_finish(h, poly_key + 4, tag.data());
   return tag;
@@ -262,7 +301,8 @@ TEST(GpuAlgorithm, ChunkMacMatchesLibsodiumAead) {
       const auto load16 = [chunk](std::uint32_t i, std::uint32_t w[4]) {
         std::memcpy(w, chunk + 16 * static_cast<std::size_t>(i), 16);
       };
-      for (const std::uint32_t lanes : {32u, 128u, 256u}) {
+      // 64 and 256: the one-pass kernel's split of a partial chunk, too.
+      for (const std::uint32_t lanes : {32u, 64u, 128u, 256u}) {
         const auto got =
             lane_split_poly1305(ks, n, lanes, [&](std::uint32_t i, std::uint32_t w[4]) {
               chunk_mac_block(i, shape, hdr, load16, w);
@@ -270,6 +310,57 @@ TEST(GpuAlgorithm, ChunkMacMatchesLibsodiumAead) {
         const auto* tag = reinterpret_cast<const unsigned char*>(chunk + 32 + ct_len);  // byte view
         ASSERT_EQ(got, tag_words(tag)) << "bytes=" << bytes << " chunk=" << c << " lanes=" << lanes;
       }
+    }
+  }
+}
+
+// The one-pass open's split of a full chunk, for every lane count a
+// 64-byte keystream block per lane allows (the kernel is built for 64, 128
+// and 256), against the tags libsodium's AEAD wrote.
+TEST(GpuAlgorithm, OnePassFullChunkMacMatchesLibsodiumAead) {
+  const std::uint64_t bytes = 3 * 65536 + 4321;  // three full chunks and a partial one
+  std::vector<std::byte> plain(bytes);
+  random_bytes(plain.data(), plain.size());
+  std::vector<std::uint8_t> key(32);
+  random_bytes(key.data(), key.size());
+  const auto key_id = static_cast<std::uint8_t>(rng()());
+  const std::uint64_t tensor_id = rng()();
+  const auto sealed = kat::libsodium_seal(plain, key_id, tensor_id, key);
+  for (std::uint32_t c = 0; c < 3; ++c) {
+    const auto* chunk = reinterpret_cast<const unsigned char*>(sealed.data() + c * 65584ull);
+    std::array<std::uint32_t, 8> hdr{};
+    chunk_header_words(
+        {.key_id = key_id, .tensor_id = tensor_id, .index = c, .count = 4, .tensor_bytes = bytes},
+        hdr.data());
+    std::uint32_t ks[16];
+    chacha20_block(key_words(key.data()), 0, chunk_nonce(c, tensor_id), ks);
+    for (const std::uint32_t lanes : {32u, 64u, 128u, 256u, 512u, 1024u}) {
+      EXPECT_EQ(full_chunk_lane_steps(lanes) % 4, 0u) << "whole keystream blocks per lane";
+      ASSERT_EQ(one_pass_full_chunk_tag(ks, hdr, chunk + 32, lanes), tag_words(chunk + 32 + 65536))
+          << "chunk=" << c << " lanes=" << lanes;
+    }
+  }
+}
+
+// The same at the limb bounds: header and ciphertext all 0xff, the largest
+// clamped r, against Poly1305 of the AEAD message built by hand.
+TEST(GpuAlgorithm, OnePassFullChunkMacAtTheLimbBounds) {
+  std::vector<unsigned char> msg(32 + 65536 + 16, 0xff);
+  const std::uint32_t lengths[4] = {32, 0, 65536, 0};
+  std::memcpy(msg.data() + 32 + 65536, lengths, sizeof lengths);  // little-endian host
+  std::array<std::uint32_t, 8> hdr{};
+  std::memcpy(hdr.data(), msg.data(), sizeof hdr);
+  for (const int fill : {0xff, 0x00, 0xfb}) {
+    unsigned char key[32];
+    std::memset(key, 0xff, 16);
+    std::memset(key + 16, fill, 16);
+    unsigned char want[16];
+    crypto_onetimeauth_poly1305(want, msg.data(), msg.size(), key);
+    std::uint32_t kw[8];
+    for (std::size_t i = 0; i < 8; ++i) kw[i] = le32(key + 4 * i);
+    for (const std::uint32_t lanes : {64u, 128u, 256u}) {
+      ASSERT_EQ(one_pass_full_chunk_tag(kw, hdr, msg.data() + 32, lanes), tag_words(want))
+          << "lanes=" << lanes << " fill=" << fill;
     }
   }
 }

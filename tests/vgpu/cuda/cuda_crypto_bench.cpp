@@ -8,7 +8,13 @@
 // decrypt_call_from_pinned_host_vs_copy is a plain pinned copy's time over the
 // host-path open's (1.0: the open costs no more than copying its sealed bytes).
 // decrypt_call_device_gbps is the engine's default open mode's figure;
-// decrypt_call_device_{gated,concurrent}_gbps are each mode's (OpenMode).
+// decrypt_call_device_{gated,concurrent,one_pass}_gbps are each mode's
+// (OpenMode), the one-pass figure at the default lanes per chunk, and
+// decrypt_call_device_one_pass_lanes_gbps the one-pass call at each lane
+// count the kernel is built for. decrypt_kernels_gbps is the gated open's
+// kernels (key, verify, keystream), one_pass_kernel_gbps the one-pass
+// kernel's at each lane count: all of them in one run, so that one run on a
+// GPU decides between them.
 #include <cuda_runtime_api.h>
 #include <sodium.h>
 
@@ -113,10 +119,15 @@ void fill_random(std::span<std::byte> out, std::uint64_t seed) {
   }
 }
 
+constexpr std::size_t kLaneVariants = std::size(kOnePassLaneChoices);
+
 struct Row {
   std::uint64_t mib, bytes;
   double d2d, h2d, verify_k, decrypt_k, open_k, encrypt_k, open_dev, open_host, open_two;
-  double open_dev_gated, open_dev_concurrent;  // open_dev is the default mode's
+  double open_dev_gated, open_dev_concurrent, open_dev_one_pass;  // open_dev: the default mode's
+  double one_pass_k[kLaneVariants];           // the one-pass kernel, per lane count
+  double open_dev_one_pass_l[kLaneVariants];  // the one-pass call, per lane count
+  double open_host_concurrent;                // the pinned host path, concurrent mode
   // A plain synchronous pinned cudaMemcpy of the sealed size (host clock), in
   // GB/s of sealed bytes, and the host-path open's time against it.
   double h2d_sealed_call, open_host_vs_copy;
@@ -180,7 +191,10 @@ int main(int argc, char** argv) {
   CudaCryptoEngine& eng = **e1;
   CudaCryptoEngine& eng2 = **e2;
   const OpenMode default_mode = eng.open_mode();
-  const char* default_mode_name = default_mode == OpenMode::gated ? "gated" : "concurrent";
+  const std::uint32_t default_lanes = eng.one_pass_lanes();
+  const char* default_mode_name = default_mode == OpenMode::gated        ? "gated"
+                                  : default_mode == OpenMode::concurrent ? "concurrent"
+                                                                         : "one_pass";
   cudaStream_t stream = nullptr;
   ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
 
@@ -212,19 +226,23 @@ int main(int argc, char** argv) {
     ok(eng.seal_tensor(sealed.span(0, total), src.span(0, bytes), params, k), "seal");
 
     // Correctness of what is timed: open gives the plaintext back.
+    std::vector<std::byte> want(bytes);
+    ok(cudaMemcpy(want.data(), src.data(), bytes, cudaMemcpyDeviceToHost), "download");
+    // The destination holds the plaintext (and is cleared for the next check).
+    const auto dst_is_plain = [&] {
+      std::vector<std::byte> got(bytes);
+      ok(cudaMemcpy(got.data(), dst.data(), bytes, cudaMemcpyDeviceToHost), "download");
+      ok(cudaMemset(dst.data(), 0, bytes), "memset");
+      return got == want;
+    };
     ok(cudaMemset(dst.data(), 0, bytes), "memset");
     ok(eng.open_tensor(dst.span(0, bytes), sealed.span(0, total), params, k), "open");
-    {
-      std::vector<std::byte> a(bytes), b(bytes);
-      ok(cudaMemcpy(a.data(), src.data(), bytes, cudaMemcpyDeviceToHost), "download");
-      ok(cudaMemcpy(b.data(), dst.data(), bytes, cudaMemcpyDeviceToHost), "download");
-      r.roundtrip = a == b;
-      if (mib <= 64) {
-        // ... and libsodium (the CPU engine) opens what the GPU sealed.
-        std::vector<std::byte> s(total), p(bytes);
-        ok(cudaMemcpy(s.data(), sealed.data(), total, cudaMemcpyDeviceToHost), "download");
-        r.roundtrip = r.roundtrip && open_tensor(p, s, params, k) == Status::ok && p == a;
-      }
+    r.roundtrip = dst_is_plain();
+    if (mib <= 64) {
+      // ... and libsodium (the CPU engine) opens what the GPU sealed.
+      std::vector<std::byte> s(total), p(bytes);
+      ok(cudaMemcpy(s.data(), sealed.data(), total, cudaMemcpyDeviceToHost), "download");
+      r.roundtrip = r.roundtrip && open_tensor(p, s, params, k) == Status::ok && p == want;
     }
 
     r.d2d =
@@ -264,6 +282,20 @@ int main(int argc, char** argv) {
                ok(launch_verify_chunks(t, sealed.data(), scratch.data(), fail, stream), "verify");
                ok(launch_decrypt_chunks(t, sealed.data(), dst.data(), fail, stream), "decrypt");
              }));
+    // The one-pass kernel at each lane count, each result checked.
+    for (std::size_t v = 0; v < kLaneVariants; ++v) {
+      const std::uint32_t lanes = kOnePassLaneChoices[v];
+      r.one_pass_k[v] =
+          gbps(bytes, time_gpu(stream, reps, [&] {
+                 ok(cudaMemsetAsync(fail, 0, 4, stream), "memset");
+                 ok(launch_open_chunks(t, sealed.data(), dst.data(), lanes, fail, stream),
+                    "one-pass open");
+               }));
+      std::uint32_t bad = 1;
+      ok(cudaMemcpy(&bad, fail, 4, cudaMemcpyDeviceToHost), "verdict");
+      if (bad != 0) die("the one-pass kernel saw a bad tag");
+      r.roundtrip = dst_is_plain() && r.roundtrip;
+    }
     r.encrypt_k = gbps(bytes, time_gpu(stream, reps, [&] {
                          ok(launch_encrypt_chunks(t, src.data(), sealed.data(), stream), "encrypt");
                          ok(launch_tag_chunks(t, sealed.data(), scratch.data(), stream), "tag");
@@ -274,28 +306,45 @@ int main(int argc, char** argv) {
     sodium_memzero(&t, sizeof t);
 
     // The engine's calls, as the device server would make them (host clock),
-    // in each open mode; each mode's result is checked against the source.
-    for (const OpenMode mode : {OpenMode::gated, OpenMode::concurrent}) {
-      eng.set_open_mode(mode);
-      ok(cudaMemset(dst.data(), 0, bytes), "memset");
+    // in each open mode (one_pass at each lane count); each result is checked
+    // against the source.
+    const auto time_open = [&] {
       const double rate =
           gbps(bytes, time_host(reps, [&] {
                  ok(eng.open_tensor(dst.span(0, bytes), sealed.span(0, total), params, k), "open");
                }));
-      (mode == OpenMode::gated ? r.open_dev_gated : r.open_dev_concurrent) = rate;
-      if (mode == default_mode) r.open_dev = rate;
-      std::vector<std::byte> a(bytes), b(bytes);
-      ok(cudaMemcpy(a.data(), src.data(), bytes, cudaMemcpyDeviceToHost), "download");
-      ok(cudaMemcpy(b.data(), dst.data(), bytes, cudaMemcpyDeviceToHost), "download");
-      r.roundtrip = r.roundtrip && a == b;
+      r.roundtrip = dst_is_plain() && r.roundtrip;
+      return rate;
+    };
+    eng.set_open_mode(OpenMode::gated);
+    r.open_dev_gated = time_open();
+    eng.set_open_mode(OpenMode::concurrent);
+    r.open_dev_concurrent = time_open();
+    eng.set_open_mode(OpenMode::one_pass);
+    for (std::size_t v = 0; v < kLaneVariants; ++v) {
+      ok(eng.set_one_pass_lanes(kOnePassLaneChoices[v]), "lanes");
+      r.open_dev_one_pass_l[v] = time_open();
+      if (kOnePassLaneChoices[v] == default_lanes) r.open_dev_one_pass = r.open_dev_one_pass_l[v];
     }
-    eng.set_open_mode(default_mode);
+    ok(eng.set_one_pass_lanes(default_lanes), "lanes");
+    r.open_dev = default_mode == OpenMode::gated        ? r.open_dev_gated
+                 : default_mode == OpenMode::concurrent ? r.open_dev_concurrent
+                                                        : r.open_dev_one_pass;
+    // From pinned host memory: concurrent, then the default mode.
     ok(cudaMemcpy(host.data(), sealed.data(), total, cudaMemcpyDeviceToHost), "download");
-    const double open_host_s = time_host(host_reps, [&] {
-      ok(eng.open_tensor(dst.span(0, bytes), std::span<const std::byte>(host.data(), total), params,
-                         k),
-         "open from host");
-    });
+    const auto time_open_host = [&] {
+      const double seconds = time_host(host_reps, [&] {
+        ok(eng.open_tensor(dst.span(0, bytes), std::span<const std::byte>(host.data(), total),
+                           params, k),
+           "open from host");
+      });
+      r.roundtrip = dst_is_plain() && r.roundtrip;
+      return seconds;
+    };
+    eng.set_open_mode(OpenMode::concurrent);
+    r.open_host_concurrent = gbps(bytes, time_open_host());
+    eng.set_open_mode(default_mode);
+    const double open_host_s = time_open_host();
     r.open_host = gbps(bytes, open_host_s);
     // What the host path cannot beat: the same sealed bytes copied and waited
     // for, the way the call waits (they are the bytes `sealed` holds already).
@@ -313,11 +362,31 @@ int main(int argc, char** argv) {
       other.join();
     });
     r.open_two = gbps(2 * bytes, two);
+    r.roundtrip = dst_is_plain() && r.roundtrip;
     rows.push_back(r);
   }
 
+  // {"64": x, "128": y, "256": z}: one figure per one-pass lane count.
+  const auto per_lanes = [](const double(&v)[kLaneVariants]) {
+    std::string o = "{";
+    char b[64];
+    for (std::size_t i = 0; i < kLaneVariants; ++i) {
+      std::snprintf(b, sizeof b, "%s\"%u\": %.1f", i == 0 ? "" : ", ", kOnePassLaneChoices[i],
+                    v[i]);
+      o += b;
+    }
+    return o + "}";
+  };
+  // The fastest one-pass lane count by the kernel's figure, and its index.
+  const auto best_lanes = [](const Row& r) {
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < kLaneVariants; ++i) {
+      if (r.one_pass_k[i] > r.one_pass_k[best]) best = i;
+    }
+    return best;
+  };
   std::string json;
-  char buf[1024];
+  char buf[2048];
   std::snprintf(
       buf, sizeof buf,
       "{\n  \"benchmark\": \"hix-cuda-crypto-bench\",\n  \"gpu\": \"%s\",\n"
@@ -336,49 +405,69 @@ int main(int argc, char** argv) {
         "     \"d2d_copy_gbps\": %.1f, \"h2d_pinned_copy_gbps\": %.1f,\n"
         "     \"decrypt_kernels_gbps\": %.1f, \"verify_kernel_gbps\": %.1f, "
         "\"decrypt_kernel_gbps\": %.1f,\n"
+        "     \"one_pass_kernel_gbps\": %s, \"one_pass_kernel_best_lanes\": %u,\n"
         "     \"decrypt_call_device_gbps\": %.1f, \"decrypt_call_device_gated_gbps\": %.1f,"
         " \"decrypt_call_device_concurrent_gbps\": %.1f,\n"
-        "     \"decrypt_call_from_pinned_host_gbps\": %.1f,\n"
+        "     \"decrypt_call_device_one_pass_gbps\": %.1f,"
+        " \"decrypt_call_device_one_pass_lanes_gbps\": %s,\n"
+        "     \"decrypt_call_from_pinned_host_gbps\": %.1f,"
+        " \"decrypt_call_from_pinned_host_concurrent_gbps\": %.1f,\n"
         "     \"decrypt_calls_two_engines_gbps\": %.1f, \"encrypt_kernels_gbps\": %.1f,\n"
         "     \"h2d_pinned_copy_sealed_call_gbps\": %.1f,"
         " \"decrypt_call_from_pinned_host_vs_copy\": %.3f}%s\n",
         r.mib, r.bytes, r.roundtrip ? "true" : "false", r.d2d, r.h2d, r.open_k, r.verify_k,
-        r.decrypt_k, r.open_dev, r.open_dev_gated, r.open_dev_concurrent, r.open_host, r.open_two,
+        r.decrypt_k, per_lanes(r.one_pass_k).c_str(), kOnePassLaneChoices[best_lanes(r)],
+        r.open_dev, r.open_dev_gated, r.open_dev_concurrent, r.open_dev_one_pass,
+        per_lanes(r.open_dev_one_pass_l).c_str(), r.open_host, r.open_host_concurrent, r.open_two,
         r.encrypt_k, r.h2d_sealed_call, r.open_host_vs_copy, i + 1 < rows.size() ? "," : "");
     json += buf;
   }
   const Row& big = rows.back();
+  const auto met = [](double gbps_figure) {
+    return gbps_figure >= kTargetTBps * 1e3 ? "true" : "false";
+  };
   std::snprintf(buf, sizeof buf,
-                "  ],\n  \"default_open_mode\": \"%s\",\n"
+                "  ],\n  \"default_open_mode\": \"%s\", \"default_one_pass_lanes\": %u,\n"
                 "  \"target\": {\"decrypt_tbps\": %.1f, \"at_size_mib\": %" PRIu64
-                ", \"met_by_decrypt_kernels\": %s, \"met_by_decrypt_call_device\": %s,"
+                ", \"met_by_decrypt_kernels\": %s,"
+                " \"met_by_one_pass_kernel\": %s, \"met_by_decrypt_call_device\": %s,"
                 " \"met_by_decrypt_call_device_gated\": %s,"
                 " \"met_by_decrypt_call_device_concurrent\": %s,"
+                " \"met_by_decrypt_call_device_one_pass\": %s,"
                 " \"met_by_two_engines\": %s}\n}\n",
-                default_mode_name, kTargetTBps, big.mib,
-                big.open_k >= kTargetTBps * 1e3 ? "true" : "false",
-                big.open_dev >= kTargetTBps * 1e3 ? "true" : "false",
-                big.open_dev_gated >= kTargetTBps * 1e3 ? "true" : "false",
-                big.open_dev_concurrent >= kTargetTBps * 1e3 ? "true" : "false",
-                big.open_two >= kTargetTBps * 1e3 ? "true" : "false");
+                default_mode_name, default_lanes, kTargetTBps, big.mib, met(big.open_k),
+                met(big.one_pass_k[best_lanes(big)]), met(big.open_dev), met(big.open_dev_gated),
+                met(big.open_dev_concurrent), met(big.open_dev_one_pass), met(big.open_two));
   json += buf;
   std::fputs(json.c_str(), stdout);
   if (json_path != nullptr) {
     FILE* f = std::fopen(json_path, "w");
     if (f == nullptr || std::fputs(json.c_str(), f) < 0 || std::fclose(f) != 0) die("--json");
   }
-  std::fprintf(
-      stderr, "%6s %7s %6s %7s %8s %7s %8s %8s %8s %8s %8s %7s %8s %6s  (GB/s; dec-call: %s)\n",
-      "MiB", "d2d", "h2d", "dec-k", "verify-k", "xor-k", "dec-call", "dec-gate", "dec-conc",
-      "dec-host", "dec-2eng", "enc-k", "h2d-seal", "host/cp", default_mode_name);
+  // Two tables on stderr: the kernels (GPU time), then the engine's calls
+  // (host clock), each with the plain copies beside them.
+  std::fprintf(stderr, "kernels (GB/s, GPU time)\n%6s %7s %6s %7s %8s %7s", "MiB", "d2d", "h2d",
+               "dec-k", "verify-k", "xor-k");
+  for (const std::uint32_t lanes : kOnePassLaneChoices) std::fprintf(stderr, "  1pass-%-3u", lanes);
+  std::fprintf(stderr, " %7s\n", "enc-k");
   for (const Row& r : rows) {
-    std::fprintf(
-        stderr,
-        "%6" PRIu64
-        " %7.1f %6.1f %7.1f %8.1f %7.1f %8.1f %8.1f %8.1f %8.1f %8.1f %7.1f %8.1f %6.3f%s\n",
-        r.mib, r.d2d, r.h2d, r.open_k, r.verify_k, r.decrypt_k, r.open_dev, r.open_dev_gated,
-        r.open_dev_concurrent, r.open_host, r.open_two, r.encrypt_k, r.h2d_sealed_call,
-        r.open_host_vs_copy, r.roundtrip ? "" : "  ROUNDTRIP FAILED");
+    std::fprintf(stderr, "%6" PRIu64 " %7.1f %6.1f %7.1f %8.1f %7.1f", r.mib, r.d2d, r.h2d,
+                 r.open_k, r.verify_k, r.decrypt_k);
+    for (const double v : r.one_pass_k) std::fprintf(stderr, " %9.1f", v);
+    std::fprintf(stderr, " %7.1f%s\n", r.encrypt_k, r.roundtrip ? "" : "  ROUNDTRIP FAILED");
+  }
+  std::fprintf(stderr,
+               "engine calls (GB/s, host clock; dec-call: %s, %u lanes)\n%6s %7s %8s %8s %8s",
+               default_mode_name, default_lanes, "MiB", "d2d", "dec-call", "dec-gate", "dec-conc");
+  for (const std::uint32_t lanes : kOnePassLaneChoices) std::fprintf(stderr, "  dec-1p%-3u", lanes);
+  std::fprintf(stderr, " %8s %9s %8s %8s %6s\n", "dec-host", "host-conc", "dec-2eng", "h2d-seal",
+               "host/cp");
+  for (const Row& r : rows) {
+    std::fprintf(stderr, "%6" PRIu64 " %7.1f %8.1f %8.1f %8.1f", r.mib, r.d2d, r.open_dev,
+                 r.open_dev_gated, r.open_dev_concurrent);
+    for (const double v : r.open_dev_one_pass_l) std::fprintf(stderr, " %9.1f", v);
+    std::fprintf(stderr, " %8.1f %9.1f %8.1f %8.1f %6.3f\n", r.open_host, r.open_host_concurrent,
+                 r.open_two, r.h2d_sealed_call, r.open_host_vs_copy);
   }
   for (const Row& r : rows) {
     if (!r.roundtrip) return 1;

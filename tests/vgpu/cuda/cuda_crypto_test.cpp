@@ -1,11 +1,12 @@
 // hix-cuda-crypto-test: the GPU crypto engine (cuda_crypto_engine.hpp)
 // against libsodium. Sealing must give the CPU engine's bytes exactly (and
 // the known answers of kat_vectors.inc); opening must give the plaintext back;
-// every forgery must fail with AUTH_FAILED and leave the destination as it
-// was (OpenMode::gated) or zeroed (OpenMode::concurrent); both modes are
-// tested. Runs (open_run, spec §7.2.1) must give what one open_tensor per
-// tensor gives, and a forged tensor must stop the run at it. Without a GPU or driver it prints
-// "skipped: no GPU" and exits 0.
+// every forgery must fail with AUTH_FAILED, be counted once and leave the
+// destination as it was (OpenMode::gated) or zeroed (OpenMode::concurrent,
+// OpenMode::one_pass); every mode is tested, and the one-pass kernel in each
+// of its lane counts. Runs (open_run, spec §7.2.1) must give what one
+// open_tensor per tensor gives, and a forged tensor must stop the run at it.
+// Without a GPU or driver it prints "skipped: no GPU" and exits 0.
 #include <cuda_runtime_api.h>
 #include <sodium.h>
 
@@ -210,8 +211,17 @@ std::vector<std::byte> after_forgery(const CudaCryptoEngine& eng,
   return eng.open_mode() == OpenMode::gated ? before : std::vector<std::byte>(before.size());
 }
 
-const char* mode_name(OpenMode m) {
-  return m == OpenMode::gated ? "gated" : "concurrent";
+// The engine's open mode, and the one-pass kernel's lanes: "one_pass/128".
+std::string mode_name(const CudaCryptoEngine& eng) {
+  switch (eng.open_mode()) {
+    case OpenMode::gated:
+      return "gated";
+    case OpenMode::concurrent:
+      return "concurrent";
+    case OpenMode::one_pass:
+      return "one_pass/" + std::to_string(eng.one_pass_lanes());
+  }
+  return "?";
 }
 
 struct Tamper {
@@ -290,7 +300,8 @@ void test_forgeries(CudaCryptoEngine& eng) {
         s = eng.open_tensor(dst.span(0, bytes), t.sealed, t.params, key_span(t.key));
       }
       const char* where = from_device ? "device" : "host";
-      const char* mode = mode_name(eng.open_mode());
+      const std::string mode_str = mode_name(eng);
+      const char* mode = mode_str.c_str();
       check(s == Status::auth_failed, "forgery '%s' (%s, %s): status %u, want AUTH_FAILED", t.what,
             where, mode, static_cast<unsigned>(s));
       check(eng.auth_failures() == before + 1, "forgery '%s' (%s, %s): counted once", t.what, where,
@@ -340,7 +351,7 @@ void open_from_host_both(CudaCryptoEngine& eng, const char* what,
   for (std::uint64_t i = 0; i < bytes; ++i) poison[i] = static_cast<std::byte>(0x5A ^ (i % 251));
   for (const bool from_pinned : {false, true}) {
     const char* where = from_pinned ? "pinned, " : "pageable, ";
-    const std::string where_mode = std::string(where) + mode_name(eng.open_mode());
+    const std::string where_mode = std::string(where) + mode_name(eng);
     where = where_mode.c_str();
     if (!upload(dst, 0, poison)) check(false, "%s: upload poison", what);
     const std::uint32_t before = eng.auth_failures();
@@ -489,6 +500,99 @@ void test_verify_ranges() {
   check(count(ChunkRange{4, 2}, 4) == -2, "range past the tensor: refused");
   check(count(ChunkRange{0, 0}, 0) == -2, "empty range: refused");
   check(count(ChunkRange{0xffffffffu, 2}, 0) == -2, "wrapping range: refused");
+  sodium_memzero(&t, sizeof t);
+}
+
+// The one-pass launcher over a chunk range: `sealed` and `plain` point at
+// the range's first chunk, nonces and header checks take the chunks' indices
+// in the tensor; the plaintext of the range's chunks is written (whatever the
+// verdict), nothing outside it.
+void test_open_ranges() {
+  const std::uint64_t bytes = 4 * kChunkBytes + 777;  // five chunks, the last partial
+  const std::uint32_t chunks = 5;
+  const Key key = random_key();
+  const SealParams p{5, 0x5eedf00d};
+  const auto plain = random_bytes(bytes);
+  auto sealed = cpu_seal(plain, p, key);
+  SealedTensor t{};
+  for (std::size_t i = 0; i < 8; ++i) std::memcpy(&t.key.w[i], key.data() + 4 * i, 4);  // LE host
+  t.tensor_id = p.tensor_id;
+  t.key_id = p.key_id;
+  t.bytes = bytes;
+  t.chunks = chunks;
+  t.last_len = 777;
+  DeviceBuffer dev(sealed.size()), dst(bytes + 1), fail(sizeof(std::uint32_t));
+  if (!check(dev.ok() && dst.ok() && fail.ok() && upload(dev, 0, sealed), "open ranges: alloc")) {
+    return;
+  }
+  auto* failures = reinterpret_cast<std::uint32_t*>(fail.data());  // a device word
+  std::vector<std::byte> poison(bytes + 1);
+  for (std::size_t i = 0; i < poison.size(); ++i) poison[i] = static_cast<std::byte>(0xC3 ^ i);
+  // Opens `r` (from chunk `at_chunk`'s sealed bytes) into dst + off; the
+  // failure count, or -1 (CUDA error), -2 (refused).
+  const auto open = [&](ChunkRange r, std::uint64_t at_chunk, std::uint32_t lanes,
+                        std::uint64_t off) -> long {
+    if (!upload(dst, 0, poison)) return -1;
+    if (cudaMemset(failures, 0, sizeof(std::uint32_t)) != cudaSuccess) return -1;
+    // The plaintext of chunk r.first (kept inside the buffer for ranges
+    // the launcher must refuse).
+    std::byte* const out =
+        dst.data() + off + std::min<std::uint64_t>(r.first, chunks - 1) * kChunkBytes;
+    if (launch_open_chunks(t, r, dev.data() + at_chunk * kChunkStride, out, lanes, failures,
+                           nullptr) != cudaSuccess) {
+      return -2;
+    }
+    std::uint32_t host = 0;
+    if (cudaMemcpy(&host, failures, sizeof host, cudaMemcpyDeviceToHost) != cudaSuccess) return -1;
+    return host;
+  };
+  // What dst + off holds after range `r` was opened over the poison.
+  const auto want = [&](ChunkRange r, std::uint64_t off) {
+    auto v = poison;
+    const std::uint64_t from = std::uint64_t{r.first} * kChunkBytes;
+    const std::uint64_t to = std::min<std::uint64_t>(bytes, (r.first + r.count) * kChunkBytes);
+    std::copy(plain.begin() + static_cast<std::ptrdiff_t>(from),
+              plain.begin() + static_cast<std::ptrdiff_t>(to),
+              v.begin() + static_cast<std::ptrdiff_t>(off + from));
+    return v;
+  };
+  const ChunkRange all_ranges[] = {{0, 5}, {0, 1}, {1, 3}, {2, 3}, {4, 1}, {3, 2}};
+  for (const std::uint32_t lanes : kOnePassLaneChoices) {
+    for (const std::uint64_t off : {std::uint64_t{0}, std::uint64_t{1}}) {
+      for (const ChunkRange r : all_ranges) {
+        check(open(r, r.first, lanes, off) == 0,
+              "open range [%u, +%u) (lanes %u, offset %" PRIu64 "): failures", r.first, r.count,
+              lanes, off);
+        check(download(dst, 0, bytes + 1) == want(r, off),
+              "open range [%u, +%u) (lanes %u, offset %" PRIu64 "): plaintext", r.first, r.count,
+              lanes, off);
+      }
+    }
+    // Pointed at the wrong chunks: the headers name other indices.
+    check(open(ChunkRange{2, 2}, 0, lanes, 0) == 2,
+          "open range [2, +2) read from chunk 0 (lanes %u): both fail", lanes);
+  }
+  // A bad tag in chunk 3, a flipped ciphertext bit in chunk 4 (the partial
+  // one): counted by the ranges that hold them only.
+  flip(sealed, 3 * kChunkStride + 32 + kChunkBytes + 2, 1);
+  flip(sealed, 4 * kChunkStride + 32 + 500, 6);
+  if (!check(upload(dev, 0, sealed), "open ranges: upload")) return;
+  for (const std::uint32_t lanes : kOnePassLaneChoices) {
+    for (const ChunkRange r : all_ranges) {
+      const long bad = (r.first <= 3 && 3 < r.first + r.count ? 1 : 0) +
+                       (r.first <= 4 && 4 < r.first + r.count ? 1 : 0);
+      check(open(r, r.first, lanes, 0) == bad,
+            "open range [%u, +%u) with chunks 3 and 4 bad (lanes %u): failures, want %ld", r.first,
+            r.count, lanes, bad);
+    }
+  }
+  // Ranges outside the tensor, empty ones and lane counts it is not built
+  // for are refused before any launch.
+  check(open(ChunkRange{4, 2}, 4, kOnePassDefaultLanes, 0) == -2, "open range past the tensor");
+  check(open(ChunkRange{0, 0}, 0, kOnePassDefaultLanes, 0) == -2, "empty open range");
+  check(open(ChunkRange{0xffffffffu, 2}, 0, kOnePassDefaultLanes, 0) == -2, "wrapping open range");
+  check(open(ChunkRange{0, 1}, 0, 96, 0) == -2, "96 lanes: refused");
+  check(open(ChunkRange{0, 1}, 0, 32, 0) == -2, "32 lanes: refused");
   sodium_memzero(&t, sizeof t);
 }
 
@@ -748,30 +852,62 @@ int main() {
   }
   CudaCryptoEngine& eng = **engine;
   check(eng.open_mode() == OpenMode::concurrent, "the default open mode is concurrent");
+  check(eng.one_pass_lanes() == kOnePassDefaultLanes, "the default one-pass lanes");
+  check(eng.set_one_pass_lanes(96) == hix::vgpu::Status::invalid_arg &&
+            eng.one_pass_lanes() == kOnePassDefaultLanes,
+        "96 one-pass lanes: invalid_arg, nothing changed");
+  // The engine's configurations: each open mode with every part that
+  // depends on it, then the one-pass kernel's other lane counts with the
+  // known answers, random sizes and forgeries; the parts that do not depend
+  // on the configuration run once, in the default one.
+  enum class Runs : std::uint8_t { once, per_mode, per_config };
+  struct Config {
+    OpenMode mode;
+    std::uint32_t lanes;
+    int random_cases;
+    bool lanes_only;  // only the per_config parts
+  };
+  std::vector<Config> configs = {{OpenMode::gated, kOnePassDefaultLanes, 120, false},
+                                 {OpenMode::concurrent, kOnePassDefaultLanes, 120, false},
+                                 {OpenMode::one_pass, kOnePassDefaultLanes, 120, false}};
+  for (const std::uint32_t lanes : kOnePassLaneChoices) {
+    if (lanes != kOnePassDefaultLanes) configs.push_back({OpenMode::one_pass, lanes, 40, true});
+  }
   const struct {
     const char* name;
-    void (*run)(CudaCryptoEngine&);
-    bool per_mode;  // depends on the engine's open mode
+    void (*run)(CudaCryptoEngine&, const Config&);
+    Runs runs;
   } parts[] = {
-      {"known answers", test_known_answers, true},
-      {"random sizes", [](CudaCryptoEngine& e) { test_random(e, 120); }, true},
-      {"forgeries", test_forgeries, true},
-      {"verify ranges", [](CudaCryptoEngine&) { test_verify_ranges(); }, false},
-      {"host slices", test_slices, true},
-      {"large tensor", test_large, true},
-      {"two engines at once", [](CudaCryptoEngine&) { test_concurrent(); }, false},
-      {"runs", test_runs, false},
-      {"run forgeries", test_run_forgeries, false},
+      {"known answers", [](CudaCryptoEngine& e, const Config&) { test_known_answers(e); },
+       Runs::per_config},
+      {"random sizes", [](CudaCryptoEngine& e, const Config& c) { test_random(e, c.random_cases); },
+       Runs::per_config},
+      {"forgeries", [](CudaCryptoEngine& e, const Config&) { test_forgeries(e); },
+       Runs::per_config},
+      {"verify ranges", [](CudaCryptoEngine&, const Config&) { test_verify_ranges(); }, Runs::once},
+      {"open ranges", [](CudaCryptoEngine&, const Config&) { test_open_ranges(); }, Runs::once},
+      {"host slices", [](CudaCryptoEngine& e, const Config&) { test_slices(e); }, Runs::per_mode},
+      {"large tensor", [](CudaCryptoEngine& e, const Config&) { test_large(e); }, Runs::per_mode},
+      {"two engines at once", [](CudaCryptoEngine&, const Config&) { test_concurrent(); },
+       Runs::once},
+      {"runs", [](CudaCryptoEngine& e, const Config&) { test_runs(e); }, Runs::once},
+      {"run forgeries", [](CudaCryptoEngine& e, const Config&) { test_run_forgeries(e); },
+       Runs::once},
   };
-  // Every part in both open modes; the engine-independent ones once.
-  for (const OpenMode mode : {OpenMode::gated, OpenMode::concurrent}) {
-    eng.set_open_mode(mode);
+  for (const Config& config : configs) {
+    eng.set_open_mode(config.mode);
+    check(eng.set_one_pass_lanes(config.lanes) == hix::vgpu::Status::ok, "set_one_pass_lanes(%u)",
+          config.lanes);
+    const bool is_default =
+        config.mode == OpenMode::one_pass && config.lanes == kOnePassDefaultLanes;
+    const std::string name = mode_name(eng);
     for (const auto& part : parts) {
-      if (!part.per_mode && mode != OpenMode::concurrent) continue;
+      if (part.runs == Runs::once && !is_default) continue;
+      if (part.runs == Runs::per_mode && config.lanes_only) continue;
       const int before = g_failures;
       const int checks = g_checks;
-      part.run(eng);
-      std::printf("  %-20s %-10s %4d checks, %d failed\n", part.name, mode_name(mode),
+      part.run(eng, config);
+      std::printf("  %-20s %-14s %4d checks, %d failed\n", part.name, name.c_str(),
                   g_checks - checks, g_failures - before);
     }
   }

@@ -1,0 +1,29 @@
+// Threads per chunk of the one-pass open kernel (sealed_chunk_kernels.hpp,
+// launch_open_chunks): the choices it is built for and the default, one
+// definition for the kernels (nvcc) and the engine (host compiler), which
+// includes no CUDA header.
+#pragma once
+
+#include <cstdint>
+
+namespace hix::vgpu::cuda {
+
+// Each thread of a full chunk takes 1024 / lanes consecutive keystream blocks
+// (4096 / lanes Poly1305 blocks). Whole warps, powers of two (the lanes'
+// tree, poly1305_field.hpp); the three trade the tree's and the key's fixed
+// cost per chunk (fewer lanes, longer runs) against thread blocks in flight
+// and the last wave's idle SMs (more lanes). The default is a guess until a
+// GPU has measured them side by side (hix-cuda-crypto-bench).
+inline constexpr std::uint32_t kOnePassLaneChoices[] = {64, 128, 256};
+inline constexpr std::uint32_t kOnePassDefaultLanes = 128;
+
+constexpr bool one_pass_lanes_supported(std::uint32_t lanes) {
+  for (const std::uint32_t c : kOnePassLaneChoices) {
+    if (c == lanes) return true;
+  }
+  return false;
+}
+
+static_assert(one_pass_lanes_supported(kOnePassDefaultLanes));
+
+}  // namespace hix::vgpu::cuda
