@@ -174,7 +174,7 @@ rows = [f"commit {res['commit']}; backend test: {res.get('backend_test')}",
         f"{'shape':11} {'kernel':15} {'prot tok/s':>10} {'plain tok/s':>11} {'prot/plain':>10} "
         f"{'GB/s/ceiling':>12} {'target':>7} {'tokens=legacy':>13}"]
 for name, r in sorted(runs.items(), key=lambda kv: (kv[1]["shape"], kv[1]["kernel"])):
-    fmt = lambda v, f: "-" if v is None else format(v, f)
+    fmt = lambda v, f: ("-" if v is None else format(v, f)).rjust(int(f.split(".")[0]))
     rows.append(f"{r['shape']:11} {r['kernel']:15} "
                 f"{fmt((r.get('protected') or {}).get('tok_s'), '10.1f')} "
                 f"{fmt((r.get('plain') or {}).get('tok_s'), '11.1f')} "
