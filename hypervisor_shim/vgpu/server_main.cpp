@@ -65,7 +65,8 @@ hix::vgpu::Result<std::unique_ptr<hix::vgpu::Backend>> make_backend(std::string_
                                                                     std::uint64_t vram) {
   if (name == "cuda") {
 #ifdef HIX_HAVE_CUDA_BACKEND
-    auto b = hix::vgpu::cuda::CudaBackend::create(vram);
+    auto b =
+        hix::vgpu::cuda::CudaBackend::create(vram, hix::vgpu::cuda::options_from_environment());
     if (!b) return b.status();
     return std::unique_ptr<hix::vgpu::Backend>(std::move(*b));
 #else

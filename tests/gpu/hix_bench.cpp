@@ -5,6 +5,7 @@
 //      --backend cuda|cpu --json OUT [--decode-tokens 128] [--reps 3]
 //      [--modes protected,plain] [--max-seq 2048] [--prefill-lens 128,1024]
 //      [--weights-dtype bf16|f32] [--seed 1] [--transfer-mib 1024] [--load-only 1]
+//      [--decode-only 1]
 // Each mode gets its own session on the same backend and runs the same
 // programs; only the DMA ops (sealed or plain) and ring authentication
 // differ. Seals are made on the host before any timer starts.
@@ -22,7 +23,10 @@
 // device's runs of DMA_IN_DECRYPT (hix-gpu spec §7.2.1, the default: many
 // tensors per crypto-engine call) and one op per engine call (runs off), so
 // that the runs' gain shows. --load-only 1: only the loads (no prefill,
-// decode, transfer or engine figures).
+// decode, transfer or engine figures). --decode-only 1: one load per mode,
+// then only the decode figures (no prefill lengths, no one-by-one load, no
+// transfer or engine figures), for sweeps of the cuda backend's kernels;
+// each mode's decode tokens are in the JSON.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -59,6 +63,7 @@ struct Options {
   std::uint64_t seed = 1;
   std::uint64_t transfer_bytes = 1ull << 30;
   bool load_only = false;
+  bool decode_only = false;
 };
 
 struct Prefill {
@@ -215,7 +220,7 @@ Result<ModeFigures> run_mode(const Options& o, const ModelSource& src, Mode mode
 
   const hix::vgpu::CryptoEngine& engine = (*session)->device().crypto();
   std::vector<double> loads;
-  for (int i = 0; i < o.reps; ++i) {
+  for (int i = 0; i < (o.decode_only ? 1 : o.reps); ++i) {
     const std::uint64_t runs = engine.runs();
     double s = 0;
     const Status st = r.load(&s);
@@ -231,7 +236,7 @@ Result<ModeFigures> run_mode(const Options& o, const ModelSource& src, Mode mode
     if (!d) return d.error();
     f.vram_digest = *d;
   }
-  if (mode == Mode::protected_mode) {
+  if (mode == Mode::protected_mode && !o.decode_only) {
     // The same load, one DMA_IN_DECRYPT per engine call.
     (*session)->device().set_decrypt_runs({.max_tensors = 1});
     std::vector<double> one;
@@ -284,6 +289,7 @@ Result<ModeFigures> run_mode(const Options& o, const ModelSource& src, Mode mode
   // VRAM and guest RAM back before the transfer session takes its own.
   runner->reset();
   session->reset();
+  if (o.decode_only) return f;
 
   auto tr = time_transfer(o, mode);
   if (!tr) return tr.error();
@@ -294,6 +300,12 @@ Result<ModeFigures> run_mode(const Options& o, const ModelSource& src, Mode mode
 
 std::string num(double v) {
   return json_number(v);
+}
+
+std::string tokens_json(const std::vector<std::int32_t>& t) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < t.size(); ++i) s += (i != 0 ? ", " : "") + std::to_string(t[i]);
+  return s + "]";
 }
 
 std::string ratio_json(const char* name, std::optional<double> value, double target,
@@ -311,7 +323,7 @@ int usage(const char* argv0) {
                "usage: %s --model NAME [--checkpoint DIR] --backend cuda|cpu --json OUT\n"
                "          [--decode-tokens N] [--reps R] [--modes protected,plain]\n"
                "          [--max-seq N] [--prefill-lens 128,1024] [--weights-dtype bf16|f32]\n"
-               "          [--seed S] [--transfer-mib M] [--load-only 0|1]\n",
+               "          [--seed S] [--transfer-mib M] [--load-only 0|1] [--decode-only 0|1]\n",
                argv0);
   return 2;
 }
@@ -353,6 +365,9 @@ bool parse_options(int argc, char** argv, Options& o) {
     } else if (a == "--load-only") {
       if (v != "0" && v != "1") return false;
       o.load_only = v == "1";
+    } else if (a == "--decode-only") {
+      if (v != "0" && v != "1") return false;
+      o.decode_only = v == "1";
     } else if (a == "--weights-dtype") {
       if (v != "bf16" && v != "f32") return false;
       o.weight_dtype = v == "bf16" ? HIX_VGPU_DT_BF16 : HIX_VGPU_DT_F32;
@@ -388,7 +403,8 @@ namespace {
 int run(int argc, char** argv) {
   Options o;
   if (!parse_options(argc, argv, o)) return usage(argv[0]);
-  if (o.load_only) o.prefill_lens.clear();
+  if (o.load_only || o.decode_only) o.prefill_lens.clear();
+  if (o.load_only && o.decode_only) return usage(argv[0]);
   const auto die = [](const std::string& why) {
     std::fprintf(stderr, "hix-bench: %s\n", why.c_str());
     return 1;
@@ -438,7 +454,7 @@ int run(int argc, char** argv) {
   std::optional<double> d2d, decrypt;
   std::string cuda_json = "null";
 #ifdef HIX_HAVE_CUDA_BACKEND
-  if (o.backend == BackendKind::cuda && !o.load_only) {
+  if (o.backend == BackendKind::cuda && !o.load_only && !o.decode_only) {
     auto c = measure_cuda_figures(o.transfer_bytes, std::max(o.reps, 5));
     if (!c) return die("cuda figures: " + c.why());
     if (!c->roundtrip_ok) return die("cuda figures: decrypt round trip failed");
@@ -473,7 +489,9 @@ int run(int argc, char** argv) {
     if (prot->load_one_by_one_gbps) {
       load_one_by_one_ratio = *prot->load_one_by_one_gbps / plain->load_gbps;
     }
-    if (!o.load_only) transfer_ratio = prot->transfer_gbps / plain->transfer_gbps;
+    if (!o.load_only && !o.decode_only) {
+      transfer_ratio = prot->transfer_gbps / plain->transfer_gbps;
+    }
     tokens_match = prot->tokens == plain->tokens;
   }
   const ModeFigures* headline = prot != nullptr ? prot : plain;
@@ -493,6 +511,7 @@ int run(int argc, char** argv) {
       ",\n  \"weight_bytes\": " + std::to_string(weight_bytes) +
       ",\n  \"transfer_bytes\": " + std::to_string(o.transfer_bytes) +
       ",\n  \"load_only\": " + (o.load_only ? "true" : "false") +
+      ",\n  \"decode_only\": " + (o.decode_only ? "true" : "false") +
       ",\n  \"units\": \"seconds are medians; GB/s = 1e9 bytes/s\",\n  \"modes\": {";
   bool first = true;
   for (const auto& [m, f] : figs) {
@@ -512,8 +531,8 @@ int run(int argc, char** argv) {
     }
     j += "],\n      \"decode\": {\"generate_s\": " + num(f.generate_s) +
          ", \"prefill16_s\": " + num(f.prefill16_s) + ", \"tokens_per_s\": " + num(f.decode_tok_s) +
-         ", \"weight_bandwidth_gbps\": " + num(f.decode_weight_gbps) + "},\n" +
-         "      \"transfer\": {\"op\": \"" +
+         ", \"weight_bandwidth_gbps\": " + num(f.decode_weight_gbps) +
+         ", \"tokens\": " + tokens_json(f.tokens) + "},\n" + "      \"transfer\": {\"op\": \"" +
          (m == Mode::protected_mode ? "DMA_IN_DECRYPT" : "DMA_IN") +
          "\", \"seconds\": " + num(f.transfer_s) + ", \"gbps\": " + num(f.transfer_gbps) + "}}";
     first = false;

@@ -53,7 +53,8 @@ Result<std::unique_ptr<vgpu::Backend>> make_backend(BackendKind kind, std::uint6
     return std::unique_ptr<vgpu::Backend>(std::move(*b));
   }
 #ifdef HIX_HAVE_CUDA_BACKEND
-  auto b = vgpu::cuda::CudaBackend::create(vram);
+  // HIX_CUDA_GEMV / HIX_CUDA_GROUP_GEMVS pick the GEMV kernel (benchmark sweeps).
+  auto b = vgpu::cuda::CudaBackend::create(vram, vgpu::cuda::options_from_environment());
   if (!b) return b.status();
   return std::unique_ptr<vgpu::Backend>(std::move(*b));
 #else

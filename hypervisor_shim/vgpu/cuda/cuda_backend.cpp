@@ -8,6 +8,10 @@
 // element-wise or row op may write over an input with the same offset,
 // element size and count; any other overlap of the output with an input
 // computes into scratch device memory and copies from there.
+//
+// GEMV groups (gemv_fusion.hpp): a matmul the group kernel can run is held
+// back while later ops may join it; every other entry point launches the
+// held group first, so the stream sees the ops in issue order.
 #include "cuda_backend.hpp"
 
 #include <cublas_v2.h>
@@ -15,13 +19,16 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "cuda_crypto_engine.hpp"
 #include "driver_api.hpp"
+#include "gemv_fusion.hpp"
 #include "kernel_shapes.hpp"
 #include "tensor_fatbin.hpp"
 
@@ -33,6 +40,7 @@ constexpr std::uint32_t kGemvMaxRows = 8;  // rows of a per GEMV launch
 using shapes::kAttKeys;
 using shapes::kAttWarps;
 using shapes::kGemmTile;
+using shapes::kGemvGroupWarps;
 using shapes::kGemvNtCols;
 using shapes::kGemvWarps;
 using shapes::kSampleThreads;
@@ -57,15 +65,8 @@ std::uint64_t bytes_of(const TensorArg& t) {
   return t.count * dtype_size(t.dtype);
 }
 
-bool overlaps(std::uint64_t a, std::uint64_t an, std::uint64_t b, std::uint64_t bn) {
-  return an != 0 && bn != 0 && a < b + bn && b < a + an;
-}
-
-// The bytes an operand may touch: a moving one anywhere in its buffer.
 bool overlaps(const TensorArg& x, const TensorArg& y) {
-  const auto lo = [](const TensorArg& t) { return t.moving ? t.moving->lo.value : t.offset.value; };
-  const auto span = [](const TensorArg& t) { return t.moving ? t.moving->span : bytes_of(t); };
-  return overlaps(lo(x), span(x), lo(y), span(y));
+  return operands_overlap(x, y);
 }
 
 // Writing `out` element by element cannot change an element of `in` that is
@@ -138,7 +139,29 @@ struct Kernels {
   // [rows - 1][weights bf16/f32 x activations bf16/f32: bb, bf, fb, ff]
   std::array<std::array<CUfunction, 4>, kGemvMaxRows> gemv_vec{};
   std::array<CUfunction, kGemvMaxRows> gemv_scalar{}, gemv_nt{};
+  CUfunction copy_pair{};
+  // [GemvKernel - 1][rows - 1][weights bf16, f32]
+  std::array<std::array<std::array<CUfunction, 2>, kGemvMaxRows>, 3> gemv_group{};
 };
+
+// The GEMV-group kernel's name suffix and weight rows per warp (C).
+struct GroupVariant {
+  GemvKernel kernel;
+  const char* name;
+  unsigned rows_per_warp;
+};
+constexpr std::array<GroupVariant, 3> kGroupVariants{{
+    {GemvKernel::c2u4, "c2u4", 2},
+    {GemvKernel::c4u4, "c4u4", 4},
+    {GemvKernel::c2u8, "c2u8", 2},
+}};
+
+std::size_t group_variant(GemvKernel g) {
+  for (std::size_t i = 0; i < kGroupVariants.size(); ++i) {
+    if (kGroupVariants[i].kernel == g) return i;
+  }
+  return 0;
+}
 
 unsigned attention_smem(unsigned head_dim) {
   return (kAttKeys * (head_dim + 1) + kAttKeys * head_dim + kAttWarps * head_dim) *
@@ -203,6 +226,15 @@ struct CudaBackend::Impl {
   std::vector<CUdeviceptr> retired;
   cublasHandle_t blas = nullptr;
   int sm_count = 1;
+  GemvLimits limits;
+  std::optional<GemvGroup> held;  // ops not launched yet (gemv_fusion.hpp)
+  // Blocks of a kernel resident per SM at a dynamic shared memory size.
+  struct Occupancy {
+    CUfunction f;
+    unsigned smem;
+    int blocks;
+  };
+  std::vector<Occupancy> occupancy;
   bool recording = false;
   bool error_possible = false;  // an embedding ran since the last finish()
   std::vector<std::pair<std::uint64_t, CUgraphExec>> graphs;  // oldest first
@@ -253,6 +285,20 @@ struct CudaBackend::Impl {
 
   Status enter() const { return check(api.ctx_set_current(ctx)); }
 
+  // The held GEMV group, launched.
+  Status release() {
+    if (!held) return Status::ok;
+    const GemvGroup g = *held;
+    held.reset();
+    return launch_group(g);
+  }
+
+  // Every entry point but the ops a group takes starts here.
+  Status ready() {
+    HIX_TRY(enter());
+    return release();
+  }
+
   // Device word `w` (kernel_shapes.hpp).
   CUdeviceptr word(unsigned w) const { return words + std::uint64_t{w} * 4; }
 
@@ -263,9 +309,9 @@ struct CudaBackend::Impl {
     return it == graphs.end() ? nullptr : it->second;
   }
 
-  Status sync() const {
+  Status sync() {
     if (recording) return Status::internal;
-    HIX_TRY(enter());
+    HIX_TRY(ready());
     return check(api.stream_synchronize(stream));
   }
 
@@ -333,6 +379,8 @@ struct CudaBackend::Impl {
   Status gemv(const MatmulArgs& a, MatmulDst dst);
   Status gemm_tiled(const MatmulArgs& a, MatmulDst dst);
   Status gemm_cublas(const MatmulArgs& a, bool alias);
+  Status launch_group(const GemvGroup& g);
+  Result<int> blocks_per_sm(CUfunction f, unsigned smem);
 };
 
 Status CudaBackend::Impl::load_module() {
@@ -360,6 +408,7 @@ Status CudaBackend::Impl::load_module() {
   HIX_TRY(get(k.gemm_tiled, "k_gemm_tiled"));
   HIX_TRY(get(k.attention, "k_attention"));
   HIX_TRY(get(k.attention_combine, "k_attention_combine"));
+  HIX_TRY(get(k.copy_pair, "k_copy_pair"));
   static constexpr std::array<const char*, 4> kVariants = {"bb", "bf", "fb", "ff"};
   for (std::uint32_t m = 1; m <= kGemvMaxRows; ++m) {
     const std::string rows = std::to_string(m);
@@ -368,6 +417,16 @@ Status CudaBackend::Impl::load_module() {
     }
     HIX_TRY(get(k.gemv_scalar[m - 1], "k_gemv_tbs_m" + rows));
     HIX_TRY(get(k.gemv_nt[m - 1], "k_gemv_nt_m" + rows));
+    for (std::size_t v = 0; v < kGroupVariants.size(); ++v) {
+      for (std::size_t w = 0; w < 2; ++w) {
+        CUfunction& f = k.gemv_group[v][m - 1][w];
+        HIX_TRY(
+            get(f, "k_gemv_group_m" + rows + (w == 0 ? "_b_" : "_f_") + kGroupVariants[v].name));
+        // The staged activation rows may take all a block can have.
+        HIX_TRY(check(api.func_set_attribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                             static_cast<int>(limits.max_stage_bytes))));
+      }
+    }
   }
   return check(api.func_set_attribute(k.attention, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                       static_cast<int>(attention_smem(kAttMaxHeadDim))));
@@ -393,9 +452,14 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(std::uint64_t vram_byte
   HIX_TRY(impl->enter());
   // The runtime (cuBLAS, the crypto engine) then works in this same context.
   if (cudaSetDevice(options.device) != cudaSuccess) return Status::internal;
-  HIX_TRY(impl->load_module());
   HIX_TRY(check(api.device_get_attribute(&impl->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
                                          impl->device)));
+  int smem_optin = 0;
+  HIX_TRY(check(api.device_get_attribute(
+      &smem_optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, impl->device)));
+  impl->limits = GemvLimits{.max_rows = options.cublas_min_rows,
+                            .max_stage_bytes = static_cast<std::uint64_t>(smem_optin)};
+  HIX_TRY(impl->load_module());
   HIX_TRY(check(api.stream_create(&impl->stream, CU_STREAM_NON_BLOCKING)));
   HIX_TRY(check_alloc(api.mem_alloc(&impl->vram, vram_bytes)));
   impl->vram_bytes = vram_bytes;
@@ -450,7 +514,7 @@ DeviceCrypto* CudaBackend::device_crypto() {
 Status CudaBackend::write_bytes(VramOffset dst, std::span<const std::byte> src) {
   if (impl_->recording) return Status::internal;  // not an op a recording holds
   if (src.empty()) return Status::ok;
-  HIX_TRY(impl_->enter());
+  HIX_TRY(impl_->ready());
   // From pageable memory the call returns once the source is staged; from
   // pinned guest RAM the copy reads it as the stream reaches it.
   return check(impl_->api.memcpy_htod_async(impl_->at(dst), src.data(), src.size(), impl_->stream));
@@ -459,7 +523,7 @@ Status CudaBackend::write_bytes(VramOffset dst, std::span<const std::byte> src) 
 Status CudaBackend::read_bytes(VramOffset src, std::span<std::byte> dst) {
   if (impl_->recording) return Status::internal;
   if (dst.empty()) return Status::ok;
-  HIX_TRY(impl_->enter());
+  HIX_TRY(impl_->ready());
   HIX_TRY(
       check(impl_->api.memcpy_dtoh_async(dst.data(), impl_->at(src), dst.size(), impl_->stream)));
   return check(impl_->api.stream_synchronize(impl_->stream));
@@ -467,7 +531,7 @@ Status CudaBackend::read_bytes(VramOffset src, std::span<std::byte> dst) {
 
 Status CudaBackend::zero(VramOffset dst, std::uint64_t bytes) {
   if (bytes == 0) return Status::ok;
-  HIX_TRY(impl_->enter());
+  HIX_TRY(impl_->ready());
   if (impl_->recording) {  // no memset calls in a capture
     return impl_->launch(impl_->k.zero_bytes, {grid_for(bytes / 16 + 1, 256)}, 256, 0,
                          impl_->at(dst), bytes);
@@ -508,14 +572,14 @@ void CudaBackend::unpin_host(std::span<std::byte> range) {
 
 Status CudaBackend::fill(const TensorArg& dst, std::uint32_t bits) {
   Impl& d = *impl_;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   return d.launch(d.k.fill, {grid_for(dst.count, 256)}, 256, 0, d.at(dst), dt(dst.dtype), dst.count,
                   bits);
 }
 
 Status CudaBackend::copy(const TensorArg& dst, const TensorArg& src) {
   Impl& d = *impl_;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   if (dst.moving || src.moving) {
     // Inside an iteration recording; overlapping ranges would need staging
     // at a place only the device knows.
@@ -539,7 +603,7 @@ Status CudaBackend::copy(const TensorArg& dst, const TensorArg& src) {
 
 Status CudaBackend::embedding(const EmbeddingArgs& a) {
   Impl& d = *impl_;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   const bool staged = overlaps(a.out, a.table) || overlaps(a.out, a.ids);
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
   const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
@@ -554,6 +618,8 @@ Status CudaBackend::embedding(const EmbeddingArgs& a) {
 Status CudaBackend::binary(const BinaryArgs& a) {
   Impl& d = *impl_;
   HIX_TRY(d.enter());
+  if (d.held && join(*d.held, a)) return d.held->complete() ? d.release() : Status::ok;
+  HIX_TRY(d.release());
   const bool staged = !elementwise_safe(a.out, a.a) || !elementwise_safe(a.out, a.b);
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
   const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
@@ -566,6 +632,8 @@ Status CudaBackend::binary(const BinaryArgs& a) {
 Status CudaBackend::unary(const UnaryArgs& a) {
   Impl& d = *impl_;
   HIX_TRY(d.enter());
+  if (d.held && join(*d.held, a)) return d.held->complete() ? d.release() : Status::ok;
+  HIX_TRY(d.release());
   const bool staged = !elementwise_safe(a.out, a.x);
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
   const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
@@ -580,7 +648,7 @@ Status CudaBackend::unary(const UnaryArgs& a) {
 Status CudaBackend::layernorm(const NormArgs& a) {
   Impl& d = *impl_;
   if (a.rows > kMaxRowGrid || !a.beta) return Status::internal;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   const bool staged = !elementwise_safe(a.out, a.x) || !elementwise_safe(a.out, a.gamma) ||
                       !elementwise_safe(a.out, *a.beta);
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
@@ -594,7 +662,7 @@ Status CudaBackend::layernorm(const NormArgs& a) {
 Status CudaBackend::rmsnorm(const NormArgs& a) {
   Impl& d = *impl_;
   if (a.rows > kMaxRowGrid) return Status::internal;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   const bool staged = !elementwise_safe(a.out, a.x) || !elementwise_safe(a.out, a.gamma);
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
   const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
@@ -606,7 +674,7 @@ Status CudaBackend::rmsnorm(const NormArgs& a) {
 Status CudaBackend::softmax(const RowsArgs& a) {
   Impl& d = *impl_;
   if (a.rows > kMaxRowGrid) return Status::internal;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   const bool staged = !elementwise_safe(a.out, a.x);
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
   const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
@@ -618,7 +686,7 @@ Status CudaBackend::softmax(const RowsArgs& a) {
 Status CudaBackend::argmax(const RowsArgs& a) {
   Impl& d = *impl_;
   if (a.rows > kMaxRowGrid) return Status::internal;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   const bool staged = overlaps(a.out, a.x);
   if (staged && a.out.moving) return Status::internal;  // staged at a place only the device knows
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
@@ -631,7 +699,7 @@ Status CudaBackend::argmax(const RowsArgs& a) {
 Status CudaBackend::sample(const SampleArgs& a) {
   Impl& d = *impl_;
   if (a.rows > kMaxRowGrid) return Status::internal;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   const bool staged = overlaps(a.out, a.x);
   if (staged && a.out.moving) return Status::internal;
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
@@ -644,7 +712,7 @@ Status CudaBackend::sample(const SampleArgs& a) {
 
 Status CudaBackend::rope(const RopeArgs& a) {
   Impl& d = *impl_;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   const bool staged = !elementwise_safe(a.out, a.x);
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
   const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
@@ -690,6 +758,60 @@ Status CudaBackend::Impl::gemv(const MatmulArgs& a, MatmulDst dst) {
                    dt(a.b.dtype), bias, bias_dt, a.n, a.k, static_cast<int>(a.accumulate)));
   }
   return Status::ok;
+}
+
+Result<int> CudaBackend::Impl::blocks_per_sm(CUfunction f, unsigned smem) {
+  for (const Occupancy& o : occupancy) {
+    if (o.f == f && o.smem == smem) return o.blocks;
+  }
+  int blocks = 0;
+  HIX_TRY(check(api.occupancy(&blocks, f, static_cast<int>(kGemvGroupWarps * 32), smem)));
+  blocks = std::max(blocks, 1);
+  occupancy.push_back({f, smem, blocks});
+  return blocks;
+}
+
+// One launch for the group: a grid of as many blocks as the GPU holds at
+// once (or fewer when there are fewer units), each warp taking units of C
+// weight rows in turn.
+Status CudaBackend::Impl::launch_group(const GemvGroup& g) {
+  const MatmulArgs& first = g.mm[0];
+  shapes::GemvGroupParams p{};
+  std::uint64_t rows = 0;
+  for (std::size_t i = 0; i < g.count; ++i) {
+    const MatmulArgs& a = g.mm[i];
+    p.part[i] = shapes::GemvGroupPart{at(a.out),
+                                      at(a.b),
+                                      a.bias ? at(*a.bias) : 0,
+                                      a.n,
+                                      dt(a.out.dtype),
+                                      a.bias ? dt(a.bias->dtype) : dt(DType::f32),
+                                      a.accumulate ? 1 : 0};
+    rows += a.n;
+  }
+  p.a = at(first.a);
+  p.a_dt = dt(first.a.dtype);
+  p.parts = static_cast<unsigned>(g.count);
+  p.k = first.k;
+  p.rows = static_cast<unsigned>(rows);  // join() keeps it within INT_MAX
+  p.epilogue = g.epilogue == GemvEpilogue::none  ? shapes::kGemvEpilogueNone
+               : g.epilogue == GemvEpilogue::act ? shapes::kGemvEpilogueAct
+                                                 : shapes::kGemvEpilogueGated;
+  p.act = g.act == UnaryOp::gelu ? 0 : 1;
+  const GroupVariant& v = kGroupVariants[group_variant(options.gemv)];
+  const CUfunction f =
+      k.gemv_group[group_variant(options.gemv)][first.m - 1][first.b.dtype == DType::bf16 ? 0 : 1];
+  const auto smem = static_cast<unsigned>(std::uint64_t{first.m} * first.k * sizeof(float));
+  const std::uint64_t units =
+      g.epilogue == GemvEpilogue::gated
+          ? (std::uint64_t{first.n} + v.rows_per_warp / 2 - 1) / (v.rows_per_warp / 2)
+          : (rows + v.rows_per_warp - 1) / v.rows_per_warp;
+  auto resident = blocks_per_sm(f, smem);
+  if (!resident) return resident.status();
+  const std::uint64_t blocks = std::min<std::uint64_t>(
+      (units + kGemvGroupWarps - 1) / kGemvGroupWarps,
+      static_cast<std::uint64_t>(sm_count) * static_cast<std::uint64_t>(*resident));
+  return launch(f, {static_cast<unsigned>(blocks)}, kGemvGroupWarps * 32, smem, p);
 }
 
 Status CudaBackend::Impl::gemm_tiled(const MatmulArgs& a, MatmulDst dst) {
@@ -752,6 +874,13 @@ Status CudaBackend::Impl::gemm_cublas(const MatmulArgs& a, bool alias) {
 Status CudaBackend::matmul(const MatmulArgs& a) {
   Impl& d = *impl_;
   HIX_TRY(d.enter());
+  if (d.held && join(*d.held, a, d.limits)) return d.held->complete() ? d.release() : Status::ok;
+  HIX_TRY(d.release());
+  if (d.options.gemv != GemvKernel::legacy && gemv_groupable(a, d.limits)) {
+    if (!d.options.group_gemvs) return d.launch_group(GemvGroup::of(a));
+    d.held = GemvGroup::of(a);
+    return Status::ok;
+  }
   const bool alias =
       overlaps(a.out, a.a) || overlaps(a.out, a.b) || (a.bias && overlaps(a.out, *a.bias));
   const bool small = a.m < d.options.cublas_min_rows;
@@ -771,7 +900,7 @@ Status CudaBackend::matmul(const MatmulArgs& a) {
 Status CudaBackend::attention(const AttentionArgs& a) {
   Impl& d = *impl_;
   if (a.head_dim > kAttMaxHeadDim) return Status::internal;  // beyond the kernel's registers
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   const std::uint64_t hd = a.head_dim;
   const std::uint64_t kv_row = std::uint64_t{a.kv_heads} * hd;
   const std::uint64_t kv_count = std::uint64_t{a.tokens} * kv_row;
@@ -842,8 +971,21 @@ Status CudaBackend::attention(const AttentionArgs& a) {
                     dt(cache_rows.dtype), src, dt(sdt), kv_count, move_reg(cache_rows),
                     move_stride(cache_rows), -1, std::uint64_t{0});
   };
-  if (!k_in_place) HIX_TRY(store(kw, k_src, a.k.dtype));
-  if (!v_in_place) HIX_TRY(store(vw, v_src, a.v.dtype));
+  // Both stores in one launch (with the GEMV groups' fewer launches) where
+  // that cannot change what either does: the caches' rows apart, and the K
+  // store's source apart from the V rows (one by one, it is read before they
+  // are written). The V store's source is apart from the K rows already
+  // (else it was staged).
+  const bool pair = d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && !k_in_place &&
+                    !v_in_place && !overlaps(kw, vw) && (stage_k || !overlaps(a.k, vw));
+  if (pair) {
+    HIX_TRY(d.launch(d.k.copy_pair, {grid_for(2 * kv_count, 256)}, 256, 0, d.base(kw), dt(kw.dtype),
+                     k_src, dt(a.k.dtype), d.base(vw), dt(vw.dtype), v_src, dt(a.v.dtype), kv_count,
+                     move_reg(kw), move_stride(kw), move_stride(vw)));
+  } else {
+    if (!k_in_place) HIX_TRY(store(kw, k_src, a.k.dtype));
+    if (!v_in_place) HIX_TRY(store(vw, v_src, a.v.dtype));
+  }
 
   const CUdeviceptr out = stage_out ? d.scratch + out_at : d.at(a.out);
   const CUdeviceptr part_o = splits > 1 ? d.scratch + po_at : 0;
@@ -868,7 +1010,7 @@ Status CudaBackend::attention(const AttentionArgs& a) {
 Status CudaBackend::begin_recording() {
   Impl& d = *impl_;
   if (d.recording) return Status::internal;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   // Relaxed: scratch may grow (cuMemAlloc) while a loop is captured.
   HIX_TRY(check(d.api.stream_begin_capture(d.stream, CU_STREAM_CAPTURE_MODE_RELAXED)));
   d.recording = true;
@@ -879,14 +1021,14 @@ Status CudaBackend::begin_recording() {
 Status CudaBackend::record_reg(std::uint8_t reg, std::int32_t value, bool set) {
   Impl& d = *impl_;
   if (!d.recording || reg >= HIX_VGPU_NUM_SCALAR_REGS) return Status::internal;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   return d.launch(d.k.reg, {1}, 1, 0, static_cast<unsigned>(reg), value, set ? 1 : 0);
 }
 
 Status CudaBackend::record_iteration_end(std::uint64_t draws) {
   Impl& d = *impl_;
   if (!d.recording) return Status::internal;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   return d.launch(d.k.iteration_end, {1}, 1, 0, draws);
 }
 
@@ -894,7 +1036,7 @@ Status CudaBackend::record_break_if_eq(const TensorArg& x, std::int32_t value,
                                        std::uint32_t break_id) {
   Impl& d = *impl_;
   if (!d.recording) return Status::internal;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   return d.launch(d.k.break_if_eq, {1}, 1, 0, d.base(x), value, break_id, move_reg(x),
                   move_stride(x));
 }
@@ -902,7 +1044,7 @@ Status CudaBackend::record_break_if_eq(const TensorArg& x, std::int32_t value,
 Status CudaBackend::end_recording(std::uint64_t key) {
   Impl& d = *impl_;
   if (!d.recording) return Status::internal;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   CUgraph graph = nullptr;
   const CUresult ended = d.api.stream_end_capture(d.stream, &graph);
   d.recording = false;
@@ -934,6 +1076,7 @@ Status CudaBackend::end_recording(std::uint64_t key) {
 void CudaBackend::abort_recording() {
   Impl& d = *impl_;
   if (!d.recording || d.enter() != Status::ok) return;
+  d.held.reset();  // issued into the capture being dropped
   d.abort_capture();
 }
 
@@ -942,7 +1085,7 @@ Result<std::optional<std::uint32_t>> CudaBackend::replay(std::uint64_t key) {
   if (d.recording) return Status::internal;
   const CUgraphExec exec = d.graph(key);
   if (exec == nullptr) return Status::invalid_arg;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   std::array<std::uint32_t, 2> halt{};
   HIX_TRY(check(d.api.memset_d32_async(d.words, 0, 2, d.stream)));
   HIX_TRY(check(d.api.graph_launch(exec, d.stream)));
@@ -962,7 +1105,7 @@ Result<std::optional<Backend::IterationBreak>> CudaBackend::replay_iterations(
   if (d.recording) return Status::internal;
   const CUgraphExec exec = d.graph(key);
   if (exec == nullptr) return Status::invalid_arg;
-  HIX_TRY(d.enter());
+  HIX_TRY(d.ready());
   // The replay starts unhalted, at iteration 0, from the host's registers
   // and sample count; the error word stays as it is. `words` outlives the
   // copies: the stream is synchronised before returning.
@@ -995,6 +1138,21 @@ void CudaBackend::drop_recordings() {
   if (d.recording) return;  // the capture in progress may hold retired scratch
   for (const CUdeviceptr p : d.retired) static_cast<void>(d.api.mem_free(p));
   d.retired.clear();
+}
+
+CudaBackendOptions options_from_environment(CudaBackendOptions base) {
+  if (const char* g = std::getenv("HIX_CUDA_GEMV"); g != nullptr) {
+    const std::string_view v(g);
+    if (v == "legacy") base.gemv = GemvKernel::legacy;
+    for (const GroupVariant& gv : kGroupVariants) {
+      if (v == gv.name) base.gemv = gv.kernel;
+    }
+  }
+  if (const char* f = std::getenv("HIX_CUDA_GROUP_GEMVS"); f != nullptr) {
+    const std::string_view v(f);
+    if (v == "0" || v == "1") base.group_gemvs = v == "1";
+  }
+  return base;
 }
 
 }  // namespace hix::vgpu::cuda

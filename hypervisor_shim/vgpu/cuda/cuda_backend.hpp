@@ -22,6 +22,14 @@
 
 namespace hix::vgpu::cuda {
 
+// The small-m matmul kernel (tensor_kernels.cu): `legacy` is one warp per
+// output column with the activations read from L1 for every weight chunk,
+// one launch per matmul; the others are the GEMV-group kernel (activations
+// staged once per block in shared memory, C weight rows per warp, U 16-byte
+// loads per row in flight per lane), which also runs GEMV groups
+// (gemv_fusion.hpp) as one launch.
+enum class GemvKernel : std::uint8_t { legacy, c2u4, c4u4, c2u8 };
+
 struct CudaBackendOptions {
   int device = 0;
   // GEMMs with at least this many rows (m) go to cuBLAS; fewer rows use the
@@ -29,7 +37,20 @@ struct CudaBackendOptions {
   std::uint32_t cublas_min_rows = 8;
   // false: never call cuBLAS (tests compare both paths).
   bool use_cublas = true;
+  // legacy until the GEMV-group kernel and the groups have run on a GPU
+  // (docs/performance.md, "Decode at batch 1: what changed").
+  GemvKernel gemv = GemvKernel::legacy;
+  // Consecutive ops that form a GEMV group run as one launch (not with
+  // legacy). The backend then holds such ops back until an op that cannot
+  // join arrives, or any other call: a held op's launch failure is reported
+  // by the call that launches it.
+  bool group_gemvs = false;
 };
+
+// The options with HIX_CUDA_GEMV (legacy, c2u4, c4u4, c2u8) and
+// HIX_CUDA_GROUP_GEMVS (0 or 1) from the environment applied over `base`,
+// for benchmark sweeps; unset or unknown values leave `base` as it is.
+CudaBackendOptions options_from_environment(CudaBackendOptions base = {});
 
 class CudaBackend final : public Backend {
  public:

@@ -32,6 +32,7 @@ struct DriverApi {
   PFN_cuMemHostRegister_v6050 mem_host_register = nullptr;
   PFN_cuMemHostUnregister_v4000 mem_host_unregister = nullptr;
   PFN_cuLaunchKernel_v4000 launch_kernel = nullptr;
+  PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor_v6050 occupancy = nullptr;
   PFN_cuStreamBeginCapture_v10010 stream_begin_capture = nullptr;
   PFN_cuStreamEndCapture_v10000 stream_end_capture = nullptr;
   PFN_cuGraphInstantiateWithFlags_v11040 graph_instantiate = nullptr;
@@ -62,6 +63,7 @@ struct DriverApi {
            get("cuMemHostRegister", mem_host_register, 6050) &&
            get("cuMemHostUnregister", mem_host_unregister, 4000) &&
            get("cuLaunchKernel", launch_kernel, 4000) &&
+           get("cuOccupancyMaxActiveBlocksPerMultiprocessor", occupancy, 6050) &&
            get("cuStreamBeginCapture", stream_begin_capture, 10010) &&
            get("cuStreamEndCapture", stream_end_capture, 10000) &&
            get("cuGraphInstantiateWithFlags", graph_instantiate, 11040) &&

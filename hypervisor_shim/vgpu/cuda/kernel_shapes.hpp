@@ -16,6 +16,27 @@ inline constexpr unsigned kAttMaxDimsPerLane = 8;  // head dims per lane: head_d
 inline constexpr unsigned kSampleThreads = 1024;   // threads of the sampling block
 inline constexpr unsigned kSampleSortMax = 1024;   // top-k candidates sorted in shared memory
 
+inline constexpr unsigned kGemvGroupWarps = 8;  // warps per GEMV-group block
+
+// The GEMV-group kernel's parameters (gemv_fusion.hpp), passed by value:
+// up to three matmuls over the same activation rows, device addresses.
+struct GemvGroupPart {
+  unsigned long long out, b, bias;  // bias 0: none
+  unsigned n;
+  int out_dt, bias_dt, accumulate;
+};
+inline constexpr unsigned kGemvGroupParts = 3;
+inline constexpr int kGemvEpilogueNone = 0;
+inline constexpr int kGemvEpilogueAct = 1;    // part 0's output activated in place
+inline constexpr int kGemvEpilogueGated = 2;  // then times part 1's output
+struct GemvGroupParams {
+  GemvGroupPart part[kGemvGroupParts];
+  unsigned long long a;
+  int a_dt;
+  unsigned parts, k, rows;  // rows: the parts' n, summed
+  int epilogue, act;        // act: 0 GELU, 1 SILU (k_unary's codes)
+};
+
 // The backend's device words (u32 each), in one allocation; every kernel
 // gets their start as `halt`.
 inline constexpr unsigned kHaltWord = 0;    // set by a recorded BREAK_IF_EQ

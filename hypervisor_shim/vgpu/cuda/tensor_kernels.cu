@@ -182,6 +182,21 @@ extern "C" __global__ void k_fill(const unsigned* halt, void* dst, int dt, u64 c
   }
 }
 
+namespace {
+
+// COPY's element rule: f32 and i32 to the same type copy bits; anything
+// else converts through f32 (bf16 to bf16 quiets a signalling NaN, as the
+// reference does).
+__device__ __forceinline__ void copy_element(void* dst, int ddt, const void* src, int sdt, u64 i) {
+  if (ddt == sdt && ddt != DT_BF16) {
+    static_cast<unsigned*>(dst)[i] = static_cast<const unsigned*>(src)[i];
+  } else {
+    st(dst, ddt, i, ld(src, sdt, i));
+  }
+}
+
+}  // namespace
+
 // f32 and i32 to the same type copy bits; anything else converts through
 // f32 (bf16 to bf16 quiets a signalling NaN, as the reference does).
 extern "C" __global__ void k_copy(const unsigned* halt, void* dst, int ddt, const void* src,
@@ -196,6 +211,24 @@ extern "C" __global__ void k_copy(const unsigned* halt, void* dst, int ddt, cons
     }
   } else {
     for (u64 i = gtid(); i < count; i += gstride()) st(dst, ddt, i, ld(src, sdt, i));
+  }
+}
+
+// Two copies of `count` elements in one launch (ATTENTION's K and V cache
+// rows): element i < count of the first, the rest of the second. The host
+// has checked that neither copy writes what the other reads or writes.
+extern "C" __global__ void k_copy_pair(const unsigned* halt, void* dst0, int ddt0, const void* src0,
+                                       int sdt0, void* dst1, int ddt1, const void* src1, int sdt1,
+                                       u64 count, int dreg, u64 dstride0, u64 dstride1) {
+  if (halted(halt)) return;
+  dst0 = moved(dst0, halt, dreg, dstride0);
+  dst1 = moved(dst1, halt, dreg, dstride1);
+  for (u64 e = gtid(); e < 2 * count; e += gstride()) {
+    if (e < count) {
+      copy_element(dst0, ddt0, src0, sdt0, e);
+    } else {
+      copy_element(dst1, ddt1, src1, sdt1, e - count);
+    }
   }
 }
 
@@ -262,20 +295,24 @@ extern "C" __global__ void k_binary(const unsigned* halt, int op, void* out, int
   }
 }
 
+namespace {
+
+// GELU (op 0, tanh form) or SILU (op 1); the GEMV-group kernel's epilogue
+// computes them with this same code.
+__device__ __forceinline__ float unary_value(int op, float v) {
+  if (op == 0) {
+    const float k_sqrt2_over_pi = 0.7978845608028654f;
+    return 0.5f * v * (1.0f + tanhf(k_sqrt2_over_pi * (v + 0.044715f * v * v * v)));
+  }
+  return v / (1.0f + expf(-v));
+}
+
+}  // namespace
+
 extern "C" __global__ void k_unary(const unsigned* halt, int op, void* out, int odt, const void* x,
                                    int xdt, u64 n) {
   if (halted(halt)) return;
-  for (u64 i = gtid(); i < n; i += gstride()) {
-    const float v = ld(x, xdt, i);
-    float r;
-    if (op == 0) {
-      const float k_sqrt2_over_pi = 0.7978845608028654f;
-      r = 0.5f * v * (1.0f + tanhf(k_sqrt2_over_pi * (v + 0.044715f * v * v * v)));
-    } else {
-      r = v / (1.0f + expf(-v));
-    }
-    st(out, odt, i, r);
-  }
+  for (u64 i = gtid(); i < n; i += gstride()) st(out, odt, i, unary_value(op, ld(x, xdt, i)));
 }
 
 // ---- Row ops: one block per row; every read of the row is done before
@@ -842,6 +879,292 @@ GEMV_M(5)
 GEMV_M(6)
 GEMV_M(7)
 GEMV_M(8)
+
+// ---- GEMV groups (gemv_fusion.hpp) ----
+//
+// Up to three matmuls b [n,k] (TRANS_B) over the same M rows of a, and an
+// epilogue, in one launch. A block of kGemvGroupWarps warps first stages
+// the M rows of a in shared memory as f32 (read once per block, not once per
+// weight chunk per warp); each warp then takes C weight rows at a time (a
+// unit), streams them once in 16-byte loads with U loads per row in flight
+// per lane, and uses each weight chunk for all M rows. Units are spread over
+// a grid sized to the GPU (the host's occupancy query), warp after warp, so
+// every warp ends within one unit of the others. The rows of a unit are the
+// parts' rows one after another; with the gated epilogue they are pairs (row
+// j of part 0, row j of part 1), so one lane has both results.
+//
+// Results round where the ops one by one round: each matmul's output is
+// stored in its dtype (after ACCUMULATE and bias, as epilogue_store), the
+// activation reads that stored value and stores its own, and the product
+// reads both stored values.
+
+namespace {
+
+// The value an element of dtype `dt` holds after `v` is stored in it.
+__device__ __forceinline__ float stored(int dt, float v) {
+  return dt == DT_BF16 ? bf2f(f2bf(v)) : v;
+}
+
+// A weight row of a unit: its part, its index j within the part, and what
+// the epilogue adds to it for the lane's row of a (loaded early).
+struct GroupRow {
+  const uint4* w;
+  int part;
+  unsigned j;
+  bool valid;
+};
+
+__device__ __forceinline__ GroupRow group_row(const GemvGroupParams& p, unsigned r, bool bf16b) {
+  GroupRow g{nullptr, 0, r, false};
+  if (r >= p.rows) return g;
+  while (g.part + 1 < static_cast<int>(p.parts) && g.j >= p.part[g.part].n) {
+    g.j -= p.part[g.part].n;
+    ++g.part;
+  }
+  g.valid = true;
+  g.w = reinterpret_cast<const uint4*>(p.part[g.part].b +
+                                       static_cast<u64>(g.j) * p.k * (bf16b ? 2u : 4u));
+  return g;
+}
+
+__device__ __forceinline__ GroupRow gated_row(const GemvGroupParams& p, unsigned j, int part,
+                                              bool bf16b) {
+  GroupRow g{nullptr, part, j, j < p.part[0].n};
+  if (g.valid) {
+    g.w = reinterpret_cast<const uint4*>(p.part[part].b +
+                                         static_cast<u64>(j) * p.k * (bf16b ? 2u : 4u));
+  }
+  return g;
+}
+
+// What a part's output element (row i of a, column j) gets besides the
+// product: out's old value (ACCUMULATE) and the bias.
+struct GroupAddends {
+  float cin = 0.0f;
+  float bias = 0.0f;
+};
+
+__device__ __forceinline__ GroupAddends group_addends(const GemvGroupPart& q, unsigned i,
+                                                      unsigned j) {
+  GroupAddends e;
+  if (q.accumulate != 0) {
+    e.cin = ld(reinterpret_cast<const void*>(q.out), q.out_dt, static_cast<u64>(i) * q.n + j);
+  }
+  if (q.bias != 0) e.bias = ld(reinterpret_cast<const void*>(q.bias), q.bias_dt, j);
+  return e;
+}
+
+// The part's output value as epilogue_store computes it, as stored.
+__device__ __forceinline__ float group_value(const GemvGroupPart& q, const GroupAddends& e,
+                                             float acc) {
+  float v = acc;
+  if (q.accumulate != 0) v = __fadd_rn(e.cin, v);
+  if (q.bias != 0) v = __fadd_rn(v, e.bias);
+  return stored(q.out_dt, v);
+}
+
+template <int M, bool BF16B, int C, int U>
+__device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
+  static_assert(C % 2 == 0, "the gated epilogue pairs rows");
+  static_assert(C * M <= 32, "one lane per output of a unit");
+  if (halted(halt)) return;
+  extern __shared__ float4 a_s[];  // [M][k / 4]
+  constexpr int VW = BF16B ? 8 : 4;
+  const unsigned k = p.k;
+  const unsigned q4 = k / 4;   // float4s per staged row
+  const unsigned nv = k / VW;  // 16-byte weight chunks per row
+  const unsigned lane = threadIdx.x & 31;
+  const unsigned warps = gridDim.x * kGemvGroupWarps;
+  const bool gated = p.epilogue == kGemvEpilogueGated;
+  const unsigned units = gated ? (p.part[0].n + C / 2 - 1) / (C / 2) : (p.rows + C - 1) / C;
+  unsigned unit = blockIdx.x * kGemvGroupWarps + (threadIdx.x >> 5);
+
+  GroupRow rows[C];
+  uint4 w[C][U];
+  GroupAddends add0;
+  GroupAddends add1;
+  // The lane's output of the unit: (c, i) for c * M + i = lane; gated:
+  // pair c / 2 = lane / M.
+  const unsigned out_c = lane / M;
+  const unsigned out_i = lane % M;
+  const auto setup = [&](unsigned u) {
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+      rows[c] =
+          gated ? gated_row(p, u * (C / 2) + c / 2, c % 2, BF16B) : group_row(p, u * C + c, BF16B);
+    }
+    if (gated) {
+      const unsigned j = u * (C / 2) + out_c;
+      if (out_c < C / 2 && j < p.part[0].n) {
+        add0 = group_addends(p.part[0], out_i, j);
+        add1 = group_addends(p.part[1], out_i, j);
+      }
+    } else if (out_c < C) {
+      const GroupRow r = group_row(p, u * C + out_c, BF16B);
+      if (r.valid) add0 = group_addends(p.part[r.part], out_i, r.j);
+    }
+  };
+  const auto fetch = [&](unsigned base) {
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+#pragma unroll
+      for (int v = 0; v < U; ++v) {
+        const unsigned idx = base + 32u * v;
+        w[c][v] = rows[c].valid && idx < nv ? __ldcs(rows[c].w + idx) : make_uint4(0, 0, 0, 0);
+      }
+    }
+  };
+  // The first unit's weights are on their way while a is staged.
+  if (unit < units) {
+    setup(unit);
+    fetch(lane);
+  }
+  {
+    const float4* a4 = reinterpret_cast<const float4*>(p.a);
+    const uint2* a2 = reinterpret_cast<const uint2*>(p.a);
+    const unsigned total = M * q4;
+    constexpr unsigned kBatch = 4;
+    for (unsigned q0 = threadIdx.x; q0 < total; q0 += kBatch * blockDim.x) {
+      float4 v[kBatch];
+#pragma unroll
+      for (unsigned t = 0; t < kBatch; ++t) {
+        const unsigned q = q0 + t * blockDim.x;
+        v[t] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (q < total) {
+          if (p.a_dt == DT_BF16) {
+            const uint2 h = a2[q];
+            v[t] = make_float4(__uint_as_float(h.x << 16), __uint_as_float(h.x & 0xFFFF0000u),
+                               __uint_as_float(h.y << 16), __uint_as_float(h.y & 0xFFFF0000u));
+          } else {
+            v[t] = a4[q];
+          }
+        }
+      }
+#pragma unroll
+      for (unsigned t = 0; t < kBatch; ++t) {
+        const unsigned q = q0 + t * blockDim.x;
+        if (q >= total) break;
+        // bf16 weights: chunk c's eight activations as float4s [c] and
+        // [k / 8 + c] of the row, so that a warp's reads are consecutive.
+        const unsigned i = q / q4;
+        const unsigned qq = q - i * q4;
+        a_s[i * q4 + (BF16B ? (qq & 1u) * nv + (qq >> 1) : qq)] = v[t];
+      }
+    }
+  }
+  __syncthreads();
+
+  for (bool first = true; unit < units; unit += warps, first = false) {
+    if (!first) {
+      setup(unit);
+      fetch(lane);
+    }
+    float acc[C][M];
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+#pragma unroll
+      for (int i = 0; i < M; ++i) acc[c][i] = 0.0f;
+    }
+    for (unsigned base = lane; base < nv; base += 32u * U) {
+      if (base != lane) fetch(base);
+#pragma unroll
+      for (int v = 0; v < U; ++v) {
+        const unsigned idx = base + 32u * v;
+        if (idx >= nv) break;
+        float wf[C][VW];
+#pragma unroll
+        for (int c = 0; c < C; ++c) weights_f32<BF16B>(w[c][v], wf[c]);
+#pragma unroll
+        for (int i = 0; i < M; ++i) {
+          float af[VW];
+          const float4 lo = a_s[i * q4 + idx];
+          af[0] = lo.x;
+          af[1] = lo.y;
+          af[2] = lo.z;
+          af[3] = lo.w;
+          if constexpr (BF16B) {
+            const float4 hi = a_s[i * q4 + nv + idx];
+            af[4] = hi.x;
+            af[5] = hi.y;
+            af[6] = hi.z;
+            af[7] = hi.w;
+          }
+#pragma unroll
+          for (int c = 0; c < C; ++c) {
+#pragma unroll
+            for (int e = 0; e < VW; ++e) acc[c][i] = fmaf(af[e], wf[c][e], acc[c][i]);
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+#pragma unroll
+      for (int i = 0; i < M; ++i) acc[c][i] = warp_sum(acc[c][i]);
+    }
+    // Every lane holds every sum; lane (c, i) stores one.
+    const auto sum_of = [&](unsigned c) {
+      float v = 0.0f;
+#pragma unroll
+      for (int cc = 0; cc < C; ++cc) {
+#pragma unroll
+        for (int i = 0; i < M; ++i) {
+          if (cc == static_cast<int>(c) && i == static_cast<int>(out_i)) v = acc[cc][i];
+        }
+      }
+      return v;
+    };
+    if (gated) {
+      const unsigned j = unit * (C / 2) + out_c;
+      if (out_c < C / 2 && j < p.part[0].n) {
+        const GemvGroupPart& g0 = p.part[0];
+        const GemvGroupPart& g1 = p.part[1];
+        const float gate = group_value(g0, add0, sum_of(2 * out_c));
+        const float up = group_value(g1, add1, sum_of(2 * out_c + 1));
+        const u64 i0 = static_cast<u64>(out_i) * g0.n + j;
+        const u64 i1 = static_cast<u64>(out_i) * g1.n + j;
+        st(reinterpret_cast<void*>(g1.out), g1.out_dt, i1, up);
+        const float act = stored(g0.out_dt, unary_value(p.act, gate));
+        st(reinterpret_cast<void*>(g0.out), g0.out_dt, i0, __fmul_rn(act, up));
+      }
+    } else if (out_c < C) {
+      const GroupRow r = group_row(p, unit * C + out_c, BF16B);
+      if (r.valid) {
+        const GemvGroupPart& g = p.part[r.part];
+        float v = group_value(g, add0, sum_of(out_c));
+        if (p.epilogue == kGemvEpilogueAct && r.part == 0) {
+          v = stored(g.out_dt, unary_value(p.act, v));
+        }
+        st(reinterpret_cast<void*>(g.out), g.out_dt, static_cast<u64>(out_i) * g.n + r.j, v);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+#define GEMV_GROUP(M, BB, C, U, NAME)                                \
+  extern "C" __global__ void __launch_bounds__(kGemvGroupWarps * 32) \
+      NAME(const unsigned* halt, const GemvGroupParams p) {          \
+    gemv_group<M, BB, C, U>(halt, p);                                \
+  }
+
+#define GEMV_GROUP_M(M)                                  \
+  GEMV_GROUP(M, true, 2, 4, k_gemv_group_m##M##_b_c2u4)  \
+  GEMV_GROUP(M, false, 2, 4, k_gemv_group_m##M##_f_c2u4) \
+  GEMV_GROUP(M, true, 4, 4, k_gemv_group_m##M##_b_c4u4)  \
+  GEMV_GROUP(M, false, 4, 4, k_gemv_group_m##M##_f_c4u4) \
+  GEMV_GROUP(M, true, 2, 8, k_gemv_group_m##M##_b_c2u8)  \
+  GEMV_GROUP(M, false, 2, 8, k_gemv_group_m##M##_f_c2u8)
+
+GEMV_GROUP_M(1)
+GEMV_GROUP_M(2)
+GEMV_GROUP_M(3)
+GEMV_GROUP_M(4)
+GEMV_GROUP_M(5)
+GEMV_GROUP_M(6)
+GEMV_GROUP_M(7)
+GEMV_GROUP_M(8)
 
 // Any m: 64x64 output tiles, k in steps of 16 through shared memory, 4x4
 // outputs per thread, fp32 accumulate. For recordings (no cuBLAS there) and

@@ -1,6 +1,6 @@
 // The cuda backend's matmul against the cpu reference (spec §6.4): every
 // dtype combination, row count and shape of the grid, transposed or not, with
-// bias and accumulation rotating, on every GEMM path (the three cuda
+// bias and accumulation rotating, on every GEMM path (the five cuda
 // configurations), then model-sized shapes. Tolerance: matmul_case().
 #include <gtest/gtest.h>
 

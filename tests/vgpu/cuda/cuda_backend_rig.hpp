@@ -1,5 +1,5 @@
 // The backends hix-cuda-backend-test compares (the cuda compute backend in
-// three configurations against the cpu reference backend), opened once per
+// five configurations against the cpu reference backend), opened once per
 // process by a GoogleTest environment, and the fixture every case derives
 // from: where there is no GPU or driver each case is skipped with the reason;
 // where the driver or device is there but fails, each case fails.
@@ -23,22 +23,41 @@ namespace hix::vgpu::cuda::test {
 
 // One cuda backend configuration: cuBLAS for m >= 8 (the default), never
 // cuBLAS, and cuBLAS for every GEMM (m = 1 too), so every GEMM path meets the
-// cpu. `id` names it in test names.
+// cpu; and the small-m kernels: the legacy one-warp-per-column kernels (the
+// default until the GEMV-group kernel has run on a GPU) and the GEMV-group
+// kernel in each of its shapes (c2u4 with groups; c2u8 with groups; c4u4
+// one matmul per launch). `id` names it in test names.
 struct Variant {
   const char* label;
   const char* id;
   CudaBackendOptions options;
 };
 
-inline constexpr std::size_t kVariantCount = 3;
+inline constexpr std::size_t kVariantCount = 5;
 
 inline const std::array<Variant, kVariantCount>& variants() {
   static const std::array<Variant, kVariantCount> v{{
       {"cuda", "cuda", CudaBackendOptions{}},
       {"cuda/no-cublas", "cuda_without_cublas",
-       CudaBackendOptions{.device = 0, .cublas_min_rows = 8, .use_cublas = false}},
+       CudaBackendOptions{.device = 0,
+                          .cublas_min_rows = 8,
+                          .use_cublas = false,
+                          .gemv = GemvKernel::c2u8,
+                          .group_gemvs = true}},
       {"cuda/cublas-all", "cuda_with_cublas_for_every_gemm",
        CudaBackendOptions{.device = 0, .cublas_min_rows = 1, .use_cublas = true}},
+      {"cuda/gemv-c4u4-ungrouped", "cuda_with_c4u4_gemvs_one_by_one",
+       CudaBackendOptions{.device = 0,
+                          .cublas_min_rows = 8,
+                          .use_cublas = true,
+                          .gemv = GemvKernel::c4u4,
+                          .group_gemvs = false}},
+      {"cuda/gemv-c2u4-grouped", "cuda_with_c2u4_gemv_groups",
+       CudaBackendOptions{.device = 0,
+                          .cublas_min_rows = 8,
+                          .use_cublas = true,
+                          .gemv = GemvKernel::c2u4,
+                          .group_gemvs = true}},
   }};
   return v;
 }

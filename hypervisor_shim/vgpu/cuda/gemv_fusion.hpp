@@ -1,0 +1,86 @@
+// GEMV groups: runs of consecutive tensor ops (spec §6.4) that the cuda
+// backend launches as one kernel (tensor_kernels.cu, k_gemv_group_*) when
+// that leaves VRAM exactly as the ops one by one would. A decode step emits
+// them layer after layer (user_runtime/libhix/model/program.cpp): the q, k
+// and v projections read the same normalised row; Llama's gate and up
+// projections do too and are followed by SILU of the gate in place and MUL
+// of that by up; GPT-2's first MLP projection is followed by GELU in place.
+//
+// The backend holds a group back while it can still grow, and launches it
+// before any other call. Every rule is here, over the resolved operands the
+// executor hands the backend, with no CUDA types, so the host unit tests
+// check each condition and each fallback without a GPU.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "backend.hpp"
+
+namespace hix::vgpu::cuda {
+
+// Matmuls in one group: q, k and v.
+inline constexpr std::size_t kGemvGroupMax = 3;
+
+// Rows of a (m) the group kernel's register tiles hold.
+inline constexpr std::uint32_t kGemvGroupRowsMax = 8;
+
+// What the backend gives the group kernel: m below `max_rows` (and at most
+// kGemvGroupRowsMax), the activation rows (m * k as f32) staged in at most
+// `max_stage_bytes` of shared memory.
+struct GemvLimits {
+  std::uint32_t max_rows = kGemvGroupRowsMax;
+  std::uint64_t max_stage_bytes = 0;
+};
+
+// What the kernel does after the matmuls.
+enum class GemvEpilogue : std::uint8_t {
+  none,   // each matmul's output as it is
+  act,    // out0 = act(out0): a GELU or SILU of the first output in place
+  gated,  // then out0 = out0 * out1: a MUL by the second output in place
+};
+
+struct GemvGroup {
+  std::array<MatmulArgs, kGemvGroupMax> mm{};
+  std::size_t count = 0;
+  GemvEpilogue epilogue = GemvEpilogue::none;
+  UnaryOp act = UnaryOp::silu;
+
+  // A group of one matmul.
+  static GemvGroup of(const MatmulArgs& a);
+  // Nothing more can join: the backend launches it at once.
+  bool complete() const;
+};
+
+// The same elements: same place (no register moves it), dtype and count.
+bool same_tensor(const TensorArg& x, const TensorArg& y);
+
+// Whether two operands may share a byte; a moving operand may touch any
+// byte of its buffer.
+bool operands_overlap(const TensorArg& x, const TensorArg& y);
+
+// Whether the group kernel can run `a` (alone or as a group's first).
+// Offsets are into VRAM, whose base is 256-byte aligned.
+bool gemv_groupable(const MatmulArgs& a, const GemvLimits& limits);
+
+// Each join returns true when `next` joined `g` (g then includes it), and
+// false, with g unchanged, when it cannot: the backend then launches g and
+// runs `next` on its own.
+//
+// A matmul joins a group of matmuls with no epilogue yet when it reads the
+// same activation rows (same tensor, m and k), has weights of the same
+// dtype as the group's first (the kernel is built per weight dtype), is
+// groupable, the group's rows (its n, summed) stay in int range, and no output
+// of the group (its own included) shares a byte with another output or with
+// any input of the group: one launch reads and writes them all at once.
+bool join(GemvGroup& g, const MatmulArgs& next, const GemvLimits& limits);
+// GELU or SILU joins a group of one or two matmuls with no epilogue when it
+// rewrites the first output in place (out and x both exactly that tensor).
+bool join(GemvGroup& g, const UnaryArgs& next);
+// MUL joins a group of two matmuls whose first output was activated in
+// place when it writes that output with the product of itself (a) and the
+// second output (b), element for element (no broadcast).
+bool join(GemvGroup& g, const BinaryArgs& next);
+
+}  // namespace hix::vgpu::cuda

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Decode at batch 1 on the GPU machine (issue 14, target 1), in one call of
+# about six minutes: the cuda backend's test, the HBM read ceiling, then
+# hix-bench's decode figures for gpt2-small, llama-1b and llama-8b (its
+# seeded presets, bf16 weights, f32 activations and KV cache, 16-token
+# prompt, 128 new tokens, protected and plain side by side) for each small-m
+# matmul kernel of the cuda backend (HIX_CUDA_GEMV, HIX_CUDA_GROUP_GEMVS):
+#   c2u4      the GEMV-group kernel with GEMV groups (the default)
+#   legacy    one warp per column, one launch per op (the kernels before it)
+#   c4u4, c2u8          the group kernel's other shapes, with groups
+#   c2u4-ungrouped      the group kernel, one launch per matmul
+#   tests/gpu/run-decode-on-device.sh BIN_DIR OUT_DIR
+# BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
+# the machine, tests/gpu/cublas-libdirs.sh). A step starts only while
+# HIX_DECODE_BUDGET_S (330) is not spent; c2u4 and legacy of every shape run
+# before the other kernels, and llama-8b's other kernels run in plain mode
+# only. HIX_BENCH_REPS (5): hix-bench --reps.
+#
+# Output: OUT_DIR/decode.json (the ceiling, every run's figures, the ratios
+# the targets name, whether each kernel's tokens equal legacy's),
+# OUT_DIR/summary.txt (a table), OUT_DIR/machine.txt, OUT_DIR/backend-test.log
+# (its last line the verdict) and OUT_DIR/logs.tar.gz (every step's log and
+# JSON). Exit status 1 if a step failed or was skipped.
+set -uo pipefail
+
+[ $# -eq 2 ] || { echo "usage: run-decode-on-device.sh BIN_DIR OUT_DIR" >&2; exit 2; }
+bin=$(cd "$1" 2>/dev/null && pwd) || { echo "no BIN_DIR $1" >&2; exit 2; }
+mkdir -p "$2" || exit 2
+out=$(cd "$2" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+py=${PYTHON:-python3}
+budget=${HIX_DECODE_BUDGET_S:-330}
+reps=${HIX_BENCH_REPS:-5}
+mkdir -p "$out/logs" "$out/json"
+status="$out/logs/status.tsv"
+: >"$status"
+t0=$SECONDS
+failed=0
+
+say() { echo "[$(date -u +%H:%M:%S) +$((SECONDS - t0))s] $*"; }
+
+# step NAME LIMIT_S CMD...: CMD's output to logs/NAME.log, within the budget.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local elapsed=$((SECONDS - t0))
+  if [ "$elapsed" -ge "$budget" ]; then
+    printf '%s\tskipped\t0\t0\n' "$name" >>"$status"
+    failed=1
+    say "skipped $name (budget of ${budget}s spent)"
+    return 1
+  fi
+  local s0=$SECONDS rc=0
+  { echo "# $*"; timeout --kill-after=10 "$limit" "$@"; } >"$out/logs/$name.log" 2>&1 || rc=$?
+  printf '%s\t%s\t%s\t%s\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo failed)" "$rc" \
+    "$((SECONDS - s0))" >>"$status"
+  if [ "$rc" -ne 0 ]; then
+    failed=1
+    say "FAILED $name (exit $rc)"
+    tail -n 5 "$out/logs/$name.log" | sed 's/^/    | /'
+    return 1
+  fi
+  say "ok $name ($((SECONDS - s0))s)"
+}
+
+# shellcheck source=tests/gpu/cublas-libdirs.sh
+. "$here/cublas-libdirs.sh"
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: ${HIX_COMMIT:-unknown}"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.limit \
+    --format=csv 2>&1
+  "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -n 1
+  echo "LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
+} 2>&1 | tee "$out/machine.txt"
+
+step backend-test 200 "$bin/hix-cuda-backend-test" --gtest_output="xml:$out/logs/backend-test.xml"
+cp "$out/logs/backend-test.log" "$out/backend-test.log" 2>/dev/null
+grep -E '^\[  FAILED  \]|^hix-cuda-backend-test: ' "$out/backend-test.log" 2>/dev/null | sort -u | head -n 40
+
+step hbm-read 90 "$py" "$here/hbm_read.py" --json "$out/json/hbm-read.json" &&
+  say "  $(tail -n 1 "$out/logs/hbm-read.log")"
+
+# bench SHAPE KERNEL MODES: one hix-bench --decode-only run.
+bench() {
+  local shape=$1 kernel=$2 modes=$3 gemv=${2%-ungrouped} group=1
+  [ "$kernel" = "$gemv" ] || group=0
+  step "decode-$shape-$kernel" 150 env HIX_CUDA_GEMV="$gemv" HIX_CUDA_GROUP_GEMVS="$group" \
+    "$bin/hix-bench" --model "$shape" --backend cuda \
+    --decode-only 1 --reps "$reps" --modes "$modes" --json "$out/json/decode-$shape-$kernel.json" &&
+    say "  $(grep -E 'decode tok/s' "$out/logs/decode-$shape-$kernel.log")"
+}
+
+shapes="gpt2-small llama-1b llama-8b"
+for kernel in c2u4 legacy; do
+  for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
+done
+for kernel in c4u4 c2u8 c2u4-ungrouped; do
+  for shape in $shapes; do
+    modes=protected,plain
+    [ "$shape" = llama-8b ] && modes=plain
+    bench "$shape" "$kernel" "$modes"
+  done
+done
+nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv \
+  >>"$out/machine.txt" 2>&1
+
+"$py" - "$out" <<'PY' || failed=1
+import glob, json, os, sys
+
+out = sys.argv[1]
+steps = {}
+for line in open(os.path.join(out, "logs", "status.tsv")):
+    f = line.rstrip("\n").split("\t")
+    steps[f[0]] = {"status": f[1], "rc": f[2], "seconds": f[3]}
+
+
+def load(path):
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+hbm = load(os.path.join(out, "json", "hbm-read.json")) or {}
+ceiling = hbm.get("read_gbps")
+targets = {"gpt2-small": 3000.0, "llama-1b": 1000.0}
+runs = {}
+for path in sorted(glob.glob(os.path.join(out, "json", "decode-*.json"))):
+    d = load(path)
+    if not d:
+        continue
+    name = os.path.basename(path)[len("decode-"):-len(".json")]
+    shape = d["model"]
+    kernel = name[len(shape) + 1:]
+    r = {"shape": shape, "kernel": kernel, "weight_bytes": d["weight_bytes"]}
+    for mode, m in d["modes"].items():
+        dec = m["decode"]
+        r[mode] = {"tok_s": dec["tokens_per_s"], "weight_gbps": dec["weight_bandwidth_gbps"],
+                   "tokens": dec.get("tokens")}
+    tok = (r.get("protected") or r.get("plain"))["tok_s"]
+    if "protected" in r and "plain" in r and r["plain"]["tok_s"]:
+        r["protected_over_plain"] = r["protected"]["tok_s"] / r["plain"]["tok_s"]
+    if ceiling:
+        r["weight_gbps_over_read_ceiling"] = d["weight_bytes"] * tok / 1e9 / ceiling
+    if shape == "llama-8b" and ceiling:
+        r["target"] = {"what": ">= 0.85 x HBM read ceiling", "met": r["weight_gbps_over_read_ceiling"] >= 0.85}
+    elif shape in targets:
+        r["target"] = {"what": f">= {targets[shape]:g} tok/s", "met": tok >= targets[shape]}
+    runs[name] = r
+# Tokens against the legacy kernels' (rounding may move a near-tie: reported, not judged).
+for name, r in runs.items():
+    ref = runs.get(f"{r['shape']}-legacy")
+    if ref and r is not ref:
+        mode = "plain"
+        a, b = (r.get(mode) or {}).get("tokens"), (ref.get(mode) or {}).get("tokens")
+        if a and b:
+            r["tokens_equal_legacy"] = a == b
+            r["tokens_first_difference"] = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
+res = {"commit": os.environ.get("HIX_COMMIT", "unknown"), "hbm": hbm, "steps": steps,
+       "failed_steps": sorted(n for n, s in steps.items() if s["status"] != "ok"), "runs": runs}
+test_log = os.path.join(out, "backend-test.log")
+if os.path.exists(test_log):
+    lines = [l.strip() for l in open(test_log, errors="replace") if l.startswith("hix-cuda-backend-test: ")]
+    res["backend_test"] = lines[-1] if lines else None
+with open(os.path.join(out, "decode.json"), "w") as fh:
+    json.dump(res, fh, indent=1, sort_keys=True)
+
+rows = [f"commit {res['commit']}; backend test: {res.get('backend_test')}",
+        f"HBM read ceiling {ceiling} GB/s (sum f32 {hbm.get('sum_f32_gbps')}, amax bf16 "
+        f"{hbm.get('amax_bf16_gbps')}; copy {hbm.get('copy_gbps')})",
+        f"failed/skipped steps: {', '.join(res['failed_steps']) or 'none'}", "",
+        f"{'shape':11} {'kernel':15} {'prot tok/s':>10} {'plain tok/s':>11} {'prot/plain':>10} "
+        f"{'GB/s/ceiling':>12} {'target':>7} {'tokens=legacy':>13}"]
+for name, r in sorted(runs.items(), key=lambda kv: (kv[1]["shape"], kv[1]["kernel"])):
+    fmt = lambda v, f: ("-" if v is None else format(v, f)).rjust(int(f.split(".")[0]))
+    rows.append(f"{r['shape']:11} {r['kernel']:15} "
+                f"{fmt((r.get('protected') or {}).get('tok_s'), '10.1f')} "
+                f"{fmt((r.get('plain') or {}).get('tok_s'), '11.1f')} "
+                f"{fmt(r.get('protected_over_plain'), '10.4f')} "
+                f"{fmt(r.get('weight_gbps_over_read_ceiling'), '12.3f')} "
+                f"{('met' if r['target']['met'] else 'missed') if 'target' in r else '-':>7} "
+                f"{str(r.get('tokens_equal_legacy', '-')):>13}")
+with open(os.path.join(out, "summary.txt"), "w") as fh:
+    fh.write("\n".join(rows) + "\n")
+PY
+
+tar -czf "$out/logs.tar.gz" -C "$out" logs json || failed=1
+rm -rf "$out/logs" "$out/json"
+echo "==== $out/summary.txt"
+cat "$out/summary.txt" 2>/dev/null
+exit "$failed"

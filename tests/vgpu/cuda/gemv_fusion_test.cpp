@@ -1,0 +1,286 @@
+// GEMV groups (gemv_fusion.hpp): which consecutive ops the cuda backend may
+// launch as one kernel, checked on the host over the operands a decode step
+// emits (user_runtime/libhix/model/program.cpp), and every condition that
+// must send an op down the one-by-one path instead. hix-cuda-backend-test
+// runs the groups themselves against the cpu backend on a GPU.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <utility>
+
+#include "gemv_fusion.hpp"
+
+namespace hix::vgpu::cuda {
+namespace {
+
+constexpr GemvLimits kLimits{.max_rows = 8, .max_stage_bytes = 227 * 1024};
+constexpr std::uint32_t kDim = 2048;
+constexpr std::uint32_t kKv = 512;
+constexpr std::uint32_t kMlp = 8192;
+
+// Activations laid out as a model's buffers, 1 MiB apart; weights far above.
+constexpr std::uint64_t kH = 1ull << 20;
+constexpr std::uint64_t kQ = 2ull << 20;
+constexpr std::uint64_t kK = 3ull << 20;
+constexpr std::uint64_t kV = 4ull << 20;
+constexpr std::uint64_t kMlpOut = 5ull << 20;
+constexpr std::uint64_t kUp = 6ull << 20;
+constexpr std::uint64_t kX = 7ull << 20;
+
+TensorArg act(std::uint64_t at, std::uint64_t count, DType dt = DType::f32) {
+  return TensorArg{VramOffset{at}, dt, count};
+}
+
+// Weights n x k in bf16, one after another from 64 MiB.
+TensorArg weight(std::uint64_t index, std::uint32_t n, std::uint32_t k) {
+  const std::uint64_t at = (index + 1) << 26;
+  return TensorArg{VramOffset{at}, DType::bf16, std::uint64_t{n} * k};
+}
+
+// out[1, n] = h[1, k] w^T, as the decode step's projections.
+MatmulArgs projection(std::uint64_t out, std::uint32_t n, std::uint64_t w, std::uint32_t k = kDim,
+                      std::uint64_t in = kH) {
+  return MatmulArgs{act(out, n), act(in, k), weight(w, n, k), std::nullopt, 1, n, k, true, false};
+}
+
+MatmulArgs q_proj() {
+  return projection(kQ, kDim, 0);
+}
+MatmulArgs k_proj() {
+  return projection(kK, kKv, 1);
+}
+MatmulArgs v_proj() {
+  return projection(kV, kKv, 2);
+}
+MatmulArgs gate_proj() {
+  return projection(kMlpOut, kMlp, 3);
+}
+MatmulArgs up_proj() {
+  return projection(kUp, kMlp, 4);
+}
+
+UnaryArgs in_place(UnaryOp op, const TensorArg& t) {
+  return UnaryArgs{op, t, t};
+}
+
+BinaryArgs gate_times_up() {
+  const TensorArg g = act(kMlpOut, kMlp);
+  return BinaryArgs{BinaryOp::mul, g, g, act(kUp, kMlp)};
+}
+
+// A group of the gate and up projections, SILU joined.
+GemvGroup activated_gate_and_up() {
+  GemvGroup g = GemvGroup::of(gate_proj());
+  EXPECT_TRUE(join(g, up_proj(), kLimits));
+  EXPECT_TRUE(join(g, in_place(UnaryOp::silu, gate_proj().out)));
+  return g;
+}
+
+TEST(GemvGroup, TheQKAndVProjectionsOfOneRowJoinOneCompleteGroup) {
+  GemvGroup g = GemvGroup::of(q_proj());
+  EXPECT_FALSE(g.complete());
+  ASSERT_TRUE(join(g, k_proj(), kLimits));
+  ASSERT_TRUE(join(g, v_proj(), kLimits));
+  EXPECT_EQ(g.count, 3u);
+  EXPECT_EQ(g.epilogue, GemvEpilogue::none);
+  EXPECT_TRUE(g.complete());
+  EXPECT_FALSE(join(g, gate_proj(), kLimits)) << "a group holds three matmuls";
+  EXPECT_EQ(g.count, 3u);
+}
+
+TEST(GemvGroup, GateUpSiluAndMulJoinOneGatedGroup) {
+  GemvGroup g = activated_gate_and_up();
+  EXPECT_EQ(g.epilogue, GemvEpilogue::act);
+  EXPECT_EQ(g.act, UnaryOp::silu);
+  EXPECT_FALSE(g.complete()) << "a MUL may still come";
+  ASSERT_TRUE(join(g, gate_times_up()));
+  EXPECT_EQ(g.epilogue, GemvEpilogue::gated);
+  EXPECT_TRUE(g.complete());
+}
+
+TEST(GemvGroup, GeluInPlaceAfterOneProjectionCompletesItsGroup) {
+  // GPT-2's first MLP projection, with its bias.
+  MatmulArgs w1 = gate_proj();
+  w1.bias = TensorArg{VramOffset{60ull << 20}, DType::bf16, kMlp};
+  GemvGroup g = GemvGroup::of(w1);
+  ASSERT_TRUE(join(g, in_place(UnaryOp::gelu, w1.out)));
+  EXPECT_EQ(g.epilogue, GemvEpilogue::act);
+  EXPECT_EQ(g.act, UnaryOp::gelu);
+  EXPECT_TRUE(g.complete());
+}
+
+TEST(GemvGroup, AResidualProjectionWithAccumulateIsGroupable) {
+  MatmulArgs wo = projection(kX, kDim, 5, kDim, kQ);
+  wo.accumulate = true;
+  EXPECT_TRUE(gemv_groupable(wo, kLimits));
+}
+
+TEST(GemvGroup, MatmulsTheKernelCannotRunAreNotGroupable) {
+  EXPECT_TRUE(gemv_groupable(q_proj(), kLimits));
+  MatmulArgs a = q_proj();
+  a.trans_b = false;
+  EXPECT_FALSE(gemv_groupable(a, kLimits)) << "b as [k, n]";
+  a = projection(kQ, kDim, 0, kDim + 4);
+  EXPECT_FALSE(gemv_groupable(a, kLimits)) << "k not a multiple of 8";
+  a = q_proj();
+  a.a.offset = VramOffset{kH + 8};
+  EXPECT_FALSE(gemv_groupable(a, kLimits)) << "a not 16-byte aligned";
+  a = q_proj();
+  a.b.offset = VramOffset{a.b.offset.value + 4};
+  EXPECT_FALSE(gemv_groupable(a, kLimits)) << "b not 16-byte aligned";
+  a = projection(kQ, kDim, 0, 65536);
+  EXPECT_FALSE(gemv_groupable(a, kLimits)) << "a's rows beyond shared memory";
+  a = q_proj();
+  a.a.dtype = DType::i32;
+  EXPECT_FALSE(gemv_groupable(a, kLimits)) << "integer operand";
+  a = q_proj();
+  a.a.count = kDim - 8;
+  EXPECT_FALSE(gemv_groupable(a, kLimits)) << "counts that do not match the shape";
+}
+
+TEST(GemvGroup, RowsAtOrAboveTheCublasThresholdAreNotGroupable) {
+  MatmulArgs a = q_proj();
+  a.m = 7;
+  a.a.count = std::uint64_t{7} * kDim;
+  a.out.count = std::uint64_t{7} * kDim;
+  EXPECT_TRUE(gemv_groupable(a, kLimits));
+  EXPECT_FALSE(gemv_groupable(a, GemvLimits{.max_rows = 7, .max_stage_bytes = 227 * 1024}));
+  a.m = 9;
+  a.a.count = std::uint64_t{9} * kDim;
+  a.out.count = std::uint64_t{9} * kDim;
+  EXPECT_FALSE(gemv_groupable(a, GemvLimits{.max_rows = 16, .max_stage_bytes = 227 * 1024}))
+      << "more rows than the kernel's tiles";
+}
+
+TEST(GemvGroup, AnOutputOverItsOwnInputsIsNotGroupable) {
+  MatmulArgs a = q_proj();
+  a.out.offset = a.a.offset;  // h = h W^T
+  EXPECT_FALSE(gemv_groupable(a, kLimits));
+  a = q_proj();
+  a.out.offset = VramOffset{a.b.offset.value + 4096};
+  EXPECT_FALSE(gemv_groupable(a, kLimits)) << "out inside the weights";
+  a = q_proj();
+  a.bias = TensorArg{VramOffset{kQ + 64}, DType::f32, kDim};
+  EXPECT_FALSE(gemv_groupable(a, kLimits)) << "out over the bias";
+}
+
+TEST(GemvGroup, AMovingOperandIsNeverGrouped) {
+  MatmulArgs a = q_proj();
+  a.a.moving = MovingIndex{1, 4 * kDim, VramOffset{kH}, 16 * kDim * 4};
+  EXPECT_FALSE(gemv_groupable(a, kLimits));
+  GemvGroup g = GemvGroup::of(q_proj());
+  MatmulArgs k = k_proj();
+  k.out.moving = MovingIndex{0, 4 * kKv, VramOffset{kK}, 16 * kKv * 4};
+  EXPECT_FALSE(join(g, k, kLimits));
+  EXPECT_FALSE(same_tensor(a.a, a.a)) << "a register may place it anywhere in its buffer";
+}
+
+TEST(GemvGroup, AMatmulOverOtherRowsStartsItsOwnGroup) {
+  GemvGroup g = GemvGroup::of(q_proj());
+  EXPECT_FALSE(join(g, projection(kK, kKv, 1, kDim, kX), kLimits)) << "another input tensor";
+  MatmulArgs k = k_proj();
+  k.a.dtype = DType::bf16;
+  k.a.count = kDim;
+  EXPECT_FALSE(join(g, k, kLimits)) << "the same place read as bf16";
+  k = k_proj();
+  k.a.count = kDim / 2;
+  k.k = kDim / 2;
+  k.b.count = std::uint64_t{kKv} * (kDim / 2);
+  EXPECT_FALSE(join(g, k, kLimits)) << "a shorter row of the same place";
+  k = k_proj();
+  k.b.dtype = DType::f32;
+  EXPECT_FALSE(join(g, k, kLimits)) << "weights of another dtype";
+  EXPECT_EQ(g.count, 1u);
+}
+
+TEST(GemvGroup, OutputsThatShareBytesKeepTheirOrderOneByOne) {
+  GemvGroup g = GemvGroup::of(q_proj());
+  EXPECT_FALSE(join(g, projection(kQ + 1024, kKv, 1), kLimits)) << "over q's output";
+  EXPECT_FALSE(join(g, projection(q_proj().b.offset.value + 64, kKv, 1), kLimits))
+      << "over q's weights, which q reads first one by one";
+  // q written over the next one's weights: one by one the next reads q's
+  // result there.
+  MatmulArgs k = k_proj();
+  k.b.offset = VramOffset{kQ};
+  k.b.count = std::uint64_t{kKv} * kDim;
+  EXPECT_FALSE(join(g, k, kLimits));
+  k = k_proj();
+  k.bias = TensorArg{VramOffset{kQ + 256}, DType::f32, kKv};
+  EXPECT_FALSE(join(g, k, kLimits)) << "q written over the next one's bias";
+  EXPECT_EQ(g.count, 1u);
+}
+
+TEST(GemvGroup, AGroupTooWideForTheKernelsRowIndexStopsGrowing) {
+  // Two projections of 2^30 rows each (k = 8), everything far apart.
+  const auto wide = [](std::uint64_t i) {
+    constexpr std::uint32_t n = 1u << 30;
+    const std::uint64_t at = 1ull << (40 + 2 * i);
+    return MatmulArgs{act(at, n),
+                      act(kH, 8),
+                      TensorArg{VramOffset{2 * at}, DType::bf16, 8ull * n},
+                      std::nullopt,
+                      1,
+                      n,
+                      8,
+                      true,
+                      false};
+  };
+  ASSERT_TRUE(gemv_groupable(wide(0), kLimits));
+  ASSERT_TRUE(gemv_groupable(wide(1), kLimits));
+  GemvGroup g = GemvGroup::of(wide(0));
+  EXPECT_FALSE(join(g, wide(1), kLimits));
+}
+
+TEST(GemvGroup, NoMatmulJoinsAfterAnActivation) {
+  GemvGroup g = GemvGroup::of(gate_proj());
+  ASSERT_TRUE(join(g, in_place(UnaryOp::silu, gate_proj().out)));
+  EXPECT_FALSE(join(g, up_proj(), kLimits));
+}
+
+TEST(GemvGroup, AnActivationJoinsOnlyInPlaceOnTheFirstOutput) {
+  GemvGroup g = GemvGroup::of(gate_proj());
+  ASSERT_TRUE(join(g, up_proj(), kLimits));
+  EXPECT_FALSE(join(g, in_place(UnaryOp::silu, up_proj().out))) << "on the second output";
+  EXPECT_FALSE(join(g, UnaryArgs{UnaryOp::silu, act(kX, kMlp), gate_proj().out}))
+      << "written elsewhere";
+  EXPECT_FALSE(join(g, in_place(UnaryOp::silu, act(kMlpOut, kMlp / 2)))) << "on part of it";
+  EXPECT_FALSE(join(g, in_place(UnaryOp::silu, act(kMlpOut, kMlp, DType::bf16))))
+      << "read as another dtype";
+  EXPECT_EQ(g.epilogue, GemvEpilogue::none);
+  GemvGroup qkv = GemvGroup::of(q_proj());
+  ASSERT_TRUE(join(qkv, k_proj(), kLimits));
+  ASSERT_TRUE(join(qkv, v_proj(), kLimits));
+  EXPECT_FALSE(join(qkv, in_place(UnaryOp::gelu, q_proj().out))) << "after three matmuls";
+}
+
+TEST(GemvGroup, OnlyTheMulOfTheActivatedGateByUpCompletesTheGatedForm) {
+  GemvGroup g = activated_gate_and_up();
+  BinaryArgs b = gate_times_up();
+  b.op = BinaryOp::add;
+  EXPECT_FALSE(join(g, b)) << "ADD";
+  b = gate_times_up();
+  std::swap(b.a, b.b);
+  EXPECT_FALSE(join(g, b)) << "operands swapped";
+  b = gate_times_up();
+  b.out = act(kX, kMlp);
+  EXPECT_FALSE(join(g, b)) << "the product written elsewhere";
+  b = gate_times_up();
+  b.b = act(kUp, kMlp / 2);
+  EXPECT_FALSE(join(g, b)) << "broadcast of part of up";
+  EXPECT_EQ(g.epilogue, GemvEpilogue::act);
+  GemvGroup plain = GemvGroup::of(gate_proj());
+  ASSERT_TRUE(join(plain, up_proj(), kLimits));
+  EXPECT_FALSE(join(plain, gate_times_up())) << "MUL without the activation first";
+}
+
+TEST(GemvGroup, AMovingOperandOverlapsAnythingInItsBuffer) {
+  const TensorArg fixed = act(kX + 4096, 16);
+  TensorArg moving = act(kX, 16);
+  moving.moving = MovingIndex{0, 64, VramOffset{kX}, 1 << 16};
+  EXPECT_TRUE(operands_overlap(fixed, moving));
+  EXPECT_TRUE(operands_overlap(moving, fixed));
+  EXPECT_FALSE(operands_overlap(act(kX, 16), act(kX + 64, 16))) << "adjacent";
+}
+
+}  // namespace
+}  // namespace hix::vgpu::cuda
