@@ -17,23 +17,9 @@ bytes per second.
 import argparse
 import json
 import os
-import statistics
 import sys
 
-
-def event_seconds(torch, fn, reps, warm=2):
-    for _ in range(warm):
-        fn()
-    times = []
-    for _ in range(reps):
-        a = torch.cuda.Event(enable_timing=True)
-        b = torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b) / 1e3)
-    return statistics.median(times)
+from torch_bench import event_gbps
 
 
 def main():
@@ -53,11 +39,11 @@ def main():
     bf16 = raw.view(torch.bfloat16)
     r = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "bytes": n,
          "reps": args.reps}
-    r["sum_f32_gbps"] = round(n / event_seconds(torch, lambda: f32.sum(), args.reps) / 1e9, 1)
-    r["amax_bf16_gbps"] = round(n / event_seconds(torch, lambda: bf16.amax(), args.reps) / 1e9, 1)
+    r["sum_f32_gbps"] = round(event_gbps(torch, n, lambda: f32.sum(), args.reps), 1)
+    r["amax_bf16_gbps"] = round(event_gbps(torch, n, lambda: bf16.amax(), args.reps), 1)
     r["read_gbps"] = max(r["sum_f32_gbps"], r["amax_bf16_gbps"])
     dst = torch.empty_like(raw)
-    r["copy_gbps"] = round(n / event_seconds(torch, lambda: dst.copy_(raw), args.reps) / 1e9, 1)
+    r["copy_gbps"] = round(event_gbps(torch, n, lambda: dst.copy_(raw), args.reps), 1)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(r, f, indent=1)
