@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sealed_chunk_kernels.hpp"
+#include "sealed_tensor_view.hpp"
 
 namespace hix::vgpu::cuda {
 namespace {
@@ -22,23 +23,7 @@ Status cuda_status(cudaError_t e) {
 class TensorArgs {
  public:
   TensorArgs(std::uint64_t bytes, SealParams params, std::span<const std::uint8_t, kKeyBytes> key) {
-    fill(t_, bytes, params, key);
-  }
-  // The kernels' view of a tensor of `bytes` bytes (1 .. 2^40).
-  static void fill(SealedTensor& t, std::uint64_t bytes, SealParams params,
-                   std::span<const std::uint8_t, kKeyBytes> key) {
-    for (std::size_t i = 0; i < 8; ++i) {
-      t.key.w[i] = static_cast<std::uint32_t>(key[4 * i]) |
-                   static_cast<std::uint32_t>(key[4 * i + 1]) << 8 |
-                   static_cast<std::uint32_t>(key[4 * i + 2]) << 16 |
-                   static_cast<std::uint32_t>(key[4 * i + 3]) << 24;
-    }
-    const std::uint64_t chunks = sealed_chunk_count(bytes);  // <= 2^24: bytes <= 2^40
-    t.tensor_id = params.tensor_id;
-    t.bytes = bytes;
-    t.chunks = static_cast<std::uint32_t>(chunks);
-    t.last_len = static_cast<std::uint32_t>(bytes - (chunks - 1) * kChunkBytes);
-    t.key_id = params.key_id;
+    describe_sealed_tensor(t_, bytes, params, key);
   }
   ~TensorArgs() { sodium_memzero(&t_, sizeof t_); }
   TensorArgs(const TensorArgs&) = delete;
@@ -205,13 +190,23 @@ struct CudaCryptoEngine::Impl {
   }
 
   Status enqueue_copy_and_verify(const SealedTensor& t, std::span<const std::byte> sealed) const {
+    return enqueue_slices(t, sealed, [&](ChunkRange range, const std::byte* staged) {
+      return launch_verify_chunks(t, range, staged, mac_scratch, verdict, verify_stream);
+    });
+  }
+
+  // Zeroes *verdict, then copies the sealed tensor into staging slice by
+  // slice on `stream` and, for each slice once it has landed, enqueues
+  // launch(range, the slice's staged bytes) -> cudaError_t on verify_stream.
+  template <typename Launch>
+  Status enqueue_slices(const SealedTensor& t, std::span<const std::byte> sealed,
+                        const Launch& launch) const {
     HIX_TRY(cuda_status(cudaMemsetAsync(verdict, 0, sizeof(std::uint32_t), stream)));
     for (std::uint32_t first = 0; first < t.chunks; first += kHostOpenSliceChunks) {
       const ChunkRange range{first, std::min(kHostOpenSliceChunks, t.chunks - first)};
       HIX_TRY(copy_slice(range, t, sealed));
-      HIX_TRY(cuda_status(
-          launch_verify_chunks(t, range, staging + static_cast<std::uint64_t>(first) * kChunkStride,
-                               mac_scratch, verdict, verify_stream)));
+      HIX_TRY(
+          cuda_status(launch(range, staging + static_cast<std::uint64_t>(first) * kChunkStride)));
     }
     return Status::ok;
   }
@@ -357,15 +352,11 @@ struct CudaCryptoEngine::Impl {
 
   Status enqueue_copy_and_open(DeviceBytes dst, const SealedTensor& t,
                                std::span<const std::byte> sealed, std::uint32_t lanes) const {
-    HIX_TRY(cuda_status(cudaMemsetAsync(verdict, 0, sizeof(std::uint32_t), stream)));
-    for (std::uint32_t first = 0; first < t.chunks; first += kHostOpenSliceChunks) {
-      const ChunkRange range{first, std::min(kHostOpenSliceChunks, t.chunks - first)};
-      HIX_TRY(copy_slice(range, t, sealed));
-      HIX_TRY(cuda_status(
-          launch_open_chunks(t, range, staging + static_cast<std::uint64_t>(first) * kChunkStride,
-                             dst.data() + static_cast<std::uint64_t>(first) * kChunkBytes, lanes,
-                             verdict, verify_stream)));
-    }
+    HIX_TRY(enqueue_slices(t, sealed, [&](ChunkRange range, const std::byte* staged) {
+      return launch_open_chunks(t, range, staged,
+                                dst.data() + static_cast<std::uint64_t>(range.first) * kChunkBytes,
+                                lanes, verdict, verify_stream);
+    }));
     HIX_TRY(join());
     return read_verdict();
   }
@@ -504,7 +495,7 @@ Status CudaCryptoEngine::enqueue_run(std::span<const RunItem> run, std::uint32_t
   std::uint32_t chunk = 0;
   for (std::uint32_t i = 0; i < n; ++i) {
     RunTensor& d = m.run_host[i];
-    TensorArgs::fill(d.t, run[i].dst.size(), run[i].params, run[i].key);
+    describe_sealed_tensor(d.t, run[i].dst.size(), run[i].params, run[i].key);
     at = (at + 15) / 16 * 16;
     staged[i] = at;
     d.staged = at;

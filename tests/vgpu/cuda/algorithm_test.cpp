@@ -197,19 +197,28 @@ TEST(GpuAlgorithm, LaneSplitPoly1305MatchesLibsodium) {
   }
 }
 
+// A Poly1305 key at the limb bounds: r all 0xff (the largest r after
+// clamping) and s all `fill`, as bytes and as the kernels' little-endian words.
+struct LimbBoundKey {
+  unsigned char bytes[32];
+  std::uint32_t words[8];
+  explicit LimbBoundKey(int fill) {
+    std::memset(bytes, 0xff, 16);
+    std::memset(bytes + 16, fill, 16);
+    for (std::size_t i = 0; i < 8; ++i) words[i] = le32(bytes + 4 * i);
+  }
+};
+
 // The limb bounds' worst case: every message byte 0xff and the largest
 // clamped r, over a full chunk's worth of blocks.
 TEST(GpuAlgorithm, LaneSplitPoly1305AtTheLimbBounds) {
   const std::uint32_t n = 4099;
   std::vector<unsigned char> msg(16 * std::size_t{n}, 0xff);
   for (const int fill : {0xff, 0x00, 0xfb}) {
-    unsigned char key[32];
-    std::memset(key, 0xff, 16);
-    std::memset(key + 16, fill, 16);
+    const LimbBoundKey key(fill);
     unsigned char want[16];
-    crypto_onetimeauth_poly1305(want, msg.data(), msg.size(), key);
-    std::uint32_t kw[8];
-    for (std::size_t i = 0; i < 8; ++i) kw[i] = le32(key + 4 * i);
+    crypto_onetimeauth_poly1305(want, msg.data(), msg.size(), key.bytes);
+    const std::uint32_t* kw = key.words;
     for (const std::uint32_t lanes : {32u, 128u, 256u}) {
       const auto got = lane_split_poly1305(kw, n, lanes, [&](std::uint32_t i, std::uint32_t w[4]) {
         for (std::size_t k = 0; k < 4; ++k) w[k] = le32(msg.data() + 16 * std::size_t{i} + 4 * k);
@@ -351,13 +360,10 @@ TEST(GpuAlgorithm, OnePassFullChunkMacAtTheLimbBounds) {
   std::array<std::uint32_t, 8> hdr{};
   std::memcpy(hdr.data(), msg.data(), sizeof hdr);
   for (const int fill : {0xff, 0x00, 0xfb}) {
-    unsigned char key[32];
-    std::memset(key, 0xff, 16);
-    std::memset(key + 16, fill, 16);
+    const LimbBoundKey key(fill);
     unsigned char want[16];
-    crypto_onetimeauth_poly1305(want, msg.data(), msg.size(), key);
-    std::uint32_t kw[8];
-    for (std::size_t i = 0; i < 8; ++i) kw[i] = le32(key + 4 * i);
+    crypto_onetimeauth_poly1305(want, msg.data(), msg.size(), key.bytes);
+    const std::uint32_t* kw = key.words;
     for (const std::uint32_t lanes : {64u, 128u, 256u}) {
       ASSERT_EQ(one_pass_full_chunk_tag(kw, hdr, msg.data() + 32, lanes), tag_words(want))
           << "lanes=" << lanes << " fill=" << fill;

@@ -35,6 +35,7 @@
 #include "gpu_presence.hpp"
 #include "sealed_chunk.hpp"
 #include "sealed_chunk_kernels.hpp"
+#include "sealed_tensor_view.hpp"
 
 namespace hix::vgpu::cuda::bench {
 namespace {
@@ -258,14 +259,8 @@ int main(int argc, char** argv) {
 
     // The kernels alone, as the engine enqueues them (GPU time).
     SealedTensor t{};
-    for (std::size_t i = 0; i < 8; ++i) {
-      std::memcpy(&t.key.w[i], key.data() + 4 * i, 4);  // little-endian host
-    }
-    t.tensor_id = params.tensor_id;
-    t.key_id = params.key_id;
-    t.bytes = bytes;
-    t.chunks = static_cast<std::uint32_t>(sealed_chunk_count(bytes));
-    t.last_len = static_cast<std::uint32_t>(bytes - (t.chunks - 1ull) * kChunkBytes);
+    describe_sealed_tensor(t, bytes, params,
+                           std::span<const std::uint8_t, kKeyBytes>(key.data(), kKeyBytes));
     auto* fail = reinterpret_cast<std::uint32_t*>(verdict.data());  // 4-byte device word
     ok(cudaMemset(fail, 0, 4), "memset");
     r.verify_k =

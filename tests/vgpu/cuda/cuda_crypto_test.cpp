@@ -27,6 +27,7 @@
 #include "kat_common.hpp"
 #include "sealed_chunk.hpp"
 #include "sealed_chunk_kernels.hpp"
+#include "sealed_tensor_view.hpp"
 
 namespace hix::vgpu::cuda::kat {
 #include "kat_vectors.inc"
@@ -452,12 +453,8 @@ void test_verify_ranges() {
   const auto plain = random_bytes(bytes);
   auto sealed = cpu_seal(plain, p, key);
   SealedTensor t{};
-  for (std::size_t i = 0; i < 8; ++i) std::memcpy(&t.key.w[i], key.data() + 4 * i, 4);  // LE host
-  t.tensor_id = p.tensor_id;
-  t.key_id = p.key_id;
-  t.bytes = bytes;
-  t.chunks = chunks;
-  t.last_len = 777;
+  describe_sealed_tensor(t, bytes, p,
+                         std::span<const std::uint8_t, kKeyBytes>(key.data(), kKeyBytes));
   DeviceBuffer dev(sealed.size()), scratch(mac_scratch_bytes(chunks)), fail(sizeof(std::uint32_t));
   if (!check(dev.ok() && scratch.ok() && fail.ok(), "ranges: alloc")) return;
   auto* failures = reinterpret_cast<std::uint32_t*>(fail.data());  // a device word
@@ -515,12 +512,8 @@ void test_open_ranges() {
   const auto plain = random_bytes(bytes);
   auto sealed = cpu_seal(plain, p, key);
   SealedTensor t{};
-  for (std::size_t i = 0; i < 8; ++i) std::memcpy(&t.key.w[i], key.data() + 4 * i, 4);  // LE host
-  t.tensor_id = p.tensor_id;
-  t.key_id = p.key_id;
-  t.bytes = bytes;
-  t.chunks = chunks;
-  t.last_len = 777;
+  describe_sealed_tensor(t, bytes, p,
+                         std::span<const std::uint8_t, kKeyBytes>(key.data(), kKeyBytes));
   DeviceBuffer dev(sealed.size()), dst(bytes + 1), fail(sizeof(std::uint32_t));
   if (!check(dev.ok() && dst.ok() && fail.ok() && upload(dev, 0, sealed), "open ranges: alloc")) {
     return;
