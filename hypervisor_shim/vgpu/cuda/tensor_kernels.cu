@@ -1408,8 +1408,8 @@ __device__ __forceinline__ unsigned pack_bf2(float lo, float hi) {
 }
 
 // D = A·B + D, m16n8k16, bf16 inputs, f32 accumulators.
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4],
-                                         unsigned b0, unsigned b1) {
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], unsigned b0,
+                                         unsigned b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
       "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
@@ -1456,14 +1456,13 @@ __device__ __forceinline__ unsigned lds_pair(const unsigned short* lo, const uns
 
 template <int HD>
 __device__ __forceinline__ void attention_tc(const unsigned* halt, void* out, int odt,
-                                             const unsigned short* q,
-                                             const unsigned short* kc,
+                                             const unsigned short* q, const unsigned short* kc,
                                              const unsigned short* vc, unsigned tokens,
                                              unsigned q_heads, unsigned kv_heads, u64 pos,
                                              float scale, int vec) {
   if (halted(halt)) return;
   constexpr int kStride = HD + kTcPad;
-  constexpr int kSteps = HD / 16;   // k-steps of Q·K^T
+  constexpr int kSteps = HD / 16;         // k-steps of Q·K^T
   constexpr int kKeyTiles = kTcKeys / 8;  // n-tiles of S
   constexpr int kDimTiles = HD / 8;       // n-tiles of O
   static_assert(kTcRows == kTcWarps * 16, "a warp owns 16 query rows");
@@ -1532,8 +1531,8 @@ __device__ __forceinline__ void attention_tc(const unsigned* halt, void* out, in
 #pragma unroll
     for (int i = 0; i < 4; ++i) o[n][i] = 0.0f;
   }
-  float m[2] = {-INFINITY, -INFINITY};  // running max, log2 units
-  float l[2] = {0.0f, 0.0f};            // this thread's share of the row sums
+  float m[2] = {-INFINITY, -INFINITY};            // running max, log2 units
+  float l[2] = {0.0f, 0.0f};                      // this thread's share of the row sums
   const float sl2 = scale * 1.4426950408889634f;  // scores in log2 units: e^x = 2^(x log2 e)
 
   for (u64 j0 = 0; j0 < keys; j0 += kTcKeys) {
@@ -1594,7 +1593,7 @@ __device__ __forceinline__ void attention_tc(const unsigned* halt, void* out, in
       unsigned pf[4];
 #pragma unroll
       for (int half = 0; half < 2; ++half) {  // n-tiles 2kt and 2kt+1
-        float (&sn)[4] = s[2 * kt + half];
+        float(&sn)[4] = s[2 * kt + half];
         const float p0 = exp2f(sn[0] - mt[0]);
         const float p1 = exp2f(sn[1] - mt[0]);
         const float p2 = exp2f(sn[2] - mt[1]);
@@ -1637,12 +1636,12 @@ __device__ __forceinline__ void attention_tc(const unsigned* halt, void* out, in
 
 }  // namespace
 
-#define HIX_ATTENTION_TC(HD)                                                                      \
-  extern "C" __global__ void __launch_bounds__(kTcWarps * 32) k_attention_tc_d##HD(               \
-      const unsigned* halt, void* out, int odt, const unsigned short* q,                          \
-      const unsigned short* kc, const unsigned short* vc, unsigned tokens, unsigned q_heads,      \
-      unsigned kv_heads, u64 pos, float scale, int vec) {                                         \
-    attention_tc<HD>(halt, out, odt, q, kc, vc, tokens, q_heads, kv_heads, pos, scale, vec);      \
+#define HIX_ATTENTION_TC(HD)                                                                     \
+  extern "C" __global__ void __launch_bounds__(kTcWarps * 32)                                    \
+      k_attention_tc_d##HD(const unsigned* halt, void* out, int odt, const unsigned short* q,    \
+                           const unsigned short* kc, const unsigned short* vc, unsigned tokens,  \
+                           unsigned q_heads, unsigned kv_heads, u64 pos, float scale, int vec) { \
+    attention_tc<HD>(halt, out, odt, q, kc, vc, tokens, q_heads, kv_heads, pos, scale, vec);     \
   }
 HIX_ATTENTION_TC(64)
 HIX_ATTENTION_TC(128)
