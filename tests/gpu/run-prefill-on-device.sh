@@ -9,7 +9,9 @@
 #      llama-1b (seeded presets, bf16 weights), protected and plain side by
 #      side, in the fast mode (--act-dtype bf16 --kv-dtype bf16: GEMMs on
 #      bf16 activations, tensor-core attention) and then the exact mode
-#      (f32 activations and caches, the reference arithmetic).
+#      (f32 activations and caches, the reference arithmetic);
+#   4. llama-8b in the fast mode with HIX_CUDA_TC_ATTENTION=0 (attention on
+#      the cuda-core kernel), plain only: what the tensor cores gained.
 #   tests/gpu/run-prefill-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh); torch_bench.py and shapes.py
@@ -90,19 +92,23 @@ for shape in $shapes; do
     say "  $(grep -E '^torch_bench: ' "$out/logs/sdpa-$shape.log" | tail -n 1)"
 done
 
-# bench SHAPE MODE: one hix-bench --prefill-only run; MODE fast or exact.
+# bench SHAPE MODE MODES: one hix-bench --prefill-only run; MODE fast,
+# exact or fast-no-tc (fast with the tensor-core attention off).
 bench() {
-  local shape=$1 mode=$2 dt=f32
-  [ "$mode" = fast ] && dt=bf16
-  step "prefill-$shape-$mode" 150 "$bin/hix-bench" --model "$shape" --backend cuda \
-    --prefill-only 1 --prefill-lens 128,1024 --act-dtype "$dt" --kv-dtype "$dt" \
-    --reps "$reps" --modes protected,plain --json "$out/json/prefill-$shape-$mode.json" &&
+  local shape=$1 mode=$2 modes=$3 dt=f32 tc=1
+  [ "$mode" != exact ] && dt=bf16
+  [ "$mode" = fast-no-tc ] && tc=0
+  step "prefill-$shape-$mode" 150 env HIX_CUDA_TC_ATTENTION="$tc" "$bin/hix-bench" \
+    --model "$shape" --backend cuda --prefill-only 1 --prefill-lens 128,1024 \
+    --act-dtype "$dt" --kv-dtype "$dt" --reps "$reps" --modes "$modes" \
+    --json "$out/json/prefill-$shape-$mode.json" &&
     say "  $(grep -E '^prefill ' "$out/logs/prefill-$shape-$mode.log" | tr -s ' ' | paste -sd ';')"
 }
 
 for mode in fast exact; do
-  for shape in $shapes; do bench "$shape" "$mode"; done
+  for shape in $shapes; do bench "$shape" "$mode" protected,plain; done
 done
+bench llama-8b fast-no-tc plain
 nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv \
   >>"$out/machine.txt" 2>&1
 
@@ -135,7 +141,7 @@ for path in sorted(glob.glob(os.path.join(out, "json", "prefill-*.json"))):
     if not d:
         continue
     shape = d["model"]
-    mode = "fast" if d.get("act_dtype") == "bf16" and d.get("kv_dtype") == "bf16" else "exact"
+    mode = os.path.basename(path)[len("prefill-") + len(shape) + 1:-len(".json")]
     ref = sdpa.get(shape) or {}
     for protection, m in d["modes"].items():
         for p in m["prefill"]:
@@ -165,12 +171,12 @@ with open(os.path.join(out, "prefill.json"), "w") as fh:
 fmt = lambda v, f: ("-" if v is None else format(v, f)).rjust(int(f.split(".")[0]))
 rows = [f"commit {res['commit']}; backend test (attention cases): {res.get('backend_test')}",
         f"failed/skipped steps: {', '.join(res['failed_steps']) or 'none'}", "",
-        f"{'shape':9} {'mode':5} {'act/kv':9} {'protection':10} {'tokens':>6} {'ours ms':>9} "
+        f"{'shape':9} {'mode':10} {'act/kv':9} {'protection':10} {'tokens':>6} {'ours ms':>9} "
         f"{'SDPA ms':>9} {'ours/SDPA':>9} {'target':>7}"]
-order = {"fast": 0, "exact": 1}
+order = {"fast": 0, "exact": 1, "fast-no-tc": 2}
 for r in sorted(runs, key=lambda r: (r["shape"], order[r["mode"]], r["protection"], r["tokens"])):
     verdict = "-" if "met" not in r else ("met" if r["met"] else "missed")
-    rows.append(f"{r['shape']:9} {r['mode']:5} {str(r['act_dtype']) + '/' + str(r['kv_dtype']):9} "
+    rows.append(f"{r['shape']:9} {r['mode']:10} {str(r['act_dtype']) + '/' + str(r['kv_dtype']):9} "
                 f"{r['protection']:10} {r['tokens']:6d} {fmt(r['ours_ms'], '9.2f')} "
                 f"{fmt(r['sdpa_ms'], '9.2f')} {fmt(r.get('ours_over_sdpa'), '9.3f')} {verdict:>7}")
 with open(os.path.join(out, "summary.txt"), "w") as fh:

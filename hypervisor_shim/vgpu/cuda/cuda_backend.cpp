@@ -948,7 +948,7 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   const bool stage_out = overlaps(a.out, a.q) || overlaps(a.out, kr) || overlaps(a.out, vr);
 
   std::optional<TcAttentionPlan> tc;
-  if (attention_kernel(a) == AttentionKernel::tensor_cores) {
+  if (d.options.tc_attention && attention_kernel(a) == AttentionKernel::tensor_cores) {
     tc = plan_tc_attention(a, d.at(a.k_cache), d.at(a.v_cache));
   }
   const std::uint32_t group = a.q_heads / a.kv_heads;
@@ -1186,6 +1186,10 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
   if (const char* f = std::getenv("HIX_CUDA_GROUP_GEMVS"); f != nullptr) {
     const std::string_view v(f);
     if (v == "0" || v == "1") base.group_gemvs = v == "1";
+  }
+  if (const char* t = std::getenv("HIX_CUDA_TC_ATTENTION"); t != nullptr) {
+    const std::string_view v(t);
+    if (v == "0" || v == "1") base.tc_attention = v == "1";
   }
   return base;
 }
