@@ -80,7 +80,7 @@ step() {
 
 # The attention cases: the decode-step sequence (Heads/InPlace), the
 # tensor-core prefill chunks and the fallbacks.
-step backend-test 90 "$bin/hix-cuda-backend-test" \
+step backend-test 150 "$bin/hix-cuda-backend-test" \
   --gtest_filter='*Attention*' --gtest_output="xml:$out/logs/backend-test.xml"
 cp "$out/logs/backend-test.log" "$out/backend-test.log" 2>/dev/null
 grep -E '^\[  FAILED  \]|^hix-cuda-backend-test: ' "$out/backend-test.log" 2>/dev/null | sort -u | head -n 40
