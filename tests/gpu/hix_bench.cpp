@@ -4,8 +4,9 @@
 //   hix-bench --model gpt2-small|llama-1b|llama-8b|<preset> [--checkpoint DIR]
 //      --backend cuda|cpu --json OUT [--decode-tokens 128] [--reps 3]
 //      [--modes protected,plain] [--max-seq 2048] [--prefill-lens 128,1024]
-//      [--weights-dtype bf16|f32] [--seed 1] [--transfer-mib 1024] [--load-only 1]
-//      [--decode-only 1]
+//      [--weights-dtype bf16|f32] [--act-dtype f32|bf16] [--kv-dtype f32|bf16]
+//      [--seed 1] [--transfer-mib 1024] [--load-only 1] [--decode-only 1]
+//      [--prefill-only 1]
 // Each mode gets its own session on the same backend and runs the same
 // programs; only the DMA ops (sealed or plain) and ring authentication
 // differ. Seals are made on the host before any timer starts.
@@ -26,7 +27,12 @@
 // decode, transfer or engine figures). --decode-only 1: one load per mode,
 // then only the decode figures (no prefill lengths, no one-by-one load, no
 // transfer or engine figures), for sweeps of the cuda backend's kernels;
-// each mode's decode tokens are in the JSON.
+// each mode's decode tokens are in the JSON. --prefill-only 1: one load per
+// mode, then only the prefill lengths (no decode, one-by-one load, transfer
+// or engine figures). --act-dtype and --kv-dtype choose the program's
+// activations and KV caches (f32, the default, is the exact reference
+// mode; bf16 both is the fast mode: tensor-core attention and GEMMs with no
+// conversion, docs/performance.md "Prefill on tensor cores").
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -60,11 +66,32 @@ struct Options {
   bool max_seq_given = false;
   std::vector<std::uint32_t> prefill_lens = {128, 1024};
   std::uint8_t weight_dtype = HIX_VGPU_DT_BF16;
+  std::uint8_t act_dtype = HIX_VGPU_DT_F32;
+  std::uint8_t kv_dtype = HIX_VGPU_DT_F32;
   std::uint64_t seed = 1;
   std::uint64_t transfer_bytes = 1ull << 30;
   bool load_only = false;
   bool decode_only = false;
+  bool prefill_only = false;
 };
+
+// One load per mode and no one-by-one load: the sweeps' runs.
+bool one_load(const Options& o) {
+  return o.decode_only || o.prefill_only;
+}
+
+hix::model::RuntimeOptions runtime_options(const Options& o) {
+  hix::model::RuntimeOptions ro;
+  ro.max_seq = o.max_seq;
+  ro.weight_dtype = o.weight_dtype;
+  ro.act_dtype = o.act_dtype;
+  ro.kv_dtype = o.kv_dtype;
+  return ro;
+}
+
+const char* dtype_name(std::uint8_t dt) {
+  return dt == HIX_VGPU_DT_BF16 ? "bf16" : "f32";
+}
 
 struct Prefill {
   std::uint32_t tokens = 0;
@@ -197,10 +224,7 @@ Result<std::uint64_t> vram_digest(hix::vgpu::Backend& b) {
 }
 
 Result<ModeFigures> run_mode(const Options& o, const ModelSource& src, Mode mode) {
-  hix::model::RuntimeOptions ro;
-  ro.max_seq = o.max_seq;
-  ro.weight_dtype = o.weight_dtype;
-  auto plan = hix::model::make_plan(src.config, ro);
+  auto plan = hix::model::make_plan(src.config, runtime_options(o));
   if (!plan) return hix::model::fail("plan: " + plan.why());
   SessionConfig sc;
   sc.backend = o.backend;
@@ -220,7 +244,7 @@ Result<ModeFigures> run_mode(const Options& o, const ModelSource& src, Mode mode
 
   const hix::vgpu::CryptoEngine& engine = (*session)->device().crypto();
   std::vector<double> loads;
-  for (int i = 0; i < (o.decode_only ? 1 : o.reps); ++i) {
+  for (int i = 0; i < (one_load(o) ? 1 : o.reps); ++i) {
     const std::uint64_t runs = engine.runs();
     double s = 0;
     const Status st = r.load(&s);
@@ -236,7 +260,7 @@ Result<ModeFigures> run_mode(const Options& o, const ModelSource& src, Mode mode
     if (!d) return d.error();
     f.vram_digest = *d;
   }
-  if (mode == Mode::protected_mode && !o.decode_only) {
+  if (mode == Mode::protected_mode && !one_load(o)) {
     // The same load, one DMA_IN_DECRYPT per engine call.
     (*session)->device().set_decrypt_runs({.max_tensors = 1});
     std::vector<double> one;
@@ -270,6 +294,7 @@ Result<ModeFigures> run_mode(const Options& o, const ModelSource& src, Mode mode
     }
     f.prefill.push_back(p);
   }
+  if (o.prefill_only) return f;
 
   if (kDecodePrompt + o.decode_tokens > o.max_seq) {
     return hix::model::fail("--max-seq too small for a 16-token prompt and --decode-tokens");
@@ -323,7 +348,9 @@ int usage(const char* argv0) {
                "usage: %s --model NAME [--checkpoint DIR] --backend cuda|cpu --json OUT\n"
                "          [--decode-tokens N] [--reps R] [--modes protected,plain]\n"
                "          [--max-seq N] [--prefill-lens 128,1024] [--weights-dtype bf16|f32]\n"
-               "          [--seed S] [--transfer-mib M] [--load-only 0|1] [--decode-only 0|1]\n",
+               "          [--act-dtype f32|bf16] [--kv-dtype f32|bf16] [--seed S]\n"
+               "          [--transfer-mib M] [--load-only 0|1] [--decode-only 0|1]\n"
+               "          [--prefill-only 0|1]\n",
                argv0);
   return 2;
 }
@@ -368,6 +395,13 @@ bool parse_options(int argc, char** argv, Options& o) {
     } else if (a == "--decode-only") {
       if (v != "0" && v != "1") return false;
       o.decode_only = v == "1";
+    } else if (a == "--prefill-only") {
+      if (v != "0" && v != "1") return false;
+      o.prefill_only = v == "1";
+    } else if (a == "--act-dtype" || a == "--kv-dtype") {
+      if (v != "bf16" && v != "f32") return false;
+      (a == "--act-dtype" ? o.act_dtype : o.kv_dtype) =
+          v == "bf16" ? HIX_VGPU_DT_BF16 : HIX_VGPU_DT_F32;
     } else if (a == "--weights-dtype") {
       if (v != "bf16" && v != "f32") return false;
       o.weight_dtype = v == "bf16" ? HIX_VGPU_DT_BF16 : HIX_VGPU_DT_F32;
@@ -404,7 +438,11 @@ int run(int argc, char** argv) {
   Options o;
   if (!parse_options(argc, argv, o)) return usage(argv[0]);
   if (o.load_only || o.decode_only) o.prefill_lens.clear();
-  if (o.load_only && o.decode_only) return usage(argv[0]);
+  if (static_cast<int>(o.load_only) + static_cast<int>(o.decode_only) +
+          static_cast<int>(o.prefill_only) >
+      1) {
+    return usage(argv[0]);
+  }
   const auto die = [](const std::string& why) {
     std::fprintf(stderr, "hix-bench: %s\n", why.c_str());
     return 1;
@@ -437,10 +475,7 @@ int run(int argc, char** argv) {
   if (!o.max_seq_given && src->config.max_pos > 0) {
     o.max_seq = std::min(o.max_seq, hix::model::max_context(src->config));
   }
-  hix::model::RuntimeOptions ro;
-  ro.max_seq = o.max_seq;
-  ro.weight_dtype = o.weight_dtype;
-  auto plan = hix::model::make_plan(src->config, ro);
+  auto plan = hix::model::make_plan(src->config, runtime_options(o));
   if (!plan) return die("plan: " + plan.why());
   const std::uint64_t weight_bytes = plan->weight_bytes();
 
@@ -454,7 +489,7 @@ int run(int argc, char** argv) {
   std::optional<double> d2d, decrypt;
   std::string cuda_json = "null";
 #ifdef HIX_HAVE_CUDA_BACKEND
-  if (o.backend == BackendKind::cuda && !o.load_only && !o.decode_only) {
+  if (o.backend == BackendKind::cuda && !o.load_only && !one_load(o)) {
     auto c = measure_cuda_figures(o.transfer_bytes, std::max(o.reps, 5));
     if (!c) return die("cuda figures: " + c.why());
     if (!c->roundtrip_ok) return die("cuda figures: decrypt round trip failed");
@@ -489,7 +524,7 @@ int run(int argc, char** argv) {
     if (prot->load_one_by_one_gbps) {
       load_one_by_one_ratio = *prot->load_one_by_one_gbps / plain->load_gbps;
     }
-    if (!o.load_only && !o.decode_only) {
+    if (!o.load_only && !one_load(o)) {
       transfer_ratio = prot->transfer_gbps / plain->transfer_gbps;
     }
     tokens_match = prot->tokens == plain->tokens;
@@ -503,7 +538,8 @@ int run(int argc, char** argv) {
       "{\n  \"benchmark\": \"hix-bench\",\n  \"model\": " + json_string(o.model_name) +
       ",\n  \"checkpoint\": " + (o.checkpoint.empty() ? "null" : json_string(o.checkpoint)) +
       ",\n  \"backend\": \"" + std::string(to_string(o.backend)) + "\",\n  \"weights_dtype\": \"" +
-      (o.weight_dtype == HIX_VGPU_DT_BF16 ? "bf16" : "f32") +
+      dtype_name(o.weight_dtype) + "\",\n  \"act_dtype\": \"" + dtype_name(o.act_dtype) +
+      "\",\n  \"kv_dtype\": \"" + dtype_name(o.kv_dtype) +
       "\",\n  \"max_seq\": " + std::to_string(o.max_seq) +
       ",\n  \"decode_prompt_tokens\": " + std::to_string(kDecodePrompt) +
       ",\n  \"decode_tokens\": " + std::to_string(o.decode_tokens) +
@@ -512,6 +548,7 @@ int run(int argc, char** argv) {
       ",\n  \"transfer_bytes\": " + std::to_string(o.transfer_bytes) +
       ",\n  \"load_only\": " + (o.load_only ? "true" : "false") +
       ",\n  \"decode_only\": " + (o.decode_only ? "true" : "false") +
+      ",\n  \"prefill_only\": " + (o.prefill_only ? "true" : "false") +
       ",\n  \"units\": \"seconds are medians; GB/s = 1e9 bytes/s\",\n  \"modes\": {";
   bool first = true;
   for (const auto& [m, f] : figs) {

@@ -2,6 +2,7 @@
 """PyTorch/transformers baseline on the GPU, next to hix-bench's figures for the same shapes.
 
   torch_bench.py --shape gpt2-small|llama-1b|llama-8b --json OUT [--attn sdpa|eager]
+                 [--prefill-only]
 
 Eager PyTorch (no torch.compile, no CUDA graphs), transformers' own model
 classes in bfloat16 with seeded random weights built directly on the GPU
@@ -25,7 +26,8 @@ classes in bfloat16 with seeded random weights built directly on the GPU
 GB/s is 10^9 bytes of payload per second (a device copy reads and writes
 each byte: its memory traffic is twice the figure), as in docs/performance.md.
 Attention is transformers' default (sdpa) unless --attn says otherwise; the
-choice is recorded. The model and all GPU memory are released at the end.
+choice is recorded. --prefill-only: the prefill figures alone (no decode,
+load or copies), for tests/gpu/run-prefill-on-device.sh. The model and all GPU memory are released at the end.
 """
 
 import argparse
@@ -51,6 +53,7 @@ def parse_args():
     p.add_argument("--decode-tokens", type=int, default=128)
     p.add_argument("--prefill", default="128,1024", help="prefill lengths")
     p.add_argument("--reps", type=int, default=5, help="prefill repetitions (median)")
+    p.add_argument("--prefill-only", action="store_true", help="only the prefill figures")
     return p.parse_args()
 
 
@@ -258,6 +261,9 @@ def main():
           flush=True)
     steps = (("decode", lambda: bench_decode(torch, model, vocab, args, r)),
              ("prefill", lambda: bench_prefill(torch, model, vocab, max_pos, args, r)))
+    r["prefill_only"] = args.prefill_only
+    if args.prefill_only:
+        steps = steps[1:]
     with torch.no_grad():
         for name, fn in steps:
             try:
@@ -267,7 +273,8 @@ def main():
             print(f"  {name} done at {time.perf_counter() - t_start:.1f} s", flush=True)
     pinned = aliases = None
     try:
-        pinned, aliases = pin_state(torch, model, r)
+        if not args.prefill_only:
+            pinned, aliases = pin_state(torch, model, r)
     except Exception as e:
         failures.append(f"load (pinning): {type(e).__name__}: {e}")
     del model
@@ -283,7 +290,8 @@ def main():
         gc.collect()
         torch.cuda.empty_cache()
     try:
-        bench_copies(torch, r)
+        if not args.prefill_only:
+            bench_copies(torch, r)
     except Exception as e:
         failures.append(f"copies: {type(e).__name__}: {e}")
     gc.collect()

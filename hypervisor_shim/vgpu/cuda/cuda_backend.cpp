@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "attention_plan.hpp"
 #include "cuda_crypto_engine.hpp"
 #include "driver_api.hpp"
 #include "gemv_fusion.hpp"
@@ -136,6 +137,7 @@ struct Kernels {
   CUfunction break_if_eq{}, reg{}, iteration_end{}, fill{}, copy{}, copy_bytes{}, zero_bytes{},
       embedding{}, binary{}, unary{}, layernorm{}, rmsnorm{}, softmax{}, argmax{}, rope{}, sample{},
       matmul_epilogue{}, gemm_tiled{}, attention{}, attention_combine{};
+  CUfunction attention_tc_d64{}, attention_tc_d128{};  // head_dim 64, 128
   // [rows - 1][weights bf16/f32 x activations bf16/f32: bb, bf, fb, ff]
   std::array<std::array<CUfunction, 4>, kGemvMaxRows> gemv_vec{};
   std::array<CUfunction, kGemvMaxRows> gemv_scalar{}, gemv_nt{};
@@ -380,6 +382,10 @@ struct CudaBackend::Impl {
   Status gemm_tiled(const MatmulArgs& a, MatmulDst dst);
   Status gemm_cublas(const MatmulArgs& a, bool alias);
   Status launch_group(const GemvGroup& g);
+  // The tensor-core attention (attention_plan.hpp) over caches already
+  // written, q at `q_src`, into `out`.
+  Status attention_tc(const AttentionArgs& a, const TcAttentionPlan& plan, CUdeviceptr out,
+                      CUdeviceptr q_src);
   Result<int> blocks_per_sm(CUfunction f, unsigned smem);
 };
 
@@ -408,6 +414,8 @@ Status CudaBackend::Impl::load_module() {
   HIX_TRY(get(k.gemm_tiled, "k_gemm_tiled"));
   HIX_TRY(get(k.attention, "k_attention"));
   HIX_TRY(get(k.attention_combine, "k_attention_combine"));
+  HIX_TRY(get(k.attention_tc_d64, "k_attention_tc_d64"));
+  HIX_TRY(get(k.attention_tc_d128, "k_attention_tc_d128"));
   HIX_TRY(get(k.copy_pair, "k_copy_pair"));
   static constexpr std::array<const char*, 4> kVariants = {"bb", "bf", "fb", "ff"};
   for (std::uint32_t m = 1; m <= kGemvMaxRows; ++m) {
@@ -827,14 +835,21 @@ Status CudaBackend::Impl::gemm_tiled(const MatmulArgs& a, MatmulDst dst) {
 }
 
 // cuBLAS takes one type for both operands: the activations are converted to
-// the weights' type (bf16 weights: bf16 activations, as PyTorch computes).
-// The product lands in out directly when one rounding gives the reference's
-// result, else in f32 scratch and an epilogue adds (out +) and (+ bias).
+// the weights' type (bf16 weights: bf16 activations, as PyTorch computes);
+// bf16 activations with bf16 weights go to cuBLAS as they are. The product
+// lands in out directly when one rounding gives the reference's result, else
+// in f32 scratch and an epilogue adds (out +) and (+ bias). A bf16 out with a
+// bf16 bias and no accumulate takes the bias first: the bias rows are
+// written into out (exact: same type) and cuBLAS adds the product to them
+// in f32 (beta = 1) and rounds once, as the reference does, with no f32
+// scratch pass.
 Status CudaBackend::Impl::gemm_cublas(const MatmulArgs& a, bool alias) {
   const DType wt = a.b.dtype;
   const bool convert_a = a.a.dtype != wt;
-  const bool direct = !alias && (a.out.dtype == DType::f32 || wt == DType::bf16) &&
-                      (!a.bias || a.out.dtype == DType::f32);
+  const bool bias_first = !alias && a.bias && !a.accumulate && wt == DType::bf16 &&
+                          a.out.dtype == DType::bf16 && a.bias->dtype == DType::bf16;
+  const bool direct = bias_first || (!alias && (a.out.dtype == DType::f32 || wt == DType::bf16) &&
+                                     (!a.bias || a.out.dtype == DType::f32));
   ScratchPlan plan;
   const std::uint64_t a_at = convert_a ? plan.add(a.a.count * dtype_size(wt)) : 0;
   const std::uint64_t c_at = direct ? 0 : plan.add(std::uint64_t{a.m} * a.n * 4);
@@ -844,9 +859,14 @@ Status CudaBackend::Impl::gemm_cublas(const MatmulArgs& a, bool alias) {
     a_ptr = scratch + a_at;
     HIX_TRY(copy_elements(a_ptr, wt, at(a.a), a.a.dtype, a.a.count));
   }
+  const std::uint64_t count = std::uint64_t{a.m} * a.n;
+  if (bias_first) {
+    HIX_TRY(launch(k.matmul_epilogue, {grid_for(count, 256)}, 256, 0, at(a.out), dt(a.out.dtype),
+                   at(a.out), CUdeviceptr{0}, at(*a.bias), dt(a.bias->dtype), count, a.n, 0));
+  }
   const cudaDataType ab_type = wt == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
   const float alpha = 1.0F;
-  const float beta = direct && a.accumulate ? 1.0F : 0.0F;
+  const float beta = direct && (a.accumulate || bias_first) ? 1.0F : 0.0F;
   const CUdeviceptr c_ptr = direct ? at(a.out) : scratch + c_at;
   const cudaDataType c_type = direct && a.out.dtype == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
   // Row-major out[m,n] = a[m,k] b is column-major out^T = b^T a^T.
@@ -861,10 +881,9 @@ Status CudaBackend::Impl::gemm_cublas(const MatmulArgs& a, bool alias) {
                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS) {
     return Status::internal;
   }
-  if (direct && !a.bias) return Status::ok;
+  if (direct && (!a.bias || bias_first)) return Status::ok;
   const CUdeviceptr bias = a.bias ? at(*a.bias) : 0;
   const int bias_dt = a.bias ? dt(a.bias->dtype) : dt(DType::f32);
-  const std::uint64_t count = std::uint64_t{a.m} * a.n;
   const CUdeviceptr s = direct ? 0 : scratch + c_at;
   const int accumulate = direct ? 1 : static_cast<int>(a.accumulate);
   return launch(k.matmul_epilogue, {grid_for(count, 256)}, 256, 0, at(a.out), dt(a.out.dtype),
@@ -928,6 +947,10 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   const bool stage_q = overlaps(a.q, kw) || overlaps(a.q, vw);
   const bool stage_out = overlaps(a.out, a.q) || overlaps(a.out, kr) || overlaps(a.out, vr);
 
+  std::optional<TcAttentionPlan> tc;
+  if (d.options.tc_attention && attention_kernel(a) == AttentionKernel::tensor_cores) {
+    tc = plan_tc_attention(a, d.at(a.k_cache), d.at(a.v_cache));
+  }
   const std::uint32_t group = a.q_heads / a.kv_heads;
   const std::uint64_t blocks_x = (std::uint64_t{a.tokens} * group + kAttWarps - 1) / kAttWarps;
   const std::uint64_t base_blocks = blocks_x * a.kv_heads;
@@ -935,7 +958,7 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   // Few blocks (decode): split the keys so every SM has work.
   const auto target_blocks = 2 * static_cast<std::uint64_t>(d.sm_count);
   std::uint64_t splits = 1;
-  if (base_blocks < target_blocks && seen > 128) {
+  if (!tc && base_blocks < target_blocks && seen > 128) {
     splits = std::min((target_blocks + base_blocks - 1) / base_blocks, (seen + 63) / 64);
   }
   const std::uint64_t split_len = round_up((seen + splits - 1) / splits, kAttKeys);
@@ -988,6 +1011,10 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   }
 
   const CUdeviceptr out = stage_out ? d.scratch + out_at : d.at(a.out);
+  if (tc) {
+    HIX_TRY(d.attention_tc(a, *tc, out, q_src));
+    return stage_out ? d.copy_bytes(d.at(a.out), out, bytes_of(a.out)) : Status::ok;
+  }
   const CUdeviceptr part_o = splits > 1 ? d.scratch + po_at : 0;
   const CUdeviceptr part_ml = splits > 1 ? d.scratch + pml_at : 0;
   const Dim3 grid{static_cast<unsigned>(base_blocks), 1, static_cast<unsigned>(splits)};
@@ -1003,6 +1030,14 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   }
   if (!stage_out) return Status::ok;
   return d.copy_bytes(d.at(a.out), out, bytes_of(a.out));
+}
+
+Status CudaBackend::Impl::attention_tc(const AttentionArgs& a, const TcAttentionPlan& plan,
+                                       CUdeviceptr out, CUdeviceptr q_src) {
+  const CUfunction f = a.head_dim == 64 ? k.attention_tc_d64 : k.attention_tc_d128;
+  return launch(f, {plan.row_tiles, plan.kv_heads, 1}, plan.threads, 0, out, dt(a.out.dtype), q_src,
+                at(a.k_cache), at(a.v_cache), a.tokens, a.q_heads, a.kv_heads, a.pos, a.scale,
+                plan.vector_loads ? 1 : 0);
 }
 
 // ---- Loop recording ----
@@ -1151,6 +1186,10 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
   if (const char* f = std::getenv("HIX_CUDA_GROUP_GEMVS"); f != nullptr) {
     const std::string_view v(f);
     if (v == "0" || v == "1") base.group_gemvs = v == "1";
+  }
+  if (const char* t = std::getenv("HIX_CUDA_TC_ATTENTION"); t != nullptr) {
+    const std::string_view v(t);
+    if (v == "0" || v == "1") base.tc_attention = v == "1";
   }
   return base;
 }

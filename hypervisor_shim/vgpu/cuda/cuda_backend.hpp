@@ -45,11 +45,15 @@ struct CudaBackendOptions {
   // join arrives, or any other call: a held op's launch failure is reported
   // by the call that launches it.
   bool group_gemvs = false;
+  // Prefill attention over bf16 q and caches on tensor cores where
+  // attention_plan.hpp's rule allows (false: always k_attention).
+  bool tc_attention = true;
 };
 
-// The options with HIX_CUDA_GEMV (legacy, c2u4, c4u4, c2u8) and
-// HIX_CUDA_GROUP_GEMVS (0 or 1) from the environment applied over `base`,
-// for benchmark sweeps; unset or unknown values leave `base` as it is.
+// The options with HIX_CUDA_GEMV (legacy, c2u4, c4u4, c2u8),
+// HIX_CUDA_GROUP_GEMVS (0 or 1) and HIX_CUDA_TC_ATTENTION (0 or 1) from the
+// environment applied over `base`, for benchmark sweeps; unset or unknown
+// values leave `base` as it is.
 CudaBackendOptions options_from_environment(CudaBackendOptions base = {});
 
 class CudaBackend final : public Backend {

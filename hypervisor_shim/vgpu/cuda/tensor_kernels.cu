@@ -1379,3 +1379,270 @@ extern "C" __global__ void k_attention_combine(const unsigned* halt, void* out, 
     st(out, odt, row * hd + d, acc / l);
   }
 }
+
+// ---- ATTENTION on tensor cores (prefill, bf16 q and caches) ----
+//
+// Spec §6.4 ATTENTION with q, k_cache and v_cache bf16: q·k on tensor cores
+// (bf16 products are exact, f32 accumulation), an online softmax in f32, and
+// each unnormalised weight rounded to bf16 before it multiplies v (f32
+// accumulation); the normaliser sums the f32 weights. The backend takes this
+// kernel only where attention_plan.hpp's rule says so (no moving position).
+//
+// A block takes kTcRows query rows of one kv head g, rows packed as in
+// k_attention (row r = t*group + h%group, so the heads of a GQA group share
+// every K/V tile), and walks the keys 0..pos+t_last in tiles of kTcKeys
+// staged in shared memory as bf16. Warp w owns rows 16w..16w+15 of the
+// block: S = Q·K^T and O += P·V are mma.sync m16n8k16 (bf16 in, f32
+// accumulate). Fragment layouts (PTX ISA, "Matrix Fragments for
+// mma.m16n8k16"), with gid = lane/4 and tig = lane%4:
+//   A (16x16, row): reg i holds row gid + 8*(i&1), cols 2*tig + 8*(i>>1) + {0,1}
+//   B (16x8, col):  reg i holds rows 2*tig + 8*i + {0,1}, col gid
+//   C (16x8, f32):  c[i] is row gid + 8*(i>>1), col 2*tig + (i&1)
+// so S's accumulators of key columns 16j..16j+15 (n-tiles 2j, 2j+1) are,
+// packed to bf16 pairs, exactly the A fragment of P for k-step j.
+
+namespace {
+
+__device__ __forceinline__ unsigned pack_bf2(float lo, float hi) {
+  return static_cast<unsigned>(f2bf(lo)) | (static_cast<unsigned>(f2bf(hi)) << 16);
+}
+
+// D = A·B + D, m16n8k16, bf16 inputs, f32 accumulators.
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], unsigned b0,
+                                         unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Copies `rows` rows of HD bf16 elements (row i from src + i*stride
+// elements) into shared rows of kTcStride<HD> elements; rows from `rows`
+// to kTcKeys (or kTcRows) are zero, so a weight of 0 never meets a NaN
+// left in the cache past the keys read. vec: src and every row 16-byte
+// aligned (uint4 loads), else 16-bit loads.
+template <int HD>
+__device__ __forceinline__ void tc_stage(unsigned short* dst, const unsigned short* src, u64 stride,
+                                         unsigned rows, unsigned tile_rows, bool vec) {
+  constexpr int kStride = HD + kTcPad;
+  if (vec) {
+    constexpr int kChunks = HD / 8;  // 16-byte chunks a row
+    for (unsigned i = threadIdx.x; i < tile_rows * kChunks; i += blockDim.x) {
+      const unsigned r = i / kChunks;
+      const unsigned c = i % kChunks;
+      uint4 v = make_uint4(0u, 0u, 0u, 0u);
+      if (r < rows) v = *reinterpret_cast<const uint4*>(src + r * stride + c * 8);
+      *reinterpret_cast<uint4*>(dst + r * kStride + c * 8) = v;
+    }
+  } else {
+    for (unsigned i = threadIdx.x; i < tile_rows * HD; i += blockDim.x) {
+      const unsigned r = i / HD;
+      const unsigned c = i % HD;
+      dst[r * kStride + c] = r < rows ? src[r * stride + c] : static_cast<unsigned short>(0);
+    }
+  }
+}
+
+// Two consecutive bf16 of shared memory as one 32-bit fragment register
+// (the element at the lower address in the low half).
+__device__ __forceinline__ unsigned lds32(const unsigned short* p) {
+  return *reinterpret_cast<const unsigned*>(p);
+}
+
+__device__ __forceinline__ unsigned lds_pair(const unsigned short* lo, const unsigned short* hi) {
+  return static_cast<unsigned>(*lo) | (static_cast<unsigned>(*hi) << 16);
+}
+
+template <int HD>
+__device__ __forceinline__ void attention_tc(const unsigned* halt, void* out, int odt,
+                                             const unsigned short* q, const unsigned short* kc,
+                                             const unsigned short* vc, unsigned tokens,
+                                             unsigned q_heads, unsigned kv_heads, u64 pos,
+                                             float scale, int vec) {
+  if (halted(halt)) return;
+  constexpr int kStride = HD + kTcPad;
+  constexpr int kSteps = HD / 16;         // k-steps of Q·K^T
+  constexpr int kKeyTiles = kTcKeys / 8;  // n-tiles of S
+  constexpr int kDimTiles = HD / 8;       // n-tiles of O
+  static_assert(kTcRows == kTcWarps * 16, "a warp owns 16 query rows");
+  static_assert(kTcKeys % 16 == 0 && HD % 16 == 0, "whole mma steps");
+  __shared__ __align__(16) unsigned short ks[kTcKeys * kStride];
+  __shared__ __align__(16) unsigned short vs[kTcKeys * kStride];
+  static_assert(kTcRows <= kTcKeys, "Q is staged in ks");
+
+  const unsigned group = q_heads / kv_heads;
+  const unsigned g = blockIdx.y;
+  // Causal: later row tiles have more keys; they are launched first.
+  const u64 tile = static_cast<u64>(gridDim.x) - 1 - blockIdx.x;
+  const u64 nrows = static_cast<u64>(tokens) * group;
+  const u64 r0 = tile * kTcRows;
+  const unsigned rows = static_cast<unsigned>(min(static_cast<u64>(kTcRows), nrows - r0));
+  const unsigned warp = threadIdx.x >> 5;
+  const unsigned lane = threadIdx.x & 31;
+  const unsigned gid = lane >> 2;
+  const unsigned tig = lane & 3;
+  const u64 kv_row = static_cast<u64>(kv_heads) * HD;
+  const u64 q_row = static_cast<u64>(q_heads) * HD;
+  // Row r of the block is token t = (r0+r)/group, head g*group + (r0+r)%group:
+  // its q row starts at t*q_row + (g*group + (r0+r)%group)*HD. The rows of a
+  // token are consecutive heads, but a tile may start mid-group, so Q is
+  // staged row by row.
+  for (unsigned i = threadIdx.x; i < kTcRows * (HD / 2); i += blockDim.x) {
+    const unsigned r = i / (HD / 2);
+    const unsigned c = (i % (HD / 2)) * 2;
+    unsigned v = 0u;
+    if (r < rows) {
+      const u64 gr = r0 + r;
+      const u64 src = (gr / group) * q_row + (static_cast<u64>(g) * group + gr % group) * HD + c;
+      v = lds_pair(q + src, q + src + 1);  // generic loads: q may be 2-byte aligned only
+    }
+    *reinterpret_cast<unsigned*>(ks + r * kStride + c) = v;
+  }
+  __syncthreads();
+  unsigned qf[kSteps][4];
+  const unsigned wr = warp * 16;  // the warp's first row in the block
+#pragma unroll
+  for (int s = 0; s < kSteps; ++s) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const unsigned row = wr + gid + 8u * (i & 1);
+      const unsigned col = 16u * s + 2u * tig + 8u * (i >> 1);
+      qf[s][i] = lds32(ks + row * kStride + col);
+    }
+  }
+  // Each thread holds rows gid and gid+8 of its warp: their last key (the
+  // causal limit pos + t; a row past the op's rows sees key 0 only and is
+  // never stored).
+  u64 last[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const u64 gr = r0 + wr + gid + 8u * h;
+    last[h] = gr < nrows ? pos + gr / group : 0;
+  }
+  const u64 warp_end = min(r0 + wr + 16, nrows);  // one past the warp's last row
+  const u64 warp_last_key = pos + (warp_end - 1) / group;
+  const bool warp_active = r0 + wr < nrows;
+  const u64 keys = pos + (r0 + rows - 1) / group + 1;  // the block's keys: 0..keys-1
+
+  float o[kDimTiles][4];
+#pragma unroll
+  for (int n = 0; n < kDimTiles; ++n) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) o[n][i] = 0.0f;
+  }
+  float m[2] = {-INFINITY, -INFINITY};            // running max, log2 units
+  float l[2] = {0.0f, 0.0f};                      // this thread's share of the row sums
+  const float sl2 = scale * 1.4426950408889634f;  // scores in log2 units: e^x = 2^(x log2 e)
+
+  for (u64 j0 = 0; j0 < keys; j0 += kTcKeys) {
+    const unsigned cnt = static_cast<unsigned>(min(static_cast<u64>(kTcKeys), keys - j0));
+    __syncthreads();  // the previous tile (or Q) is consumed
+    const u64 src = j0 * kv_row + static_cast<u64>(g) * HD;
+    tc_stage<HD>(ks, kc + src, kv_row, cnt, kTcKeys, vec != 0);
+    tc_stage<HD>(vs, vc + src, kv_row, cnt, kTcKeys, vec != 0);
+    __syncthreads();
+    if (!warp_active || j0 > warp_last_key) continue;
+
+    float s[kKeyTiles][4];
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) s[n][i] = 0.0f;
+      const unsigned short* kr = ks + (n * 8u + gid) * kStride + 2u * tig;
+#pragma unroll
+      for (int st = 0; st < kSteps; ++st) {
+        mma_bf16(s[n], qf[st], lds32(kr + 16 * st), lds32(kr + 16 * st + 8));
+      }
+    }
+    // Scale, mask (keys past the row's limit or the block's), tile max.
+    float mt[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int h = i >> 1;
+        const u64 j = j0 + n * 8u + 2u * tig + (i & 1u);
+        const float v = j <= last[h] && j < keys ? s[n][i] * sl2 : -INFINITY;
+        s[n][i] = v;
+        mt[h] = fmaxf(mt[h], v);
+      }
+    }
+    float corr[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      // The row's four threads (lanes 4gid..4gid+3) agree on the max.
+      mt[h] = fmaxf(mt[h], __shfl_xor_sync(0xFFFFFFFFu, mt[h], 1));
+      mt[h] = fmaxf(mt[h], __shfl_xor_sync(0xFFFFFFFFu, mt[h], 2));
+      const float m_new = fmaxf(m[h], mt[h]);
+      // A row with no key yet (m_new = -inf) keeps zeros: subtract 0, not -inf.
+      const float base = m_new == -INFINITY ? 0.0f : m_new;
+      corr[h] = exp2f(m[h] - base);  // m = -inf: 0
+      m[h] = m_new;
+      mt[h] = base;
+      l[h] *= corr[h];
+    }
+#pragma unroll
+    for (int n = 0; n < kDimTiles; ++n) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) o[n][i] *= corr[i >> 1];
+    }
+    // P = 2^(s - m) (f32 into the row sums, bf16 into the mma), O += P·V.
+#pragma unroll
+    for (int kt = 0; kt < kTcKeys / 16; ++kt) {
+      unsigned pf[4];
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {  // n-tiles 2kt and 2kt+1
+        float(&sn)[4] = s[2 * kt + half];
+        const float p0 = exp2f(sn[0] - mt[0]);
+        const float p1 = exp2f(sn[1] - mt[0]);
+        const float p2 = exp2f(sn[2] - mt[1]);
+        const float p3 = exp2f(sn[3] - mt[1]);
+        l[0] += p0 + p1;
+        l[1] += p2 + p3;
+        pf[2 * half] = pack_bf2(p0, p1);      // row gid, keys 16kt + 8half + 2tig + {0,1}
+        pf[2 * half + 1] = pack_bf2(p2, p3);  // row gid + 8
+      }
+      const unsigned short* vr = vs + (16u * kt + 2u * tig) * kStride + gid;
+#pragma unroll
+      for (int n = 0; n < kDimTiles; ++n) {
+        const unsigned short* vn = vr + n * 8;
+        const unsigned b0 = lds_pair(vn, vn + kStride);
+        const unsigned b1 = lds_pair(vn + 8 * kStride, vn + 9 * kStride);
+        mma_bf16(o[n], pf, b0, b1);
+      }
+    }
+  }
+  if (!warp_active) return;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    l[h] += __shfl_xor_sync(0xFFFFFFFFu, l[h], 1);
+    l[h] += __shfl_xor_sync(0xFFFFFFFFu, l[h], 2);
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const u64 gr = r0 + wr + gid + 8u * h;
+    if (gr >= nrows) continue;
+    const float inv = 1.0f / l[h];
+    const u64 dst = (gr / group) * q_row + (static_cast<u64>(g) * group + gr % group) * HD;
+#pragma unroll
+    for (int n = 0; n < kDimTiles; ++n) {
+      const u64 d = dst + n * 8u + 2u * tig;
+      st(out, odt, d, o[n][2 * h] * inv);
+      st(out, odt, d + 1, o[n][2 * h + 1] * inv);
+    }
+  }
+}
+
+}  // namespace
+
+#define HIX_ATTENTION_TC(HD)                                                                     \
+  extern "C" __global__ void __launch_bounds__(kTcWarps * 32)                                    \
+      k_attention_tc_d##HD(const unsigned* halt, void* out, int odt, const unsigned short* q,    \
+                           const unsigned short* kc, const unsigned short* vc, unsigned tokens,  \
+                           unsigned q_heads, unsigned kv_heads, u64 pos, float scale, int vec) { \
+    attention_tc<HD>(halt, out, odt, q, kc, vc, tokens, q_heads, kv_heads, pos, scale, vec);     \
+  }
+HIX_ATTENTION_TC(64)
+HIX_ATTENTION_TC(128)
+#undef HIX_ATTENTION_TC

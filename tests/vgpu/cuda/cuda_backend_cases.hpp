@@ -91,6 +91,16 @@ void rope_case(Pair& p, const RopeCase& c);
 // placed so that every one of them holds some pairs.
 void rope_llama3_case(Pair& p, const RopeCase& c);
 
+// ATTENTION on the tensor-core kernel (attention_plan.hpp; spec §6.4: bf16
+// q and caches): each unnormalised weight p_j is rounded to bf16 (relative
+// error at most u = 2^-9) before it multiplies v, the normaliser l sums the
+// f32 weights, so the output differs from the f32 reference by at most
+// |sum_j (p^_j - p_j) v_j| / l <= u * sum_j p_j |v_j| / l <= u * max|v| —
+// plus the f32 terms of every attention case (dots in another order, exp2
+// for exp: 2e-5 + 1e-5 relative), plus one bf16 ulp for a bf16 output.
+// `v_max`: the largest |v| among the cache rows read.
+Tol tc_attention_tol(DType out, double v_max);
+
 struct AttnCfg {
   std::uint32_t q_heads, kv_heads, head_dim;
   DType qkv_dt, cache_dt, out_dt;

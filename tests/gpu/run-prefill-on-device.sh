@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Prefill on the GPU machine (issue 14, target 2: prefill no slower than
+# PyTorch SDPA at 128 and 1024 tokens), in one call of about five minutes:
+#   1. hix-cuda-backend-test, the attention cases only (the tensor-core
+#      prefill kernel and its fallbacks against the cpu backend);
+#   2. PyTorch SDPA prefill of llama-8b and llama-1b (torch_bench.py
+#      --prefill-only: transformers in bf16, 128 and 1024 tokens);
+#   3. hix-bench --prefill-only 1 --prefill-lens 128,1024 for llama-8b and
+#      llama-1b (seeded presets, bf16 weights), protected and plain side by
+#      side, in the fast mode (--act-dtype bf16 --kv-dtype bf16: GEMMs on
+#      bf16 activations, tensor-core attention) and then the exact mode
+#      (f32 activations and caches, the reference arithmetic);
+#   4. llama-8b in the fast mode with HIX_CUDA_TC_ATTENTION=0 (attention on
+#      the cuda-core kernel), plain only: what the tensor cores gained.
+#   tests/gpu/run-prefill-on-device.sh BIN_DIR OUT_DIR
+# BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
+# the machine, tests/gpu/cublas-libdirs.sh); torch_bench.py and shapes.py
+# are read from beside this script. A step starts only while
+# HIX_PREFILL_BUDGET_S (300) is not spent; the fast mode runs before the
+# exact one. HIX_BENCH_REPS (3): hix-bench --reps and torch_bench --reps.
+#
+# Output: OUT_DIR/prefill.json (every run's prefill milliseconds, ours over
+# SDPA per shape, mode, protection and length, met when ours <= SDPA),
+# OUT_DIR/summary.txt (a table), OUT_DIR/machine.txt,
+# OUT_DIR/backend-test.log (its last line the verdict) and
+# OUT_DIR/logs.tar.gz (every step's log and JSON). Exit status 1 if a step
+# failed or was skipped (a missed target is reported, not a failure).
+set -uo pipefail
+
+[ $# -eq 2 ] || { echo "usage: run-prefill-on-device.sh BIN_DIR OUT_DIR" >&2; exit 2; }
+bin=$(cd "$1" 2>/dev/null && pwd) || { echo "no BIN_DIR $1" >&2; exit 2; }
+mkdir -p "$2" || exit 2
+out=$(cd "$2" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+py=${PYTHON:-python3}
+budget=${HIX_PREFILL_BUDGET_S:-300}
+reps=${HIX_BENCH_REPS:-3}
+mkdir -p "$out/logs" "$out/json"
+status="$out/logs/status.tsv"
+: >"$status"
+t0=$SECONDS
+failed=0
+
+say() { echo "[$(date -u +%H:%M:%S) +$((SECONDS - t0))s] $*"; }
+
+# step NAME LIMIT_S CMD...: CMD's output to logs/NAME.log, within the budget.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local elapsed=$((SECONDS - t0))
+  if [ "$elapsed" -ge "$budget" ]; then
+    printf '%s\tskipped\t0\t0\n' "$name" >>"$status"
+    failed=1
+    say "skipped $name (budget of ${budget}s spent)"
+    return 1
+  fi
+  local s0=$SECONDS rc=0
+  { echo "# $*"; timeout --kill-after=10 "$limit" "$@"; } >"$out/logs/$name.log" 2>&1 || rc=$?
+  printf '%s\t%s\t%s\t%s\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo failed)" "$rc" \
+    "$((SECONDS - s0))" >>"$status"
+  if [ "$rc" -ne 0 ]; then
+    failed=1
+    say "FAILED $name (exit $rc)"
+    tail -n 5 "$out/logs/$name.log" | sed 's/^/    | /'
+    return 1
+  fi
+  say "ok $name ($((SECONDS - s0))s)"
+}
+
+# shellcheck source=tests/gpu/cublas-libdirs.sh
+. "$here/cublas-libdirs.sh"
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: ${HIX_COMMIT:-unknown}"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.limit \
+    --format=csv 2>&1
+  "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -n 1
+  echo "LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
+} 2>&1 | tee "$out/machine.txt"
+
+# The attention cases: the decode-step sequence (Heads/InPlace), the
+# tensor-core prefill chunks and the fallbacks.
+step backend-test 150 "$bin/hix-cuda-backend-test" \
+  --gtest_filter='*Attention*' --gtest_output="xml:$out/logs/backend-test.xml"
+cp "$out/logs/backend-test.log" "$out/backend-test.log" 2>/dev/null
+grep -E '^\[  FAILED  \]|^hix-cuda-backend-test: ' "$out/backend-test.log" 2>/dev/null | sort -u | head -n 40
+
+shapes="llama-8b llama-1b"
+for shape in $shapes; do
+  step "sdpa-$shape" 120 "$py" "$here/torch_bench.py" --shape "$shape" --prefill-only \
+    --prefill 128,1024 --reps "$reps" --json "$out/json/sdpa-$shape.json" &&
+    say "  $(grep -E '^torch_bench: ' "$out/logs/sdpa-$shape.log" | tail -n 1)"
+done
+
+# bench SHAPE MODE MODES: one hix-bench --prefill-only run; MODE fast,
+# exact or fast-no-tc (fast with the tensor-core attention off).
+bench() {
+  local shape=$1 mode=$2 modes=$3 dt=f32 tc=1
+  [ "$mode" != exact ] && dt=bf16
+  [ "$mode" = fast-no-tc ] && tc=0
+  step "prefill-$shape-$mode" 150 env HIX_CUDA_TC_ATTENTION="$tc" "$bin/hix-bench" \
+    --model "$shape" --backend cuda --prefill-only 1 --prefill-lens 128,1024 \
+    --act-dtype "$dt" --kv-dtype "$dt" --reps "$reps" --modes "$modes" \
+    --json "$out/json/prefill-$shape-$mode.json" &&
+    say "  $(grep -E '^prefill ' "$out/logs/prefill-$shape-$mode.log" | tr -s ' ' | paste -sd ';')"
+}
+
+for mode in fast exact; do
+  for shape in $shapes; do bench "$shape" "$mode" protected,plain; done
+done
+bench llama-8b fast-no-tc plain
+nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv \
+  >>"$out/machine.txt" 2>&1
+
+"$py" - "$out" <<'PY' || failed=1
+import glob, json, os, sys
+
+out = sys.argv[1]
+steps = {}
+for line in open(os.path.join(out, "logs", "status.tsv")):
+    f = line.rstrip("\n").split("\t")
+    steps[f[0]] = {"status": f[1], "rc": f[2], "seconds": f[3]}
+
+
+def load(path):
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+sdpa = {}
+for path in sorted(glob.glob(os.path.join(out, "json", "sdpa-*.json"))):
+    d = load(path)
+    if d:
+        sdpa[d["shape"]] = d
+runs = []
+for path in sorted(glob.glob(os.path.join(out, "json", "prefill-*.json"))):
+    d = load(path)
+    if not d:
+        continue
+    shape = d["model"]
+    mode = os.path.basename(path)[len("prefill-") + len(shape) + 1:-len(".json")]
+    ref = sdpa.get(shape) or {}
+    for protection, m in d["modes"].items():
+        for p in m["prefill"]:
+            ours = None if p["seconds"] is None else p["seconds"] * 1e3
+            theirs = ref.get(f"prefill_{p['tokens']}_ms")
+            r = {"shape": shape, "mode": mode, "act_dtype": d.get("act_dtype"),
+                 "kv_dtype": d.get("kv_dtype"), "protection": protection,
+                 "tokens": p["tokens"], "ours_ms": ours, "sdpa_ms": theirs}
+            if ours is not None and theirs:
+                r["ours_over_sdpa"] = ours / theirs
+                r["met"] = ours <= theirs
+            runs.append(r)
+res = {"commit": os.environ.get("HIX_COMMIT", "unknown"), "steps": steps,
+       "failed_steps": sorted(n for n, s in steps.items() if s["status"] != "ok"),
+       "target": "prefill ms <= PyTorch SDPA prefill ms (issue 14 target 2)",
+       "sdpa": {k: {x: v.get(x) for x in ("gpu", "torch", "transformers", "attn",
+                                          "prefill_128_ms", "prefill_1024_ms")}
+                for k, v in sdpa.items()},
+       "runs": runs}
+test_log = os.path.join(out, "backend-test.log")
+if os.path.exists(test_log):
+    lines = [l.strip() for l in open(test_log, errors="replace") if l.startswith("hix-cuda-backend-test: ")]
+    res["backend_test"] = lines[-1] if lines else None
+with open(os.path.join(out, "prefill.json"), "w") as fh:
+    json.dump(res, fh, indent=1, sort_keys=True)
+
+fmt = lambda v, f: ("-" if v is None else format(v, f)).rjust(int(f.split(".")[0]))
+rows = [f"commit {res['commit']}; backend test (attention cases): {res.get('backend_test')}",
+        f"failed/skipped steps: {', '.join(res['failed_steps']) or 'none'}", "",
+        f"{'shape':9} {'mode':10} {'act/kv':9} {'protection':10} {'tokens':>6} {'ours ms':>9} "
+        f"{'SDPA ms':>9} {'ours/SDPA':>9} {'target':>7}"]
+order = {"fast": 0, "exact": 1, "fast-no-tc": 2}
+for r in sorted(runs, key=lambda r: (r["shape"], order[r["mode"]], r["protection"], r["tokens"])):
+    verdict = "-" if "met" not in r else ("met" if r["met"] else "missed")
+    rows.append(f"{r['shape']:9} {r['mode']:10} {str(r['act_dtype']) + '/' + str(r['kv_dtype']):9} "
+                f"{r['protection']:10} {r['tokens']:6d} {fmt(r['ours_ms'], '9.2f')} "
+                f"{fmt(r['sdpa_ms'], '9.2f')} {fmt(r.get('ours_over_sdpa'), '9.3f')} {verdict:>7}")
+with open(os.path.join(out, "summary.txt"), "w") as fh:
+    fh.write("\n".join(rows) + "\n")
+PY
+
+tar -czf "$out/logs.tar.gz" -C "$out" logs json || failed=1
+rm -rf "$out/logs" "$out/json"
+echo "==== $out/summary.txt"
+cat "$out/summary.txt" 2>/dev/null
+exit "$failed"
