@@ -293,7 +293,7 @@ DeviceRun run_on_device(const ModelConfig& c, const WeightSource& src, std::uint
   const std::uint64_t tokens_bytes =
       batch == 0 ? tokens_out_bytes(req) : batch_tokens_out_bytes(*plan, req);
   const std::uint64_t logits_bytes =
-      batch == 0 ? logits_out_bytes(*plan) : batch_logits_out_bytes(*plan);
+      batch == 0 ? logits_out_bytes(*plan) : batch_logits_out_bytes(*plan, req);
   req.tokens_gpa = bus.guest_alloc(vgpu::sealed_size(tokens_bytes));
   req.tokens_tensor_id = vgpu::kDeviceTensorBit | 1;
   req.logits_gpa = bus.guest_alloc(vgpu::sealed_size(logits_bytes));
@@ -781,6 +781,13 @@ TEST(BatchedPlan, RefusesEosAndOutOfRangeBatchesAndKeepsTheBatchOnePlan) {
   r.n_new = 4;
   r.tokens_tensor_id = vgpu::kDeviceTensorBit | 1;
   EXPECT_TRUE(build_batch_generate_program(*four, handles, r).ok());
+  r.batch = 5;  // more sequences than the plan has caches for
+  auto five = build_batch_generate_program(*four, handles, r);
+  ASSERT_FALSE(five.ok());
+  EXPECT_NE(five.why().find("plan holds 4"), std::string::npos) << five.why();
+  r.batch = 3;
+  EXPECT_TRUE(build_batch_generate_program(*four, handles, r).ok());
+  r.batch = 0;
   r.eos = 2;
   auto eos = build_batch_generate_program(*four, handles, r);
   ASSERT_FALSE(eos.ok());

@@ -164,8 +164,10 @@ Check check_generate(const Plan& plan, const GenerateRequest& req) {
 // Emits the ops of one model over the buffers of a plan.
 class Emitter {
  public:
-  Emitter(const Plan& plan, std::span<const std::uint32_t> handles)
-      : p_(plan), c_(plan.layout.config), h_(handles) {
+  // `batch`: the sequences of batched ops (0: the plan's).
+  Emitter(const Plan& plan, std::span<const std::uint32_t> handles, std::uint32_t batch = 0)
+      : p_(plan), c_(plan.layout.config), h_(handles),
+        batch_(batch == 0 ? plan.options.batch : batch) {
     for (std::size_t i = 0; i < plan.buffers.size(); ++i) {
       const auto& b = plan.buffers[i];
       switch (b.role) {
@@ -436,7 +438,7 @@ class Emitter {
 
   // ---- Batched decode (spec §6.4.1): B = plan batch sequences ----
 
-  std::uint32_t batch() const { return p_.options.batch; }
+  std::uint32_t batch() const { return batch_; }
 
   // tokens[prompt_len + R0 * B + b]: sequence b's id of step R0.
   hix_vgpu_tref batch_tokens_at_r0(std::uint32_t prompt_len) const {
@@ -535,6 +537,7 @@ class Emitter {
   const Plan& p_;
   const ModelConfig& c_;
   std::span<const std::uint32_t> h_;
+  std::uint32_t batch_;
   std::uint32_t role_[static_cast<std::size_t>(BufferRole::v_cache) + 1] = {};
   std::vector<std::uint32_t> kcache_, vcache_;
 };
@@ -662,12 +665,20 @@ Result<std::vector<std::byte>> build_generate_program(const Plan& plan,
   return bytes;
 }
 
-std::uint64_t batch_tokens_out_bytes(const Plan& plan, const GenerateRequest& r) {
-  return (std::uint64_t{r.prompt_len} + std::uint64_t{r.n_new} * plan.options.batch) * 4;
+namespace {
+
+std::uint32_t sequences(const Plan& plan, const GenerateRequest& r) {
+  return r.batch == 0 ? plan.options.batch : r.batch;
 }
 
-std::uint64_t batch_logits_out_bytes(const Plan& plan) {
-  return std::uint64_t{plan.options.batch} * plan.layout.config.vocab * 4;
+}  // namespace
+
+std::uint64_t batch_tokens_out_bytes(const Plan& plan, const GenerateRequest& r) {
+  return (std::uint64_t{r.prompt_len} + std::uint64_t{r.n_new} * sequences(plan, r)) * 4;
+}
+
+std::uint64_t batch_logits_out_bytes(const Plan& plan, const GenerateRequest& r) {
+  return std::uint64_t{sequences(plan, r)} * plan.layout.config.vocab * 4;
 }
 
 Result<std::vector<std::byte>> build_batch_generate_program(const Plan& plan,
@@ -678,10 +689,14 @@ Result<std::vector<std::byte>> build_batch_generate_program(const Plan& plan,
   if (req.eos) {
     return fail("batch generate: no eos stop (every sequence runs every step)");
   }
-  const Emitter e(plan, handles);
+  const std::uint32_t batch = sequences(plan, req);
+  if (batch > plan.options.batch) {
+    return fail("batch generate: " + std::to_string(batch) + " sequences, the plan holds " +
+                std::to_string(plan.options.batch));
+  }
+  const Emitter e(plan, handles, batch);
   const std::uint32_t tokens = e.handle(BufferRole::tokens);
   const std::uint32_t rows = req.prompt_len;
-  const std::uint32_t batch = plan.options.batch;
   CmdbufBuilder cb;
   cb.fill(tref(tokens, HIX_VGPU_DT_I32), std::uint64_t{batch} * plan.options.max_seq,
           0xFFFFFFFFu);
@@ -732,7 +747,7 @@ Result<std::vector<std::byte>> build_batch_generate_program(const Plan& plan,
                  {.tensor_id = req.tokens_tensor_id, .key_slot = req.key_slot});
     if (req.logits_gpa) {
       cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(logits, HIX_VGPU_DT_F32),
-                   {.gpa = *req.logits_gpa, .bytes = batch_logits_out_bytes(plan)},
+                   {.gpa = *req.logits_gpa, .bytes = batch_logits_out_bytes(plan, req)},
                    {.tensor_id = req.logits_tensor_id, .key_slot = req.key_slot});
     }
   } else {
@@ -740,7 +755,7 @@ Result<std::vector<std::byte>> build_batch_generate_program(const Plan& plan,
            {.gpa = req.tokens_gpa, .bytes = out_bytes});
     if (req.logits_gpa) {
       cb.dma(HIX_VGPU_OP_DMA_OUT, tref(logits, HIX_VGPU_DT_F32),
-             {.gpa = *req.logits_gpa, .bytes = batch_logits_out_bytes(plan)});
+             {.gpa = *req.logits_gpa, .bytes = batch_logits_out_bytes(plan, req)});
     }
   }
   auto bytes = cb.finish();

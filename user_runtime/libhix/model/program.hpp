@@ -105,6 +105,9 @@ struct GenerateRequest {
   std::uint64_t seed = 0;
   // Stop the device loop once this id was produced.
   std::optional<std::int32_t> eos;
+  // build_batch_generate_program: the sequences, 1..plan.options.batch
+  // (0: plan.options.batch). The other programs ignore it.
+  std::uint32_t batch = 0;
 };
 
 std::uint64_t tokens_out_bytes(const GenerateRequest& r);
@@ -134,8 +137,8 @@ Result<std::vector<std::byte>> build_continue_program(const Plan& plan,
                                                       std::span<const std::uint32_t> handles,
                                                       const ContinueRequest& request);
 
-// Batched decode (spec hix-gpu §6.4.1): plan.options.batch sequences of
-// one prompt generated together. One command buffer: prompt in, prefill
+// Batched decode (spec hix-gpu §6.4.1): B = request.batch (or the plan's)
+// sequences of one prompt generated together. One command buffer: prompt in, prefill
 // once at batch 1 into cache 0, the prompt's cache rows copied into caches
 // 1..B-1, the first new token of every sequence from the prompt's last
 // logits, then a LOOP of n_new - 1 decode steps at batch B (ROPE and
@@ -146,7 +149,7 @@ Result<std::vector<std::byte>> build_continue_program(const Plan& plan,
 // B rows per step, so sampled sequences differ. No eos stop (all sequences
 // run every step): eos is refused.
 std::uint64_t batch_tokens_out_bytes(const Plan& plan, const GenerateRequest& r);
-std::uint64_t batch_logits_out_bytes(const Plan& plan);
+std::uint64_t batch_logits_out_bytes(const Plan& plan, const GenerateRequest& r);
 Result<std::vector<std::byte>> build_batch_generate_program(const Plan& plan,
                                                             std::span<const std::uint32_t> handles,
                                                             const GenerateRequest& request);
