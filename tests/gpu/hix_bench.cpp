@@ -102,7 +102,7 @@ struct ModeFigures {
   std::vector<Prefill> prefill;
   double generate_s = 0, prefill16_s = 0, decode_tok_s = 0, decode_steps_s = 0,
          decode_weight_gbps = 0;
-  std::vector<std::int32_t> tokens;  // the decode run's, to compare modes
+  std::vector<std::int32_t> tokens;   // the decode run's, to compare modes
   std::vector<BatchFigures> batches;  // every listed batch, the first as above
   double transfer_s = 0, transfer_gbps = 0;
 };
@@ -572,8 +572,7 @@ int run(int argc, char** argv) {
       ",\n  \"decode_prompt_tokens\": " + std::to_string(kDecodePrompt) +
       ",\n  \"decode_tokens\": " + std::to_string(o.decode_tokens) +
       ",\n  \"batch\": " + std::to_string(o.batches.front()) +
-      ",\n  \"batches\": " + batches_json(o.batches) +
-      ",\n  \"reps\": " + std::to_string(o.reps) +
+      ",\n  \"batches\": " + batches_json(o.batches) + ",\n  \"reps\": " + std::to_string(o.reps) +
       ",\n  \"weight_bytes\": " + std::to_string(weight_bytes) +
       ",\n  \"transfer_bytes\": " + std::to_string(o.transfer_bytes) +
       ",\n  \"load_only\": " + (o.load_only ? "true" : "false") +
@@ -666,9 +665,9 @@ int run(int argc, char** argv) {
   }
   std::fputs(j.c_str(), stdout);
 
-  std::fprintf(stderr, "\nhix-bench %s on %s, %.2f GB of weights, batch %s\n",
-               o.model_name.c_str(), std::string(to_string(o.backend)).c_str(),
-               static_cast<double>(weight_bytes) / 1e9, batches_json(o.batches).c_str());
+  std::fprintf(stderr, "\nhix-bench %s on %s, %.2f GB of weights, batch %s\n", o.model_name.c_str(),
+               std::string(to_string(o.backend)).c_str(), static_cast<double>(weight_bytes) / 1e9,
+               batches_json(o.batches).c_str());
   std::fprintf(stderr, "%-26s", "");
   for (const auto& [m, fm] : figs) std::fprintf(stderr, "%14s", std::string(to_string(m)).c_str());
   std::fprintf(stderr, "\n");

@@ -607,8 +607,8 @@ TEST_P(Ops, BatchedAttentionGivesEachSequenceItsOwnCache) {
   ASSERT_EQ(bus.submit(ctx, b), Status::ok);
   std::vector<double> want;
   for (std::uint32_t s = 0; s < seqs; ++s) {
-    const auto o = ref_attention(q[s], k[s], v[s],
-                                 {.first = hist, .tokens = 1, .hq = hq, .hkv = hkv, .hd = hd}, scale);
+    const auto o = ref_attention(
+        q[s], k[s], v[s], {.first = hist, .tokens = 1, .hq = hq, .hkv = hkv, .hd = hd}, scale);
     want.insert(want.end(), o.begin(), o.end());
   }
   expect_near(get(ho, seqs * qrow), want, tol() * 2);

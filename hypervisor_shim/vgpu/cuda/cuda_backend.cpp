@@ -1076,8 +1076,8 @@ Status CudaBackend::attention_batch(const AttentionArgs& a) {
   auto q_src = staged(a.q, stage_q, q_at);
   if (!q_src) return q_src.status();
   const std::uint64_t kv_count = std::uint64_t{a.tokens} * kv_row;
-  for (const auto& [cache, src, sdt] : {std::tuple{&a.k_cache, *k_src, a.k.dtype},
-                                        std::tuple{&a.v_cache, *v_src, a.v.dtype}}) {
+  for (const auto& [cache, src, sdt] :
+       {std::tuple{&a.k_cache, *k_src, a.k.dtype}, std::tuple{&a.v_cache, *v_src, a.v.dtype}}) {
     HIX_TRY(d.launch(d.k.cache_rows, {grid_for(kv_count, 256)}, 256, 0, d.at(*cache),
                      dt(cache->dtype), src, dt(sdt), a.tokens, kv_row, cache_stride, a.pos,
                      pos_reg(a.pos_reg)));

@@ -1271,8 +1271,8 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
   if (halted(halt)) return;
   pos += reg_value(halt, pos_reg);
   const bool batched = cache_stride != 0;
-  const u64 seq = blockIdx.y;               // batched: the sequence; else 0
-  const u64 cache0 = seq * cache_stride;    // its cache's first element
+  const u64 seq = blockIdx.y;             // batched: the sequence; else 0
+  const u64 cache0 = seq * cache_stride;  // its cache's first element
   extern __shared__ float sm[];
   float* ks = sm;                        // [kAttKeys][hd + 1]
   float* vs = ks + kAttKeys * (hd + 1);  // [kAttKeys][hd]

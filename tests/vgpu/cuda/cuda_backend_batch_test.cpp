@@ -59,9 +59,8 @@ TEST_P(BatchedRope, PutsEverySequenceAtThePositionLikeTheCpu) {
 
 std::string batch_rope_name(const ::testing::TestParamInfo<BatchRopeCase>& param_info) {
   const BatchRopeCase& c = param_info.param;
-  return strf("seqs%u_heads%u_head_dim%u_rot%u_pos%" PRIu64 "_%s_%s%s", c.seqs, c.heads,
-              c.head_dim, c.rot_dim, c.pos, dt_name(c.x_dt), dt_name(c.out_dt),
-              c.llama3 ? "_llama3" : "");
+  return strf("seqs%u_heads%u_head_dim%u_rot%u_pos%" PRIu64 "_%s_%s%s", c.seqs, c.heads, c.head_dim,
+              c.rot_dim, c.pos, dt_name(c.x_dt), dt_name(c.out_dt), c.llama3 ? "_llama3" : "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BatchedRope,
@@ -89,7 +88,8 @@ TEST_P(BatchedAttention, EachSequenceAttendsOverItsOwnCacheLikeTheCpu) {
   const BatchAttnCase& c = GetParam();
   const std::uint32_t max_seq = 320;
   const std::uint32_t hd = c.head_dim;
-  p.begin(strf("seqs=%u q_heads=%u kv_heads=%u head_dim=%u pos=%" PRIu64 " qkv=%s cache=%s out=%s%s",
+  p.begin(strf("seqs=%u q_heads=%u kv_heads=%u head_dim=%u pos=%" PRIu64
+               " qkv=%s cache=%s out=%s%s",
                c.seqs, c.q_heads, c.kv_heads, hd, c.pos, dt_name(c.qkv_dt), dt_name(c.cache_dt),
                dt_name(c.out_is_q ? c.qkv_dt : c.out_dt), c.out_is_q ? " out=q" : ""));
   const auto k_cache = p.alloc(c.cache_dt, cnt(c.seqs, max_seq) * c.kv_heads * hd, Misalign{1});
@@ -105,9 +105,8 @@ TEST_P(BatchedAttention, EachSequenceAttendsOverItsOwnCacheLikeTheCpu) {
   const TensorArg out = c.out_is_q ? q : p.alloc(c.out_dt, q.count, Misalign{3});
   if (!c.out_is_q) p.poison(out);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const AttentionArgs args{out,     q,      k,         v,          k_cache,      v_cache,
-                           c.seqs,  c.q_heads, c.kv_heads, hd,     max_seq,      c.pos,
-                           scale,   std::nullopt, true};
+  const AttentionArgs args{out,        q,  k,       v,     k_cache, v_cache,      c.seqs, c.q_heads,
+                           c.kv_heads, hd, max_seq, c.pos, scale,   std::nullopt, true};
   p.run([&](Backend& b) { return b.attention(args); });
   p.compare(out, float_tol(out.dtype, 2e-5, 1e-5));
   p.compare(k_cache, exact_tol(), "k_cache");
@@ -122,22 +121,21 @@ std::string batch_attention_name(const ::testing::TestParamInfo<BatchAttnCase>& 
               dt_name(c.cache_dt), c.out_is_q ? "on_q" : dt_name(c.out_dt));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, BatchedAttention,
-    ::testing::Values(
-        // Llama 1B's heads at batch 8 and 32; short and long histories (key
-        // splits when the blocks are few).
-        BatchAttnCase{8, 32, 8, 64, 16, F32, F32, F32, false},
-        BatchAttnCase{8, 32, 8, 64, 300, F32, F32, F32, false},
-        BatchAttnCase{32, 32, 8, 64, 200, F32, BF16, F32, false},
-        // Llama 8B's head_dim, bf16 everything; GPT-2's 12 heads without GQA.
-        BatchAttnCase{8, 32, 8, 128, 150, BF16, BF16, BF16, false},
-        BatchAttnCase{32, 12, 12, 64, 40, F32, F32, F32, false},
-        // One sequence; more query heads per kv head than a block's warps.
-        BatchAttnCase{1, 16, 1, 64, 250, F32, F32, F32, false},
-        // out on top of q (staged: q is read before out is written).
-        BatchAttnCase{4, 8, 2, 64, 33, F32, F32, F32, true}),
-    batch_attention_name);
+INSTANTIATE_TEST_SUITE_P(Shapes, BatchedAttention,
+                         ::testing::Values(
+                             // Llama 1B's heads at batch 8 and 32; short and long histories (key
+                             // splits when the blocks are few).
+                             BatchAttnCase{8, 32, 8, 64, 16, F32, F32, F32, false},
+                             BatchAttnCase{8, 32, 8, 64, 300, F32, F32, F32, false},
+                             BatchAttnCase{32, 32, 8, 64, 200, F32, BF16, F32, false},
+                             // Llama 8B's head_dim, bf16 everything; GPT-2's 12 heads without GQA.
+                             BatchAttnCase{8, 32, 8, 128, 150, BF16, BF16, BF16, false},
+                             BatchAttnCase{32, 12, 12, 64, 40, F32, F32, F32, false},
+                             // One sequence; more query heads per kv head than a block's warps.
+                             BatchAttnCase{1, 16, 1, 64, 250, F32, F32, F32, false},
+                             // out on top of q (staged: q is read before out is written).
+                             BatchAttnCase{4, 8, 2, 64, 33, F32, F32, F32, true}),
+                         batch_attention_name);
 
 // ---------------------------------------------------------------- a recorded loop
 

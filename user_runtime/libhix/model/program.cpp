@@ -166,7 +166,9 @@ class Emitter {
  public:
   // `batch`: the sequences of batched ops (0: the plan's).
   Emitter(const Plan& plan, std::span<const std::uint32_t> handles, std::uint32_t batch = 0)
-      : p_(plan), c_(plan.layout.config), h_(handles),
+      : p_(plan),
+        c_(plan.layout.config),
+        h_(handles),
         batch_(batch == 0 ? plan.options.batch : batch) {
     for (std::size_t i = 0; i < plan.buffers.size(); ++i) {
       const auto& b = plan.buffers[i];
@@ -523,7 +525,8 @@ class Emitter {
   void copy_prompt_caches(CmdbufBuilder& cb, std::uint32_t rows) const {
     const std::uint8_t kvt = p_.options.kv_dtype;
     const std::uint64_t kvd = std::uint64_t{c_.kv_heads} * c_.head_dim;
-    const std::uint64_t cache_bytes = std::uint64_t{p_.options.max_seq} * kvd * hix_vgpu_dtype_bytes(kvt);
+    const std::uint64_t cache_bytes =
+        std::uint64_t{p_.options.max_seq} * kvd * hix_vgpu_dtype_bytes(kvt);
     for (std::uint32_t l = 0; l < c_.layers; ++l) {
       for (const std::uint32_t h : {kcache_[l], vcache_[l]}) {
         for (std::uint32_t b = 1; b < batch(); ++b) {
@@ -698,8 +701,7 @@ Result<std::vector<std::byte>> build_batch_generate_program(const Plan& plan,
   const std::uint32_t tokens = e.handle(BufferRole::tokens);
   const std::uint32_t rows = req.prompt_len;
   CmdbufBuilder cb;
-  cb.fill(tref(tokens, HIX_VGPU_DT_I32), std::uint64_t{batch} * plan.options.max_seq,
-          0xFFFFFFFFu);
+  cb.fill(tref(tokens, HIX_VGPU_DT_I32), std::uint64_t{batch} * plan.options.max_seq, 0xFFFFFFFFu);
   const std::uint64_t prompt_bytes = std::uint64_t{rows} * 4;
   if (req.sealed) {
     cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(tokens, HIX_VGPU_DT_I32),
