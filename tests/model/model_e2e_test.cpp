@@ -656,15 +656,21 @@ TEST(TinyModelSample, TopOneIsGreedyAndSeedsRepeat) {
 
 // ---- batched decode (spec hix-gpu §6.4.1) ----------------------------------
 
-// Sequence b of a batched run: the prompt then its id of every step.
-std::vector<std::int32_t> sequence_of(const DeviceRun& run, std::size_t prompt_len,
-                                      std::uint32_t batch, std::uint32_t b) {
-  std::vector<std::int32_t> seq(run.tokens.begin(),
-                                run.tokens.begin() + static_cast<std::ptrdiff_t>(prompt_len));
-  for (std::size_t i = prompt_len + b; i < run.tokens.size(); i += batch) {
-    seq.push_back(run.tokens[i]);
+// Sequence `seq` of a batched run of `batch`: the prompt then its id of
+// every step.
+struct SequenceOf {
+  std::size_t prompt_len;
+  std::uint32_t batch;
+  std::uint32_t seq;
+};
+
+std::vector<std::int32_t> sequence_of(const DeviceRun& run, SequenceOf which) {
+  std::vector<std::int32_t> out(run.tokens.begin(),
+                                run.tokens.begin() + static_cast<std::ptrdiff_t>(which.prompt_len));
+  for (std::size_t i = which.prompt_len + which.seq; i < run.tokens.size(); i += which.batch) {
+    out.push_back(run.tokens[i]);
   }
-  return seq;
+  return out;
 }
 
 struct BatchCase {
@@ -689,7 +695,7 @@ TEST_P(BatchedDecode, GreedySequencesEqualTheBatchOneProgramsTokensAndLogits) {
   ASSERT_EQ(many.tokens.size(), kPrompt.size() + std::size_t{kNew} * k.batch);
   ASSERT_EQ(many.logits.size(), std::size_t{cfg->vocab} * k.batch);
   for (std::uint32_t b = 0; b < k.batch; ++b) {
-    EXPECT_EQ(sequence_of(many, kPrompt.size(), k.batch, b), one.tokens) << "sequence " << b;
+    EXPECT_EQ(sequence_of(many, {kPrompt.size(), k.batch, b}), one.tokens) << "sequence " << b;
     for (std::uint32_t j = 0; j < cfg->vocab; ++j) {
       ASSERT_NEAR(many.logits[std::size_t{b} * cfg->vocab + j], one.logits[j],
                   1e-5 * (1 + std::abs(one.logits[j])))
@@ -716,7 +722,7 @@ TEST_P(BatchedDecode, SampledSequencesDifferAndEachSeesOnlyItsOwnTokens) {
       run_on_device(*cfg, src, HIX_VGPU_DT_F32, kPrompt, kNew, std::nullopt, sampling, k.batch);
   std::set<std::vector<std::int32_t>> distinct;
   for (std::uint32_t b = 0; b < k.batch; ++b) {
-    const auto seq = sequence_of(many, kPrompt.size(), k.batch, b);
+    const auto seq = sequence_of(many, {kPrompt.size(), k.batch, b});
     ASSERT_EQ(seq.size(), kPrompt.size() + kNew);
     distinct.insert(seq);
     for (const auto id : seq) ASSERT_TRUE(id >= 0 && id < static_cast<std::int32_t>(cfg->vocab));

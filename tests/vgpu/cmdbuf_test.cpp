@@ -326,27 +326,30 @@ TEST(CmdbufParse, TheBatchFlagIsDefinedOnlyForRopeAndAttention) {
 // must lie in the buffer, and only one row per sequence must fit max_seq.
 TEST_F(Validation, BatchedAttentionBoundsEveryCacheAndOneRowPerSequence) {
   // 3 sequences of 1 kv head of 2 dims, max_seq 2: 12 floats per cache operand.
-  const auto attention = [&](std::uint32_t flags, std::uint32_t pos, std::uint32_t cache_at) {
+  struct Att {
+    std::uint32_t flags, pos, cache_at;  // cache_at: the caches' first float of a
+  };
+  const auto attention = [&](Att t) {
     return submit_after_fill([&](CmdbufBuilder& cb) {
       hix_vgpu_op_attention r{};
-      r.h.flags = flags;
+      r.h.flags = t.flags;
       r.out = r.q = r.k = r.v = tref(b, HIX_VGPU_DT_F32);
-      r.k_cache = r.v_cache = tref(a, HIX_VGPU_DT_F32, std::uint64_t{cache_at} * 4);
+      r.k_cache = r.v_cache = tref(a, HIX_VGPU_DT_F32, std::uint64_t{t.cache_at} * 4);
       r.tokens = 3;
       r.q_heads = r.kv_heads = 1;
       r.head_dim = 2;
       r.max_seq = 2;
-      r.pos = pos;
+      r.pos = t.pos;
       r.pos_reg = HIX_VGPU_REG_NONE;
       r.scale = 1.0f;
       cb.add(HIX_VGPU_OP_ATTENTION, r);
     });
   };
-  EXPECT_EQ(attention(HIX_VGPU_BATCH, 1, 0), Status::ok) << "p + 1 <= max_seq";
-  EXPECT_EQ(attention(0, 0, 0), Status::index_out_of_range) << "3 tokens past a 2-row cache";
-  EXPECT_EQ(attention(HIX_VGPU_BATCH, 2, 0), Status::index_out_of_range) << "p + 1 > max_seq";
-  EXPECT_EQ(attention(HIX_VGPU_BATCH, 0, 5), Status::out_of_bounds) << "12 floats from a[5]";
-  EXPECT_EQ(attention(0, 0, 5), Status::index_out_of_range)
+  EXPECT_EQ(attention({HIX_VGPU_BATCH, 1, 0}), Status::ok) << "p + 1 <= max_seq";
+  EXPECT_EQ(attention({0, 0, 0}), Status::index_out_of_range) << "3 tokens past a 2-row cache";
+  EXPECT_EQ(attention({HIX_VGPU_BATCH, 2, 0}), Status::index_out_of_range) << "p + 1 > max_seq";
+  EXPECT_EQ(attention({HIX_VGPU_BATCH, 0, 5}), Status::out_of_bounds) << "12 floats from a[5]";
+  EXPECT_EQ(attention({0, 0, 5}), Status::index_out_of_range)
       << "without the flag the same caches are one 2-row cache, inside the buffer";
   // B caches of max_seq x head_dim elements overflow 64 bits: a shape error
   // with the flag; without it each operand is merely larger than its buffer.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <span>
 
 #include "fake_bus.hpp"
 
@@ -534,7 +535,8 @@ TEST_P(Ops, BatchedRopePutsEverySequenceAtTheSamePosition) {
   std::vector<double> want;
   const std::size_t row = heads * hd;
   for (std::uint32_t s = 0; s < seqs; ++s) {
-    const std::vector<float> one(x.begin() + s * row, x.begin() + (s + 1) * row);
+    const auto row_s = std::span<const float>(x).subspan(s * row, row);
+    const std::vector<float> one(row_s.begin(), row_s.end());
     const auto r1 = rotated(one, {.tokens = 1, .heads = heads, .hd = hd, .pos = pos}, inv_freq);
     want.insert(want.end(), r1.begin(), r1.end());
   }
