@@ -3,7 +3,7 @@
 # about five minutes on one H200: the cuda backend's batch cases (ROPE and
 # ATTENTION with BATCH, a recorded batched loop with MATMUL at m = 8 and 32),
 # then for llama-1b, llama-8b and gpt2-small (seeded presets, bf16 weights,
-# f32 activations and KV caches, 16-token prompt, 64 steps, max_seq 256):
+# f32 activations and KV caches, 16-token prompt, 64 new tokens a sequence, max_seq 256):
 # hix-bench --decode-only 1 --batch 1,8,32 (protected and plain side by
 # side, every batch on one load) and the PyTorch CUDA-graph anchor at the
 # same batches (graph_anchor.py --shape S --batch 1,8,32), and a table of
