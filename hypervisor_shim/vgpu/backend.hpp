@@ -105,6 +105,9 @@ struct RopeArgs {
   float theta;
   Llama3Rope llama3{};
   std::optional<std::uint8_t> pos_reg{};
+  // HIX_VGPU_BATCH (spec §6.4.1): every row at pos, `tokens` counting
+  // sequences.
+  bool batch = false;
 };
 
 struct AttentionArgs {
@@ -113,6 +116,9 @@ struct AttentionArgs {
   std::uint64_t pos;
   float scale;
   std::optional<std::uint8_t> pos_reg{};
+  // HIX_VGPU_BATCH (spec §6.4.1): `tokens` sequences, one query row each,
+  // all at pos; the caches hold `tokens` caches of max_seq rows back to back.
+  bool batch = false;
 };
 
 struct SampleArgs {

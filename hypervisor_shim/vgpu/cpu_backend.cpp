@@ -261,7 +261,7 @@ Status CpuBackend::rope(const RopeArgs& a) {
   auto x = load(a.x);
   const std::size_t half = a.rot_dim / 2;
   for (std::size_t t = 0; t < a.tokens; ++t) {
-    const double p = static_cast<double>(a.pos + t);
+    const double p = static_cast<double>(a.batch ? a.pos : a.pos + t);
     for (std::size_t i = 0; i < half; ++i) {
       const double inv_freq = llama3_inv_freq(
           std::pow(static_cast<double>(a.theta), -2.0 * static_cast<double>(i) / a.rot_dim),
@@ -283,6 +283,7 @@ Status CpuBackend::rope(const RopeArgs& a) {
 }
 
 Status CpuBackend::attention(const AttentionArgs& a) {
+  if (a.batch) return attention_batch(a);
   const std::size_t hd = a.head_dim;
   const std::size_t kv_row = std::size_t{a.kv_heads} * hd;
   const auto q = load(a.q);
@@ -312,6 +313,52 @@ Status CpuBackend::attention(const AttentionArgs& a) {
       softmax_row(std::span<float>(w).subspan(0, last + 1));
       float* o = &out[(t * a.q_heads + h) * hd];
       for (std::size_t j = 0; j <= last; ++j) {
+        const float* vv = &vc[j * kv_row + g * hd];
+        for (std::size_t d = 0; d < hd; ++d) o[d] += w[j] * vv[d];
+      }
+    }
+  }
+  store(a.out, 0, out);
+  return Status::ok;
+}
+
+// Spec §6.4.1: sequence b is token b of q, k, v and has cache b; each is
+// one token at position pos of its own cache, computed as above.
+Status CpuBackend::attention_batch(const AttentionArgs& a) {
+  const std::size_t hd = a.head_dim;
+  const std::size_t kv_row = std::size_t{a.kv_heads} * hd;
+  const std::size_t q_row = std::size_t{a.q_heads} * hd;
+  const std::size_t cache = std::size_t{a.max_seq} * kv_row;
+  const auto q = load(a.q);
+  const auto k = load(a.k);
+  const auto v = load(a.v);
+  for (std::size_t b = 0; b < a.tokens; ++b) {
+    store(a.k_cache, b * cache + a.pos * kv_row,
+          std::span<const float>(k).subspan(b * kv_row, kv_row));
+    store(a.v_cache, b * cache + a.pos * kv_row,
+          std::span<const float>(v).subspan(b * kv_row, kv_row));
+  }
+  const std::size_t seen = a.pos + 1;
+  const std::size_t group = a.q_heads / a.kv_heads;
+  std::vector<float> out(std::size_t{a.tokens} * q_row, 0.0f);
+  std::vector<float> kc(seen * kv_row);
+  std::vector<float> vc(seen * kv_row);
+  std::vector<float> w(seen);
+  for (std::size_t b = 0; b < a.tokens; ++b) {
+    load(a.k_cache, b * cache, kc);
+    load(a.v_cache, b * cache, vc);
+    for (std::size_t h = 0; h < a.q_heads; ++h) {
+      const std::size_t g = h / group;
+      const float* qv = &q[b * q_row + h * hd];
+      for (std::size_t j = 0; j < seen; ++j) {
+        const float* kv = &kc[j * kv_row + g * hd];
+        float dot = 0.0f;
+        for (std::size_t d = 0; d < hd; ++d) dot += qv[d] * kv[d];
+        w[j] = dot * a.scale;
+      }
+      softmax_row(w);
+      float* o = &out[b * q_row + h * hd];
+      for (std::size_t j = 0; j < seen; ++j) {
         const float* vv = &vc[j * kv_row + g * hd];
         for (std::size_t d = 0; d < hd; ++d) o[d] += w[j] * vv[d];
       }

@@ -45,6 +45,8 @@ class CpuBackend final : public Backend {
 
  private:
   CpuBackend(std::byte* base, std::uint64_t size) : base_(base), size_(size) {}
+  // ATTENTION with HIX_VGPU_BATCH (spec §6.4.1).
+  Status attention_batch(const AttentionArgs& a);
   // Elements [first, first+out.size()) of t, widened to f32.
   void load(const TensorArg& t, std::uint64_t first, std::span<float> out) const;
   std::vector<float> load(const TensorArg& t) const;

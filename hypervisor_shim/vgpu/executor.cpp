@@ -42,6 +42,12 @@ Result<std::uint64_t> element_count(const Operand& o, std::span<const std::byte>
     if (bytes == 0 || bytes % es != 0) return Status::bad_shape;
     return bytes / es;
   }
+  if (o.batched_by.size != 0 &&
+      (load_record<hix_vgpu_op_header>(rec, 0).flags & HIX_VGPU_BATCH) != 0) {
+    // One [dims] tensor per sequence (spec §6.4.1).
+    return elements({field_value(rec, o.batched_by), field_value(rec, o.dims[0]),
+                     field_value(rec, o.dims[1]), field_value(rec, o.dims[2])});
+  }
   switch (dim_count(o)) {
     case 0:
       return std::uint64_t{1};
@@ -53,6 +59,10 @@ Result<std::uint64_t> element_count(const Operand& o, std::span<const std::byte>
       return elements(
           {field_value(rec, o.dims[0]), field_value(rec, o.dims[1]), field_value(rec, o.dims[2])});
   }
+}
+
+bool batched(std::span<const std::byte> rec) {
+  return (load_record<hix_vgpu_op_header>(rec, 0).flags & HIX_VGPU_BATCH) != 0;
 }
 
 // ROPE's and ROPE_LLAMA3's rot_dim: even, 2..head_dim.
@@ -413,12 +423,13 @@ Status Executor::rope(Mode m, const OpDesc& /*d*/, std::span<const std::byte> re
   const auto r = load_record<hix_vgpu_op_rope>(rec, 0);
   HIX_ASSIGN(pos, position(r.pos, r.pos_reg));
   if (m == Mode::validate) return Status::ok;
+  const bool batch = batched(rec);
   if (moves(r.pos_reg)) {
     return env_.backend.rope(RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, r.pos,
-                                      r.theta, Llama3Rope{}, r.pos_reg});
+                                      r.theta, Llama3Rope{}, r.pos_reg, batch});
   }
-  return env_.backend.rope(
-      RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos, r.theta});
+  return env_.backend.rope(RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos,
+                                    r.theta, Llama3Rope{}, std::nullopt, batch});
 }
 
 Status Executor::rope_llama3(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
@@ -431,28 +442,31 @@ Status Executor::rope_llama3(Mode m, const OpDesc& /*d*/, std::span<const std::b
   HIX_ASSIGN(pos, position(r.pos, r.pos_reg));
   if (m == Mode::validate) return Status::ok;
   const Llama3Rope scaling{r.factor, r.low_freq_factor, r.high_freq_factor, r.original_max_pos};
+  const bool batch = batched(rec);
   if (moves(r.pos_reg)) {
     return env_.backend.rope(RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, r.pos,
-                                      r.theta, scaling, r.pos_reg});
+                                      r.theta, scaling, r.pos_reg, batch});
   }
-  return env_.backend.rope(
-      RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos, r.theta, scaling});
+  return env_.backend.rope(RopeArgs{*t[0], *t[1], r.tokens, r.heads, r.head_dim, r.rot_dim, pos,
+                                    r.theta, scaling, std::nullopt, batch});
 }
 
 Status Executor::attention(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,
                            const Operands& t) {
   const auto r = load_record<hix_vgpu_op_attention>(rec, 0);
   HIX_ASSIGN(pos, position(r.pos, r.pos_reg));
-  if (pos + r.tokens > r.max_seq) return Status::index_out_of_range;
+  // Batched: every sequence writes one row, at p (spec §6.4.1).
+  const bool batch = batched(rec);
+  if (pos + (batch ? 1 : r.tokens) > r.max_seq) return Status::index_out_of_range;
   if (m == Mode::validate) return Status::ok;
   if (moves(r.pos_reg)) {
     return env_.backend.attention(AttentionArgs{*t[0], *t[1], *t[2], *t[3], *t[4], *t[5], r.tokens,
                                                 r.q_heads, r.kv_heads, r.head_dim, r.max_seq, r.pos,
-                                                r.scale, r.pos_reg});
+                                                r.scale, r.pos_reg, batch});
   }
   return env_.backend.attention(AttentionArgs{*t[0], *t[1], *t[2], *t[3], *t[4], *t[5], r.tokens,
                                               r.q_heads, r.kv_heads, r.head_dim, r.max_seq, pos,
-                                              r.scale});
+                                              r.scale, std::nullopt, batch});
 }
 
 Status Executor::sample(Mode m, const OpDesc& /*d*/, std::span<const std::byte> rec,

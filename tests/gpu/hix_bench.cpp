@@ -6,7 +6,7 @@
 //      [--modes protected,plain] [--max-seq 2048] [--prefill-lens 128,1024]
 //      [--weights-dtype bf16|f32] [--act-dtype f32|bf16] [--kv-dtype f32|bf16]
 //      [--seed 1] [--transfer-mib 1024] [--load-only 1] [--decode-only 1]
-//      [--prefill-only 1]
+//      [--prefill-only 1] [--batch 1,8,32]
 // Each mode gets its own session on the same backend and runs the same
 // programs; only the DMA ops (sealed or plain) and ring authentication
 // differ. Seals are made on the host before any timer starts.
@@ -33,6 +33,16 @@
 // activations and KV caches (f32, the default, is the exact reference
 // mode; bf16 both is the fast mode: tensor-core attention and GEMMs with no
 // conversion, docs/performance.md "Prefill on tensor cores").
+// each mode's decode tokens are in the JSON. --batch N[,N...]: decode N
+// sequences of the prompt together (the batched program, spec hix-gpu
+// §6.4.1; 1: the batch-1 program), each listed batch on the same load (the
+// plan holds caches for the largest): tokens/s = N x steps/s, where steps/s
+// = (decode tokens - 1) / (generate - prefill); the weights' bandwidth
+// counts one read of the weights per step. A batched generate also copies
+// the prompt's cache rows into the other N - 1 caches (the batch-1 prefill
+// program is what is subtracted), so its rate is a little below the loop's
+// own. The first listed batch gives the flat figures ("decode", "summary").
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -73,6 +83,7 @@ struct Options {
   bool load_only = false;
   bool decode_only = false;
   bool prefill_only = false;
+  std::vector<std::uint32_t> batches = {1};  // sequences decoded together, per run
 };
 
 // One load per mode and no one-by-one load: the sweeps' runs.
@@ -86,6 +97,7 @@ hix::model::RuntimeOptions runtime_options(const Options& o) {
   ro.weight_dtype = o.weight_dtype;
   ro.act_dtype = o.act_dtype;
   ro.kv_dtype = o.kv_dtype;
+  ro.batch = *std::max_element(o.batches.begin(), o.batches.end());
   return ro;
 }
 
@@ -96,6 +108,13 @@ const char* dtype_name(std::uint8_t dt) {
 struct Prefill {
   std::uint32_t tokens = 0;
   std::optional<double> seconds;  // absent: does not fit max_seq
+};
+
+// Decode at one batch.
+struct BatchFigures {
+  std::uint32_t batch = 1;
+  double generate_s = 0, tok_s = 0, steps_s = 0, weight_gbps = 0;
+  std::vector<std::int32_t> tokens;  // the prompt then [step][sequence]
 };
 
 struct ModeFigures {
@@ -110,8 +129,10 @@ struct ModeFigures {
   // the loads with runs, and again after those one by one).
   std::optional<std::uint64_t> vram_digest, vram_digest_one_by_one;
   std::vector<Prefill> prefill;
-  double generate_s = 0, prefill16_s = 0, decode_tok_s = 0, decode_weight_gbps = 0;
-  std::vector<std::int32_t> tokens;  // the decode run's, to compare modes
+  double generate_s = 0, prefill16_s = 0, decode_tok_s = 0, decode_steps_s = 0,
+         decode_weight_gbps = 0;
+  std::vector<std::int32_t> tokens;   // the decode run's, to compare modes
+  std::vector<BatchFigures> batches;  // every listed batch, the first as above
   double transfer_s = 0, transfer_gbps = 0;
 };
 
@@ -145,11 +166,12 @@ std::vector<std::int32_t> make_prompt(PromptShape shape) {
 // mode needs a fresh output tensor id per run; plain rebuilds the same
 // bytes), after one untimed run. Building is not timed.
 Result<double> time_job(ModelRunner& r, const StagedTensor& prompt, std::uint32_t n_new,
-                        bool prefill_only, int reps, std::vector<std::int32_t>* tokens) {
+                        bool prefill_only, int reps, std::vector<std::int32_t>* tokens,
+                        std::uint32_t batch = 1) {
   std::vector<double> t;
   for (int i = 0; i < reps + 1; ++i) {
     const std::uint64_t mark = r.session().guest_mark();
-    auto job = r.build(prompt, n_new, false, prefill_only);
+    auto job = r.build(prompt, n_new, false, prefill_only, batch);
     if (!job) return job.error();
     double s = 0;
     const Status st = r.run(*job, &s);
@@ -303,14 +325,26 @@ Result<ModeFigures> run_mode(const Options& o, const ModelSource& src, Mode mode
   if (!prompt) return prompt.error();
   auto p16 = time_job(r, *prompt, 1, true, o.reps, nullptr);
   if (!p16) return p16.error();
-  auto gen = time_job(r, *prompt, o.decode_tokens, false, o.reps, &f.tokens);
-  if (!gen) return gen.error();
   f.prefill16_s = *p16;
-  f.generate_s = *gen;
-  if (o.decode_tokens > 1 && f.generate_s > f.prefill16_s) {
-    f.decode_tok_s = (o.decode_tokens - 1) / (f.generate_s - f.prefill16_s);
-    f.decode_weight_gbps = static_cast<double>(weight_bytes) * f.decode_tok_s / 1e9;
+  for (const std::uint32_t batch : o.batches) {
+    BatchFigures b;
+    b.batch = batch;
+    auto gen = time_job(r, *prompt, o.decode_tokens, false, o.reps, &b.tokens, batch);
+    if (!gen) return hix::model::fail("batch " + std::to_string(batch) + ": " + gen.why());
+    b.generate_s = *gen;
+    if (o.decode_tokens > 1 && b.generate_s > f.prefill16_s) {
+      b.steps_s = (o.decode_tokens - 1) / (b.generate_s - f.prefill16_s);
+      b.tok_s = batch * b.steps_s;
+      b.weight_gbps = static_cast<double>(weight_bytes) * b.steps_s / 1e9;
+    }
+    f.batches.push_back(std::move(b));
   }
+  const BatchFigures& first = f.batches.front();
+  f.generate_s = first.generate_s;
+  f.decode_tok_s = first.tok_s;
+  f.decode_steps_s = first.steps_s;
+  f.decode_weight_gbps = first.weight_gbps;
+  f.tokens = first.tokens;
   // VRAM and guest RAM back before the transfer session takes its own.
   runner->reset();
   session->reset();
@@ -333,6 +367,25 @@ std::string tokens_json(const std::vector<std::int32_t>& t) {
   return s + "]";
 }
 
+std::string batches_json(const std::vector<std::uint32_t>& b) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < b.size(); ++i) s += (i != 0 ? ", " : "") + std::to_string(b[i]);
+  return s + "]";
+}
+
+std::string decode_batches_json(const std::vector<BatchFigures>& runs) {
+  std::string s;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const BatchFigures& b = runs[i];
+    s += std::string(i != 0 ? ", " : "") + "{\"batch\": " + std::to_string(b.batch) +
+         ", \"generate_s\": " + num(b.generate_s) + ", \"tokens_per_s\": " + num(b.tok_s) +
+         ", \"steps_per_s\": " + num(b.steps_s) +
+         ", \"weight_bandwidth_gbps\": " + num(b.weight_gbps) +
+         ", \"tokens\": " + tokens_json(b.tokens) + "}";
+  }
+  return s;
+}
+
 std::string ratio_json(const char* name, std::optional<double> value, double target,
                        const char* what) {
   std::string s = std::string("    \"") + name +
@@ -350,7 +403,7 @@ int usage(const char* argv0) {
                "          [--max-seq N] [--prefill-lens 128,1024] [--weights-dtype bf16|f32]\n"
                "          [--act-dtype f32|bf16] [--kv-dtype f32|bf16] [--seed S]\n"
                "          [--transfer-mib M] [--load-only 0|1] [--decode-only 0|1]\n"
-               "          [--prefill-only 0|1]\n",
+               "          [--prefill-only 0|1] [--batch N[,N...]]\n",
                argv0);
   return 2;
 }
@@ -402,6 +455,13 @@ bool parse_options(int argc, char** argv, Options& o) {
       if (v != "bf16" && v != "f32") return false;
       (a == "--act-dtype" ? o.act_dtype : o.kv_dtype) =
           v == "bf16" ? HIX_VGPU_DT_BF16 : HIX_VGPU_DT_F32;
+    } else if (a == "--batch") {
+      if (!parse_list(v, list) || list.empty()) return false;
+      o.batches.clear();
+      for (const auto x : list) {
+        if (x < 1 || x > 64) return false;
+        o.batches.push_back(static_cast<std::uint32_t>(x));
+      }
     } else if (a == "--weights-dtype") {
       if (v != "bf16" && v != "f32") return false;
       o.weight_dtype = v == "bf16" ? HIX_VGPU_DT_BF16 : HIX_VGPU_DT_F32;
@@ -527,7 +587,10 @@ int run(int argc, char** argv) {
     if (!o.load_only && !one_load(o)) {
       transfer_ratio = prot->transfer_gbps / plain->transfer_gbps;
     }
-    tokens_match = prot->tokens == plain->tokens;
+    tokens_match = prot->batches.size() == plain->batches.size();
+    for (std::size_t i = 0; *tokens_match && i < prot->batches.size(); ++i) {
+      tokens_match = prot->batches[i].tokens == plain->batches[i].tokens;
+    }
   }
   const ModeFigures* headline = prot != nullptr ? prot : plain;
   if (d2d && headline != nullptr && headline->decode_weight_gbps > 0) {
@@ -543,7 +606,8 @@ int run(int argc, char** argv) {
       "\",\n  \"max_seq\": " + std::to_string(o.max_seq) +
       ",\n  \"decode_prompt_tokens\": " + std::to_string(kDecodePrompt) +
       ",\n  \"decode_tokens\": " + std::to_string(o.decode_tokens) +
-      ",\n  \"reps\": " + std::to_string(o.reps) +
+      ",\n  \"batch\": " + std::to_string(o.batches.front()) +
+      ",\n  \"batches\": " + batches_json(o.batches) + ",\n  \"reps\": " + std::to_string(o.reps) +
       ",\n  \"weight_bytes\": " + std::to_string(weight_bytes) +
       ",\n  \"transfer_bytes\": " + std::to_string(o.transfer_bytes) +
       ",\n  \"load_only\": " + (o.load_only ? "true" : "false") +
@@ -568,8 +632,11 @@ int run(int argc, char** argv) {
     }
     j += "],\n      \"decode\": {\"generate_s\": " + num(f.generate_s) +
          ", \"prefill16_s\": " + num(f.prefill16_s) + ", \"tokens_per_s\": " + num(f.decode_tok_s) +
+         ", \"steps_per_s\": " + num(f.decode_steps_s) +
+         ", \"batch\": " + std::to_string(o.batches.front()) +
          ", \"weight_bandwidth_gbps\": " + num(f.decode_weight_gbps) +
-         ", \"tokens\": " + tokens_json(f.tokens) + "},\n" + "      \"transfer\": {\"op\": \"" +
+         ", \"tokens\": " + tokens_json(f.tokens) + "},\n      \"decode_batches\": [" +
+         decode_batches_json(f.batches) + "],\n" + "      \"transfer\": {\"op\": \"" +
          (m == Mode::protected_mode ? "DMA_IN_DECRYPT" : "DMA_IN") +
          "\", \"seconds\": " + num(f.transfer_s) + ", \"gbps\": " + num(f.transfer_gbps) + "}}";
     first = false;
@@ -587,6 +654,10 @@ int run(int argc, char** argv) {
     put(p + "load_gbps", fm.load_gbps);
     if (fm.load_one_by_one_gbps) put(p + "load_one_by_one_gbps", fm.load_one_by_one_gbps);
     put(p + "decode_tok_s", fm.decode_tok_s);
+    put(p + "decode_steps_s", fm.decode_steps_s);
+    for (const BatchFigures& b : fm.batches) {
+      put(p + "batch_" + std::to_string(b.batch) + "_tok_s", b.tok_s);
+    }
     put(p + "decode_weight_gbps", fm.decode_weight_gbps);
     put(p + "h2d_gbps", fm.transfer_gbps);
     for (const Prefill& pf : fm.prefill) {
@@ -630,8 +701,9 @@ int run(int argc, char** argv) {
   }
   std::fputs(j.c_str(), stdout);
 
-  std::fprintf(stderr, "\nhix-bench %s on %s, %.2f GB of weights\n", o.model_name.c_str(),
-               std::string(to_string(o.backend)).c_str(), static_cast<double>(weight_bytes) / 1e9);
+  std::fprintf(stderr, "\nhix-bench %s on %s, %.2f GB of weights, batch %s\n", o.model_name.c_str(),
+               std::string(to_string(o.backend)).c_str(), static_cast<double>(weight_bytes) / 1e9,
+               batches_json(o.batches).c_str());
   std::fprintf(stderr, "%-26s", "");
   for (const auto& [m, fm] : figs) std::fprintf(stderr, "%14s", std::string(to_string(m)).c_str());
   std::fprintf(stderr, "\n");
@@ -657,6 +729,14 @@ int run(int argc, char** argv) {
     row(name.c_str(), [i](const ModeFigures& x) { return x.prefill[i].seconds; });
   }
   row("decode tok/s", [](const ModeFigures& x) { return std::optional<double>(x.decode_tok_s); });
+  row("decode steps/s",
+      [](const ModeFigures& x) { return std::optional<double>(x.decode_steps_s); });
+  for (std::size_t i = 0; o.batches.size() > 1 && i < o.batches.size(); ++i) {
+    const std::string name = "decode tok/s, batch " + std::to_string(o.batches[i]);
+    row(name.c_str(), [i](const ModeFigures& x) {
+      return i < x.batches.size() ? std::optional<double>(x.batches[i].tok_s) : std::nullopt;
+    });
+  }
   row("decode weight GB/s",
       [](const ModeFigures& x) { return std::optional<double>(x.decode_weight_gbps); });
   row("H2D into VRAM GB/s",

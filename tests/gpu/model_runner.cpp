@@ -48,7 +48,14 @@ std::uint64_t guest_ram_for(const model::Plan& plan, bool sealed) {
   }
   // Ring, command area, prompts and outputs (tokens, logits) of many runs.
   const std::uint64_t vocab = plan.layout.config.vocab;
-  return staged + (16ull << 20) + 64 * vgpu::sealed_size(vocab * 4 + 64);
+  // A batched plan's outputs (tokens [B, max_seq] at most, logits [B, vocab])
+  // of a few runs at once.
+  const std::uint64_t batch = plan.options.batch;
+  const std::uint64_t batched =
+      batch == 1 ? 0
+                 : 4 * (vgpu::sealed_size(batch * vocab * 4 + 64) +
+                        vgpu::sealed_size(batch * plan.options.max_seq * 4 + 64));
+  return staged + (16ull << 20) + 64 * vgpu::sealed_size(vocab * 4 + 64) + batched;
 }
 
 model::Result<std::unique_ptr<ModelRunner>> ModelRunner::prepare(
@@ -114,7 +121,8 @@ model::Result<StagedTensor> ModelRunner::stage_prompt(std::span<const std::int32
 }
 
 model::Result<GenerateJob> ModelRunner::build(const StagedTensor& prompt, std::uint32_t n_new,
-                                              bool want_logits, bool prefill_only) {
+                                              bool want_logits, bool prefill_only,
+                                              std::uint32_t batch) {
   model::GenerateRequest req;
   req.prompt_len = static_cast<std::uint32_t>(prompt.bytes / 4);
   req.n_new = prefill_only ? 1 : n_new;
@@ -122,20 +130,27 @@ model::Result<GenerateJob> ModelRunner::build(const StagedTensor& prompt, std::u
   req.key_slot = GpuSession::kKeySlot;
   req.prompt_gpa = prompt.gpa;
   req.prompt_tensor_id = prompt.tensor_id;
+  // Several sequences decode together (spec hix-gpu §6.4.1); the prefill
+  // program is the batch-1 one.
+  const bool batched = batch > 1 && !prefill_only;
+  req.batch = batch;
   GenerateJob job;
-  auto tokens = session_.prepare_out(model::tokens_out_bytes(req));
+  auto tokens = session_.prepare_out(batched ? model::batch_tokens_out_bytes(plan_, req)
+                                             : model::tokens_out_bytes(req));
   if (!tokens) return device_error("guest memory for tokens", tokens.status());
   job.tokens = *tokens;
   req.tokens_gpa = tokens->gpa;
   req.tokens_tensor_id = tokens->tensor_id;
   if (want_logits) {
-    auto logits = session_.prepare_out(model::logits_out_bytes(plan_));
+    auto logits = session_.prepare_out(batched ? model::batch_logits_out_bytes(plan_, req)
+                                               : model::logits_out_bytes(plan_));
     if (!logits) return device_error("guest memory for logits", logits.status());
     job.logits = *logits;
     req.logits_gpa = logits->gpa;
     req.logits_tensor_id = logits->tensor_id;
   }
   auto prog = prefill_only ? model::build_prefill_program(plan_, handles_, req)
+              : batched    ? model::build_batch_generate_program(plan_, handles_, req)
                            : model::build_generate_program(plan_, handles_, req);
   if (!prog) return model::fail("generate program: " + prog.why());
   job.program = std::move(*prog);

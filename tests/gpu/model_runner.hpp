@@ -64,9 +64,13 @@ class ModelRunner {
   // Stages a prompt (sealed in protected mode) for generate jobs.
   model::Result<StagedTensor> stage_prompt(std::span<const std::int32_t> prompt);
   // Builds a job: prompt_len = prompt.bytes / 4; n_new tokens (prefill_only:
-  // the prefill program, one token). Output room is taken from guest memory.
+  // the prefill program, one token). batch > 1 (at most the plan's
+  // options.batch): the batched program (n_new tokens per sequence; tokens
+  // out: the prompt then [step][sequence]). Output room is taken from guest
+  // memory.
   model::Result<GenerateJob> build(const StagedTensor& prompt, std::uint32_t n_new,
-                                   bool want_logits, bool prefill_only = false);
+                                   bool want_logits, bool prefill_only = false,
+                                   std::uint32_t batch = 1);
   // Submits a job; `seconds`: submit to completion.
   Status run(const GenerateJob& job, double* seconds = nullptr);
   model::Result<Generation> read(const GenerateJob& job);

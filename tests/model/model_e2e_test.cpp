@@ -241,11 +241,16 @@ constexpr std::uint32_t kMaxSeq = 32;
 DeviceRun run_on_device(const ModelConfig& c, const WeightSource& src, std::uint8_t wdt,
                         const std::vector<std::int32_t>& prompt, std::uint32_t n_new,
                         std::optional<std::int32_t> eos = std::nullopt,
-                        const std::function<void(GenerateRequest&)>& tweak = {}) {
+                        const std::function<void(GenerateRequest&)>& tweak = {},
+                        std::uint32_t batch = 0) {
+  // batch 0: the batch-1 generate program on a batch-1 plan; else the
+  // batched program (tokens: the prompt then [step][sequence]; logits
+  // [batch, vocab]).
   DeviceRun out;
   RuntimeOptions opt;
   opt.max_seq = std::min(kMaxSeq, max_context(c));
   opt.weight_dtype = wdt;
+  opt.batch = std::max(batch, 1u);
   auto plan = make_plan(c, opt);
   EXPECT_TRUE(plan.ok()) << plan.why();
   if (!plan) return out;
@@ -285,29 +290,33 @@ DeviceRun run_on_device(const ModelConfig& c, const WeightSource& src, std::uint
   req.n_new = n_new;
   req.prompt_gpa = seal(std::as_bytes(std::span(prompt)), 1);
   req.prompt_tensor_id = 1;
-  req.tokens_gpa = bus.guest_alloc(vgpu::sealed_size(tokens_out_bytes(req)));
+  const std::uint64_t tokens_bytes =
+      batch == 0 ? tokens_out_bytes(req) : batch_tokens_out_bytes(*plan, req);
+  const std::uint64_t logits_bytes =
+      batch == 0 ? logits_out_bytes(*plan) : batch_logits_out_bytes(*plan, req);
+  req.tokens_gpa = bus.guest_alloc(vgpu::sealed_size(tokens_bytes));
   req.tokens_tensor_id = vgpu::kDeviceTensorBit | 1;
-  req.logits_gpa = bus.guest_alloc(vgpu::sealed_size(logits_out_bytes(*plan)));
+  req.logits_gpa = bus.guest_alloc(vgpu::sealed_size(logits_bytes));
   req.logits_tensor_id = vgpu::kDeviceTensorBit | 2;
   req.eos = eos;
   if (tweak) tweak(req);
-  auto gen = build_generate_program(*plan, handles, req);
+  auto gen = batch == 0 ? build_generate_program(*plan, handles, req)
+                        : build_batch_generate_program(*plan, handles, req);
   EXPECT_TRUE(gen.ok()) << gen.why();
   if (!gen) return out;
   const auto st = bus.submit(ctx, *gen);
   EXPECT_EQ(st, vgpu::Status::ok) << vgpu::to_string(st) << " at op "
                                   << (bus.reg(vgpu::test::Reg32::last_error) >> 16);
-  out.tokens.resize(prompt.size() + n_new);
+  out.tokens.resize(tokens_bytes / 4);
   EXPECT_EQ(vgpu::open_tensor(std::as_writable_bytes(std::span(out.tokens)),
-                              bus.guest(req.tokens_gpa, vgpu::sealed_size(tokens_out_bytes(req))),
+                              bus.guest(req.tokens_gpa, vgpu::sealed_size(tokens_bytes)),
                               vgpu::SealParams{0, req.tokens_tensor_id}, session),
             vgpu::Status::ok);
-  out.logits.resize(c.vocab);
-  EXPECT_EQ(
-      vgpu::open_tensor(std::as_writable_bytes(std::span(out.logits)),
-                        bus.guest(*req.logits_gpa, vgpu::sealed_size(logits_out_bytes(*plan))),
-                        vgpu::SealParams{0, req.logits_tensor_id}, session),
-      vgpu::Status::ok);
+  out.logits.resize(logits_bytes / 4);
+  EXPECT_EQ(vgpu::open_tensor(std::as_writable_bytes(std::span(out.logits)),
+                              bus.guest(*req.logits_gpa, vgpu::sealed_size(logits_bytes)),
+                              vgpu::SealParams{0, req.logits_tensor_id}, session),
+            vgpu::Status::ok);
   EXPECT_EQ(bus.reg(vgpu::test::Reg32::ring_forged) + bus.reg(vgpu::test::Reg32::exec_errors), 0u);
   return out;
 }
@@ -643,6 +652,177 @@ TEST(TinyModelSample, TopOneIsGreedyAndSeedsRepeat) {
   EXPECT_EQ(sampled(0, 5), a);
   EXPECT_EQ(std::vector<std::int32_t>(a.begin(), a.begin() + 5), prompt);
   for (const auto t : a) EXPECT_TRUE(t >= 0 && t < static_cast<std::int32_t>(cfg->vocab));
+}
+
+// ---- batched decode (spec hix-gpu §6.4.1) ----------------------------------
+
+// Sequence `seq` of a batched run of `batch`: the prompt then its id of
+// every step.
+struct SequenceOf {
+  std::size_t prompt_len;
+  std::uint32_t batch;
+  std::uint32_t seq;
+};
+
+std::vector<std::int32_t> sequence_of(const DeviceRun& run, SequenceOf which) {
+  std::vector<std::int32_t> out(run.tokens.begin(),
+                                run.tokens.begin() + static_cast<std::ptrdiff_t>(which.prompt_len));
+  for (std::size_t i = which.prompt_len + which.seq; i < run.tokens.size(); i += which.batch) {
+    out.push_back(run.tokens[i]);
+  }
+  return out;
+}
+
+struct BatchCase {
+  const char* preset;
+  std::uint32_t batch;
+};
+
+class BatchedDecode : public ::testing::TestWithParam<BatchCase> {};
+
+// Greedy: every sequence of the batched program is the batch-1 program's
+// sequence, token for token, and every row of its last logits is the
+// batch-1 program's last logits (the cpu backend computes a row the same
+// way whatever the batch).
+TEST_P(BatchedDecode, GreedySequencesEqualTheBatchOneProgramsTokensAndLogits) {
+  const BatchCase k = GetParam();
+  auto cfg = preset(k.preset);
+  ASSERT_TRUE(cfg.ok()) << cfg.why();
+  SeededSource src(*cfg, seeded(DType::f32));
+  const DeviceRun one = run_on_device(*cfg, src, HIX_VGPU_DT_F32, kPrompt, kNew);
+  const DeviceRun many =
+      run_on_device(*cfg, src, HIX_VGPU_DT_F32, kPrompt, kNew, std::nullopt, {}, k.batch);
+  ASSERT_EQ(many.tokens.size(), kPrompt.size() + std::size_t{kNew} * k.batch);
+  ASSERT_EQ(many.logits.size(), std::size_t{cfg->vocab} * k.batch);
+  for (std::uint32_t b = 0; b < k.batch; ++b) {
+    EXPECT_EQ(sequence_of(many, {kPrompt.size(), k.batch, b}), one.tokens) << "sequence " << b;
+    for (std::uint32_t j = 0; j < cfg->vocab; ++j) {
+      ASSERT_NEAR(many.logits[std::size_t{b} * cfg->vocab + j], one.logits[j],
+                  1e-5 * (1 + std::abs(one.logits[j])))
+          << "sequence " << b << " logit " << j;
+    }
+  }
+}
+
+// Sampled: the sequences differ, and each one's last logits are the
+// batch-1 prefill's logits over that sequence's own tokens (the prompt and
+// every generated id but the last): a sequence that attended over another
+// one's cache rows would not match.
+TEST_P(BatchedDecode, SampledSequencesDifferAndEachSeesOnlyItsOwnTokens) {
+  const BatchCase k = GetParam();
+  auto cfg = preset(k.preset);
+  ASSERT_TRUE(cfg.ok()) << cfg.why();
+  SeededSource src(*cfg, seeded(DType::f32));
+  const auto sampling = [](GenerateRequest& r) {
+    r.sample = true;
+    r.temperature = 2.0f;
+    r.seed = 9;
+  };
+  const DeviceRun many =
+      run_on_device(*cfg, src, HIX_VGPU_DT_F32, kPrompt, kNew, std::nullopt, sampling, k.batch);
+  std::set<std::vector<std::int32_t>> distinct;
+  for (std::uint32_t b = 0; b < k.batch; ++b) {
+    const auto seq = sequence_of(many, {kPrompt.size(), k.batch, b});
+    ASSERT_EQ(seq.size(), kPrompt.size() + kNew);
+    distinct.insert(seq);
+    for (const auto id : seq) ASSERT_TRUE(id >= 0 && id < static_cast<std::int32_t>(cfg->vocab));
+    // The batch-1 prefill of everything that chose the last token.
+    const std::vector<std::int32_t> fed(seq.begin(), seq.end() - 1);
+    const DeviceRun alone = run_on_device(*cfg, src, HIX_VGPU_DT_F32, fed, 1);
+    for (std::uint32_t j = 0; j < cfg->vocab; ++j) {
+      ASSERT_NEAR(many.logits[std::size_t{b} * cfg->vocab + j], alone.logits[j],
+                  1e-4 * (1 + std::abs(alone.logits[j])))
+          << "sequence " << b << " logit " << j;
+    }
+  }
+  EXPECT_GT(distinct.size(), 1u) << "sampling at temperature 2 gave every sequence the same ids";
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, BatchedDecode,
+                         ::testing::Values(BatchCase{"tiny-gpt2", 3}, BatchCase{"tiny-llama", 4},
+                                           BatchCase{"tiny-llama3-scaled", 2},
+                                           BatchCase{"tiny-qwen2", 8}),
+                         [](const auto& param_info) {
+                           std::string n = param_info.param.preset;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n + "_batch_" + std::to_string(param_info.param.batch);
+                         });
+
+// The batched program's own limits: no eos stop, the plan's batch bounded,
+// and the batch-1 plan (and so every batch-1 program) unchanged by the
+// batch option's default.
+TEST(BatchedPlan, RefusesEosAndOutOfRangeBatchesAndKeepsTheBatchOnePlan) {
+  auto cfg = preset("tiny-llama");
+  ASSERT_TRUE(cfg.ok());
+  RuntimeOptions opt;
+  opt.max_seq = 16;
+  auto one = make_plan(*cfg, opt);
+  ASSERT_TRUE(one.ok()) << one.why();
+  opt.batch = 4;
+  auto four = make_plan(*cfg, opt);
+  ASSERT_TRUE(four.ok()) << four.why();
+  ASSERT_EQ(one->buffers.size(), four->buffers.size());
+  const std::uint64_t kvd = std::uint64_t{cfg->kv_heads} * cfg->head_dim;
+  for (std::size_t i = 0; i < one->buffers.size(); ++i) {
+    const BufferSpec& b1 = one->buffers[i];
+    const BufferSpec& b4 = four->buffers[i];
+    switch (b1.role) {
+      case BufferRole::k_cache:
+      case BufferRole::v_cache:
+        EXPECT_EQ(b1.bytes, 16 * kvd * 4) << b1.name;
+        EXPECT_EQ(b4.bytes, 4 * b1.bytes) << b1.name;
+        break;
+      case BufferRole::tokens:
+      case BufferRole::logits:
+        EXPECT_EQ(b4.bytes, 4 * b1.bytes) << b1.name;
+        break;
+      default:
+        EXPECT_EQ(b4.bytes, b1.bytes) << b1.name << ": 16 rows hold 4 sequences";
+    }
+  }
+  std::vector<std::uint32_t> handles(four->buffers.size());
+  for (std::size_t i = 0; i < handles.size(); ++i) handles[i] = static_cast<std::uint32_t>(i + 1);
+  GenerateRequest r;
+  r.prompt_len = 5;
+  r.n_new = 4;
+  r.tokens_tensor_id = vgpu::kDeviceTensorBit | 1;
+  EXPECT_TRUE(build_batch_generate_program(*four, handles, r).ok());
+  r.batch = 5;  // more sequences than the plan has caches for
+  auto five = build_batch_generate_program(*four, handles, r);
+  ASSERT_FALSE(five.ok());
+  EXPECT_NE(five.why().find("plan holds 4"), std::string::npos) << five.why();
+  r.batch = 3;
+  EXPECT_TRUE(build_batch_generate_program(*four, handles, r).ok());
+  r.batch = 0;
+  r.eos = 2;
+  auto eos = build_batch_generate_program(*four, handles, r);
+  ASSERT_FALSE(eos.ok());
+  EXPECT_NE(eos.why().find("eos"), std::string::npos) << eos.why();
+  r.eos.reset();
+  r.n_new = 12;  // 5 + 12 > max_seq
+  EXPECT_FALSE(build_batch_generate_program(*four, handles, r).ok());
+  for (const std::uint32_t bad : {0u, 65u}) {
+    opt.batch = bad;
+    auto p = make_plan(*cfg, opt);
+    ASSERT_FALSE(p.ok()) << bad;
+    EXPECT_NE(p.why().find("batch"), std::string::npos) << p.why();
+  }
+  // Batch 32 of the largest shape fits one command buffer (the cache copies
+  // included).
+  auto big = preset("llama-8b");
+  ASSERT_TRUE(big.ok());
+  RuntimeOptions bo;
+  bo.max_seq = 2048;
+  bo.batch = 32;
+  auto bp = make_plan(*big, bo);
+  ASSERT_TRUE(bp.ok()) << bp.why();
+  std::vector<std::uint32_t> hs(bp->buffers.size(), 1);
+  GenerateRequest br;
+  br.prompt_len = 16;
+  br.n_new = 128;
+  br.tokens_tensor_id = vgpu::kDeviceTensorBit | 1;
+  auto prog = build_batch_generate_program(*bp, hs, br);
+  EXPECT_TRUE(prog.ok()) << prog.why();
 }
 
 // Source f32/f16 -> device bf16 rounds to nearest even; bf16 -> f32 widens.

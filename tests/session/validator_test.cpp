@@ -128,6 +128,11 @@ CmdbufBuilder every_op(const Env& e) {
   at.pos_reg = HIX_VGPU_REG_NONE;
   at.scale = 0.5f;
   b.add(HIX_VGPU_OP_ATTENTION, at);
+  // Batched decode (hix-gpu §6.4.1): the same records with BATCH.
+  rope.h.flags = HIX_VGPU_BATCH;
+  b.add(HIX_VGPU_OP_ROPE, rope);
+  at.h.flags = HIX_VGPU_BATCH;
+  b.add(HIX_VGPU_OP_ATTENTION, at);
   hix_vgpu_op_sample sm{};
   sm.out = sm.x = f32(e.buf_a);
   sm.rows = sm.cols = 2;
@@ -144,6 +149,8 @@ CmdbufBuilder every_op(const Env& e) {
   rope3.high_freq_factor = 4.0f;
   rope3.original_max_pos = 8192;
   b.add(HIX_VGPU_OP_ROPE_LLAMA3, rope3);
+  rope3.h.flags = HIX_VGPU_BATCH;
+  b.add(HIX_VGPU_OP_ROPE_LLAMA3, rope3);
   b.set_reg(0, 1).add_reg(7, -1);
   hix_vgpu_op_break_if_eq br{};
   br.x = tref(e.buf_a, HIX_VGPU_DT_I32);
@@ -158,6 +165,37 @@ TEST(Validator, AcceptsEveryWhitelistedOpWithTheSessionsOperands) {
   const Validation v = validate(every_op(syn.env).finish(), syn.s);
   EXPECT_TRUE(v.ok()) << to_string(v.reason) << " at op " << v.op_index;
   EXPECT_EQ(v.highest_input_id, 11u) << "only ids under slot 0 are tracked";
+}
+
+// BATCH is bit 0 of ROPE, ROPE_LLAMA3 and ATTENTION only (the op table's
+// allowed flags): on another op, or beside an unknown bit, the record is
+// refused.
+TEST(Validator, TheBatchFlagPassesOnlyWhereTheIsaDefinesIt) {
+  const Synthetic syn;
+  const auto f32 = [&](std::uint32_t h) { return tref(h, HIX_VGPU_DT_F32); };
+  hix_vgpu_op_rmsnorm rn{};
+  rn.h.flags = HIX_VGPU_BATCH;
+  rn.out = rn.x = rn.gamma = f32(syn.env.buf_a);
+  rn.rows = rn.cols = 2;
+  rn.eps = 1e-5f;
+  CmdbufBuilder norm;
+  norm.add(HIX_VGPU_OP_RMSNORM, rn);
+  EXPECT_EQ(validate(norm.finish(), syn.s).reason, Reason::record);
+  hix_vgpu_op_attention at{};
+  at.h.flags = HIX_VGPU_BATCH | 2u;
+  at.out = at.q = at.k = at.v = at.k_cache = at.v_cache = f32(syn.env.buf_a);
+  at.tokens = at.q_heads = at.kv_heads = 1;
+  at.head_dim = 2;
+  at.max_seq = 4;
+  at.pos_reg = HIX_VGPU_REG_NONE;
+  at.scale = 0.5f;
+  CmdbufBuilder unknown;
+  unknown.add(HIX_VGPU_OP_ATTENTION, at);
+  EXPECT_EQ(validate(unknown.finish(), syn.s).reason, Reason::record);
+  at.h.flags = HIX_VGPU_BATCH;
+  CmdbufBuilder batched;
+  batched.add(HIX_VGPU_OP_ATTENTION, at);
+  EXPECT_TRUE(validate(batched.finish(), syn.s).ok());
 }
 
 TEST(Validator, InputIdsMustRiseAboveWhatTheSessionUsedBefore) {

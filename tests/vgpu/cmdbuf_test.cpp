@@ -283,5 +283,93 @@ TEST_F(Validation, TheOpBudgetBoundsLoops) {
   EXPECT_EQ(small.submit(c, fits), Status::ok);
 }
 
+// HIX_VGPU_BATCH (spec §6.4.1): bit 0 is defined for ROPE, ROPE_LLAMA3 and
+// ATTENTION only; every other bit of theirs stays reserved.
+TEST(CmdbufParse, TheBatchFlagIsDefinedOnlyForRopeAndAttention) {
+  const auto with_flags = [](std::uint16_t opcode, auto rec, std::uint32_t flags) {
+    rec.h.flags = flags;
+    CmdbufBuilder b;
+    b.add(opcode, rec);
+    return parse_cmdbuf(b.finish()).status;
+  };
+  hix_vgpu_op_rope rope{};
+  rope.out = rope.x = tref(1, HIX_VGPU_DT_F32);
+  rope.pos_reg = HIX_VGPU_REG_NONE;
+  rope.theta = 10000.0f;
+  hix_vgpu_op_rope_llama3 rope3{};
+  rope3.out = rope3.x = tref(1, HIX_VGPU_DT_F32);
+  rope3.pos_reg = HIX_VGPU_REG_NONE;
+  rope3.theta = rope3.factor = rope3.low_freq_factor = rope3.high_freq_factor = 1.0f;
+  hix_vgpu_op_attention att{};
+  att.out = att.q = att.k = att.v = att.k_cache = att.v_cache = tref(1, HIX_VGPU_DT_F32);
+  att.pos_reg = HIX_VGPU_REG_NONE;
+  att.scale = 1.0f;
+  EXPECT_EQ(with_flags(HIX_VGPU_OP_ROPE, rope, HIX_VGPU_BATCH), Status::ok);
+  EXPECT_EQ(with_flags(HIX_VGPU_OP_ROPE_LLAMA3, rope3, HIX_VGPU_BATCH), Status::ok);
+  EXPECT_EQ(with_flags(HIX_VGPU_OP_ATTENTION, att, HIX_VGPU_BATCH), Status::ok);
+  for (const std::uint32_t unknown : {2u, 0x80000000u, HIX_VGPU_BATCH | 4u}) {
+    EXPECT_EQ(with_flags(HIX_VGPU_OP_ROPE, rope, unknown), Status::bad_format) << unknown;
+    EXPECT_EQ(with_flags(HIX_VGPU_OP_ROPE_LLAMA3, rope3, unknown), Status::bad_format) << unknown;
+    EXPECT_EQ(with_flags(HIX_VGPU_OP_ATTENTION, att, unknown), Status::bad_format) << unknown;
+  }
+  hix_vgpu_op_rmsnorm norm{};
+  norm.out = norm.x = norm.gamma = tref(1, HIX_VGPU_DT_F32);
+  norm.eps = 1e-5f;
+  EXPECT_EQ(with_flags(HIX_VGPU_OP_RMSNORM, norm, HIX_VGPU_BATCH), Status::bad_format);
+  hix_vgpu_op_embedding emb{};
+  emb.out = emb.table = tref(1, HIX_VGPU_DT_F32);
+  emb.ids = tref(1, HIX_VGPU_DT_I32);
+  EXPECT_EQ(with_flags(HIX_VGPU_OP_EMBEDDING, emb, HIX_VGPU_BATCH), Status::bad_format);
+}
+
+// A batched ATTENTION names tokens caches per cache operand: the whole range
+// must lie in the buffer, and only one row per sequence must fit max_seq.
+TEST_F(Validation, BatchedAttentionBoundsEveryCacheAndOneRowPerSequence) {
+  // 3 sequences of 1 kv head of 2 dims, max_seq 2: 12 floats per cache operand.
+  struct Att {
+    std::uint32_t flags, pos, cache_at;  // cache_at: the caches' first float of a
+  };
+  const auto attention = [&](Att t) {
+    return submit_after_fill([&](CmdbufBuilder& cb) {
+      hix_vgpu_op_attention r{};
+      r.h.flags = t.flags;
+      r.out = r.q = r.k = r.v = tref(b, HIX_VGPU_DT_F32);
+      r.k_cache = r.v_cache = tref(a, HIX_VGPU_DT_F32, std::uint64_t{t.cache_at} * 4);
+      r.tokens = 3;
+      r.q_heads = r.kv_heads = 1;
+      r.head_dim = 2;
+      r.max_seq = 2;
+      r.pos = t.pos;
+      r.pos_reg = HIX_VGPU_REG_NONE;
+      r.scale = 1.0f;
+      cb.add(HIX_VGPU_OP_ATTENTION, r);
+    });
+  };
+  EXPECT_EQ(attention({HIX_VGPU_BATCH, 1, 0}), Status::ok) << "p + 1 <= max_seq";
+  EXPECT_EQ(attention({0, 0, 0}), Status::index_out_of_range) << "3 tokens past a 2-row cache";
+  EXPECT_EQ(attention({HIX_VGPU_BATCH, 2, 0}), Status::index_out_of_range) << "p + 1 > max_seq";
+  EXPECT_EQ(attention({HIX_VGPU_BATCH, 0, 5}), Status::out_of_bounds) << "12 floats from a[5]";
+  EXPECT_EQ(attention({0, 0, 5}), Status::index_out_of_range)
+      << "without the flag the same caches are one 2-row cache, inside the buffer";
+  // B caches of max_seq x head_dim elements overflow 64 bits: a shape error
+  // with the flag; without it each operand is merely larger than its buffer.
+  const auto huge = [&](std::uint32_t flags) {
+    return submit_after_fill([&](CmdbufBuilder& cb) {
+      hix_vgpu_op_attention r{};
+      r.h.flags = flags;
+      r.out = r.q = r.k = r.v = r.k_cache = r.v_cache = tref(a, HIX_VGPU_DT_F32);
+      r.tokens = 0x10000;
+      r.max_seq = 0xFFFFFFFFu;
+      r.q_heads = r.kv_heads = 1;
+      r.head_dim = 0x20000;
+      r.pos_reg = HIX_VGPU_REG_NONE;
+      r.scale = 1.0f;
+      cb.add(HIX_VGPU_OP_ATTENTION, r);
+    });
+  };
+  EXPECT_EQ(huge(HIX_VGPU_BATCH), Status::bad_shape);
+  EXPECT_EQ(huge(0), Status::out_of_bounds);
+}
+
 }  // namespace
 }  // namespace hix::vgpu::test

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <span>
 
 #include "fake_bus.hpp"
 
@@ -504,6 +505,123 @@ TEST_P(Ops, CausalAttentionWithKvCacheAndGqa) {
   CmdbufBuilder b;
   b.add(HIX_VGPU_OP_ATTENTION, r);
   EXPECT_EQ(bus.submit(ctx, b), Status::index_out_of_range);
+}
+
+// ROPE with HIX_VGPU_BATCH: the first dimension counts sequences, every row
+// at pos (+R[pos_reg]), as each row alone at that position.
+TEST_P(Ops, BatchedRopePutsEverySequenceAtTheSamePosition) {
+  const std::uint32_t seqs = 3, heads = 2, hd = 8, rot = 8, pos = 4;
+  const float theta = 10000.0f;
+  const auto x = stored(randv(seqs * heads * hd, 31));
+  const auto hx = put(x), ho = out(x.size());
+  hix_vgpu_op_rope r{};
+  r.h.flags = HIX_VGPU_BATCH;
+  r.out = t(ho);
+  r.x = t(hx);
+  r.tokens = seqs;
+  r.heads = heads;
+  r.head_dim = hd;
+  r.rot_dim = rot;
+  r.pos = 1;
+  r.pos_reg = 3;  // + R3 = 3
+  r.theta = theta;
+  CmdbufBuilder b;
+  b.set_reg(3, pos - 1);
+  b.add(HIX_VGPU_OP_ROPE, r);
+  ASSERT_EQ(bus.submit(ctx, b), Status::ok);
+  std::vector<double> inv_freq(rot / 2);
+  for (std::uint32_t i = 0; i < rot / 2; ++i)
+    inv_freq[i] = 1 / std::pow(double(theta), 2.0 * i / rot);
+  std::vector<double> want;
+  const std::size_t row = heads * hd;
+  for (std::uint32_t s = 0; s < seqs; ++s) {
+    const auto row_s = std::span<const float>(x).subspan(s * row, row);
+    const std::vector<float> one(row_s.begin(), row_s.end());
+    const auto r1 = rotated(one, {.tokens = 1, .heads = heads, .hd = hd, .pos = pos}, inv_freq);
+    want.insert(want.end(), r1.begin(), r1.end());
+  }
+  expect_near(get(ho, x.size()), want, tol());
+}
+
+// ATTENTION with HIX_VGPU_BATCH: sequence b's k, v row lands at row p of
+// cache b, and its query attends over rows 0..p of that cache only (GQA as
+// without the flag).
+TEST_P(Ops, BatchedAttentionGivesEachSequenceItsOwnCache) {
+  const std::uint32_t seqs = 3, hq = 4, hkv = 2, hd = 8, max_seq = 8, hist = 4;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  const std::size_t qrow = hq * hd, kvrow = hkv * hd, cache = max_seq * kvrow;
+  const std::uint64_t es = hix_vgpu_dtype_bytes(dt());
+  // Each sequence's own history of hist + 1 tokens.
+  std::vector<std::vector<float>> q(seqs), k(seqs), v(seqs);
+  for (std::uint32_t s = 0; s < seqs; ++s) {
+    q[s] = stored(randv((hist + 1) * qrow, 40 + s));
+    k[s] = stored(randv((hist + 1) * kvrow, 50 + s));
+    v[s] = stored(randv((hist + 1) * kvrow, 60 + s));
+  }
+  const auto kc = out(seqs * cache), vc = out(seqs * cache);
+  // Rows 0..hist-1 of each cache from a batch-1 prefill into that cache.
+  for (std::uint32_t s = 0; s < seqs; ++s) {
+    const auto hqs = put(q[s]), hks = put(k[s]), hvs = put(v[s]);
+    const auto ho = out(hist * qrow);
+    hix_vgpu_op_attention r{};
+    r.out = t(ho);
+    r.q = t(hqs);
+    r.k = t(hks);
+    r.v = t(hvs);
+    r.k_cache = tref(kc, dt(), s * cache * es);
+    r.v_cache = tref(vc, dt(), s * cache * es);
+    r.tokens = hist;
+    r.q_heads = hq;
+    r.kv_heads = hkv;
+    r.head_dim = hd;
+    r.max_seq = max_seq;
+    r.pos_reg = HIX_VGPU_REG_NONE;
+    r.scale = scale;
+    run(HIX_VGPU_OP_ATTENTION, r);
+  }
+  // Then every sequence's token `hist` at once.
+  std::vector<float> qb, kb, vb;
+  for (std::uint32_t s = 0; s < seqs; ++s) {
+    qb.insert(qb.end(), q[s].begin() + hist * qrow, q[s].end());
+    kb.insert(kb.end(), k[s].begin() + hist * kvrow, k[s].end());
+    vb.insert(vb.end(), v[s].begin() + hist * kvrow, v[s].end());
+  }
+  const auto hqb = put(qb), hkb = put(kb), hvb = put(vb), ho = out(seqs * qrow);
+  hix_vgpu_op_attention r{};
+  r.h.flags = HIX_VGPU_BATCH;
+  r.out = t(ho);
+  r.q = t(hqb);
+  r.k = t(hkb);
+  r.v = t(hvb);
+  r.k_cache = t(kc);
+  r.v_cache = t(vc);
+  r.tokens = seqs;
+  r.q_heads = hq;
+  r.kv_heads = hkv;
+  r.head_dim = hd;
+  r.max_seq = max_seq;
+  r.pos = 0;
+  r.pos_reg = 2;
+  r.scale = scale;
+  CmdbufBuilder b;
+  b.set_reg(2, hist);
+  b.add(HIX_VGPU_OP_ATTENTION, r);
+  ASSERT_EQ(bus.submit(ctx, b), Status::ok);
+  std::vector<double> want;
+  for (std::uint32_t s = 0; s < seqs; ++s) {
+    const auto o = ref_attention(
+        q[s], k[s], v[s], {.first = hist, .tokens = 1, .hq = hq, .hkv = hkv, .hd = hd}, scale);
+    want.insert(want.end(), o.begin(), o.end());
+  }
+  expect_near(get(ho, seqs * qrow), want, tol() * 2);
+  // Each cache holds its own sequence's rows 0..hist and nothing past them.
+  const auto kcs = get(kc, seqs * cache);
+  for (std::uint32_t s = 0; s < seqs; ++s) {
+    for (std::size_t i = 0; i < cache; ++i) {
+      const float want_k = i < (hist + 1) * kvrow ? k[s][i] : 0.0f;
+      ASSERT_EQ(kcs[s * cache + i], want_k) << "sequence " << s << " element " << i;
+    }
+  }
 }
 
 TEST_P(Ops, SampleFollowsTheSpecsDraws) {

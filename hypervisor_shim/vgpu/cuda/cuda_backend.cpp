@@ -23,6 +23,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -37,6 +38,9 @@ namespace hix::vgpu::cuda {
 namespace {
 
 constexpr std::size_t kMaxRecordings = 16;
+// cuBLAS's workspace, ours so that captured GEMMs name memory that outlives
+// every recording (cuBLAS recommends 32 MiB on Hopper).
+constexpr std::uint64_t kBlasWorkspaceBytes = 32ull << 20;
 constexpr std::uint32_t kGemvMaxRows = 8;  // rows of a per GEMV launch
 using shapes::kAttKeys;
 using shapes::kAttWarps;
@@ -136,7 +140,7 @@ struct Dim3 {
 struct Kernels {
   CUfunction break_if_eq{}, reg{}, iteration_end{}, fill{}, copy{}, copy_bytes{}, zero_bytes{},
       embedding{}, binary{}, unary{}, layernorm{}, rmsnorm{}, softmax{}, argmax{}, rope{}, sample{},
-      matmul_epilogue{}, gemm_tiled{}, attention{}, attention_combine{};
+      matmul_epilogue{}, gemm_tiled{}, attention{}, attention_combine{}, cache_rows{};
   CUfunction attention_tc_d64{}, attention_tc_d128{};  // head_dim 64, 128
   // [rows - 1][weights bf16/f32 x activations bf16/f32: bb, bf, fb, ff]
   std::array<std::array<CUfunction, 4>, kGemvMaxRows> gemv_vec{};
@@ -227,6 +231,7 @@ struct CudaBackend::Impl {
   // Scratch buffers replaced while recordings may still use them.
   std::vector<CUdeviceptr> retired;
   cublasHandle_t blas = nullptr;
+  CUdeviceptr blas_workspace = 0;
   int sm_count = 1;
   GemvLimits limits;
   std::optional<GemvGroup> held;  // ops not launched yet (gemv_fusion.hpp)
@@ -257,6 +262,7 @@ struct CudaBackend::Impl {
     if (stream != nullptr) static_cast<void>(api.stream_synchronize(stream));
     for (auto& [key, exec] : graphs) static_cast<void>(api.graph_exec_destroy(exec));
     if (blas != nullptr) static_cast<void>(cublasDestroy(blas));
+    if (blas_workspace != 0) static_cast<void>(api.mem_free(blas_workspace));
     if (vram != 0) {
       // Tensors may be plaintext: scrubbed before the memory goes back.
       if (stream != nullptr) {
@@ -416,6 +422,7 @@ Status CudaBackend::Impl::load_module() {
   HIX_TRY(get(k.attention_combine, "k_attention_combine"));
   HIX_TRY(get(k.attention_tc_d64, "k_attention_tc_d64"));
   HIX_TRY(get(k.attention_tc_d128, "k_attention_tc_d128"));
+  HIX_TRY(get(k.cache_rows, "k_cache_rows"));
   HIX_TRY(get(k.copy_pair, "k_copy_pair"));
   static constexpr std::array<const char*, 4> kVariants = {"bb", "bf", "fb", "ff"};
   for (std::uint32_t m = 1; m <= kGemvMaxRows; ++m) {
@@ -483,6 +490,13 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(std::uint64_t vram_byte
     // Same stream as the kernels; no TF32, so f32 GEMMs agree with the cpu.
     if (cublasSetStream(impl->blas, impl->stream) != CUBLAS_STATUS_SUCCESS ||
         cublasSetMathMode(impl->blas, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS) {
+      return Status::internal;
+    }
+    // After cublasSetStream, which resets the workspace to cuBLAS's pool: a
+    // stream capture then allocates nothing inside cuBLAS.
+    HIX_TRY(check_alloc(api.mem_alloc(&impl->blas_workspace, kBlasWorkspaceBytes)));
+    if (cublasSetWorkspace(impl->blas, device_ptr(impl->blas_workspace), kBlasWorkspaceBytes) !=
+        CUBLAS_STATUS_SUCCESS) {
       return Status::internal;
     }
   }
@@ -728,7 +742,7 @@ Status CudaBackend::rope(const RopeArgs& a) {
   HIX_TRY(d.launch(d.k.rope, {grid_for(total, 256)}, 256, 0, out, dt(a.out.dtype), d.at(a.x),
                    dt(a.x.dtype), a.tokens, a.heads, a.head_dim, a.rot_dim, a.pos, a.theta,
                    a.llama3.factor, a.llama3.low_freq_factor, a.llama3.high_freq_factor,
-                   a.llama3.original_max_pos, pos_reg(a.pos_reg)));
+                   a.llama3.original_max_pos, pos_reg(a.pos_reg), a.batch ? 1 : 0));
   return d.finish_staged(a.out, staged, 0);
 }
 
@@ -904,7 +918,8 @@ Status CudaBackend::matmul(const MatmulArgs& a) {
       overlaps(a.out, a.a) || overlaps(a.out, a.b) || (a.bias && overlaps(a.out, *a.bias));
   const bool small = a.m < d.options.cublas_min_rows;
   const bool fits_int = a.m <= INT_MAX && a.n <= INT_MAX && a.k <= INT_MAX;
-  if (!small && d.blas != nullptr && !d.recording && fits_int) return d.gemm_cublas(a, alias);
+  const bool blas = d.blas != nullptr && (!d.recording || d.options.cublas_in_recordings);
+  if (!small && blas && fits_int) return d.gemm_cublas(a, alias);
   // Our kernels read `cin` (out's old values) and write `out` element by
   // element, so with aliasing only the written copy moves to scratch.
   if (alias) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
@@ -919,6 +934,7 @@ Status CudaBackend::matmul(const MatmulArgs& a) {
 Status CudaBackend::attention(const AttentionArgs& a) {
   Impl& d = *impl_;
   if (a.head_dim > kAttMaxHeadDim) return Status::internal;  // beyond the kernel's registers
+  if (a.batch) return attention_batch(a);
   HIX_TRY(d.ready());
   const std::uint64_t hd = a.head_dim;
   const std::uint64_t kv_row = std::uint64_t{a.kv_heads} * hd;
@@ -1022,7 +1038,86 @@ Status CudaBackend::attention(const AttentionArgs& a) {
                    dt(a.out.dtype), q_src, dt(a.q.dtype), d.at(a.k_cache), dt(a.k_cache.dtype),
                    d.at(a.v_cache), dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads,
                    a.head_dim, a.pos, a.scale, static_cast<unsigned>(blocks_x), split_len, part_o,
-                   part_ml, pos_reg(a.pos_reg)));
+                   part_ml, pos_reg(a.pos_reg), std::uint64_t{0}));
+  if (splits > 1) {
+    HIX_TRY(d.launch(d.k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, out,
+                     dt(a.out.dtype), part_o, part_ml, rows, a.head_dim,
+                     static_cast<unsigned>(splits)));
+  }
+  if (!stage_out) return Status::ok;
+  return d.copy_bytes(d.at(a.out), out, bytes_of(a.out));
+}
+
+// Spec §6.4.1: `tokens` sequences at one position, a cache each. The K and
+// V rows go to their caches in two launches (K first, as the reference
+// stores them); an input that either store could change is staged first,
+// judged against each whole B-cache operand (the rows written are known on
+// the device only when the position moves). Then one attention launch whose
+// grid's y is the sequence.
+Status CudaBackend::attention_batch(const AttentionArgs& a) {
+  Impl& d = *impl_;
+  if (a.tokens > 65535) return Status::internal;  // grid y
+  HIX_TRY(d.ready());
+  const std::uint64_t hd = a.head_dim;
+  const std::uint64_t kv_row = std::uint64_t{a.kv_heads} * hd;
+  const std::uint64_t cache_stride = std::uint64_t{a.max_seq} * kv_row;
+  const bool moving = a.pos_reg.has_value();
+  const std::uint64_t seen = moving ? a.max_seq : a.pos + 1;
+  const bool stage_k = overlaps(a.k, a.k_cache) || overlaps(a.k, a.v_cache);
+  const bool stage_v = overlaps(a.v, a.k_cache) || overlaps(a.v, a.v_cache);
+  const bool stage_q = overlaps(a.q, a.k_cache) || overlaps(a.q, a.v_cache);
+  const bool stage_out =
+      overlaps(a.out, a.q) || overlaps(a.out, a.k_cache) || overlaps(a.out, a.v_cache);
+
+  const std::uint32_t group = a.q_heads / a.kv_heads;
+  const std::uint64_t blocks_x = (std::uint64_t{group} + kAttWarps - 1) / kAttWarps;
+  const std::uint64_t base_blocks = blocks_x * a.kv_heads;
+  if (base_blocks > INT_MAX) return Status::internal;
+  const auto target_blocks = 2 * static_cast<std::uint64_t>(d.sm_count);
+  const std::uint64_t all_blocks = base_blocks * a.tokens;
+  std::uint64_t splits = 1;
+  if (all_blocks < target_blocks && seen > 128) {
+    splits = std::min((target_blocks + all_blocks - 1) / all_blocks, (seen + 63) / 64);
+  }
+  const std::uint64_t split_len = round_up((seen + splits - 1) / splits, kAttKeys);
+  splits = (seen + split_len - 1) / split_len;
+  const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
+
+  ScratchPlan plan;
+  const std::uint64_t k_at = stage_k ? plan.add(bytes_of(a.k)) : 0;
+  const std::uint64_t v_at = stage_v ? plan.add(bytes_of(a.v)) : 0;
+  const std::uint64_t q_at = stage_q ? plan.add(bytes_of(a.q)) : 0;
+  const std::uint64_t out_at = stage_out ? plan.add(bytes_of(a.out)) : 0;
+  const std::uint64_t po_at = splits > 1 ? plan.add(splits * rows * hd * 4) : 0;
+  const std::uint64_t pml_at = splits > 1 ? plan.add(splits * rows * 2 * 4) : 0;
+  HIX_TRY(d.reserve_scratch(plan.total()));
+  const auto staged = [&](const TensorArg& t, bool stage, std::uint64_t at) -> Result<CUdeviceptr> {
+    if (!stage) return d.at(t);
+    HIX_TRY(d.copy_bytes(d.scratch + at, d.at(t), bytes_of(t)));
+    return d.scratch + at;
+  };
+  auto k_src = staged(a.k, stage_k, k_at);
+  if (!k_src) return k_src.status();
+  auto v_src = staged(a.v, stage_v, v_at);
+  if (!v_src) return v_src.status();
+  auto q_src = staged(a.q, stage_q, q_at);
+  if (!q_src) return q_src.status();
+  const std::uint64_t kv_count = std::uint64_t{a.tokens} * kv_row;
+  for (const auto& [cache, src, sdt] :
+       {std::tuple{&a.k_cache, *k_src, a.k.dtype}, std::tuple{&a.v_cache, *v_src, a.v.dtype}}) {
+    HIX_TRY(d.launch(d.k.cache_rows, {grid_for(kv_count, 256)}, 256, 0, d.at(*cache),
+                     dt(cache->dtype), src, dt(sdt), a.tokens, kv_row, cache_stride, a.pos,
+                     pos_reg(a.pos_reg)));
+  }
+  const CUdeviceptr out = stage_out ? d.scratch + out_at : d.at(a.out);
+  const CUdeviceptr part_o = splits > 1 ? d.scratch + po_at : 0;
+  const CUdeviceptr part_ml = splits > 1 ? d.scratch + pml_at : 0;
+  const Dim3 grid{static_cast<unsigned>(base_blocks), a.tokens, static_cast<unsigned>(splits)};
+  HIX_TRY(d.launch(d.k.attention, grid, kAttWarps * 32, attention_smem(a.head_dim), out,
+                   dt(a.out.dtype), *q_src, dt(a.q.dtype), d.at(a.k_cache), dt(a.k_cache.dtype),
+                   d.at(a.v_cache), dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads,
+                   a.head_dim, a.pos, a.scale, static_cast<unsigned>(blocks_x), split_len, part_o,
+                   part_ml, pos_reg(a.pos_reg), cache_stride));
   if (splits > 1) {
     HIX_TRY(d.launch(d.k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, out,
                      dt(a.out.dtype), part_o, part_ml, rows, a.head_dim,
@@ -1190,6 +1285,17 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
   if (const char* t = std::getenv("HIX_CUDA_TC_ATTENTION"); t != nullptr) {
     const std::string_view v(t);
     if (v == "0" || v == "1") base.tc_attention = v == "1";
+  }
+  if (const char* r = std::getenv("HIX_CUDA_CUBLAS_RECORD"); r != nullptr) {
+    const std::string_view v(r);
+    if (v == "0" || v == "1") base.cublas_in_recordings = v == "1";
+  }
+  if (const char* m = std::getenv("HIX_CUDA_CUBLAS_MIN_ROWS"); m != nullptr) {
+    char* end = nullptr;
+    const unsigned long rows = std::strtoul(m, &end, 10);
+    if (end != m && *end == '\0' && rows >= 1 && rows <= 4096) {
+      base.cublas_min_rows = static_cast<std::uint32_t>(rows);
+    }
   }
   return base;
 }

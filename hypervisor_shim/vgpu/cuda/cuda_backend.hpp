@@ -37,6 +37,11 @@ struct CudaBackendOptions {
   std::uint32_t cublas_min_rows = 8;
   // false: never call cuBLAS (tests compare both paths).
   bool use_cublas = true;
+  // GEMMs of a recorded loop (a CUDA graph) go to cuBLAS too, captured with
+  // the handle's own workspace (batched decode: the weights read once per
+  // step on tensor cores); false: our tiled GEMM while recording, as before
+  // (docs/decisions.md, "Batched decode").
+  bool cublas_in_recordings = true;
   // legacy until the GEMV-group kernel and the groups have run on a GPU
   // (docs/performance.md, "Decode at batch 1: what changed").
   GemvKernel gemv = GemvKernel::legacy;
@@ -51,7 +56,9 @@ struct CudaBackendOptions {
 };
 
 // The options with HIX_CUDA_GEMV (legacy, c2u4, c4u4, c2u8),
-// HIX_CUDA_GROUP_GEMVS (0 or 1) and HIX_CUDA_TC_ATTENTION (0 or 1) from the
+// HIX_CUDA_GROUP_GEMVS (0 or 1), HIX_CUDA_TC_ATTENTION (0 or 1),
+// HIX_CUDA_CUBLAS_RECORD (0 or 1: cublas_in_recordings) and
+// HIX_CUDA_CUBLAS_MIN_ROWS (1..4096) from the
 // environment applied over `base`, for benchmark sweeps; unset or unknown
 // values leave `base` as it is.
 CudaBackendOptions options_from_environment(CudaBackendOptions base = {});
@@ -84,6 +91,8 @@ class CudaBackend final : public Backend {
   Status softmax(const RowsArgs& a) override;
   Status rope(const RopeArgs& a) override;
   Status attention(const AttentionArgs& a) override;
+  // ATTENTION with HIX_VGPU_BATCH (spec §6.4.1).
+  Status attention_batch(const AttentionArgs& a);
   Status argmax(const RowsArgs& a) override;
   Status sample(const SampleArgs& a) override;
 

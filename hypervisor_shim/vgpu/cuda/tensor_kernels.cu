@@ -395,7 +395,8 @@ extern "C" __global__ void k_argmax(const unsigned* halt, int* out, const void* 
   if (threadIdx.x == 0) out[blockIdx.x] = static_cast<int>(key_index(best));
 }
 
-// ---- RoPE: one thread per (token, head, dim); pair i < rot_dim/2 rotates
+// ---- RoPE: one thread per (token, head, dim) (batch != 0: rows are
+// sequences, all at pos, spec §6.4.1); pair i < rot_dim/2 rotates
 // (i, i + rot_dim/2), dims >= rot_dim are copied. Angles in double as the
 // reference computes them; factor != 0 scales the frequencies as
 // ROPE_LLAMA3 does (rope_frequency.hpp, shared with the cpu backend). ----
@@ -404,7 +405,7 @@ extern "C" __global__ void k_rope(const unsigned* halt, void* out, int odt, cons
                                   unsigned tokens, unsigned heads, unsigned head_dim,
                                   unsigned rot_dim, u64 pos, float theta, float factor,
                                   float low_freq_factor, float high_freq_factor,
-                                  unsigned original_max_pos, int pos_reg) {
+                                  unsigned original_max_pos, int pos_reg, int batch) {
   const hix::vgpu::Llama3Rope scaling{factor, low_freq_factor, high_freq_factor, original_max_pos};
   if (halted(halt)) return;
   pos += reg_value(halt, pos_reg);
@@ -416,7 +417,7 @@ extern "C" __global__ void k_rope(const unsigned* halt, void* out, int odt, cons
     const u64 t = row / heads;
     const u64 base = row * head_dim;
     if (i < half) {
-      const double p = static_cast<double>(pos + t);
+      const double p = static_cast<double>(batch != 0 ? pos : pos + t);  // BATCH: one position
       const double inv_freq = hix::vgpu::llama3_inv_freq(
           pow(static_cast<double>(theta),
               -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim)),
@@ -1257,14 +1258,21 @@ extern "C" __global__ void __launch_bounds__(256)
 // lane l accumulates output dims l, l+32, ... (head_dim <= 256). With more
 // than one key split (gridDim.z), each split writes its partial (m, l, o)
 // and k_attention_combine merges them.
+//
+// Batched (cache_stride != 0, spec §6.4.1): `tokens` sequences, one query
+// row each, all at pos; blockIdx.y is the sequence, whose cache starts
+// cache_stride elements after the previous one's.
 
 extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
     k_attention(const unsigned* halt, void* out, int odt, const void* q, int qdt, const void* kc,
                 int kdt, const void* vc, int vdt, unsigned tokens, unsigned q_heads,
                 unsigned kv_heads, unsigned hd, u64 pos, float scale, unsigned blocks_x,
-                u64 split_len, float* part_o, float* part_ml, int pos_reg) {
+                u64 split_len, float* part_o, float* part_ml, int pos_reg, u64 cache_stride) {
   if (halted(halt)) return;
   pos += reg_value(halt, pos_reg);
+  const bool batched = cache_stride != 0;
+  const u64 seq = blockIdx.y;             // batched: the sequence; else 0
+  const u64 cache0 = seq * cache_stride;  // its cache's first element
   extern __shared__ float sm[];
   float* ks = sm;                        // [kAttKeys][hd + 1]
   float* vs = ks + kAttKeys * (hd + 1);  // [kAttKeys][hd]
@@ -1274,15 +1282,17 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
   const unsigned bx = blockIdx.x % blocks_x;
   const unsigned warp = threadIdx.x >> 5;
   const unsigned lane = threadIdx.x & 31;
-  const u64 nrows = static_cast<u64>(tokens) * group;
+  // Rows of this block's query set: every token's, or one sequence's.
+  const u64 nrows = static_cast<u64>(batched ? 1 : tokens) * group;
   const u64 r = static_cast<u64>(bx) * kAttWarps + warp;
   const bool active = r < nrows;
-  const u64 t = active ? r / group : 0;
+  const u64 tl = active ? r / group : 0;  // token within the set (0 when batched)
+  const u64 t = batched ? seq : tl;       // row of q and out
   const u64 h = static_cast<u64>(g) * group + (active ? r % group : 0);
   const u64 kv_row = static_cast<u64>(kv_heads) * hd;
   const u64 r_end = min((static_cast<u64>(bx) + 1) * kAttWarps, nrows);
   const u64 block_last = pos + (r_end - 1) / group;
-  const u64 my_last = pos + t;
+  const u64 my_last = pos + tl;
   const u64 j0 = static_cast<u64>(blockIdx.z) * split_len;
   const u64 j1 = min(j0 + split_len, block_last + 1);
 
@@ -1300,7 +1310,7 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
     __syncthreads();  // the previous tile is consumed; qs is written
     const unsigned cnt = static_cast<unsigned>(min(static_cast<u64>(kAttKeys), j1 - jt));
     for (unsigned jj = warp; jj < cnt; jj += kAttWarps) {
-      const u64 src = (jt + jj) * kv_row + static_cast<u64>(g) * hd;
+      const u64 src = cache0 + (jt + jj) * kv_row + static_cast<u64>(g) * hd;
       for (unsigned d = lane; d < hd; d += 32) {
         ks[jj * (hd + 1) + d] = ld(kc, kdt, src + d);
         vs[jj * hd + d] = ld(vc, vdt, src + d);
@@ -1352,6 +1362,20 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
   if (lane == 0) {
     part_ml[prow * 2] = m;
     part_ml[prow * 2 + 1] = l;
+  }
+}
+
+// ATTENTION with BATCH: row b of src ([seqs, kv_row]) to row pos
+// (+R[pos_reg]) of cache b, cache b at element b * cache_stride of dst.
+extern "C" __global__ void k_cache_rows(const unsigned* halt, void* dst, int ddt, const void* src,
+                                        int sdt, unsigned seqs, u64 kv_row, u64 cache_stride,
+                                        u64 pos, int pos_reg) {
+  if (halted(halt)) return;
+  pos += reg_value(halt, pos_reg);
+  const u64 total = static_cast<u64>(seqs) * kv_row;
+  for (u64 e = gtid(); e < total; e += gstride()) {
+    const u64 b = e / kv_row;
+    st(dst, ddt, b * cache_stride + pos * kv_row + (e - b * kv_row), ld(src, sdt, e));
   }
 }
 

@@ -74,6 +74,11 @@ enum hix_vgpu_opcode {
 #define HIX_VGPU_MATMUL_TRANS_B (1u << 0)
 #define HIX_VGPU_MATMUL_ACCUMULATE (1u << 1)
 
+/* ROPE, ROPE_LLAMA3 and ATTENTION flag (spec §6.4.1): the first dimension
+ * counts sequences decoded in lockstep, all at one position; ATTENTION's
+ * caches hold one [max_seq, kv_heads, head_dim] cache per sequence. */
+#define HIX_VGPU_BATCH (1u << 0)
+
 struct hix_vgpu_cmdbuf_header {
   uint32_t magic;     /* HIX_VGPU_CMDBUF_MAGIC */
   uint16_t version;   /* HIX_VGPU_CMDBUF_VERSION */
@@ -223,7 +228,7 @@ struct hix_vgpu_op_rows {
 };
 
 struct hix_vgpu_op_rope {
-  struct hix_vgpu_op_header h;
+  struct hix_vgpu_op_header h; /* flags: HIX_VGPU_BATCH */
   struct hix_vgpu_tref out;
   struct hix_vgpu_tref x; /* [tokens, heads, head_dim] */
   uint32_t tokens;
@@ -240,7 +245,7 @@ struct hix_vgpu_op_rope {
 /* ROPE with Llama 3's frequency scaling (spec §6.4): ROPE's fields in ROPE's
  * order, then the scaling's. */
 struct hix_vgpu_op_rope_llama3 {
-  struct hix_vgpu_op_header h;
+  struct hix_vgpu_op_header h; /* flags: HIX_VGPU_BATCH */
   struct hix_vgpu_tref out;
   struct hix_vgpu_tref x; /* [tokens, heads, head_dim] */
   uint32_t tokens;
@@ -259,13 +264,13 @@ struct hix_vgpu_op_rope_llama3 {
 };
 
 struct hix_vgpu_op_attention {
-  struct hix_vgpu_op_header h;
+  struct hix_vgpu_op_header h;  /* flags: HIX_VGPU_BATCH */
   struct hix_vgpu_tref out;     /* [tokens, q_heads, head_dim] */
   struct hix_vgpu_tref q;       /* [tokens, q_heads, head_dim] */
   struct hix_vgpu_tref k;       /* [tokens, kv_heads, head_dim] */
   struct hix_vgpu_tref v;       /* [tokens, kv_heads, head_dim] */
-  struct hix_vgpu_tref k_cache; /* [max_seq, kv_heads, head_dim] */
-  struct hix_vgpu_tref v_cache; /* [max_seq, kv_heads, head_dim] */
+  struct hix_vgpu_tref k_cache; /* [max_seq, kv_heads, head_dim]; BATCH: tokens of them */
+  struct hix_vgpu_tref v_cache; /* [max_seq, kv_heads, head_dim]; BATCH: tokens of them */
   uint32_t tokens;
   uint32_t q_heads;
   uint32_t kv_heads;

@@ -59,6 +59,9 @@ struct Operand {
   bool optional = false;  // tensors: may be absent (handle 0, all fields 0)
   CountRule count = CountRule::none;
   std::array<Field, 3> dims{};  // u32 or u64 fields of the record
+  // With the op's HIX_VGPU_BATCH flag, the count is also multiplied by this
+  // u32 field (ATTENTION's caches: one per sequence, spec §6.4.1).
+  Field batched_by{};
 
   constexpr bool is_tensor() const {
     return kind == OperandKind::tensor_in || kind == OperandKind::tensor_out ||
@@ -161,6 +164,10 @@ constexpr Operand in(const char* name, Field f, DTypeSet dtypes, std::array<Fiel
 }
 constexpr Operand out(const char* name, Field f, DTypeSet dtypes, std::array<Field, 3> dims = {}) {
   return tensor(name, OperandKind::tensor_out, f, dtypes, dims);
+}
+constexpr Operand batched(Operand o, Field by) {
+  o.batched_by = by;
+  return o;
 }
 constexpr Operand dma_buffer(const char* name, OperandKind kind, Field f, Field bytes) {
   return Operand{name, kind, f, kAnyDType, false, CountRule::bytes, {bytes, Field{}, Field{}}};
@@ -335,7 +342,8 @@ constexpr OpDesc rope_row() {
       {out("out", HIX_OPF(rope_t, out), kFloat, kRope), in("x", HIX_OPF(rope_t, x), kFloat, kRope),
        scalar("rot_dim", HIX_OPF(rope_t, rot_dim)), scalar("pos", HIX_OPF(rope_t, pos)),
        reg("pos_reg", HIX_OPF(rope_t, pos_reg)), positive("theta", HIX_OPF(rope_t, theta))},
-      {HIX_OPF(rope_t, reserved), HIX_OPF(rope_t, reserved2)}, Dma::none, ShapeRule::rotary);
+      {HIX_OPF(rope_t, reserved), HIX_OPF(rope_t, reserved2)}, Dma::none, ShapeRule::rotary, 0,
+      HIX_VGPU_BATCH);
 }
 constexpr OpDesc rope_llama3_row() {
   return row<rope3_t>(
@@ -347,18 +355,21 @@ constexpr OpDesc rope_llama3_row() {
        positive("low_freq_factor", HIX_OPF(rope3_t, low_freq_factor)),
        positive("high_freq_factor", HIX_OPF(rope3_t, high_freq_factor)),
        scalar("original_max_pos", HIX_OPF(rope3_t, original_max_pos))},
-      {HIX_OPF(rope3_t, reserved), HIX_OPF(rope3_t, reserved2)}, Dma::none, ShapeRule::rotary);
+      {HIX_OPF(rope3_t, reserved), HIX_OPF(rope3_t, reserved2)}, Dma::none, ShapeRule::rotary, 0,
+      HIX_VGPU_BATCH);
 }
 constexpr OpDesc attention_row() {
   return row<att_t>(
       HIX_VGPU_OP_ATTENTION, "ATTENTION", Record::attention,
       {out("out", HIX_OPF(att_t, out), kFloat, kAttQ), in("q", HIX_OPF(att_t, q), kFloat, kAttQ),
        in("k", HIX_OPF(att_t, k), kFloat, kAttKv), in("v", HIX_OPF(att_t, v), kFloat, kAttKv),
-       tensor("k_cache", kInOut, HIX_OPF(att_t, k_cache), kFloat, kAttCache),
-       tensor("v_cache", kInOut, HIX_OPF(att_t, v_cache), kFloat, kAttCache),
+       batched(tensor("k_cache", kInOut, HIX_OPF(att_t, k_cache), kFloat, kAttCache),
+               HIX_OPF(att_t, tokens)),
+       batched(tensor("v_cache", kInOut, HIX_OPF(att_t, v_cache), kFloat, kAttCache),
+               HIX_OPF(att_t, tokens)),
        scalar("pos", HIX_OPF(att_t, pos)), reg("pos_reg", HIX_OPF(att_t, pos_reg)),
        positive("scale", HIX_OPF(att_t, scale))},
-      {HIX_OPF(att_t, reserved)}, Dma::none, ShapeRule::grouped_heads);
+      {HIX_OPF(att_t, reserved)}, Dma::none, ShapeRule::grouped_heads, 0, HIX_VGPU_BATCH);
 }
 constexpr OpDesc sample_row() {
   return row<smp_t>(
@@ -512,8 +523,13 @@ constexpr bool rows_consistent() {
           }
         }
         if (o.count == CountRule::bytes && o.dims[0].size != 8) return false;
+        if (o.batched_by.size != 0 &&
+            (o.batched_by.size != 4 || !field_in(o.batched_by, d.size) ||
+             (d.allowed_flags & HIX_VGPU_BATCH) == 0 || o.count != CountRule::product)) {
+          return false;
+        }
       } else {
-        if (o.count != CountRule::none || o.optional) return false;
+        if (o.count != CountRule::none || o.optional || o.batched_by.size != 0) return false;
         if (o.kind == OperandKind::reg && o.field.size != 1 && o.field.size != 4) return false;
         if (o.kind == OperandKind::positive_f32 && o.field.size != sizeof(float)) return false;
       }

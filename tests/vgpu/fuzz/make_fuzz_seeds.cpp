@@ -166,6 +166,34 @@ std::vector<CmdbufBuilder> programs() {
     r.seed = 7;
     b.add(HIX_VGPU_OP_SAMPLE, r);
   });
+  one([](CmdbufBuilder& b) {  // a batched decode step (spec §6.4.1) in a loop
+    b.set_reg(1, 2);
+    b.loop({.count = 3, .body_ops = 3});
+    hix_vgpu_op_rope r{};
+    r.h.flags = HIX_VGPU_BATCH;
+    r.out = r.x = tref(kB1k, F);
+    r.tokens = 2;
+    r.heads = 4;
+    r.head_dim = 8;
+    r.rot_dim = 8;
+    r.pos_reg = 1;
+    r.theta = 10000.0f;
+    b.add(HIX_VGPU_OP_ROPE, r);
+    hix_vgpu_op_attention a{};
+    a.h.flags = HIX_VGPU_BATCH;
+    a.out = a.q = tref(kB1k, F);
+    a.k = a.v = tref(kB256, F);
+    a.k_cache = a.v_cache = tref(kB4k, F);
+    a.tokens = 2;  // sequences: two caches of 8 rows
+    a.q_heads = 4;
+    a.kv_heads = 2;
+    a.head_dim = 8;
+    a.max_seq = 8;
+    a.pos_reg = 1;
+    a.scale = 0.35f;
+    b.add(HIX_VGPU_OP_ATTENTION, a);
+    b.add_reg(1, 1);
+  });
   one([](CmdbufBuilder& b) {  // a decode-style loop
     b.set_reg(0, 0).set_reg(1, 3);
     b.loop({.count = 4, .body_ops = 3});

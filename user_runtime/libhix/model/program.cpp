@@ -24,6 +24,9 @@ constexpr std::uint8_t kRegPos = 1;    // R1: position of the first row
 // SAMPLE's per-draw seed step (docs/specs/hix-gpu.md §6.5).
 constexpr std::uint64_t kSampleSeedStep = 0x9E3779B97F4A7C15ULL;
 constexpr std::uint64_t kMaxDmaPerCmdbuf = 4ull << 30;
+// Sequences of a batched plan: 2 x layers x (B - 1) cache copies must leave
+// room in a command buffer for the model's other ops.
+constexpr std::uint32_t kMaxBatch = 64;
 
 bool float_dtype(std::uint8_t dtype) {
   return dtype == HIX_VGPU_DT_F32 || dtype == HIX_VGPU_DT_BF16;
@@ -57,6 +60,9 @@ Result<Plan> make_plan(const ModelConfig& c, const RuntimeOptions& options) {
     return fail("plan: max_seq " + std::to_string(options.max_seq) + " exceeds the model's " +
                 std::to_string(c.max_pos) + " positions");
   }
+  if (options.batch < 1 || options.batch > kMaxBatch) {
+    return fail("plan: batch must be 1.." + std::to_string(kMaxBatch));
+  }
   if (options.max_seq > max_context(c)) {
     // Full attention equals the sliding window's only while every token
     // sees the whole sequence (docs/decisions.md, "Model families").
@@ -73,13 +79,17 @@ Result<Plan> make_plan(const ModelConfig& c, const RuntimeOptions& options) {
     p.buffers.push_back(
         {"w." + p.layout.buffer_names[i], BufferRole::weights, i, p.layout.buffer_bytes[i]});
   }
-  const std::uint64_t s = options.max_seq, a = hix_vgpu_dtype_bytes(options.act_dtype);
+  // Rows of the activations: the prompt's at prefill, the sequences' when
+  // decoding a batch.
+  const std::uint64_t s = std::max(options.max_seq, options.batch);
+  const std::uint64_t a = hix_vgpu_dtype_bytes(options.act_dtype);
+  const std::uint64_t batch = options.batch;
   const std::uint64_t qd = std::uint64_t{c.heads} * c.head_dim;
   const std::uint64_t kvd = std::uint64_t{c.kv_heads} * c.head_dim;
   const auto act = [&](std::string name, BufferRole role, std::uint64_t bytes) {
     p.buffers.push_back({std::move(name), role, 0, bytes});
   };
-  act("tokens", BufferRole::tokens, s * 4);
+  act("tokens", BufferRole::tokens, batch * options.max_seq * 4);
   act("x", BufferRole::x, s * c.dim * a);
   act("h", BufferRole::h, s * c.dim * a);
   act("q", BufferRole::q, s * qd * a);
@@ -88,8 +98,9 @@ Result<Plan> make_plan(const ModelConfig& c, const RuntimeOptions& options) {
   act("att", BufferRole::att, s * qd * a);
   act("mlp", BufferRole::mlp, s * c.mlp * a);
   act("up", BufferRole::up, s * (rotary(c.arch) ? c.mlp : c.dim) * a);
-  act("logits", BufferRole::logits, std::uint64_t{c.vocab} * 4);
-  const std::uint64_t cache = s * kvd * hix_vgpu_dtype_bytes(options.kv_dtype);
+  act("logits", BufferRole::logits, batch * c.vocab * 4);
+  const std::uint64_t cache =
+      batch * options.max_seq * kvd * hix_vgpu_dtype_bytes(options.kv_dtype);
   for (std::uint32_t l = 0; l < c.layers; ++l) {
     p.buffers.push_back({"k_cache." + std::to_string(l), BufferRole::k_cache, l, cache});
     p.buffers.push_back({"v_cache." + std::to_string(l), BufferRole::v_cache, l, cache});
@@ -122,11 +133,43 @@ Check check_size(const CmdbufBuilder& b, std::uint64_t bytes) {
   return Unit{};
 }
 
+// A generate request's own rules (both the batch-1 and the batched program).
+Check check_generate(const Plan& plan, const GenerateRequest& req) {
+  if (req.prompt_len < 1 || req.n_new < 1) {
+    return fail("generate: empty prompt or nothing to generate");
+  }
+  if (std::uint64_t{req.prompt_len} + req.n_new > plan.options.max_seq) {
+    return fail("generate: prompt " + std::to_string(req.prompt_len) + " + " +
+                std::to_string(req.n_new) + " new tokens exceed max_seq " +
+                std::to_string(plan.options.max_seq));
+  }
+  if (req.sample && (!std::isfinite(req.temperature) || req.temperature <= 0)) {
+    return fail("generate: sampling temperature must be finite and positive");
+  }
+  if (req.sealed) {
+    if ((req.prompt_tensor_id & HIX_VGPU_TENSOR_ID_DEVICE) != 0) {
+      return fail("generate: the prompt's tensor id must have bit 63 clear");
+    }
+    if ((req.tokens_tensor_id & HIX_VGPU_TENSOR_ID_DEVICE) == 0 ||
+        (req.logits_gpa && (req.logits_tensor_id & HIX_VGPU_TENSOR_ID_DEVICE) == 0)) {
+      return fail("generate: output tensor ids must have bit 63 set");
+    }
+    if (req.logits_gpa && req.logits_tensor_id <= req.tokens_tensor_id) {
+      return fail("generate: the logits' tensor id must be above the tokens' (sealed after them)");
+    }
+  }
+  return Unit{};
+}
+
 // Emits the ops of one model over the buffers of a plan.
 class Emitter {
  public:
-  Emitter(const Plan& plan, std::span<const std::uint32_t> handles)
-      : p_(plan), c_(plan.layout.config), h_(handles) {
+  // `batch`: the sequences of batched ops (0: the plan's).
+  Emitter(const Plan& plan, std::span<const std::uint32_t> handles, std::uint32_t batch = 0)
+      : p_(plan),
+        c_(plan.layout.config),
+        h_(handles),
+        batch_(batch == 0 ? plan.options.batch : batch) {
     for (std::size_t i = 0; i < plan.buffers.size(); ++i) {
       const auto& b = plan.buffers[i];
       switch (b.role) {
@@ -217,8 +260,10 @@ class Emitter {
     std::uint32_t heads = 0;
   };
 
-  void rope(CmdbufBuilder& cb, BufferRole r, RopeShape shape) const {
+  // batched: `rows` sequences all at position R1 (HIX_VGPU_BATCH).
+  void rope(CmdbufBuilder& cb, BufferRole r, RopeShape shape, bool batched) const {
     const auto fill = [&](auto& o) {
+      o.h.flags = batched ? HIX_VGPU_BATCH : 0u;
       o.out = o.x = a(r);
       o.tokens = shape.rows;
       o.heads = shape.heads;
@@ -270,6 +315,13 @@ class Emitter {
   // The layers over `rows` tokens in x at positions R1..; then the logits of
   // the last row, R0 += 1, and the next token into tokens[R0].
   void body(CmdbufBuilder& cb, std::uint32_t rows, const GenerateRequest& req) const {
+    layers(cb, rows, false);
+    head(cb, rows, req);
+  }
+
+  // The layers over `rows` tokens in x at positions R1.. or, batched, over
+  // `rows` sequences all at position R1, each with its own KV caches.
+  void layers(CmdbufBuilder& cb, std::uint32_t rows, bool batched) const {
     const std::uint64_t d = c_.dim, m = c_.mlp;
     const std::uint64_t qd = std::uint64_t{c_.heads} * c_.head_dim;
     const std::uint64_t kvd = std::uint64_t{c_.kv_heads} * c_.head_dim;
@@ -294,10 +346,11 @@ class Emitter {
       matmul(cb, a(BufferRole::v), a(BufferRole::h), layer_w(l, "wv"), qkv_b("bv"),
              {.rows = rows, .n = kvd, .k = d}, false);
       if (!gpt2) {
-        rope(cb, BufferRole::q, {.rows = rows, .heads = c_.heads});
-        rope(cb, BufferRole::k, {.rows = rows, .heads = c_.kv_heads});
+        rope(cb, BufferRole::q, {.rows = rows, .heads = c_.heads}, batched);
+        rope(cb, BufferRole::k, {.rows = rows, .heads = c_.kv_heads}, batched);
       }
       hix_vgpu_op_attention at{};
+      at.h.flags = batched ? HIX_VGPU_BATCH : 0u;
       at.out = a(BufferRole::att);
       at.q = a(BufferRole::q);
       at.k = a(BufferRole::k);
@@ -346,6 +399,14 @@ class Emitter {
                {.rows = rows, .n = d, .k = m}, true);
       }
     }
+  }
+
+  // The logits of the last of `rows` rows of x, R0 += 1, and the next token
+  // into tokens[R0].
+  void head(CmdbufBuilder& cb, std::uint32_t rows, const GenerateRequest& req) const {
+    const std::uint64_t d = c_.dim;
+    const bool gpt2 = c_.arch == Arch::gpt2;
+    const hix_vgpu_tref none{};
     // Only the last row's logits are needed.
     const hix_vgpu_tref last = a(BufferRole::x, std::uint64_t{rows - 1} * d);
     if (gpt2) {
@@ -377,10 +438,109 @@ class Emitter {
     }
   }
 
+  // ---- Batched decode (spec §6.4.1): B = plan batch sequences ----
+
+  std::uint32_t batch() const { return batch_; }
+
+  // tokens[prompt_len + R0 * B + b]: sequence b's id of step R0.
+  hix_vgpu_tref batch_tokens_at_r0(std::uint32_t prompt_len) const {
+    return tref_indexed(handle(BufferRole::tokens), HIX_VGPU_DT_I32, std::uint64_t{prompt_len} * 4,
+                        kRegToken, 4 * batch());
+  }
+
+  // x = embeddings of step R0's B ids (+ GPT-2's position R1 on every row).
+  void embed_batch(CmdbufBuilder& cb, std::uint32_t prompt_len) const {
+    const bool gpt2 = c_.arch == Arch::gpt2;
+    hix_vgpu_op_embedding e{};
+    e.out = a(BufferRole::x);
+    e.table = w(gpt2 ? "wte" : "embed");
+    e.ids = batch_tokens_at_r0(prompt_len);
+    e.rows = batch();
+    e.dim = c_.dim;
+    e.vocab = c_.vocab;
+    cb.add(HIX_VGPU_OP_EMBEDDING, e);
+    if (!gpt2) return;
+    hix_vgpu_tref pos = w("wpe");
+    pos.index_reg = kRegPos;
+    pos.index_stride = static_cast<std::uint32_t>(c_.dim * hix_vgpu_dtype_bytes(p_.layout.dtype));
+    cb.copy(a(BufferRole::up), pos, c_.dim);
+    hix_vgpu_op_binary add{};
+    add.out = add.a = a(BufferRole::x);
+    add.b = a(BufferRole::up);
+    add.n = std::uint64_t{batch()} * c_.dim;
+    add.nb = c_.dim;  // one position row for every sequence
+    cb.add(HIX_VGPU_OP_ADD, add);
+  }
+
+  // The logits of all B rows of x, R0 += 1, and step R0's B tokens.
+  void head_batch(CmdbufBuilder& cb, std::uint32_t prompt_len, const GenerateRequest& req) const {
+    const bool gpt2 = c_.arch == Arch::gpt2;
+    if (gpt2) {
+      norm(cb, a(BufferRole::h), a(BufferRole::x), "ln_f.g", "ln_f.b", batch());
+    } else {
+      norm(cb, a(BufferRole::h), a(BufferRole::x), "norm", "", batch());
+    }
+    const char* head = gpt2 ? "wte" : (c_.tied_embeddings ? "embed" : "lm_head");
+    matmul(cb, tref(handle(BufferRole::logits), HIX_VGPU_DT_F32), a(BufferRole::h), w(head), {},
+           {.rows = batch(), .n = c_.vocab, .k = c_.dim}, false);
+    cb.add_reg(kRegToken, 1);
+    choose(cb, batch_tokens_at_r0(prompt_len), req);
+  }
+
+  // B tokens into `out` from the B rows of logits: SAMPLE or ARGMAX.
+  void choose(CmdbufBuilder& cb, hix_vgpu_tref out, const GenerateRequest& req) const {
+    const hix_vgpu_tref logits = tref(handle(BufferRole::logits), HIX_VGPU_DT_F32);
+    if (req.sample) {
+      hix_vgpu_op_sample s{};
+      s.out = out;
+      s.x = logits;
+      s.rows = batch();
+      s.cols = c_.vocab;
+      s.temperature = req.temperature;
+      s.top_k = req.top_k;
+      s.seed = req.seed;
+      cb.add(HIX_VGPU_OP_SAMPLE, s);
+    } else {
+      hix_vgpu_op_rows am{};
+      am.out = out;
+      am.x = logits;
+      am.rows = batch();
+      am.cols = c_.vocab;
+      cb.add(HIX_VGPU_OP_ARGMAX, am);
+    }
+  }
+
+  // Logits row 0 into rows 1..B-1 (doubling copies).
+  void replicate_logits(CmdbufBuilder& cb) const {
+    const std::uint32_t lh = handle(BufferRole::logits);
+    const std::uint64_t v = c_.vocab;
+    for (std::uint64_t have = 1; have < batch();) {
+      const std::uint64_t n = std::min<std::uint64_t>(have, batch() - have);
+      cb.copy(tref(lh, HIX_VGPU_DT_F32, have * v * 4), tref(lh, HIX_VGPU_DT_F32), n * v);
+      have += n;
+    }
+  }
+
+  // Rows 0..rows-1 of every layer's cache 0 into caches 1..B-1.
+  void copy_prompt_caches(CmdbufBuilder& cb, std::uint32_t rows) const {
+    const std::uint8_t kvt = p_.options.kv_dtype;
+    const std::uint64_t kvd = std::uint64_t{c_.kv_heads} * c_.head_dim;
+    const std::uint64_t cache_bytes =
+        std::uint64_t{p_.options.max_seq} * kvd * hix_vgpu_dtype_bytes(kvt);
+    for (std::uint32_t l = 0; l < c_.layers; ++l) {
+      for (const std::uint32_t h : {kcache_[l], vcache_[l]}) {
+        for (std::uint32_t b = 1; b < batch(); ++b) {
+          cb.copy(tref(h, kvt, b * cache_bytes), tref(h, kvt), std::uint64_t{rows} * kvd);
+        }
+      }
+    }
+  }
+
  private:
   const Plan& p_;
   const ModelConfig& c_;
   std::span<const std::uint32_t> h_;
+  std::uint32_t batch_;
   std::uint32_t role_[static_cast<std::size_t>(BufferRole::v_cache) + 1] = {};
   std::vector<std::uint32_t> kcache_, vcache_;
 };
@@ -448,28 +608,7 @@ Result<std::vector<std::byte>> build_generate_program(const Plan& plan,
                                                       std::span<const std::uint32_t> handles,
                                                       const GenerateRequest& req) {
   if (auto r = check_handles(plan, handles); !r) return r.error();
-  if (req.prompt_len < 1 || req.n_new < 1)
-    return fail("generate: empty prompt or nothing to generate");
-  if (std::uint64_t{req.prompt_len} + req.n_new > plan.options.max_seq) {
-    return fail("generate: prompt " + std::to_string(req.prompt_len) + " + " +
-                std::to_string(req.n_new) + " new tokens exceed max_seq " +
-                std::to_string(plan.options.max_seq));
-  }
-  if (req.sample && (!std::isfinite(req.temperature) || req.temperature <= 0)) {
-    return fail("generate: sampling temperature must be finite and positive");
-  }
-  if (req.sealed) {
-    if ((req.prompt_tensor_id & HIX_VGPU_TENSOR_ID_DEVICE) != 0) {
-      return fail("generate: the prompt's tensor id must have bit 63 clear");
-    }
-    if ((req.tokens_tensor_id & HIX_VGPU_TENSOR_ID_DEVICE) == 0 ||
-        (req.logits_gpa && (req.logits_tensor_id & HIX_VGPU_TENSOR_ID_DEVICE) == 0)) {
-      return fail("generate: output tensor ids must have bit 63 set");
-    }
-    if (req.logits_gpa && req.logits_tensor_id <= req.tokens_tensor_id) {
-      return fail("generate: the logits' tensor id must be above the tokens' (sealed after them)");
-    }
-  }
+  if (auto r = check_generate(plan, req); !r) return r.error();
   const Emitter e(plan, handles);
   const std::uint32_t tokens = e.handle(BufferRole::tokens);
   const std::uint32_t rows = req.prompt_len;
@@ -522,6 +661,103 @@ Result<std::vector<std::byte>> build_generate_program(const Plan& plan,
     if (req.logits_gpa) {
       cb.dma(HIX_VGPU_OP_DMA_OUT, tref(logits, HIX_VGPU_DT_F32),
              {.gpa = *req.logits_gpa, .bytes = logits_out_bytes(plan)});
+    }
+  }
+  auto bytes = cb.finish();
+  if (auto r = check_size(cb, bytes.size()); !r) return r.error();
+  return bytes;
+}
+
+namespace {
+
+std::uint32_t sequences(const Plan& plan, const GenerateRequest& r) {
+  return r.batch == 0 ? plan.options.batch : r.batch;
+}
+
+}  // namespace
+
+std::uint64_t batch_tokens_out_bytes(const Plan& plan, const GenerateRequest& r) {
+  return (std::uint64_t{r.prompt_len} + std::uint64_t{r.n_new} * sequences(plan, r)) * 4;
+}
+
+std::uint64_t batch_logits_out_bytes(const Plan& plan, const GenerateRequest& r) {
+  return std::uint64_t{sequences(plan, r)} * plan.layout.config.vocab * 4;
+}
+
+Result<std::vector<std::byte>> build_batch_generate_program(const Plan& plan,
+                                                            std::span<const std::uint32_t> handles,
+                                                            const GenerateRequest& req) {
+  if (auto r = check_handles(plan, handles); !r) return r.error();
+  if (auto r = check_generate(plan, req); !r) return r.error();
+  if (req.eos) {
+    return fail("batch generate: no eos stop (every sequence runs every step)");
+  }
+  const std::uint32_t batch = sequences(plan, req);
+  if (batch > plan.options.batch) {
+    return fail("batch generate: " + std::to_string(batch) + " sequences, the plan holds " +
+                std::to_string(plan.options.batch));
+  }
+  const Emitter e(plan, handles, batch);
+  const std::uint32_t tokens = e.handle(BufferRole::tokens);
+  const std::uint32_t rows = req.prompt_len;
+  CmdbufBuilder cb;
+  cb.fill(tref(tokens, HIX_VGPU_DT_I32), std::uint64_t{batch} * plan.options.max_seq, 0xFFFFFFFFu);
+  const std::uint64_t prompt_bytes = std::uint64_t{rows} * 4;
+  if (req.sealed) {
+    cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(tokens, HIX_VGPU_DT_I32),
+                 {.gpa = req.prompt_gpa, .bytes = prompt_bytes},
+                 {.tensor_id = req.prompt_tensor_id, .key_slot = req.key_slot});
+  } else {
+    cb.dma(HIX_VGPU_OP_DMA_IN, tref(tokens, HIX_VGPU_DT_I32),
+           {.gpa = req.prompt_gpa, .bytes = prompt_bytes});
+  }
+  // Prefill once, at batch 1, into cache 0; the last row's logits then
+  // choose every sequence's first token.
+  cb.set_reg(kRegToken, 0).set_reg(kRegPos, 0);
+  e.embed(cb, rows);
+  e.layers(cb, rows, false);
+  const std::uint64_t d = plan.layout.config.dim;
+  const hix_vgpu_tref last = e.a(BufferRole::x, std::uint64_t{rows - 1} * d);
+  const bool gpt2 = plan.layout.config.arch == Arch::gpt2;
+  if (gpt2) {
+    e.norm(cb, e.a(BufferRole::h), last, "ln_f.g", "ln_f.b", 1);
+  } else {
+    e.norm(cb, e.a(BufferRole::h), last, "norm", "", 1);
+  }
+  const ModelConfig& c = plan.layout.config;
+  const char* head = gpt2 ? "wte" : (c.tied_embeddings ? "embed" : "lm_head");
+  e.matmul(cb, tref(e.handle(BufferRole::logits), HIX_VGPU_DT_F32), e.a(BufferRole::h), e.w(head),
+           {}, {.rows = 1, .n = c.vocab, .k = d}, false);
+  e.replicate_logits(cb);
+  e.choose(cb, tref(tokens, HIX_VGPU_DT_I32, prompt_bytes), req);
+  e.copy_prompt_caches(cb, rows);
+  if (req.n_new > 1) {
+    // Decode: step R0's B ids at position R1, the next step's ids appended.
+    cb.set_reg(kRegToken, 0).set_reg(kRegPos, static_cast<std::int32_t>(rows));
+    CmdbufBuilder loop;
+    e.embed_batch(loop, rows);
+    e.layers(loop, batch, true);
+    e.head_batch(loop, rows, req);
+    loop.add_reg(kRegPos, 1);
+    cb.loop({.count = req.n_new - 1, .body_ops = loop.op_count()}).append(loop);
+  }
+  const std::uint64_t out_bytes = batch_tokens_out_bytes(plan, req);
+  const std::uint32_t logits = e.handle(BufferRole::logits);
+  if (req.sealed) {
+    cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(tokens, HIX_VGPU_DT_I32),
+                 {.gpa = req.tokens_gpa, .bytes = out_bytes},
+                 {.tensor_id = req.tokens_tensor_id, .key_slot = req.key_slot});
+    if (req.logits_gpa) {
+      cb.dma_crypt(HIX_VGPU_OP_DMA_OUT_ENCRYPT, tref(logits, HIX_VGPU_DT_F32),
+                   {.gpa = *req.logits_gpa, .bytes = batch_logits_out_bytes(plan, req)},
+                   {.tensor_id = req.logits_tensor_id, .key_slot = req.key_slot});
+    }
+  } else {
+    cb.dma(HIX_VGPU_OP_DMA_OUT, tref(tokens, HIX_VGPU_DT_I32),
+           {.gpa = req.tokens_gpa, .bytes = out_bytes});
+    if (req.logits_gpa) {
+      cb.dma(HIX_VGPU_OP_DMA_OUT, tref(logits, HIX_VGPU_DT_F32),
+             {.gpa = *req.logits_gpa, .bytes = batch_logits_out_bytes(plan, req)});
     }
   }
   auto bytes = cb.finish();

@@ -23,12 +23,16 @@ struct RuntimeOptions {
   std::uint8_t weight_dtype = HIX_VGPU_DT_BF16;  // or HIX_VGPU_DT_F32
   std::uint8_t act_dtype = HIX_VGPU_DT_F32;      // activations (bf16 allowed)
   std::uint8_t kv_dtype = HIX_VGPU_DT_F32;       // KV caches (bf16 allowed)
+  // Sequences decoded together (build_batch_generate_program): activations
+  // for max(max_seq, batch) rows, batch KV caches per layer, batch logits
+  // rows and batch * max_seq token ids. 1: the plan of every other program.
+  std::uint32_t batch = 1;
 };
 
 enum class BufferRole : std::uint8_t {
   weights,  // Plan::layout.buffer_names[layer]
-  tokens,   // i32 [max_seq]
-  x,        // residual stream [max_seq, dim]
+  tokens,   // i32 [max_seq] (batch B: [B * max_seq])
+  x,        // residual stream [max_seq, dim] (rows: max(max_seq, B))
   h,        // normed [max_seq, dim]
   q,        // [max_seq, heads*head_dim]
   k,        // [max_seq, kv_heads*head_dim]
@@ -36,8 +40,8 @@ enum class BufferRole : std::uint8_t {
   att,      // [max_seq, heads*head_dim]
   mlp,      // GPT-2 fc / Llama gate [max_seq, mlp]
   up,       // Llama up [max_seq, mlp]; GPT-2 positional rows [max_seq, dim]
-  logits,   // f32 [vocab]
-  k_cache,  // per layer [max_seq, kv_heads, head_dim]
+  logits,   // f32 [vocab] (batch B: [B, vocab])
+  k_cache,  // per layer [max_seq, kv_heads, head_dim] (batch B: B of them)
   v_cache,
 };
 
@@ -101,6 +105,9 @@ struct GenerateRequest {
   std::uint64_t seed = 0;
   // Stop the device loop once this id was produced.
   std::optional<std::int32_t> eos;
+  // build_batch_generate_program: the sequences, 1..plan.options.batch
+  // (0: plan.options.batch). The other programs ignore it.
+  std::uint32_t batch = 0;
 };
 
 std::uint64_t tokens_out_bytes(const GenerateRequest& r);
@@ -129,6 +136,23 @@ struct ContinueRequest {
 Result<std::vector<std::byte>> build_continue_program(const Plan& plan,
                                                       std::span<const std::uint32_t> handles,
                                                       const ContinueRequest& request);
+
+// Batched decode (spec hix-gpu §6.4.1): B = request.batch (or the plan's)
+// sequences of one prompt generated together. One command buffer: prompt in, prefill
+// once at batch 1 into cache 0, the prompt's cache rows copied into caches
+// 1..B-1, the first new token of every sequence from the prompt's last
+// logits, then a LOOP of n_new - 1 decode steps at batch B (ROPE and
+// ATTENTION with HIX_VGPU_BATCH), outputs. Tokens out:
+// batch_tokens_out_bytes(), the prompt then [step][sequence] ids; last
+// logits out: batch_logits_out_bytes(), f32 [B, vocab], row b the logits that
+// chose sequence b's last token. Greedy (ARGMAX of every row) or SAMPLE of
+// B rows per step, so sampled sequences differ. No eos stop (all sequences
+// run every step): eos is refused.
+std::uint64_t batch_tokens_out_bytes(const Plan& plan, const GenerateRequest& r);
+std::uint64_t batch_logits_out_bytes(const Plan& plan, const GenerateRequest& r);
+Result<std::vector<std::byte>> build_batch_generate_program(const Plan& plan,
+                                                            std::span<const std::uint32_t> handles,
+                                                            const GenerateRequest& request);
 
 // The prefill alone (generate with n_new = 1): for timing prefill.
 Result<std::vector<std::byte>> build_prefill_program(const Plan& plan,

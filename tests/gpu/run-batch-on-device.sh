@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Batched decode on the GPU machine (issue 14, target 5), in one call of
+# about five minutes on one H200: the cuda backend's batch cases (ROPE and
+# ATTENTION with BATCH, a recorded batched loop with MATMUL at m = 8 and 32),
+# then for llama-1b, llama-8b and gpt2-small (seeded presets, bf16 weights,
+# f32 activations and KV caches, 16-token prompt, 64 new tokens a sequence, max_seq 256):
+# hix-bench --decode-only 1 --batch 1,8,32 (protected and plain side by
+# side, every batch on one load) and the PyTorch CUDA-graph anchor at the
+# same batches (graph_anchor.py --shape S --batch 1,8,32), and a table of
+# ours over the anchor per shape and batch.
+#   tests/gpu/run-batch-on-device.sh BIN_DIR OUT_DIR
+# BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
+# the machine, tests/gpu/cublas-libdirs.sh); graph_anchor.py is taken from
+# this script's directory. A step starts only while HIX_BATCH_BUDGET_S (300)
+# is not spent. HIX_BENCH_REPS (3): hix-bench --reps. HIX_BATCHES (1,8,32).
+# The backend's environment switches pass through (HIX_CUDA_CUBLAS_RECORD=0:
+# our tiled GEMM inside recorded loops, as before batched decode).
+#
+# Output: OUT_DIR/batch.json (every run's figures per batch, the anchor's,
+# ours over the anchor), OUT_DIR/summary.txt (a table), OUT_DIR/machine.txt,
+# OUT_DIR/backend-test.log and OUT_DIR/logs.tar.gz (every step's log and
+# JSON). Exit status 1 if a step failed or was skipped.
+set -uo pipefail
+
+[ $# -eq 2 ] || { echo "usage: run-batch-on-device.sh BIN_DIR OUT_DIR" >&2; exit 2; }
+bin=$(cd "$1" 2>/dev/null && pwd) || { echo "no BIN_DIR $1" >&2; exit 2; }
+mkdir -p "$2" || exit 2
+out=$(cd "$2" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+py=${PYTHON:-python3}
+budget=${HIX_BATCH_BUDGET_S:-300}
+reps=${HIX_BENCH_REPS:-3}
+batches=${HIX_BATCHES:-1,8,32}
+mkdir -p "$out/logs" "$out/json"
+status="$out/logs/status.tsv"
+: >"$status"
+t0=$SECONDS
+failed=0
+
+say() { echo "[$(date -u +%H:%M:%S) +$((SECONDS - t0))s] $*"; }
+
+# step NAME LIMIT_S CMD...: CMD's output to logs/NAME.log, within the budget.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local elapsed=$((SECONDS - t0))
+  if [ "$elapsed" -ge "$budget" ]; then
+    printf '%s\tskipped\t0\t0\n' "$name" >>"$status"
+    failed=1
+    say "skipped $name (budget of ${budget}s spent)"
+    return 1
+  fi
+  local s0=$SECONDS rc=0
+  { echo "# $*"; timeout --kill-after=10 "$limit" "$@"; } >"$out/logs/$name.log" 2>&1 || rc=$?
+  printf '%s\t%s\t%s\t%s\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo failed)" "$rc" \
+    "$((SECONDS - s0))" >>"$status"
+  if [ "$rc" -ne 0 ]; then
+    failed=1
+    say "FAILED $name (exit $rc)"
+    tail -n 5 "$out/logs/$name.log" | sed 's/^/    | /'
+    return 1
+  fi
+  say "ok $name ($((SECONDS - s0))s)"
+}
+
+# shellcheck source=tests/gpu/cublas-libdirs.sh
+. "$here/cublas-libdirs.sh"
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: ${HIX_COMMIT:-unknown}"
+  echo "batches: $batches"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.limit \
+    --format=csv 2>&1
+  "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -n 1
+  echo "LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
+  env | grep -E '^HIX_CUDA_' || true
+} 2>&1 | tee "$out/machine.txt"
+
+step backend-test 90 "$bin/hix-cuda-backend-test" --gtest_filter='*Batched*' \
+  --gtest_output="xml:$out/logs/backend-test.xml"
+cp "$out/logs/backend-test.log" "$out/backend-test.log" 2>/dev/null
+grep -E '^\[  FAILED  \]|^hix-cuda-backend-test: ' "$out/backend-test.log" 2>/dev/null | sort -u | head -n 40
+
+# One shape: hix-bench at every batch on one load per mode, then the anchor.
+shape_runs() {
+  local shape=$1 limit=$2
+  step "bench-$shape" "$limit" "$bin/hix-bench" --model "$shape" --backend cuda \
+    --decode-only 1 --batch "$batches" --decode-tokens 64 --max-seq 256 --reps "$reps" \
+    --modes protected,plain --json "$out/json/bench-$shape.json" &&
+    say "  $(grep -E 'decode tok/s, batch|decode tok/s ' "$out/logs/bench-$shape.log" | tr -s ' ' | paste -sd';')"
+  if [ -f "$here/graph_anchor.py" ]; then
+    step "anchor-$shape" 90 "$py" "$here/graph_anchor.py" --shape "$shape" --batch "$batches" \
+      --json "$out/json/anchor-$shape.json" && say "  $(tail -n 1 "$out/logs/anchor-$shape.log")"
+  else
+    printf '%s\tskipped\t0\t0\n' "anchor-$shape" >>"$status"
+    failed=1
+    say "skipped anchor-$shape (no $here/graph_anchor.py)"
+  fi
+}
+
+shape_runs llama-1b 70
+shape_runs llama-8b 150
+shape_runs gpt2-small 50
+nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv \
+  >>"$out/machine.txt" 2>&1
+
+"$py" - "$out" <<'PY' || failed=1
+import json, os, sys
+
+out = sys.argv[1]
+steps = {}
+for line in open(os.path.join(out, "logs", "status.tsv")):
+    f = line.rstrip("\n").split("\t")
+    steps[f[0]] = {"status": f[1], "rc": f[2], "seconds": f[3]}
+
+
+def load(path):
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+shapes = {}
+for shape in ("llama-1b", "llama-8b", "gpt2-small"):
+    bench = load(os.path.join(out, "json", f"bench-{shape}.json"))
+    anchor = load(os.path.join(out, "json", f"anchor-{shape}.json"))
+    anchor_by_batch = {}
+    for r in (anchor or {}).get("results", []):
+        if isinstance(r, dict) and "batch" in r:
+            anchor_by_batch[int(r["batch"])] = r
+    rows = {}
+    if bench:
+        for mode, m in bench["modes"].items():
+            for b in m.get("decode_batches", []):
+                row = rows.setdefault(b["batch"], {"batch": b["batch"]})
+                row[mode] = {"tok_s": b["tokens_per_s"], "steps_s": b["steps_per_s"],
+                             "weight_gbps": b["weight_bandwidth_gbps"]}
+    for batch, a in anchor_by_batch.items():
+        rows.setdefault(batch, {"batch": batch})["anchor"] = {
+            "tok_s": a.get("tokens_per_s"), "steps_s": a.get("steps_per_s")}
+    for row in rows.values():
+        a = (row.get("anchor") or {}).get("tok_s")
+        for mode in ("protected", "plain"):
+            if mode in row and a:
+                row[f"{mode}_over_anchor"] = row[mode]["tok_s"] / a
+        if "protected" in row and "plain" in row and row["plain"]["tok_s"]:
+            row["protected_over_plain"] = row["protected"]["tok_s"] / row["plain"]["tok_s"]
+    shapes[shape] = {"weight_bytes": (bench or {}).get("weight_bytes"),
+                     "tokens_match_across_modes": (bench or {}).get("tokens_match_across_modes"),
+                     "batches": [rows[b] for b in sorted(rows)]}
+res = {"commit": os.environ.get("HIX_COMMIT", "unknown"), "steps": steps,
+       "failed_steps": sorted(n for n, s in steps.items() if s["status"] != "ok"), "shapes": shapes}
+test_log = os.path.join(out, "backend-test.log")
+if os.path.exists(test_log):
+    lines = [l.strip() for l in open(test_log, errors="replace") if l.startswith("hix-cuda-backend-test: ")]
+    res["backend_test"] = lines[-1] if lines else None
+with open(os.path.join(out, "batch.json"), "w") as fh:
+    json.dump(res, fh, indent=1, sort_keys=True)
+
+
+def fmt(v, f):
+    return ("-" if v is None else format(v, f)).rjust(int(f.split(".")[0]))
+
+
+lines = [f"commit {res['commit']}; backend test: {res.get('backend_test')}",
+         f"failed/skipped steps: {', '.join(res['failed_steps']) or 'none'}", "",
+         f"{'shape':11} {'batch':>5} {'prot tok/s':>10} {'plain tok/s':>11} {'anchor tok/s':>12} "
+         f"{'prot/anchor':>11} {'plain/anchor':>12} {'prot/plain':>10} {'weight GB/s':>11}"]
+for shape, s in shapes.items():
+    for row in s["batches"]:
+        lines.append(f"{shape:11} {row['batch']:>5} "
+                     f"{fmt((row.get('protected') or {}).get('tok_s'), '10.1f')} "
+                     f"{fmt((row.get('plain') or {}).get('tok_s'), '11.1f')} "
+                     f"{fmt((row.get('anchor') or {}).get('tok_s'), '12.1f')} "
+                     f"{fmt(row.get('protected_over_anchor'), '11.3f')} "
+                     f"{fmt(row.get('plain_over_anchor'), '12.3f')} "
+                     f"{fmt(row.get('protected_over_plain'), '10.4f')} "
+                     f"{fmt((row.get('protected') or row.get('plain') or {}).get('weight_gbps'), '11.1f')}")
+    if s["tokens_match_across_modes"] is False:
+        lines.append(f"{shape}: tokens protected != plain")
+with open(os.path.join(out, "summary.txt"), "w") as fh:
+    fh.write("\n".join(lines) + "\n")
+PY
+
+tar -czf "$out/logs.tar.gz" -C "$out" logs json || failed=1
+rm -rf "$out/logs" "$out/json"
+echo "==== $out/summary.txt"
+cat "$out/summary.txt" 2>/dev/null
+exit "$failed"
