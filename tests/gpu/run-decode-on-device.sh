@@ -23,66 +23,13 @@
 # JSON). Exit status 1 if a step failed or was skipped.
 set -uo pipefail
 
-[ $# -eq 2 ] || { echo "usage: run-decode-on-device.sh BIN_DIR OUT_DIR" >&2; exit 2; }
-bin=$(cd "$1" 2>/dev/null && pwd) || { echo "no BIN_DIR $1" >&2; exit 2; }
-mkdir -p "$2" || exit 2
-out=$(cd "$2" && pwd)
-here=$(cd "$(dirname "$0")" && pwd)
-py=${PYTHON:-python3}
 budget=${HIX_DECODE_BUDGET_S:-330}
 reps=${HIX_BENCH_REPS:-5}
-mkdir -p "$out/logs" "$out/json"
-status="$out/logs/status.tsv"
-: >"$status"
-t0=$SECONDS
-failed=0
-
-say() { echo "[$(date -u +%H:%M:%S) +$((SECONDS - t0))s] $*"; }
-
-# step NAME LIMIT_S CMD...: CMD's output to logs/NAME.log, within the budget.
-step() {
-  local name=$1 limit=$2
-  shift 2
-  local elapsed=$((SECONDS - t0))
-  if [ "$elapsed" -ge "$budget" ]; then
-    printf '%s\tskipped\t0\t0\n' "$name" >>"$status"
-    failed=1
-    say "skipped $name (budget of ${budget}s spent)"
-    return 1
-  fi
-  local s0=$SECONDS rc=0
-  { echo "# $*"; timeout --kill-after=10 "$limit" "$@"; } >"$out/logs/$name.log" 2>&1 || rc=$?
-  printf '%s\t%s\t%s\t%s\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo failed)" "$rc" \
-    "$((SECONDS - s0))" >>"$status"
-  if [ "$rc" -ne 0 ]; then
-    failed=1
-    say "FAILED $name (exit $rc)"
-    tail -n 5 "$out/logs/$name.log" | sed 's/^/    | /'
-    return 1
-  fi
-  say "ok $name ($((SECONDS - s0))s)"
-}
-
-# shellcheck source=tests/gpu/cublas-libdirs.sh
-. "$here/cublas-libdirs.sh"
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: ${HIX_COMMIT:-unknown}"
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.limit \
-    --format=csv 2>&1
-  "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -n 1
-  echo "LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
-} 2>&1 | tee "$out/machine.txt"
-
-# HIX_BACKEND_TEST_LOG: the backend test ran already (a call running several of
-# these scripts runs it once, whole); its log is copied instead.
-if [ -n "${HIX_BACKEND_TEST_LOG:-}" ]; then
-  cp "$HIX_BACKEND_TEST_LOG" "$out/logs/backend-test.log"
-else
-  step backend-test 200 "$bin/hix-cuda-backend-test" --gtest_output="xml:$out/logs/backend-test.xml"
-fi
-cp "$out/logs/backend-test.log" "$out/backend-test.log" 2>/dev/null
-grep -E '^\[  FAILED  \]|^hix-cuda-backend-test: ' "$out/backend-test.log" 2>/dev/null | sort -u | head -n 40
+# shellcheck source=tests/gpu/device_steps.sh
+. "$(dirname "$0")/device_steps.sh"
+device_setup run-decode-on-device.sh "$@"
+device_machine
+device_backend_test 200
 
 step hbm-read 90 "$py" "$here/hbm_read.py" --json "$out/json/hbm-read.json" &&
   say "  $(tail -n 1 "$out/logs/hbm-read.log")"
@@ -108,8 +55,6 @@ for kernel in c4u4 c2u8 c2u4-ungrouped; do
     bench "$shape" "$kernel" "$modes"
   done
 done
-nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv \
-  >>"$out/machine.txt" 2>&1
 
 "$py" - "$out" <<'PY' || failed=1
 import glob, json, os, sys
@@ -192,8 +137,4 @@ with open(os.path.join(out, "summary.txt"), "w") as fh:
     fh.write("\n".join(rows) + "\n")
 PY
 
-tar -czf "$out/logs.tar.gz" -C "$out" logs json || failed=1
-rm -rf "$out/logs" "$out/json"
-echo "==== $out/summary.txt"
-cat "$out/summary.txt" 2>/dev/null
-exit "$failed"
+device_finish

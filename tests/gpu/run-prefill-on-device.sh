@@ -27,69 +27,15 @@
 # failed or was skipped (a missed target is reported, not a failure).
 set -uo pipefail
 
-[ $# -eq 2 ] || { echo "usage: run-prefill-on-device.sh BIN_DIR OUT_DIR" >&2; exit 2; }
-bin=$(cd "$1" 2>/dev/null && pwd) || { echo "no BIN_DIR $1" >&2; exit 2; }
-mkdir -p "$2" || exit 2
-out=$(cd "$2" && pwd)
-here=$(cd "$(dirname "$0")" && pwd)
-py=${PYTHON:-python3}
 budget=${HIX_PREFILL_BUDGET_S:-300}
 reps=${HIX_BENCH_REPS:-3}
-mkdir -p "$out/logs" "$out/json"
-status="$out/logs/status.tsv"
-: >"$status"
-t0=$SECONDS
-failed=0
-
-say() { echo "[$(date -u +%H:%M:%S) +$((SECONDS - t0))s] $*"; }
-
-# step NAME LIMIT_S CMD...: CMD's output to logs/NAME.log, within the budget.
-step() {
-  local name=$1 limit=$2
-  shift 2
-  local elapsed=$((SECONDS - t0))
-  if [ "$elapsed" -ge "$budget" ]; then
-    printf '%s\tskipped\t0\t0\n' "$name" >>"$status"
-    failed=1
-    say "skipped $name (budget of ${budget}s spent)"
-    return 1
-  fi
-  local s0=$SECONDS rc=0
-  { echo "# $*"; timeout --kill-after=10 "$limit" "$@"; } >"$out/logs/$name.log" 2>&1 || rc=$?
-  printf '%s\t%s\t%s\t%s\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo failed)" "$rc" \
-    "$((SECONDS - s0))" >>"$status"
-  if [ "$rc" -ne 0 ]; then
-    failed=1
-    say "FAILED $name (exit $rc)"
-    tail -n 5 "$out/logs/$name.log" | sed 's/^/    | /'
-    return 1
-  fi
-  say "ok $name ($((SECONDS - s0))s)"
-}
-
-# shellcheck source=tests/gpu/cublas-libdirs.sh
-. "$here/cublas-libdirs.sh"
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: ${HIX_COMMIT:-unknown}"
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.limit \
-    --format=csv 2>&1
-  "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -n 1
-  echo "LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
-} 2>&1 | tee "$out/machine.txt"
-
+# shellcheck source=tests/gpu/device_steps.sh
+. "$(dirname "$0")/device_steps.sh"
+device_setup run-prefill-on-device.sh "$@"
 # The attention cases: the decode-step sequence (Heads/InPlace), the
 # tensor-core prefill chunks and the fallbacks.
-# HIX_BACKEND_TEST_LOG: the backend test ran already (a call running several of
-# these scripts runs it once, whole); its log is copied instead.
-if [ -n "${HIX_BACKEND_TEST_LOG:-}" ]; then
-  cp "$HIX_BACKEND_TEST_LOG" "$out/logs/backend-test.log"
-else
-  step backend-test 150 "$bin/hix-cuda-backend-test" \
-    --gtest_filter='*Attention*' --gtest_output="xml:$out/logs/backend-test.xml"
-fi
-cp "$out/logs/backend-test.log" "$out/backend-test.log" 2>/dev/null
-grep -E '^\[  FAILED  \]|^hix-cuda-backend-test: ' "$out/backend-test.log" 2>/dev/null | sort -u | head -n 40
+device_machine
+device_backend_test 150 --gtest_filter='*Attention*'
 
 shapes="llama-8b llama-1b"
 for shape in $shapes; do
@@ -115,8 +61,6 @@ for mode in fast exact; do
   for shape in $shapes; do bench "$shape" "$mode" protected,plain; done
 done
 bench llama-8b fast-no-tc plain
-nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv \
-  >>"$out/machine.txt" 2>&1
 
 "$py" - "$out" <<'PY' || failed=1
 import glob, json, os, sys
@@ -189,8 +133,4 @@ with open(os.path.join(out, "summary.txt"), "w") as fh:
     fh.write("\n".join(rows) + "\n")
 PY
 
-tar -czf "$out/logs.tar.gz" -C "$out" logs json || failed=1
-rm -rf "$out/logs" "$out/json"
-echo "==== $out/summary.txt"
-cat "$out/summary.txt" 2>/dev/null
-exit "$failed"
+device_finish
