@@ -604,6 +604,24 @@ std::uint64_t logits_out_bytes(const Plan& plan) {
   return std::uint64_t{plan.layout.config.vocab} * 4;
 }
 
+namespace {
+
+// The token buffer's first `ids` i32 set to -1, then the prompt's ids in
+// from guest memory (sealed or plain) at its start.
+void prompt_in(CmdbufBuilder& cb, std::uint32_t tokens, std::uint64_t ids,
+               const GenerateRequest& req) {
+  cb.fill(tref(tokens, HIX_VGPU_DT_I32), ids, 0xFFFFFFFFu);
+  const vgpu::GuestRange prompt{.gpa = req.prompt_gpa, .bytes = std::uint64_t{req.prompt_len} * 4};
+  if (req.sealed) {
+    cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(tokens, HIX_VGPU_DT_I32), prompt,
+                 {.tensor_id = req.prompt_tensor_id, .key_slot = req.key_slot});
+  } else {
+    cb.dma(HIX_VGPU_OP_DMA_IN, tref(tokens, HIX_VGPU_DT_I32), prompt);
+  }
+}
+
+}  // namespace
+
 Result<std::vector<std::byte>> build_generate_program(const Plan& plan,
                                                       std::span<const std::uint32_t> handles,
                                                       const GenerateRequest& req) {
@@ -614,16 +632,7 @@ Result<std::vector<std::byte>> build_generate_program(const Plan& plan,
   const std::uint32_t rows = req.prompt_len;
   CmdbufBuilder cb;
   // -1 marks the ids after an eos stop.
-  cb.fill(tref(tokens, HIX_VGPU_DT_I32), plan.options.max_seq, 0xFFFFFFFFu);
-  const std::uint64_t prompt_bytes = std::uint64_t{rows} * 4;
-  if (req.sealed) {
-    cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(tokens, HIX_VGPU_DT_I32),
-                 {.gpa = req.prompt_gpa, .bytes = prompt_bytes},
-                 {.tensor_id = req.prompt_tensor_id, .key_slot = req.key_slot});
-  } else {
-    cb.dma(HIX_VGPU_OP_DMA_IN, tref(tokens, HIX_VGPU_DT_I32),
-           {.gpa = req.prompt_gpa, .bytes = prompt_bytes});
-  }
+  prompt_in(cb, tokens, plan.options.max_seq, req);
   // Prefill: the prompt at positions 0..; the argmax lands in tokens[rows].
   cb.set_reg(kRegToken, 0).set_reg(kRegPos, 0);
   e.embed(cb, rows);
@@ -701,16 +710,8 @@ Result<std::vector<std::byte>> build_batch_generate_program(const Plan& plan,
   const std::uint32_t tokens = e.handle(BufferRole::tokens);
   const std::uint32_t rows = req.prompt_len;
   CmdbufBuilder cb;
-  cb.fill(tref(tokens, HIX_VGPU_DT_I32), std::uint64_t{batch} * plan.options.max_seq, 0xFFFFFFFFu);
+  prompt_in(cb, tokens, std::uint64_t{batch} * plan.options.max_seq, req);
   const std::uint64_t prompt_bytes = std::uint64_t{rows} * 4;
-  if (req.sealed) {
-    cb.dma_crypt(HIX_VGPU_OP_DMA_IN_DECRYPT, tref(tokens, HIX_VGPU_DT_I32),
-                 {.gpa = req.prompt_gpa, .bytes = prompt_bytes},
-                 {.tensor_id = req.prompt_tensor_id, .key_slot = req.key_slot});
-  } else {
-    cb.dma(HIX_VGPU_OP_DMA_IN, tref(tokens, HIX_VGPU_DT_I32),
-           {.gpa = req.prompt_gpa, .bytes = prompt_bytes});
-  }
   // Prefill once, at batch 1, into cache 0; the last row's logits then
   // choose every sequence's first token.
   cb.set_reg(kRegToken, 0).set_reg(kRegPos, 0);
