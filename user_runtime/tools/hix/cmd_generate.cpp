@@ -12,6 +12,7 @@
 
 #include "attest_print.hpp"
 #include "cli.hpp"
+#include "hix/abi/vgpu_cmd.h"
 #include "hixm/hixm.hpp"
 #include "json.hpp"
 #include "run_model.hpp"
@@ -105,7 +106,7 @@ int cmd_generate(int argc, char** argv) {
   const auto o = Options::parse(argc, argv,
                                 {"endpoint", "platform-key", "mrenclave", "model", "key", "prompt",
                                  "max-tokens", "temperature", "top-k", "seed", "remote-disk",
-                                 "peer-disk", "stream-tokens", "record", "prompt-ids"},
+                                 "peer-disk", "stream-tokens", "record", "prompt-ids", "precision"},
                                 {"json", "hold-open", "ignore-eos"}, error);
   if (!o) return fail(error, kExitUsage);
   if (!o->positional().empty()) return fail("generate takes no arguments", kExitUsage);
@@ -137,6 +138,14 @@ int cmd_generate(int argc, char** argv) {
     return fail(error, kExitUsage);
   }
   if (temperature < 0) return fail("--temperature must be 0 (greedy) or positive", kExitUsage);
+  // exact: f32 activations and KV caches (the reference arithmetic); fast:
+  // bf16 both, so the GEMMs take the activations as they are and prefill
+  // attention runs on tensor cores (hix-gpu §6.4, docs/decisions.md).
+  const std::string precision = o->get("precision", "exact");
+  if (precision != "exact" && precision != "fast") {
+    return fail("--precision must be exact or fast", kExitUsage);
+  }
+  const std::uint8_t act_dtype = precision == "fast" ? HIX_VGPU_DT_BF16 : HIX_VGPU_DT_F32;
   const bool json = o->flag("json");
   const std::string model_path = o->get("model");
   const std::string key_path = o->get("key", model_path + ".key");
@@ -191,6 +200,8 @@ int cmd_generate(int argc, char** argv) {
   r.expect = *expect;
   r.input = &input;
   r.runtime.weight_dtype = manifest->weight_dtype;
+  r.runtime.act_dtype = act_dtype;
+  r.runtime.kv_dtype = act_dtype;
   r.runtime.max_seq = static_cast<std::uint32_t>(prompt_ids->size() + max_tokens);
   r.prompt = *prompt_ids;
   r.generate = static_cast<std::uint32_t>(max_tokens);
@@ -256,12 +267,12 @@ int cmd_generate(int argc, char** argv) {
                   t.rounds);
     const std::string record =
         "{\"attestation\": " + attestation_json(attestation) +
-        ", \"model\": " + json_quote(model_path) + ", \"prompt\": " + json_quote(prompt) +
-        ", \"prompt_tokens\": " + ids_json(*prompt_ids) + ", \"tokens\": " + ids_json(generated) +
-        ", \"text\": " + json_quote(text) + ", \"stopped_at_eos\": " + (ended ? "true" : "false") +
-        ", \"load_path\": \"" + res.load_path +
-        "\", \"load_bytes\": " + std::to_string(res.load_bytes) + ", \"timings\": " + timings +
-        "}\n";
+        ", \"model\": " + json_quote(model_path) + ", \"precision\": \"" + precision +
+        "\", \"prompt\": " + json_quote(prompt) + ", \"prompt_tokens\": " + ids_json(*prompt_ids) +
+        ", \"tokens\": " + ids_json(generated) + ", \"text\": " + json_quote(text) +
+        ", \"stopped_at_eos\": " + (ended ? "true" : "false") + ", \"load_path\": \"" +
+        res.load_path + "\", \"load_bytes\": " + std::to_string(res.load_bytes) +
+        ", \"timings\": " + timings + "}\n";
     if (o->has("record")) write_record(o->get("record"), record);
     if (json) {
       std::fputs(record.c_str(), stdout);
