@@ -4,16 +4,19 @@
 # hix-bench's decode figures for gpt2-small, llama-1b and llama-8b (its
 # seeded presets, bf16 weights, f32 activations and KV cache, 16-token
 # prompt, 128 new tokens, protected and plain side by side) for each small-m
-# matmul kernel of the cuda backend (HIX_CUDA_GEMV, HIX_CUDA_GROUP_GEMVS):
-#   c2u4      the GEMV-group kernel with GEMV groups (the default)
-#   legacy    one warp per column, one launch per op (the kernels before it)
+# matmul kernel of the cuda backend (HIX_CUDA_GEMV, HIX_CUDA_GROUP_GEMVS,
+# HIX_CUDA_PDL):
+#   c2u4      the GEMV-group kernel with GEMV groups (the candidate default)
+#   legacy    one warp per column, one launch per op (today's default)
+#   c2u4-pdl  c2u4 with every kernel launched early (programmatic dependent
+#             launch: each waits on the GPU for the one before it)
 #   c4u4, c2u8          the group kernel's other shapes, with groups
 #   c2u4-ungrouped      the group kernel, one launch per matmul
 #   tests/gpu/run-decode-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh). A step starts only while
-# HIX_DECODE_BUDGET_S (330) is not spent; c2u4 and legacy of every shape run
-# before the other kernels, and llama-8b's other kernels run in plain mode
+# HIX_DECODE_BUDGET_S (330) is not spent; c2u4, legacy and c2u4-pdl of every
+# shape run before the other kernels, and llama-8b's other kernels run in plain mode
 # only. HIX_BENCH_REPS (5): hix-bench --reps.
 #
 # Output: OUT_DIR/decode.json (the ceiling, every run's figures, the ratios
@@ -36,16 +39,18 @@ step hbm-read 90 "$py" "$here/hbm_read.py" --json "$out/json/hbm-read.json" &&
 
 # bench SHAPE KERNEL MODES: one hix-bench --decode-only run.
 bench() {
-  local shape=$1 kernel=$2 modes=$3 gemv=${2%-ungrouped} group=1
-  [ "$kernel" = "$gemv" ] || group=0
+  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 pdl=0
+  [ "${kernel%-ungrouped}" = "$kernel" ] || group=0
+  [ "${kernel%-pdl}" = "$kernel" ] || pdl=1
   step "decode-$shape-$kernel" 150 env HIX_CUDA_GEMV="$gemv" HIX_CUDA_GROUP_GEMVS="$group" \
+    HIX_CUDA_PDL="$pdl" \
     "$bin/hix-bench" --model "$shape" --backend cuda \
     --decode-only 1 --reps "$reps" --modes "$modes" --json "$out/json/decode-$shape-$kernel.json" &&
     say "  $(grep -E 'decode tok/s' "$out/logs/decode-$shape-$kernel.log")"
 }
 
 shapes="gpt2-small llama-1b llama-8b"
-for kernel in c2u4 legacy; do
+for kernel in c2u4 legacy c2u4-pdl; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
 for kernel in c4u4 c2u8 c2u4-ungrouped; do

@@ -332,10 +332,29 @@ struct CudaBackend::Impl {
   }
 
   // Every kernel takes the halt word first.
+  // With options.pdl, launched with programmatic stream serialization
+  // (CudaBackendOptions::pdl).
   template <class... Args>
   Status launch(CUfunction f, Dim3 grid, unsigned block, unsigned smem, Args... args) {
     CUdeviceptr halt = words;
     std::array<void*, sizeof...(Args) + 1> params{&halt, static_cast<void*>(&args)...};
+    if (options.pdl && api.launch_kernel_ex != nullptr) {
+      CUlaunchAttribute early{};
+      early.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+      early.value.programmaticStreamSerializationAllowed = 1;
+      CUlaunchConfig config{};
+      config.gridDimX = grid.x;
+      config.gridDimY = grid.y;
+      config.gridDimZ = grid.z;
+      config.blockDimX = block;
+      config.blockDimY = 1;
+      config.blockDimZ = 1;
+      config.sharedMemBytes = smem;
+      config.hStream = stream;
+      config.attrs = &early;
+      config.numAttrs = 1;
+      return check(api.launch_kernel_ex(&config, f, params.data(), nullptr));
+    }
     return check(api.launch_kernel(f, grid.x, grid.y, grid.z, block, 1, 1, smem, stream,
                                    params.data(), nullptr));
   }
@@ -1285,6 +1304,10 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
   if (const char* t = std::getenv("HIX_CUDA_TC_ATTENTION"); t != nullptr) {
     const std::string_view v(t);
     if (v == "0" || v == "1") base.tc_attention = v == "1";
+  }
+  if (const char* e = std::getenv("HIX_CUDA_PDL"); e != nullptr) {
+    const std::string_view v(e);
+    if (v == "0" || v == "1") base.pdl = v == "1";
   }
   if (const char* r = std::getenv("HIX_CUDA_CUBLAS_RECORD"); r != nullptr) {
     const std::string_view v(r);

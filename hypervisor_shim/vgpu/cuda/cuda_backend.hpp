@@ -53,10 +53,19 @@ struct CudaBackendOptions {
   // Prefill attention over bf16 q and caches on tensor cores where
   // attention_plan.hpp's rule allows (false: always k_attention).
   bool tc_attention = true;
+  // Programmatic dependent launch (sm_90): each kernel is launched allowed
+  // to start while the kernel before it in the stream finishes, and waits
+  // on the GPU (griddepcontrol.wait, in tensor_kernels.cu's halted()) for
+  // that kernel's writes before its first read of device memory; inside a
+  // recording the graph keeps these edges. Off until it has run on a GPU
+  // (docs/performance.md, "Decode at batch 1: what changed"); ignored where
+  // the driver has no cuLaunchKernelEx.
+  bool pdl = false;
 };
 
 // The options with HIX_CUDA_GEMV (legacy, c2u4, c4u4, c2u8),
-// HIX_CUDA_GROUP_GEMVS (0 or 1), HIX_CUDA_TC_ATTENTION (0 or 1),
+// HIX_CUDA_GROUP_GEMVS (0 or 1), HIX_CUDA_TC_ATTENTION (0 or 1), HIX_CUDA_PDL
+// (0 or 1),
 // HIX_CUDA_CUBLAS_RECORD (0 or 1: cublas_in_recordings) and
 // HIX_CUDA_CUBLAS_MIN_ROWS (1..4096) from the
 // environment applied over `base`, for benchmark sweeps; unset or unknown

@@ -32,6 +32,9 @@ struct DriverApi {
   PFN_cuMemHostRegister_v6050 mem_host_register = nullptr;
   PFN_cuMemHostUnregister_v4000 mem_host_unregister = nullptr;
   PFN_cuLaunchKernel_v4000 launch_kernel = nullptr;
+  // Optional (launch attributes, for programmatic dependent launch): null
+  // where the driver lacks it.
+  PFN_cuLaunchKernelEx_v11060 launch_kernel_ex = nullptr;
   PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor_v6050 occupancy = nullptr;
   PFN_cuStreamBeginCapture_v10010 stream_begin_capture = nullptr;
   PFN_cuStreamEndCapture_v10000 stream_end_capture = nullptr;
@@ -43,6 +46,7 @@ struct DriverApi {
   // Fetches every entry point; false when one is missing (no driver, or
   // one too old for the version asked).
   bool load() {
+    if (!get("cuLaunchKernelEx", launch_kernel_ex, 11060)) launch_kernel_ex = nullptr;
     return get("cuDeviceGet", device_get, 2000) &&
            get("cuDeviceGetAttribute", device_get_attribute, 2000) &&
            get("cuDevicePrimaryCtxRetain", primary_ctx_retain, 7000) &&

@@ -47,7 +47,20 @@ __device__ __forceinline__ void st(void* p, int dt, u64 i, float v) {
   }
 }
 
+// Programmatic dependent launch (CudaBackendOptions::pdl): a kernel may be
+// running before the one ahead of it in the stream has finished. It waits
+// here until that kernel has finished and its writes are visible, then lets
+// the next kernel start launching (that one waits here in turn). Every
+// kernel calls this before its first access to device memory: through
+// halted(), which reads the halt word first, or directly. Launched without
+// the attribute, both instructions do nothing.
+__device__ __forceinline__ void after_previous_kernel() {
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+}
+
 __device__ __forceinline__ bool halted(const unsigned* halt) {
+  after_previous_kernel();
   return *static_cast<const volatile unsigned*>(halt) != 0u;
 }
 
@@ -150,6 +163,7 @@ __device__ __forceinline__ u64 splitmix64_mix(u64 z) {
 
 extern "C" __global__ void k_break_if_eq(unsigned* halt, const int* x, int value, unsigned id,
                                          int xreg, u64 xstride) {
+  after_previous_kernel();
   if (threadIdx.x == 0 && blockIdx.x == 0 && halt[kHaltWord] == 0u &&
       moved(x, halt, xreg, xstride)[0] == value) {
     halt[kHaltWord] = 1u;

@@ -26,7 +26,8 @@ namespace hix::vgpu::cuda::test {
 // cpu; and the small-m kernels: the legacy one-warp-per-column kernels (the
 // default until the GEMV-group kernel has run on a GPU) and the GEMV-group
 // kernel in each of its shapes (c2u4 with groups; c2u8 with groups; c4u4
-// one matmul per launch). `id` names it in test names.
+// one matmul per launch, every kernel launched early: programmatic dependent
+// launch). `id` names it in test names.
 struct Variant {
   const char* label;
   const char* id;
@@ -46,12 +47,13 @@ inline const std::array<Variant, kVariantCount>& variants() {
                           .group_gemvs = true}},
       {"cuda/cublas-all", "cuda_with_cublas_for_every_gemm",
        CudaBackendOptions{.device = 0, .cublas_min_rows = 1, .use_cublas = true}},
-      {"cuda/gemv-c4u4-ungrouped", "cuda_with_c4u4_gemvs_one_by_one",
+      {"cuda/gemv-c4u4-ungrouped-pdl", "cuda_with_c4u4_gemvs_one_by_one_launched_early",
        CudaBackendOptions{.device = 0,
                           .cublas_min_rows = 8,
                           .use_cublas = true,
                           .gemv = GemvKernel::c4u4,
-                          .group_gemvs = false}},
+                          .group_gemvs = false,
+                          .pdl = true}},
       {"cuda/gemv-c2u4-grouped", "cuda_with_c2u4_gemv_groups",
        CudaBackendOptions{.device = 0,
                           .cublas_min_rows = 8,
