@@ -133,6 +133,50 @@ class ScratchPlan {
   std::uint64_t total_ = 0;
 };
 
+// ATTENTION's key splits: with few blocks (decode) the keys are split so
+// that every SM has work (two blocks an SM), each split whole kAttKeys tiles.
+struct KeySplits {
+  std::uint64_t count = 1;
+  std::uint64_t len = 0;
+};
+
+KeySplits key_splits(std::uint64_t blocks, std::uint64_t seen, int sm_count, bool allowed) {
+  const auto target = 2 * static_cast<std::uint64_t>(sm_count);
+  std::uint64_t count = 1;
+  if (allowed && blocks < target && seen > 128) {
+    count = std::min((target + blocks - 1) / blocks, (seen + 63) / 64);
+  }
+  const std::uint64_t len = round_up((seen + count - 1) / count, kAttKeys);
+  return {.count = (seen + len - 1) / len, .len = len};
+}
+
+// ATTENTION's scratch: the operands staged (k, v, q, out), then the key
+// splits' partial outputs and their (m, l).
+struct AttentionStaging {
+  bool k, v, q, out;
+};
+
+struct AttentionScratch {
+  std::uint64_t k = 0, v = 0, q = 0, out = 0, part_o = 0, part_ml = 0, total = 0;
+};
+
+AttentionScratch attention_scratch(const AttentionArgs& a, AttentionStaging stage,
+                                   KeySplits splits) {
+  ScratchPlan plan;
+  AttentionScratch at;
+  const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
+  if (stage.k) at.k = plan.add(bytes_of(a.k));
+  if (stage.v) at.v = plan.add(bytes_of(a.v));
+  if (stage.q) at.q = plan.add(bytes_of(a.q));
+  if (stage.out) at.out = plan.add(bytes_of(a.out));
+  if (splits.count > 1) {
+    at.part_o = plan.add(splits.count * rows * a.head_dim * 4);
+    at.part_ml = plan.add(splits.count * rows * 2 * 4);
+  }
+  at.total = plan.total();
+  return at;
+}
+
 struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
 };
@@ -990,38 +1034,26 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   const std::uint64_t blocks_x = (std::uint64_t{a.tokens} * group + kAttWarps - 1) / kAttWarps;
   const std::uint64_t base_blocks = blocks_x * a.kv_heads;
   if (base_blocks > INT_MAX) return Status::internal;
-  // Few blocks (decode): split the keys so every SM has work.
-  const auto target_blocks = 2 * static_cast<std::uint64_t>(d.sm_count);
-  std::uint64_t splits = 1;
-  if (!tc && base_blocks < target_blocks && seen > 128) {
-    splits = std::min((target_blocks + base_blocks - 1) / base_blocks, (seen + 63) / 64);
-  }
-  const std::uint64_t split_len = round_up((seen + splits - 1) / splits, kAttKeys);
-  splits = (seen + split_len - 1) / split_len;
+  const KeySplits ks = key_splits(base_blocks, seen, d.sm_count, !tc);
+  const std::uint64_t splits = ks.count;
+  const std::uint64_t split_len = ks.len;
   const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
-
-  ScratchPlan plan;
-  const std::uint64_t k_at = stage_k ? plan.add(bytes_of(a.k)) : 0;
-  const std::uint64_t v_at = stage_v ? plan.add(bytes_of(a.v)) : 0;
-  const std::uint64_t q_at = stage_q ? plan.add(bytes_of(a.q)) : 0;
-  const std::uint64_t out_at = stage_out ? plan.add(bytes_of(a.out)) : 0;
-  const std::uint64_t po_at = splits > 1 ? plan.add(splits * rows * hd * 4) : 0;
-  const std::uint64_t pml_at = splits > 1 ? plan.add(splits * rows * 2 * 4) : 0;
-  HIX_TRY(d.reserve_scratch(plan.total()));
+  const AttentionScratch sc = attention_scratch(a, {stage_k, stage_v, stage_q, stage_out}, ks);
+  HIX_TRY(d.reserve_scratch(sc.total));
 
   CUdeviceptr k_src = d.at(a.k);
   CUdeviceptr v_src = d.at(a.v);
   CUdeviceptr q_src = d.at(a.q);
   if (stage_k) {
-    k_src = d.scratch + k_at;
+    k_src = d.scratch + sc.k;
     HIX_TRY(d.copy_bytes(k_src, d.at(a.k), bytes_of(a.k)));
   }
   if (stage_v) {
-    v_src = d.scratch + v_at;
+    v_src = d.scratch + sc.v;
     HIX_TRY(d.copy_bytes(v_src, d.at(a.v), bytes_of(a.v)));
   }
   if (stage_q) {
-    q_src = d.scratch + q_at;
+    q_src = d.scratch + sc.q;
     HIX_TRY(d.copy_bytes(q_src, d.at(a.q), bytes_of(a.q)));
   }
   const auto store = [&](const TensorArg& cache_rows, CUdeviceptr src, DType sdt) {
@@ -1045,13 +1077,13 @@ Status CudaBackend::attention(const AttentionArgs& a) {
     if (!v_in_place) HIX_TRY(store(vw, v_src, a.v.dtype));
   }
 
-  const CUdeviceptr out = stage_out ? d.scratch + out_at : d.at(a.out);
+  const CUdeviceptr out = stage_out ? d.scratch + sc.out : d.at(a.out);
   if (tc) {
     HIX_TRY(d.attention_tc(a, *tc, out, q_src));
     return stage_out ? d.copy_bytes(d.at(a.out), out, bytes_of(a.out)) : Status::ok;
   }
-  const CUdeviceptr part_o = splits > 1 ? d.scratch + po_at : 0;
-  const CUdeviceptr part_ml = splits > 1 ? d.scratch + pml_at : 0;
+  const CUdeviceptr part_o = splits > 1 ? d.scratch + sc.part_o : 0;
+  const CUdeviceptr part_ml = splits > 1 ? d.scratch + sc.part_ml : 0;
   const Dim3 grid{static_cast<unsigned>(base_blocks), 1, static_cast<unsigned>(splits)};
   HIX_TRY(d.launch(d.k.attention, grid, kAttWarps * 32, attention_smem(a.head_dim), out,
                    dt(a.out.dtype), q_src, dt(a.q.dtype), d.at(a.k_cache), dt(a.k_cache.dtype),
@@ -1092,34 +1124,22 @@ Status CudaBackend::attention_batch(const AttentionArgs& a) {
   const std::uint64_t blocks_x = (std::uint64_t{group} + kAttWarps - 1) / kAttWarps;
   const std::uint64_t base_blocks = blocks_x * a.kv_heads;
   if (base_blocks > INT_MAX) return Status::internal;
-  const auto target_blocks = 2 * static_cast<std::uint64_t>(d.sm_count);
-  const std::uint64_t all_blocks = base_blocks * a.tokens;
-  std::uint64_t splits = 1;
-  if (all_blocks < target_blocks && seen > 128) {
-    splits = std::min((target_blocks + all_blocks - 1) / all_blocks, (seen + 63) / 64);
-  }
-  const std::uint64_t split_len = round_up((seen + splits - 1) / splits, kAttKeys);
-  splits = (seen + split_len - 1) / split_len;
+  const KeySplits ks = key_splits(base_blocks * a.tokens, seen, d.sm_count, true);
+  const std::uint64_t splits = ks.count;
+  const std::uint64_t split_len = ks.len;
   const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
-
-  ScratchPlan plan;
-  const std::uint64_t k_at = stage_k ? plan.add(bytes_of(a.k)) : 0;
-  const std::uint64_t v_at = stage_v ? plan.add(bytes_of(a.v)) : 0;
-  const std::uint64_t q_at = stage_q ? plan.add(bytes_of(a.q)) : 0;
-  const std::uint64_t out_at = stage_out ? plan.add(bytes_of(a.out)) : 0;
-  const std::uint64_t po_at = splits > 1 ? plan.add(splits * rows * hd * 4) : 0;
-  const std::uint64_t pml_at = splits > 1 ? plan.add(splits * rows * 2 * 4) : 0;
-  HIX_TRY(d.reserve_scratch(plan.total()));
+  const AttentionScratch sc = attention_scratch(a, {stage_k, stage_v, stage_q, stage_out}, ks);
+  HIX_TRY(d.reserve_scratch(sc.total));
   const auto staged = [&](const TensorArg& t, bool stage, std::uint64_t at) -> Result<CUdeviceptr> {
     if (!stage) return d.at(t);
     HIX_TRY(d.copy_bytes(d.scratch + at, d.at(t), bytes_of(t)));
     return d.scratch + at;
   };
-  auto k_src = staged(a.k, stage_k, k_at);
+  auto k_src = staged(a.k, stage_k, sc.k);
   if (!k_src) return k_src.status();
-  auto v_src = staged(a.v, stage_v, v_at);
+  auto v_src = staged(a.v, stage_v, sc.v);
   if (!v_src) return v_src.status();
-  auto q_src = staged(a.q, stage_q, q_at);
+  auto q_src = staged(a.q, stage_q, sc.q);
   if (!q_src) return q_src.status();
   const std::uint64_t kv_count = std::uint64_t{a.tokens} * kv_row;
   for (const auto& [cache, src, sdt] :
@@ -1128,9 +1148,9 @@ Status CudaBackend::attention_batch(const AttentionArgs& a) {
                      dt(cache->dtype), src, dt(sdt), a.tokens, kv_row, cache_stride, a.pos,
                      pos_reg(a.pos_reg)));
   }
-  const CUdeviceptr out = stage_out ? d.scratch + out_at : d.at(a.out);
-  const CUdeviceptr part_o = splits > 1 ? d.scratch + po_at : 0;
-  const CUdeviceptr part_ml = splits > 1 ? d.scratch + pml_at : 0;
+  const CUdeviceptr out = stage_out ? d.scratch + sc.out : d.at(a.out);
+  const CUdeviceptr part_o = splits > 1 ? d.scratch + sc.part_o : 0;
+  const CUdeviceptr part_ml = splits > 1 ? d.scratch + sc.part_ml : 0;
   const Dim3 grid{static_cast<unsigned>(base_blocks), a.tokens, static_cast<unsigned>(splits)};
   HIX_TRY(d.launch(d.k.attention, grid, kAttWarps * 32, attention_smem(a.head_dim), out,
                    dt(a.out.dtype), *q_src, dt(a.q.dtype), d.at(a.k_cache), dt(a.k_cache.dtype),
