@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every open figure of issue 14 in one call of at most ~590 s on the GPU
-# machine, most wanted first, each part within its share of the time (what
-# is under OUT_DIR comes back even if the call is cut off):
+# Every open figure of issue 14 in one call of at most HIX_ISSUE14_S (590)
+# seconds on the GPU machine, most wanted first, each part within its share
+# of the time (what is under OUT_DIR comes back even if the call is cut
+# off); the shares below are for 590 s and scale with it:
 #   1. hix-cuda-backend-test, the cases of the new paths (GEMV groups and
 #      kernels, loops, attention incl. the tensor-core prefill, batched ops);
 #   2. decode at batch 1 (run-decode-on-device.sh: HBM read ceiling, each
@@ -25,15 +26,17 @@ mkdir -p "$2" || exit 2
 out=$(cd "$2" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 export HIX_BENCH_REPS=${HIX_BENCH_REPS:-3}
+total=${HIX_ISSUE14_S:-590}
 t0=$SECONDS
-left() { echo $(($1 - (SECONDS - t0))); }
+# left S: seconds until S of 590 (scaled to the total) have passed.
+left() { echo $(($1 * total / 590 - (SECONDS - t0))); }
 part() { echo "=== +$((SECONDS - t0))s $*"; }
 
 # shellcheck source=tests/gpu/cublas-libdirs.sh
 . "$here/cublas-libdirs.sh"
 mkdir -p "$out/test" "$out/onepass"
 part "backend test (new paths)"
-timeout --kill-after=5 110 "$bin/hix-cuda-backend-test" \
+timeout --kill-after=5 "$(left 110)" "$bin/hix-cuda-backend-test" \
   --gtest_filter='*Group*:*Gemv*:*Attention*:*Batched*:*Loop*' >"$out/test/backend-test.log" 2>&1
 echo "exit $?: $(grep -E '^hix-cuda-backend-test: ' "$out/test/backend-test.log" | tail -n 1)"
 grep -E '^\[  FAILED  \]' "$out/test/backend-test.log" | sort -u | head -n 20
@@ -42,7 +45,7 @@ export HIX_BACKEND_TEST_LOG="$out/test/backend-test.log"
 part decode
 HIX_DECODE_BUDGET_S=$(left 200) "$here/run-decode-on-device.sh" "$bin" "$out/decode" 2>&1 | tail -n 16
 part "crypto bench"
-timeout --kill-after=5 60 "$bin/hix-cuda-crypto-bench" --json "$out/onepass/bench.json" \
+timeout --kill-after=5 "$((60 * total / 590))" "$bin/hix-cuda-crypto-bench" --json "$out/onepass/bench.json" \
   >"$out/onepass/bench.stdout" 2>"$out/onepass/bench-table.txt"
 tail -n 30 "$out/onepass/bench-table.txt"
 part prefill
