@@ -51,8 +51,10 @@ struct CudaBackendOptions {
   // by the call that launches it.
   bool group_gemvs = false;
   // Prefill attention over bf16 q and caches on tensor cores where
-  // attention_plan.hpp's rule allows (false: always k_attention).
-  bool tc_attention = true;
+  // attention_plan.hpp's rule allows (false: always k_attention). Off until
+  // the kernel has run on a GPU (docs/performance.md, "Prefill on tensor
+  // cores"): the fast mode's bf16 attention then runs on k_attention.
+  bool tc_attention = false;
   // Programmatic dependent launch (sm_90): each kernel is launched allowed
   // to start while the kernel before it in the stream finishes, and waits
   // on the GPU (griddepcontrol.wait, in tensor_kernels.cu's halted()) for

@@ -53,13 +53,15 @@ inline const std::array<Variant, kVariantCount>& variants() {
                           .use_cublas = true,
                           .gemv = GemvKernel::c4u4,
                           .group_gemvs = false,
+                          .tc_attention = true,
                           .pdl = true}},
       {"cuda/gemv-c2u4-grouped", "cuda_with_c2u4_gemv_groups",
        CudaBackendOptions{.device = 0,
                           .cublas_min_rows = 8,
                           .use_cublas = true,
                           .gemv = GemvKernel::c2u4,
-                          .group_gemvs = true}},
+                          .group_gemvs = true,
+                          .tc_attention = true}},
   }};
   return v;
 }
