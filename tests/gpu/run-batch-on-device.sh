@@ -52,22 +52,13 @@ shape_runs llama-1b 70
 shape_runs llama-8b 150
 shape_runs gpt2-small 50
 
-"$py" - "$out" <<'PY' || failed=1
-import json, os, sys
+"$py" - "$out" "$here" <<'PY' || failed=1
+import os, sys
+
+sys.path.insert(0, sys.argv[2])
+from device_summary import load, record, write  # noqa: E402
 
 out = sys.argv[1]
-steps = {}
-for line in open(os.path.join(out, "logs", "status.tsv")):
-    f = line.rstrip("\n").split("\t")
-    steps[f[0]] = {"status": f[1], "rc": f[2], "seconds": f[3]}
-
-
-def load(path):
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
 
 
 shapes = {}
@@ -98,14 +89,8 @@ for shape in ("llama-1b", "llama-8b", "gpt2-small"):
     shapes[shape] = {"weight_bytes": (bench or {}).get("weight_bytes"),
                      "tokens_match_across_modes": (bench or {}).get("tokens_match_across_modes"),
                      "batches": [rows[b] for b in sorted(rows)]}
-res = {"commit": os.environ.get("HIX_COMMIT", "unknown"), "steps": steps,
-       "failed_steps": sorted(n for n, s in steps.items() if s["status"] != "ok"), "shapes": shapes}
-test_log = os.path.join(out, "backend-test.log")
-if os.path.exists(test_log):
-    lines = [l.strip() for l in open(test_log, errors="replace") if l.startswith("hix-cuda-backend-test: ")]
-    res["backend_test"] = lines[-1] if lines else None
-with open(os.path.join(out, "batch.json"), "w") as fh:
-    json.dump(res, fh, indent=1, sort_keys=True)
+res = record(out, shapes=shapes)
+write(out, "batch.json", res)
 
 
 def fmt(v, f):

@@ -61,22 +61,13 @@ for kernel in c4u4 c2u8 c2u4-ungrouped; do
   done
 done
 
-"$py" - "$out" <<'PY' || failed=1
-import glob, json, os, sys
+"$py" - "$out" "$here" <<'PY' || failed=1
+import glob, os, sys
+
+sys.path.insert(0, sys.argv[2])
+from device_summary import load, record, write  # noqa: E402
 
 out = sys.argv[1]
-steps = {}
-for line in open(os.path.join(out, "logs", "status.tsv")):
-    f = line.rstrip("\n").split("\t")
-    steps[f[0]] = {"status": f[1], "rc": f[2], "seconds": f[3]}
-
-
-def load(path):
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
 
 
 hbm = load(os.path.join(out, "json", "hbm-read.json")) or {}
@@ -114,14 +105,8 @@ for name, r in runs.items():
         if a and b:
             r["tokens_equal_legacy"] = a == b
             r["tokens_first_difference"] = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
-res = {"commit": os.environ.get("HIX_COMMIT", "unknown"), "hbm": hbm, "steps": steps,
-       "failed_steps": sorted(n for n, s in steps.items() if s["status"] != "ok"), "runs": runs}
-test_log = os.path.join(out, "backend-test.log")
-if os.path.exists(test_log):
-    lines = [l.strip() for l in open(test_log, errors="replace") if l.startswith("hix-cuda-backend-test: ")]
-    res["backend_test"] = lines[-1] if lines else None
-with open(os.path.join(out, "decode.json"), "w") as fh:
-    json.dump(res, fh, indent=1, sort_keys=True)
+res = record(out, hbm=hbm, runs=runs)
+write(out, "decode.json", res)
 
 rows = [f"commit {res['commit']}; backend test: {res.get('backend_test')}",
         f"HBM read ceiling {ceiling} GB/s (sum f32 {hbm.get('sum_f32_gbps')}, amax bf16 "

@@ -62,22 +62,13 @@ for mode in fast exact; do
 done
 bench llama-8b fast-no-tc plain
 
-"$py" - "$out" <<'PY' || failed=1
-import glob, json, os, sys
+"$py" - "$out" "$here" <<'PY' || failed=1
+import glob, os, sys
+
+sys.path.insert(0, sys.argv[2])
+from device_summary import load, record, write  # noqa: E402
 
 out = sys.argv[1]
-steps = {}
-for line in open(os.path.join(out, "logs", "status.tsv")):
-    f = line.rstrip("\n").split("\t")
-    steps[f[0]] = {"status": f[1], "rc": f[2], "seconds": f[3]}
-
-
-def load(path):
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
 
 
 sdpa = {}
@@ -104,19 +95,12 @@ for path in sorted(glob.glob(os.path.join(out, "json", "prefill-*.json"))):
                 r["ours_over_sdpa"] = ours / theirs
                 r["met"] = ours <= theirs
             runs.append(r)
-res = {"commit": os.environ.get("HIX_COMMIT", "unknown"), "steps": steps,
-       "failed_steps": sorted(n for n, s in steps.items() if s["status"] != "ok"),
-       "target": "prefill ms <= PyTorch SDPA prefill ms (issue 14 target 2)",
-       "sdpa": {k: {x: v.get(x) for x in ("gpu", "torch", "transformers", "attn",
-                                          "prefill_128_ms", "prefill_1024_ms")}
-                for k, v in sdpa.items()},
-       "runs": runs}
-test_log = os.path.join(out, "backend-test.log")
-if os.path.exists(test_log):
-    lines = [l.strip() for l in open(test_log, errors="replace") if l.startswith("hix-cuda-backend-test: ")]
-    res["backend_test"] = lines[-1] if lines else None
-with open(os.path.join(out, "prefill.json"), "w") as fh:
-    json.dump(res, fh, indent=1, sort_keys=True)
+res = record(out, target="prefill ms <= PyTorch SDPA prefill ms (issue 14 target 2)",
+             sdpa={k: {x: v.get(x) for x in ("gpu", "torch", "transformers", "attn",
+                                             "prefill_128_ms", "prefill_1024_ms")}
+                   for k, v in sdpa.items()},
+             runs=runs)
+write(out, "prefill.json", res)
 
 fmt = lambda v, f: ("-" if v is None else format(v, f)).rjust(int(f.split(".")[0]))
 rows = [f"commit {res['commit']}; backend test (attention cases): {res.get('backend_test')}",
