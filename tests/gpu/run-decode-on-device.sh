@@ -6,8 +6,8 @@
 # prompt, 128 new tokens, protected and plain side by side) for each small-m
 # matmul kernel of the cuda backend (HIX_CUDA_GEMV, HIX_CUDA_GROUP_GEMVS,
 # HIX_CUDA_PDL):
-#   c2u4      the GEMV-group kernel with GEMV groups (the candidate default)
-#   legacy    one warp per column, one launch per op (today's default)
+#   c2u4      the GEMV-group kernel with GEMV groups (the default)
+#   legacy    one warp per column, one launch per op (the kernels before it)
 #   c2u4-pdl  c2u4 with every kernel launched early (programmatic dependent
 #             launch: each waits on the GPU for the one before it)
 #   c4u4, c2u8          the group kernel's other shapes, with groups

@@ -21,13 +21,14 @@
 
 namespace hix::vgpu::cuda::test {
 
-// One cuda backend configuration: cuBLAS for m >= 8 (the default), never
+// One cuda backend configuration: the defaults (cuBLAS for m >= 8, the
+// GEMV-group kernel c2u4 with groups, tensor-core prefill attention), never
 // cuBLAS, and cuBLAS for every GEMM (m = 1 too), so every GEMM path meets the
-// cpu; and the small-m kernels: the legacy one-warp-per-column kernels (the
-// default until the GEMV-group kernel has run on a GPU) and the GEMV-group
-// kernel in each of its shapes (c2u4 with groups; c2u8 with groups; c4u4
-// one matmul per launch, every kernel launched early: programmatic dependent
-// launch). `id` names it in test names.
+// cpu; and the small-m kernels: the GEMV-group kernel's other shapes (c2u8
+// with groups; c4u4 one matmul per launch, every kernel launched early:
+// programmatic dependent launch) and the legacy one-warp-per-column kernels
+// with one launch per op and attention on CUDA cores. `id` names it in test
+// names.
 struct Variant {
   const char* label;
   const char* id;
@@ -55,13 +56,13 @@ inline const std::array<Variant, kVariantCount>& variants() {
                           .group_gemvs = false,
                           .tc_attention = true,
                           .pdl = true}},
-      {"cuda/gemv-c2u4-grouped", "cuda_with_c2u4_gemv_groups",
+      {"cuda/legacy-gemv", "cuda_with_legacy_gemvs",
        CudaBackendOptions{.device = 0,
                           .cublas_min_rows = 8,
                           .use_cublas = true,
-                          .gemv = GemvKernel::c2u4,
-                          .group_gemvs = true,
-                          .tc_attention = true}},
+                          .gemv = GemvKernel::legacy,
+                          .group_gemvs = false,
+                          .tc_attention = false}},
   }};
   return v;
 }
