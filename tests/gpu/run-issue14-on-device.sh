@@ -32,6 +32,7 @@ t0=$SECONDS
 left() { echo $(($1 * total / 590 - (SECONDS - t0))); }
 part() { echo "=== +$((SECONDS - t0))s $*"; }
 
+py=${PYTHON:-python3}  # cublas-libdirs.sh asks it where torch keeps cuBLAS
 # shellcheck source=tests/gpu/cublas-libdirs.sh
 . "$here/cublas-libdirs.sh"
 mkdir -p "$out/test" "$out/onepass"
