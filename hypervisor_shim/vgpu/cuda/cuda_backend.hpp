@@ -60,8 +60,9 @@ struct CudaBackendOptions {
   // to start while the kernel before it in the stream finishes, and waits
   // on the GPU (griddepcontrol.wait, in tensor_kernels.cu's halted()) for
   // that kernel's writes before its first read of device memory; inside a
-  // recording the graph keeps these edges. Off until it has run on a GPU
-  // (docs/performance.md, "Decode at batch 1: what changed"); ignored where
+  // recording the graph keeps these edges. Off until timed on a GPU (its
+  // backend-test configuration passed there; docs/performance.md, "Decode at
+  // batch 1: what changed"); ignored where
   // the driver has no cuLaunchKernelEx.
   bool pdl = false;
 };

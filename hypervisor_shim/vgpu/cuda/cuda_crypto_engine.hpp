@@ -13,11 +13,11 @@
 //    decryption (ChaCha20, integer-ALU-bound) run at the same time on two streams, so
 //    the SMs overlap the two kinds of work; the decryption writes into the
 //    destination before the verdict is known;
-//  - one_pass (opt-in until it has run on a GPU: docs/performance.md, "The
-//    one-pass open"): one kernel reads each ciphertext byte once,
-//    XORs it with the keystream into the destination and feeds it to the
-//    chunk's Poly1305, so each SM keeps both pipes busy and the ciphertext
-//    crosses memory once instead of twice; it too writes before the verdict.
+//  - one_pass (opt-in: on an H100 it was slower than concurrent from
+//    256 MiB up, docs/performance.md, "The one-pass open"): one kernel reads each ciphertext byte
+//    once, XORs it with the keystream into the destination and feeds it to the chunk's Poly1305, so
+//    each SM keeps both pipes busy and the ciphertext crosses memory once instead of twice; it too
+//    writes before the verdict.
 // Concurrent and one_pass end alike: the call reads the verdict; if any chunk
 // failed it zeroes the destination and waits for that before it returns
 // AUTH_FAILED. Nothing else runs in the destination meanwhile (the device
