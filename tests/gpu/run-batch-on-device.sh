@@ -3,11 +3,14 @@
 # about five minutes on one H200: the cuda backend's batch cases (ROPE and
 # ATTENTION with BATCH, a recorded batched loop with MATMUL at m = 8 and 32),
 # then for llama-1b, llama-8b and gpt2-small (seeded presets, bf16 weights,
-# f32 activations and KV caches, 16-token prompt, 64 new tokens a sequence, max_seq 256):
+# 16-token prompt, 64 new tokens a sequence, max_seq 256):
 # hix-bench --decode-only 1 --batch 1,8,32 (protected and plain side by
-# side, every batch on one load) and the PyTorch CUDA-graph anchor at the
-# same batches (graph_anchor.py --shape S --batch 1,8,32), and a table of
-# ours over the anchor per shape and batch.
+# side, every batch on one load) in each precision of HIX_BATCH_PRECISIONS
+# ("exact fast": f32 activations and KV caches, then bf16 ones as
+# `hix generate --precision fast` runs), the PyTorch CUDA-graph anchor at
+# the same batches (graph_anchor.py --shape S --batch 1,8,32, bf16
+# throughout), and a table of ours over the anchor per shape, precision and
+# batch.
 #   tests/gpu/run-batch-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh); graph_anchor.py is taken from
@@ -25,19 +28,17 @@ set -uo pipefail
 budget=${HIX_BATCH_BUDGET_S:-300}
 reps=${HIX_BENCH_REPS:-3}
 batches=${HIX_BATCHES:-1,8,32}
+precisions=${HIX_BATCH_PRECISIONS:-exact fast}
 # shellcheck source=tests/gpu/device_steps.sh
 . "$(dirname "$0")/device_steps.sh"
 device_setup run-batch-on-device.sh "$@"
 device_machine "batches: $batches"
 device_backend_test 90 --gtest_filter='*Batched*'
 
-# One shape: hix-bench at every batch on one load per mode, then the anchor.
+# One shape: the anchor, then hix-bench at every batch on one load per mode
+# in each precision.
 shape_runs() {
-  local shape=$1 limit=$2
-  step "bench-$shape" "$limit" "$bin/hix-bench" --model "$shape" --backend cuda \
-    --decode-only 1 --batch "$batches" --decode-tokens 64 --max-seq 256 --reps "$reps" \
-    --modes protected,plain --json "$out/json/bench-$shape.json" &&
-    say "  $(grep -E 'decode tok/s, batch|decode tok/s ' "$out/logs/bench-$shape.log" | tr -s ' ' | paste -sd';')"
+  local shape=$1 limit=$2 precision dtypes
   if [ -f "$here/graph_anchor.py" ]; then
     step "anchor-$shape" 90 "$py" "$here/graph_anchor.py" --shape "$shape" --batch "$batches" --decode-tokens 64 \
       --json "$out/json/anchor-$shape.json" && say "  $(tail -n 1 "$out/logs/anchor-$shape.log")"
@@ -46,13 +47,21 @@ shape_runs() {
     failed=1
     say "skipped anchor-$shape (no $here/graph_anchor.py)"
   fi
+  for precision in $precisions; do
+    dtypes=()
+    [ "$precision" = fast ] && dtypes=(--act-dtype bf16 --kv-dtype bf16)
+    step "bench-$shape-$precision" "$limit" "$bin/hix-bench" --model "$shape" --backend cuda \
+      --decode-only 1 --batch "$batches" --decode-tokens 64 --max-seq 256 --reps "$reps" \
+      "${dtypes[@]}" --modes protected,plain --json "$out/json/bench-$shape-$precision.json" &&
+      say "  $(grep -E 'decode tok/s, batch|decode tok/s ' "$out/logs/bench-$shape-$precision.log" | tr -s ' ' | paste -sd';')"
+  done
 }
 
 shape_runs llama-1b 70
 shape_runs llama-8b 150
 shape_runs gpt2-small 50
 
-"$py" - "$out" "$here" <<'PY' || failed=1
+"$py" - "$out" "$here" "$precisions" <<'PY' || failed=1
 import os, sys
 
 sys.path.insert(0, sys.argv[2])
@@ -61,9 +70,10 @@ from device_summary import load, record, write  # noqa: E402
 out = sys.argv[1]
 
 
+precisions = sys.argv[3].split()
 shapes = {}
-for shape in ("llama-1b", "llama-8b", "gpt2-small"):
-    bench = load(os.path.join(out, "json", f"bench-{shape}.json"))
+for shape, precision in [(s, p) for s in ("llama-1b", "llama-8b", "gpt2-small") for p in precisions]:
+    bench = load(os.path.join(out, "json", f"bench-{shape}-{precision}.json"))
     anchor = load(os.path.join(out, "json", f"anchor-{shape}.json"))
     anchor_by_batch = {}
     for r in (anchor or {}).get("results", []):
@@ -86,9 +96,11 @@ for shape in ("llama-1b", "llama-8b", "gpt2-small"):
                 row[f"{mode}_over_anchor"] = row[mode]["tok_s"] / a
         if "protected" in row and "plain" in row and row["plain"]["tok_s"]:
             row["protected_over_plain"] = row["protected"]["tok_s"] / row["plain"]["tok_s"]
-    shapes[shape] = {"weight_bytes": (bench or {}).get("weight_bytes"),
-                     "tokens_match_across_modes": (bench or {}).get("tokens_match_across_modes"),
-                     "batches": [rows[b] for b in sorted(rows)]}
+    shapes[f"{shape} {precision}"] = {"shape": shape, "precision": precision,
+                                     "weight_bytes": (bench or {}).get("weight_bytes"),
+                                     "tokens_match_across_modes":
+                                         (bench or {}).get("tokens_match_across_modes"),
+                                     "batches": [rows[b] for b in sorted(rows)]}
 res = record(out, shapes=shapes)
 write(out, "batch.json", res)
 
@@ -99,11 +111,11 @@ def fmt(v, f):
 
 lines = [f"commit {res['commit']}; backend test: {res.get('backend_test')}",
          f"failed/skipped steps: {', '.join(res['failed_steps']) or 'none'}", "",
-         f"{'shape':11} {'batch':>5} {'prot tok/s':>10} {'plain tok/s':>11} {'anchor tok/s':>12} "
+         f"{'shape precision':20} {'batch':>5} {'prot tok/s':>10} {'plain tok/s':>11} {'anchor tok/s':>12} "
          f"{'prot/anchor':>11} {'plain/anchor':>12} {'prot/plain':>10} {'weight GB/s':>11}"]
 for shape, s in shapes.items():
     for row in s["batches"]:
-        lines.append(f"{shape:11} {row['batch']:>5} "
+        lines.append(f"{shape:20} {row['batch']:>5} "
                      f"{fmt((row.get('protected') or {}).get('tok_s'), '10.1f')} "
                      f"{fmt((row.get('plain') or {}).get('tok_s'), '11.1f')} "
                      f"{fmt((row.get('anchor') or {}).get('tok_s'), '12.1f')} "

@@ -10,6 +10,9 @@
 #   legacy    one warp per column, one launch per op (the kernels before it)
 #   c2u4-pdl  c2u4 with every kernel launched early (programmatic dependent
 #             launch: each waits on the GPU for the one before it)
+#   c2u4-fast, c2u4-pdl-fast
+#             the same in the fast mode (bf16 activations and KV cache,
+#             `hix generate --precision fast`)
 #   c4u4, c2u8          the group kernel's other shapes, with groups
 #   c2u4-ungrouped      the group kernel, one launch per matmul
 #   tests/gpu/run-decode-on-device.sh BIN_DIR OUT_DIR
@@ -39,18 +42,19 @@ step hbm-read 90 "$py" "$here/hbm_read.py" --json "$out/json/hbm-read.json" &&
 
 # bench SHAPE KERNEL MODES: one hix-bench --decode-only run.
 bench() {
-  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 pdl=0
-  [ "${kernel%-ungrouped}" = "$kernel" ] || group=0
-  [ "${kernel%-pdl}" = "$kernel" ] || pdl=1
+  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 pdl=0 dtypes=()
+  case $kernel in *-ungrouped*) group=0 ;; esac
+  case $kernel in *-pdl*) pdl=1 ;; esac
+  case $kernel in *-fast*) dtypes=(--act-dtype bf16 --kv-dtype bf16) ;; esac
   step "decode-$shape-$kernel" 150 env HIX_CUDA_GEMV="$gemv" HIX_CUDA_GROUP_GEMVS="$group" \
     HIX_CUDA_PDL="$pdl" \
-    "$bin/hix-bench" --model "$shape" --backend cuda \
+    "$bin/hix-bench" --model "$shape" --backend cuda "${dtypes[@]}" \
     --decode-only 1 --reps "$reps" --modes "$modes" --json "$out/json/decode-$shape-$kernel.json" &&
     say "  $(grep -E 'decode tok/s' "$out/logs/decode-$shape-$kernel.log")"
 }
 
 shapes="gpt2-small llama-1b llama-8b"
-for kernel in c2u4 legacy c2u4-pdl; do
+for kernel in c2u4 legacy c2u4-pdl c2u4-fast c2u4-pdl-fast; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
 for kernel in c4u4 c2u8 c2u4-ungrouped; do
