@@ -4,23 +4,25 @@
 # hix-bench's decode figures for gpt2-small, llama-1b and llama-8b (its
 # seeded presets, bf16 weights, f32 activations and KV cache, 16-token
 # prompt, 128 new tokens, protected and plain side by side) for each small-m
-# matmul kernel of the cuda backend (HIX_CUDA_GEMV, HIX_CUDA_GROUP_GEMVS,
-# HIX_CUDA_PDL):
-#   c2u4      the GEMV-group kernel with GEMV groups (the default)
-#   legacy    one warp per column, one launch per op (the kernels before it)
-#   c2u4-pdl  c2u4 with every kernel launched early (programmatic dependent
-#             launch: each waits on the GPU for the one before it)
-#   c2u4-fast, c2u4-pdl-fast
-#             the same in the fast mode (bf16 activations and KV cache,
-#             `hix generate --precision fast`)
+# matmul kernel and launch setting of the cuda backend (HIX_CUDA_GEMV,
+# HIX_CUDA_GROUP_GEMVS, HIX_CUDA_GROUP_NORMS, HIX_CUDA_PDL):
+#   c2u4      the defaults: the GEMV-group kernel with GEMV groups led by
+#             their norms, every kernel launched early (programmatic
+#             dependent launch: each waits on the GPU for the one before it)
+#   legacy    one warp per column, one launch per op, no early launches (the
+#             kernels before the group kernel)
+#   c2u4-nopdl   the defaults without early launches
+#   c2u4-nonorm  the defaults with every norm its own launch
+#   c2u4-fast    the defaults in the fast mode (bf16 activations and KV
+#                cache, `hix generate --precision fast`)
 #   c4u4, c2u8          the group kernel's other shapes, with groups
 #   c2u4-ungrouped      the group kernel, one launch per matmul
 #   tests/gpu/run-decode-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh). A step starts only while
-# HIX_DECODE_BUDGET_S (330) is not spent; c2u4, legacy and c2u4-pdl of every
-# shape run before the other kernels, and llama-8b's other kernels run in plain mode
-# only. HIX_BENCH_REPS (5): hix-bench --reps.
+# HIX_DECODE_BUDGET_S (330) is not spent; the first five above run for every
+# shape before the other kernels, and llama-8b's other kernels run in plain
+# mode only. HIX_BENCH_REPS (5): hix-bench --reps.
 #
 # Output: OUT_DIR/decode.json (the ceiling, every run's figures, the ratios
 # the targets name, whether each kernel's tokens equal legacy's),
@@ -42,20 +44,27 @@ step hbm-read 90 "$py" "$here/hbm_read.py" --json "$out/json/hbm-read.json" &&
 
 # bench SHAPE KERNEL MODES: one hix-bench --decode-only run.
 bench() {
-  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 pdl=0 dtypes=()
+  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 norms=1 pdl=1 dtypes=()
   case $kernel in *-ungrouped*) group=0 ;; esac
-  case $kernel in *-pdl*) pdl=1 ;; esac
+  case $kernel in *-nonorm*) norms=0 ;; esac
+  case $kernel in legacy* | *-nopdl*) pdl=0 ;; esac
   case $kernel in *-fast*) dtypes=(--act-dtype bf16 --kv-dtype bf16) ;; esac
   step "decode-$shape-$kernel" 150 env HIX_CUDA_GEMV="$gemv" HIX_CUDA_GROUP_GEMVS="$group" \
-    HIX_CUDA_PDL="$pdl" \
+    HIX_CUDA_GROUP_NORMS="$norms" HIX_CUDA_PDL="$pdl" \
     "$bin/hix-bench" --model "$shape" --backend cuda "${dtypes[@]}" \
     --decode-only 1 --reps "$reps" --modes "$modes" --json "$out/json/decode-$shape-$kernel.json" &&
     say "  $(grep -E 'decode tok/s' "$out/logs/decode-$shape-$kernel.log")"
 }
 
 shapes="gpt2-small llama-1b llama-8b"
-for kernel in c2u4 legacy c2u4-pdl c2u4-fast c2u4-pdl-fast; do
+for kernel in c2u4 legacy c2u4-nopdl c2u4-nonorm c2u4-fast; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
+done
+# Where a step's time goes: the defaults with every launch timed on the GPU
+# (HIX_CUDA_PROFILE=1: ops one by one, no recording), plain mode.
+for shape in $shapes; do
+  step "profile-$shape" 120 env HIX_CUDA_PROFILE=1 "$bin/hix-bench" --model "$shape" \
+    --backend cuda --decode-only 1 --reps 1 --modes plain --json "$out/json/profile-$shape.json"
 done
 for kernel in c4u4 c2u8 c2u4-ungrouped; do
   for shape in $shapes; do
@@ -109,7 +118,38 @@ for name, r in runs.items():
         if a and b:
             r["tokens_equal_legacy"] = a == b
             r["tokens_first_difference"] = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
-res = record(out, hbm=hbm, runs=runs)
+# The profiles: each kernel's GPU time per generated token (one ARGMAX a
+# token), against the step time of the same shape's recorded default run.
+profiles = {}
+for shape in ("gpt2-small", "llama-1b", "llama-8b"):
+    path = os.path.join(out, "logs", f"profile-{shape}.log")
+    if not os.path.exists(path):
+        continue
+    kernels = []
+    for line in open(path):
+        if not line.startswith("hix-cuda-profile: ") or " launches " in line:
+            continue
+        body = line[len("hix-cuda-profile: "):].rstrip("\n")
+        label, rest = body[:56].strip(), body[56:].split()
+        try:
+            launches, total_ms = int(rest[0]), float(rest[1])
+        except (IndexError, ValueError):
+            continue
+        kernels.append({"kernel": label, "launches": launches, "total_ms": total_ms})
+    tokens = sum(k["launches"] for k in kernels if k["kernel"].startswith("k_argmax"))
+    if not tokens:
+        continue
+    for k in kernels:
+        k["us_per_token"] = 1000.0 * k["total_ms"] / tokens
+    every = next((k for k in kernels if k["kernel"] == "(all kernels)"), None)
+    step_us = None
+    ref = runs.get(f"{shape}-c2u4", {}).get("plain")
+    if ref and ref.get("tok_s"):
+        step_us = 1e6 / ref["tok_s"]
+    profiles[shape] = {"tokens": tokens, "kernels": kernels,
+                       "kernel_us_per_token": every and every["us_per_token"],
+                       "recorded_step_us": step_us}
+res = record(out, hbm=hbm, runs=runs, profiles=profiles)
 write(out, "decode.json", res)
 
 rows = [f"commit {res['commit']}; backend test: {res.get('backend_test')}",
@@ -127,6 +167,13 @@ for name, r in sorted(runs.items(), key=lambda kv: (kv[1]["shape"], kv[1]["kerne
                 f"{fmt(r.get('weight_gbps_over_read_ceiling'), '12.3f')} "
                 f"{('met' if r['target']['met'] else 'missed') if 'target' in r else '-':>7} "
                 f"{str(r.get('tokens_equal_legacy', '-')):>13}")
+for shape, pr in profiles.items():
+    rows += ["", f"{shape}: GPU time per token by kernel ({pr['tokens']} tokens profiled op by op); "
+             f"all kernels {pr['kernel_us_per_token']:.1f} us, recorded default step "
+             f"{pr['recorded_step_us'] or 0:.1f} us"]
+    for k in [k for k in pr["kernels"] if k["kernel"] != "(all kernels)"][:14]:
+        rows.append(f"  {k['kernel']:56} {k['us_per_token']:9.1f} us/token "
+                    f"{k['launches'] / pr['tokens']:6.1f} launches/token")
 with open(os.path.join(out, "summary.txt"), "w") as fh:
     fh.write("\n".join(rows) + "\n")
 PY

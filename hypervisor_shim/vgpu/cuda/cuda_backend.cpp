@@ -19,8 +19,10 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -31,6 +33,7 @@
 #include "cuda_crypto_engine.hpp"
 #include "driver_api.hpp"
 #include "gemv_fusion.hpp"
+#include "kernel_profile.hpp"
 #include "kernel_shapes.hpp"
 #include "tensor_fatbin.hpp"
 
@@ -42,12 +45,14 @@ constexpr std::size_t kMaxRecordings = 16;
 // every recording (cuBLAS recommends 32 MiB on Hopper).
 constexpr std::uint64_t kBlasWorkspaceBytes = 32ull << 20;
 constexpr std::uint32_t kGemvMaxRows = 8;  // rows of a per GEMV launch
+constexpr int kGroupStaticSmem = 1024;     // the group kernel's own, bytes (at most)
 using shapes::kAttKeys;
 using shapes::kAttWarps;
 using shapes::kGemmTile;
 using shapes::kGemvGroupWarps;
 using shapes::kGemvNtCols;
 using shapes::kGemvWarps;
+using shapes::kNormThreads;
 using shapes::kSampleThreads;
 constexpr unsigned kGemvNtThreads = shapes::kGemvNtCols * shapes::kGemvNtSlices;
 constexpr unsigned kAttMaxHeadDim = 32 * shapes::kAttMaxDimsPerLane;
@@ -279,6 +284,10 @@ struct CudaBackend::Impl {
   int sm_count = 1;
   GemvLimits limits;
   std::optional<GemvGroup> held;  // ops not launched yet (gemv_fusion.hpp)
+  // With options.profile: every launch's GPU time, by kernel name (+ tag).
+  std::unique_ptr<KernelProfile> profile;
+  std::vector<std::pair<CUfunction, std::string>> names;
+  std::string profile_tag;  // appended to the next launch's label
   // Blocks of a kernel resident per SM at a dynamic shared memory size.
   struct Occupancy {
     CUfunction f;
@@ -302,6 +311,11 @@ struct CudaBackend::Impl {
     engine.reset();
     if (ctx == nullptr) return;
     static_cast<void>(api.ctx_set_current(ctx));
+    if (profile) {
+      if (stream != nullptr && api.stream_synchronize(stream) == CUDA_SUCCESS) profile->collect();
+      std::fputs(profile->report().c_str(), stderr);
+      profile.reset();
+    }
     if (recording) abort_capture();
     if (stream != nullptr) static_cast<void>(api.stream_synchronize(stream));
     for (auto& [key, exec] : graphs) static_cast<void>(api.graph_exec_destroy(exec));
@@ -342,6 +356,7 @@ struct CudaBackend::Impl {
     if (!held) return Status::ok;
     const GemvGroup g = *held;
     held.reset();
+    if (g.count == 0) return launch_norm(g.norm->args, g.norm->layer);
     return launch_group(g);
   }
 
@@ -364,7 +379,16 @@ struct CudaBackend::Impl {
   Status sync() {
     if (recording) return Status::internal;
     HIX_TRY(ready());
-    return check(api.stream_synchronize(stream));
+    HIX_TRY(check(api.stream_synchronize(stream)));
+    if (profile) profile->collect();
+    return Status::ok;
+  }
+
+  // The label of a launch of `f` in the profile: its name and profile_tag.
+  std::string label(CUfunction f) const {
+    const auto it =
+        std::find_if(names.begin(), names.end(), [f](const auto& e) { return e.first == f; });
+    return (it == names.end() ? std::string("?") : it->second) + profile_tag;
   }
 
   void abort_capture() {
@@ -379,7 +403,7 @@ struct CudaBackend::Impl {
   // With options.pdl, launched with programmatic stream serialization
   // (CudaBackendOptions::pdl).
   template <class... Args>
-  Status launch(CUfunction f, Dim3 grid, unsigned block, unsigned smem, Args... args) {
+  Status launch_now(CUfunction f, Dim3 grid, unsigned block, unsigned smem, Args... args) {
     CUdeviceptr halt = words;
     std::array<void*, sizeof...(Args) + 1> params{&halt, static_cast<void*>(&args)...};
     if (options.pdl && api.launch_kernel_ex != nullptr) {
@@ -401,6 +425,16 @@ struct CudaBackend::Impl {
     }
     return check(api.launch_kernel(f, grid.x, grid.y, grid.z, block, 1, 1, smem, stream,
                                    params.data(), nullptr));
+  }
+
+  template <class... Args>
+  Status launch(CUfunction f, Dim3 grid, unsigned block, unsigned smem, Args... args) {
+    if (!profile) return launch_now(f, grid, block, smem, args...);
+    const auto s = static_cast<cudaStream_t>(stream);
+    profile->begin(s);
+    const Status launched = launch_now(f, grid, block, smem, args...);
+    profile->end(s, label(f));
+    return launched;
   }
 
   Status copy_bytes(CUdeviceptr dst, CUdeviceptr src, std::uint64_t bytes) {
@@ -451,6 +485,8 @@ struct CudaBackend::Impl {
   Status gemm_tiled(const MatmulArgs& a, MatmulDst dst);
   Status gemm_cublas(const MatmulArgs& a, bool alias);
   Status launch_group(const GemvGroup& g);
+  Status norm(const NormArgs& a, bool layer);
+  Status launch_norm(const NormArgs& a, bool layer);
   // The tensor-core attention (attention_plan.hpp) over caches already
   // written, q at `q_src`, into `out`.
   Status attention_tc(const AttentionArgs& a, const TcAttentionPlan& plan, CUdeviceptr out,
@@ -461,7 +497,9 @@ struct CudaBackend::Impl {
 Status CudaBackend::Impl::load_module() {
   HIX_TRY(check(api.module_load_data(&module, hix_tensor_fatbin_begin)));
   const auto get = [this](CUfunction& f, const std::string& name) {
-    return check(api.module_get_function(&f, module, name.c_str()));
+    HIX_TRY(check(api.module_get_function(&f, module, name.c_str())));
+    names.emplace_back(f, name);
+    return Status::ok;
   };
   HIX_TRY(get(k.break_if_eq, "k_break_if_eq"));
   HIX_TRY(get(k.reg, "k_reg"));
@@ -521,6 +559,7 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(std::uint64_t vram_byte
   if (options.device < 0 || options.device >= count) return Status::unavailable;
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  if (options.profile) impl->profile = std::make_unique<KernelProfile>();
   if (!impl->api.load()) return Status::unavailable;
   DriverApi& api = impl->api;
   HIX_TRY(check(api.device_get(&impl->device, options.device)));
@@ -535,8 +574,11 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(std::uint64_t vram_byte
   int smem_optin = 0;
   HIX_TRY(check(api.device_get_attribute(
       &smem_optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, impl->device)));
-  impl->limits = GemvLimits{.max_rows = options.cublas_min_rows,
-                            .max_stage_bytes = static_cast<std::uint64_t>(smem_optin)};
+  // The group kernel's static shared memory (a leading norm's sums) comes
+  // out of the same per-block limit as the staged rows.
+  impl->limits = GemvLimits{
+      .max_rows = options.cublas_min_rows,
+      .max_stage_bytes = static_cast<std::uint64_t>(std::max(smem_optin - kGroupStaticSmem, 0))};
   HIX_TRY(impl->load_module());
   HIX_TRY(check(api.stream_create(&impl->stream, CU_STREAM_NON_BLOCKING)));
   HIX_TRY(check_alloc(api.mem_alloc(&impl->vram, vram_bytes)));
@@ -577,6 +619,15 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(std::uint64_t vram_byte
 CudaBackend::CudaBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 CudaBackend::~CudaBackend() = default;
+
+// A profiled backend runs every op as it comes (CudaBackendOptions::profile).
+bool CudaBackend::can_record() const {
+  return !impl_->options.profile;
+}
+
+bool CudaBackend::can_record_iterations() const {
+  return !impl_->options.profile;
+}
 
 std::uint64_t CudaBackend::vram_size() const {
   return impl_->vram_bytes;
@@ -731,29 +782,41 @@ Status CudaBackend::unary(const UnaryArgs& a) {
 // ---- Row ops: one block per row ----
 
 Status CudaBackend::layernorm(const NormArgs& a) {
-  Impl& d = *impl_;
-  if (a.rows > kMaxRowGrid || !a.beta) return Status::internal;
-  HIX_TRY(d.ready());
-  const bool staged = !elementwise_safe(a.out, a.x) || !elementwise_safe(a.out, a.gamma) ||
-                      !elementwise_safe(a.out, *a.beta);
-  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
-  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
-  HIX_TRY(d.launch(d.k.layernorm, {a.rows}, 256, 0, out, dt(a.out.dtype), d.at(a.x), dt(a.x.dtype),
-                   d.at(a.gamma), dt(a.gamma.dtype), d.at(*a.beta), dt(a.beta->dtype), a.cols,
-                   a.eps));
-  return d.finish_staged(a.out, staged, 0);
+  if (!a.beta) return Status::internal;
+  return impl_->norm(a, true);
 }
 
 Status CudaBackend::rmsnorm(const NormArgs& a) {
-  Impl& d = *impl_;
+  return impl_->norm(a, false);
+}
+
+// A norm that may lead a GEMV group is held (gemv_fusion.hpp); else, and
+// when no matmul joins it, it runs as its own kernel.
+Status CudaBackend::Impl::norm(const NormArgs& a, bool layer) {
   if (a.rows > kMaxRowGrid) return Status::internal;
-  HIX_TRY(d.ready());
-  const bool staged = !elementwise_safe(a.out, a.x) || !elementwise_safe(a.out, a.gamma);
-  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
-  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
-  HIX_TRY(d.launch(d.k.rmsnorm, {a.rows}, 256, 0, out, dt(a.out.dtype), d.at(a.x), dt(a.x.dtype),
-                   d.at(a.gamma), dt(a.gamma.dtype), a.cols, a.eps));
-  return d.finish_staged(a.out, staged, 0);
+  HIX_TRY(ready());
+  if (options.gemv != GemvKernel::legacy && options.group_gemvs && options.group_norms &&
+      norm_groupable(a, layer, limits)) {
+    held = GemvGroup::of(a, layer);
+    return Status::ok;
+  }
+  return launch_norm(a, layer);
+}
+
+Status CudaBackend::Impl::launch_norm(const NormArgs& a, bool layer) {
+  const bool staged = !elementwise_safe(a.out, a.x) || !elementwise_safe(a.out, a.gamma) ||
+                      (a.beta && !elementwise_safe(a.out, *a.beta));
+  if (staged) HIX_TRY(reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? scratch : at(a.out);
+  if (layer) {
+    HIX_TRY(launch(k.layernorm, {a.rows}, kNormThreads, 0, out, dt(a.out.dtype), at(a.x),
+                   dt(a.x.dtype), at(a.gamma), dt(a.gamma.dtype), at(*a.beta), dt(a.beta->dtype),
+                   a.cols, a.eps));
+  } else {
+    HIX_TRY(launch(k.rmsnorm, {a.rows}, kNormThreads, 0, out, dt(a.out.dtype), at(a.x),
+                   dt(a.x.dtype), at(a.gamma), dt(a.gamma.dtype), a.cols, a.eps));
+  }
+  return finish_staged(a.out, staged, 0);
 }
 
 Status CudaBackend::softmax(const RowsArgs& a) {
@@ -874,6 +937,17 @@ Status CudaBackend::Impl::launch_group(const GemvGroup& g) {
                                       a.accumulate ? 1 : 0};
     rows += a.n;
   }
+  if (g.norm) {
+    const NormArgs& n = g.norm->args;
+    p.norm = shapes::GemvGroupNorm{at(n.x),
+                                   at(n.gamma),
+                                   n.beta ? at(*n.beta) : 0,
+                                   g.norm->layer ? shapes::kGemvNormLayer : shapes::kGemvNormRms,
+                                   dt(n.x.dtype),
+                                   dt(n.gamma.dtype),
+                                   n.beta ? dt(n.beta->dtype) : dt(DType::f32),
+                                   n.eps};
+  }
   p.a = at(first.a);
   p.a_dt = dt(first.a.dtype);
   p.parts = static_cast<unsigned>(g.count);
@@ -896,7 +970,14 @@ Status CudaBackend::Impl::launch_group(const GemvGroup& g) {
   const std::uint64_t blocks = std::min<std::uint64_t>(
       (units + kGemvGroupWarps - 1) / kGemvGroupWarps,
       static_cast<std::uint64_t>(sm_count) * static_cast<std::uint64_t>(*resident));
-  return launch(f, {static_cast<unsigned>(blocks)}, kGemvGroupWarps * 32, smem, p);
+  if (profile) {
+    profile_tag = " m=" + std::to_string(first.m) + " n=" + std::to_string(rows) +
+                  " k=" + std::to_string(first.k) + (g.norm ? " +norm" : "") +
+                  (g.epilogue == GemvEpilogue::none ? "" : " +act");
+  }
+  const Status launched = launch(f, {static_cast<unsigned>(blocks)}, kGemvGroupWarps * 32, smem, p);
+  profile_tag.clear();
+  return launched;
 }
 
 Status CudaBackend::Impl::gemm_tiled(const MatmulArgs& a, MatmulDst dst) {
@@ -953,11 +1034,17 @@ Status CudaBackend::Impl::gemm_cublas(const MatmulArgs& a, bool alias) {
   const void* b_dev = device_ptr(at(a.b));
   const void* a_dev = device_ptr(a_ptr);
   void* c_dev = device_ptr(c_ptr);
-  if (cublasGemmEx(blas, a.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m, kk, &alpha,
+  if (profile) profile->begin(static_cast<cudaStream_t>(stream));
+  const cublasStatus_t gemm =
+      cublasGemmEx(blas, a.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m, kk, &alpha,
                    b_dev, ab_type, a.trans_b ? kk : n, a_dev, ab_type, kk, &beta, c_dev, c_type, n,
-                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS) {
-    return Status::internal;
+                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  if (profile) {
+    profile->end(static_cast<cudaStream_t>(stream), "cublasGemmEx m=" + std::to_string(m) +
+                                                        " n=" + std::to_string(n) +
+                                                        " k=" + std::to_string(kk));
   }
+  if (gemm != CUBLAS_STATUS_SUCCESS) return Status::internal;
   if (direct && (!a.bias || bias_first)) return Status::ok;
   const CUdeviceptr bias = a.bias ? at(*a.bias) : 0;
   const int bias_dt = a.bias ? dt(a.bias->dtype) : dt(DType::f32);
@@ -1320,6 +1407,14 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
   if (const char* f = std::getenv("HIX_CUDA_GROUP_GEMVS"); f != nullptr) {
     const std::string_view v(f);
     if (v == "0" || v == "1") base.group_gemvs = v == "1";
+  }
+  if (const char* pr = std::getenv("HIX_CUDA_PROFILE"); pr != nullptr) {
+    const std::string_view v(pr);
+    if (v == "0" || v == "1") base.profile = v == "1";
+  }
+  if (const char* n = std::getenv("HIX_CUDA_GROUP_NORMS"); n != nullptr) {
+    const std::string_view v(n);
+    if (v == "0" || v == "1") base.group_norms = v == "1";
   }
   if (const char* t = std::getenv("HIX_CUDA_TC_ATTENTION"); t != nullptr) {
     const std::string_view v(t);

@@ -51,6 +51,10 @@ struct CudaBackendOptions {
   // join arrives, or any other call: a held op's launch failure is reported
   // by the call that launches it.
   bool group_gemvs = true;
+  // With group_gemvs: a RMSNORM or LAYERNORM whose rows the next matmuls of
+  // a group read leads the group (gemv_fusion.hpp): one launch fewer a
+  // norm. false: every norm is its own launch.
+  bool group_norms = true;
   // Prefill attention over bf16 q and caches on tensor cores where
   // attention_plan.hpp's rule allows (false: always k_attention). On since
   // its cases passed on a GPU (H100, 2026-12-07; docs/performance.md,
@@ -60,15 +64,21 @@ struct CudaBackendOptions {
   // to start while the kernel before it in the stream finishes, and waits
   // on the GPU (griddepcontrol.wait, in tensor_kernels.cu's halted()) for
   // that kernel's writes before its first read of device memory; inside a
-  // recording the graph keeps these edges. Off until timed on a GPU (its
-  // backend-test configuration passed there; docs/performance.md, "Decode at
-  // batch 1: what changed"); ignored where
-  // the driver has no cuLaunchKernelEx.
-  bool pdl = false;
+  // recording the graph keeps these edges. On since it was timed on a GPU
+  // (H100, 2026-12-07: decode 6% faster on GPT-2-small, 1% on Llama-1B,
+  // the same tokens; docs/performance.md, "Decode at batch 1: what
+  // changed"); ignored where the driver has no cuLaunchKernelEx.
+  bool pdl = true;
+  // Every launch timed on the GPU (kernel_profile.hpp) and the sums by
+  // kernel written to stderr when the backend closes; nothing is recorded
+  // (can_record() is false: loops run op by op), so a profiled run shows
+  // each op's own time. For diagnosis (HIX_CUDA_PROFILE=1), never a figure.
+  bool profile = false;
 };
 
 // The options with HIX_CUDA_GEMV (legacy, c2u4, c4u4, c2u8),
-// HIX_CUDA_GROUP_GEMVS (0 or 1), HIX_CUDA_TC_ATTENTION (0 or 1), HIX_CUDA_PDL
+// HIX_CUDA_GROUP_GEMVS (0 or 1), HIX_CUDA_GROUP_NORMS (0 or 1),
+// HIX_CUDA_TC_ATTENTION (0 or 1), HIX_CUDA_PDL (0 or 1), HIX_CUDA_PROFILE
 // (0 or 1),
 // HIX_CUDA_CUBLAS_RECORD (0 or 1: cublas_in_recordings) and
 // HIX_CUDA_CUBLAS_MIN_ROWS (1..4096) from the
@@ -113,7 +123,7 @@ class CudaBackend final : public Backend {
   Status pin_host(std::span<std::byte> range) override;
   void unpin_host(std::span<std::byte> range) override;
 
-  bool can_record() const override { return true; }
+  bool can_record() const override;
   Status begin_recording() override;
   Status record_break_if_eq(const TensorArg& x, std::int32_t value,
                             std::uint32_t break_id) override;
@@ -121,7 +131,7 @@ class CudaBackend final : public Backend {
   void abort_recording() override;
   Result<std::optional<std::uint32_t>> replay(std::uint64_t key) override;
   void drop_recordings() override;
-  bool can_record_iterations() const override { return true; }
+  bool can_record_iterations() const override;
   Status record_reg(std::uint8_t reg, std::int32_t value, bool set) override;
   Status record_iteration_end(std::uint64_t draws) override;
   Result<std::optional<IterationBreak>> replay_iterations(std::uint64_t key,

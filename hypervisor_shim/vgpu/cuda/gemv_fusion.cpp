@@ -28,6 +28,12 @@ bool touches_inputs(const TensorArg& out, const MatmulArgs& a) {
          (a.bias && operands_overlap(out, *a.bias));
 }
 
+// Whether `out` shares a byte with any input of the norm.
+bool touches_inputs(const TensorArg& out, const NormArgs& n) {
+  return operands_overlap(out, n.x) || operands_overlap(out, n.gamma) ||
+         (n.beta && operands_overlap(out, *n.beta));
+}
+
 }  // namespace
 
 bool same_tensor(const TensorArg& x, const TensorArg& y) {
@@ -47,7 +53,14 @@ GemvGroup GemvGroup::of(const MatmulArgs& a) {
   return g;
 }
 
+GemvGroup GemvGroup::of(const NormArgs& n, bool layer) {
+  GemvGroup g;
+  g.norm = GroupNorm{n, layer};
+  return g;
+}
+
 bool GemvGroup::complete() const {
+  if (count == 0) return false;
   switch (epilogue) {
     case GemvEpilogue::none:
       return count == kGemvGroupMax;
@@ -81,8 +94,38 @@ bool gemv_groupable(const MatmulArgs& a, const GemvLimits& limits) {
   return !touches_inputs(a.out, a);
 }
 
+bool norm_groupable(const NormArgs& n, bool layer, const GemvLimits& limits) {
+  if (n.x.moving || n.out.moving || n.gamma.moving || (n.beta && n.beta->moving)) return false;
+  if (layer != n.beta.has_value()) return false;
+  if (!is_float(n.x.dtype) || !is_float(n.out.dtype) || !is_float(n.gamma.dtype) ||
+      (n.beta && !is_float(n.beta->dtype))) {
+    return false;
+  }
+  if (n.rows == 0 || n.rows > kGemvGroupRowsMax || n.rows >= limits.max_rows || n.cols == 0) {
+    return false;
+  }
+  const std::uint64_t count = std::uint64_t{n.rows} * n.cols;
+  if (n.x.count != count || n.out.count != count || n.gamma.count != n.cols ||
+      (n.beta && n.beta->count != n.cols)) {
+    return false;
+  }
+  if (count * sizeof(float) > limits.max_stage_bytes) return false;
+  return !touches_inputs(n.out, n);
+}
+
 bool join(GemvGroup& g, const MatmulArgs& next, const GemvLimits& limits) {
-  if (g.count == 0 || g.count >= kGemvGroupMax || g.epilogue != GemvEpilogue::none) return false;
+  if (g.count >= kGemvGroupMax || g.epilogue != GemvEpilogue::none) return false;
+  if (g.norm && touches_inputs(next.out, g.norm->args)) return false;
+  if (g.count == 0) {
+    if (!g.norm) return false;
+    const NormArgs& n = g.norm->args;
+    if (!gemv_groupable(next, limits) || !same_tensor(next.a, n.out) || next.m != n.rows ||
+        next.k != n.cols) {
+      return false;
+    }
+    g.mm[g.count++] = next;
+    return true;
+  }
   const MatmulArgs& first = g.mm[0];
   if (!gemv_groupable(next, limits) || !same_tensor(next.a, first.a) || next.m != first.m ||
       next.k != first.k || next.b.dtype != first.b.dtype) {

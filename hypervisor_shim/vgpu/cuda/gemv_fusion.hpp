@@ -5,6 +5,9 @@
 // and v projections read the same normalised row; Llama's gate and up
 // projections do too and are followed by SILU of the gate in place and MUL
 // of that by up; GPT-2's first MLP projection is followed by GELU in place.
+// The norm that writes those rows (RMSNORM, LAYERNORM) may lead the group:
+// every block of the launch then normalises the rows itself as it stages
+// them, and the first block also stores them where the norm writes.
 //
 // The backend holds a group back while it can still grow, and launches it
 // before any other call. Every rule is here, over the resolved operands the
@@ -15,6 +18,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "backend.hpp"
 
@@ -41,7 +45,14 @@ enum class GemvEpilogue : std::uint8_t {
   gated,  // then out0 = out0 * out1: a MUL by the second output in place
 };
 
+// A norm leading a group: its rows are the group's activation rows.
+struct GroupNorm {
+  NormArgs args;
+  bool layer = false;  // LAYERNORM (with beta); else RMSNORM
+};
+
 struct GemvGroup {
+  std::optional<GroupNorm> norm;  // the group's rows computed by the kernel
   std::array<MatmulArgs, kGemvGroupMax> mm{};
   std::size_t count = 0;
   GemvEpilogue epilogue = GemvEpilogue::none;
@@ -49,6 +60,9 @@ struct GemvGroup {
 
   // A group of one matmul.
   static GemvGroup of(const MatmulArgs& a);
+  // A group of a norm alone (count 0): launched as the norm's own kernel
+  // unless a matmul joins.
+  static GemvGroup of(const NormArgs& n, bool layer);
   // Nothing more can join: the backend launches it at once.
   bool complete() const;
 };
@@ -64,6 +78,12 @@ bool operands_overlap(const TensorArg& x, const TensorArg& y);
 // Offsets are into VRAM, whose base is 256-byte aligned.
 bool gemv_groupable(const MatmulArgs& a, const GemvLimits& limits);
 
+// Whether a norm may be held to lead a group: no moving operand, float
+// dtypes, counts that match rows x cols (beta exactly for LAYERNORM), rows
+// the kernel stages (as a matmul's m), and its output sharing no byte with
+// its inputs (the first block writes it while every block reads them).
+bool norm_groupable(const NormArgs& n, bool layer, const GemvLimits& limits);
+
 // Each join returns true when `next` joined `g` (g then includes it), and
 // false, with g unchanged, when it cannot: the backend then launches g and
 // runs `next` on its own.
@@ -74,6 +94,9 @@ bool gemv_groupable(const MatmulArgs& a, const GemvLimits& limits);
 // groupable, the group's rows (its n, summed) stay in int range, and no output
 // of the group (its own included) shares a byte with another output or with
 // any input of the group: one launch reads and writes them all at once.
+// A matmul joins a held norm alone when it reads exactly the norm's output
+// as its rows (m = rows, k = cols) and its output shares no byte with the
+// norm's inputs; every later matmul is held to that too.
 bool join(GemvGroup& g, const MatmulArgs& next, const GemvLimits& limits);
 // GELU or SILU joins a group of one or two matmuls with no epilogue when it
 // rewrites the first output in place (out and x both exactly that tensor).

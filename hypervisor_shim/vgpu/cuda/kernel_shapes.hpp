@@ -33,13 +33,28 @@ inline constexpr unsigned kGemvGroupParts = 3;
 inline constexpr int kGemvEpilogueNone = 0;
 inline constexpr int kGemvEpilogueAct = 1;    // part 0's output activated in place
 inline constexpr int kGemvEpilogueGated = 2;  // then times part 1's output
+inline constexpr int kGemvNormNone = 0;
+inline constexpr int kGemvNormRms = 1;    // a = RMSNORM(x) as k_rmsnorm computes it
+inline constexpr int kGemvNormLayer = 2;  // a = LAYERNORM(x) as k_layernorm computes it
+// The norm that leads a group: x [m, k] normalised into a (written by block
+// 0 only; every block stages the same values).
+struct GemvGroupNorm {
+  unsigned long long x, gamma, beta;  // beta: LAYERNORM only
+  int kind, x_dt, gamma_dt, beta_dt;
+  float eps;
+};
 struct GemvGroupParams {
   GemvGroupPart part[kGemvGroupParts];
+  GemvGroupNorm norm;  // kind kGemvNormNone: a is read as it is
   unsigned long long a;
   int a_dt;
   unsigned parts, k, rows;  // rows: the parts' n, summed
   int epilogue, act;        // act: 0 GELU, 1 SILU (k_unary's codes)
 };
+// Threads of a GEMV-group block: those of k_rmsnorm's and k_layernorm's
+// blocks, so that a norm leading a group sums in their order.
+inline constexpr unsigned kNormThreads = 256;
+static_assert(kGemvGroupWarps * 32 == kNormThreads);
 
 // The backend's device words (u32 each), in one allocation; every kernel
 // gets their start as `halt`.

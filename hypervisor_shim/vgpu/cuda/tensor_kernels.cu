@@ -978,6 +978,61 @@ __device__ __forceinline__ float group_value(const GemvGroupPart& q, const Group
   return stored(q.out_dt, v);
 }
 
+// A norm leading the group (GemvGroupNorm): row i of a, normalised from x
+// as k_rmsnorm or k_layernorm computes it (same threads, same sums, same
+// roundings), stored into a by block 0 only and staged by every block as
+// the value a then holds, in the layout the staging below uses.
+template <int M, bool BF16B>
+__device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, unsigned nv) {
+  __shared__ double sh[32];
+  const GemvGroupNorm& n = p.norm;
+  const void* x = reinterpret_cast<const void*>(n.x);
+  const void* gamma = reinterpret_cast<const void*>(n.gamma);
+  const void* beta = reinterpret_cast<const void*>(n.beta);
+  void* out = reinterpret_cast<void*>(p.a);
+  const unsigned cols = p.k;
+  const bool layer = n.kind == kGemvNormLayer;
+  for (int i = 0; i < M; ++i) {
+    const u64 base = static_cast<u64>(i) * cols;
+    double mean = 0.0;
+    double inv = 0.0;
+    if (layer) {
+      double s = 0.0;
+      for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) s += ld(x, n.x_dt, base + c);
+      mean = block_sum_d(s, sh) / static_cast<double>(cols);
+      double v = 0.0;
+      for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+        const double d = static_cast<double>(ld(x, n.x_dt, base + c)) - mean;
+        v += d * d;
+      }
+      const double var = block_sum_d(v, sh) / static_cast<double>(cols);
+      inv = 1.0 / sqrt(var + static_cast<double>(n.eps));
+    } else {
+      double s = 0.0;
+      for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+        const double v = ld(x, n.x_dt, base + c);
+        s += v * v;
+      }
+      const double ss = block_sum_d(s, sh);
+      inv = 1.0 / sqrt(ss / static_cast<double>(cols) + static_cast<double>(n.eps));
+    }
+    for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+      float v = 0.0f;
+      if (layer) {
+        const float r =
+            static_cast<float>((static_cast<double>(ld(x, n.x_dt, base + c)) - mean) * inv);
+        v = __fadd_rn(__fmul_rn(r, ld(gamma, n.gamma_dt, c)), ld(beta, n.beta_dt, c));
+      } else {
+        const float r = static_cast<float>(static_cast<double>(ld(x, n.x_dt, base + c)) * inv);
+        v = __fmul_rn(r, ld(gamma, n.gamma_dt, c));
+      }
+      if (blockIdx.x == 0) st(out, p.a_dt, base + c, v);
+      const unsigned qq = c / 4;
+      a_f[4 * (i * q4 + (BF16B ? (qq & 1u) * nv + (qq >> 1) : qq)) + (c & 3u)] = stored(p.a_dt, v);
+    }
+  }
+}
+
 template <int M, bool BF16B, int C, int U>
 __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
   static_assert(C % 2 == 0, "the gated epilogue pairs rows");
@@ -1034,7 +1089,9 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
     setup(unit);
     fetch(lane);
   }
-  {
+  if (p.norm.kind != kGemvNormNone) {
+    stage_norm<M, BF16B>(p, reinterpret_cast<float*>(a_s), q4, nv);
+  } else {
     const float4* a4 = reinterpret_cast<const float4*>(p.a);
     const uint2* a2 = reinterpret_cast<const uint2*>(p.a);
     const unsigned total = M * q4;

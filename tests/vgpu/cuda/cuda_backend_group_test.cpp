@@ -5,7 +5,8 @@
 // read back before finish(); and the runs that look alike but must go one by
 // one (an output over a later op's weights, an activation written elsewhere,
 // a MUL with its operands swapped), whose results only the one-by-one order
-// gives. Every configuration of the rig runs every case.
+// gives; and the same runs led by the RMSNORM or LAYERNORM that writes
+// their rows. Every configuration of the rig runs every case.
 #include <gtest/gtest.h>
 
 #include <cinttypes>
@@ -205,6 +206,194 @@ std::vector<GroupCase> group_cases() {
 INSTANTIATE_TEST_SUITE_P(Decode, GroupTest, ::testing::ValuesIn(group_cases()),
                          [](const ::testing::TestParamInfo<GroupCase>& param_info) {
                            return group_case_name(param_info.param);
+                         });
+
+// ---------------------------------------------------------------- norms
+
+// A norm leading a group (gemv_fusion.hpp): x normalised into h by the
+// group's launch, then the matmuls over h. h itself, written by the
+// launch's first block, is compared too.
+struct NormGroupCase {
+  std::uint32_t m, k;
+  DType act, weights;
+  bool layer;
+  Run run;
+};
+
+std::string norm_group_case_name(const NormGroupCase& c) {
+  return strf("%s_m%u_k%u_act_%s_weights_%s_%s", c.layer ? "layernorm" : "rmsnorm", c.m, c.k,
+              dt_name(c.act), dt_name(c.weights), c.run == Run::eager ? "eager" : "recorded");
+}
+
+class NormGroupTest : public BackendParamTest<NormGroupCase> {
+ protected:
+  // x [m, k] with an offset mean, gamma (and beta) as a model's, the norm
+  // into a poisoned h.
+  struct Normed {
+    TensorArg x, h, gamma;
+    std::optional<TensorArg> beta;
+    NormArgs args() const {
+      const NormGroupCase& c = GetParam();
+      return NormArgs{h, x, gamma, beta, c.m, c.k, 1e-5f};
+    }
+  };
+  Normed normed() {
+    const NormGroupCase& c = GetParam();
+    Pair& p = pair();
+    Normed n;
+    n.x = p.alloc(c.act, cnt(c.m, c.k));
+    auto xv = p.random(n.x.count, -2, 2);
+    for (float& v : xv) v += 1.0f;
+    p.put(n.x, xv);
+    n.gamma = p.alloc(c.weights, c.k);
+    p.put(n.gamma, p.random(c.k, 0.5, 1.5));
+    if (c.layer) {
+      n.beta = p.alloc(c.weights, c.k);
+      p.put(*n.beta, p.random(c.k, -0.5, 0.5));
+    }
+    n.h = p.alloc(c.act, cnt(c.m, c.k));
+    p.poison(n.h);
+    return n;
+  }
+  Status norm(Backend& b, const Normed& n) const {
+    return GetParam().layer ? b.layernorm(n.args()) : b.rmsnorm(n.args());
+  }
+  Proj weights(std::uint32_t n) {
+    const NormGroupCase& c = GetParam();
+    Proj w;
+    w.w = pair().alloc(c.weights, cnt(n, c.k));
+    w.wv = Pair::stored(c.weights, pair().random(w.w.count, -0.1f, 0.1f));
+    pair().put(w.w, w.wv);
+    if (c.layer) {  // GPT-2's projections have biases
+      w.bias = pair().alloc(F32, n);
+      pair().put(*w.bias, pair().random(n, -0.5, 0.5));
+    }
+    return w;
+  }
+  TensorArg output(std::uint32_t n) {
+    const TensorArg out = pair().alloc(GetParam().act, cnt(GetParam().m, n));
+    pair().poison(out);
+    return out;
+  }
+  MatmulArgs mm(const TensorArg& out, const TensorArg& h, const Proj& w, std::uint32_t n) const {
+    const NormGroupCase& c = GetParam();
+    return MatmulArgs{out, h, w.w, w.bias, c.m, n, c.k, true, false};
+  }
+  // The products' bound over h as the cpu computed it (|h| <= ~2.5).
+  double atol(const Normed& n, const Proj& w) {
+    const NormGroupCase& c = GetParam();
+    const double h_max = max_abs(pair().read(pair().ref(), n.h));
+    return product_atol(c.k, h_max, max_abs(w.wv), c.act, c.weights) + 5e-5 * c.k * max_abs(w.wv);
+  }
+  Tol tol(double a) const { return Tol{a, GetParam().act == BF16 ? kBf16Ulp : 0.0, false}; }
+  // As the norm cases of cuda_backend_cases.cpp.
+  Tol h_tol() const { return float_tol(GetParam().act, 2e-5, 2e-5); }
+};
+
+TEST_P(NormGroupTest, TheNormAndTheQKAndVProjectionsMatchTheCpu) {
+  Pair& p = pair();
+  const NormGroupCase& c = GetParam();
+  p.begin("norm, q, k, v: " + norm_group_case_name(c));
+  const Normed n = normed();
+  const Proj wq = weights(512);
+  const Proj wk = weights(128);
+  const Proj wv = weights(128);
+  const TensorArg q = output(512);
+  const TensorArg k = output(128);
+  const TensorArg v = output(128);
+  run_ops(p, c.run, [&](Backend& b) {
+    HIX_TRY(norm(b, n));
+    HIX_TRY(b.matmul(mm(q, n.h, wq, 512)));
+    HIX_TRY(b.matmul(mm(k, n.h, wk, 128)));
+    return b.matmul(mm(v, n.h, wv, 128));
+  });
+  p.compare(n.h, h_tol(), "h");
+  p.compare(q, tol(atol(n, wq)), "q");
+  p.compare(k, tol(atol(n, wk)), "k");
+  p.compare(v, tol(atol(n, wv)), "v");
+  p.end();
+}
+
+TEST_P(NormGroupTest, TheNormGateUpSiluAndMulMatchTheCpu) {
+  Pair& p = pair();
+  const NormGroupCase& c = GetParam();
+  p.begin("norm, gate, up, silu, mul: " + norm_group_case_name(c));
+  const Normed n = normed();
+  const std::uint32_t cols = 1000;
+  const Proj wg = weights(cols);
+  const Proj wu = weights(cols);
+  const TensorArg g = output(cols);
+  const TensorArg u = output(cols);
+  run_ops(p, c.run, [&](Backend& b) {
+    HIX_TRY(norm(b, n));
+    HIX_TRY(b.matmul(mm(g, n.h, wg, cols)));
+    HIX_TRY(b.matmul(mm(u, n.h, wu, cols)));
+    HIX_TRY(b.unary(UnaryArgs{UnaryOp::silu, g, g}));
+    return b.binary(BinaryArgs{BinaryOp::mul, g, g, u});
+  });
+  const double e = atol(n, wg);
+  const double up = max_abs(p.read(p.ref(), u));
+  p.compare(n.h, h_tol(), "h");
+  p.compare(u, tol(e), "up");
+  p.compare(g, float_tol(c.act, 2.1 * e * (up + 1.0), 1e-5), "silu(gate) * up");
+  p.end();
+}
+
+TEST_P(NormGroupTest, TheNormAProjectionAndGeluMatchTheCpu) {
+  Pair& p = pair();
+  const NormGroupCase& c = GetParam();
+  p.begin("norm, w1, gelu: " + norm_group_case_name(c));
+  const Normed n = normed();
+  const Proj w1 = weights(768);
+  const TensorArg y = output(768);
+  run_ops(p, c.run, [&](Backend& b) {
+    HIX_TRY(norm(b, n));
+    HIX_TRY(b.matmul(mm(y, n.h, w1, 768)));
+    return b.unary(UnaryArgs{UnaryOp::gelu, y, y});
+  });
+  p.compare(n.h, h_tol(), "h");
+  p.compare(y, float_tol(c.act, 1.2 * atol(n, w1), 1e-5), "gelu(norm(x) w1)");
+  p.end();
+}
+
+// The norm held, then an op it cannot lead: it runs alone first, and the
+// matmul after reads what it wrote.
+TEST_P(NormGroupTest, ANormFollowedByAnotherOpRunsAloneFirst) {
+  Pair& p = pair();
+  const NormGroupCase& c = GetParam();
+  p.begin("norm, copy of h, matmul over the copy: " + norm_group_case_name(c));
+  const Normed n = normed();
+  const TensorArg h2 = p.alloc(c.act, n.h.count);
+  p.poison(h2);
+  const Proj wq = weights(256);
+  const TensorArg q = output(256);
+  run_ops(p, c.run, [&](Backend& b) {
+    HIX_TRY(norm(b, n));
+    HIX_TRY(b.copy(h2, n.h));
+    return b.matmul(mm(q, h2, wq, 256));
+  });
+  p.compare(n.h, h_tol(), "h");
+  p.compare(h2, h_tol(), "h copied");
+  p.compare(q, tol(atol(n, wq)), "q over the copy");
+  p.end();
+}
+
+std::vector<NormGroupCase> norm_group_cases() {
+  std::vector<NormGroupCase> v;
+  for (const Run run : {Run::eager, Run::recorded}) {
+    v.push_back({1, 2048, F32, BF16, false, run});   // Llama's decode
+    v.push_back({1, 768, F32, BF16, true, run});     // GPT-2's
+    v.push_back({1, 2048, BF16, BF16, false, run});  // the fast mode's
+    v.push_back({3, 1024, F32, BF16, true, run});
+    v.push_back({5, 512, BF16, F32, false, run});
+  }
+  v.push_back({1, 4096, F32, BF16, false, Run::eager});  // Llama-8B's
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Decode, NormGroupTest, ::testing::ValuesIn(norm_group_cases()),
+                         [](const ::testing::TestParamInfo<NormGroupCase>& param_info) {
+                           return norm_group_case_name(param_info.param);
                          });
 
 // ---------------------------------------------------------------- fallbacks

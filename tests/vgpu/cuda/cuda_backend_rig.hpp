@@ -22,12 +22,13 @@
 namespace hix::vgpu::cuda::test {
 
 // One cuda backend configuration: the defaults (cuBLAS for m >= 8, the
-// GEMV-group kernel c2u4 with groups, tensor-core prefill attention), never
-// cuBLAS, and cuBLAS for every GEMM (m = 1 too), so every GEMM path meets the
-// cpu; and the small-m kernels: the GEMV-group kernel's other shapes (c2u8
-// with groups; c4u4 one matmul per launch, every kernel launched early:
-// programmatic dependent launch) and the legacy one-warp-per-column kernels
-// with one launch per op and attention on CUDA cores. `id` names it in test
+// GEMV-group kernel c2u4 with groups led by their norms, tensor-core prefill
+// attention, every kernel launched early: programmatic dependent launch),
+// never cuBLAS, and cuBLAS for every GEMM (m = 1 too), so every GEMM path
+// meets the cpu; and the small-m kernels: the GEMV-group kernel's other
+// shapes (c2u8 with groups but every norm its own launch; c4u4 one matmul
+// per launch) and the legacy one-warp-per-column kernels with one launch per
+// op, attention on CUDA cores and no early launches. `id` names it in test
 // names.
 struct Variant {
   const char* label;
@@ -45,7 +46,8 @@ inline const std::array<Variant, kVariantCount>& variants() {
                           .cublas_min_rows = 8,
                           .use_cublas = false,
                           .gemv = GemvKernel::c2u8,
-                          .group_gemvs = true}},
+                          .group_gemvs = true,
+                          .group_norms = false}},
       {"cuda/cublas-all", "cuda_with_cublas_for_every_gemm",
        CudaBackendOptions{.device = 0, .cublas_min_rows = 1, .use_cublas = true}},
       {"cuda/gemv-c4u4-ungrouped-pdl", "cuda_with_c4u4_gemvs_one_by_one_launched_early",
@@ -62,7 +64,8 @@ inline const std::array<Variant, kVariantCount>& variants() {
                           .use_cublas = true,
                           .gemv = GemvKernel::legacy,
                           .group_gemvs = false,
-                          .tc_attention = false}},
+                          .tc_attention = false,
+                          .pdl = false}},
   }};
   return v;
 }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "gemv_fusion.hpp"
@@ -271,6 +272,90 @@ TEST(GemvGroup, OnlyTheMulOfTheActivatedGateByUpCompletesTheGatedForm) {
   GemvGroup plain = GemvGroup::of(gate_proj());
   ASSERT_TRUE(join(plain, up_proj(), kLimits));
   EXPECT_FALSE(join(plain, gate_times_up())) << "MUL without the activation first";
+}
+
+// The decode step's attention norm: x [1, d] normalised into h.
+constexpr std::uint64_t kGamma = 8ull << 20;
+constexpr std::uint64_t kBeta = 9ull << 20;
+NormArgs attn_norm(bool layer = false) {
+  std::optional<TensorArg> beta;
+  if (layer) beta = act(kBeta, kDim, DType::bf16);
+  return NormArgs{act(kH, kDim), act(kX, kDim), act(kGamma, kDim, DType::bf16), beta, 1,
+                  kDim,          1e-5f};
+}
+
+TEST(GemvGroup, ANormLeadsTheQKAndVProjectionsOverItsOutput) {
+  for (const bool layer : {false, true}) {
+    ASSERT_TRUE(norm_groupable(attn_norm(layer), layer, kLimits));
+    GemvGroup g = GemvGroup::of(attn_norm(layer), layer);
+    EXPECT_EQ(g.count, 0u);
+    EXPECT_FALSE(g.complete()) << "a norm alone waits for its matmuls";
+    ASSERT_TRUE(join(g, q_proj(), kLimits));
+    ASSERT_TRUE(join(g, k_proj(), kLimits));
+    ASSERT_TRUE(join(g, v_proj(), kLimits));
+    EXPECT_TRUE(g.complete());
+    ASSERT_TRUE(g.norm.has_value());
+    EXPECT_EQ(g.norm->layer, layer);
+  }
+}
+
+TEST(GemvGroup, ANormLeadsTheGatedMlp) {
+  NormArgs n = attn_norm();
+  GemvGroup g = GemvGroup::of(n, false);
+  ASSERT_TRUE(join(g, gate_proj(), kLimits));
+  ASSERT_TRUE(join(g, up_proj(), kLimits));
+  ASSERT_TRUE(join(g, in_place(UnaryOp::silu, gate_proj().out)));
+  ASSERT_TRUE(join(g, gate_times_up()));
+  EXPECT_TRUE(g.complete());
+}
+
+TEST(GemvGroup, OnlyAMatmulOverTheNormsOutputJoinsIt) {
+  GemvGroup g = GemvGroup::of(attn_norm(), false);
+  EXPECT_FALSE(join(g, projection(kQ, kDim, 0, kDim, kX), kLimits)) << "rows of another tensor";
+  MatmulArgs q = q_proj();
+  q.a.dtype = DType::bf16;
+  EXPECT_FALSE(join(g, q, kLimits)) << "the norm's output read as another dtype";
+  EXPECT_FALSE(join(g, in_place(UnaryOp::silu, act(kH, kDim)))) << "an activation";
+  EXPECT_FALSE(join(g, BinaryArgs{BinaryOp::mul, act(kH, kDim), act(kH, kDim), act(kQ, kDim)}));
+  EXPECT_EQ(g.count, 0u);
+}
+
+TEST(GemvGroup, AMatmulWritingOverTheNormsInputsDoesNotJoinIt) {
+  GemvGroup g = GemvGroup::of(attn_norm(), false);
+  EXPECT_FALSE(join(g, projection(kX, kDim, 0), kLimits)) << "over x, which every block reads";
+  EXPECT_FALSE(join(g, projection(kGamma, kKv, 0), kLimits)) << "over gamma";
+  ASSERT_TRUE(join(g, q_proj(), kLimits));
+  EXPECT_FALSE(join(g, projection(kX + 256, kKv, 1), kLimits)) << "a later one over x";
+  EXPECT_EQ(g.count, 1u);
+}
+
+TEST(GemvGroup, NormsTheKernelCannotLeadAreNotGroupable) {
+  NormArgs n = attn_norm();
+  n.out = n.x;
+  EXPECT_FALSE(norm_groupable(n, false, kLimits)) << "in place: block 0 writes what all read";
+  n = attn_norm();
+  n.gamma.offset = VramOffset{kH + 64};
+  EXPECT_FALSE(norm_groupable(n, false, kLimits)) << "out over gamma";
+  EXPECT_FALSE(norm_groupable(attn_norm(true), false, kLimits)) << "beta with RMSNORM";
+  EXPECT_FALSE(norm_groupable(attn_norm(false), true, kLimits)) << "LAYERNORM without beta";
+  n = attn_norm();
+  n.x.moving = MovingIndex{1, 4 * kDim, VramOffset{kX}, 16 * kDim * 4};
+  EXPECT_FALSE(norm_groupable(n, false, kLimits)) << "a moving x";
+  n = attn_norm();
+  n.x.dtype = DType::i32;
+  EXPECT_FALSE(norm_groupable(n, false, kLimits)) << "integer x";
+  n = attn_norm();
+  n.gamma.count = kDim - 8;
+  EXPECT_FALSE(norm_groupable(n, false, kLimits)) << "gamma shorter than a row";
+  n = attn_norm();
+  n.rows = 8;
+  n.x.count = n.out.count = std::uint64_t{8} * kDim;
+  EXPECT_FALSE(norm_groupable(n, false, kLimits)) << "as many rows as cuBLAS takes";
+  n.rows = 7;
+  n.x.count = n.out.count = std::uint64_t{7} * kDim;
+  EXPECT_TRUE(norm_groupable(n, false, kLimits));
+  EXPECT_FALSE(norm_groupable(n, false, GemvLimits{.max_rows = 8, .max_stage_bytes = 4 * kDim}))
+      << "rows beyond shared memory";
 }
 
 TEST(GemvGroup, AMovingOperandOverlapsAnythingInItsBuffer) {
