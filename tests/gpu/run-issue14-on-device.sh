@@ -53,7 +53,7 @@ for p in $parts; do
       ;;
     decode)
       part decode
-      HIX_DECODE_BUDGET_S=300 "$here/run-decode-on-device.sh" "$bin" "$out/decode" 2>&1 | tail -n 60
+      HIX_DECODE_BUDGET_S=300 "$here/run-decode-on-device.sh" "$bin" "$out/decode" 2>&1 | tail -n 90
       ;;
     crypto)
       part "crypto bench"
