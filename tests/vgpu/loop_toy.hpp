@@ -23,6 +23,9 @@ struct LoopShape {
   std::int32_t start = 0;  // R0 at loop entry: the first token's index
   bool attend = false;     // ROPE and ATTENTION at position R0 before the logits
   bool sample = false;     // SAMPLE instead of ARGMAX
+  // With attend: q and k copies of x, each ROPEd in place, then ATTENTION
+  // over q, k and v = x (a model's order) instead of one ROPE of x.
+  bool rope_pair = false;
 };
 
 // A toy generator: tokens[R0+1] = argmax(table[tokens[R0]] . W^T), looped,
@@ -32,7 +35,7 @@ struct LoopShape {
 struct Toy {
   FakeBus bus;
   std::uint32_t ctx = 0, table = 0, w = 0, tokens = 0, x = 0, att = 0, kc = 0, vc = 0, logits = 0,
-                last = 0;
+                last = 0, q = 0, k = 0;
 
   explicit Toy(std::unique_ptr<Backend> backend, DeviceConfig cfg = {})
       : bus(std::move(backend), std::move(cfg)) {
@@ -47,6 +50,8 @@ struct Toy {
     vc = bus.alloc(ctx, kSeq * kDim * 4);
     logits = bus.alloc(ctx, kVocab * 4);
     last = bus.alloc(ctx, 4);
+    q = bus.alloc(ctx, kDim * 4);
+    k = bus.alloc(ctx, kDim * 4);
     std::vector<float> t(kVocab * kDim), m(kVocab * kDim);
     for (std::size_t i = 0; i < t.size(); ++i) {
       t[i] = static_cast<float>((i * 37 + 11) % 17) - 8.0f;
@@ -74,17 +79,29 @@ struct Toy {
     e.vocab = kVocab;
     body.add(HIX_VGPU_OP_EMBEDDING, e);
     if (v.attend) {
-      hix_vgpu_op_rope r{};
-      r.out = r.x = tref(x, HIX_VGPU_DT_F32);
-      r.tokens = 1;
-      r.heads = kHeads;
-      r.head_dim = r.rot_dim = kHeadDim;
-      r.pos_reg = 0;
-      r.theta = 10000.0f;
-      body.add(HIX_VGPU_OP_ROPE, r);
+      const auto rope = [&](std::uint32_t buf) {
+        hix_vgpu_op_rope r{};
+        r.out = r.x = tref(buf, HIX_VGPU_DT_F32);
+        r.tokens = 1;
+        r.heads = kHeads;
+        r.head_dim = r.rot_dim = kHeadDim;
+        r.pos_reg = 0;
+        r.theta = 10000.0f;
+        body.add(HIX_VGPU_OP_ROPE, r);
+      };
+      if (v.rope_pair) {
+        body.copy(tref(q, HIX_VGPU_DT_F32), tref(x, HIX_VGPU_DT_F32), kDim);
+        body.copy(tref(k, HIX_VGPU_DT_F32), tref(x, HIX_VGPU_DT_F32), kDim);
+        rope(q);
+        rope(k);
+      } else {
+        rope(x);
+      }
       hix_vgpu_op_attention a{};
       a.out = tref(att, HIX_VGPU_DT_F32);
-      a.q = a.k = a.v = tref(x, HIX_VGPU_DT_F32);
+      a.q = tref(v.rope_pair ? q : x, HIX_VGPU_DT_F32);
+      a.k = tref(v.rope_pair ? k : x, HIX_VGPU_DT_F32);
+      a.v = tref(x, HIX_VGPU_DT_F32);
       a.k_cache = tref(kc, HIX_VGPU_DT_F32);
       a.v_cache = tref(vc, HIX_VGPU_DT_F32);
       a.tokens = 1;

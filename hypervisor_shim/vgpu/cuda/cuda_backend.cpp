@@ -35,6 +35,7 @@
 #include "gemv_fusion.hpp"
 #include "kernel_profile.hpp"
 #include "kernel_shapes.hpp"
+#include "rope_fusion.hpp"
 #include "tensor_fatbin.hpp"
 
 namespace hix::vgpu::cuda {
@@ -188,8 +189,9 @@ struct Dim3 {
 
 struct Kernels {
   CUfunction break_if_eq{}, reg{}, iteration_end{}, fill{}, copy{}, copy_bytes{}, zero_bytes{},
-      embedding{}, binary{}, unary{}, layernorm{}, rmsnorm{}, softmax{}, argmax{}, rope{}, sample{},
-      matmul_epilogue{}, gemm_tiled{}, attention{}, attention_combine{}, cache_rows{};
+      embedding{}, binary{}, unary{}, layernorm{}, rmsnorm{}, softmax{}, argmax{}, rope{},
+      rope_store{}, sample{}, matmul_epilogue{}, gemm_tiled{}, attention{}, attention_combine{},
+      cache_rows{};
   CUfunction attention_tc_d64{}, attention_tc_d128{};  // head_dim 64, 128
   // [rows - 1][weights bf16/f32 x activations bf16/f32: bb, bf, fb, ff]
   std::array<std::array<CUfunction, 4>, kGemvMaxRows> gemv_vec{};
@@ -283,7 +285,8 @@ struct CudaBackend::Impl {
   CUdeviceptr blas_workspace = 0;
   int sm_count = 1;
   GemvLimits limits;
-  std::optional<GemvGroup> held;  // ops not launched yet (gemv_fusion.hpp)
+  std::optional<GemvGroup> held;      // ops not launched yet (gemv_fusion.hpp)
+  std::optional<RopeHold> held_rope;  // ROPEs not launched yet (rope_fusion.hpp)
   // With options.profile: every launch's GPU time, by kernel name (+ tag).
   std::unique_ptr<KernelProfile> profile;
   std::vector<std::pair<CUfunction, std::string>> names;
@@ -353,6 +356,11 @@ struct CudaBackend::Impl {
 
   // The held GEMV group, launched.
   Status release() {
+    if (held_rope) {
+      const RopeHold h = *held_rope;
+      held_rope.reset();
+      for (std::size_t i = 0; i < h.count; ++i) HIX_TRY(launch_rope(h.r[i]));
+    }
     if (!held) return Status::ok;
     const GemvGroup g = *held;
     held.reset();
@@ -486,6 +494,7 @@ struct CudaBackend::Impl {
   Status gemm_cublas(const MatmulArgs& a, bool alias);
   Status launch_group(const GemvGroup& g);
   Status norm(const NormArgs& a, bool layer);
+  Status launch_rope(const RopeArgs& a);
   Status launch_norm(const NormArgs& a, bool layer);
   // The tensor-core attention (attention_plan.hpp) over caches already
   // written, q at `q_src`, into `out`.
@@ -516,6 +525,7 @@ Status CudaBackend::Impl::load_module() {
   HIX_TRY(get(k.softmax, "k_softmax"));
   HIX_TRY(get(k.argmax, "k_argmax"));
   HIX_TRY(get(k.rope, "k_rope"));
+  HIX_TRY(get(k.rope_store, "k_rope_store"));
   HIX_TRY(get(k.sample, "k_sample"));
   HIX_TRY(get(k.matmul_epilogue, "k_matmul_epilogue"));
   HIX_TRY(get(k.gemm_tiled, "k_gemm_tiled"));
@@ -858,18 +868,30 @@ Status CudaBackend::sample(const SampleArgs& a) {
   return d.finish_staged(a.out, staged, 0);
 }
 
+// A ROPE that may start a ROPE pair is held, and a second joins it
+// (rope_fusion.hpp); ATTENTION may then take both into its cache stores.
 Status CudaBackend::rope(const RopeArgs& a) {
   Impl& d = *impl_;
-  HIX_TRY(d.ready());
+  HIX_TRY(d.enter());
+  if (d.held_rope && join(*d.held_rope, a)) return Status::ok;
+  HIX_TRY(d.release());
+  if (d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && rope_holdable(a)) {
+    d.held_rope = RopeHold{{a}, 1};
+    return Status::ok;
+  }
+  return d.launch_rope(a);
+}
+
+Status CudaBackend::Impl::launch_rope(const RopeArgs& a) {
   const bool staged = !elementwise_safe(a.out, a.x);
-  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
-  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  if (staged) HIX_TRY(reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? scratch : at(a.out);
   const std::uint64_t total = std::uint64_t{a.tokens} * a.heads * a.head_dim;
-  HIX_TRY(d.launch(d.k.rope, {grid_for(total, 256)}, 256, 0, out, dt(a.out.dtype), d.at(a.x),
-                   dt(a.x.dtype), a.tokens, a.heads, a.head_dim, a.rot_dim, a.pos, a.theta,
-                   a.llama3.factor, a.llama3.low_freq_factor, a.llama3.high_freq_factor,
-                   a.llama3.original_max_pos, pos_reg(a.pos_reg), a.batch ? 1 : 0));
-  return d.finish_staged(a.out, staged, 0);
+  HIX_TRY(launch(k.rope, {grid_for(total, 256)}, 256, 0, out, dt(a.out.dtype), at(a.x),
+                 dt(a.x.dtype), a.tokens, a.heads, a.head_dim, a.rot_dim, a.pos, a.theta,
+                 a.llama3.factor, a.llama3.low_freq_factor, a.llama3.high_freq_factor,
+                 a.llama3.original_max_pos, pos_reg(a.pos_reg), a.batch ? 1 : 0));
+  return finish_staged(a.out, staged, 0);
 }
 
 // ---- MATMUL ----
@@ -1085,7 +1107,14 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   Impl& d = *impl_;
   if (a.head_dim > kAttMaxHeadDim) return Status::internal;  // beyond the kernel's registers
   if (a.batch) return attention_batch(a);
-  HIX_TRY(d.ready());
+  HIX_TRY(d.enter());
+  // ROPEs of q and k held for this op's cache stores (rope_fusion.hpp).
+  std::optional<RopeHold> ropes;
+  if (d.held_rope && rope_store_fusable(*d.held_rope, a)) {
+    ropes = d.held_rope;
+    d.held_rope.reset();
+  }
+  HIX_TRY(d.release());
   const std::uint64_t hd = a.head_dim;
   const std::uint64_t kv_row = std::uint64_t{a.kv_heads} * hd;
   const std::uint64_t kv_count = std::uint64_t{a.tokens} * kv_row;
@@ -1112,6 +1141,20 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   const bool stage_v = !v_in_place && (overlaps(a.v, kw) || overlaps(a.v, vw));
   const bool stage_q = overlaps(a.q, kw) || overlaps(a.q, vw);
   const bool stage_out = overlaps(a.out, a.q) || overlaps(a.out, kr) || overlaps(a.out, vr);
+  // Both stores in one launch (with the GEMV groups' fewer launches) where
+  // that cannot change what either does: the caches' rows apart, and the K
+  // store's source apart from the V rows (one by one, it is read before they
+  // are written). The V store's source is apart from the K rows already
+  // (else it was staged).
+  const bool pair = d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && !k_in_place &&
+                    !v_in_place && !overlaps(kw, vw) && (stage_k || !overlaps(a.k, vw));
+  // The held ROPEs join the stores only where nothing is staged (the
+  // staging copies would read q and k before the ROPEs ran); else they run
+  // first, as they are.
+  if (ropes && (!pair || stage_k || stage_v || stage_q)) {
+    for (std::size_t i = 0; i < ropes->count; ++i) HIX_TRY(d.launch_rope(ropes->r[i]));
+    ropes.reset();
+  }
 
   std::optional<TcAttentionPlan> tc;
   if (d.options.tc_attention && attention_kernel(a) == AttentionKernel::tensor_cores) {
@@ -1148,14 +1191,37 @@ Status CudaBackend::attention(const AttentionArgs& a) {
                     dt(cache_rows.dtype), src, dt(sdt), kv_count, move_reg(cache_rows),
                     move_stride(cache_rows), -1, std::uint64_t{0});
   };
-  // Both stores in one launch (with the GEMV groups' fewer launches) where
-  // that cannot change what either does: the caches' rows apart, and the K
-  // store's source apart from the V rows (one by one, it is read before they
-  // are written). The V store's source is apart from the K rows already
-  // (else it was staged).
-  const bool pair = d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && !k_in_place &&
-                    !v_in_place && !overlaps(kw, vw) && (stage_k || !overlaps(a.k, vw));
-  if (pair) {
+  if (ropes) {
+    const RopeArgs& rq = ropes->r[0];
+    const RopeArgs& rk = ropes->r[1];
+    shapes::RopeStoreParams p{};
+    p.q = d.at(a.q);
+    p.k = d.at(a.k);
+    p.v = v_src;
+    p.k_rows = d.base(kw);
+    p.v_rows = d.base(vw);
+    p.pos = rq.pos;
+    p.k_stride = move_stride(kw);
+    p.v_stride = move_stride(vw);
+    p.q_dt = dt(a.q.dtype);
+    p.k_dt = dt(a.k.dtype);
+    p.v_dt = dt(a.v.dtype);
+    p.kc_dt = dt(kw.dtype);
+    p.vc_dt = dt(vw.dtype);
+    p.tokens = rq.tokens;
+    p.q_heads = rq.heads;
+    p.kv_heads = rk.heads;
+    p.head_dim = rq.head_dim;
+    p.rot_dim = rq.rot_dim;
+    p.theta = rq.theta;
+    p.factor = rq.llama3.factor;
+    p.low_freq_factor = rq.llama3.low_freq_factor;
+    p.high_freq_factor = rq.llama3.high_freq_factor;
+    p.original_max_pos = rq.llama3.original_max_pos;
+    p.pos_reg = pos_reg(rq.pos_reg);
+    p.rows_reg = move_reg(kw);
+    HIX_TRY(d.launch(d.k.rope_store, {grid_for(a.q.count + 2 * kv_count, 256)}, 256, 0, p));
+  } else if (pair) {
     HIX_TRY(d.launch(d.k.copy_pair, {grid_for(2 * kv_count, 256)}, 256, 0, d.base(kw), dt(kw.dtype),
                      k_src, dt(a.k.dtype), d.base(vw), dt(vw.dtype), v_src, dt(a.v.dtype), kv_count,
                      move_reg(kw), move_stride(kw), move_stride(vw)));
@@ -1333,6 +1399,7 @@ void CudaBackend::abort_recording() {
   Impl& d = *impl_;
   if (!d.recording || d.enter() != Status::ok) return;
   d.held.reset();  // issued into the capture being dropped
+  d.held_rope.reset();
   d.abort_capture();
 }
 

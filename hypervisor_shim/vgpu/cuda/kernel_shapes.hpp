@@ -56,6 +56,20 @@ struct GemvGroupParams {
 inline constexpr unsigned kNormThreads = 256;
 static_assert(kGemvGroupWarps * 32 == kNormThreads);
 
+// ROPE of q and k in place and ATTENTION's cache stores in one launch
+// (k_rope_store, rope_fusion.hpp), device addresses. k_rows and v_rows are
+// the caches' rows for the tokens at the op's position (moved by register
+// rows_reg times the strides when it is not -1).
+struct RopeStoreParams {
+  unsigned long long q, k, v, k_rows, v_rows;
+  unsigned long long pos, k_stride, v_stride;
+  int q_dt, k_dt, v_dt, kc_dt, vc_dt;
+  unsigned tokens, q_heads, kv_heads, head_dim, rot_dim;
+  float theta, factor, low_freq_factor, high_freq_factor;
+  unsigned original_max_pos;
+  int pos_reg, rows_reg;
+};
+
 // The backend's device words (u32 each), in one allocation; every kernel
 // gets their start as `halt`.
 inline constexpr unsigned kHaltWord = 0;    // set by a recorded BREAK_IF_EQ

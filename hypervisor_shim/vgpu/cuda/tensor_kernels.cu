@@ -39,6 +39,11 @@ __device__ __forceinline__ float ld(const void* p, int dt, u64 i) {
                        : static_cast<const float*>(p)[i];
 }
 
+// The value an element of dtype `dt` holds after `v` is stored in it.
+__device__ __forceinline__ float stored(int dt, float v) {
+  return dt == DT_BF16 ? bf2f(f2bf(v)) : v;
+}
+
 __device__ __forceinline__ void st(void* p, int dt, u64 i, float v) {
   if (dt == DT_BF16) {
     static_cast<unsigned short*>(p)[i] = f2bf(v);
@@ -415,6 +420,58 @@ extern "C" __global__ void k_argmax(const unsigned* halt, int* out, const void* 
 // reference computes them; factor != 0 scales the frequencies as
 // ROPE_LLAMA3 does (rope_frequency.hpp, shared with the cpu backend). ----
 
+namespace {
+
+// The angle inputs of a RoPE op.
+struct RopeAngles {
+  u64 pos;  // register already added
+  float theta;
+  hix::vgpu::Llama3Rope scaling;
+  int batch;
+};
+
+// Element e of a [tokens, heads, head_dim] tensor roped from x into out:
+// for i < rot_dim/2 the pair (i, i + rot_dim/2), for i >= rot_dim a copy
+// (the pair's second element is written by its first's thread). Each value
+// written is also handed to `also(index, value as stored)`.
+template <class Also>
+__device__ __forceinline__ void rope_element(const RopeAngles& r, void* out, int odt, const void* x,
+                                             int xdt, unsigned heads, unsigned head_dim,
+                                             unsigned rot_dim, u64 e, Also also) {
+  const unsigned half = rot_dim / 2;
+  const u64 row = e / head_dim;
+  const unsigned i = static_cast<unsigned>(e - row * head_dim);
+  const u64 t = row / heads;
+  const u64 base = row * head_dim;
+  if (i < half) {
+    const double p = static_cast<double>(r.batch != 0 ? r.pos : r.pos + t);  // BATCH: one position
+    const double inv_freq = hix::vgpu::llama3_inv_freq(
+        pow(static_cast<double>(r.theta),
+            -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim)),
+        r.scaling);
+    const double angle = p * inv_freq;
+    const float c = static_cast<float>(cos(angle));
+    const float s = static_cast<float>(sin(angle));
+    const float x1 = ld(x, xdt, base + i);
+    const float x2 = ld(x, xdt, base + i + half);
+    const float y1 = __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s));
+    const float y2 = __fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s));
+    st(out, odt, base + i, y1);
+    st(out, odt, base + i + half, y2);
+    also(base + i, stored(odt, y1));
+    also(base + i + half, stored(odt, y2));
+  } else if (i >= rot_dim) {
+    if (odt == xdt && odt == DT_F32) {
+      static_cast<unsigned*>(out)[base + i] = static_cast<const unsigned*>(x)[base + i];
+    } else {
+      st(out, odt, base + i, ld(x, xdt, base + i));
+    }
+    also(base + i, ld(out, odt, base + i));
+  }
+}
+
+}  // namespace
+
 extern "C" __global__ void k_rope(const unsigned* halt, void* out, int odt, const void* x, int xdt,
                                   unsigned tokens, unsigned heads, unsigned head_dim,
                                   unsigned rot_dim, u64 pos, float theta, float factor,
@@ -422,33 +479,38 @@ extern "C" __global__ void k_rope(const unsigned* halt, void* out, int odt, cons
                                   unsigned original_max_pos, int pos_reg, int batch) {
   const hix::vgpu::Llama3Rope scaling{factor, low_freq_factor, high_freq_factor, original_max_pos};
   if (halted(halt)) return;
-  pos += reg_value(halt, pos_reg);
+  const RopeAngles r{pos + reg_value(halt, pos_reg), theta, scaling, batch};
   const u64 total = static_cast<u64>(tokens) * heads * head_dim;
-  const unsigned half = rot_dim / 2;
   for (u64 e = gtid(); e < total; e += gstride()) {
-    const u64 row = e / head_dim;
-    const unsigned i = static_cast<unsigned>(e - row * head_dim);
-    const u64 t = row / heads;
-    const u64 base = row * head_dim;
-    if (i < half) {
-      const double p = static_cast<double>(batch != 0 ? pos : pos + t);  // BATCH: one position
-      const double inv_freq = hix::vgpu::llama3_inv_freq(
-          pow(static_cast<double>(theta),
-              -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim)),
-          scaling);
-      const double angle = p * inv_freq;
-      const float c = static_cast<float>(cos(angle));
-      const float s = static_cast<float>(sin(angle));
-      const float x1 = ld(x, xdt, base + i);
-      const float x2 = ld(x, xdt, base + i + half);
-      st(out, odt, base + i, __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s)));
-      st(out, odt, base + i + half, __fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s)));
-    } else if (i >= rot_dim) {
-      if (odt == xdt && odt == DT_F32) {
-        static_cast<unsigned*>(out)[base + i] = static_cast<const unsigned*>(x)[base + i];
-      } else {
-        st(out, odt, base + i, ld(x, xdt, base + i));
-      }
+    rope_element(r, out, odt, x, xdt, heads, head_dim, rot_dim, e, [](u64, float) {});
+  }
+}
+
+// ROPE of q and of k in place, then ATTENTION's cache stores (spec §6.4),
+// in one launch (RopeStoreParams): k's roped values go to k and to the K
+// cache rows, v's to the V cache rows, each converted as a copy of the
+// stored value would be. The host has checked that no write meets another
+// element's read or write.
+extern "C" __global__ void k_rope_store(const unsigned* halt, const RopeStoreParams p) {
+  const hix::vgpu::Llama3Rope scaling{p.factor, p.low_freq_factor, p.high_freq_factor,
+                                      p.original_max_pos};
+  if (halted(halt)) return;
+  const RopeAngles r{p.pos + reg_value(halt, p.pos_reg), p.theta, scaling, 0};
+  void* q = reinterpret_cast<void*>(p.q);
+  void* k = reinterpret_cast<void*>(p.k);
+  const void* v = reinterpret_cast<const void*>(p.v);
+  void* kc = moved(reinterpret_cast<void*>(p.k_rows), halt, p.rows_reg, p.k_stride);
+  void* vc = moved(reinterpret_cast<void*>(p.v_rows), halt, p.rows_reg, p.v_stride);
+  const u64 nq = static_cast<u64>(p.tokens) * p.q_heads * p.head_dim;
+  const u64 nk = static_cast<u64>(p.tokens) * p.kv_heads * p.head_dim;
+  for (u64 e = gtid(); e < nq + 2 * nk; e += gstride()) {
+    if (e < nq) {
+      rope_element(r, q, p.q_dt, q, p.q_dt, p.q_heads, p.head_dim, p.rot_dim, e, [](u64, float) {});
+    } else if (e < nq + nk) {
+      rope_element(r, k, p.k_dt, k, p.k_dt, p.kv_heads, p.head_dim, p.rot_dim, e - nq,
+                   [&](u64 i, float y) { st(kc, p.kc_dt, i, y); });
+    } else {
+      copy_element(vc, p.vc_dt, v, p.v_dt, e - nq - nk);
     }
   }
 }
@@ -914,11 +976,6 @@ GEMV_M(8)
 // reads both stored values.
 
 namespace {
-
-// The value an element of dtype `dt` holds after `v` is stored in it.
-__device__ __forceinline__ float stored(int dt, float v) {
-  return dt == DT_BF16 ? bf2f(f2bf(v)) : v;
-}
 
 // A weight row of a unit: its part, its index j within the part, and what
 // the epilogue adds to it for the lane's row of a (loaded early).

@@ -235,9 +235,9 @@ void rope_llama3_case(Pair& p, const RopeCase& c) {
 // ---------------------------------------------------------------- attention
 
 std::string attention_name(const AttnCfg& c) {
-  return strf("q_heads%u_kv_heads%u_head_dim%u_qkv_%s_cache_%s_out_%s", c.q_heads, c.kv_heads,
+  return strf("q_heads%u_kv_heads%u_head_dim%u_qkv_%s_cache_%s_out_%s%s", c.q_heads, c.kv_heads,
               c.head_dim, dt_name(c.qkv_dt), dt_name(c.cache_dt),
-              c.out_is_q ? "on_q" : dt_name(c.out_dt));
+              c.out_is_q ? "on_q" : dt_name(c.out_dt), c.rope ? "_after_rope" : "");
 }
 
 // The cache starts as random garbage (identical on both): rows past the
@@ -270,13 +270,40 @@ void attention_sequence(Pair& p, const AttnCfg& c) {
     if (!c.out_is_q) p.poison(out);
     const AttentionArgs args{out,       q,          k,  v,       k_cache, v_cache, tokens,
                              c.q_heads, c.kv_heads, hd, max_seq, pos,     c.scale};
-    p.run([&](Backend& b) { return b.attention(args); });
+    const std::uint32_t rows = tokens;  // bindings are not captured
+    const std::uint64_t at = pos;
+    const auto roped = [&](const TensorArg& t, std::uint32_t heads) {
+      RopeArgs r{t, t, rows, heads, hd, hd, at, 500000.0f};
+      r.llama3 = Llama3Rope{32.0f, 1.0f, 4.0f, 8192};
+      return r;
+    };
+    p.run([&](Backend& b) {
+      if (c.rope) {
+        HIX_TRY(b.rope(roped(q, c.q_heads)));
+        HIX_TRY(b.rope(roped(k, c.kv_heads)));
+      }
+      return b.attention(args);
+    });
+    // Roped: as rope_case_with's bound, |x| <= 1; a bf16 element may round
+    // the other way (2^-8). Each logit moves by at most scale * sqrt(hd)
+    // times twice that (errors of either sign), each output by about twice
+    // the logits' move.
+    const double rope_err = 2.0 * (static_cast<double>(pos + tokens) * 2.4e-7 + 2e-6);
+    const bool bf16 = c.qkv_dt == BF16 || c.cache_dt == BF16;
+    const double elem_err = rope_err + (bf16 ? 1.0 / 256 : 0.0);
+    const double rope_out_err = 4.0 * c.scale * std::sqrt(static_cast<double>(hd)) * elem_err;
+    if (c.rope && !c.out_is_q) {
+      p.compare(q, float_tol(q.dtype, rope_err, 1e-6), "q roped");
+      p.compare(k, float_tol(k.dtype, rope_err, 1e-6), "k roped");
+    }
     // Weighted means of values in [-1, 1]: fp32 dots, expf and sums in
     // another order, ~1e-6; on the tensor-core kernel (bf16 q and caches,
     // 16 tokens or more) the bf16 weights' bound, v in [-1, 1].
     const bool tc = attention_kernel(args) == AttentionKernel::tensor_cores;
-    p.compare(out, tc ? tc_attention_tol(out.dtype, 1.0) : float_tol(out.dtype, 2e-5, 1e-5));
-    p.compare(k_cache, exact_tol(), "k_cache");
+    Tol out_tol = tc ? tc_attention_tol(out.dtype, 1.0) : float_tol(out.dtype, 2e-5, 1e-5);
+    if (c.rope) out_tol.atol += rope_out_err;
+    p.compare(out, out_tol);
+    p.compare(k_cache, c.rope ? float_tol(k_cache.dtype, rope_err, 1e-6) : exact_tol(), "k_cache");
     p.compare(v_cache, exact_tol(), "v_cache");
     p.end();
   }

@@ -106,11 +106,13 @@ struct AttnCfg {
   DType qkv_dt, cache_dt, out_dt;
   float scale;
   bool out_is_q;
+  bool rope = false;  // ROPE (llama3-scaled) of q and of k in place before each attention
 };
 std::string attention_name(const AttnCfg& c);
 // Prefill of 17 tokens at position 0, decode of one token at 17 and at 18,
 // then a chunk that fills the cache to max_seq exactly, each a step of the
-// running test.
+// running test; with `rope`, each step's q and k roped first (the run the
+// cuda backend may launch with the cache stores, rope_fusion.hpp).
 void attention_sequence(Pair& p, const AttnCfg& c);
 
 }  // namespace hix::vgpu::cuda::test

@@ -1,8 +1,8 @@
 // The cuda backend's decode-step ops against the cpu reference: attention
 // over a KV cache (spec §6.4; prefill, decode, a chunk that fills the cache;
-// also with out on top of q), argmax (random rows, ties, NaN and infinities)
-// and sampling (spec §6.5: temperatures, top-k, ties), the last two exact:
-// the spec fixes the index each picks.
+// also with out on top of q, and after q and k are roped), argmax (random rows, ties, NaN and
+// infinities) and sampling (spec §6.5: temperatures, top-k, ties), the last two exact: the spec
+// fixes the index each picks.
 #include <gtest/gtest.h>
 
 #include <cinttypes>
@@ -48,6 +48,13 @@ INSTANTIATE_TEST_SUITE_P(Heads, Attention, ::testing::ValuesIn(attention_cases()
 INSTANTIATE_TEST_SUITE_P(InPlace, Attention,
                          ::testing::Values(AttnCfg{8, 2, 64, F32, F32, F32, 0.125f, true},
                                            AttnCfg{4, 4, 128, BF16, BF16, BF16, 0.2f, true}),
+                         attention_case_name);
+// q and k roped first: the cuda backend's ROPE pair with the cache stores.
+INSTANTIATE_TEST_SUITE_P(AfterRope, Attention,
+                         ::testing::Values(AttnCfg{8, 2, 64, F32, F32, F32, 0.125f, false, true},
+                                           AttnCfg{8, 2, 64, BF16, BF16, BF16, 0.125f, false, true},
+                                           AttnCfg{4, 4, 128, F32, BF16, F32, 0.2f, false, true},
+                                           AttnCfg{8, 2, 64, BF16, BF16, BF16, 0.125f, true, true}),
                          attention_case_name);
 
 // ---------------------------------------------------------------- argmax

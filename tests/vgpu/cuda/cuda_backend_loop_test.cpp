@@ -112,13 +112,14 @@ std::string loop_case_name(const ::testing::TestParamInfo<LoopCase>& info) {
   return info.param.name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Bodies, CudaLoop,
-                         ::testing::Values(LoopCase{"ArgmaxBody", {}},
-                                           LoopCase{"RopeAndAttentionBody", {.attend = true}},
-                                           LoopCase{"SampledBody", {.sample = true}},
-                                           LoopCase{"SampledAttentionBody",
-                                                    {.attend = true, .sample = true}}),
-                         loop_case_name);
+INSTANTIATE_TEST_SUITE_P(
+    Bodies, CudaLoop,
+    ::testing::Values(LoopCase{"ArgmaxBody", {}},
+                      LoopCase{"RopeAndAttentionBody", {.attend = true}},
+                      LoopCase{"SampledBody", {.sample = true}},
+                      LoopCase{"SampledAttentionBody", {.attend = true, .sample = true}},
+                      LoopCase{"RopePairAndAttentionBody", {.attend = true, .rope_pair = true}}),
+    loop_case_name);
 
 }  // namespace
 }  // namespace hix::vgpu::cuda::test
