@@ -5,14 +5,16 @@
 # seeded presets, bf16 weights, f32 activations and KV cache, 16-token
 # prompt, 128 new tokens, protected and plain side by side) for each small-m
 # matmul kernel and launch setting of the cuda backend (HIX_CUDA_GEMV,
-# HIX_CUDA_GROUP_GEMVS, HIX_CUDA_GROUP_NORMS, HIX_CUDA_PDL):
+# HIX_CUDA_GROUP_GEMVS, HIX_CUDA_GROUP_NORMS, HIX_CUDA_GROUP_ROPES,
+# HIX_CUDA_PDL):
 #   c2u4      the defaults: the GEMV-group kernel with GEMV groups led by
-#             their norms, every kernel launched early (programmatic
-#             dependent launch: each waits on the GPU for the one before it)
+#             their norms, the ROPEs of q and k with the cache stores, every
+#             kernel launched early (programmatic dependent launch: each
+#             waits on the GPU for the one before it)
 #   legacy    one warp per column, one launch per op, no early launches (the
 #             kernels before the group kernel)
 #   c2u4-nopdl   the defaults without early launches
-#   c2u4-nonorm  the defaults with every norm its own launch
+#   c2u4-nofuse  the defaults with every norm and ROPE its own launch
 #   c2u4-fast    the defaults in the fast mode (bf16 activations and KV
 #                cache, `hix generate --precision fast`)
 #   c4u4, c2u8          the group kernel's other shapes, with groups
@@ -20,9 +22,10 @@
 #   tests/gpu/run-decode-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh). A step starts only while
-# HIX_DECODE_BUDGET_S (330) is not spent; the first five above run for every
-# shape before the other kernels, and llama-8b's other kernels run in plain
-# mode only. HIX_BENCH_REPS (5): hix-bench --reps.
+# HIX_DECODE_BUDGET_S (330) is not spent: c2u4 and legacy for every shape,
+# then each shape's profile (the defaults with HIX_CUDA_PROFILE=1: every
+# kernel's GPU time per token), then the next three above, then the rest;
+# llama-8b's last three run in plain mode only. HIX_BENCH_REPS (5): hix-bench --reps.
 #
 # Output: OUT_DIR/decode.json (the ceiling, every run's figures, the ratios
 # the targets name, whether each kernel's tokens equal legacy's),
@@ -44,20 +47,20 @@ step hbm-read 90 "$py" "$here/hbm_read.py" --json "$out/json/hbm-read.json" &&
 
 # bench SHAPE KERNEL MODES: one hix-bench --decode-only run.
 bench() {
-  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 norms=1 pdl=1 dtypes=()
+  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 fuse=1 pdl=1 dtypes=()
   case $kernel in *-ungrouped*) group=0 ;; esac
-  case $kernel in *-nonorm*) norms=0 ;; esac
+  case $kernel in *-nofuse*) fuse=0 ;; esac
   case $kernel in legacy* | *-nopdl*) pdl=0 ;; esac
   case $kernel in *-fast*) dtypes=(--act-dtype bf16 --kv-dtype bf16) ;; esac
   step "decode-$shape-$kernel" 150 env HIX_CUDA_GEMV="$gemv" HIX_CUDA_GROUP_GEMVS="$group" \
-    HIX_CUDA_GROUP_NORMS="$norms" HIX_CUDA_PDL="$pdl" \
+    HIX_CUDA_GROUP_NORMS="$fuse" HIX_CUDA_GROUP_ROPES="$fuse" HIX_CUDA_PDL="$pdl" \
     "$bin/hix-bench" --model "$shape" --backend cuda "${dtypes[@]}" \
     --decode-only 1 --reps "$reps" --modes "$modes" --json "$out/json/decode-$shape-$kernel.json" &&
     say "  $(grep -E 'decode tok/s' "$out/logs/decode-$shape-$kernel.log")"
 }
 
 shapes="gpt2-small llama-1b llama-8b"
-for kernel in c2u4 legacy c2u4-nopdl c2u4-nonorm c2u4-fast; do
+for kernel in c2u4 legacy; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
 # Where a step's time goes: the defaults with every launch timed on the GPU
@@ -65,6 +68,9 @@ done
 for shape in $shapes; do
   step "profile-$shape" 120 env HIX_CUDA_PROFILE=1 "$bin/hix-bench" --model "$shape" \
     --backend cuda --decode-only 1 --reps 1 --modes plain --json "$out/json/profile-$shape.json"
+done
+for kernel in c2u4-nopdl c2u4-nofuse c2u4-fast; do
+  for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
 for kernel in c4u4 c2u8 c2u4-ungrouped; do
   for shape in $shapes; do

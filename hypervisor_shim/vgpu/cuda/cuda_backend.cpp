@@ -875,7 +875,8 @@ Status CudaBackend::rope(const RopeArgs& a) {
   HIX_TRY(d.enter());
   if (d.held_rope && join(*d.held_rope, a)) return Status::ok;
   HIX_TRY(d.release());
-  if (d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && rope_holdable(a)) {
+  if (d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && d.options.group_ropes &&
+      rope_holdable(a)) {
     d.held_rope = RopeHold{{a}, 1};
     return Status::ok;
   }
@@ -1482,6 +1483,10 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
   if (const char* n = std::getenv("HIX_CUDA_GROUP_NORMS"); n != nullptr) {
     const std::string_view v(n);
     if (v == "0" || v == "1") base.group_norms = v == "1";
+  }
+  if (const char* r = std::getenv("HIX_CUDA_GROUP_ROPES"); r != nullptr) {
+    const std::string_view v(r);
+    if (v == "0" || v == "1") base.group_ropes = v == "1";
   }
   if (const char* t = std::getenv("HIX_CUDA_TC_ATTENTION"); t != nullptr) {
     const std::string_view v(t);

@@ -55,6 +55,9 @@ struct CudaBackendOptions {
   // a group read leads the group (gemv_fusion.hpp): one launch fewer a
   // norm. false: every norm is its own launch.
   bool group_norms = true;
+  // With group_gemvs: the ROPEs of q and k run with the ATTENTION's cache
+  // stores after them as one launch (rope_fusion.hpp). false: each its own.
+  bool group_ropes = true;
   // Prefill attention over bf16 q and caches on tensor cores where
   // attention_plan.hpp's rule allows (false: always k_attention). On since
   // its cases passed on a GPU (H100, 2026-12-07; docs/performance.md,
@@ -78,6 +81,7 @@ struct CudaBackendOptions {
 
 // The options with HIX_CUDA_GEMV (legacy, c2u4, c4u4, c2u8),
 // HIX_CUDA_GROUP_GEMVS (0 or 1), HIX_CUDA_GROUP_NORMS (0 or 1),
+// HIX_CUDA_GROUP_ROPES (0 or 1),
 // HIX_CUDA_TC_ATTENTION (0 or 1), HIX_CUDA_PDL (0 or 1), HIX_CUDA_PROFILE
 // (0 or 1),
 // HIX_CUDA_CUBLAS_RECORD (0 or 1: cublas_in_recordings) and
