@@ -189,9 +189,9 @@ struct Dim3 {
 
 struct Kernels {
   CUfunction break_if_eq{}, reg{}, iteration_end{}, fill{}, copy{}, copy_bytes{}, zero_bytes{},
-      embedding{}, binary{}, unary{}, layernorm{}, rmsnorm{}, softmax{}, argmax{}, rope{},
-      rope_store{}, sample{}, matmul_epilogue{}, gemm_tiled{}, attention{}, attention_combine{},
-      cache_rows{};
+      embedding{}, binary{}, unary{}, act_mul{}, layernorm{}, rmsnorm{}, softmax{}, argmax{},
+      rope{}, rope_store{}, sample{}, matmul_epilogue{}, gemm_tiled{}, attention{},
+      attention_combine{}, cache_rows{};
   CUfunction attention_tc_d64{}, attention_tc_d128{};  // head_dim 64, 128
   // [rows - 1][weights bf16/f32 x activations bf16/f32: bb, bf, fb, ff]
   std::array<std::array<CUfunction, 4>, kGemvMaxRows> gemv_vec{};
@@ -287,6 +287,7 @@ struct CudaBackend::Impl {
   GemvLimits limits;
   std::optional<GemvGroup> held;      // ops not launched yet (gemv_fusion.hpp)
   std::optional<RopeHold> held_rope;  // ROPEs not launched yet (rope_fusion.hpp)
+  std::optional<UnaryArgs> held_act;  // an activation a MUL may join (gemv_fusion.hpp)
   // With options.profile: every launch's GPU time, by kernel name (+ tag).
   std::unique_ptr<KernelProfile> profile;
   std::vector<std::pair<CUfunction, std::string>> names;
@@ -356,6 +357,11 @@ struct CudaBackend::Impl {
 
   // The held GEMV group, launched.
   Status release() {
+    if (held_act) {
+      const UnaryArgs a = *held_act;
+      held_act.reset();
+      HIX_TRY(launch_unary(a));
+    }
     if (held_rope) {
       const RopeHold h = *held_rope;
       held_rope.reset();
@@ -495,6 +501,7 @@ struct CudaBackend::Impl {
   Status launch_group(const GemvGroup& g);
   Status norm(const NormArgs& a, bool layer);
   Status launch_rope(const RopeArgs& a);
+  Status launch_unary(const UnaryArgs& a);
   Status launch_norm(const NormArgs& a, bool layer);
   // The tensor-core attention (attention_plan.hpp) over caches already
   // written, q at `q_src`, into `out`.
@@ -520,6 +527,7 @@ Status CudaBackend::Impl::load_module() {
   HIX_TRY(get(k.embedding, "k_embedding"));
   HIX_TRY(get(k.binary, "k_binary"));
   HIX_TRY(get(k.unary, "k_unary"));
+  HIX_TRY(get(k.act_mul, "k_act_mul"));
   HIX_TRY(get(k.layernorm, "k_layernorm"));
   HIX_TRY(get(k.rmsnorm, "k_rmsnorm"));
   HIX_TRY(get(k.softmax, "k_softmax"));
@@ -765,6 +773,14 @@ Status CudaBackend::binary(const BinaryArgs& a) {
   Impl& d = *impl_;
   HIX_TRY(d.enter());
   if (d.held && join(*d.held, a)) return d.held->complete() ? d.release() : Status::ok;
+  if (d.held_act && act_mul_joinable(*d.held_act, a)) {
+    const UnaryArgs act = *d.held_act;
+    d.held_act.reset();
+    HIX_TRY(d.release());
+    const int op = act.op == UnaryOp::gelu ? 0 : 1;
+    return d.launch(d.k.act_mul, {grid_for(a.a.count, 256)}, 256, 0, op, d.at(a.out),
+                    dt(a.out.dtype), d.at(a.b), dt(a.b.dtype), a.a.count);
+  }
   HIX_TRY(d.release());
   const bool staged = !elementwise_safe(a.out, a.a) || !elementwise_safe(a.out, a.b);
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
@@ -780,13 +796,21 @@ Status CudaBackend::unary(const UnaryArgs& a) {
   HIX_TRY(d.enter());
   if (d.held && join(*d.held, a)) return d.held->complete() ? d.release() : Status::ok;
   HIX_TRY(d.release());
+  if (d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && act_holdable(a)) {
+    d.held_act = a;
+    return Status::ok;
+  }
+  return d.launch_unary(a);
+}
+
+Status CudaBackend::Impl::launch_unary(const UnaryArgs& a) {
   const bool staged = !elementwise_safe(a.out, a.x);
-  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
-  const CUdeviceptr out = staged ? d.scratch : d.at(a.out);
+  if (staged) HIX_TRY(reserve_scratch(bytes_of(a.out)));
+  const CUdeviceptr out = staged ? scratch : at(a.out);
   const int op = a.op == UnaryOp::gelu ? 0 : 1;
-  HIX_TRY(d.launch(d.k.unary, {grid_for(a.x.count, 256)}, 256, 0, op, out, dt(a.out.dtype),
-                   d.at(a.x), dt(a.x.dtype), a.x.count));
-  return d.finish_staged(a.out, staged, 0);
+  HIX_TRY(launch(k.unary, {grid_for(a.x.count, 256)}, 256, 0, op, out, dt(a.out.dtype), at(a.x),
+                 dt(a.x.dtype), a.x.count));
+  return finish_staged(a.out, staged, 0);
 }
 
 // ---- Row ops: one block per row ----
@@ -1114,6 +1138,7 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   if (d.held_rope && rope_store_fusable(*d.held_rope, a)) {
     ropes = d.held_rope;
     d.held_rope.reset();
+    d.held_act.reset();
   }
   HIX_TRY(d.release());
   const std::uint64_t hd = a.head_dim;

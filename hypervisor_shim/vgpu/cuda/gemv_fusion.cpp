@@ -168,4 +168,15 @@ bool join(GemvGroup& g, const BinaryArgs& next) {
   return true;
 }
 
+bool act_holdable(const UnaryArgs& a) {
+  return is_float(a.x.dtype) && same_tensor(a.out, a.x);
+}
+
+bool act_mul_joinable(const UnaryArgs& act, const BinaryArgs& mul) {
+  const TensorArg& g = act.out;
+  return mul.op == BinaryOp::mul && same_tensor(mul.out, g) && same_tensor(mul.a, g) &&
+         !mul.b.moving && is_float(mul.b.dtype) && mul.b.count == g.count &&
+         !operands_overlap(mul.b, g);
+}
+
 }  // namespace hix::vgpu::cuda

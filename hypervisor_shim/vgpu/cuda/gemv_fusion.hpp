@@ -106,4 +106,11 @@ bool join(GemvGroup& g, const UnaryArgs& next);
 // second output (b), element for element (no broadcast).
 bool join(GemvGroup& g, const BinaryArgs& next);
 
+// Outside a group (the rows of a prefill or of a batch, which cuBLAS
+// multiplies): GELU or SILU in place may be held, and the MUL that then
+// multiplies its output in place by another tensor of as many elements,
+// sharing no byte with it, runs with it as one pass (k_act_mul).
+bool act_holdable(const UnaryArgs& a);
+bool act_mul_joinable(const UnaryArgs& act, const BinaryArgs& mul);
+
 }  // namespace hix::vgpu::cuda

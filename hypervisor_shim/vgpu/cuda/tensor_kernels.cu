@@ -334,6 +334,19 @@ extern "C" __global__ void k_unary(const unsigned* halt, int op, void* out, int 
   for (u64 i = gtid(); i < n; i += gstride()) st(out, odt, i, unary_value(op, ld(x, xdt, i)));
 }
 
+// GELU or SILU of g in place, then g * u into g (MUL, no broadcast), in one
+// pass: each element as the two ops one by one round it (the activation
+// stored in g's dtype, the product of that and u stored again). The host
+// has checked that u shares no byte with g.
+extern "C" __global__ void k_act_mul(const unsigned* halt, int op, void* g, int gdt, const void* u,
+                                     int udt, u64 n) {
+  if (halted(halt)) return;
+  for (u64 i = gtid(); i < n; i += gstride()) {
+    const float a = stored(gdt, unary_value(op, ld(g, gdt, i)));
+    st(g, gdt, i, __fmul_rn(a, ld(u, udt, i)));
+  }
+}
+
 // ---- Row ops: one block per row; every read of the row is done before
 // the first write (the reductions end in a barrier), so out may be x. ----
 

@@ -460,6 +460,36 @@ TEST_F(GroupFallback, SiluWrittenElsewhereAndASwappedMulGoOneByOne) {
   p.end();
 }
 
+// Outside a group (a prefill's rows): SILU or GELU in place, then the MUL
+// by up in place, as one pass; and a MUL that cannot join (up broadcast)
+// after the activation, which then runs first on its own.
+TEST_F(GroupFallback, AnActivationAndItsMulOverPrefillRowsMatchTheCpu) {
+  Pair& p = pair();
+  p.begin("silu then mul, gelu then mul, silu then a broadcast mul, 16 rows");
+  const std::uint32_t rows = 16;
+  const std::uint32_t n = 1000;
+  for (const DType dt : {F32, BF16}) {
+    const auto g = p.alloc(dt, cnt(rows, n));
+    const auto u = p.alloc(dt, cnt(rows, n));
+    const auto h = p.alloc(dt, cnt(rows, n));
+    const auto b = p.alloc(dt, n);
+    for (const TensorArg& t : {g, u, h, b}) p.put(t, p.random(t.count, -4, 4));
+    p.run([&](Backend& be) {
+      HIX_TRY(be.unary(UnaryArgs{UnaryOp::silu, g, g}));
+      HIX_TRY(be.binary(BinaryArgs{BinaryOp::mul, g, g, u}));
+      HIX_TRY(be.unary(UnaryArgs{UnaryOp::gelu, u, u}));
+      HIX_TRY(be.binary(BinaryArgs{BinaryOp::mul, u, u, g}));
+      HIX_TRY(be.unary(UnaryArgs{UnaryOp::silu, h, h}));
+      return be.binary(BinaryArgs{BinaryOp::mul, h, h, b});
+    });
+    // expf and tanhf against the cpu's, a few ulp; products of |x| <= 4.
+    p.compare(g, float_tol(dt, 1e-5, 1e-5), "silu(g) * u");
+    p.compare(u, float_tol(dt, 1e-4, 1e-5), "gelu(u) * (silu(g) * u)");
+    p.compare(h, float_tol(dt, 1e-5, 1e-5), "silu(h) * broadcast b");
+  }
+  p.end();
+}
+
 class HeldGroup : public BackendParamTest<std::size_t> {};
 
 // A held group runs before a read of its output, with no finish() between.

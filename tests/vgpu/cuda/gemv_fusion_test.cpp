@@ -358,6 +358,29 @@ TEST(GemvGroup, NormsTheKernelCannotLeadAreNotGroupable) {
       << "rows beyond shared memory";
 }
 
+TEST(GemvGroup, OutsideAGroupAnActivationInPlaceTakesTheMulByAnotherTensor) {
+  const UnaryArgs silu = in_place(UnaryOp::silu, gate_proj().out);
+  ASSERT_TRUE(act_holdable(silu));
+  EXPECT_TRUE(act_mul_joinable(silu, gate_times_up()));
+  EXPECT_FALSE(act_holdable(UnaryArgs{UnaryOp::silu, act(kX, kMlp), gate_proj().out}))
+      << "written elsewhere";
+  BinaryArgs m = gate_times_up();
+  m.op = BinaryOp::add;
+  EXPECT_FALSE(act_mul_joinable(silu, m)) << "ADD";
+  m = gate_times_up();
+  m.b = act(kUp, kMlp / 2);
+  EXPECT_FALSE(act_mul_joinable(silu, m)) << "broadcast";
+  m = gate_times_up();
+  m.b = act(kMlpOut + 64, kMlp);
+  EXPECT_FALSE(act_mul_joinable(silu, m)) << "up over the activation's output";
+  m = gate_times_up();
+  m.out = act(kX, kMlp);
+  EXPECT_FALSE(act_mul_joinable(silu, m)) << "the product written elsewhere";
+  m = gate_times_up();
+  std::swap(m.a, m.b);
+  EXPECT_FALSE(act_mul_joinable(silu, m)) << "the activation as the second operand";
+}
+
 TEST(GemvGroup, AMovingOperandOverlapsAnythingInItsBuffer) {
   const TensorArg fixed = act(kX + 4096, 16);
   TensorArg moving = act(kX, 16);
