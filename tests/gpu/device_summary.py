@@ -31,6 +31,28 @@ def steps(out):
     return result
 
 
+def profile(path):
+    """The kernels of a HIX_CUDA_PROFILE=1 run's log (the cuda backend's "hix-cuda-profile:"
+    table): [{kernel, launches, total_ms}], the longest total first, "(all kernels)" last; and
+    how many ARGMAX launches ran (one a generated token, one a prefill). None without a log."""
+    if not os.path.exists(path):
+        return None
+    kernels = []
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            if not line.startswith("hix-cuda-profile: ") or " launches " in line:
+                continue
+            body = line[len("hix-cuda-profile: "):].rstrip("\n")
+            label, rest = body[:56].strip(), body[56:].split()
+            try:
+                kernels.append({"kernel": label, "launches": int(rest[0]),
+                                "total_ms": float(rest[1])})
+            except (IndexError, ValueError):
+                continue
+    argmax = sum(k["launches"] for k in kernels if k["kernel"].startswith("k_argmax"))
+    return {"kernels": kernels, "argmax_launches": argmax}
+
+
 def backend_test(out):
     """hix-cuda-backend-test's last verdict line in OUT/backend-test.log, or None."""
     path = os.path.join(out, "backend-test.log")

@@ -84,7 +84,7 @@ done
 import glob, os, sys
 
 sys.path.insert(0, sys.argv[2])
-from device_summary import load, record, write  # noqa: E402
+from device_summary import load, profile, record, write  # noqa: E402
 
 out = sys.argv[1]
 
@@ -128,23 +128,11 @@ for name, r in runs.items():
 # token), against the step time of the same shape's recorded default run.
 profiles = {}
 for shape in ("gpt2-small", "llama-1b", "llama-8b"):
-    path = os.path.join(out, "logs", f"profile-{shape}.log")
-    if not os.path.exists(path):
-        continue
-    kernels = []
-    for line in open(path):
-        if not line.startswith("hix-cuda-profile: ") or " launches " in line:
-            continue
-        body = line[len("hix-cuda-profile: "):].rstrip("\n")
-        label, rest = body[:56].strip(), body[56:].split()
-        try:
-            launches, total_ms = int(rest[0]), float(rest[1])
-        except (IndexError, ValueError):
-            continue
-        kernels.append({"kernel": label, "launches": launches, "total_ms": total_ms})
-    tokens = sum(k["launches"] for k in kernels if k["kernel"].startswith("k_argmax"))
+    pr = profile(os.path.join(out, "logs", f"profile-{shape}.log"))
+    tokens = pr and pr["argmax_launches"]
     if not tokens:
         continue
+    kernels = pr["kernels"]
     for k in kernels:
         k["us_per_token"] = 1000.0 * k["total_ms"] / tokens
     every = next((k for k in kernels if k["kernel"] == "(all kernels)"), None)

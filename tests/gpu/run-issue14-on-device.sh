@@ -64,7 +64,7 @@ for p in $parts; do
       ;;
     prefill)
       part prefill
-      HIX_PREFILL_BUDGET_S=150 "$here/run-prefill-on-device.sh" "$bin" "$out/prefill" 2>&1 | tail -n 16
+      HIX_PREFILL_BUDGET_S=150 "$here/run-prefill-on-device.sh" "$bin" "$out/prefill" 2>&1 | tail -n 40
       ;;
     batch)
       part batch
