@@ -6,7 +6,7 @@
 # prompt, 128 new tokens, protected and plain side by side) for each small-m
 # matmul kernel and launch setting of the cuda backend (HIX_CUDA_GEMV,
 # HIX_CUDA_GROUP_GEMVS, HIX_CUDA_GROUP_NORMS, HIX_CUDA_GROUP_ROPES,
-# HIX_CUDA_PDL):
+# HIX_CUDA_GROUP_ACT_MUL, HIX_CUDA_PDL):
 #   c2u4      the defaults: the GEMV-group kernel with GEMV groups led by
 #             their norms, the ROPEs of q and k with the cache stores, every
 #             kernel launched early (programmatic dependent launch: each
@@ -14,7 +14,8 @@
 #   legacy    one warp per column, one launch per op, no early launches (the
 #             kernels before the group kernel)
 #   c2u4-nopdl   the defaults without early launches
-#   c2u4-nofuse  the defaults with every norm and ROPE its own launch
+#   c2u4-nofuse  the defaults with every norm, ROPE and activation its own
+#                launch
 #   c2u4-fast    the defaults in the fast mode (bf16 activations and KV
 #                cache, `hix generate --precision fast`)
 #   c4u4, c2u8          the group kernel's other shapes, with groups
@@ -53,7 +54,8 @@ bench() {
   case $kernel in legacy* | *-nopdl*) pdl=0 ;; esac
   case $kernel in *-fast*) dtypes=(--act-dtype bf16 --kv-dtype bf16) ;; esac
   step "decode-$shape-$kernel" 150 env HIX_CUDA_GEMV="$gemv" HIX_CUDA_GROUP_GEMVS="$group" \
-    HIX_CUDA_GROUP_NORMS="$fuse" HIX_CUDA_GROUP_ROPES="$fuse" HIX_CUDA_PDL="$pdl" \
+    HIX_CUDA_GROUP_NORMS="$fuse" HIX_CUDA_GROUP_ROPES="$fuse" HIX_CUDA_GROUP_ACT_MUL="$fuse" \
+    HIX_CUDA_PDL="$pdl" \
     "$bin/hix-bench" --model "$shape" --backend cuda "${dtypes[@]}" \
     --decode-only 1 --reps "$reps" --modes "$modes" --json "$out/json/decode-$shape-$kernel.json" &&
     say "  $(grep -E 'decode tok/s' "$out/logs/decode-$shape-$kernel.log")"

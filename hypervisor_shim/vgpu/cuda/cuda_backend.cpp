@@ -796,7 +796,8 @@ Status CudaBackend::unary(const UnaryArgs& a) {
   HIX_TRY(d.enter());
   if (d.held && join(*d.held, a)) return d.held->complete() ? d.release() : Status::ok;
   HIX_TRY(d.release());
-  if (d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && act_holdable(a)) {
+  if (d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && d.options.group_act_mul &&
+      act_holdable(a)) {
     d.held_act = a;
     return Status::ok;
   }
@@ -1512,6 +1513,10 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
   if (const char* r = std::getenv("HIX_CUDA_GROUP_ROPES"); r != nullptr) {
     const std::string_view v(r);
     if (v == "0" || v == "1") base.group_ropes = v == "1";
+  }
+  if (const char* m = std::getenv("HIX_CUDA_GROUP_ACT_MUL"); m != nullptr) {
+    const std::string_view v(m);
+    if (v == "0" || v == "1") base.group_act_mul = v == "1";
   }
   if (const char* t = std::getenv("HIX_CUDA_TC_ATTENTION"); t != nullptr) {
     const std::string_view v(t);

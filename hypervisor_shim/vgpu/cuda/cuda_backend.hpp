@@ -58,6 +58,10 @@ struct CudaBackendOptions {
   // With group_gemvs: the ROPEs of q and k run with the ATTENTION's cache
   // stores after them as one launch (rope_fusion.hpp). false: each its own.
   bool group_ropes = true;
+  // With group_gemvs: GELU or SILU in place outside a GEMV group (prefill
+  // and batched rows) and the MUL of its output by another tensor after it
+  // run as one pass (k_act_mul). false: two launches.
+  bool group_act_mul = true;
   // Prefill attention over bf16 q and caches on tensor cores where
   // attention_plan.hpp's rule allows (false: always k_attention). On since
   // its cases passed on a GPU (H100, 2026-12-07; docs/performance.md,
@@ -81,7 +85,7 @@ struct CudaBackendOptions {
 
 // The options with HIX_CUDA_GEMV (legacy, c2u4, c4u4, c2u8),
 // HIX_CUDA_GROUP_GEMVS (0 or 1), HIX_CUDA_GROUP_NORMS (0 or 1),
-// HIX_CUDA_GROUP_ROPES (0 or 1),
+// HIX_CUDA_GROUP_ROPES (0 or 1), HIX_CUDA_GROUP_ACT_MUL (0 or 1),
 // HIX_CUDA_TC_ATTENTION (0 or 1), HIX_CUDA_PDL (0 or 1), HIX_CUDA_PROFILE
 // (0 or 1),
 // HIX_CUDA_CUBLAS_RECORD (0 or 1: cublas_in_recordings) and

@@ -26,10 +26,9 @@ namespace hix::vgpu::cuda::test {
 // attention, every kernel launched early: programmatic dependent launch),
 // never cuBLAS, and cuBLAS for every GEMM (m = 1 too), so every GEMM path
 // meets the cpu; and the small-m kernels: the GEMV-group kernel's other
-// shapes (c2u8 with groups but every norm and ROPE its own launch; c4u4
-// one matmul per launch) and the legacy one-warp-per-column kernels with one launch per
-// op, attention on CUDA cores and no early launches. `id` names it in test
-// names.
+// shapes (c2u8 with groups but every norm, ROPE and activation its own
+// launch; c4u4 one matmul per launch) and the legacy one-warp-per-column kernels with one launch
+// per op, attention on CUDA cores and no early launches. `id` names it in test names.
 struct Variant {
   const char* label;
   const char* id;
@@ -48,7 +47,8 @@ inline const std::array<Variant, kVariantCount>& variants() {
                           .gemv = GemvKernel::c2u8,
                           .group_gemvs = true,
                           .group_norms = false,
-                          .group_ropes = false}},
+                          .group_ropes = false,
+                          .group_act_mul = false}},
       {"cuda/cublas-all", "cuda_with_cublas_for_every_gemm",
        CudaBackendOptions{.device = 0, .cublas_min_rows = 1, .use_cublas = true}},
       {"cuda/gemv-c4u4-ungrouped-pdl", "cuda_with_c4u4_gemvs_one_by_one_launched_early",
