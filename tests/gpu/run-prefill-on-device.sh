@@ -18,6 +18,7 @@
 # are read from beside this script. A step starts only while
 # HIX_PREFILL_BUDGET_S (300) is not spent; the fast mode runs before the
 # exact one. HIX_BENCH_REPS (3): hix-bench --reps and torch_bench --reps.
+# HIX_PREFILL_SHAPES ("llama-8b llama-1b"): the shapes.
 #
 # Output: OUT_DIR/prefill.json (every run's prefill milliseconds, ours over
 # SDPA per shape, mode, protection and length, met when ours <= SDPA),
@@ -37,7 +38,7 @@ device_setup run-prefill-on-device.sh "$@"
 device_machine
 device_backend_test 150 --gtest_filter='*Attention*'
 
-shapes="llama-8b llama-1b"
+shapes=${HIX_PREFILL_SHAPES:-llama-8b llama-1b}
 for shape in $shapes; do
   step "sdpa-$shape" 120 "$py" "$here/torch_bench.py" --shape "$shape" --prefill-only \
     --prefill 128,1024 --reps "$reps" --json "$out/json/sdpa-$shape.json" &&
