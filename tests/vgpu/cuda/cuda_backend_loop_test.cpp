@@ -53,8 +53,14 @@ class Unrecorded final : public Backend {
   std::unique_ptr<Backend> b_;
 };
 
+// With the launch fusions on (the ROPE pair with the cache stores among
+// them), which recorded loops must replay as the eager run does.
 std::unique_ptr<CudaBackend> open_cuda() {
-  auto b = CudaBackend::create(16ull << 20);
+  CudaBackendOptions options;
+  options.group_norms = true;
+  options.group_ropes = true;
+  options.group_act_mul = true;
+  auto b = CudaBackend::create(16ull << 20, options);
   return b ? std::move(*b) : nullptr;
 }
 

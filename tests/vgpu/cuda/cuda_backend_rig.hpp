@@ -22,33 +22,41 @@
 namespace hix::vgpu::cuda::test {
 
 // One cuda backend configuration: the defaults (cuBLAS for m >= 8, the
-// GEMV-group kernel c2u4 with groups led by their norms, tensor-core prefill
-// attention, every kernel launched early: programmatic dependent launch),
-// never cuBLAS, and cuBLAS for every GEMM (m = 1 too), so every GEMM path
-// meets the cpu; and the small-m kernels: the GEMV-group kernel's other
-// shapes (c2u8 with groups but every norm, ROPE and activation its own
-// launch; c4u4 one matmul per launch) and the legacy one-warp-per-column kernels with one launch
-// per op, attention on CUDA cores and no early launches. `id` names it in test names.
+// GEMV-group kernel c2u4 with groups, tensor-core prefill attention, every
+// kernel launched early: programmatic dependent launch), the defaults with
+// the three launch fusions on (norms leading groups, ROPE pairs with the
+// cache stores, activation and MUL in one pass), never cuBLAS, and cuBLAS
+// for every GEMM (m = 1 too), so every GEMM path meets the cpu; and the
+// small-m kernels: the GEMV-group kernel's other shapes (c2u8 with groups;
+// c4u4 one matmul per launch) and the legacy one-warp-per-column kernels
+// with one launch per op, attention on CUDA cores and no early launches.
+// `id` names it in test names.
 struct Variant {
   const char* label;
   const char* id;
   CudaBackendOptions options;
 };
 
-inline constexpr std::size_t kVariantCount = 5;
+inline constexpr std::size_t kVariantCount = 6;
 
 inline const std::array<Variant, kVariantCount>& variants() {
   static const std::array<Variant, kVariantCount> v{{
       {"cuda", "cuda", CudaBackendOptions{}},
+      {"cuda/fused", "cuda_with_norms_ropes_and_activations_fused",
+       CudaBackendOptions{.device = 0,
+                          .cublas_min_rows = 8,
+                          .use_cublas = true,
+                          .gemv = GemvKernel::c2u4,
+                          .group_gemvs = true,
+                          .group_norms = true,
+                          .group_ropes = true,
+                          .group_act_mul = true}},
       {"cuda/no-cublas", "cuda_without_cublas",
        CudaBackendOptions{.device = 0,
                           .cublas_min_rows = 8,
                           .use_cublas = false,
                           .gemv = GemvKernel::c2u8,
-                          .group_gemvs = true,
-                          .group_norms = false,
-                          .group_ropes = false,
-                          .group_act_mul = false}},
+                          .group_gemvs = true}},
       {"cuda/cublas-all", "cuda_with_cublas_for_every_gemm",
        CudaBackendOptions{.device = 0, .cublas_min_rows = 1, .use_cublas = true}},
       {"cuda/gemv-c4u4-ungrouped-pdl", "cuda_with_c4u4_gemvs_one_by_one_launched_early",
