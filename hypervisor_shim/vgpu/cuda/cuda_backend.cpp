@@ -1498,38 +1498,21 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
       if (v == gv.name) base.gemv = gv.kernel;
     }
   }
-  if (const char* f = std::getenv("HIX_CUDA_GROUP_GEMVS"); f != nullptr) {
-    const std::string_view v(f);
-    if (v == "0" || v == "1") base.group_gemvs = v == "1";
-  }
-  if (const char* pr = std::getenv("HIX_CUDA_PROFILE"); pr != nullptr) {
-    const std::string_view v(pr);
-    if (v == "0" || v == "1") base.profile = v == "1";
-  }
-  if (const char* n = std::getenv("HIX_CUDA_GROUP_NORMS"); n != nullptr) {
-    const std::string_view v(n);
-    if (v == "0" || v == "1") base.group_norms = v == "1";
-  }
-  if (const char* r = std::getenv("HIX_CUDA_GROUP_ROPES"); r != nullptr) {
-    const std::string_view v(r);
-    if (v == "0" || v == "1") base.group_ropes = v == "1";
-  }
-  if (const char* m = std::getenv("HIX_CUDA_GROUP_ACT_MUL"); m != nullptr) {
-    const std::string_view v(m);
-    if (v == "0" || v == "1") base.group_act_mul = v == "1";
-  }
-  if (const char* t = std::getenv("HIX_CUDA_TC_ATTENTION"); t != nullptr) {
-    const std::string_view v(t);
-    if (v == "0" || v == "1") base.tc_attention = v == "1";
-  }
-  if (const char* e = std::getenv("HIX_CUDA_PDL"); e != nullptr) {
+  // A switch: "0" or "1" sets it, anything else leaves it.
+  const auto flag = [](const char* name, bool& field) {
+    const char* e = std::getenv(name);
+    if (e == nullptr) return;
     const std::string_view v(e);
-    if (v == "0" || v == "1") base.pdl = v == "1";
-  }
-  if (const char* r = std::getenv("HIX_CUDA_CUBLAS_RECORD"); r != nullptr) {
-    const std::string_view v(r);
-    if (v == "0" || v == "1") base.cublas_in_recordings = v == "1";
-  }
+    if (v == "0" || v == "1") field = v == "1";
+  };
+  flag("HIX_CUDA_GROUP_GEMVS", base.group_gemvs);
+  flag("HIX_CUDA_GROUP_NORMS", base.group_norms);
+  flag("HIX_CUDA_GROUP_ROPES", base.group_ropes);
+  flag("HIX_CUDA_GROUP_ACT_MUL", base.group_act_mul);
+  flag("HIX_CUDA_TC_ATTENTION", base.tc_attention);
+  flag("HIX_CUDA_PDL", base.pdl);
+  flag("HIX_CUDA_PROFILE", base.profile);
+  flag("HIX_CUDA_CUBLAS_RECORD", base.cublas_in_recordings);
   if (const char* m = std::getenv("HIX_CUDA_CUBLAS_MIN_ROWS"); m != nullptr) {
     char* end = nullptr;
     const unsigned long rows = std::strtoul(m, &end, 10);
