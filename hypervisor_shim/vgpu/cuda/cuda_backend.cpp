@@ -9,9 +9,12 @@
 // element size and count; any other overlap of the output with an input
 // computes into scratch device memory and copies from there.
 //
-// GEMV groups (gemv_fusion.hpp): a matmul the group kernel can run is held
-// back while later ops may join it; every other entry point launches the
-// held group first, so the stream sees the ops in issue order.
+// Held ops: a matmul the GEMV-group kernel can run (gemv_fusion.hpp), and,
+// where their switches are on, a norm that may lead such a group, a ROPE
+// that may pair with the next (rope_fusion.hpp) and an activation a MUL may
+// join, are held back while later ops may join them; every other entry
+// point launches what is held first, so the stream sees the ops in issue
+// order.
 #include "cuda_backend.hpp"
 
 #include <cublas_v2.h>
@@ -27,6 +30,7 @@
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "attention_plan.hpp"
@@ -285,9 +289,10 @@ struct CudaBackend::Impl {
   CUdeviceptr blas_workspace = 0;
   int sm_count = 1;
   GemvLimits limits;
-  std::optional<GemvGroup> held;      // ops not launched yet (gemv_fusion.hpp)
-  std::optional<RopeHold> held_rope;  // ROPEs not launched yet (rope_fusion.hpp)
-  std::optional<UnaryArgs> held_act;  // an activation a MUL may join (gemv_fusion.hpp)
+  // Ops not launched yet, one kind at a time: a GEMV group (or the norm
+  // that may lead one; gemv_fusion.hpp), a ROPE or ROPE pair
+  // (rope_fusion.hpp), or an activation a MUL may join (gemv_fusion.hpp).
+  std::variant<std::monostate, GemvGroup, RopeHold, UnaryArgs> held;
   // With options.profile: every launch's GPU time, by kernel name (+ tag).
   std::unique_ptr<KernelProfile> profile;
   std::vector<std::pair<CUfunction, std::string>> names;
@@ -355,23 +360,23 @@ struct CudaBackend::Impl {
 
   Status enter() const { return check(api.ctx_set_current(ctx)); }
 
-  // The held GEMV group, launched.
+  // What is held, launched as it is.
   Status release() {
-    if (held_act) {
-      const UnaryArgs a = *held_act;
-      held_act.reset();
-      HIX_TRY(launch_unary(a));
+    const auto h = std::exchange(held, std::monostate{});
+    if (const auto* g = std::get_if<GemvGroup>(&h)) {
+      return g->count == 0 ? launch_norm(g->norm->args, g->norm->layer) : launch_group(*g);
     }
-    if (held_rope) {
-      const RopeHold h = *held_rope;
-      held_rope.reset();
-      for (std::size_t i = 0; i < h.count; ++i) HIX_TRY(launch_rope(h.r[i]));
+    if (const auto* r = std::get_if<RopeHold>(&h)) {
+      for (std::size_t i = 0; i < r->count; ++i) HIX_TRY(launch_rope(r->r[i]));
     }
-    if (!held) return Status::ok;
-    const GemvGroup g = *held;
-    held.reset();
-    if (g.count == 0) return launch_norm(g.norm->args, g.norm->layer);
-    return launch_group(g);
+    if (const auto* u = std::get_if<UnaryArgs>(&h)) return launch_unary(*u);
+    return Status::ok;
+  }
+
+  // The held op of kind T, or nullptr.
+  template <class T>
+  T* held_as() {
+    return std::get_if<T>(&held);
   }
 
   // Every entry point but the ops a group takes starts here.
@@ -772,11 +777,12 @@ Status CudaBackend::embedding(const EmbeddingArgs& a) {
 Status CudaBackend::binary(const BinaryArgs& a) {
   Impl& d = *impl_;
   HIX_TRY(d.enter());
-  if (d.held && join(*d.held, a)) return d.held->complete() ? d.release() : Status::ok;
-  if (d.held_act && act_mul_joinable(*d.held_act, a)) {
-    const UnaryArgs act = *d.held_act;
-    d.held_act.reset();
-    HIX_TRY(d.release());
+  if (auto* g = d.held_as<GemvGroup>(); g && join(*g, a)) {
+    return g->complete() ? d.release() : Status::ok;
+  }
+  if (const auto* held_act = d.held_as<UnaryArgs>(); held_act && act_mul_joinable(*held_act, a)) {
+    const UnaryArgs act = *held_act;
+    d.held = std::monostate{};
     const int op = act.op == UnaryOp::gelu ? 0 : 1;
     return d.launch(d.k.act_mul, {grid_for(a.a.count, 256)}, 256, 0, op, d.at(a.out),
                     dt(a.out.dtype), d.at(a.b), dt(a.b.dtype), a.a.count);
@@ -794,11 +800,13 @@ Status CudaBackend::binary(const BinaryArgs& a) {
 Status CudaBackend::unary(const UnaryArgs& a) {
   Impl& d = *impl_;
   HIX_TRY(d.enter());
-  if (d.held && join(*d.held, a)) return d.held->complete() ? d.release() : Status::ok;
+  if (auto* g = d.held_as<GemvGroup>(); g && join(*g, a)) {
+    return g->complete() ? d.release() : Status::ok;
+  }
   HIX_TRY(d.release());
   if (d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && d.options.group_act_mul &&
       act_holdable(a)) {
-    d.held_act = a;
+    d.held = a;
     return Status::ok;
   }
   return d.launch_unary(a);
@@ -898,11 +906,11 @@ Status CudaBackend::sample(const SampleArgs& a) {
 Status CudaBackend::rope(const RopeArgs& a) {
   Impl& d = *impl_;
   HIX_TRY(d.enter());
-  if (d.held_rope && join(*d.held_rope, a)) return Status::ok;
+  if (auto* r = d.held_as<RopeHold>(); r && join(*r, a)) return Status::ok;
   HIX_TRY(d.release());
   if (d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && d.options.group_ropes &&
       rope_holdable(a)) {
-    d.held_rope = RopeHold{{a}, 1};
+    d.held = RopeHold{{a}, 1};
     return Status::ok;
   }
   return d.launch_rope(a);
@@ -1105,7 +1113,9 @@ Status CudaBackend::Impl::gemm_cublas(const MatmulArgs& a, bool alias) {
 Status CudaBackend::matmul(const MatmulArgs& a) {
   Impl& d = *impl_;
   HIX_TRY(d.enter());
-  if (d.held && join(*d.held, a, d.limits)) return d.held->complete() ? d.release() : Status::ok;
+  if (auto* g = d.held_as<GemvGroup>(); g && join(*g, a, d.limits)) {
+    return g->complete() ? d.release() : Status::ok;
+  }
   HIX_TRY(d.release());
   if (d.options.gemv != GemvKernel::legacy && gemv_groupable(a, d.limits)) {
     if (!d.options.group_gemvs) return d.launch_group(GemvGroup::of(a));
@@ -1136,10 +1146,9 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   HIX_TRY(d.enter());
   // ROPEs of q and k held for this op's cache stores (rope_fusion.hpp).
   std::optional<RopeHold> ropes;
-  if (d.held_rope && rope_store_fusable(*d.held_rope, a)) {
-    ropes = d.held_rope;
-    d.held_rope.reset();
-    d.held_act.reset();
+  if (const auto* r = d.held_as<RopeHold>(); r && rope_store_fusable(*r, a)) {
+    ropes = *r;
+    d.held = std::monostate{};
   }
   HIX_TRY(d.release());
   const std::uint64_t hd = a.head_dim;
@@ -1425,8 +1434,7 @@ Status CudaBackend::end_recording(std::uint64_t key) {
 void CudaBackend::abort_recording() {
   Impl& d = *impl_;
   if (!d.recording || d.enter() != Status::ok) return;
-  d.held.reset();  // issued into the capture being dropped
-  d.held_rope.reset();
+  d.held = std::monostate{};  // issued into the capture being dropped
   d.abort_capture();
 }
 
