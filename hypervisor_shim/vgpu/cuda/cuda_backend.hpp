@@ -54,9 +54,10 @@ struct CudaBackendOptions {
   // Three fusions of launches, each with group_gemvs (HIX_CUDA_GROUP_NORMS,
   // _ROPES, _ACT_MUL). Off until their cases have passed on a GPU and they
   // have been timed against the launches they replace (built 2026-12-07; the
-  // device lent no machine after they were built: docs/decisions.md, "Launch
-  // fusions built but not yet run on a GPU"); the backend test's
-  // cuda/fused configuration runs every case with all three on.
+  // device lent no machine after they were built: docs/decisions.md, "Early
+  // launches on; three launch fusions built but not yet run on a GPU"); the
+  // backend test's cuda/fused configuration runs every case with all three
+  // on.
   // - A RMSNORM or LAYERNORM whose rows the next matmuls of a GEMV group read
   //   leads the group (gemv_fusion.hpp): one launch fewer a norm.
   bool group_norms = false;

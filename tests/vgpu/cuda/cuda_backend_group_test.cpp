@@ -70,6 +70,31 @@ struct Proj {
   std::vector<float> wv;
 };
 
+// Weights [n, k] in [-0.1, 0.1] and, with `bias`, an f32 bias.
+Proj projection(Pair& p, DType weights, std::uint32_t n, std::uint32_t k, bool bias) {
+  Proj w;
+  w.w = p.alloc(weights, cnt(n, k));
+  w.wv = Pair::stored(weights, p.random(w.w.count, -0.1f, 0.1f));
+  p.put(w.w, w.wv);
+  if (bias) {
+    w.bias = p.alloc(F32, n);
+    p.put(*w.bias, p.random(n, -0.5, 0.5));
+  }
+  return w;
+}
+
+// A poisoned output of `rows` x n.
+TensorArg poisoned(Pair& p, DType dt, std::uint32_t rows, std::uint32_t n) {
+  const TensorArg out = p.alloc(dt, cnt(rows, n));
+  p.poison(out);
+  return out;
+}
+
+// A product's bound plus, for a bf16 output, one rounding.
+Tol product_tol(double atol, DType out) {
+  return Tol{atol, out == BF16 ? kBf16Ulp : 0.0, false};
+}
+
 class GroupTest : public BackendParamTest<GroupCase> {
  protected:
   // The activation rows h [m, k] in [-1, 1].
@@ -80,24 +105,12 @@ class GroupTest : public BackendParamTest<GroupCase> {
     pair().put(h, hv);
     return h;
   }
-  // Weights [n, k] in [-0.1, 0.1] and, with the case's bias, a bias.
+  // With the case's bias.
   Proj weights(std::uint32_t n) {
     const GroupCase& c = GetParam();
-    Proj w;
-    w.w = pair().alloc(c.weights, cnt(n, c.k));
-    w.wv = Pair::stored(c.weights, pair().random(w.w.count, -0.1f, 0.1f));
-    pair().put(w.w, w.wv);
-    if (c.bias) {
-      w.bias = pair().alloc(F32, n);
-      pair().put(*w.bias, pair().random(n, -0.5, 0.5));
-    }
-    return w;
+    return projection(pair(), c.weights, n, c.k, c.bias);
   }
-  TensorArg output(std::uint32_t n, DType dt) {
-    const TensorArg out = pair().alloc(dt, cnt(GetParam().m, n));
-    pair().poison(out);
-    return out;
-  }
+  TensorArg output(std::uint32_t n, DType dt) { return poisoned(pair(), dt, GetParam().m, n); }
   MatmulArgs mm(const TensorArg& out, const TensorArg& h, const Proj& w, std::uint32_t n,
                 bool accumulate = false) const {
     const GroupCase& c = GetParam();
@@ -107,7 +120,7 @@ class GroupTest : public BackendParamTest<GroupCase> {
     const GroupCase& c = GetParam();
     return product_atol(c.k, max_abs(hv), max_abs(w.wv), c.act, c.weights);
   }
-  Tol tol(double a, DType out) const { return Tol{a, out == BF16 ? kBf16Ulp : 0.0, false}; }
+  static Tol tol(double a, DType out) { return product_tol(a, out); }
 };
 
 TEST_P(GroupTest, TheQKAndVProjectionsMatchTheCpu) {
@@ -258,23 +271,12 @@ class NormGroupTest : public BackendParamTest<NormGroupCase> {
   Status norm(Backend& b, const Normed& n) const {
     return GetParam().layer ? b.layernorm(n.args()) : b.rmsnorm(n.args());
   }
+  // GPT-2's (LAYERNORM's) projections have biases.
   Proj weights(std::uint32_t n) {
     const NormGroupCase& c = GetParam();
-    Proj w;
-    w.w = pair().alloc(c.weights, cnt(n, c.k));
-    w.wv = Pair::stored(c.weights, pair().random(w.w.count, -0.1f, 0.1f));
-    pair().put(w.w, w.wv);
-    if (c.layer) {  // GPT-2's projections have biases
-      w.bias = pair().alloc(F32, n);
-      pair().put(*w.bias, pair().random(n, -0.5, 0.5));
-    }
-    return w;
+    return projection(pair(), c.weights, n, c.k, c.layer);
   }
-  TensorArg output(std::uint32_t n) {
-    const TensorArg out = pair().alloc(GetParam().act, cnt(GetParam().m, n));
-    pair().poison(out);
-    return out;
-  }
+  TensorArg output(std::uint32_t n) { return poisoned(pair(), GetParam().act, GetParam().m, n); }
   MatmulArgs mm(const TensorArg& out, const TensorArg& h, const Proj& w, std::uint32_t n) const {
     const NormGroupCase& c = GetParam();
     return MatmulArgs{out, h, w.w, w.bias, c.m, n, c.k, true, false};
@@ -285,7 +287,7 @@ class NormGroupTest : public BackendParamTest<NormGroupCase> {
     const double h_max = max_abs(pair().read(pair().ref(), n.h));
     return product_atol(c.k, h_max, max_abs(w.wv), c.act, c.weights) + 5e-5 * c.k * max_abs(w.wv);
   }
-  Tol tol(double a) const { return Tol{a, GetParam().act == BF16 ? kBf16Ulp : 0.0, false}; }
+  Tol tol(double a) const { return product_tol(a, GetParam().act); }
   // As the norm cases of cuda_backend_cases.cpp.
   Tol h_tol() const { return float_tol(GetParam().act, 2e-5, 2e-5); }
 };

@@ -1,7 +1,7 @@
 // The cuda backend's matmul against the cpu reference (spec §6.4): every
 // dtype combination, row count and shape of the grid, transposed or not, with
-// bias and accumulation rotating, on every GEMM path (the five cuda
-// configurations), then model-sized shapes. Tolerance: matmul_case().
+// bias and accumulation rotating, on every GEMM path (every cuda
+// configuration), then model-sized shapes. Tolerance: matmul_case().
 #include <gtest/gtest.h>
 
 #include <cstdint>

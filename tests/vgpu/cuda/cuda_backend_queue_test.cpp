@@ -1,4 +1,4 @@
-// What the cuda backend does beyond single ops, in each of its five
+// What the cuda backend does beyond single ops, in each of its
 // configurations: issue order between queued ops, memory calls and the
 // in-device crypto engine (the executor interleaves them without finish());
 // loop recording and replay with breaks decided on the device (spec §6.7);

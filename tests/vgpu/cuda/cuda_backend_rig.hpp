@@ -1,5 +1,5 @@
 // The backends hix-cuda-backend-test compares (the cuda compute backend in
-// five configurations against the cpu reference backend), opened once per
+// each configuration of variants() against the cpu reference backend), opened once per
 // process by a GoogleTest environment, and the fixture every case derives
 // from: where there is no GPU or driver each case is skipped with the reason;
 // where the driver or device is there but fails, each case fails.
