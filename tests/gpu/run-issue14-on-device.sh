@@ -4,7 +4,7 @@
 # (what is under OUT_DIR comes back even if a call is cut off):
 #   test     hix-cuda-backend-test, every case in every configuration, 200 s
 #   decode   decode at batch 1 (run-decode-on-device.sh: HBM read ceiling,
-#            each GEMV kernel, early launches, norms in groups, fast mode;
+#            each GEMV kernel, early launches, the launch fusions, fast mode;
 #            protected and plain; each kernel's time per token), target 1,
 #            220 s (then the step under way ends)
 #   crypto   the crypto engine's bench (every open mode incl. one-pass),

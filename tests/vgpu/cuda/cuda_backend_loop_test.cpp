@@ -1,9 +1,9 @@
 // Loops on the cuda backend through the executor (spec §6.7): a decode-
 // shaped loop recorded as one iteration for all, replayed from several
 // entry states, with breaks, positions and sampling, must end bit for bit as
-// the same loop run eagerly on the same kernels (a cuda backend with
-// recording off), and, where no float rounding can decide a token, as the
-// cpu reference.
+// the same loop run eagerly (a cuda backend with recording off; the recorded
+// one also has the launch fusions on, which must not change a bit), and,
+// where no float rounding can decide a token, as the cpu reference.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -53,13 +53,14 @@ class Unrecorded final : public Backend {
   std::unique_ptr<Backend> b_;
 };
 
-// With the launch fusions on (the ROPE pair with the cache stores among
-// them), which recorded loops must replay as the eager run does.
-std::unique_ptr<CudaBackend> open_cuda() {
+// `fused`: with the launch fusions on (the ROPE pair with the cache stores
+// among them). They compute exactly what the ops one by one do, so a
+// recorded loop with them must end bit for bit as the eager run without.
+std::unique_ptr<CudaBackend> open_cuda(bool fused = false) {
   CudaBackendOptions options;
-  options.group_norms = true;
-  options.group_ropes = true;
-  options.group_act_mul = true;
+  options.group_norms = fused;
+  options.group_ropes = fused;
+  options.group_act_mul = fused;
   auto b = CudaBackend::create(16ull << 20, options);
   return b ? std::move(*b) : nullptr;
 }
@@ -72,7 +73,7 @@ struct LoopCase {
 class CudaLoop : public BackendTest, public ::testing::WithParamInterface<LoopCase> {};
 
 TEST_P(CudaLoop, ReplaysFromEveryEntryStateEndAsTheEagerRun) {
-  auto recorded_backend = open_cuda();
+  auto recorded_backend = open_cuda(true);
   auto eager_backend = open_cuda();
   ASSERT_TRUE(recorded_backend && eager_backend) << "a second cuda backend did not open";
   Toy recorded(std::move(recorded_backend));
