@@ -364,8 +364,8 @@ struct CudaCryptoEngine::Impl {
                                std::span<const std::byte> sealed, OneLaunch how) const {
     HIX_TRY(enqueue_slices(t, sealed, [&](ChunkRange range, const std::byte* staged) {
       return launch_one(how, t, range, staged,
-                        dst.data() + static_cast<std::uint64_t>(range.first) * kChunkBytes,
-                        verdict, verify_stream);
+                        dst.data() + static_cast<std::uint64_t>(range.first) * kChunkBytes, verdict,
+                        verify_stream);
     }));
     HIX_TRY(join());
     return read_verdict();

@@ -725,8 +725,8 @@ cudaError_t launch_split_open_chunks(const SealedTensor& t, ChunkRange range,
 cudaError_t launch_split_open_chunks(const SealedTensor& t, const std::byte* sealed,
                                      std::byte* plain, std::uint32_t xor_threads,
                                      std::uint32_t* failures, cudaStream_t stream) {
-  return launch_split_open_chunks(t, ChunkRange{0, t.chunks}, sealed, plain, xor_threads,
-                                  failures, stream);
+  return launch_split_open_chunks(t, ChunkRange{0, t.chunks}, sealed, plain, xor_threads, failures,
+                                  stream);
 }
 
 cudaError_t launch_encrypt_chunks(const SealedTensor& t, const std::byte* plain, std::byte* sealed,

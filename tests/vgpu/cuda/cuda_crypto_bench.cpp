@@ -447,8 +447,8 @@ int main(int argc, char** argv) {
         r.decrypt_k, per_lanes(r.one_pass_k).c_str(), kOnePassLaneChoices[best_lanes(r)],
         per_split(r.split_k).c_str(), r.open_dev, r.open_dev_gated, r.open_dev_concurrent,
         r.open_dev_one_pass, per_lanes(r.open_dev_one_pass_l).c_str(), r.open_dev_split,
-        r.open_host, r.open_host_concurrent, r.open_two,
-        r.encrypt_k, r.h2d_sealed_call, r.open_host_vs_copy, i + 1 < rows.size() ? "," : "");
+        r.open_host, r.open_host_concurrent, r.open_two, r.encrypt_k, r.h2d_sealed_call,
+        r.open_host_vs_copy, i + 1 < rows.size() ? "," : "");
     json += buf;
   }
   const Row& big = rows.back();

@@ -4,9 +4,9 @@
 // every forgery must fail with AUTH_FAILED, be counted once and leave the
 // destination as it was (OpenMode::gated) or zeroed (OpenMode::concurrent,
 // one_pass, split); every mode is tested, the one-pass kernel in each of its
-// lane counts, and both one-launch kernels' launchers in each of their shapes. Runs (open_run, spec §7.2.1) must give what one
-// open_tensor per tensor gives, and a forged tensor must stop the run at it.
-// Without a GPU or driver it prints "skipped: no GPU" and exits 0.
+// lane counts, and both one-launch kernels' launchers in each of their shapes. Runs (open_run, spec
+// §7.2.1) must give what one open_tensor per tensor gives, and a forged tensor must stop the run at
+// it. Without a GPU or driver it prints "skipped: no GPU" and exits 0.
 #include <cuda_runtime_api.h>
 #include <sodium.h>
 
@@ -508,9 +508,7 @@ void test_verify_ranges() {
 struct OneLaunchKernel {
   bool split;
   std::uint32_t threads;
-  std::string name() const {
-    return (split ? "split " : "one-pass ") + std::to_string(threads);
-  }
+  std::string name() const { return (split ? "split " : "one-pass ") + std::to_string(threads); }
 };
 
 std::vector<OneLaunchKernel> one_launch_kernels() {
@@ -611,8 +609,7 @@ void test_open_ranges() {
     const std::string kn = k.name();
     check(open(ChunkRange{4, 2}, 4, k, 0) == -2, "open range past the tensor (%s)", kn.c_str());
     check(open(ChunkRange{0, 0}, 0, k, 0) == -2, "empty open range (%s)", kn.c_str());
-    check(open(ChunkRange{0xffffffffu, 2}, 0, k, 0) == -2, "wrapping open range (%s)",
-          kn.c_str());
+    check(open(ChunkRange{0xffffffffu, 2}, 0, k, 0) == -2, "wrapping open range (%s)", kn.c_str());
     check(open(ChunkRange{0, 1}, 0, OneLaunchKernel{split, 96}, 0) == -2, "%s 96: refused",
           split ? "split" : "one-pass");
     check(open(ChunkRange{0, 1}, 0, OneLaunchKernel{split, 32}, 0) == -2, "%s 32: refused",
