@@ -7,8 +7,8 @@
 #            each GEMV kernel, early launches, the launch fusions, fast mode;
 #            protected and plain; each kernel's time per token), target 1,
 #            220 s (then the step under way ends)
-#   crypto   the crypto engine's bench (every open mode incl. one-pass),
-#            target 4, 45 s
+#   crypto   the crypto engine's bench (every open mode incl. one-pass and split),
+#            target 4, 60 s
 #   prefill  prefill (run-prefill-on-device.sh: SDPA, fast and exact
 #            modes), target 2, 150 s
 #   batch    batched decode (run-batch-on-device.sh: batch 1/8/32 in the
@@ -62,7 +62,7 @@ for p in $parts; do
     crypto)
       part "crypto bench"
       mkdir -p "$out/crypto"
-      timeout --kill-after=5 45 "$bin/hix-cuda-crypto-bench" --json "$out/crypto/bench.json" \
+      timeout --kill-after=5 60 "$bin/hix-cuda-crypto-bench" --json "$out/crypto/bench.json" \
         >"$out/crypto/bench.stdout" 2>"$out/crypto/bench-table.txt"
       tail -n 30 "$out/crypto/bench-table.txt"
       ;;
