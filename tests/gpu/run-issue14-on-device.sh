@@ -7,7 +7,7 @@
 #            each GEMV kernel, early launches, the launch fusions, fast mode;
 #            protected and plain; each kernel's time per token), target 1,
 #            220 s (then the step under way ends)
-#   crypto   the crypto engine's bench (every open mode incl. one-pass and split),
+#   crypto   the crypto engine's bench (every open mode incl. one-pass),
 #            target 4, 60 s
 #   prefill  prefill (run-prefill-on-device.sh: SDPA, fast and exact
 #            modes), target 2, 150 s

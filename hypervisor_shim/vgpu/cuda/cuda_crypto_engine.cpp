@@ -53,7 +53,7 @@ struct CudaCryptoEngine::Impl {
   cudaStream_t stream = nullptr;
   // Verification runs here: while `stream` copies the next slice (opening
   // from host memory), or while `stream` decrypts (OpenMode::concurrent);
-  // so do OpenMode::one_pass's and split's slices from host memory.
+  // so do OpenMode::one_pass's slices from host memory.
   // Events order the two (forked: what `stream` ran before -> verification;
   // copied -> verified; verified -> verdict read or gated decryption).
   cudaStream_t verify_stream = nullptr;
@@ -308,7 +308,7 @@ struct CudaCryptoEngine::Impl {
   }
 
   // The end of an open that wrote `dst` before its verdict (concurrent,
-  // one_pass, split): unless `s` is ok, `dst` is zeroed before this returns `s`
+  // one_pass): unless `s` is ok, `dst` is zeroed before this returns `s`
   // (internal if the zeroing fails).
   Status zeroed_unless_ok(DeviceBytes dst, Status s) const {
     if (s == Status::ok) return s;
@@ -324,48 +324,38 @@ struct CudaCryptoEngine::Impl {
     return s;
   }
 
-  // The kernel of an open in one launch (OneLaunch) over chunks `range` of
-  // `t`, counting bad chunks in *verdict.
-  static cudaError_t launch_one(OneLaunch how, const SealedTensor& t, ChunkRange range,
-                                const std::byte* sealed, std::byte* plain, std::uint32_t* verdict,
-                                cudaStream_t s) {
-    return how.mode == OpenMode::split
-               ? launch_split_open_chunks(t, range, sealed, plain, how.threads, verdict, s)
-               : launch_open_chunks(t, range, sealed, plain, how.threads, verdict, s);
+  // OpenMode::one_pass from device memory: one kernel on `stream` decrypts
+  // `sealed` into `dst` and counts bad chunks in *verdict; then the verdict
+  // is read and, unless it is ok, `dst` zeroed before this returns (see
+  // decrypt_concurrent for why writing first is safe). `lanes`: threads per
+  // chunk.
+  Status open_one_pass(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
+                       std::uint32_t lanes) const {
+    return zeroed_unless_ok(dst, enqueue_one_pass(dst, sealed, t, lanes));
   }
 
-  // OpenMode::one_pass or split from device memory: one kernel on `stream`
-  // decrypts `sealed` into `dst` and counts bad chunks in *verdict; then the
-  // verdict is read and, unless it is ok, `dst` zeroed before this returns
-  // (see decrypt_concurrent for why writing first is safe).
-  Status open_one_launch(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
-                         OneLaunch how) const {
-    return zeroed_unless_ok(dst, enqueue_one_launch(dst, sealed, t, how));
-  }
-
-  Status enqueue_one_launch(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
-                            OneLaunch how) const {
+  Status enqueue_one_pass(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
+                          std::uint32_t lanes) const {
     HIX_TRY(cuda_status(cudaMemsetAsync(verdict, 0, sizeof(std::uint32_t), stream)));
-    HIX_TRY(cuda_status(
-        launch_one(how, t, ChunkRange{0, t.chunks}, sealed.data(), dst.data(), verdict, stream)));
+    HIX_TRY(cuda_status(launch_open_chunks(t, sealed.data(), dst.data(), lanes, verdict, stream)));
     return read_verdict();
   }
 
-  // OpenMode::one_pass or split from host memory: the sealed tensor `sealed`
-  // is copied into staging slice by slice on `stream`, and each slice, once
-  // it has landed, is opened into its part of `dst` on verify_stream while
-  // the next is copied; then as open_one_launch.
+  // OpenMode::one_pass from host memory: the sealed tensor `sealed` is copied
+  // into staging slice by slice on `stream`, and each slice, once it has
+  // landed, is opened into its part of `dst` on verify_stream while the next
+  // is copied; then as open_one_pass.
   Status copy_and_open(DeviceBytes dst, const SealedTensor& t, std::span<const std::byte> sealed,
-                       OneLaunch how) const {
-    return zeroed_unless_ok(dst, enqueue_copy_and_open(dst, t, sealed, how));
+                       std::uint32_t lanes) const {
+    return zeroed_unless_ok(dst, enqueue_copy_and_open(dst, t, sealed, lanes));
   }
 
   Status enqueue_copy_and_open(DeviceBytes dst, const SealedTensor& t,
-                               std::span<const std::byte> sealed, OneLaunch how) const {
+                               std::span<const std::byte> sealed, std::uint32_t lanes) const {
     HIX_TRY(enqueue_slices(t, sealed, [&](ChunkRange range, const std::byte* staged) {
-      return launch_one(how, t, range, staged,
-                        dst.data() + static_cast<std::uint64_t>(range.first) * kChunkBytes, verdict,
-                        verify_stream);
+      return launch_open_chunks(t, range, staged,
+                                dst.data() + static_cast<std::uint64_t>(range.first) * kChunkBytes,
+                                lanes, verdict, verify_stream);
     }));
     HIX_TRY(join());
     return read_verdict();
@@ -415,8 +405,9 @@ Status CudaCryptoEngine::open_tensor(DeviceBytes dst, std::span<const std::byte>
   const TensorArgs args(dst.size(), params, key);
   // The device's own copy, verified (or opened) as it lands: everything
   // reads only it.
-  Status s = one_launch() ? impl_->copy_and_open(dst, args.get(), sealed, one_launch_shape())
-                          : impl_->copy_then_open(dst, args.get(), sealed, open_mode_);
+  Status s = open_mode_ == OpenMode::one_pass
+                 ? impl_->copy_and_open(dst, args.get(), sealed, one_pass_lanes_)
+                 : impl_->copy_then_open(dst, args.get(), sealed, open_mode_);
   s = counted(s);
   if (s == Status::auth_failed) {
     // Spec §7.2: a failed open wipes the staging copy.
@@ -441,8 +432,8 @@ Status CudaCryptoEngine::open_device_staged(DeviceBytes dst, DeviceConstBytes se
                                             SealParams params,
                                             std::span<const std::uint8_t, kKeyBytes> key) {
   const TensorArgs args(dst.size(), params, key);
-  if (one_launch()) {
-    return counted(impl_->open_one_launch(dst, sealed, args.get(), one_launch_shape()));
+  if (open_mode_ == OpenMode::one_pass) {
+    return counted(impl_->open_one_pass(dst, sealed, args.get(), one_pass_lanes_));
   }
   const std::uint32_t chunks = args.get().chunks;
   HIX_TRY(impl_->reserve_mac_scratch(chunks));
@@ -559,14 +550,6 @@ Status CudaCryptoEngine::enqueue_run(std::span<const RunItem> run, std::uint32_t
   HIX_TRY(cuda_status(cudaMemcpyAsync(m.verdict_host, m.verdict, sizeof(std::uint32_t),
                                       cudaMemcpyDeviceToHost, m.stream)));
   return cuda_status(cudaStreamSynchronize(m.stream));
-}
-
-bool CudaCryptoEngine::one_launch() const {
-  return open_mode_ == OpenMode::one_pass || open_mode_ == OpenMode::split;
-}
-
-CudaCryptoEngine::OneLaunch CudaCryptoEngine::one_launch_shape() const {
-  return OneLaunch{open_mode_, open_mode_ == OpenMode::split ? kSplitDefaultXor : one_pass_lanes_};
 }
 
 Status CudaCryptoEngine::set_one_pass_lanes(std::uint32_t lanes) {

@@ -18,13 +18,7 @@
 //    once, XORs it with the keystream into the destination and feeds it to the chunk's Poly1305, so
 //    each SM keeps both pipes busy and the ciphertext crosses memory once instead of twice; it too
 //    writes before the verdict.
-//  - split (opt-in until a GPU measures it ahead): one kernel per tensor
-//    whose thread block per chunk has verifying warps (Poly1305, as the
-//    verify kernel's) and decrypting warps (ChaCha20, as the keystream
-//    kernel's) side by side, so every SM holds both kinds of work at once,
-//    which two concurrent kernels that each fill the GPU do only at their
-//    edges; it too writes before the verdict.
-// Concurrent, one_pass and split end alike: the call reads the verdict; if any chunk
+// Concurrent and one_pass end alike: the call reads the verdict; if any chunk
 // failed it zeroes the destination and waits for that before it returns
 // AUTH_FAILED. Nothing else runs in the destination meanwhile (the device
 // runs one command buffer at a time and stops it at the failing op), so no
@@ -81,7 +75,7 @@ using DeviceBytes = DeviceSpan<std::byte>;
 using DeviceConstBytes = DeviceSpan<const std::byte>;
 
 // How open_tensor orders verification and decryption (see above).
-enum class OpenMode : std::uint8_t { gated, concurrent, one_pass, split };
+enum class OpenMode : std::uint8_t { gated, concurrent, one_pass };
 
 class CudaCryptoEngine {
  public:
@@ -104,8 +98,8 @@ class CudaCryptoEngine {
   // plaintext size). Every header must match `params` and the chunk's
   // position, every tag must verify; otherwise AUTH_FAILED, auth_failures()
   // grows by one and `dst` is left as it was (OpenMode::gated) or zeroed
-  // (OpenMode::concurrent, one_pass, split). invalid_arg when the sizes do
-  // not fit the format, internal on a CUDA error (concurrent, one_pass, split: `dst`
+  // (OpenMode::concurrent, OpenMode::one_pass). invalid_arg when the sizes do
+  // not fit the format, internal on a CUDA error (concurrent, one_pass: `dst`
   // is zeroed as far as the GPU still allows).
   [[nodiscard]] Status open_tensor(DeviceBytes dst, std::span<const std::byte> sealed,
                                    SealParams params, std::span<const std::uint8_t, kKeyBytes> key);
@@ -175,16 +169,6 @@ class CudaCryptoEngine {
                    std::span<const std::uint8_t, kKeyBytes> key);
   // Counts an auth_failed verdict; returns `s`.
   Status counted(Status s);
-
-  // The kernel of an open in one launch: one_pass with `threads` lanes per
-  // chunk, or split with `threads` decrypting threads per chunk.
-  struct OneLaunch {
-    OpenMode mode;
-    std::uint32_t threads;
-  };
-  // Whether open_mode_ opens in one launch (one_pass, split), and how.
-  bool one_launch() const;
-  OneLaunch one_launch_shape() const;
 
   std::unique_ptr<Impl> impl_;
   OpenMode open_mode_ = OpenMode::concurrent;

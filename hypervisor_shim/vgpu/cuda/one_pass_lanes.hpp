@@ -1,6 +1,5 @@
 // Threads per chunk of the one-pass open kernel (sealed_chunk_kernels.hpp,
-// launch_open_chunks) and of the split open's decrypting warps
-// (launch_split_open_chunks): the choices they are built for and the defaults, one
+// launch_open_chunks): the choices it is built for and the default, one
 // definition for the kernels (nvcc) and the engine (host compiler), which
 // includes no CUDA header.
 #pragma once
@@ -26,22 +25,5 @@ constexpr bool one_pass_lanes_supported(std::uint32_t lanes) {
 }
 
 static_assert(one_pass_lanes_supported(kOnePassDefaultLanes));
-
-// The split open (launch_split_open_chunks): each chunk's thread block has
-// 128 verifying threads (the verify kernel's lanes) and this many decrypting
-// ones, each of those 1024 / threads keystream blocks. The choices trade the
-// keystream's threads in flight against blocks per SM; the default is the
-// one a GPU measured fastest (hix-cuda-crypto-bench, split_kernel_gbps).
-inline constexpr std::uint32_t kSplitXorChoices[] = {128, 256, 512};
-inline constexpr std::uint32_t kSplitDefaultXor = 256;
-
-constexpr bool split_xor_supported(std::uint32_t threads) {
-  for (const std::uint32_t c : kSplitXorChoices) {
-    if (c == threads) return true;
-  }
-  return false;
-}
-
-static_assert(split_xor_supported(kSplitDefaultXor));
 
 }  // namespace hix::vgpu::cuda

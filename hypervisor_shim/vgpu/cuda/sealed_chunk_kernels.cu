@@ -152,30 +152,9 @@ __device__ __forceinline__ Fe32 padded_lane_sum(const std::byte* base, ChunkMacS
   return h;
 }
 
-// Horner over the 32 lanes of this warp in r^K as a tree: after level l,
-// lanes that are multiples of 2^(l+1) hold their 2^(l+1) lanes' sum; lane 0
-// of the warp ends with sum_t v_t r^(K(31-t)) over its lanes. k_pow: r^K,
-// r^2K, ..., r^16K. Every lane of the warp calls it.
-__device__ __forceinline__ Fe warp_tree(Fe v, const Fe* k_pow) {
-#pragma unroll
-  for (std::uint32_t level = 0; level < 5; ++level) {
-    Fe other;
-#pragma unroll
-    for (int i = 0; i < 5; ++i) other.l[i] = __shfl_down_sync(0xffffffffu, v.l[i], 1u << level);
-    v = fe_mul_add(v, k_pow[level], other);
-  }
-  return v;
-}
-
-// The warps' sums combined in r^32K (k_pow32), the first warp's highest.
-__device__ __forceinline__ Fe warps_combined(const Fe* warp_sums, std::uint32_t warps,
-                                             const Fe& k_pow32) {
-  Fe all = warp_sums[0];
-  for (std::uint32_t wi = 1; wi < warps; ++wi) all = fe_mul_add(all, k_pow32, warp_sums[wi]);
-  return all;
-}
-
-// Horner over the kLanes lanes of the thread block in r^K: each warp's tree,
+// Horner over the kLanes lanes of the thread block in r^K as a tree: after
+// level l, lanes that are multiples of 2^(l+1) hold their 2^(l+1) lanes'
+// sum; lane 0 of each warp ends with sum_t v_t r^(K(31-t)) over its warp,
 // then thread 0 combines the warps in r^32K. k_pow: r^K, r^2K, ..., r^32K.
 // Every thread of the block calls it (it synchronises the block); the result
 // is the block's sum in thread 0 only.
@@ -183,11 +162,19 @@ template <std::uint32_t kLanes>
 __device__ __forceinline__ Fe lanes_tree(Fe v, const Fe* k_pow, Fe* warp_sums) {
   static_assert(kLanes % 32 == 0, "whole warps");
   const std::uint32_t lane = threadIdx.x;
-  v = warp_tree(v, k_pow);
+#pragma unroll
+  for (std::uint32_t level = 0; level < 5; ++level) {
+    Fe other;
+#pragma unroll
+    for (int i = 0; i < 5; ++i) other.l[i] = __shfl_down_sync(0xffffffffu, v.l[i], 1u << level);
+    v = fe_mul_add(v, k_pow[level], other);
+  }
   if (lane % 32 == 0) warp_sums[lane / 32] = v;
   __syncthreads();
   if (lane != 0) return v;
-  return warps_combined(warp_sums, kLanes / 32, k_pow[5]);
+  Fe all = warp_sums[0];
+  for (std::uint32_t wi = 1; wi < kLanes / 32; ++wi) all = fe_mul_add(all, k_pow[5], warp_sums[wi]);
+  return all;
 }
 
 // True when the sealed header at `base` differs from `hdr` or the tag after
@@ -484,85 +471,6 @@ __global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
   if (header_or_tag_differs(base, hdr, ct_len, tag)) atomicAdd(failures, 1u);
 }
 
-// Threads per multiprocessor the split open kernel's registers must allow
-// (40 registers a thread, as the verify kernel's), whatever its shape.
-constexpr std::uint32_t kSplitThreadsPerSm = 1536;
-
-// The split open: one thread block per chunk of `range` (`sealed` and
-// `plain` as for open_chunks_kernel), its warps split between the two jobs
-// so that every SM holds both kinds at once: threads [0, kMacLanes) verify
-// the chunk as the verify kernel's lanes do (padded lane split, Horner by
-// the clamped r: multiply-bound), threads [kMacLanes, kMacLanes + kXor)
-// keystream-XOR its blocks into `plain` as the keystream kernel's threads do
-// (one 64-byte block at a time, 1024 / kXor each: integer-ALU-bound). The
-// ciphertext is read by both, the second time from the SM's or the L2's
-// cache: the chunk is being read by its own block at that moment. Thread 0
-// derives the chunk's r and s (keystream block 0) for the verifying warps,
-// which wait for it alone (barrier 1); the first decrypting thread derives
-// r^K .. r^32K for the tree meanwhile, before its own blocks. Each bad chunk
-// adds one to *failures; the plaintext is written whatever the verdict.
-template <std::uint32_t kXor, bool kVec>
-__global__ void __launch_bounds__(kMacLanes + kXor, kSplitThreadsPerSm / (kMacLanes + kXor))
-    split_open_kernel(const SealedTensor t, const ChunkRange range,
-                      const std::byte* __restrict__ sealed, std::byte* __restrict__ plain,
-                      std::uint32_t* failures) {
-  static_assert(kXor % 32 == 0 && kBlocksPerChunk % kXor == 0, "whole warps, whole blocks");
-  __shared__ ChunkMacKey key;  // r clamped (base 2^32), s, r^K .. r^32K
-  __shared__ Fe warp_sums[kMacWarps];
-  const std::uint32_t tid = threadIdx.x;
-  const std::uint32_t local = blockIdx.x;
-  const std::uint32_t chunk = range.first + local;
-  const std::byte* const base = sealed + static_cast<std::uint64_t>(local) * kChunkStride;
-  const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
-  const bool verifying = tid < kMacLanes;
-  std::uint32_t hdr[8];
-  expected_header(t, chunk, hdr);
-
-  Fe32 h{{0, 0, 0, 0, 0}};
-  if (verifying) {
-    if (tid == 0) {
-      std::uint32_t ks[16];
-      chacha20_block(t.key, 0, chunk_nonce(chunk, t.tensor_id), ks);
-      const ClampedR cr = clamped_r(ks);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        key.r[i] = cr.r[i];
-        key.s[i] = ks[4 + i];
-      }
-    }
-    // The verifying warps only (whole warps: kMacLanes is a multiple of 32).
-    asm volatile("bar.sync 1, %0;" : : "r"(kMacLanes) : "memory");
-    h = padded_lane_sum<kMacLanes>(base, chunk_mac_shape(ct_len), hdr, clamped_r(key.r));
-  } else {
-    const std::uint32_t x = tid - kMacLanes;
-    if (x == 0) {
-      // Read by the tree only, after the barrier below.
-      std::uint32_t ks[16];
-      chacha20_block(t.key, 0, chunk_nonce(chunk, t.tensor_id), ks);
-      key.k_pow[0] = fe_pow(fe_clamped_r(ks), lane_steps(chunk_mac_blocks(ct_len), kMacLanes));
-#pragma unroll
-      for (int i = 1; i < 6; ++i) key.k_pow[i] = fe_mul(key.k_pow[i - 1], key.k_pow[i - 1]);
-    }
-    std::byte* const out = plain + static_cast<std::uint64_t>(local) * kChunkBytes;
-#pragma unroll 1
-    for (std::uint32_t b = x; b < kBlocksPerChunk; b += kXor) {
-      xor_block(t, chunk, b, base + kHeaderBytes, out, kVec);
-    }
-  }
-  __syncthreads();  // key.k_pow written; every lane's sum done
-  if (verifying) {
-    const Fe v = warp_tree(fe_from_fe32(h), key.k_pow);
-    if (tid % 32 == 0) warp_sums[tid / 32] = v;
-  }
-  __syncthreads();
-  if (tid != 0) return;
-  FeWide wide{};
-  fe_accumulate(wide, warps_combined(warp_sums, kMacWarps, key.k_pow[5]));
-  std::uint32_t tag[4];
-  poly1305_finish(wide, key.s, tag);
-  if (header_or_tag_differs(base, hdr, ct_len, tag)) atomicAdd(failures, 1u);
-}
-
 bool aligned16(const void* p) {
   return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;  // address arithmetic only
 }
@@ -611,19 +519,6 @@ cudaError_t launch_open(const SealedTensor& t, ChunkRange range, const std::byte
   } else {
     open_chunks_kernel<kLanes, false>
         <<<range.count, kLanes, 0, stream>>>(t, range, sealed, plain, failures);
-  }
-  return cudaGetLastError();
-}
-
-template <std::uint32_t kXor>
-cudaError_t launch_split(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
-                         std::byte* plain, std::uint32_t* failures, cudaStream_t stream) {
-  if (aligned16(plain)) {
-    split_open_kernel<kXor, true>
-        <<<range.count, kMacLanes + kXor, 0, stream>>>(t, range, sealed, plain, failures);
-  } else {
-    split_open_kernel<kXor, false>
-        <<<range.count, kMacLanes + kXor, 0, stream>>>(t, range, sealed, plain, failures);
   }
   return cudaGetLastError();
 }
@@ -702,31 +597,6 @@ cudaError_t launch_open_chunks(const SealedTensor& t, ChunkRange range, const st
 cudaError_t launch_open_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,
                                std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream) {
   return launch_open_chunks(t, ChunkRange{0, t.chunks}, sealed, plain, lanes, failures, stream);
-}
-
-cudaError_t launch_split_open_chunks(const SealedTensor& t, ChunkRange range,
-                                     const std::byte* sealed, std::byte* plain,
-                                     std::uint32_t xor_threads, std::uint32_t* failures,
-                                     cudaStream_t stream) {
-  if (!aligned16(sealed) || range.count == 0 ||
-      static_cast<std::uint64_t>(range.first) + range.count > t.chunks) {
-    return cudaErrorInvalidValue;
-  }
-  static_assert(sizeof kSplitXorChoices / sizeof kSplitXorChoices[0] == 3 &&
-                    kSplitXorChoices[0] == 128 && kSplitXorChoices[1] == 256 &&
-                    kSplitXorChoices[2] == 512,
-                "a kernel for each choice");
-  if (xor_threads == 128) return launch_split<128>(t, range, sealed, plain, failures, stream);
-  if (xor_threads == 256) return launch_split<256>(t, range, sealed, plain, failures, stream);
-  if (xor_threads == 512) return launch_split<512>(t, range, sealed, plain, failures, stream);
-  return cudaErrorInvalidValue;
-}
-
-cudaError_t launch_split_open_chunks(const SealedTensor& t, const std::byte* sealed,
-                                     std::byte* plain, std::uint32_t xor_threads,
-                                     std::uint32_t* failures, cudaStream_t stream) {
-  return launch_split_open_chunks(t, ChunkRange{0, t.chunks}, sealed, plain, xor_threads, failures,
-                                  stream);
 }
 
 cudaError_t launch_encrypt_chunks(const SealedTensor& t, const std::byte* plain, std::byte* sealed,

@@ -95,20 +95,6 @@ cudaError_t launch_open_chunks(const SealedTensor& t, ChunkRange range, const st
 cudaError_t launch_open_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,
                                std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream);
 
-// The split open of chunks `range` of `t`, with the same arguments, result
-// and failure counting as launch_open_chunks: each chunk's thread block has
-// 128 threads verifying it (the verify kernel's lane split) and
-// `xor_threads` (one of kSplitXorChoices, else cudaErrorInvalidValue)
-// keystream-XORing it into `plain`, so that every SM runs both kinds of work
-// at once; the ciphertext's second read comes from cache. Needs no scratch.
-cudaError_t launch_split_open_chunks(const SealedTensor& t, ChunkRange range,
-                                     const std::byte* sealed, std::byte* plain,
-                                     std::uint32_t xor_threads, std::uint32_t* failures,
-                                     cudaStream_t stream);
-// The same over every chunk of `t`.
-cudaError_t launch_split_open_chunks(const SealedTensor& t, const std::byte* sealed,
-                                     std::byte* plain, std::uint32_t xor_threads,
-                                     std::uint32_t* failures, cudaStream_t stream);
 // Writes every chunk's header and tag into `sealed` (device memory, 16-byte
 // aligned) whose ciphertext is already in place.
 cudaError_t launch_tag_chunks(const SealedTensor& t, std::byte* sealed, void* scratch,

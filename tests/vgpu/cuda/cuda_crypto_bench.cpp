@@ -8,13 +8,12 @@
 // decrypt_call_from_pinned_host_vs_copy is a plain pinned copy's time over the
 // host-path open's (1.0: the open costs no more than copying its sealed bytes).
 // decrypt_call_device_gbps is the engine's default open mode's figure;
-// decrypt_call_device_{gated,concurrent,one_pass,split}_gbps are each mode's
+// decrypt_call_device_{gated,concurrent,one_pass}_gbps are each mode's
 // (OpenMode), the one-pass figure at the default lanes per chunk, and
 // decrypt_call_device_one_pass_lanes_gbps the one-pass call at each lane
 // count the kernel is built for. decrypt_kernels_gbps is the gated open's
 // kernels (key, verify, keystream), one_pass_kernel_gbps the one-pass
-// kernel's at each lane count, split_kernel_gbps the split kernel's at each
-// count of decrypting threads: all of them in one run, so that one run on a
+// kernel's at each lane count: all of them in one run, so that one run on a
 // GPU decides between them.
 #include <cuda_runtime_api.h>
 #include <sodium.h>
@@ -122,15 +121,12 @@ void fill_random(std::span<std::byte> out, std::uint64_t seed) {
 }
 
 constexpr std::size_t kLaneVariants = std::size(kOnePassLaneChoices);
-constexpr std::size_t kSplitVariants = std::size(kSplitXorChoices);
 
 struct Row {
   std::uint64_t mib, bytes;
   double d2d, h2d, verify_k, decrypt_k, open_k, encrypt_k, open_dev, open_host, open_two;
   double open_dev_gated, open_dev_concurrent, open_dev_one_pass;  // open_dev: the default mode's
-  double open_dev_split;
   double one_pass_k[kLaneVariants];           // the one-pass kernel, per lane count
-  double split_k[kSplitVariants];             // the split kernel, per decrypting threads
   double open_dev_one_pass_l[kLaneVariants];  // the one-pass call, per lane count
   double open_host_concurrent;                // the pinned host path, concurrent mode
   // A plain synchronous pinned cudaMemcpy of the sealed size (host clock), in
@@ -199,8 +195,7 @@ int main(int argc, char** argv) {
   const std::uint32_t default_lanes = eng.one_pass_lanes();
   const char* default_mode_name = default_mode == OpenMode::gated        ? "gated"
                                   : default_mode == OpenMode::concurrent ? "concurrent"
-                                  : default_mode == OpenMode::one_pass   ? "one_pass"
-                                                                         : "split";
+                                                                         : "one_pass";
   cudaStream_t stream = nullptr;
   ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
 
@@ -296,20 +291,6 @@ int main(int argc, char** argv) {
       if (bad != 0) die("the one-pass kernel saw a bad tag");
       r.roundtrip = dst_is_plain() && r.roundtrip;
     }
-    // The split kernel at each count of decrypting threads, each result checked.
-    for (std::size_t v = 0; v < kSplitVariants; ++v) {
-      const std::uint32_t threads = kSplitXorChoices[v];
-      r.split_k[v] =
-          gbps(bytes, time_gpu(stream, reps, [&] {
-                 ok(cudaMemsetAsync(fail, 0, 4, stream), "memset");
-                 ok(launch_split_open_chunks(t, sealed.data(), dst.data(), threads, fail, stream),
-                    "split open");
-               }));
-      std::uint32_t bad = 1;
-      ok(cudaMemcpy(&bad, fail, 4, cudaMemcpyDeviceToHost), "verdict");
-      if (bad != 0) die("the split kernel saw a bad tag");
-      r.roundtrip = dst_is_plain() && r.roundtrip;
-    }
     r.encrypt_k = gbps(bytes, time_gpu(stream, reps, [&] {
                          ok(launch_encrypt_chunks(t, src.data(), sealed.data(), stream), "encrypt");
                          ok(launch_tag_chunks(t, sealed.data(), scratch.data(), stream), "tag");
@@ -341,12 +322,9 @@ int main(int argc, char** argv) {
       if (kOnePassLaneChoices[v] == default_lanes) r.open_dev_one_pass = r.open_dev_one_pass_l[v];
     }
     ok(eng.set_one_pass_lanes(default_lanes), "lanes");
-    eng.set_open_mode(OpenMode::split);
-    r.open_dev_split = time_open();
     r.open_dev = default_mode == OpenMode::gated        ? r.open_dev_gated
                  : default_mode == OpenMode::concurrent ? r.open_dev_concurrent
-                 : default_mode == OpenMode::one_pass   ? r.open_dev_one_pass
-                                                        : r.open_dev_split;
+                                                        : r.open_dev_one_pass;
     // From pinned host memory: concurrent, then the default mode.
     ok(cudaMemcpy(host.data(), sealed.data(), total, cudaMemcpyDeviceToHost), "download");
     const auto time_open_host = [&] {
@@ -383,25 +361,16 @@ int main(int argc, char** argv) {
     rows.push_back(r);
   }
 
-  // {"64": x, "128": y, "256": z}: one figure per choice (one-pass lanes,
-  // split decrypting threads).
-  const auto per_choice = [](std::span<const double> v, std::span<const std::uint32_t> choices) {
+  // {"64": x, "128": y, "256": z}: one figure per one-pass lane count.
+  const auto per_lanes = [](const double(&v)[kLaneVariants]) {
     std::string o = "{";
     char b[64];
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      std::snprintf(b, sizeof b, "%s\"%u\": %.1f", i == 0 ? "" : ", ", choices[i], v[i]);
+    for (std::size_t i = 0; i < kLaneVariants; ++i) {
+      std::snprintf(b, sizeof b, "%s\"%u\": %.1f", i == 0 ? "" : ", ", kOnePassLaneChoices[i],
+                    v[i]);
       o += b;
     }
     return o + "}";
-  };
-  const auto per_lanes = [&](const double(&v)[kLaneVariants]) {
-    return per_choice(v, kOnePassLaneChoices);
-  };
-  const auto per_split = [&](const double(&v)[kSplitVariants]) {
-    return per_choice(v, kSplitXorChoices);
-  };
-  const auto best_split = [](const Row& r) {
-    return *std::max_element(std::begin(r.split_k), std::end(r.split_k));
   };
   // The fastest one-pass lane count by the kernel's figure, and its index.
   const auto best_lanes = [](const Row& r) {
@@ -432,12 +401,10 @@ int main(int argc, char** argv) {
         "     \"decrypt_kernels_gbps\": %.1f, \"verify_kernel_gbps\": %.1f, "
         "\"decrypt_kernel_gbps\": %.1f,\n"
         "     \"one_pass_kernel_gbps\": %s, \"one_pass_kernel_best_lanes\": %u,\n"
-        "     \"split_kernel_gbps\": %s,\n"
         "     \"decrypt_call_device_gbps\": %.1f, \"decrypt_call_device_gated_gbps\": %.1f,"
         " \"decrypt_call_device_concurrent_gbps\": %.1f,\n"
         "     \"decrypt_call_device_one_pass_gbps\": %.1f,"
-        " \"decrypt_call_device_one_pass_lanes_gbps\": %s,"
-        " \"decrypt_call_device_split_gbps\": %.1f,\n"
+        " \"decrypt_call_device_one_pass_lanes_gbps\": %s,\n"
         "     \"decrypt_call_from_pinned_host_gbps\": %.1f,"
         " \"decrypt_call_from_pinned_host_concurrent_gbps\": %.1f,\n"
         "     \"decrypt_calls_two_engines_gbps\": %.1f, \"encrypt_kernels_gbps\": %.1f,\n"
@@ -445,10 +412,9 @@ int main(int argc, char** argv) {
         " \"decrypt_call_from_pinned_host_vs_copy\": %.3f}%s\n",
         r.mib, r.bytes, r.roundtrip ? "true" : "false", r.d2d, r.h2d, r.open_k, r.verify_k,
         r.decrypt_k, per_lanes(r.one_pass_k).c_str(), kOnePassLaneChoices[best_lanes(r)],
-        per_split(r.split_k).c_str(), r.open_dev, r.open_dev_gated, r.open_dev_concurrent,
-        r.open_dev_one_pass, per_lanes(r.open_dev_one_pass_l).c_str(), r.open_dev_split,
-        r.open_host, r.open_host_concurrent, r.open_two, r.encrypt_k, r.h2d_sealed_call,
-        r.open_host_vs_copy, i + 1 < rows.size() ? "," : "");
+        r.open_dev, r.open_dev_gated, r.open_dev_concurrent, r.open_dev_one_pass,
+        per_lanes(r.open_dev_one_pass_l).c_str(), r.open_host, r.open_host_concurrent, r.open_two,
+        r.encrypt_k, r.h2d_sealed_call, r.open_host_vs_copy, i + 1 < rows.size() ? "," : "");
     json += buf;
   }
   const Row& big = rows.back();
@@ -459,17 +425,14 @@ int main(int argc, char** argv) {
                 "  ],\n  \"default_open_mode\": \"%s\", \"default_one_pass_lanes\": %u,\n"
                 "  \"target\": {\"decrypt_tbps\": %.1f, \"at_size_mib\": %" PRIu64
                 ", \"met_by_decrypt_kernels\": %s,"
-                " \"met_by_one_pass_kernel\": %s, \"met_by_split_kernel\": %s,"
-                " \"met_by_decrypt_call_device\": %s,"
+                " \"met_by_one_pass_kernel\": %s, \"met_by_decrypt_call_device\": %s,"
                 " \"met_by_decrypt_call_device_gated\": %s,"
                 " \"met_by_decrypt_call_device_concurrent\": %s,"
                 " \"met_by_decrypt_call_device_one_pass\": %s,"
-                " \"met_by_decrypt_call_device_split\": %s,"
                 " \"met_by_two_engines\": %s}\n}\n",
                 default_mode_name, default_lanes, kTargetTBps, big.mib, met(big.open_k),
-                met(big.one_pass_k[best_lanes(big)]), met(best_split(big)), met(big.open_dev),
-                met(big.open_dev_gated), met(big.open_dev_concurrent), met(big.open_dev_one_pass),
-                met(big.open_dev_split), met(big.open_two));
+                met(big.one_pass_k[best_lanes(big)]), met(big.open_dev), met(big.open_dev_gated),
+                met(big.open_dev_concurrent), met(big.open_dev_one_pass), met(big.open_two));
   json += buf;
   std::fputs(json.c_str(), stdout);
   if (json_path != nullptr) {
@@ -481,27 +444,23 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "kernels (GB/s, GPU time)\n%6s %7s %6s %7s %8s %7s", "MiB", "d2d", "h2d",
                "dec-k", "verify-k", "xor-k");
   for (const std::uint32_t lanes : kOnePassLaneChoices) std::fprintf(stderr, "  1pass-%-3u", lanes);
-  for (const std::uint32_t n : kSplitXorChoices) std::fprintf(stderr, "  split-%-3u", n);
   std::fprintf(stderr, " %7s\n", "enc-k");
   for (const Row& r : rows) {
     std::fprintf(stderr, "%6" PRIu64 " %7.1f %6.1f %7.1f %8.1f %7.1f", r.mib, r.d2d, r.h2d,
                  r.open_k, r.verify_k, r.decrypt_k);
     for (const double v : r.one_pass_k) std::fprintf(stderr, " %9.1f", v);
-    for (const double v : r.split_k) std::fprintf(stderr, " %9.1f", v);
     std::fprintf(stderr, " %7.1f%s\n", r.encrypt_k, r.roundtrip ? "" : "  ROUNDTRIP FAILED");
   }
   std::fprintf(stderr,
                "engine calls (GB/s, host clock; dec-call: %s, %u lanes)\n%6s %7s %8s %8s %8s",
                default_mode_name, default_lanes, "MiB", "d2d", "dec-call", "dec-gate", "dec-conc");
   for (const std::uint32_t lanes : kOnePassLaneChoices) std::fprintf(stderr, "  dec-1p%-3u", lanes);
-  std::fprintf(stderr, " %9s", "dec-split");
   std::fprintf(stderr, " %8s %9s %8s %8s %6s\n", "dec-host", "host-conc", "dec-2eng", "h2d-seal",
                "host/cp");
   for (const Row& r : rows) {
     std::fprintf(stderr, "%6" PRIu64 " %7.1f %8.1f %8.1f %8.1f", r.mib, r.d2d, r.open_dev,
                  r.open_dev_gated, r.open_dev_concurrent);
     for (const double v : r.open_dev_one_pass_l) std::fprintf(stderr, " %9.1f", v);
-    std::fprintf(stderr, " %9.1f", r.open_dev_split);
     std::fprintf(stderr, " %8.1f %9.1f %8.1f %8.1f %6.3f\n", r.open_host, r.open_host_concurrent,
                  r.open_two, r.h2d_sealed_call, r.open_host_vs_copy);
   }

@@ -3,10 +3,10 @@
 // the known answers of kat_vectors.inc); opening must give the plaintext back;
 // every forgery must fail with AUTH_FAILED, be counted once and leave the
 // destination as it was (OpenMode::gated) or zeroed (OpenMode::concurrent,
-// one_pass, split); every mode is tested, the one-pass kernel in each of its
-// lane counts, and both one-launch kernels' launchers in each of their shapes. Runs (open_run, spec
-// §7.2.1) must give what one open_tensor per tensor gives, and a forged tensor must stop the run at
-// it. Without a GPU or driver it prints "skipped: no GPU" and exits 0.
+// OpenMode::one_pass); every mode is tested, and the one-pass kernel in each
+// of its lane counts. Runs (open_run, spec §7.2.1) must give what one
+// open_tensor per tensor gives, and a forged tensor must stop the run at it.
+// Without a GPU or driver it prints "skipped: no GPU" and exits 0.
 #include <cuda_runtime_api.h>
 #include <sodium.h>
 
@@ -212,8 +212,7 @@ std::vector<std::byte> after_forgery(const CudaCryptoEngine& eng,
   return eng.open_mode() == OpenMode::gated ? before : std::vector<std::byte>(before.size());
 }
 
-// The engine's open mode, and the one-pass kernel's lanes or the split
-// kernel's decrypting threads: "one_pass/128", "split/256".
+// The engine's open mode, and the one-pass kernel's lanes: "one_pass/128".
 std::string mode_name(const CudaCryptoEngine& eng) {
   switch (eng.open_mode()) {
     case OpenMode::gated:
@@ -222,8 +221,6 @@ std::string mode_name(const CudaCryptoEngine& eng) {
       return "concurrent";
     case OpenMode::one_pass:
       return "one_pass/" + std::to_string(eng.one_pass_lanes());
-    case OpenMode::split:
-      return "split/" + std::to_string(kSplitDefaultXor);
   }
   return "?";
 }
@@ -503,23 +500,7 @@ void test_verify_ranges() {
   sodium_memzero(&t, sizeof t);
 }
 
-// A one-launch open kernel: the one-pass kernel with `threads` lanes per
-// chunk, or the split kernel with `threads` decrypting threads per chunk.
-struct OneLaunchKernel {
-  bool split;
-  std::uint32_t threads;
-  std::string name() const { return (split ? "split " : "one-pass ") + std::to_string(threads); }
-};
-
-std::vector<OneLaunchKernel> one_launch_kernels() {
-  std::vector<OneLaunchKernel> v;
-  for (const std::uint32_t lanes : kOnePassLaneChoices) v.push_back({false, lanes});
-  for (const std::uint32_t threads : kSplitXorChoices) v.push_back({true, threads});
-  return v;
-}
-
-// The one-launch launchers (one-pass at each lane count, split at each
-// count of decrypting threads) over a chunk range: `sealed` and `plain` point at
+// The one-pass launcher over a chunk range: `sealed` and `plain` point at
 // the range's first chunk, nonces and header checks take the chunks' indices
 // in the tensor; the plaintext of the range's chunks is written (whatever the
 // verdict), nothing outside it.
@@ -540,9 +521,9 @@ void test_open_ranges() {
   auto* failures = reinterpret_cast<std::uint32_t*>(fail.data());  // a device word
   std::vector<std::byte> poison(bytes + 1);
   for (std::size_t i = 0; i < poison.size(); ++i) poison[i] = static_cast<std::byte>(0xC3 ^ i);
-  // Opens `r` (from chunk `at_chunk`'s sealed bytes) into dst + off with
-  // kernel `k`; the failure count, or -1 (CUDA error), -2 (refused).
-  const auto open = [&](ChunkRange r, std::uint64_t at_chunk, OneLaunchKernel k,
+  // Opens `r` (from chunk `at_chunk`'s sealed bytes) into dst + off; the
+  // failure count, or -1 (CUDA error), -2 (refused).
+  const auto open = [&](ChunkRange r, std::uint64_t at_chunk, std::uint32_t lanes,
                         std::uint64_t off) -> long {
     if (!upload(dst, 0, poison)) return -1;
     if (cudaMemset(failures, 0, sizeof(std::uint32_t)) != cudaSuccess) return -1;
@@ -550,11 +531,8 @@ void test_open_ranges() {
     // the launcher must refuse).
     std::byte* const out =
         dst.data() + off + std::min<std::uint64_t>(r.first, chunks - 1) * kChunkBytes;
-    const std::byte* const in = dev.data() + at_chunk * kChunkStride;
-    const cudaError_t e =
-        k.split ? launch_split_open_chunks(t, r, in, out, k.threads, failures, nullptr)
-                : launch_open_chunks(t, r, in, out, k.threads, failures, nullptr);
-    if (e != cudaSuccess) {
+    if (launch_open_chunks(t, r, dev.data() + at_chunk * kChunkStride, out, lanes, failures,
+                           nullptr) != cudaSuccess) {
       return -2;
     }
     std::uint32_t host = 0;
@@ -572,49 +550,42 @@ void test_open_ranges() {
     return v;
   };
   const ChunkRange all_ranges[] = {{0, 5}, {0, 1}, {1, 3}, {2, 3}, {4, 1}, {3, 2}};
-  for (const OneLaunchKernel k : one_launch_kernels()) {
-    const std::string kn = k.name();
+  for (const std::uint32_t lanes : kOnePassLaneChoices) {
     for (const std::uint64_t off : {std::uint64_t{0}, std::uint64_t{1}}) {
       for (const ChunkRange r : all_ranges) {
-        check(open(r, r.first, k, off) == 0,
-              "open range [%u, +%u) (%s, offset %" PRIu64 "): failures", r.first, r.count,
-              kn.c_str(), off);
+        check(open(r, r.first, lanes, off) == 0,
+              "open range [%u, +%u) (lanes %u, offset %" PRIu64 "): failures", r.first, r.count,
+              lanes, off);
         check(download(dst, 0, bytes + 1) == want(r, off),
-              "open range [%u, +%u) (%s, offset %" PRIu64 "): plaintext", r.first, r.count,
-              kn.c_str(), off);
+              "open range [%u, +%u) (lanes %u, offset %" PRIu64 "): plaintext", r.first, r.count,
+              lanes, off);
       }
     }
     // Pointed at the wrong chunks: the headers name other indices.
-    check(open(ChunkRange{2, 2}, 0, k, 0) == 2,
-          "open range [2, +2) read from chunk 0 (%s): both fail", kn.c_str());
+    check(open(ChunkRange{2, 2}, 0, lanes, 0) == 2,
+          "open range [2, +2) read from chunk 0 (lanes %u): both fail", lanes);
   }
   // A bad tag in chunk 3, a flipped ciphertext bit in chunk 4 (the partial
   // one): counted by the ranges that hold them only.
   flip(sealed, 3 * kChunkStride + 32 + kChunkBytes + 2, 1);
   flip(sealed, 4 * kChunkStride + 32 + 500, 6);
   if (!check(upload(dev, 0, sealed), "open ranges: upload")) return;
-  for (const OneLaunchKernel k : one_launch_kernels()) {
+  for (const std::uint32_t lanes : kOnePassLaneChoices) {
     for (const ChunkRange r : all_ranges) {
       const long bad = (r.first <= 3 && 3 < r.first + r.count ? 1 : 0) +
                        (r.first <= 4 && 4 < r.first + r.count ? 1 : 0);
-      check(open(r, r.first, k, 0) == bad,
-            "open range [%u, +%u) with chunks 3 and 4 bad (%s): failures, want %ld", r.first,
-            r.count, k.name().c_str(), bad);
+      check(open(r, r.first, lanes, 0) == bad,
+            "open range [%u, +%u) with chunks 3 and 4 bad (lanes %u): failures, want %ld", r.first,
+            r.count, lanes, bad);
     }
   }
   // Ranges outside the tensor, empty ones and lane counts it is not built
   // for are refused before any launch.
-  for (const bool split : {false, true}) {
-    const OneLaunchKernel k{split, split ? kSplitDefaultXor : kOnePassDefaultLanes};
-    const std::string kn = k.name();
-    check(open(ChunkRange{4, 2}, 4, k, 0) == -2, "open range past the tensor (%s)", kn.c_str());
-    check(open(ChunkRange{0, 0}, 0, k, 0) == -2, "empty open range (%s)", kn.c_str());
-    check(open(ChunkRange{0xffffffffu, 2}, 0, k, 0) == -2, "wrapping open range (%s)", kn.c_str());
-    check(open(ChunkRange{0, 1}, 0, OneLaunchKernel{split, 96}, 0) == -2, "%s 96: refused",
-          split ? "split" : "one-pass");
-    check(open(ChunkRange{0, 1}, 0, OneLaunchKernel{split, 32}, 0) == -2, "%s 32: refused",
-          split ? "split" : "one-pass");
-  }
+  check(open(ChunkRange{4, 2}, 4, kOnePassDefaultLanes, 0) == -2, "open range past the tensor");
+  check(open(ChunkRange{0, 0}, 0, kOnePassDefaultLanes, 0) == -2, "empty open range");
+  check(open(ChunkRange{0xffffffffu, 2}, 0, kOnePassDefaultLanes, 0) == -2, "wrapping open range");
+  check(open(ChunkRange{0, 1}, 0, 96, 0) == -2, "96 lanes: refused");
+  check(open(ChunkRange{0, 1}, 0, 32, 0) == -2, "32 lanes: refused");
   sodium_memzero(&t, sizeof t);
 }
 
@@ -891,8 +862,7 @@ int main() {
   };
   std::vector<Config> configs = {{OpenMode::gated, kOnePassDefaultLanes, 120, false},
                                  {OpenMode::concurrent, kOnePassDefaultLanes, 120, false},
-                                 {OpenMode::one_pass, kOnePassDefaultLanes, 120, false},
-                                 {OpenMode::split, kOnePassDefaultLanes, 120, false}};
+                                 {OpenMode::one_pass, kOnePassDefaultLanes, 120, false}};
   for (const std::uint32_t lanes : kOnePassLaneChoices) {
     if (lanes != kOnePassDefaultLanes) configs.push_back({OpenMode::one_pass, lanes, 40, true});
   }
