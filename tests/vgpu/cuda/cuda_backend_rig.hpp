@@ -22,10 +22,10 @@
 namespace hix::vgpu::cuda::test {
 
 // One cuda backend configuration: the defaults (cuBLAS for m >= 8, the
-// GEMV-group kernel c2u4 with groups, tensor-core prefill attention, every
-// kernel launched early: programmatic dependent launch), the defaults with
-// the three launch fusions on (norms leading groups, ROPE pairs with the
-// cache stores, activation and MUL in one pass), never cuBLAS, and cuBLAS
+// GEMV-group kernel c2u4 with groups and the three launch fusions: norms
+// leading groups, ROPE pairs with the cache stores, activation and MUL in
+// one pass; tensor-core prefill attention, every kernel launched early:
+// programmatic dependent launch), the defaults without the fusions, never cuBLAS, and cuBLAS
 // for every GEMM (m = 1 too), so every GEMM path meets the cpu; and the
 // small-m kernels: the GEMV-group kernel's other shapes (c2u8 with groups;
 // c4u4 one matmul per launch) and the legacy one-warp-per-column kernels
@@ -42,15 +42,15 @@ inline constexpr std::size_t kVariantCount = 6;
 inline const std::array<Variant, kVariantCount>& variants() {
   static const std::array<Variant, kVariantCount> v{{
       {"cuda", "cuda", CudaBackendOptions{}},
-      {"cuda/fused", "cuda_with_norms_ropes_and_activations_fused",
+      {"cuda/unfused", "cuda_without_launch_fusions",
        CudaBackendOptions{.device = 0,
                           .cublas_min_rows = 8,
                           .use_cublas = true,
                           .gemv = GemvKernel::c2u4,
                           .group_gemvs = true,
-                          .group_norms = true,
-                          .group_ropes = true,
-                          .group_act_mul = true}},
+                          .group_norms = false,
+                          .group_ropes = false,
+                          .group_act_mul = false}},
       {"cuda/no-cublas", "cuda_without_cublas",
        CudaBackendOptions{.device = 0,
                           .cublas_min_rows = 8,
