@@ -6,28 +6,25 @@
 # prompt, 128 new tokens, protected and plain side by side) for each small-m
 # matmul kernel and launch setting of the cuda backend (HIX_CUDA_GEMV,
 # HIX_CUDA_GROUP_GEMVS, HIX_CUDA_GROUP_NORMS, HIX_CUDA_GROUP_ROPES,
-# HIX_CUDA_GROUP_ACT_MUL, HIX_CUDA_PDL, HIX_CUDA_PREFETCH):
+# HIX_CUDA_GROUP_ACT_MUL, HIX_CUDA_PDL):
 #   c2u4-fused   the defaults: the GEMV-group kernel with GEMV groups, the
 #                launch fusions (norms leading their groups, the ROPEs of q
 #                and k with the cache stores, activation and MUL in one
 #                pass), every kernel launched early (programmatic dependent
 #                launch: each waits on the GPU for the one before it)
-#   c2u4-fused-prefetch  the defaults with each group's first weight rows
-#                prefetched into the L2 before it waits (HIX_CUDA_PREFETCH)
 #   c2u4      the defaults without the launch fusions
 #   legacy    one warp per column, one launch per op, no early launches (the
 #             kernels before the group kernel)
 #   c2u4-nopdl   c2u4 without early launches
-#   c2u4-fast    c2u4 in the fast mode (bf16 activations and KV
-#                cache, `hix generate --precision fast`)
+#   c2u4-fast    c2u4 in the fast mode (bf16 activations and KV cache,
+#                `hix generate --precision fast`)
 #   c4u4, c2u8          the group kernel's other shapes, with groups
 #   c2u4-ungrouped      the group kernel, one launch per matmul
 #   tests/gpu/run-decode-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh). A step starts only while
-# HIX_DECODE_BUDGET_S (330) is not spent: c2u4-fused, c2u4-fused-prefetch,
-# c2u4 and legacy for every shape, then each shape's profile (c2u4-fused
-# with HIX_CUDA_PROFILE=1:
+# HIX_DECODE_BUDGET_S (330) is not spent: c2u4-fused, c2u4 and legacy for
+# every shape, then each shape's profile (c2u4-fused with HIX_CUDA_PROFILE=1:
 # every kernel's GPU time per token), then c2u4-nopdl and c2u4-fast, then the
 # rest; llama-8b's last three run in plain mode only. HIX_BENCH_REPS (5): hix-bench --reps.
 #
@@ -51,22 +48,21 @@ step hbm-read 90 "$py" "$here/hbm_read.py" --json "$out/json/hbm-read.json" &&
 
 # bench SHAPE KERNEL MODES: one hix-bench --decode-only run.
 bench() {
-  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 fuse=0 pdl=1 prefetch=0 dtypes=()
+  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 fuse=0 pdl=1 dtypes=()
   case $kernel in *-ungrouped*) group=0 ;; esac
   case $kernel in *-fused*) fuse=1 ;; esac
-  case $kernel in *-prefetch*) prefetch=1 ;; esac
   case $kernel in legacy* | *-nopdl*) pdl=0 ;; esac
   case $kernel in *-fast*) dtypes=(--act-dtype bf16 --kv-dtype bf16) ;; esac
   step "decode-$shape-$kernel" 150 env HIX_CUDA_GEMV="$gemv" HIX_CUDA_GROUP_GEMVS="$group" \
     HIX_CUDA_GROUP_NORMS="$fuse" HIX_CUDA_GROUP_ROPES="$fuse" HIX_CUDA_GROUP_ACT_MUL="$fuse" \
-    HIX_CUDA_PDL="$pdl" HIX_CUDA_PREFETCH="$prefetch" \
+    HIX_CUDA_PDL="$pdl" \
     "$bin/hix-bench" --model "$shape" --backend cuda "${dtypes[@]}" \
     --decode-only 1 --reps "$reps" --modes "$modes" --json "$out/json/decode-$shape-$kernel.json" &&
     say "  $(grep -E 'decode tok/s' "$out/logs/decode-$shape-$kernel.log")"
 }
 
 shapes="gpt2-small llama-1b llama-8b"
-for kernel in c2u4-fused c2u4-fused-prefetch c2u4 legacy; do
+for kernel in c2u4-fused c2u4 legacy; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
 # Where a step's time goes: the defaults with the fusions on, every launch

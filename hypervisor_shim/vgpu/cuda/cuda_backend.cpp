@@ -975,25 +975,6 @@ Result<int> CudaBackend::Impl::blocks_per_sm(CUfunction f, unsigned smem) {
   return blocks;
 }
 
-namespace {
-
-// The most weight bytes one GEMV-group launch asks the L2 to prefetch
-// (CudaBackendOptions::prefetch_weights): a sixth of an H100's or H200's
-// 50 MB L2, so that the prefetched rows are still there when their warps
-// read them.
-constexpr std::uint64_t kPrefetchBudget = std::uint64_t{8} << 20;
-
-// Bytes from the start of each weight row of a warp's first unit to
-// prefetch: the whole row when every such row fits the budget, else an
-// equal share of it (a multiple of 16; 0 when the share is under 16).
-unsigned prefetch_share(std::uint64_t blocks, unsigned rows_per_warp, std::uint64_t row_bytes) {
-  const std::uint64_t first_rows = blocks * kGemvGroupWarps * rows_per_warp;
-  const std::uint64_t share = first_rows == 0 ? 0 : kPrefetchBudget / first_rows;
-  return static_cast<unsigned>(std::min(row_bytes, share) / 16 * 16);
-}
-
-}  // namespace
-
 // One launch for the group: a grid of as many blocks as the GPU holds at
 // once (or fewer when there are fewer units), each warp taking units of C
 // weight rows in turn.
@@ -1045,10 +1026,6 @@ Status CudaBackend::Impl::launch_group(const GemvGroup& g) {
   const std::uint64_t blocks = std::min<std::uint64_t>(
       (units + kGemvGroupWarps - 1) / kGemvGroupWarps,
       static_cast<std::uint64_t>(sm_count) * static_cast<std::uint64_t>(*resident));
-  if (options.prefetch_weights) {
-    p.prefetch_row_bytes =
-        prefetch_share(blocks, v.rows_per_warp, std::uint64_t{first.k} * dtype_size(first.b.dtype));
-  }
   if (profile) {
     profile_tag = " m=" + std::to_string(first.m) + " n=" + std::to_string(rows) +
                   " k=" + std::to_string(first.k) + (g.norm ? " +norm" : "") +
@@ -1542,7 +1519,6 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
   flag("HIX_CUDA_GROUP_ACT_MUL", base.group_act_mul);
   flag("HIX_CUDA_TC_ATTENTION", base.tc_attention);
   flag("HIX_CUDA_PDL", base.pdl);
-  flag("HIX_CUDA_PREFETCH", base.prefetch_weights);
   flag("HIX_CUDA_PROFILE", base.profile);
   flag("HIX_CUDA_CUBLAS_RECORD", base.cublas_in_recordings);
   if (const char* m = std::getenv("HIX_CUDA_CUBLAS_MIN_ROWS"); m != nullptr) {

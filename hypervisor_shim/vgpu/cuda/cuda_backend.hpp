@@ -82,12 +82,6 @@ struct CudaBackendOptions {
   // the same tokens; docs/performance.md, "Decode at batch 1: what
   // changed"); ignored where the driver has no cuLaunchKernelEx.
   bool pdl = true;
-  // Each GEMV-group block asks the L2 for the first bytes of its first
-  // weight rows before it waits for the kernel before it, so that with
-  // early launches (pdl) the weight stream starts during that kernel's
-  // tail; at most 8 MiB a launch (cuda_backend.cpp, kPrefetchBudget). Off
-  // until timed on a GPU (built 2026-12-07; HIX_CUDA_PREFETCH).
-  bool prefetch_weights = false;
   // Every launch timed on the GPU (kernel_profile.hpp) and the sums by
   // kernel written to stderr when the backend closes; nothing is recorded
   // (can_record() is false: loops run op by op), so a profiled run shows
@@ -98,8 +92,8 @@ struct CudaBackendOptions {
 // The options with HIX_CUDA_GEMV (legacy, c2u4, c4u4, c2u8),
 // HIX_CUDA_GROUP_GEMVS (0 or 1), HIX_CUDA_GROUP_NORMS (0 or 1),
 // HIX_CUDA_GROUP_ROPES (0 or 1), HIX_CUDA_GROUP_ACT_MUL (0 or 1),
-// HIX_CUDA_TC_ATTENTION (0 or 1), HIX_CUDA_PDL (0 or 1), HIX_CUDA_PREFETCH
-// (0 or 1), HIX_CUDA_PROFILE (0 or 1),
+// HIX_CUDA_TC_ATTENTION (0 or 1), HIX_CUDA_PDL (0 or 1), HIX_CUDA_PROFILE
+// (0 or 1),
 // HIX_CUDA_CUBLAS_RECORD (0 or 1: cublas_in_recordings) and
 // HIX_CUDA_CUBLAS_MIN_ROWS (1..4096) from the
 // environment applied over `base`, for benchmark sweeps; unset or unknown

@@ -50,12 +50,6 @@ struct GemvGroupParams {
   int a_dt;
   unsigned parts, k, rows;  // rows: the parts' n, summed
   int epilogue, act;        // act: 0 GELU, 1 SILU (k_unary's codes)
-  // Bytes from the start of each weight row of a warp's first unit that
-  // the block asks the L2 to fetch before it waits for the kernel before it
-  // (a multiple of 16; 0: none). The weights are not written by that
-  // kernel's ops in a decode step, but an L2 prefetch is safe either way:
-  // the L2 is where every SM's reads and writes meet.
-  unsigned prefetch_row_bytes;
 };
 // Threads of a GEMV-group block: those of k_rmsnorm's and k_layernorm's
 // blocks, so that a norm leading a group sums in their order.

@@ -1103,36 +1103,21 @@ __device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, un
   }
 }
 
-// Asks the L2 to fetch `bytes` (a multiple of 16) from `p` (16-byte
-// aligned) without waiting for them.
-__device__ __forceinline__ void prefetch_l2(const void* p, unsigned bytes) {
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-}
-
 template <int M, bool BF16B, int C, int U>
 __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
   static_assert(C % 2 == 0, "the gated epilogue pairs rows");
   static_assert(C * M <= 32, "one lane per output of a unit");
-  const unsigned lane = threadIdx.x & 31;
-  const bool gated = p.epilogue == kGemvEpilogueGated;
-  const unsigned units = gated ? (p.part[0].n + C / 2 - 1) / (C / 2) : (p.rows + C - 1) / C;
-  unsigned unit = blockIdx.x * kGemvGroupWarps + (threadIdx.x >> 5);
-  // The first unit's weight rows start on their way into the L2 while the
-  // kernel before this one finishes (the rows' addresses come from the
-  // parameters alone).
-  if (p.prefetch_row_bytes != 0 && unit < units && lane < static_cast<unsigned>(C)) {
-    const GroupRow r =
-        gated ? gated_row(p, unit * (C / 2) + lane / 2, static_cast<int>(lane % 2), BF16B)
-              : group_row(p, unit * C + lane, BF16B);
-    if (r.valid) prefetch_l2(r.w, p.prefetch_row_bytes);
-  }
   if (halted(halt)) return;
   extern __shared__ float4 a_s[];  // [M][k / 4]
   constexpr int VW = BF16B ? 8 : 4;
   const unsigned k = p.k;
   const unsigned q4 = k / 4;   // float4s per staged row
   const unsigned nv = k / VW;  // 16-byte weight chunks per row
+  const unsigned lane = threadIdx.x & 31;
   const unsigned warps = gridDim.x * kGemvGroupWarps;
+  const bool gated = p.epilogue == kGemvEpilogueGated;
+  const unsigned units = gated ? (p.part[0].n + C / 2 - 1) / (C / 2) : (p.rows + C - 1) / C;
+  unsigned unit = blockIdx.x * kGemvGroupWarps + (threadIdx.x >> 5);
 
   GroupRow rows[C];
   uint4 w[C][U];

@@ -25,8 +25,7 @@ namespace hix::vgpu::cuda::test {
 // GEMV-group kernel c2u4 with groups and the three launch fusions: norms
 // leading groups, ROPE pairs with the cache stores, activation and MUL in
 // one pass; tensor-core prefill attention, every kernel launched early:
-// programmatic dependent launch), the defaults without the fusions, never
-// cuBLAS (with the group kernel's weights prefetched into the L2), and cuBLAS
+// programmatic dependent launch), the defaults without the fusions, never cuBLAS, and cuBLAS
 // for every GEMM (m = 1 too), so every GEMM path meets the cpu; and the
 // small-m kernels: the GEMV-group kernel's other shapes (c2u8 with groups;
 // c4u4 one matmul per launch) and the legacy one-warp-per-column kernels
@@ -57,8 +56,7 @@ inline const std::array<Variant, kVariantCount>& variants() {
                           .cublas_min_rows = 8,
                           .use_cublas = false,
                           .gemv = GemvKernel::c2u8,
-                          .group_gemvs = true,
-                          .prefetch_weights = true}},
+                          .group_gemvs = true}},
       {"cuda/cublas-all", "cuda_with_cublas_for_every_gemm",
        CudaBackendOptions{.device = 0, .cublas_min_rows = 1, .use_cublas = true}},
       {"cuda/gemv-c4u4-ungrouped-pdl", "cuda_with_c4u4_gemvs_one_by_one_launched_early",
