@@ -55,7 +55,7 @@ struct CudaBackendOptions {
   // _ROPES, _ACT_MUL). On since their cases passed on a GPU and they were
   // timed against the launches they replace (H100, 2026-12-07: decode 6%
   // faster on GPT-2-small, 5% on Llama-1B, 2% on Llama-8B, the same tokens;
-  // the Llama-8B 1024-token prefill 5% faster; docs/performance.md, "Issue
+  // the Llama-8B 1024-token prefill 6% faster; docs/performance.md, "Issue
   // 14's targets"); the backend test's cuda/unfused configuration runs every
   // case with all three off.
   // - A RMSNORM or LAYERNORM whose rows the next matmuls of a GEMV group read

@@ -25,11 +25,12 @@ namespace hix::vgpu::cuda::test {
 // GEMV-group kernel c2u4 with groups and the three launch fusions: norms
 // leading groups, ROPE pairs with the cache stores, activation and MUL in
 // one pass; tensor-core prefill attention, every kernel launched early:
-// programmatic dependent launch), the defaults without the fusions, never cuBLAS, and cuBLAS
-// for every GEMM (m = 1 too), so every GEMM path meets the cpu; and the
-// small-m kernels: the GEMV-group kernel's other shapes (c2u8 with groups;
-// c4u4 one matmul per launch) and the legacy one-warp-per-column kernels
-// with one launch per op, attention on CUDA cores and no early launches.
+// programmatic dependent launch), the defaults without the fusions, never
+// cuBLAS, and cuBLAS for every GEMM (m = 1 too), so every GEMM path meets
+// the cpu; and the small-m kernels: the GEMV-group kernel's other shapes
+// (c2u8 with groups; c4u4 one matmul per launch) and the legacy
+// one-warp-per-column kernels with one launch per op, attention on CUDA
+// cores and no early launches.
 // `id` names it in test names.
 struct Variant {
   const char* label;
