@@ -7,24 +7,26 @@
 # matmul kernel and launch setting of the cuda backend (HIX_CUDA_GEMV,
 # HIX_CUDA_GROUP_GEMVS, HIX_CUDA_GROUP_NORMS, HIX_CUDA_GROUP_ROPES,
 # HIX_CUDA_GROUP_ACT_MUL, HIX_CUDA_PDL):
-#   c2u4-fused   the defaults: the GEMV-group kernel with GEMV groups, the
-#                launch fusions (norms leading their groups, the ROPEs of q
-#                and k with the cache stores, activation and MUL in one
-#                pass), every kernel launched early (programmatic dependent
-#                launch: each waits on the GPU for the one before it)
-#   c2u4      the defaults without the launch fusions
+#   c2u4      the defaults: the GEMV-group kernel with GEMV groups, the
+#             launch fusions (norms leading their groups, the ROPEs of q and
+#             k with the cache stores, activation and MUL in one pass), every
+#             kernel launched early (programmatic dependent launch: each
+#             waits on the GPU for the one before it)
+#   c2u4-unfused the defaults without the launch fusions (run B of
+#                docs/performance.md named the defaults c2u4-fused and this
+#                c2u4)
 #   legacy    one warp per column, one launch per op, no early launches (the
 #             kernels before the group kernel)
-#   c2u4-nopdl   c2u4 without early launches
-#   c2u4-fast    c2u4 in the fast mode (bf16 activations and KV cache,
-#                `hix generate --precision fast`)
+#   c2u4-nopdl   the defaults without early launches
+#   c2u4-fast    the defaults in the fast mode (bf16 activations and KV
+#                cache, `hix generate --precision fast`)
 #   c4u4, c2u8          the group kernel's other shapes, with groups
 #   c2u4-ungrouped      the group kernel, one launch per matmul
 #   tests/gpu/run-decode-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh). A step starts only while
-# HIX_DECODE_BUDGET_S (330) is not spent: c2u4-fused, c2u4 and legacy for
-# every shape, then each shape's profile (c2u4-fused with HIX_CUDA_PROFILE=1:
+# HIX_DECODE_BUDGET_S (330) is not spent: c2u4, c2u4-unfused and legacy for
+# every shape, then each shape's profile (the defaults with HIX_CUDA_PROFILE=1:
 # every kernel's GPU time per token), then c2u4-nopdl and c2u4-fast, then the
 # rest; llama-8b's last three run in plain mode only. HIX_BENCH_REPS (5): hix-bench --reps.
 #
@@ -48,9 +50,9 @@ step hbm-read 90 "$py" "$here/hbm_read.py" --json "$out/json/hbm-read.json" &&
 
 # bench SHAPE KERNEL MODES: one hix-bench --decode-only run.
 bench() {
-  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 fuse=0 pdl=1 dtypes=()
+  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 fuse=1 pdl=1 dtypes=()
   case $kernel in *-ungrouped*) group=0 ;; esac
-  case $kernel in *-fused*) fuse=1 ;; esac
+  case $kernel in *-unfused*) fuse=0 ;; esac
   case $kernel in legacy* | *-nopdl*) pdl=0 ;; esac
   case $kernel in *-fast*) dtypes=(--act-dtype bf16 --kv-dtype bf16) ;; esac
   step "decode-$shape-$kernel" 150 env HIX_CUDA_GEMV="$gemv" HIX_CUDA_GROUP_GEMVS="$group" \
@@ -62,15 +64,13 @@ bench() {
 }
 
 shapes="gpt2-small llama-1b llama-8b"
-for kernel in c2u4-fused c2u4 legacy; do
+for kernel in c2u4 c2u4-unfused legacy; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
-# Where a step's time goes: the defaults with the fusions on, every launch
-# timed on the GPU (HIX_CUDA_PROFILE=1: ops one by one, no recording), plain
-# mode.
+# Where a step's time goes: the defaults with every launch timed on the GPU
+# (HIX_CUDA_PROFILE=1: ops one by one, no recording), plain mode.
 for shape in $shapes; do
-  step "profile-$shape" 120 env HIX_CUDA_PROFILE=1 HIX_CUDA_GROUP_NORMS=1 HIX_CUDA_GROUP_ROPES=1 \
-    HIX_CUDA_GROUP_ACT_MUL=1 "$bin/hix-bench" --model "$shape" \
+  step "profile-$shape" 120 env HIX_CUDA_PROFILE=1 "$bin/hix-bench" --model "$shape" \
     --backend cuda --decode-only 1 --reps 1 --modes plain --json "$out/json/profile-$shape.json"
 done
 for kernel in c2u4-nopdl c2u4-fast; do
@@ -129,7 +129,7 @@ for name, r in runs.items():
             r["tokens_equal_legacy"] = a == b
             r["tokens_first_difference"] = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
 # The profiles: each kernel's GPU time per generated token (one ARGMAX a
-# token), against the step time of the same shape's recorded c2u4-fused run.
+# token), against the step time of the same shape's recorded default run.
 profiles = {}
 for shape in ("gpt2-small", "llama-1b", "llama-8b"):
     pr = profile(os.path.join(out, "logs", f"profile-{shape}.log"))
@@ -141,7 +141,7 @@ for shape in ("gpt2-small", "llama-1b", "llama-8b"):
         k["us_per_token"] = 1000.0 * k["total_ms"] / tokens
     every = next((k for k in kernels if k["kernel"] == "(all kernels)"), None)
     step_us = None
-    ref = runs.get(f"{shape}-c2u4-fused", {}).get("plain")
+    ref = runs.get(f"{shape}-c2u4", {}).get("plain")
     if ref and ref.get("tok_s"):
         step_us = 1e6 / ref["tok_s"]
     profiles[shape] = {"tokens": tokens, "kernels": kernels,
@@ -167,7 +167,7 @@ for name, r in sorted(runs.items(), key=lambda kv: (kv[1]["shape"], kv[1]["kerne
                 f"{str(r.get('tokens_equal_legacy', '-')):>13}")
 for shape, pr in profiles.items():
     rows += ["", f"{shape}: GPU time per token by kernel ({pr['tokens']} tokens profiled op by op); "
-             f"all kernels {pr['kernel_us_per_token']:.1f} us, recorded c2u4-fused step "
+             f"all kernels {pr['kernel_us_per_token']:.1f} us, recorded default step "
              f"{pr['recorded_step_us'] or 0:.1f} us"]
     for k in [k for k in pr["kernels"] if k["kernel"] != "(all kernels)"][:14]:
         rows.append(f"  {k['kernel']:56} {k['us_per_token']:9.1f} us/token "

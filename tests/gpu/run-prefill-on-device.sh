@@ -10,8 +10,9 @@
 #      side, in the fast mode (--act-dtype bf16 --kv-dtype bf16: GEMMs on
 #      bf16 activations, tensor-core attention) and then the exact mode
 #      (f32 activations and caches, the reference arithmetic);
-#   4. llama-8b in the fast mode with HIX_CUDA_TC_ATTENTION=0 (attention on
-#      the cuda-core kernel), plain only: what the tensor cores gained.
+#   4. llama-8b in the fast mode without the launch fusions (fast-unfused,
+#      after the fast mode's profile), then with HIX_CUDA_TC_ATTENTION=0
+#      (attention on the cuda-core kernel), plain only: what each gained.
 #   tests/gpu/run-prefill-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh); torch_bench.py and shapes.py
@@ -45,15 +46,16 @@ for shape in $shapes; do
     say "  $(grep -E '^torch_bench: ' "$out/logs/sdpa-$shape.log" | tail -n 1)"
 done
 
-# bench SHAPE MODE MODES: one hix-bench --prefill-only run; MODE fast,
-# exact, fast-no-tc (fast with the tensor-core attention off) or
-# fast-fused (fast with the launch fusions on: the ROPEs of q and k with the
-# cache stores, activation and MUL in one pass).
+# bench SHAPE MODE MODES: one hix-bench --prefill-only run with the
+# backend's defaults; MODE fast, exact, fast-no-tc (fast with the
+# tensor-core attention off) or fast-unfused (fast without the launch
+# fusions: the ROPEs of q and k with the cache stores, activation and MUL in
+# one pass; run B of docs/performance.md named fast with them fast-fused).
 bench() {
-  local shape=$1 mode=$2 modes=$3 dt=f32 tc=1 fuse=0
+  local shape=$1 mode=$2 modes=$3 dt=f32 tc=1 fuse=1
   [ "$mode" != exact ] && dt=bf16
   [ "$mode" = fast-no-tc ] && tc=0
-  [ "$mode" = fast-fused ] && fuse=1
+  [ "$mode" = fast-unfused ] && fuse=0
   step "prefill-$shape-$mode" 150 env HIX_CUDA_TC_ATTENTION="$tc" HIX_CUDA_GROUP_NORMS="$fuse" \
     HIX_CUDA_GROUP_ROPES="$fuse" HIX_CUDA_GROUP_ACT_MUL="$fuse" "$bin/hix-bench" \
     --model "$shape" --backend cuda --prefill-only 1 --prefill-lens 128,1024 \
@@ -64,13 +66,11 @@ bench() {
 
 for shape in $shapes; do bench "$shape" fast protected,plain; done
 # Where the 8B shape's 1024-token prefill goes: every launch timed on the GPU
-# (HIX_CUDA_PROFILE=1, the fusions on, plain, one prefill after the untimed
-# one).
-step profile-llama-8b-fast 120 env HIX_CUDA_PROFILE=1 HIX_CUDA_GROUP_NORMS=1 \
-  HIX_CUDA_GROUP_ROPES=1 HIX_CUDA_GROUP_ACT_MUL=1 "$bin/hix-bench" --model llama-8b \
+# (HIX_CUDA_PROFILE=1, plain, one prefill after the untimed one).
+step profile-llama-8b-fast 120 env HIX_CUDA_PROFILE=1 "$bin/hix-bench" --model llama-8b \
   --backend cuda --prefill-only 1 --prefill-lens 1024 --act-dtype bf16 --kv-dtype bf16 --reps 1 \
   --modes plain --json "$out/json/profile-llama-8b-fast.json"
-bench llama-8b fast-fused protected,plain
+bench llama-8b fast-unfused protected,plain
 for shape in $shapes; do bench "$shape" exact protected,plain; done
 bench llama-8b fast-no-tc plain
 
@@ -125,12 +125,12 @@ write(out, "prefill.json", res)
 fmt = lambda v, f: ("-" if v is None else format(v, f)).rjust(int(f.split(".")[0]))
 rows = [f"commit {res['commit']}; backend test (attention cases): {res.get('backend_test')}",
         f"failed/skipped steps: {', '.join(res['failed_steps']) or 'none'}", "",
-        f"{'shape':9} {'mode':10} {'act/kv':9} {'protection':10} {'tokens':>6} {'ours ms':>9} "
+        f"{'shape':9} {'mode':12} {'act/kv':9} {'protection':10} {'tokens':>6} {'ours ms':>9} "
         f"{'SDPA ms':>9} {'ours/SDPA':>9} {'target':>7}"]
-order = {"fast": 0, "exact": 1, "fast-no-tc": 2, "fast-fused": 3}
+order = {"fast": 0, "exact": 1, "fast-no-tc": 2, "fast-unfused": 3}
 for r in sorted(runs, key=lambda r: (r["shape"], order[r["mode"]], r["protection"], r["tokens"])):
     verdict = "-" if "met" not in r else ("met" if r["met"] else "missed")
-    rows.append(f"{r['shape']:9} {r['mode']:10} {str(r['act_dtype']) + '/' + str(r['kv_dtype']):9} "
+    rows.append(f"{r['shape']:9} {r['mode']:12} {str(r['act_dtype']) + '/' + str(r['kv_dtype']):9} "
                 f"{r['protection']:10} {r['tokens']:6d} {fmt(r['ours_ms'], '9.2f')} "
                 f"{fmt(r['sdpa_ms'], '9.2f')} {fmt(r.get('ours_over_sdpa'), '9.3f')} {verdict:>7}")
 if prof:

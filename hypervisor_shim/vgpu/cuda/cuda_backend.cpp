@@ -360,6 +360,13 @@ struct CudaBackend::Impl {
 
   Status enter() const { return check(api.ctx_set_current(ctx)); }
 
+  // Whether ops may be held to share a launch: the group kernel with groups
+  // on (GEMV groups, ROPE and cache-store pairs) and, for the fusion that
+  // `fusion` switches, that switch too.
+  bool grouping(bool fusion = true) const {
+    return options.gemv != GemvKernel::legacy && options.group_gemvs && fusion;
+  }
+
   // What is held, launched as it is.
   Status release() {
     const auto h = std::exchange(held, std::monostate{});
@@ -804,8 +811,7 @@ Status CudaBackend::unary(const UnaryArgs& a) {
     return g->complete() ? d.release() : Status::ok;
   }
   HIX_TRY(d.release());
-  if (d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && d.options.group_act_mul &&
-      act_holdable(a)) {
+  if (d.grouping(d.options.group_act_mul) && act_holdable(a)) {
     d.held = a;
     return Status::ok;
   }
@@ -838,8 +844,7 @@ Status CudaBackend::rmsnorm(const NormArgs& a) {
 Status CudaBackend::Impl::norm(const NormArgs& a, bool layer) {
   if (a.rows > kMaxRowGrid) return Status::internal;
   HIX_TRY(ready());
-  if (options.gemv != GemvKernel::legacy && options.group_gemvs && options.group_norms &&
-      norm_groupable(a, layer, limits)) {
+  if (grouping(options.group_norms) && norm_groupable(a, layer, limits)) {
     held = GemvGroup::of(a, layer);
     return Status::ok;
   }
@@ -908,8 +913,7 @@ Status CudaBackend::rope(const RopeArgs& a) {
   HIX_TRY(d.enter());
   if (auto* r = d.held_as<RopeHold>(); r && join(*r, a)) return Status::ok;
   HIX_TRY(d.release());
-  if (d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && d.options.group_ropes &&
-      rope_holdable(a)) {
+  if (d.grouping(d.options.group_ropes) && rope_holdable(a)) {
     d.held = RopeHold{{a}, 1};
     return Status::ok;
   }
@@ -1182,8 +1186,8 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   // store's source apart from the V rows (one by one, it is read before they
   // are written). The V store's source is apart from the K rows already
   // (else it was staged).
-  const bool pair = d.options.gemv != GemvKernel::legacy && d.options.group_gemvs && !k_in_place &&
-                    !v_in_place && !overlaps(kw, vw) && (stage_k || !overlaps(a.k, vw));
+  const bool pair = d.grouping() && !k_in_place && !v_in_place && !overlaps(kw, vw) &&
+                    (stage_k || !overlaps(a.k, vw));
   // The held ROPEs join the stores only where nothing is staged (the
   // staging copies would read q and k before the ROPEs ran); else they run
   // first, as they are.

@@ -30,8 +30,8 @@ namespace hix::vgpu::cuda::test {
 // the cpu; and the small-m kernels: the GEMV-group kernel's other shapes
 // (c2u8 with groups; c4u4 one matmul per launch) and the legacy
 // one-warp-per-column kernels with one launch per op, attention on CUDA
-// cores and no early launches.
-// `id` names it in test names.
+// cores and no early launches. Each says only where it differs from the
+// defaults. `id` names it in test names.
 struct Variant {
   const char* label;
   const char* id;
@@ -44,38 +44,16 @@ inline const std::array<Variant, kVariantCount>& variants() {
   static const std::array<Variant, kVariantCount> v{{
       {"cuda", "cuda", CudaBackendOptions{}},
       {"cuda/unfused", "cuda_without_launch_fusions",
-       CudaBackendOptions{.device = 0,
-                          .cublas_min_rows = 8,
-                          .use_cublas = true,
-                          .gemv = GemvKernel::c2u4,
-                          .group_gemvs = true,
-                          .group_norms = false,
-                          .group_ropes = false,
-                          .group_act_mul = false}},
+       CudaBackendOptions{.group_norms = false, .group_ropes = false, .group_act_mul = false}},
       {"cuda/no-cublas", "cuda_without_cublas",
-       CudaBackendOptions{.device = 0,
-                          .cublas_min_rows = 8,
-                          .use_cublas = false,
-                          .gemv = GemvKernel::c2u8,
-                          .group_gemvs = true}},
+       CudaBackendOptions{.use_cublas = false, .gemv = GemvKernel::c2u8}},
       {"cuda/cublas-all", "cuda_with_cublas_for_every_gemm",
-       CudaBackendOptions{.device = 0, .cublas_min_rows = 1, .use_cublas = true}},
+       CudaBackendOptions{.cublas_min_rows = 1}},
       {"cuda/gemv-c4u4-ungrouped-pdl", "cuda_with_c4u4_gemvs_one_by_one_launched_early",
-       CudaBackendOptions{.device = 0,
-                          .cublas_min_rows = 8,
-                          .use_cublas = true,
-                          .gemv = GemvKernel::c4u4,
-                          .group_gemvs = false,
-                          .tc_attention = true,
-                          .pdl = true}},
+       CudaBackendOptions{.gemv = GemvKernel::c4u4, .group_gemvs = false}},
       {"cuda/legacy-gemv", "cuda_with_legacy_gemvs",
-       CudaBackendOptions{.device = 0,
-                          .cublas_min_rows = 8,
-                          .use_cublas = true,
-                          .gemv = GemvKernel::legacy,
-                          .group_gemvs = false,
-                          .tc_attention = false,
-                          .pdl = false}},
+       CudaBackendOptions{
+           .gemv = GemvKernel::legacy, .group_gemvs = false, .tc_attention = false, .pdl = false}},
   }};
   return v;
 }
