@@ -22,13 +22,17 @@
 #                cache, `hix generate --precision fast`)
 #   c4u4, c2u8          the group kernel's other shapes, with groups
 #   c2u4-ungrouped      the group kernel, one launch per matmul
+#   c2u4-baseline       the defaults of an earlier build: its hix-bench in
+#                       the directory HIX_DECODE_BASELINE (when set), so a
+#                       change is measured against it on the same machine
 #   tests/gpu/run-decode-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh). A step starts only while
-# HIX_DECODE_BUDGET_S (330) is not spent: c2u4, c2u4-unfused and legacy for
-# every shape, then each shape's profile (the defaults with HIX_CUDA_PROFILE=1:
-# every kernel's GPU time per token), then c2u4-nopdl and c2u4-fast, then the
-# rest; llama-8b's last three run in plain mode only. HIX_BENCH_REPS (5): hix-bench --reps.
+# HIX_DECODE_BUDGET_S (330) is not spent: c2u4, c2u4-baseline (when asked),
+# c2u4-unfused and legacy for every shape, then each shape's profile (the
+# defaults with HIX_CUDA_PROFILE=1: every kernel's GPU time per token), then
+# c2u4-nopdl and c2u4-fast, then the rest; llama-8b's last three run in
+# plain mode only. HIX_BENCH_REPS (5): hix-bench --reps.
 #
 # Output: OUT_DIR/decode.json (the ceiling, every run's figures, the ratios
 # the targets name, whether each kernel's tokens equal legacy's),
@@ -50,7 +54,8 @@ step hbm-read 90 "$py" "$here/hbm_read.py" --json "$out/json/hbm-read.json" &&
 
 # bench SHAPE KERNEL MODES: one hix-bench --decode-only run.
 bench() {
-  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 fuse=1 pdl=1 dtypes=()
+  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 fuse=1 pdl=1 dtypes=() exe=$bin/hix-bench
+  case $kernel in *-baseline) exe=$HIX_DECODE_BASELINE/hix-bench ;; esac
   case $kernel in *-ungrouped*) group=0 ;; esac
   case $kernel in *-unfused*) fuse=0 ;; esac
   case $kernel in legacy* | *-nopdl*) pdl=0 ;; esac
@@ -58,13 +63,13 @@ bench() {
   step "decode-$shape-$kernel" 150 env HIX_CUDA_GEMV="$gemv" HIX_CUDA_GROUP_GEMVS="$group" \
     HIX_CUDA_GROUP_NORMS="$fuse" HIX_CUDA_GROUP_ROPES="$fuse" HIX_CUDA_GROUP_ACT_MUL="$fuse" \
     HIX_CUDA_PDL="$pdl" \
-    "$bin/hix-bench" --model "$shape" --backend cuda "${dtypes[@]}" \
+    "$exe" --model "$shape" --backend cuda "${dtypes[@]}" \
     --decode-only 1 --reps "$reps" --modes "$modes" --json "$out/json/decode-$shape-$kernel.json" &&
     say "  $(grep -E 'decode tok/s' "$out/logs/decode-$shape-$kernel.log")"
 }
 
 shapes="gpt2-small llama-1b llama-8b"
-for kernel in c2u4 c2u4-unfused legacy; do
+for kernel in c2u4 ${HIX_DECODE_BASELINE:+c2u4-baseline} c2u4-unfused legacy; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
 # Where a step's time goes: the defaults with every launch timed on the GPU

@@ -887,8 +887,8 @@ Status CudaBackend::argmax(const RowsArgs& a) {
   if (staged && a.out.moving) return Status::internal;  // staged at a place only the device knows
   if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
   const CUdeviceptr out = staged ? d.scratch : d.base(a.out);
-  HIX_TRY(d.launch(d.k.argmax, {a.rows}, 256, 0, out, d.at(a.x), dt(a.x.dtype), a.cols,
-                   move_reg(a.out), move_stride(a.out)));
+  HIX_TRY(d.launch(d.k.argmax, {a.rows}, shapes::kArgmaxThreads, 0, out, d.at(a.x), dt(a.x.dtype),
+                   a.cols, move_reg(a.out), move_stride(a.out)));
   return d.finish_staged(a.out, staged, 0);
 }
 

@@ -19,6 +19,8 @@ inline constexpr unsigned kTcKeys = 64;  // keys per tensor-core attention tile
 inline constexpr unsigned kTcPad = 8;    // bf16 elements past each staged row (bank spread)
 inline constexpr unsigned kSampleThreads = 1024;  // threads of the sampling block
 inline constexpr unsigned kSampleSortMax = 1024;  // top-k candidates sorted in shared memory
+inline constexpr unsigned kArgmaxThreads = 1024;  // threads of an ARGMAX row's block
+inline constexpr unsigned kArgmaxDepth = 8;       // 16-byte loads in flight an ARGMAX thread
 
 inline constexpr unsigned kGemvGroupWarps = 8;  // warps per GEMV-group block
 

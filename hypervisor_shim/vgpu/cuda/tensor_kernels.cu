@@ -411,17 +411,79 @@ extern "C" __global__ void k_softmax(const unsigned* halt, void* out, int odt, c
   }
 }
 
-// Lowest index of the row's maximum; NaN never wins (all NaN: 0).
-extern "C" __global__ void k_argmax(const unsigned* halt, int* out, const void* x, int xdt,
-                                    unsigned cols, int oreg, u64 ostride) {
+// Lowest index of the row's maximum; NaN never wins (all NaN: 0). One
+// block of kArgmaxThreads a row; the row is read in 16-byte loads,
+// kArgmaxDepth of them in flight a thread, from its first 16-byte boundary
+// (the columns before it and after the last whole load one by one). The
+// keys are distinct (rank_key holds the index), so the maximum is the same
+// whichever thread sees which column.
+
+namespace {
+
+// Column c's rank key from word `wd` of a 16-byte load: element e of the
+// load when `bf16`, else the word itself.
+__device__ __forceinline__ float load_word_value(unsigned wd, unsigned e, bool bf16) {
+  if (!bf16) return __uint_as_float(wd);
+  return __uint_as_float((e & 1u) != 0 ? wd & 0xFFFF0000u : wd << 16);
+}
+
+template <bool kBf16>
+__device__ u64 row_best_key(const void* row, unsigned cols) {
+  constexpr unsigned kSize = kBf16 ? 2u : 4u;
+  constexpr unsigned kPer = 16u / kSize;  // columns a 16-byte load holds
+  const auto addr = reinterpret_cast<unsigned long long>(row);
+  const unsigned mis = static_cast<unsigned>(addr % 16u) / kSize;
+  const unsigned head = min(mis == 0 ? 0u : kPer - mis, cols);
+  const unsigned vecs = (cols - head) / kPer;
+  const int dt = kBf16 ? DT_BF16 : DT_F32;
+  u64 best = 0;
+  for (unsigned c = threadIdx.x; c < head; c += blockDim.x) {
+    const u64 key = rank_key(ld(row, dt, c), c);
+    best = key > best ? key : best;
+  }
+  // Aligned: addr + head * kSize is a multiple of 16 by the choice of head.
+  const auto* v4 = reinterpret_cast<const uint4*>(addr + static_cast<u64>(head) * kSize);
+  for (unsigned v0 = threadIdx.x; v0 < vecs; v0 += kArgmaxDepth * blockDim.x) {
+    uint4 w[kArgmaxDepth];
+#pragma unroll
+    for (unsigned u = 0; u < kArgmaxDepth; ++u) {
+      const unsigned v = v0 + u * blockDim.x;
+      w[u] = v < vecs ? v4[v] : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (unsigned u = 0; u < kArgmaxDepth; ++u) {
+      const unsigned v = v0 + u * blockDim.x;
+      if (v >= vecs) break;
+      const unsigned words[4] = {w[u].x, w[u].y, w[u].z, w[u].w};
+#pragma unroll
+      for (unsigned e = 0; e < kPer; ++e) {
+        const unsigned c = head + v * kPer + e;
+        const u64 key = rank_key(load_word_value(words[e * kSize / 4], e, kBf16), c);
+        best = key > best ? key : best;
+      }
+    }
+  }
+  for (unsigned c = head + vecs * kPer + threadIdx.x; c < cols; c += blockDim.x) {
+    const u64 key = rank_key(ld(row, dt, c), c);
+    best = key > best ? key : best;
+  }
+  return best;
+}
+
+}  // namespace
+
+extern "C" __global__ void __launch_bounds__(kArgmaxThreads)
+    k_argmax(const unsigned* halt, int* out, const void* x, int xdt, unsigned cols, int oreg,
+             u64 ostride) {
   if (halted(halt)) return;
   out = moved(out, halt, oreg, ostride);
   __shared__ u64 sh[32];
   const u64 base = static_cast<u64>(blockIdx.x) * cols;
   u64 best = 0;
-  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
-    const u64 key = rank_key(ld(x, xdt, base + c), c);
-    best = key > best ? key : best;
+  if (xdt == DT_BF16) {
+    best = row_best_key<true>(static_cast<const unsigned short*>(x) + base, cols);
+  } else {
+    best = row_best_key<false>(static_cast<const float*>(x) + base, cols);
   }
   best = block_max_u64(best, sh);
   if (threadIdx.x == 0) out[blockIdx.x] = static_cast<int>(key_index(best));
@@ -1051,54 +1113,92 @@ __device__ __forceinline__ float group_value(const GemvGroupPart& q, const Group
 // A norm leading the group (GemvGroupNorm): row i of a, normalised from x
 // as k_rmsnorm or k_layernorm computes it (same threads, same sums, same
 // roundings), stored into a by block 0 only and staged by every block as
-// the value a then holds, in the layout the staging below uses.
-template <int M, bool BF16B>
+// the value a then holds, in the layout the staging below uses. Each thread
+// keeps its own columns (c = threadIdx.x + j * blockDim.x) in their staging
+// slots between the passes: x is read once, kNormDepth loads in flight a
+// thread, and gamma (and beta) likewise. (Four loads, and one instance per
+// norm kind, keep the group kernel within 80 registers: three blocks an SM.)
+template <int M, bool BF16B, bool kLayer>
 __device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, unsigned nv) {
   __shared__ double sh[32];
+  constexpr unsigned kNormDepth = 4;
   const GemvGroupNorm& n = p.norm;
   const void* x = reinterpret_cast<const void*>(n.x);
   const void* gamma = reinterpret_cast<const void*>(n.gamma);
   const void* beta = reinterpret_cast<const void*>(n.beta);
   void* out = reinterpret_cast<void*>(p.a);
   const unsigned cols = p.k;
-  const bool layer = n.kind == kGemvNormLayer;
+  const unsigned step = blockDim.x;
+  constexpr bool layer = kLayer;
   for (int i = 0; i < M; ++i) {
     const u64 base = static_cast<u64>(i) * cols;
+    const auto slot = [&](unsigned c) -> float& {
+      const unsigned qq = c / 4;
+      return a_f[4 * (i * q4 + (BF16B ? (qq & 1u) * nv + (qq >> 1) : qq)) + (c & 3u)];
+    };
+    // x into the slots; the first sum (layer: of x, rms: of its squares)
+    // in the thread's column order.
+    double s = 0.0;
+    for (unsigned c0 = threadIdx.x; c0 < cols; c0 += kNormDepth * step) {
+      float v[kNormDepth];
+#pragma unroll
+      for (unsigned u = 0; u < kNormDepth; ++u) {
+        const unsigned c = c0 + u * step;
+        v[u] = c < cols ? ld(x, n.x_dt, base + c) : 0.0f;
+      }
+#pragma unroll
+      for (unsigned u = 0; u < kNormDepth; ++u) {
+        const unsigned c = c0 + u * step;
+        if (c >= cols) break;
+        slot(c) = v[u];
+        if constexpr (layer) {
+          s += v[u];
+        } else {
+          const double d = v[u];
+          s += d * d;
+        }
+      }
+    }
     double mean = 0.0;
     double inv = 0.0;
-    if (layer) {
-      double s = 0.0;
-      for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) s += ld(x, n.x_dt, base + c);
+    if constexpr (layer) {
       mean = block_sum_d(s, sh) / static_cast<double>(cols);
-      double v = 0.0;
-      for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
-        const double d = static_cast<double>(ld(x, n.x_dt, base + c)) - mean;
-        v += d * d;
+      double var_sum = 0.0;
+      for (unsigned c = threadIdx.x; c < cols; c += step) {
+        const double d = static_cast<double>(slot(c)) - mean;
+        var_sum += d * d;
       }
-      const double var = block_sum_d(v, sh) / static_cast<double>(cols);
+      const double var = block_sum_d(var_sum, sh) / static_cast<double>(cols);
       inv = 1.0 / sqrt(var + static_cast<double>(n.eps));
     } else {
-      double s = 0.0;
-      for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
-        const double v = ld(x, n.x_dt, base + c);
-        s += v * v;
-      }
       const double ss = block_sum_d(s, sh);
       inv = 1.0 / sqrt(ss / static_cast<double>(cols) + static_cast<double>(n.eps));
     }
-    for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
-      float v = 0.0f;
-      if (layer) {
-        const float r =
-            static_cast<float>((static_cast<double>(ld(x, n.x_dt, base + c)) - mean) * inv);
-        v = __fadd_rn(__fmul_rn(r, ld(gamma, n.gamma_dt, c)), ld(beta, n.beta_dt, c));
-      } else {
-        const float r = static_cast<float>(static_cast<double>(ld(x, n.x_dt, base + c)) * inv);
-        v = __fmul_rn(r, ld(gamma, n.gamma_dt, c));
+    for (unsigned c0 = threadIdx.x; c0 < cols; c0 += kNormDepth * step) {
+      float g[kNormDepth];
+      float bt[kNormDepth];
+#pragma unroll
+      for (unsigned u = 0; u < kNormDepth; ++u) {
+        const unsigned c = c0 + u * step;
+        g[u] = c < cols ? ld(gamma, n.gamma_dt, c) : 0.0f;
+        if constexpr (layer) bt[u] = c < cols ? ld(beta, n.beta_dt, c) : 0.0f;
       }
-      if (blockIdx.x == 0) st(out, p.a_dt, base + c, v);
-      const unsigned qq = c / 4;
-      a_f[4 * (i * q4 + (BF16B ? (qq & 1u) * nv + (qq >> 1) : qq)) + (c & 3u)] = stored(p.a_dt, v);
+#pragma unroll
+      for (unsigned u = 0; u < kNormDepth; ++u) {
+        const unsigned c = c0 + u * step;
+        if (c >= cols) break;
+        const float xv = slot(c);
+        float v = 0.0f;
+        if constexpr (layer) {
+          const float r = static_cast<float>((static_cast<double>(xv) - mean) * inv);
+          v = __fadd_rn(__fmul_rn(r, g[u]), bt[u]);
+        } else {
+          const float r = static_cast<float>(static_cast<double>(xv) * inv);
+          v = __fmul_rn(r, g[u]);
+        }
+        if (blockIdx.x == 0) st(out, p.a_dt, base + c, v);
+        slot(c) = stored(p.a_dt, v);
+      }
     }
   }
 }
@@ -1159,8 +1259,10 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
     setup(unit);
     fetch(lane);
   }
-  if (p.norm.kind != kGemvNormNone) {
-    stage_norm<M, BF16B>(p, reinterpret_cast<float*>(a_s), q4, nv);
+  if (p.norm.kind == kGemvNormLayer) {
+    stage_norm<M, BF16B, true>(p, reinterpret_cast<float*>(a_s), q4, nv);
+  } else if (p.norm.kind == kGemvNormRms) {
+    stage_norm<M, BF16B, false>(p, reinterpret_cast<float*>(a_s), q4, nv);
   } else {
     const float4* a4 = reinterpret_cast<const float4*>(p.a);
     const uint2* a2 = reinterpret_cast<const uint2*>(p.a);
