@@ -138,6 +138,65 @@ HIX_HD ClampedR clamped_r(const std::uint32_t w[4]) {
 // Bounds: h's words below 2^32 and w4 <= 6 after the addition; r_i < 2^28, so
 // every sum of products stays below 2^63.
 HIX_HD void fe32_horner(Fe32& h, const std::uint32_t m[4], std::uint32_t hibit, const ClampedR& k) {
+#if defined(__CUDA_ARCH__)
+  // The same integers as the portable code below, in PTX carry chains: nvcc
+  // compiles that code's 64-bit products from zero-extended words as 64-bit
+  // multiplies (with additions of zero high words, VIADD) and its carries as
+  // separate add pairs; here each product is one IMAD.WIDE.U32 accumulating
+  // into its column, each carry chain one IADD3 per word.
+  std::uint32_t h0, h1, h2, h3, h4;
+  asm("add.cc.u32 %0, %5, %10;\n\t"
+      "addc.cc.u32 %1, %6, %11;\n\t"
+      "addc.cc.u32 %2, %7, %12;\n\t"
+      "addc.cc.u32 %3, %8, %13;\n\t"
+      "addc.u32 %4, %9, %14;"
+      : "=r"(h0), "=r"(h1), "=r"(h2), "=r"(h3), "=r"(h4)
+      : "r"(h.w[0]), "r"(h.w[1]), "r"(h.w[2]), "r"(h.w[3]), "r"(h.w[4]), "r"(m[0]), "r"(m[1]),
+        "r"(m[2]), "r"(m[3]), "r"(hibit));
+  // Column i as (lo[i], hi[i]); columns 1-3 start from h4 * s_i (below 2^31).
+  std::uint32_t lo[4] = {0, 0, 0, 0};
+  std::uint32_t hi[4] = {0, 0, 0, 0};
+  const std::uint32_t a[4] = {h0, h1, h2, h3};
+  // b[i][j]: the factor of a[j] in column i (s_j for the terms folded from 2^128 up).
+  const std::uint32_t b[4][4] = {{k.r[0], k.s[2], k.s[1], k.s[0]},
+                                 {k.r[1], k.r[0], k.s[2], k.s[1]},
+                                 {k.r[2], k.r[1], k.r[0], k.s[2]},
+                                 {k.r[3], k.r[2], k.r[1], k.r[0]}};
+  HIX_UNROLL
+  for (int i = 1; i < 4; ++i) {
+    asm("mul.lo.u32 %0, %2, %3;\n\tmul.hi.u32 %1, %2, %3;"
+        : "=r"(lo[i]), "=r"(hi[i])
+        : "r"(h4), "r"(k.s[i - 1]));
+  }
+  HIX_UNROLL
+  for (int i = 0; i < 4; ++i) {
+    HIX_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      asm("mad.lo.cc.u32 %0, %2, %3, %0;\n\tmadc.hi.u32 %1, %2, %3, %1;"
+          : "+r"(lo[i]), "+r"(hi[i])
+          : "r"(a[j]), "r"(b[i][j]));
+    }
+  }
+  // Carries between the columns in one chain; x: the bits from 2^128 up.
+  std::uint32_t x;
+  asm("add.cc.u32 %0, %0, %4;\n\t"
+      "addc.cc.u32 %1, %1, %5;\n\t"
+      "addc.cc.u32 %2, %2, %6;\n\t"
+      "addc.u32 %3, %7, %8;"
+      : "+r"(lo[1]), "+r"(lo[2]), "+r"(lo[3]), "=r"(x)
+      : "r"(hi[0]), "r"(hi[1]), "r"(hi[2]), "r"(hi[3]), "r"(h4 * k.r[0]));
+  // x = 4q + (x & 3): 2^128 x = 5q + 2^128 (x & 3) (mod p), on the multiply-add
+  // pipe (q = x >> 2 as a high product).
+  std::uint32_t q;
+  asm("mul.hi.u32 %0, %1, 0x40000000;" : "=r"(q) : "r"(x));
+  asm("add.cc.u32 %0, %5, %9;\n\t"
+      "addc.cc.u32 %1, %6, 0;\n\t"
+      "addc.cc.u32 %2, %7, 0;\n\t"
+      "addc.cc.u32 %3, %8, 0;\n\t"
+      "addc.u32 %4, %10, 0;"
+      : "=r"(h.w[0]), "=r"(h.w[1]), "=r"(h.w[2]), "=r"(h.w[3]), "=r"(h.w[4])
+      : "r"(lo[0]), "r"(lo[1]), "r"(lo[2]), "r"(lo[3]), "r"(5u * q), "r"(x - 4u * q));
+#else
   std::uint64_t d0 = static_cast<std::uint64_t>(h.w[0]) + m[0];
   std::uint64_t d1 = static_cast<std::uint64_t>(h.w[1]) + (d0 >> 32) + m[1];
   std::uint64_t d2 = static_cast<std::uint64_t>(h.w[2]) + (d1 >> 32) + m[2];
@@ -175,6 +234,7 @@ HIX_HD void fe32_horner(Fe32& h, const std::uint32_t m[4], std::uint32_t hibit, 
   t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d3)) + (t >> 32);
   h.w[3] = static_cast<std::uint32_t>(t);
   h.w[4] = (h4 & 3u) + static_cast<std::uint32_t>(t >> 32);
+#endif
 }
 
 // The same value in 26-bit limbs (limbs below 2^26, the top one below 2^27).

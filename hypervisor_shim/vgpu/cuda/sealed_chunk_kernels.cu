@@ -136,6 +136,18 @@ __device__ __forceinline__ Fe32 padded_lane_sum(const std::byte* base, ChunkMacS
   Fe32 h{{0, 0, 0, 0, 0}};
   for (std::uint32_t k = 0; k < steps; k += kMacDepth) {
     std::uint32_t w[kMacDepth][4];
+    // Fast path: the kMacDepth blocks are all present, whole ciphertext
+    // blocks (neither header, lengths nor a partial last block), as for
+    // every lane but a chunk's first few and last one.
+    const std::uint32_t i0 = first + k - pad;  // message block of position first + k
+    if (k + kMacDepth <= steps && first + k >= pad + 2 && i0 + kMacDepth < n &&
+        (i0 + kMacDepth - 2) * kPolyBlockBytes <= shape.ct_len) {
+#pragma unroll
+      for (std::uint32_t u = 0; u < kMacDepth; ++u) load16(i0 + u, w[u]);
+#pragma unroll
+      for (std::uint32_t u = 0; u < kMacDepth; ++u) fe32_horner(h, w[u], 1, r);
+      continue;
+    }
     bool present[kMacDepth];
 #pragma unroll
     for (std::uint32_t u = 0; u < kMacDepth; ++u) {
@@ -316,10 +328,15 @@ __global__ void __launch_bounds__(kXorThreads)
                       std::uint64_t in_stride, std::uint32_t in_off, std::byte* __restrict__ out,
                       std::uint64_t out_stride, std::uint32_t out_off, const std::uint32_t* gate) {
   if (gate != nullptr && *gate != 0) return;
-  const std::uint64_t g = static_cast<std::uint64_t>(blockIdx.x) * kXorThreads + threadIdx.x;
-  const auto chunk = static_cast<std::uint32_t>(g / kBlocksPerChunk);
+  // Whole thread blocks per chunk: the chunk (so the nonce, and with the key
+  // the first round's three columns that do not involve the counter) is the
+  // same across the thread block, which ptxas then computes in uniform
+  // registers (the uniform datapath) instead of per thread on the ALU.
+  static_assert(kBlocksPerChunk % kXorThreads == 0, "whole thread blocks per chunk");
+  constexpr std::uint32_t kCtasPerChunk = kBlocksPerChunk / kXorThreads;
+  const std::uint32_t chunk = blockIdx.x / kCtasPerChunk;
   if (chunk >= t.chunks) return;
-  const auto block = static_cast<std::uint32_t>(g % kBlocksPerChunk);
+  const std::uint32_t block = blockIdx.x % kCtasPerChunk * kXorThreads + threadIdx.x;
   xor_block(t, chunk, block, in + chunk * in_stride + in_off, out + chunk * out_stride + out_off,
             kVec);
 }
