@@ -28,11 +28,11 @@
 #   tests/gpu/run-decode-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh). A step starts only while
-# HIX_DECODE_BUDGET_S (330) is not spent: c2u4, c2u4-baseline (when asked),
-# c2u4-unfused and legacy for every shape, then each shape's profile (the
-# defaults with HIX_CUDA_PROFILE=1: every kernel's GPU time per token), then
-# c2u4-nopdl and c2u4-fast, then the rest; llama-8b's last three run in
-# plain mode only. HIX_BENCH_REPS (5): hix-bench --reps.
+# HIX_DECODE_BUDGET_S (330) is not spent: c2u4, c2u4-unfused (with a
+# baseline: c2u4-baseline) and legacy for every shape, then each shape's
+# profile (the defaults with HIX_CUDA_PROFILE=1: every kernel's GPU time per
+# token), then (c2u4-unfused,) c2u4-nopdl and c2u4-fast, then the rest;
+# llama-8b's last three run in plain mode only. HIX_BENCH_REPS (5): hix-bench --reps.
 #
 # Output: OUT_DIR/decode.json (the ceiling, every run's figures, the ratios
 # the targets name, whether each kernel's tokens equal legacy's),
@@ -69,7 +69,10 @@ bench() {
 }
 
 shapes="gpt2-small llama-1b llama-8b"
-for kernel in c2u4 ${HIX_DECODE_BASELINE:+c2u4-baseline} c2u4-unfused legacy; do
+# With a baseline, it takes c2u4-unfused's place ahead of the profiles.
+first="c2u4 c2u4-unfused legacy" then=""
+[ -n "${HIX_DECODE_BASELINE:-}" ] && first="c2u4 c2u4-baseline legacy" then=c2u4-unfused
+for kernel in $first; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
 # Where a step's time goes: the defaults with every launch timed on the GPU
@@ -78,7 +81,7 @@ for shape in $shapes; do
   step "profile-$shape" 120 env HIX_CUDA_PROFILE=1 "$bin/hix-bench" --model "$shape" \
     --backend cuda --decode-only 1 --reps 1 --modes plain --json "$out/json/profile-$shape.json"
 done
-for kernel in c2u4-nopdl c2u4-fast; do
+for kernel in $then c2u4-nopdl c2u4-fast; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
 for kernel in c4u4 c2u8 c2u4-ungrouped; do
