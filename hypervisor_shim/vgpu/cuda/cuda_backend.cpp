@@ -145,16 +145,23 @@ class ScratchPlan {
 
 // ATTENTION's key splits: with few blocks (decode) the keys are split so
 // that every SM has work (two blocks an SM), each split whole kAttKeys tiles.
+// With a moving position the host plans for max_seq keys while the device
+// sees pos + 1: the splits are then single tiles where eight blocks an SM
+// allow it, so the few that hold keys each read one tile (the splits past
+// the position exit at once, and the merge reads only the splits a row
+// reaches).
 struct KeySplits {
   std::uint64_t count = 1;
   std::uint64_t len = 0;
 };
 
-KeySplits key_splits(std::uint64_t blocks, std::uint64_t seen, int sm_count, bool allowed) {
-  const auto target = 2 * static_cast<std::uint64_t>(sm_count);
+KeySplits key_splits(std::uint64_t blocks, std::uint64_t seen, int sm_count, bool allowed,
+                     bool moving) {
+  const auto target = (moving ? 8 : 2) * static_cast<std::uint64_t>(sm_count);
+  const std::uint64_t min_len = moving ? kAttKeys : 64;
   std::uint64_t count = 1;
   if (allowed && blocks < target && seen > 128) {
-    count = std::min((target + blocks - 1) / blocks, (seen + 63) / 64);
+    count = std::min((target + blocks - 1) / blocks, (seen + min_len - 1) / min_len);
   }
   const std::uint64_t len = round_up((seen + count - 1) / count, kAttKeys);
   return {.count = (seen + len - 1) / len, .len = len};
@@ -1204,7 +1211,7 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   const std::uint64_t blocks_x = (std::uint64_t{a.tokens} * group + kAttWarps - 1) / kAttWarps;
   const std::uint64_t base_blocks = blocks_x * a.kv_heads;
   if (base_blocks > INT_MAX) return Status::internal;
-  const KeySplits ks = key_splits(base_blocks, seen, d.sm_count, !tc);
+  const KeySplits ks = key_splits(base_blocks, seen, d.sm_count, !tc, moving);
   const std::uint64_t splits = ks.count;
   const std::uint64_t split_len = ks.len;
   const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
@@ -1286,7 +1293,8 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   if (splits > 1) {
     HIX_TRY(d.launch(d.k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, out,
                      dt(a.out.dtype), part_o, part_ml, rows, a.head_dim,
-                     static_cast<unsigned>(splits)));
+                     static_cast<unsigned>(splits), split_len, a.pos, pos_reg(a.pos_reg), a.q_heads,
+                     0));
   }
   if (!stage_out) return Status::ok;
   return d.copy_bytes(d.at(a.out), out, bytes_of(a.out));
@@ -1317,7 +1325,7 @@ Status CudaBackend::attention_batch(const AttentionArgs& a) {
   const std::uint64_t blocks_x = (std::uint64_t{group} + kAttWarps - 1) / kAttWarps;
   const std::uint64_t base_blocks = blocks_x * a.kv_heads;
   if (base_blocks > INT_MAX) return Status::internal;
-  const KeySplits ks = key_splits(base_blocks * a.tokens, seen, d.sm_count, true);
+  const KeySplits ks = key_splits(base_blocks * a.tokens, seen, d.sm_count, true, moving);
   const std::uint64_t splits = ks.count;
   const std::uint64_t split_len = ks.len;
   const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
@@ -1353,7 +1361,8 @@ Status CudaBackend::attention_batch(const AttentionArgs& a) {
   if (splits > 1) {
     HIX_TRY(d.launch(d.k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, out,
                      dt(a.out.dtype), part_o, part_ml, rows, a.head_dim,
-                     static_cast<unsigned>(splits)));
+                     static_cast<unsigned>(splits), split_len, a.pos, pos_reg(a.pos_reg), a.q_heads,
+                     1));
   }
   if (!stage_out) return Status::ok;
   return d.copy_bytes(d.at(a.out), out, bytes_of(a.out));

@@ -1538,6 +1538,9 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
   const u64 my_last = pos + tl;
   const u64 j0 = static_cast<u64>(blockIdx.z) * split_len;
   const u64 j1 = min(j0 + split_len, block_last + 1);
+  // A split past every key this block's rows see: k_attention_combine does
+  // not read it (the same test for the whole block).
+  if (j0 > block_last) return;
 
   float* qw = qs + warp * hd;
   for (unsigned d = lane; d < hd; d += 32) {
@@ -1622,13 +1625,21 @@ extern "C" __global__ void k_cache_rows(const unsigned* halt, void* dst, int ddt
   }
 }
 
-// Merges the splits' partials: one warp per (token, head).
+// Merges the splits' partials: one warp per (token, head), over the splits
+// that hold keys the row sees (the row's last key is pos + its token; with
+// BATCH every row is at pos): k_attention writes no others.
 extern "C" __global__ void k_attention_combine(const unsigned* halt, void* out, int odt,
                                                const float* part_o, const float* part_ml, u64 rows,
-                                               unsigned hd, unsigned splits) {
+                                               unsigned hd, unsigned all_splits, u64 split_len,
+                                               u64 pos, int pos_reg, unsigned q_heads,
+                                               int batched) {
   if (halted(halt)) return;
+  pos += reg_value(halt, pos_reg);
   const u64 row = static_cast<u64>(blockIdx.x) * (blockDim.x / 32) + (threadIdx.x >> 5);
   if (row >= rows) return;
+  const u64 last = pos + (batched != 0 ? 0 : row / q_heads);
+  const auto splits =
+      static_cast<unsigned>(min(static_cast<u64>(all_splits), last / split_len + 1));
   const unsigned lane = threadIdx.x & 31;
   float mx = -INFINITY;
   for (unsigned z = 0; z < splits; ++z) mx = fmaxf(mx, part_ml[(z * rows + row) * 2]);

@@ -139,20 +139,30 @@ INSTANTIATE_TEST_SUITE_P(Shapes, BatchedAttention,
 
 // ---------------------------------------------------------------- a recorded loop
 
-constexpr std::uint32_t kHq = 8, kHkv = 2, kHd = 64, kMaxSeq = 48;
+constexpr std::uint32_t kHq = 8, kHkv = 2, kHd = 64;
 
 // A batched decode loop: ROPE (BATCH) of q and k into their own buffers,
 // ATTENTION (BATCH) at R1, out += W · att (MATMUL with m = seqs, ACCUMULATE),
-// R1 += 1; `steps` iterations from position `first`.
+// R1 += 1; `steps` iterations from position `first`. Without BATCH (one
+// sequence): the same ops as a model's decode step, tokens = 1. A max_seq
+// above 128 has the attention's keys split (one tile a split while the
+// position moves), the splits past R1 skipped.
 struct BatchLoop {
   vgpu::test::FakeBus bus;
   std::uint32_t ctx = 0, q = 0, k = 0, v = 0, qr = 0, kr = 0, kc = 0, vc = 0, att = 0, w = 0,
                 out = 0;
   std::uint32_t seqs = 0;
   std::uint8_t wdt = HIX_VGPU_DT_F32;
+  std::uint32_t max_seq = 0;
+  std::uint32_t batch_flag = HIX_VGPU_BATCH;
 
-  BatchLoop(std::unique_ptr<Backend> backend, std::uint32_t n, std::uint8_t weight_dtype)
-      : bus(std::move(backend)), seqs(n), wdt(weight_dtype) {
+  BatchLoop(std::unique_ptr<Backend> backend, std::uint32_t n, std::uint8_t weight_dtype,
+            std::uint32_t cache_rows, bool batched)
+      : bus(std::move(backend)),
+        seqs(n),
+        wdt(weight_dtype),
+        max_seq(cache_rows),
+        batch_flag(batched ? HIX_VGPU_BATCH : 0) {
     bus.start_ring();
     ctx = bus.create_context();
     const std::uint64_t qn = std::uint64_t{seqs} * kHq * kHd;
@@ -162,8 +172,8 @@ struct BatchLoop {
     v = bus.alloc(ctx, kvn * 4);
     qr = bus.alloc(ctx, qn * 4);
     kr = bus.alloc(ctx, kvn * 4);
-    kc = bus.alloc(ctx, kvn * kMaxSeq * 4);
-    vc = bus.alloc(ctx, kvn * kMaxSeq * 4);
+    kc = bus.alloc(ctx, kvn * max_seq * 4);
+    vc = bus.alloc(ctx, kvn * max_seq * 4);
     att = bus.alloc(ctx, qn * 4);
     w = bus.alloc(ctx, std::uint64_t{kHq} * kHd * kHq * kHd * 4);
     out = bus.alloc(ctx, qn * 4);
@@ -186,8 +196,8 @@ struct BatchLoop {
     bus.upload({.ctx = ctx, .handle = q}, values(qn, 1));
     bus.upload({.ctx = ctx, .handle = k}, values(kvn, 2));
     bus.upload({.ctx = ctx, .handle = v}, values(kvn, 3));
-    bus.upload({.ctx = ctx, .handle = kc}, values(kvn * kMaxSeq, 4));
-    bus.upload({.ctx = ctx, .handle = vc}, values(kvn * kMaxSeq, 5));
+    bus.upload({.ctx = ctx, .handle = kc}, values(kvn * max_seq, 4));
+    bus.upload({.ctx = ctx, .handle = vc}, values(kvn * max_seq, 5));
     auto wv = values(std::uint64_t{kHq} * kHd * kHq * kHd, 6);
     for (auto& e : wv) e *= 0.1f;
     bus.upload({.ctx = ctx, .handle = w}, wv, wdt);
@@ -199,7 +209,7 @@ struct BatchLoop {
     vgpu::CmdbufBuilder body;
     for (const auto& [src, dst, heads] : {std::tuple{q, qr, kHq}, std::tuple{k, kr, kHkv}}) {
       hix_vgpu_op_rope r{};
-      r.h.flags = HIX_VGPU_BATCH;
+      r.h.flags = batch_flag;
       r.out = f32(dst);
       r.x = f32(src);
       r.tokens = seqs;
@@ -211,7 +221,7 @@ struct BatchLoop {
       body.add(HIX_VGPU_OP_ROPE, r);
     }
     hix_vgpu_op_attention a{};
-    a.h.flags = HIX_VGPU_BATCH;
+    a.h.flags = batch_flag;
     a.out = f32(att);
     a.q = f32(qr);
     a.k = f32(kr);
@@ -222,7 +232,7 @@ struct BatchLoop {
     a.q_heads = kHq;
     a.kv_heads = kHkv;
     a.head_dim = kHd;
-    a.max_seq = kMaxSeq;
+    a.max_seq = max_seq;
     a.pos_reg = 1;
     a.scale = 0.125f;
     body.add(HIX_VGPU_OP_ATTENTION, a);
@@ -248,7 +258,7 @@ struct BatchLoop {
   Outcome run(std::int32_t first, std::uint32_t steps) {
     Outcome o{bus.submit(ctx, program(first, steps)), {}, {}};
     o.out = bus.download({.ctx = ctx, .handle = out}, std::size_t{seqs} * kHq * kHd);
-    o.kc = bus.download({.ctx = ctx, .handle = kc}, std::size_t{seqs} * kHkv * kHd * kMaxSeq);
+    o.kc = bus.download({.ctx = ctx, .handle = kc}, std::size_t{seqs} * kHkv * kHd * max_seq);
     return o;
   }
 };
@@ -256,23 +266,27 @@ struct BatchLoop {
 struct BatchLoopCase {
   std::uint32_t seqs;
   std::uint8_t wdt;
+  std::uint32_t max_seq = 48;
+  bool batched = true;
 };
 
 class BatchedLoop : public BackendTest, public ::testing::WithParamInterface<BatchLoopCase> {};
 
 // Two rounds of the same loop from two positions (the second replays the
-// first's recording): the cuda backend's out and caches are the cpu's.
+// first's recording), the second 28 positions short of max_seq: the cuda
+// backend's out and caches are the cpu's.
 TEST_P(BatchedLoop, ARecordedBatchedDecodeLoopMatchesTheCpu) {
   const BatchLoopCase c = GetParam();
   auto cuda = CudaBackend::create(64ull << 20);
   ASSERT_TRUE(cuda.ok()) << "a second cuda backend did not open";
-  BatchLoop gpu(std::move(*cuda), c.seqs, c.wdt);
-  BatchLoop cpu(vgpu::test::FakeBus::cpu_backend(64ull << 20), c.seqs, c.wdt);
+  BatchLoop gpu(std::move(*cuda), c.seqs, c.wdt, c.max_seq, c.batched);
+  BatchLoop cpu(vgpu::test::FakeBus::cpu_backend(64ull << 20), c.seqs, c.wdt, c.max_seq, c.batched);
   gpu.load();
   cpu.load();
   // bf16 weights: cuBLAS rounds the activations to bf16 too.
   const double rel = c.wdt == HIX_VGPU_DT_BF16 ? 2e-2 : 1e-4;
-  for (const auto& [first, steps] : {std::pair{3, 5u}, std::pair{20, 5u}}) {
+  const auto late = static_cast<std::int32_t>(c.max_seq) - 28;
+  for (const auto& [first, steps] : {std::pair{3, 5u}, std::pair{late, 5u}}) {
     const auto want = cpu.run(first, steps);
     ASSERT_EQ(want.status, Status::ok);
     const auto got = gpu.run(first, steps);
@@ -291,14 +305,19 @@ TEST_P(BatchedLoop, ARecordedBatchedDecodeLoopMatchesTheCpu) {
 }
 
 std::string batch_loop_name(const ::testing::TestParamInfo<BatchLoopCase>& param_info) {
-  return strf("batch%u_%s_weights", param_info.param.seqs,
-              param_info.param.wdt == HIX_VGPU_DT_BF16 ? "bf16" : "f32");
+  const BatchLoopCase& c = param_info.param;
+  const char* weights = c.wdt == HIX_VGPU_DT_BF16 ? "bf16" : "f32";
+  if (!c.batched) return strf("one_sequence_unbatched_%s_weights_max_seq%u", weights, c.max_seq);
+  return strf("batch%u_%s_weights_max_seq%u", c.seqs, weights, c.max_seq);
 }
 
 INSTANTIATE_TEST_SUITE_P(Batches, BatchedLoop,
                          ::testing::Values(BatchLoopCase{8, HIX_VGPU_DT_F32},
                                            BatchLoopCase{32, HIX_VGPU_DT_F32},
-                                           BatchLoopCase{32, HIX_VGPU_DT_BF16}),
+                                           BatchLoopCase{32, HIX_VGPU_DT_BF16},
+                                           // Split keys while the position moves.
+                                           BatchLoopCase{4, HIX_VGPU_DT_F32, 400},
+                                           BatchLoopCase{1, HIX_VGPU_DT_F32, 400, false}),
                          batch_loop_name);
 
 }  // namespace
