@@ -35,30 +35,12 @@ HIX_HD std::uint32_t rotl32(std::uint32_t x, unsigned n) {
 #endif
 }
 
-// The same rotation by 12 on the multiply-add pipe: x * 2^12 + (x * 2^12 >> 32),
-// IMAD.HI and IMAD in place of one SHF. The block function is bound by the
-// integer ALU pipe (the XORs, the other rotations; nvcc already puts the
-// additions on the multiply-add pipe as IMAD.IADD); moving this one of the
-// four rotations over balances the two pipes. ptxas keeps the PTX multiplies
-// as they are (checked in the SASS).
-HIX_HD std::uint32_t rotl12_mad(std::uint32_t x) {
-#if defined(__CUDA_ARCH__)
-  std::uint32_t hi;
-  std::uint32_t r;
-  asm("mul.hi.u32 %0, %1, 4096;" : "=r"(hi) : "r"(x));
-  asm("mad.lo.u32 %0, %1, 4096, %2;" : "=r"(r) : "r"(x), "r"(hi));
-  return r;
-#else
-  return rotl32(x, 12);
-#endif
-}
-
 HIX_HD void chacha_quarter_round(std::uint32_t& a, std::uint32_t& b, std::uint32_t& c,
                                  std::uint32_t& d) {
   a += b;
   d = rotl32(d ^ a, 16);
   c += d;
-  b = rotl12_mad(b ^ c);
+  b = rotl32(b ^ c, 12);
   a += b;
   d = rotl32(d ^ a, 8);
   c += d;

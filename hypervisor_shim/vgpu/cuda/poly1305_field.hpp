@@ -138,12 +138,58 @@ HIX_HD ClampedR clamped_r(const std::uint32_t w[4]) {
 // Bounds: h's words below 2^32 and w4 <= 6 after the addition; r_i < 2^28, so
 // every sum of products stays below 2^63.
 HIX_HD void fe32_horner(Fe32& h, const std::uint32_t m[4], std::uint32_t hibit, const ClampedR& k) {
+  std::uint64_t d0 = static_cast<std::uint64_t>(h.w[0]) + m[0];
+  std::uint64_t d1 = static_cast<std::uint64_t>(h.w[1]) + (d0 >> 32) + m[1];
+  std::uint64_t d2 = static_cast<std::uint64_t>(h.w[2]) + (d1 >> 32) + m[2];
+  std::uint64_t d3 = static_cast<std::uint64_t>(h.w[3]) + (d2 >> 32) + m[3];
+  const auto h0 = static_cast<std::uint32_t>(d0);
+  const auto h1 = static_cast<std::uint32_t>(d1);
+  const auto h2 = static_cast<std::uint32_t>(d2);
+  const auto h3 = static_cast<std::uint32_t>(d3);
+  std::uint32_t h4 = h.w[4] + static_cast<std::uint32_t>(d3 >> 32) + hibit;
+  // Terms at 2^128 and above fold down through 2^130 = 5 (mod p): 2^128 * r_i
+  // at word i is 5/4 * r_i = s_i one word lower.
+  const std::uint32_t t1 = h4 * k.s[0];  // below 2^31: h4 <= 6
+  const std::uint32_t t2 = h4 * k.s[1];
+  const std::uint32_t t3 = h4 * k.s[2];
+  d0 = mul_wide(h0, k.r[0]) + mul_wide(h1, k.s[2]) + mul_wide(h2, k.s[1]) + mul_wide(h3, k.s[0]);
+  d1 = mul_wide(h0, k.r[1]) + mul_wide(h1, k.r[0]) + mul_wide(h2, k.s[2]) + mul_wide(h3, k.s[1]) +
+       t1;
+  d2 = mul_wide(h0, k.r[2]) + mul_wide(h1, k.r[1]) + mul_wide(h2, k.r[0]) + mul_wide(h3, k.s[2]) +
+       t2;
+  d3 = mul_wide(h0, k.r[3]) + mul_wide(h1, k.r[2]) + mul_wide(h2, k.r[1]) + mul_wide(h3, k.r[0]) +
+       t3;
+  h4 *= k.r[0];
+  d1 += d0 >> 32;
+  d2 += d1 >> 32;
+  d3 += d2 >> 32;
+  h4 += static_cast<std::uint32_t>(d3 >> 32);
+  // Bits 130 and up, times 5, back to the bottom.
+  const std::uint32_t c = (h4 >> 2) + (h4 & ~3u);
+  std::uint64_t t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d0)) + c;
+  h.w[0] = static_cast<std::uint32_t>(t);
+  t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d1)) + (t >> 32);
+  h.w[1] = static_cast<std::uint32_t>(t);
+  t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d2)) + (t >> 32);
+  h.w[2] = static_cast<std::uint32_t>(t);
+  t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d3)) + (t >> 32);
+  h.w[3] = static_cast<std::uint32_t>(t);
+  h.w[4] = (h4 & 3u) + static_cast<std::uint32_t>(t >> 32);
+}
+
+// The same step as fe32_horner, on the GPU in PTX carry chains, for the MAC
+// kernel's lanes (verify and seal): nvcc compiles fe32_horner's 64-bit
+// products from zero-extended words as 64-bit multiplies (with additions of
+// zero high words) and its carries as separate add pairs; here each product
+// is one wide multiply-add into its column and each carry chain one add a
+// word (bounds as fe32_horner's: every column's high word stays below 2^31).
+// Measured on an H100 (docs/decisions.md, 2026-12-07, tenth session): with
+// it and padded_lane_sum's whole-block path the verify kernel ran 1959 GB/s
+// against 1827; the one-pass open kernel, whose threads also run ChaCha20
+// within 64 registers, fell from 779 to 462 with it, so it keeps fe32_horner.
+HIX_HD void fe32_horner_chains(Fe32& h, const std::uint32_t m[4], std::uint32_t hibit,
+                               const ClampedR& k) {
 #if defined(__CUDA_ARCH__)
-  // The same integers as the portable code below, in PTX carry chains: nvcc
-  // compiles that code's 64-bit products from zero-extended words as 64-bit
-  // multiplies (with additions of zero high words, VIADD) and its carries as
-  // separate add pairs; here each product is one IMAD.WIDE.U32 accumulating
-  // into its column, each carry chain one IADD3 per word.
   std::uint32_t h0, h1, h2, h3, h4;
   asm("add.cc.u32 %0, %5, %10;\n\t"
       "addc.cc.u32 %1, %6, %11;\n\t"
@@ -197,43 +243,7 @@ HIX_HD void fe32_horner(Fe32& h, const std::uint32_t m[4], std::uint32_t hibit, 
       : "=r"(h.w[0]), "=r"(h.w[1]), "=r"(h.w[2]), "=r"(h.w[3]), "=r"(h.w[4])
       : "r"(lo[0]), "r"(lo[1]), "r"(lo[2]), "r"(lo[3]), "r"(5u * q), "r"(x - 4u * q));
 #else
-  std::uint64_t d0 = static_cast<std::uint64_t>(h.w[0]) + m[0];
-  std::uint64_t d1 = static_cast<std::uint64_t>(h.w[1]) + (d0 >> 32) + m[1];
-  std::uint64_t d2 = static_cast<std::uint64_t>(h.w[2]) + (d1 >> 32) + m[2];
-  std::uint64_t d3 = static_cast<std::uint64_t>(h.w[3]) + (d2 >> 32) + m[3];
-  const auto h0 = static_cast<std::uint32_t>(d0);
-  const auto h1 = static_cast<std::uint32_t>(d1);
-  const auto h2 = static_cast<std::uint32_t>(d2);
-  const auto h3 = static_cast<std::uint32_t>(d3);
-  std::uint32_t h4 = h.w[4] + static_cast<std::uint32_t>(d3 >> 32) + hibit;
-  // Terms at 2^128 and above fold down through 2^130 = 5 (mod p): 2^128 * r_i
-  // at word i is 5/4 * r_i = s_i one word lower.
-  const std::uint32_t t1 = h4 * k.s[0];  // below 2^31: h4 <= 6
-  const std::uint32_t t2 = h4 * k.s[1];
-  const std::uint32_t t3 = h4 * k.s[2];
-  d0 = mul_wide(h0, k.r[0]) + mul_wide(h1, k.s[2]) + mul_wide(h2, k.s[1]) + mul_wide(h3, k.s[0]);
-  d1 = mul_wide(h0, k.r[1]) + mul_wide(h1, k.r[0]) + mul_wide(h2, k.s[2]) + mul_wide(h3, k.s[1]) +
-       t1;
-  d2 = mul_wide(h0, k.r[2]) + mul_wide(h1, k.r[1]) + mul_wide(h2, k.r[0]) + mul_wide(h3, k.s[2]) +
-       t2;
-  d3 = mul_wide(h0, k.r[3]) + mul_wide(h1, k.r[2]) + mul_wide(h2, k.r[1]) + mul_wide(h3, k.r[0]) +
-       t3;
-  h4 *= k.r[0];
-  d1 += d0 >> 32;
-  d2 += d1 >> 32;
-  d3 += d2 >> 32;
-  h4 += static_cast<std::uint32_t>(d3 >> 32);
-  // Bits 130 and up, times 5, back to the bottom.
-  const std::uint32_t c = (h4 >> 2) + (h4 & ~3u);
-  std::uint64_t t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d0)) + c;
-  h.w[0] = static_cast<std::uint32_t>(t);
-  t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d1)) + (t >> 32);
-  h.w[1] = static_cast<std::uint32_t>(t);
-  t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d2)) + (t >> 32);
-  h.w[2] = static_cast<std::uint32_t>(t);
-  t = static_cast<std::uint64_t>(static_cast<std::uint32_t>(d3)) + (t >> 32);
-  h.w[3] = static_cast<std::uint32_t>(t);
-  h.w[4] = (h4 & 3u) + static_cast<std::uint32_t>(t >> 32);
+  fe32_horner(h, m, hibit, k);
 #endif
 }
 

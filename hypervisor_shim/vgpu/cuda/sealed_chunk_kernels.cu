@@ -145,7 +145,7 @@ __device__ __forceinline__ Fe32 padded_lane_sum(const std::byte* base, ChunkMacS
 #pragma unroll
       for (std::uint32_t u = 0; u < kMacDepth; ++u) load16(i0 + u, w[u]);
 #pragma unroll
-      for (std::uint32_t u = 0; u < kMacDepth; ++u) fe32_horner(h, w[u], 1, r);
+      for (std::uint32_t u = 0; u < kMacDepth; ++u) fe32_horner_chains(h, w[u], 1, r);
       continue;
     }
     bool present[kMacDepth];
@@ -158,7 +158,7 @@ __device__ __forceinline__ Fe32 padded_lane_sum(const std::byte* base, ChunkMacS
     }
 #pragma unroll
     for (std::uint32_t u = 0; u < kMacDepth; ++u) {
-      if (present[u]) fe32_horner(h, w[u], 1, r);
+      if (present[u]) fe32_horner_chains(h, w[u], 1, r);
     }
   }
   return h;
@@ -328,15 +328,10 @@ __global__ void __launch_bounds__(kXorThreads)
                       std::uint64_t in_stride, std::uint32_t in_off, std::byte* __restrict__ out,
                       std::uint64_t out_stride, std::uint32_t out_off, const std::uint32_t* gate) {
   if (gate != nullptr && *gate != 0) return;
-  // Whole thread blocks per chunk: the chunk (so the nonce, and with the key
-  // the first round's three columns that do not involve the counter) is the
-  // same across the thread block, which ptxas then computes in uniform
-  // registers (the uniform datapath) instead of per thread on the ALU.
-  static_assert(kBlocksPerChunk % kXorThreads == 0, "whole thread blocks per chunk");
-  constexpr std::uint32_t kCtasPerChunk = kBlocksPerChunk / kXorThreads;
-  const std::uint32_t chunk = blockIdx.x / kCtasPerChunk;
+  const std::uint64_t g = static_cast<std::uint64_t>(blockIdx.x) * kXorThreads + threadIdx.x;
+  const auto chunk = static_cast<std::uint32_t>(g / kBlocksPerChunk);
   if (chunk >= t.chunks) return;
-  const std::uint32_t block = blockIdx.x % kCtasPerChunk * kXorThreads + threadIdx.x;
+  const auto block = static_cast<std::uint32_t>(g % kBlocksPerChunk);
   xor_block(t, chunk, block, in + chunk * in_stride + in_off, out + chunk * out_stride + out_off,
             kVec);
 }
