@@ -420,8 +420,8 @@ extern "C" __global__ void k_softmax(const unsigned* halt, void* out, int odt, c
 
 namespace {
 
-// Column c's rank key from word `wd` of a 16-byte load: element e of the
-// load when `bf16`, else the word itself.
+// Element e of a 16-byte load as f32, from its word `wd`: the word's low or
+// high half when `bf16`, else the word itself.
 __device__ __forceinline__ float load_word_value(unsigned wd, unsigned e, bool bf16) {
   if (!bf16) return __uint_as_float(wd);
   return __uint_as_float((e & 1u) != 0 ? wd & 0xFFFF0000u : wd << 16);
