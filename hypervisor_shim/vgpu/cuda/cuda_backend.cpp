@@ -526,6 +526,13 @@ struct CudaBackend::Impl {
   // written, q at `q_src`, into `out`.
   Status attention_tc(const AttentionArgs& a, const TcAttentionPlan& plan, CUdeviceptr out,
                       CUdeviceptr q_src);
+  // k_attention over caches already written, q at `q_src`, into `out`: a
+  // grid of `base_blocks` x `seqs` x the key splits, then (more than one
+  // split) k_attention_combine over the partials at part_o and part_ml
+  // (AttentionScratch's). `cache_stride` != 0: BATCH, one cache a sequence.
+  Status attention_cores(const AttentionArgs& a, std::uint64_t base_blocks, std::uint64_t blocks_x,
+                         unsigned seqs, KeySplits ks, CUdeviceptr q_src, CUdeviceptr out,
+                         CUdeviceptr part_o, CUdeviceptr part_ml, std::uint64_t cache_stride);
   Result<int> blocks_per_sm(CUfunction f, unsigned smem);
 };
 
@@ -1212,9 +1219,6 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   const std::uint64_t base_blocks = blocks_x * a.kv_heads;
   if (base_blocks > INT_MAX) return Status::internal;
   const KeySplits ks = key_splits(base_blocks, seen, d.sm_count, !tc, moving);
-  const std::uint64_t splits = ks.count;
-  const std::uint64_t split_len = ks.len;
-  const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
   const AttentionScratch sc = attention_scratch(a, {stage_k, stage_v, stage_q, stage_out}, ks);
   HIX_TRY(d.reserve_scratch(sc.total));
 
@@ -1282,20 +1286,8 @@ Status CudaBackend::attention(const AttentionArgs& a) {
     HIX_TRY(d.attention_tc(a, *tc, out, q_src));
     return stage_out ? d.copy_bytes(d.at(a.out), out, bytes_of(a.out)) : Status::ok;
   }
-  const CUdeviceptr part_o = splits > 1 ? d.scratch + sc.part_o : 0;
-  const CUdeviceptr part_ml = splits > 1 ? d.scratch + sc.part_ml : 0;
-  const Dim3 grid{static_cast<unsigned>(base_blocks), 1, static_cast<unsigned>(splits)};
-  HIX_TRY(d.launch(d.k.attention, grid, kAttWarps * 32, attention_smem(a.head_dim), out,
-                   dt(a.out.dtype), q_src, dt(a.q.dtype), d.at(a.k_cache), dt(a.k_cache.dtype),
-                   d.at(a.v_cache), dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads,
-                   a.head_dim, a.pos, a.scale, static_cast<unsigned>(blocks_x), split_len, part_o,
-                   part_ml, pos_reg(a.pos_reg), std::uint64_t{0}));
-  if (splits > 1) {
-    HIX_TRY(d.launch(d.k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, out,
-                     dt(a.out.dtype), part_o, part_ml, rows, a.head_dim,
-                     static_cast<unsigned>(splits), split_len, a.pos, pos_reg(a.pos_reg), a.q_heads,
-                     0));
-  }
+  HIX_TRY(d.attention_cores(a, base_blocks, blocks_x, 1, ks, q_src, out, d.scratch + sc.part_o,
+                            d.scratch + sc.part_ml, 0));
   if (!stage_out) return Status::ok;
   return d.copy_bytes(d.at(a.out), out, bytes_of(a.out));
 }
@@ -1326,9 +1318,6 @@ Status CudaBackend::attention_batch(const AttentionArgs& a) {
   const std::uint64_t base_blocks = blocks_x * a.kv_heads;
   if (base_blocks > INT_MAX) return Status::internal;
   const KeySplits ks = key_splits(base_blocks * a.tokens, seen, d.sm_count, true, moving);
-  const std::uint64_t splits = ks.count;
-  const std::uint64_t split_len = ks.len;
-  const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
   const AttentionScratch sc = attention_scratch(a, {stage_k, stage_v, stage_q, stage_out}, ks);
   HIX_TRY(d.reserve_scratch(sc.total));
   const auto staged = [&](const TensorArg& t, bool stage, std::uint64_t at) -> Result<CUdeviceptr> {
@@ -1350,22 +1339,29 @@ Status CudaBackend::attention_batch(const AttentionArgs& a) {
                      pos_reg(a.pos_reg)));
   }
   const CUdeviceptr out = stage_out ? d.scratch + sc.out : d.at(a.out);
-  const CUdeviceptr part_o = splits > 1 ? d.scratch + sc.part_o : 0;
-  const CUdeviceptr part_ml = splits > 1 ? d.scratch + sc.part_ml : 0;
-  const Dim3 grid{static_cast<unsigned>(base_blocks), a.tokens, static_cast<unsigned>(splits)};
-  HIX_TRY(d.launch(d.k.attention, grid, kAttWarps * 32, attention_smem(a.head_dim), out,
-                   dt(a.out.dtype), *q_src, dt(a.q.dtype), d.at(a.k_cache), dt(a.k_cache.dtype),
-                   d.at(a.v_cache), dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads,
-                   a.head_dim, a.pos, a.scale, static_cast<unsigned>(blocks_x), split_len, part_o,
-                   part_ml, pos_reg(a.pos_reg), cache_stride));
-  if (splits > 1) {
-    HIX_TRY(d.launch(d.k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, out,
-                     dt(a.out.dtype), part_o, part_ml, rows, a.head_dim,
-                     static_cast<unsigned>(splits), split_len, a.pos, pos_reg(a.pos_reg), a.q_heads,
-                     1));
-  }
+  HIX_TRY(d.attention_cores(a, base_blocks, blocks_x, a.tokens, ks, *q_src, out,
+                            d.scratch + sc.part_o, d.scratch + sc.part_ml, cache_stride));
   if (!stage_out) return Status::ok;
   return d.copy_bytes(d.at(a.out), out, bytes_of(a.out));
+}
+
+Status CudaBackend::Impl::attention_cores(const AttentionArgs& a, std::uint64_t base_blocks,
+                                          std::uint64_t blocks_x, unsigned seqs, KeySplits ks,
+                                          CUdeviceptr q_src, CUdeviceptr out, CUdeviceptr part_o,
+                                          CUdeviceptr part_ml, std::uint64_t cache_stride) {
+  const bool split = ks.count > 1;
+  if (!split) part_o = part_ml = 0;
+  const Dim3 grid{static_cast<unsigned>(base_blocks), seqs, static_cast<unsigned>(ks.count)};
+  HIX_TRY(launch(k.attention, grid, kAttWarps * 32, attention_smem(a.head_dim), out,
+                 dt(a.out.dtype), q_src, dt(a.q.dtype), at(a.k_cache), dt(a.k_cache.dtype),
+                 at(a.v_cache), dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads, a.head_dim,
+                 a.pos, a.scale, static_cast<unsigned>(blocks_x), ks.len, part_o, part_ml,
+                 pos_reg(a.pos_reg), cache_stride));
+  if (!split) return Status::ok;
+  const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
+  return launch(k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, out,
+                dt(a.out.dtype), part_o, part_ml, rows, a.head_dim, static_cast<unsigned>(ks.count),
+                ks.len, a.pos, pos_reg(a.pos_reg), a.q_heads, cache_stride != 0 ? 1 : 0);
 }
 
 Status CudaBackend::Impl::attention_tc(const AttentionArgs& a, const TcAttentionPlan& plan,

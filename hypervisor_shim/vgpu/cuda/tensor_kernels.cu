@@ -1129,7 +1129,6 @@ __device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, un
   void* out = reinterpret_cast<void*>(p.a);
   const unsigned cols = p.k;
   const unsigned step = blockDim.x;
-  constexpr bool layer = kLayer;
   for (int i = 0; i < M; ++i) {
     const u64 base = static_cast<u64>(i) * cols;
     const auto slot = [&](unsigned c) -> float& {
@@ -1151,7 +1150,7 @@ __device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, un
         const unsigned c = c0 + u * step;
         if (c >= cols) break;
         slot(c) = v[u];
-        if constexpr (layer) {
+        if constexpr (kLayer) {
           s += v[u];
         } else {
           const double d = v[u];
@@ -1161,7 +1160,7 @@ __device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, un
     }
     double mean = 0.0;
     double inv = 0.0;
-    if constexpr (layer) {
+    if constexpr (kLayer) {
       mean = block_sum_d(s, sh) / static_cast<double>(cols);
       double var_sum = 0.0;
       for (unsigned c = threadIdx.x; c < cols; c += step) {
@@ -1181,7 +1180,7 @@ __device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, un
       for (unsigned u = 0; u < kNormDepth; ++u) {
         const unsigned c = c0 + u * step;
         g[u] = c < cols ? ld(gamma, n.gamma_dt, c) : 0.0f;
-        if constexpr (layer) bt[u] = c < cols ? ld(beta, n.beta_dt, c) : 0.0f;
+        if constexpr (kLayer) bt[u] = c < cols ? ld(beta, n.beta_dt, c) : 0.0f;
       }
 #pragma unroll
       for (unsigned u = 0; u < kNormDepth; ++u) {
@@ -1189,7 +1188,7 @@ __device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, un
         if (c >= cols) break;
         const float xv = slot(c);
         float v = 0.0f;
-        if constexpr (layer) {
+        if constexpr (kLayer) {
           const float r = static_cast<float>((static_cast<double>(xv) - mean) * inv);
           v = __fadd_rn(__fmul_rn(r, g[u]), bt[u]);
         } else {
