@@ -167,6 +167,19 @@ KeySplits key_splits(std::uint64_t blocks, std::uint64_t seen, int sm_count, boo
   return {.count = (seen + len - 1) / len, .len = len};
 }
 
+// A cuda-core ATTENTION launch: a grid of base_blocks x seqs x the key
+// splits (blocks_x row blocks a kv head), q at q_src, into out, the splits'
+// partials at part_o and part_ml (AttentionScratch's); cache_stride != 0:
+// BATCH, one cache a sequence.
+struct CoreAttention {
+  std::uint64_t base_blocks = 0;
+  std::uint64_t blocks_x = 0;
+  unsigned seqs = 1;
+  KeySplits splits;
+  CUdeviceptr q_src = 0, out = 0, part_o = 0, part_ml = 0;
+  std::uint64_t cache_stride = 0;
+};
+
 // ATTENTION's scratch: the operands staged (k, v, q, out), then the key
 // splits' partial outputs and their (m, l).
 struct AttentionStaging {
@@ -526,13 +539,9 @@ struct CudaBackend::Impl {
   // written, q at `q_src`, into `out`.
   Status attention_tc(const AttentionArgs& a, const TcAttentionPlan& plan, CUdeviceptr out,
                       CUdeviceptr q_src);
-  // k_attention over caches already written, q at `q_src`, into `out`: a
-  // grid of `base_blocks` x `seqs` x the key splits, then (more than one
-  // split) k_attention_combine over the partials at part_o and part_ml
-  // (AttentionScratch's). `cache_stride` != 0: BATCH, one cache a sequence.
-  Status attention_cores(const AttentionArgs& a, std::uint64_t base_blocks, std::uint64_t blocks_x,
-                         unsigned seqs, KeySplits ks, CUdeviceptr q_src, CUdeviceptr out,
-                         CUdeviceptr part_o, CUdeviceptr part_ml, std::uint64_t cache_stride);
+  // k_attention over caches already written (CoreAttention), then with
+  // more than one key split k_attention_combine over the partials.
+  Status attention_cores(const AttentionArgs& a, const CoreAttention& c);
   Result<int> blocks_per_sm(CUfunction f, unsigned smem);
 };
 
@@ -1286,8 +1295,13 @@ Status CudaBackend::attention(const AttentionArgs& a) {
     HIX_TRY(d.attention_tc(a, *tc, out, q_src));
     return stage_out ? d.copy_bytes(d.at(a.out), out, bytes_of(a.out)) : Status::ok;
   }
-  HIX_TRY(d.attention_cores(a, base_blocks, blocks_x, 1, ks, q_src, out, d.scratch + sc.part_o,
-                            d.scratch + sc.part_ml, 0));
+  HIX_TRY(d.attention_cores(a, {.base_blocks = base_blocks,
+                                .blocks_x = blocks_x,
+                                .splits = ks,
+                                .q_src = q_src,
+                                .out = out,
+                                .part_o = d.scratch + sc.part_o,
+                                .part_ml = d.scratch + sc.part_ml}));
   if (!stage_out) return Status::ok;
   return d.copy_bytes(d.at(a.out), out, bytes_of(a.out));
 }
@@ -1339,29 +1353,35 @@ Status CudaBackend::attention_batch(const AttentionArgs& a) {
                      pos_reg(a.pos_reg)));
   }
   const CUdeviceptr out = stage_out ? d.scratch + sc.out : d.at(a.out);
-  HIX_TRY(d.attention_cores(a, base_blocks, blocks_x, a.tokens, ks, *q_src, out,
-                            d.scratch + sc.part_o, d.scratch + sc.part_ml, cache_stride));
+  HIX_TRY(d.attention_cores(a, {.base_blocks = base_blocks,
+                                .blocks_x = blocks_x,
+                                .seqs = a.tokens,
+                                .splits = ks,
+                                .q_src = *q_src,
+                                .out = out,
+                                .part_o = d.scratch + sc.part_o,
+                                .part_ml = d.scratch + sc.part_ml,
+                                .cache_stride = cache_stride}));
   if (!stage_out) return Status::ok;
   return d.copy_bytes(d.at(a.out), out, bytes_of(a.out));
 }
 
-Status CudaBackend::Impl::attention_cores(const AttentionArgs& a, std::uint64_t base_blocks,
-                                          std::uint64_t blocks_x, unsigned seqs, KeySplits ks,
-                                          CUdeviceptr q_src, CUdeviceptr out, CUdeviceptr part_o,
-                                          CUdeviceptr part_ml, std::uint64_t cache_stride) {
+Status CudaBackend::Impl::attention_cores(const AttentionArgs& a, const CoreAttention& c) {
+  const KeySplits& ks = c.splits;
   const bool split = ks.count > 1;
-  if (!split) part_o = part_ml = 0;
-  const Dim3 grid{static_cast<unsigned>(base_blocks), seqs, static_cast<unsigned>(ks.count)};
-  HIX_TRY(launch(k.attention, grid, kAttWarps * 32, attention_smem(a.head_dim), out,
-                 dt(a.out.dtype), q_src, dt(a.q.dtype), at(a.k_cache), dt(a.k_cache.dtype),
+  const CUdeviceptr part_o = split ? c.part_o : 0;
+  const CUdeviceptr part_ml = split ? c.part_ml : 0;
+  const Dim3 grid{static_cast<unsigned>(c.base_blocks), c.seqs, static_cast<unsigned>(ks.count)};
+  HIX_TRY(launch(k.attention, grid, kAttWarps * 32, attention_smem(a.head_dim), c.out,
+                 dt(a.out.dtype), c.q_src, dt(a.q.dtype), at(a.k_cache), dt(a.k_cache.dtype),
                  at(a.v_cache), dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads, a.head_dim,
-                 a.pos, a.scale, static_cast<unsigned>(blocks_x), ks.len, part_o, part_ml,
-                 pos_reg(a.pos_reg), cache_stride));
+                 a.pos, a.scale, static_cast<unsigned>(c.blocks_x), ks.len, part_o, part_ml,
+                 pos_reg(a.pos_reg), c.cache_stride));
   if (!split) return Status::ok;
   const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
-  return launch(k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, out,
+  return launch(k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, c.out,
                 dt(a.out.dtype), part_o, part_ml, rows, a.head_dim, static_cast<unsigned>(ks.count),
-                ks.len, a.pos, pos_reg(a.pos_reg), a.q_heads, cache_stride != 0 ? 1 : 0);
+                ks.len, a.pos, pos_reg(a.pos_reg), a.q_heads, c.cache_stride != 0 ? 1 : 0);
 }
 
 Status CudaBackend::Impl::attention_tc(const AttentionArgs& a, const TcAttentionPlan& plan,
