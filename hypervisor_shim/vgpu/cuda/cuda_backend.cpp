@@ -313,6 +313,10 @@ struct CudaBackend::Impl {
   // that may lead one; gemv_fusion.hpp), a ROPE or ROPE pair
   // (rope_fusion.hpp), or an activation a MUL may join (gemv_fusion.hpp).
   std::variant<std::monostate, GemvGroup, RopeHold, UnaryArgs> held;
+  // What the last kernel on the stream may write, where known
+  // (gemv_fusion.hpp): every stream operation forgets it, the launches that
+  // know their writes set it after.
+  LaunchWrites last_writes;
   // With options.profile: every launch's GPU time, by kernel name (+ tag).
   std::unique_ptr<KernelProfile> profile;
   std::vector<std::pair<CUfunction, std::string>> names;
@@ -425,6 +429,7 @@ struct CudaBackend::Impl {
   Status sync() {
     if (recording) return Status::internal;
     HIX_TRY(ready());
+    last_writes.forget();
     HIX_TRY(check(api.stream_synchronize(stream)));
     if (profile) profile->collect();
     return Status::ok;
@@ -450,6 +455,7 @@ struct CudaBackend::Impl {
   // (CudaBackendOptions::pdl).
   template <class... Args>
   Status launch_now(CUfunction f, Dim3 grid, unsigned block, unsigned smem, Args... args) {
+    last_writes.forget();
     CUdeviceptr halt = words;
     std::array<void*, sizeof...(Args) + 1> params{&halt, static_cast<void*>(&args)...};
     if (options.pdl && api.launch_kernel_ex != nullptr) {
@@ -704,6 +710,7 @@ Status CudaBackend::write_bytes(VramOffset dst, std::span<const std::byte> src) 
   if (impl_->recording) return Status::internal;  // not an op a recording holds
   if (src.empty()) return Status::ok;
   HIX_TRY(impl_->ready());
+  impl_->last_writes.forget();
   // From pageable memory the call returns once the source is staged; from
   // pinned guest RAM the copy reads it as the stream reaches it.
   return check(impl_->api.memcpy_htod_async(impl_->at(dst), src.data(), src.size(), impl_->stream));
@@ -713,6 +720,7 @@ Status CudaBackend::read_bytes(VramOffset src, std::span<std::byte> dst) {
   if (impl_->recording) return Status::internal;
   if (dst.empty()) return Status::ok;
   HIX_TRY(impl_->ready());
+  impl_->last_writes.forget();
   HIX_TRY(
       check(impl_->api.memcpy_dtoh_async(dst.data(), impl_->at(src), dst.size(), impl_->stream)));
   return check(impl_->api.stream_synchronize(impl_->stream));
@@ -721,6 +729,7 @@ Status CudaBackend::read_bytes(VramOffset src, std::span<std::byte> dst) {
 Status CudaBackend::zero(VramOffset dst, std::uint64_t bytes) {
   if (bytes == 0) return Status::ok;
   HIX_TRY(impl_->ready());
+  impl_->last_writes.forget();
   if (impl_->recording) {  // no memset calls in a capture
     return impl_->launch(impl_->k.zero_bytes, {grid_for(bytes / 16 + 1, 256)}, 256, 0,
                          impl_->at(dst), bytes);
@@ -800,6 +809,7 @@ Status CudaBackend::embedding(const EmbeddingArgs& a) {
   HIX_TRY(d.launch(d.k.embedding, {grid_for(total, 256)}, 256, 0, d.word(kErrorWord), out,
                    dt(a.out.dtype), d.at(a.table), dt(a.table.dtype), d.base(a.ids), a.rows, a.dim,
                    a.vocab, move_reg(a.ids), move_stride(a.ids)));
+  d.last_writes.set(std::array{a.out});  // or scratch, copied to a.out below
   d.error_possible = true;
   return d.finish_staged(a.out, staged, 0);
 }
@@ -1040,6 +1050,7 @@ Status CudaBackend::Impl::launch_group(const GemvGroup& g) {
                : g.epilogue == GemvEpilogue::act ? shapes::kGemvEpilogueAct
                                                  : shapes::kGemvEpilogueGated;
   p.act = g.act == UnaryOp::gelu ? 0 : 1;
+  p.early_weights = options.pdl && last_writes.weights_apart(g) ? 1 : 0;
   const GroupVariant& v = kGroupVariants[group_variant(options.gemv)];
   const CUfunction f =
       k.gemv_group[group_variant(options.gemv)][first.m - 1][first.b.dtype == DType::bf16 ? 0 : 1];
@@ -1060,6 +1071,7 @@ Status CudaBackend::Impl::launch_group(const GemvGroup& g) {
   }
   const Status launched = launch(f, {static_cast<unsigned>(blocks)}, kGemvGroupWarps * 32, smem, p);
   profile_tag.clear();
+  set_group_writes(last_writes, g);
   return launched;
 }
 
@@ -1117,6 +1129,7 @@ Status CudaBackend::Impl::gemm_cublas(const MatmulArgs& a, bool alias) {
   const void* b_dev = device_ptr(at(a.b));
   const void* a_dev = device_ptr(a_ptr);
   void* c_dev = device_ptr(c_ptr);
+  last_writes.forget();
   if (profile) profile->begin(static_cast<cudaStream_t>(stream));
   const cublasStatus_t gemm =
       cublasGemmEx(blas, a.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m, kk, &alpha,
@@ -1377,11 +1390,16 @@ Status CudaBackend::Impl::attention_cores(const AttentionArgs& a, const CoreAtte
                  at(a.v_cache), dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads, a.head_dim,
                  a.pos, a.scale, static_cast<unsigned>(c.blocks_x), ks.len, part_o, part_ml,
                  pos_reg(a.pos_reg), c.cache_stride));
-  if (!split) return Status::ok;
-  const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
-  return launch(k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, c.out,
-                dt(a.out.dtype), part_o, part_ml, rows, a.head_dim, static_cast<unsigned>(ks.count),
-                ks.len, a.pos, pos_reg(a.pos_reg), a.q_heads, c.cache_stride != 0 ? 1 : 0);
+  if (split) {
+    const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
+    HIX_TRY(launch(k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, c.out,
+                   dt(a.out.dtype), part_o, part_ml, rows, a.head_dim,
+                   static_cast<unsigned>(ks.count), ks.len, a.pos, pos_reg(a.pos_reg), a.q_heads,
+                   c.cache_stride != 0 ? 1 : 0));
+  }
+  // Either kernel writes c.out: a.out, or scratch that the caller copies there.
+  last_writes.set(std::array{a.out});
+  return Status::ok;
 }
 
 Status CudaBackend::Impl::attention_tc(const AttentionArgs& a, const TcAttentionPlan& plan,
@@ -1398,6 +1416,7 @@ Status CudaBackend::begin_recording() {
   Impl& d = *impl_;
   if (d.recording) return Status::internal;
   HIX_TRY(d.ready());
+  d.last_writes.forget();  // the graph's first kernel has none ahead of it
   // Relaxed: scratch may grow (cuMemAlloc) while a loop is captured.
   HIX_TRY(check(d.api.stream_begin_capture(d.stream, CU_STREAM_CAPTURE_MODE_RELAXED)));
   d.recording = true;
@@ -1432,6 +1451,7 @@ Status CudaBackend::end_recording(std::uint64_t key) {
   Impl& d = *impl_;
   if (!d.recording) return Status::internal;
   HIX_TRY(d.ready());
+  d.last_writes.forget();
   CUgraph graph = nullptr;
   const CUresult ended = d.api.stream_end_capture(d.stream, &graph);
   d.recording = false;
@@ -1464,6 +1484,7 @@ void CudaBackend::abort_recording() {
   Impl& d = *impl_;
   if (!d.recording || d.enter() != Status::ok) return;
   d.held = std::monostate{};  // issued into the capture being dropped
+  d.last_writes.forget();
   d.abort_capture();
 }
 
@@ -1473,6 +1494,7 @@ Result<std::optional<std::uint32_t>> CudaBackend::replay(std::uint64_t key) {
   const CUgraphExec exec = d.graph(key);
   if (exec == nullptr) return Status::invalid_arg;
   HIX_TRY(d.ready());
+  d.last_writes.forget();
   std::array<std::uint32_t, 2> halt{};
   HIX_TRY(check(d.api.memset_d32_async(d.words, 0, 2, d.stream)));
   HIX_TRY(check(d.api.graph_launch(exec, d.stream)));
@@ -1493,6 +1515,7 @@ Result<std::optional<Backend::IterationBreak>> CudaBackend::replay_iterations(
   const CUgraphExec exec = d.graph(key);
   if (exec == nullptr) return Status::invalid_arg;
   HIX_TRY(d.ready());
+  d.last_writes.forget();
   // The replay starts unhalted, at iteration 0, from the host's registers
   // and sample count; the error word stays as it is. `words` outlives the
   // copies: the stream is synchronised before returning.

@@ -179,4 +179,29 @@ bool act_mul_joinable(const UnaryArgs& act, const BinaryArgs& mul) {
          !operands_overlap(mul.b, g);
 }
 
+void LaunchWrites::set(std::span<const TensorArg> writes) {
+  known_ = writes.size() <= kMax;
+  count_ = 0;
+  if (!known_) return;
+  for (const TensorArg& w : writes) t_[count_++] = w;
+}
+
+bool LaunchWrites::weights_apart(const GemvGroup& g) const {
+  if (!known_) return false;
+  for (std::size_t i = 0; i < g.count; ++i) {
+    for (std::size_t j = 0; j < count_; ++j) {
+      if (operands_overlap(g.mm[i].b, t_[j])) return false;
+    }
+  }
+  return true;
+}
+
+void set_group_writes(LaunchWrites& w, const GemvGroup& g) {
+  std::array<TensorArg, kGemvGroupMax + 1> out{};
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < g.count; ++i) out[n++] = g.mm[i].out;
+  if (g.norm) out[n++] = g.norm->args.out;
+  w.set(std::span(out).first(n));
+}
+
 }  // namespace hix::vgpu::cuda

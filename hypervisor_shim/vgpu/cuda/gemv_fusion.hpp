@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 
 #include "backend.hpp"
 
@@ -105,6 +106,34 @@ bool join(GemvGroup& g, const UnaryArgs& next);
 // place when it writes that output with the product of itself (a) and the
 // second output (b), element for element (no broadcast).
 bool join(GemvGroup& g, const BinaryArgs& next);
+
+// What the kernel launched last may write, where its launch says so: the
+// backend forgets it at every other stream operation (any launch, cuBLAS
+// call, copy or fill) and records it after the launches that know their
+// writes (a group's, the attention's, an embedding's). With programmatic
+// dependent launch a group's kernel starts while that kernel finishes, and
+// every kernel before that one has finished with its writes visible (that
+// kernel waited for them before it let this one launch); so the group may
+// read its weights before it waits where none of them can be among these
+// writes.
+class LaunchWrites {
+ public:
+  static constexpr std::size_t kMax = kGemvGroupMax + 1;
+  // Nothing known: no group reads early.
+  void forget() { known_ = false; }
+  // The launch writes at most these operands (more than kMax: forgotten).
+  void set(std::span<const TensorArg> writes);
+  // Whether every weight operand of `g` is known to lie apart from them.
+  bool weights_apart(const GemvGroup& g) const;
+
+ private:
+  std::array<TensorArg, kMax> t_{};
+  std::size_t count_ = 0;
+  bool known_ = false;
+};
+// The operands a group's launch writes: each matmul's output, and the
+// norm's output (the rows its first block stores).
+void set_group_writes(LaunchWrites& w, const GemvGroup& g);
 
 // Outside a group (the rows of a prefill or of a batch, which cuBLAS
 // multiplies): GELU or SILU in place may be held, and the MUL that then

@@ -13,6 +13,7 @@ inline constexpr unsigned kGemmK = 16;             // K step of the tiled GEMM
 inline constexpr unsigned kAttWarps = 8;           // warps per attention block
 inline constexpr unsigned kAttKeys = 32;           // keys per attention tile
 inline constexpr unsigned kAttMaxDimsPerLane = 8;  // head dims per lane: head_dim <= 32 * this
+inline constexpr unsigned kAttTileLoads = 2;  // 16-byte K (and V) loads in flight a thread
 inline constexpr unsigned kTcWarps = 4;            // warps per tensor-core attention block
 inline constexpr unsigned kTcRows = 64;  // query rows per tensor-core attention block (16 a warp)
 inline constexpr unsigned kTcKeys = 64;  // keys per tensor-core attention tile
@@ -52,6 +53,10 @@ struct GemvGroupParams {
   int a_dt;
   unsigned parts, k, rows;  // rows: the parts' n, summed
   int epilogue, act;        // act: 0 GELU, 1 SILU (k_unary's codes)
+  // 1: no part's weights are written by the kernel launched before this one,
+  // so they may be read before griddepcontrol.wait (programmatic dependent
+  // launch); 0: after it, as every other read.
+  int early_weights;
 };
 // Threads of a GEMV-group block: those of k_rmsnorm's and k_layernorm's
 // blocks, so that a norm leading a group sums in their order.

@@ -56,9 +56,11 @@ __device__ __forceinline__ void st(void* p, int dt, u64 i, float v) {
 // running before the one ahead of it in the stream has finished. It waits
 // here until that kernel has finished and its writes are visible, then lets
 // the next kernel start launching (that one waits here in turn). Every
-// kernel calls this before its first access to device memory: through
-// halted(), which reads the halt word first, or directly. Launched without
-// the attribute, both instructions do nothing.
+// kernel calls this before its first access to device memory (through
+// halted(), which reads the halt word first, or directly), but for the GEMV
+// group's first weights where the host has found them apart from what the
+// kernel ahead writes (GemvGroupParams::early_weights). Launched without the
+// attribute, both instructions do nothing.
 __device__ __forceinline__ void after_previous_kernel() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -1206,7 +1208,6 @@ template <int M, bool BF16B, int C, int U>
 __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
   static_assert(C % 2 == 0, "the gated epilogue pairs rows");
   static_assert(C * M <= 32, "one lane per output of a unit");
-  if (halted(halt)) return;
   extern __shared__ float4 a_s[];  // [M][k / 4]
   constexpr int VW = BF16B ? 8 : 4;
   const unsigned k = p.k;
@@ -1226,12 +1227,14 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
   // pair c / 2 = lane / M.
   const unsigned out_c = lane / M;
   const unsigned out_i = lane % M;
-  const auto setup = [&](unsigned u) {
+  const auto setup_rows = [&](unsigned u) {
 #pragma unroll
     for (int c = 0; c < C; ++c) {
       rows[c] =
           gated ? gated_row(p, u * (C / 2) + c / 2, c % 2, BF16B) : group_row(p, u * C + c, BF16B);
     }
+  };
+  const auto setup_addends = [&](unsigned u) {
     if (gated) {
       const unsigned j = u * (C / 2) + out_c;
       if (out_c < C / 2 && j < p.part[0].n) {
@@ -1253,10 +1256,21 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
       }
     }
   };
-  // The first unit's weights are on their way while a is staged.
-  if (unit < units) {
-    setup(unit);
+  // The first unit's weights are on their way while a is staged: with
+  // early_weights already while the kernel ahead finishes (the weights are
+  // not among its writes; every other read waits for them in halted()).
+  const bool early = p.early_weights != 0 && unit < units;
+  if (early) {
+    setup_rows(unit);
     fetch(lane);
+  }
+  if (halted(halt)) return;
+  if (unit < units) {
+    if (!early) {
+      setup_rows(unit);
+      fetch(lane);
+    }
+    setup_addends(unit);
   }
   if (p.norm.kind == kGemvNormLayer) {
     stage_norm<M, BF16B, true>(p, reinterpret_cast<float*>(a_s), q4, nv);
@@ -1299,8 +1313,9 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
 
   for (bool first = true; unit < units; unit += warps, first = false) {
     if (!first) {
-      setup(unit);
+      setup_rows(unit);
       fetch(lane);
+      setup_addends(unit);
     }
     float acc[C][M];
 #pragma unroll
@@ -1495,7 +1510,10 @@ extern "C" __global__ void __launch_bounds__(256)
 //
 // A block takes 8 query rows of one kv head g (row r = t*group + h%group;
 // GQA heads of a group share the K/V tiles) and a range of keys; K/V tiles
-// of 32 keys go through shared memory as f32. A warp owns one query row:
+// of 32 keys go through shared memory as f32 (staged in 16-byte loads, many
+// in flight a thread, where the caches' rows are aligned for them: a decode
+// step's split reads one tile, so the loads' latency is most of its time).
+// A warp owns one query row:
 // lane j scores key j of the tile, the warp keeps an online softmax, and
 // lane l accumulates output dims l, l+32, ... (head_dim <= 256). With more
 // than one key split (gridDim.z), each split writes its partial (m, l, o)
@@ -1505,7 +1523,101 @@ extern "C" __global__ void __launch_bounds__(256)
 // row each, all at pos; blockIdx.y is the sequence, whose cache starts
 // cache_stride elements after the previous one's.
 
-extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
+namespace {
+
+// Whether a cache's rows can be read in 16-byte loads: its start and every
+// head's row (hd elements, kv_row apart) 16-byte aligned.
+__device__ __forceinline__ bool kv_vectors(const void* c, int dt, unsigned hd, u64 kv_row) {
+  const unsigned es = dt == DT_BF16 ? 2u : 4u;
+  return (reinterpret_cast<u64>(c) & 15u) == 0 && (hd * es) % 16u == 0 && (kv_row * es) % 16u == 0;
+}
+
+// A 16-byte chunk of a cache row as f32 (4 or 8 elements, by dtype) into
+// shared memory at `dst`: as float4s where `dst` is 16-byte aligned.
+template <bool kAligned>
+__device__ __forceinline__ void put_chunk(float* dst, const uint4& v, int dt) {
+  float f[8];
+  if (dt == DT_BF16) {
+    const unsigned w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      f[2 * e] = __uint_as_float(w[e] << 16);
+      f[2 * e + 1] = __uint_as_float(w[e] & 0xFFFF0000u);
+    }
+  } else {
+    f[0] = __uint_as_float(v.x);
+    f[1] = __uint_as_float(v.y);
+    f[2] = __uint_as_float(v.z);
+    f[3] = __uint_as_float(v.w);
+  }
+  const int n = dt == DT_BF16 ? 8 : 4;
+  if constexpr (kAligned) {
+    auto* d4 = reinterpret_cast<float4*>(dst);
+    d4[0] = make_float4(f[0], f[1], f[2], f[3]);
+    if (n == 8) d4[1] = make_float4(f[4], f[5], f[6], f[7]);
+  } else {
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      if (e < n) dst[e] = f[e];
+    }
+  }
+}
+
+// The K and V rows of a tile (cnt keys, key jj's head row at element
+// src0 + jj * kv_row of each cache) into ks ([kAttKeys][hd + 1]) and vs
+// ([kAttKeys][hd]) in 16-byte loads, kAttTileLoads of each cache in flight
+// a thread before any is stored: the same values the element loop stages.
+__device__ __forceinline__ void stage_kv_tile(float* ks, float* vs, const void* kc, int kdt,
+                                              const void* vc, int vdt, u64 src0, u64 kv_row,
+                                              unsigned hd, unsigned cnt) {
+  const unsigned k_per = kdt == DT_BF16 ? 8u : 4u;  // elements a chunk
+  const unsigned v_per = vdt == DT_BF16 ? 8u : 4u;
+  const unsigned k_row = hd / k_per;  // chunks a key's row
+  const unsigned v_row = hd / v_per;
+  const unsigned k_total = cnt * k_row;
+  const unsigned v_total = cnt * v_row;
+  const unsigned k_es = kdt == DT_BF16 ? 2u : 4u;
+  const unsigned v_es = vdt == DT_BF16 ? 2u : 4u;
+  const auto* kb = static_cast<const unsigned char*>(kc);
+  const auto* vb = static_cast<const unsigned char*>(vc);
+  const unsigned step = blockDim.x;
+  for (unsigned c0 = threadIdx.x; c0 < k_total || c0 < v_total; c0 += kAttTileLoads * step) {
+    uint4 kv[kAttTileLoads];
+    uint4 vv[kAttTileLoads];
+#pragma unroll
+    for (unsigned u = 0; u < kAttTileLoads; ++u) {
+      const unsigned c = c0 + u * step;
+      kv[u] = make_uint4(0, 0, 0, 0);
+      vv[u] = make_uint4(0, 0, 0, 0);
+      if (c < k_total) {
+        const unsigned jj = c / k_row;
+        const u64 at = (src0 + jj * kv_row + (c - jj * k_row) * k_per) * k_es;
+        kv[u] = *reinterpret_cast<const uint4*>(kb + at);
+      }
+      if (c < v_total) {
+        const unsigned jj = c / v_row;
+        const u64 at = (src0 + jj * kv_row + (c - jj * v_row) * v_per) * v_es;
+        vv[u] = *reinterpret_cast<const uint4*>(vb + at);
+      }
+    }
+#pragma unroll
+    for (unsigned u = 0; u < kAttTileLoads; ++u) {
+      const unsigned c = c0 + u * step;
+      if (c < k_total) {
+        const unsigned jj = c / k_row;
+        put_chunk<false>(ks + jj * (hd + 1) + (c - jj * k_row) * k_per, kv[u], kdt);
+      }
+      if (c < v_total) {
+        const unsigned jj = c / v_row;
+        put_chunk<true>(vs + jj * hd + (c - jj * v_row) * v_per, vv[u], vdt);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" __global__ void __launch_bounds__(kAttWarps * 32, 3)
     k_attention(const unsigned* halt, void* out, int odt, const void* q, int qdt, const void* kc,
                 int kdt, const void* vc, int vdt, unsigned tokens, unsigned q_heads,
                 unsigned kv_heads, unsigned hd, u64 pos, float scale, unsigned blocks_x,
@@ -1515,7 +1627,7 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
   const bool batched = cache_stride != 0;
   const u64 seq = blockIdx.y;             // batched: the sequence; else 0
   const u64 cache0 = seq * cache_stride;  // its cache's first element
-  extern __shared__ float sm[];
+  extern __shared__ __align__(16) float sm[];
   float* ks = sm;                        // [kAttKeys][hd + 1]
   float* vs = ks + kAttKeys * (hd + 1);  // [kAttKeys][hd]
   float* qs = vs + kAttKeys * hd;        // [kAttWarps][hd]
@@ -1540,6 +1652,7 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
   // A split past every key this block's rows see: k_attention_combine does
   // not read it (the same test for the whole block).
   if (j0 > block_last) return;
+  const bool vec = kv_vectors(kc, kdt, hd, kv_row) && kv_vectors(vc, vdt, hd, kv_row);
 
   float* qw = qs + warp * hd;
   for (unsigned d = lane; d < hd; d += 32) {
@@ -1554,11 +1667,16 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32)
   for (u64 jt = j0; jt < j1; jt += kAttKeys) {
     __syncthreads();  // the previous tile is consumed; qs is written
     const unsigned cnt = static_cast<unsigned>(min(static_cast<u64>(kAttKeys), j1 - jt));
-    for (unsigned jj = warp; jj < cnt; jj += kAttWarps) {
-      const u64 src = cache0 + (jt + jj) * kv_row + static_cast<u64>(g) * hd;
-      for (unsigned d = lane; d < hd; d += 32) {
-        ks[jj * (hd + 1) + d] = ld(kc, kdt, src + d);
-        vs[jj * hd + d] = ld(vc, vdt, src + d);
+    const u64 src0 = cache0 + jt * kv_row + static_cast<u64>(g) * hd;
+    if (vec) {
+      stage_kv_tile(ks, vs, kc, kdt, vc, vdt, src0, kv_row, hd, cnt);
+    } else {
+      for (unsigned jj = warp; jj < cnt; jj += kAttWarps) {
+        const u64 src = src0 + jj * kv_row;
+        for (unsigned d = lane; d < hd; d += 32) {
+          ks[jj * (hd + 1) + d] = ld(kc, kdt, src + d);
+          vs[jj * hd + d] = ld(vc, vdt, src + d);
+        }
       }
     }
     __syncthreads();

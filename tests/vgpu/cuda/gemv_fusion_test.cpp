@@ -5,6 +5,7 @@
 // runs the groups themselves against the cpu backend on a GPU.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <utility>
@@ -388,6 +389,47 @@ TEST(GemvGroup, AMovingOperandOverlapsAnythingInItsBuffer) {
   EXPECT_TRUE(operands_overlap(fixed, moving));
   EXPECT_TRUE(operands_overlap(moving, fixed));
   EXPECT_FALSE(operands_overlap(act(kX, 16), act(kX + 64, 16))) << "adjacent";
+}
+
+TEST(LaunchWrites, AGroupReadsItsWeightsEarlyOnlyAfterALaunchKnownToWriteElsewhere) {
+  GemvGroup qkv = GemvGroup::of(attn_norm(), false);
+  ASSERT_TRUE(join(qkv, q_proj(), kLimits));
+  ASSERT_TRUE(join(qkv, k_proj(), kLimits));
+  ASSERT_TRUE(join(qkv, v_proj(), kLimits));
+  LaunchWrites w;
+  EXPECT_FALSE(w.weights_apart(qkv)) << "nothing known yet";
+  const std::array residual{act(kX, kDim)};
+  w.set(residual);
+  EXPECT_TRUE(w.weights_apart(qkv)) << "the last launch wrote activations only";
+  w.forget();
+  EXPECT_FALSE(w.weights_apart(qkv)) << "forgotten at another stream operation";
+  const std::array over_k{act(weight(1, kKv, kDim).offset.value + 512, 64)};
+  w.set(over_k);
+  EXPECT_FALSE(w.weights_apart(qkv)) << "the last launch wrote into k's weights";
+  TensorArg moving = act(kX, kDim);
+  moving.moving = MovingIndex{0, 4 * kDim, VramOffset{weight(2, kKv, kDim).offset}, 1 << 20};
+  w.set(std::array{moving});
+  EXPECT_FALSE(w.weights_apart(qkv)) << "a moving write anywhere in v's weights";
+  const std::array<TensorArg, LaunchWrites::kMax + 1> many{};
+  w.set(many);
+  EXPECT_FALSE(w.weights_apart(qkv)) << "more writes than it keeps: nothing known";
+}
+
+TEST(LaunchWrites, AGroupsLaunchWritesItsOutputsAndItsNormsRows) {
+  GemvGroup qkv = GemvGroup::of(attn_norm(), false);
+  ASSERT_TRUE(join(qkv, q_proj(), kLimits));
+  ASSERT_TRUE(join(qkv, k_proj(), kLimits));
+  ASSERT_TRUE(join(qkv, v_proj(), kLimits));
+  LaunchWrites w;
+  set_group_writes(w, qkv);
+  // A group whose weights lie where the qkv group wrote (its outputs, the
+  // norm's rows) cannot read them early; one over other weights can.
+  for (const std::uint64_t written : {kQ, kK, kV, kH}) {
+    MatmulArgs over = gate_proj();
+    over.b = act(written, 64, DType::bf16);
+    EXPECT_FALSE(w.weights_apart(GemvGroup::of(over))) << "weights at " << written;
+  }
+  EXPECT_TRUE(w.weights_apart(GemvGroup::of(gate_proj())));
 }
 
 }  // namespace
