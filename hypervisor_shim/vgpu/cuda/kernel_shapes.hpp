@@ -13,7 +13,7 @@ inline constexpr unsigned kGemmK = 16;             // K step of the tiled GEMM
 inline constexpr unsigned kAttWarps = 8;           // warps per attention block
 inline constexpr unsigned kAttKeys = 32;           // keys per attention tile
 inline constexpr unsigned kAttMaxDimsPerLane = 8;  // head dims per lane: head_dim <= 32 * this
-inline constexpr unsigned kAttTileLoads = 2;  // 16-byte K (and V) loads in flight a thread
+inline constexpr unsigned kAttTileLoads = 2;       // 16-byte K (and V) loads in flight a thread
 inline constexpr unsigned kTcWarps = 4;            // warps per tensor-core attention block
 inline constexpr unsigned kTcRows = 64;  // query rows per tensor-core attention block (16 a warp)
 inline constexpr unsigned kTcKeys = 64;  // keys per tensor-core attention tile
