@@ -1246,12 +1246,13 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
       if (r.valid) add0 = group_addends(p.part[r.part], out_i, r.j);
     }
   };
-  const auto fetch = [&](unsigned base) {
+  // A unit's first U chunks a row (the lane's).
+  const auto fetch_first = [&]() {
 #pragma unroll
     for (int c = 0; c < C; ++c) {
 #pragma unroll
       for (int v = 0; v < U; ++v) {
-        const unsigned idx = base + 32u * v;
+        const unsigned idx = lane + 32u * v;
         w[c][v] = rows[c].valid && idx < nv ? __ldcs(rows[c].w + idx) : make_uint4(0, 0, 0, 0);
       }
     }
@@ -1262,13 +1263,13 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
   const bool early = p.early_weights != 0 && unit < units;
   if (early) {
     setup_rows(unit);
-    fetch(lane);
+    fetch_first();
   }
   if (halted(halt)) return;
   if (unit < units) {
     if (!early) {
       setup_rows(unit);
-      fetch(lane);
+      fetch_first();
     }
     setup_addends(unit);
   }
@@ -1311,12 +1312,11 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
   }
   __syncthreads();
 
+  // Each lane keeps U 16-byte loads a row in flight throughout: a slot's
+  // next chunk is requested as soon as the slot is converted, and the next
+  // unit's first chunks before this unit's sums are reduced and stored.
   for (bool first = true; unit < units; unit += warps, first = false) {
-    if (!first) {
-      setup_rows(unit);
-      fetch(lane);
-      setup_addends(unit);
-    }
+    if (!first) setup_addends(unit);  // its rows and first weights: below
     float acc[C][M];
 #pragma unroll
     for (int c = 0; c < C; ++c) {
@@ -1324,7 +1324,6 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
       for (int i = 0; i < M; ++i) acc[c][i] = 0.0f;
     }
     for (unsigned base = lane; base < nv; base += 32u * U) {
-      if (base != lane) fetch(base);
 #pragma unroll
       for (int v = 0; v < U; ++v) {
         const unsigned idx = base + 32u * v;
@@ -1353,7 +1352,17 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
             for (int e = 0; e < VW; ++e) acc[c][i] = fmaf(af[e], wf[c][e], acc[c][i]);
           }
         }
+        // The slot's next chunk, on its way while the other slots are used.
+        const unsigned next = idx + 32u * U;
+#pragma unroll
+        for (int c = 0; c < C; ++c) {
+          w[c][v] = rows[c].valid && next < nv ? __ldcs(rows[c].w + next) : make_uint4(0, 0, 0, 0);
+        }
       }
+    }
+    if (unit + warps < units) {
+      setup_rows(unit + warps);
+      fetch_first();
     }
 #pragma unroll
     for (int c = 0; c < C; ++c) {
