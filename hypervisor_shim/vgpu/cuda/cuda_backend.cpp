@@ -1054,8 +1054,7 @@ Status CudaBackend::Impl::launch_group(const GemvGroup& g) {
   const GroupVariant& v = kGroupVariants[group_variant(options.gemv)];
   const CUfunction f =
       k.gemv_group[group_variant(options.gemv)][first.m - 1][first.b.dtype == DType::bf16 ? 0 : 1];
-  const auto smem = static_cast<unsigned>(std::uint64_t{first.m} * first.k * sizeof(float) +
-                                          (g.norm ? norm_params_bytes(g.norm->args) : 0));
+  const auto smem = static_cast<unsigned>(std::uint64_t{first.m} * first.k * sizeof(float));
   const std::uint64_t units =
       g.epilogue == GemvEpilogue::gated
           ? (std::uint64_t{first.n} + v.rows_per_warp / 2 - 1) / (v.rows_per_warp / 2)

@@ -94,13 +94,6 @@ bool gemv_groupable(const MatmulArgs& a, const GemvLimits& limits) {
   return !touches_inputs(a.out, a);
 }
 
-std::uint64_t norm_params_bytes(const NormArgs& n) {
-  const auto whole = [&](const TensorArg& t) {
-    return (n.cols * dtype_size(t.dtype) + 15) & ~15ull;
-  };
-  return whole(n.gamma) + (n.beta ? whole(*n.beta) : 0);
-}
-
 bool norm_groupable(const NormArgs& n, bool layer, const GemvLimits& limits) {
   if (n.x.moving || n.out.moving || n.gamma.moving || (n.beta && n.beta->moving)) return false;
   if (layer != n.beta.has_value()) return false;
@@ -116,7 +109,7 @@ bool norm_groupable(const NormArgs& n, bool layer, const GemvLimits& limits) {
       (n.beta && n.beta->count != n.cols)) {
     return false;
   }
-  if (count * sizeof(float) + norm_params_bytes(n) > limits.max_stage_bytes) return false;
+  if (count * sizeof(float) > limits.max_stage_bytes) return false;
   return !touches_inputs(n.out, n);
 }
 
@@ -195,17 +188,10 @@ void LaunchWrites::set(std::span<const TensorArg> writes) {
 
 bool LaunchWrites::weights_apart(const GemvGroup& g) const {
   if (!known_) return false;
-  const auto apart = [&](const TensorArg& w) {
-    for (std::size_t j = 0; j < count_; ++j) {
-      if (operands_overlap(w, t_[j])) return false;
-    }
-    return true;
-  };
   for (std::size_t i = 0; i < g.count; ++i) {
-    if (!apart(g.mm[i].b)) return false;
-  }
-  if (g.norm && (!apart(g.norm->args.gamma) || (g.norm->args.beta && !apart(*g.norm->args.beta)))) {
-    return false;
+    for (std::size_t j = 0; j < count_; ++j) {
+      if (operands_overlap(g.mm[i].b, t_[j])) return false;
+    }
   }
   return true;
 }

@@ -79,15 +79,10 @@ bool operands_overlap(const TensorArg& x, const TensorArg& y);
 // Offsets are into VRAM, whose base is 256-byte aligned.
 bool gemv_groupable(const MatmulArgs& a, const GemvLimits& limits);
 
-// Shared memory the group kernel gives a leading norm's gamma and beta
-// beside its staged rows: each whole, in its dtype, rounded up to 16 bytes.
-std::uint64_t norm_params_bytes(const NormArgs& n);
-
 // Whether a norm may be held to lead a group: no moving operand, float
 // dtypes, counts that match rows x cols (beta exactly for LAYERNORM), rows
 // the kernel stages (as a matmul's m), and its output sharing no byte with
 // its inputs (the first block writes it while every block reads them).
-// Its rows as f32 and its parameters (norm_params_bytes) fit the stage.
 bool norm_groupable(const NormArgs& n, bool layer, const GemvLimits& limits);
 
 // Each join returns true when `next` joined `g` (g then includes it), and
@@ -128,8 +123,7 @@ class LaunchWrites {
   void forget() { known_ = false; }
   // The launch writes at most these operands (more than kMax: forgotten).
   void set(std::span<const TensorArg> writes);
-  // Whether every weight operand of `g` (its matmuls' b, a leading norm's
-  // gamma and beta) is known to lie apart from them.
+  // Whether every weight operand of `g` is known to lie apart from them.
   bool weights_apart(const GemvGroup& g) const;
 
  private:

@@ -352,96 +352,6 @@ extern "C" __global__ void k_act_mul(const unsigned* halt, int op, void* g, int 
 // ---- Row ops: one block per row; every read of the row is done before
 // the first write (the reductions end in a barrier), so out may be x. ----
 
-namespace {
-
-// A norm's row goes to the block's threads four columns at a time: thread
-// t takes the quad of columns 4g..4g+3 for g = t, t + blockDim.x, ... (the
-// last quad may be partial) and sums its values in that order. k_rmsnorm,
-// k_layernorm and the GEMV group's leading norm (stage_norm) all do, so
-// their results agree bit for bit.
-constexpr unsigned kNormDepth = 4;  // quads loaded before any is summed
-
-// Columns c..c+3 of the row at element `base` of p (zero past `cols`): one
-// 16-byte (f32) or 8-byte (bf16) load where the quad is whole and aligned.
-__device__ __forceinline__ void ld_quad(const void* p, int dt, u64 base, unsigned c, unsigned cols,
-                                        float v[4]) {
-  const unsigned es = dt == DT_BF16 ? 2u : 4u;
-  const u64 at = reinterpret_cast<u64>(p) + (base + c) * es;
-  if (c + 4 <= cols && (at & (4u * es - 1u)) == 0) {
-    if (dt == DT_BF16) {
-      const uint2 h = *reinterpret_cast<const uint2*>(at);
-      v[0] = __uint_as_float(h.x << 16);
-      v[1] = __uint_as_float(h.x & 0xFFFF0000u);
-      v[2] = __uint_as_float(h.y << 16);
-      v[3] = __uint_as_float(h.y & 0xFFFF0000u);
-    } else {
-      const float4 f = *reinterpret_cast<const float4*>(at);
-      v[0] = f.x;
-      v[1] = f.y;
-      v[2] = f.z;
-      v[3] = f.w;
-    }
-    return;
-  }
-#pragma unroll
-  for (unsigned e = 0; e < 4; ++e) v[e] = c + e < cols ? ld(p, dt, base + c + e) : 0.0f;
-}
-
-// The thread's quads of a row, kNormDepth loaded at a time: f(c, v) for
-// each quad (its first column, its four values) in order.
-template <class F>
-__device__ __forceinline__ void for_quads(const void* p, int dt, u64 base, unsigned cols, F f) {
-  const unsigned step = 4u * blockDim.x;
-  for (unsigned c0 = 4u * threadIdx.x; c0 < cols; c0 += kNormDepth * step) {
-    float v[kNormDepth][4];
-#pragma unroll
-    for (unsigned u = 0; u < kNormDepth; ++u) {
-      const unsigned c = c0 + u * step;
-      if (c < cols) ld_quad(p, dt, base, c, cols, v[u]);
-    }
-#pragma unroll
-    for (unsigned u = 0; u < kNormDepth; ++u) {
-      const unsigned c = c0 + u * step;
-      if (c >= cols) break;
-      f(c, v[u]);
-    }
-  }
-}
-
-// A norm's first sum over a quad (layer: of the values; rms: of their
-// squares), and LAYERNORM's second (of the squared distances from the
-// mean), in column order.
-template <bool kLayer>
-__device__ __forceinline__ void sum_quad(double& s, const float v[4], unsigned c, unsigned cols) {
-#pragma unroll
-  for (unsigned e = 0; e < 4; ++e) {
-    if (c + e >= cols) break;
-    const double d = v[e];
-    s += kLayer ? d : d * d;
-  }
-}
-__device__ __forceinline__ void var_quad(double& s, const float v[4], double mean, unsigned c,
-                                         unsigned cols) {
-#pragma unroll
-  for (unsigned e = 0; e < 4; ++e) {
-    if (c + e >= cols) break;
-    const double d = static_cast<double>(v[e]) - mean;
-    s += d * d;
-  }
-}
-
-// The normalised value of x (LAYERNORM: with the row's mean), stored as
-// the ops round it.
-__device__ __forceinline__ float layer_value(float x, double mean, double inv, float g, float b) {
-  const float r = static_cast<float>((static_cast<double>(x) - mean) * inv);
-  return __fadd_rn(__fmul_rn(r, g), b);
-}
-__device__ __forceinline__ float rms_value(float x, double inv, float g) {
-  return __fmul_rn(static_cast<float>(static_cast<double>(x) * inv), g);
-}
-
-}  // namespace
-
 extern "C" __global__ void k_layernorm(const unsigned* halt, void* out, int odt, const void* x,
                                        int xdt, const void* gamma, int gdt, const void* beta,
                                        int bdt, unsigned cols, float eps) {
@@ -449,19 +359,19 @@ extern "C" __global__ void k_layernorm(const unsigned* halt, void* out, int odt,
   __shared__ double sh[32];
   const u64 base = static_cast<u64>(blockIdx.x) * cols;
   double s = 0.0;
-  for_quads(x, xdt, base, cols, [&](unsigned c, const float* v) { sum_quad<true>(s, v, c, cols); });
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) s += ld(x, xdt, base + c);
   const double mean = block_sum_d(s, sh) / static_cast<double>(cols);
-  double var_sum = 0.0;
-  for_quads(x, xdt, base, cols,
-            [&](unsigned c, const float* v) { var_quad(var_sum, v, mean, c, cols); });
-  const double var = block_sum_d(var_sum, sh) / static_cast<double>(cols);
+  double v = 0.0;
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const double d = static_cast<double>(ld(x, xdt, base + c)) - mean;
+    v += d * d;
+  }
+  const double var = block_sum_d(v, sh) / static_cast<double>(cols);
   const double inv = 1.0 / sqrt(var + static_cast<double>(eps));
-  for_quads(x, xdt, base, cols, [&](unsigned c, const float* v) {
-    for (unsigned e = 0; e < 4 && c + e < cols; ++e) {
-      st(out, odt, base + c + e,
-         layer_value(v[e], mean, inv, ld(gamma, gdt, c + e), ld(beta, bdt, c + e)));
-    }
-  });
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float n = static_cast<float>((static_cast<double>(ld(x, xdt, base + c)) - mean) * inv);
+    st(out, odt, base + c, __fadd_rn(__fmul_rn(n, ld(gamma, gdt, c)), ld(beta, bdt, c)));
+  }
 }
 
 extern "C" __global__ void k_rmsnorm(const unsigned* halt, void* out, int odt, const void* x,
@@ -471,15 +381,16 @@ extern "C" __global__ void k_rmsnorm(const unsigned* halt, void* out, int odt, c
   __shared__ double sh[32];
   const u64 base = static_cast<u64>(blockIdx.x) * cols;
   double s = 0.0;
-  for_quads(x, xdt, base, cols,
-            [&](unsigned c, const float* v) { sum_quad<false>(s, v, c, cols); });
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const double v = ld(x, xdt, base + c);
+    s += v * v;
+  }
   const double ss = block_sum_d(s, sh);
   const double inv = 1.0 / sqrt(ss / static_cast<double>(cols) + static_cast<double>(eps));
-  for_quads(x, xdt, base, cols, [&](unsigned c, const float* v) {
-    for (unsigned e = 0; e < 4 && c + e < cols; ++e) {
-      st(out, odt, base + c + e, rms_value(v[e], inv, ld(gamma, gdt, c + e)));
-    }
-  });
+  for (unsigned c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float n = static_cast<float>(static_cast<double>(ld(x, xdt, base + c)) * inv);
+    st(out, odt, base + c, __fmul_rn(n, ld(gamma, gdt, c)));
+  }
 }
 
 extern "C" __global__ void k_softmax(const unsigned* halt, void* out, int odt, const void* x,
@@ -1201,136 +1112,62 @@ __device__ __forceinline__ float group_value(const GemvGroupPart& q, const Group
   return stored(q.out_dt, v);
 }
 
-// Asynchronous copies into shared memory (cp.async, sm_80 on): no
-// registers hold the bytes on their way. Each thread waits for its own.
-__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
-  const auto d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async8(void* dst, const void* src) {
-  const auto d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(d), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async_wait_all() {
-  asm volatile("cp.async.wait_all;\n" ::: "memory");
-}
-
-// A quad of a norm's parameter (gamma or beta, `dt`) as copied: 8 bytes
-// (bf16) or 16 (f32) at element c.
-__device__ __forceinline__ void quad_from(const unsigned char* q, int dt, float v[4]) {
-  if (dt == DT_BF16) {
-    const uint2 h = *reinterpret_cast<const uint2*>(q);
-    v[0] = __uint_as_float(h.x << 16);
-    v[1] = __uint_as_float(h.x & 0xFFFF0000u);
-    v[2] = __uint_as_float(h.y << 16);
-    v[3] = __uint_as_float(h.y & 0xFFFF0000u);
-  } else {
-    const float4 f = *reinterpret_cast<const float4*>(q);
-    v[0] = f.x;
-    v[1] = f.y;
-    v[2] = f.z;
-    v[3] = f.w;
-  }
-}
-
-__device__ __forceinline__ unsigned dt_bytes(int dt) {
-  return dt == DT_BF16 ? 2u : 4u;
-}
-
-// Where a leading norm's gamma (then beta) is copied: past the staged rows,
-// each whole (k elements in its dtype, rounded up to 16 bytes); the host
-// sizes the shared memory for it (gemv_fusion.hpp, norm_params_bytes).
-__device__ __forceinline__ bool norm_params_async(const GemvGroupNorm& n) {
-  const u64 g = n.gamma;
-  const u64 b = n.beta;
-  return (g & (4u * dt_bytes(n.gamma_dt) - 1u)) == 0 &&
-         (n.kind != kGemvNormLayer || (b & (4u * dt_bytes(n.beta_dt) - 1u)) == 0);
-}
-
-// The thread's quads of gamma (and beta) on their way into `params`.
-__device__ __forceinline__ void copy_norm_params(const GemvGroupParams& p, unsigned char* params) {
-  const GemvGroupNorm& n = p.norm;
-  if (!norm_params_async(n)) return;
-  const unsigned ge = dt_bytes(n.gamma_dt);
-  const unsigned be = dt_bytes(n.beta_dt);
-  const auto* g = reinterpret_cast<const unsigned char*>(n.gamma);
-  const auto* b = reinterpret_cast<const unsigned char*>(n.beta);
-  unsigned char* beta_at = params + ((p.k * ge + 15u) & ~15u);
-  for (unsigned c = 4u * threadIdx.x; c < p.k; c += 4u * blockDim.x) {
-    if (ge == 2u) {
-      cp_async8(params + c * 2u, g + c * 2u);
-    } else {
-      cp_async16(params + c * 4u, g + c * 4u);
-    }
-    if (n.kind == kGemvNormLayer) {
-      if (be == 2u) {
-        cp_async8(beta_at + c * 2u, b + c * 2u);
-      } else {
-        cp_async16(beta_at + c * 4u, b + c * 4u);
-      }
-    }
-  }
-}
-
 // A norm leading the group (GemvGroupNorm): row i of a, normalised from x
-// as k_rmsnorm or k_layernorm computes it (the same quads of columns a
-// thread, the same sums in the same order, the same roundings), stored into
-// a by block 0 only and staged by every block as the value a then holds, in
-// the layout the staging below uses. k is a multiple of 4, so a thread's
-// quads are whole staging slots; they hold x between the passes. An f32 x
-// (16-byte aligned) goes to the slots by asynchronous copies, all of a
-// thread's at once; gamma (and beta) went to `params` the same way
-// (copy_norm_params, before the wait for the kernel ahead where the host
-// allows it), else each is read a quad at a time.
+// as k_rmsnorm or k_layernorm computes it (same threads, same sums, same
+// roundings), stored into a by block 0 only and staged by every block as
+// the value a then holds, in the layout the staging below uses. Each thread
+// keeps its own columns (c = threadIdx.x + j * blockDim.x) in their staging
+// slots between the passes: x is read once, kNormDepth loads in flight a
+// thread, and gamma (and beta) likewise. (Four loads, and one instance per
+// norm kind, keep the group kernel within 80 registers: three blocks an SM.)
 template <int M, bool BF16B, bool kLayer>
-__device__ void stage_norm(const GemvGroupParams& p, float4* a_s, unsigned q4, unsigned nv,
-                           const unsigned char* params) {
+__device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, unsigned nv) {
   __shared__ double sh[32];
+  constexpr unsigned kNormDepth = 4;
   const GemvGroupNorm& n = p.norm;
   const void* x = reinterpret_cast<const void*>(n.x);
   const void* gamma = reinterpret_cast<const void*>(n.gamma);
   const void* beta = reinterpret_cast<const void*>(n.beta);
   void* out = reinterpret_cast<void*>(p.a);
   const unsigned cols = p.k;
-  const unsigned step = 4u * blockDim.x;
-  const bool x_async = n.x_dt == DT_F32 && (n.x & 15u) == 0;
-  const bool params_async = norm_params_async(n);
-  const unsigned char* beta_at = params + ((cols * dt_bytes(n.gamma_dt) + 15u) & ~15u);
-  const auto slot = [&](int i, unsigned c) -> float4& {
-    const unsigned qq = c / 4;
-    return a_s[i * q4 + (BF16B ? (qq & 1u) * nv + (qq >> 1) : qq)];
-  };
+  const unsigned step = blockDim.x;
   for (int i = 0; i < M; ++i) {
     const u64 base = static_cast<u64>(i) * cols;
-    for (unsigned c = 4u * threadIdx.x; c < cols; c += step) {
-      if (x_async) {
-        cp_async16(&slot(i, c), static_cast<const float*>(x) + base + c);
-      } else {
-        float v[4];
-        ld_quad(x, n.x_dt, base, c, cols, v);
-        slot(i, c) = make_float4(v[0], v[1], v[2], v[3]);
-      }
-    }
-  }
-  cp_async_wait_all();  // this thread's quads of x, gamma and beta
-  for (int i = 0; i < M; ++i) {
-    const u64 base = static_cast<u64>(i) * cols;
-    // The first sum (layer: of x, rms: of its squares).
+    const auto slot = [&](unsigned c) -> float& {
+      const unsigned qq = c / 4;
+      return a_f[4 * (i * q4 + (BF16B ? (qq & 1u) * nv + (qq >> 1) : qq)) + (c & 3u)];
+    };
+    // x into the slots; the first sum (layer: of x, rms: of its squares)
+    // in the thread's column order.
     double s = 0.0;
-    for (unsigned c = 4u * threadIdx.x; c < cols; c += step) {
-      const float4 q = slot(i, c);
-      const float v[4] = {q.x, q.y, q.z, q.w};
-      sum_quad<kLayer>(s, v, c, cols);
+    for (unsigned c0 = threadIdx.x; c0 < cols; c0 += kNormDepth * step) {
+      float v[kNormDepth];
+#pragma unroll
+      for (unsigned u = 0; u < kNormDepth; ++u) {
+        const unsigned c = c0 + u * step;
+        v[u] = c < cols ? ld(x, n.x_dt, base + c) : 0.0f;
+      }
+#pragma unroll
+      for (unsigned u = 0; u < kNormDepth; ++u) {
+        const unsigned c = c0 + u * step;
+        if (c >= cols) break;
+        slot(c) = v[u];
+        if constexpr (kLayer) {
+          s += v[u];
+        } else {
+          const double d = v[u];
+          s += d * d;
+        }
+      }
     }
     double mean = 0.0;
     double inv = 0.0;
     if constexpr (kLayer) {
       mean = block_sum_d(s, sh) / static_cast<double>(cols);
       double var_sum = 0.0;
-      for (unsigned c = 4u * threadIdx.x; c < cols; c += step) {
-        const float4 q = slot(i, c);
-        const float v[4] = {q.x, q.y, q.z, q.w};
-        var_quad(var_sum, v, mean, c, cols);
+      for (unsigned c = threadIdx.x; c < cols; c += step) {
+        const double d = static_cast<double>(slot(c)) - mean;
+        var_sum += d * d;
       }
       const double var = block_sum_d(var_sum, sh) / static_cast<double>(cols);
       inv = 1.0 / sqrt(var + static_cast<double>(n.eps));
@@ -1338,26 +1175,31 @@ __device__ void stage_norm(const GemvGroupParams& p, float4* a_s, unsigned q4, u
       const double ss = block_sum_d(s, sh);
       inv = 1.0 / sqrt(ss / static_cast<double>(cols) + static_cast<double>(n.eps));
     }
-    for (unsigned c = 4u * threadIdx.x; c < cols; c += step) {
-      float g[4];
-      float bt[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-      if (params_async) {
-        quad_from(params + c * dt_bytes(n.gamma_dt), n.gamma_dt, g);
-        if constexpr (kLayer) quad_from(beta_at + c * dt_bytes(n.beta_dt), n.beta_dt, bt);
-      } else {
-        ld_quad(gamma, n.gamma_dt, 0, c, cols, g);
-        if constexpr (kLayer) ld_quad(beta, n.beta_dt, 0, c, cols, bt);
-      }
-      float4& q = slot(i, c);
-      float v[4] = {q.x, q.y, q.z, q.w};
+    for (unsigned c0 = threadIdx.x; c0 < cols; c0 += kNormDepth * step) {
+      float g[kNormDepth];
+      float bt[kNormDepth];
 #pragma unroll
-      for (unsigned e = 0; e < 4; ++e) {
-        const float y =
-            kLayer ? layer_value(v[e], mean, inv, g[e], bt[e]) : rms_value(v[e], inv, g[e]);
-        if (blockIdx.x == 0) st(out, p.a_dt, base + c + e, y);
-        v[e] = stored(p.a_dt, y);
+      for (unsigned u = 0; u < kNormDepth; ++u) {
+        const unsigned c = c0 + u * step;
+        g[u] = c < cols ? ld(gamma, n.gamma_dt, c) : 0.0f;
+        if constexpr (kLayer) bt[u] = c < cols ? ld(beta, n.beta_dt, c) : 0.0f;
       }
-      q = make_float4(v[0], v[1], v[2], v[3]);
+#pragma unroll
+      for (unsigned u = 0; u < kNormDepth; ++u) {
+        const unsigned c = c0 + u * step;
+        if (c >= cols) break;
+        const float xv = slot(c);
+        float v = 0.0f;
+        if constexpr (kLayer) {
+          const float r = static_cast<float>((static_cast<double>(xv) - mean) * inv);
+          v = __fadd_rn(__fmul_rn(r, g[u]), bt[u]);
+        } else {
+          const float r = static_cast<float>(static_cast<double>(xv) * inv);
+          v = __fmul_rn(r, g[u]);
+        }
+        if (blockIdx.x == 0) st(out, p.a_dt, base + c, v);
+        slot(c) = stored(p.a_dt, v);
+      }
     }
   }
 }
@@ -1418,20 +1260,12 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
   // The first unit's weights are on their way while a is staged: with
   // early_weights already while the kernel ahead finishes (the weights are
   // not among its writes; every other read waits for them in halted()).
-  // A leading norm's gamma and beta likewise, into shared memory past the
-  // staged rows.
   const bool early = p.early_weights != 0 && unit < units;
-  const bool norm = p.norm.kind != kGemvNormNone;
-  auto* params = reinterpret_cast<unsigned char*>(a_s + M * q4);
   if (early) {
     setup_rows(unit);
     fetch_first();
   }
-  if (norm && p.early_weights != 0) copy_norm_params(p, params);
-  if (halted(halt)) {
-    cp_async_wait_all();
-    return;
-  }
+  if (halted(halt)) return;
   if (unit < units) {
     if (!early) {
       setup_rows(unit);
@@ -1439,11 +1273,10 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
     }
     setup_addends(unit);
   }
-  if (norm && p.early_weights == 0) copy_norm_params(p, params);
   if (p.norm.kind == kGemvNormLayer) {
-    stage_norm<M, BF16B, true>(p, a_s, q4, nv, params);
+    stage_norm<M, BF16B, true>(p, reinterpret_cast<float*>(a_s), q4, nv);
   } else if (p.norm.kind == kGemvNormRms) {
-    stage_norm<M, BF16B, false>(p, a_s, q4, nv, params);
+    stage_norm<M, BF16B, false>(p, reinterpret_cast<float*>(a_s), q4, nv);
   } else {
     const float4* a4 = reinterpret_cast<const float4*>(p.a);
     const uint2* a2 = reinterpret_cast<const uint2*>(p.a);

@@ -359,21 +359,6 @@ TEST(GemvGroup, NormsTheKernelCannotLeadAreNotGroupable) {
       << "rows beyond shared memory";
 }
 
-TEST(GemvGroup, ANormsGammaAndBetaTakeSharedMemoryBesideItsRows) {
-  EXPECT_EQ(norm_params_bytes(attn_norm(false)), 2u * kDim);
-  EXPECT_EQ(norm_params_bytes(attn_norm(true)), 4u * kDim);
-  NormArgs odd = attn_norm(true);
-  odd.cols = 9;
-  odd.gamma.dtype = DType::f32;
-  EXPECT_EQ(norm_params_bytes(odd), 48u + 32u) << "each rounded up to 16 bytes";
-  const std::uint64_t row = 4u * kDim;
-  EXPECT_TRUE(norm_groupable(attn_norm(false), false,
-                             GemvLimits{.max_rows = 8, .max_stage_bytes = row + 2 * kDim}));
-  EXPECT_FALSE(norm_groupable(attn_norm(false), false,
-                              GemvLimits{.max_rows = 8, .max_stage_bytes = row + 2 * kDim - 16}))
-      << "gamma does not fit beside the row";
-}
-
 TEST(GemvGroup, OutsideAGroupAnActivationInPlaceTakesTheMulByAnotherTensor) {
   const UnaryArgs silu = in_place(UnaryOp::silu, gate_proj().out);
   ASSERT_TRUE(act_holdable(silu));
@@ -425,13 +410,6 @@ TEST(LaunchWrites, AGroupReadsItsWeightsEarlyOnlyAfterALaunchKnownToWriteElsewhe
   moving.moving = MovingIndex{0, 4 * kDim, VramOffset{weight(2, kKv, kDim).offset}, 1 << 20};
   w.set(std::array{moving});
   EXPECT_FALSE(w.weights_apart(qkv)) << "a moving write anywhere in v's weights";
-  w.set(std::array{act(kGamma, 8, DType::bf16)});
-  EXPECT_FALSE(w.weights_apart(qkv)) << "the last launch wrote the norm's gamma";
-  GemvGroup layer = GemvGroup::of(attn_norm(true), true);
-  ASSERT_TRUE(join(layer, q_proj(), kLimits));
-  w.set(std::array{act(kBeta, 8, DType::bf16)});
-  EXPECT_FALSE(w.weights_apart(layer)) << "the last launch wrote the norm's beta";
-  EXPECT_TRUE(w.weights_apart(qkv)) << "RMSNORM has no beta";
   const std::array<TensorArg, LaunchWrites::kMax + 1> many{};
   w.set(many);
   EXPECT_FALSE(w.weights_apart(qkv)) << "more writes than it keeps: nothing known";
