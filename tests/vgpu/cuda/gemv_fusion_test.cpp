@@ -391,11 +391,18 @@ TEST(GemvGroup, AMovingOperandOverlapsAnythingInItsBuffer) {
   EXPECT_FALSE(operands_overlap(act(kX, 16), act(kX + 64, 16))) << "adjacent";
 }
 
+// The q, k and v projections led by their RMSNORM, as a decode step groups them.
+GemvGroup normed_qkv() {
+  GemvGroup g = GemvGroup::of(attn_norm(), false);
+  EXPECT_TRUE(join(g, q_proj(), kLimits));
+  EXPECT_TRUE(join(g, k_proj(), kLimits));
+  EXPECT_TRUE(join(g, v_proj(), kLimits));
+  return g;
+}
+
 TEST(LaunchWrites, AGroupReadsItsWeightsEarlyOnlyAfterALaunchKnownToWriteElsewhere) {
-  GemvGroup qkv = GemvGroup::of(attn_norm(), false);
-  ASSERT_TRUE(join(qkv, q_proj(), kLimits));
-  ASSERT_TRUE(join(qkv, k_proj(), kLimits));
-  ASSERT_TRUE(join(qkv, v_proj(), kLimits));
+  const GemvGroup qkv = normed_qkv();
+  ASSERT_EQ(qkv.count, 3u);
   LaunchWrites w;
   EXPECT_FALSE(w.weights_apart(qkv)) << "nothing known yet";
   const std::array residual{act(kX, kDim)};
@@ -416,10 +423,8 @@ TEST(LaunchWrites, AGroupReadsItsWeightsEarlyOnlyAfterALaunchKnownToWriteElsewhe
 }
 
 TEST(LaunchWrites, AGroupsLaunchWritesItsOutputsAndItsNormsRows) {
-  GemvGroup qkv = GemvGroup::of(attn_norm(), false);
-  ASSERT_TRUE(join(qkv, q_proj(), kLimits));
-  ASSERT_TRUE(join(qkv, k_proj(), kLimits));
-  ASSERT_TRUE(join(qkv, v_proj(), kLimits));
+  const GemvGroup qkv = normed_qkv();
+  ASSERT_EQ(qkv.count, 3u);
   LaunchWrites w;
   set_group_writes(w, qkv);
   // A group whose weights lie where the qkv group wrote (its outputs, the
