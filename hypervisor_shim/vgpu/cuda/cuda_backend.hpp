@@ -76,11 +76,13 @@ struct CudaBackendOptions {
   // Programmatic dependent launch (sm_90): each kernel is launched allowed
   // to start while the kernel before it in the stream finishes, and waits
   // on the GPU (griddepcontrol.wait, in tensor_kernels.cu's halted()) for
-  // that kernel's writes before its first read of device memory; inside a
-  // recording the graph keeps these edges. On since it was timed on a GPU
-  // (H100, 2026-12-07: decode 6% faster on GPT-2-small, 1% on Llama-1B,
-  // the same tokens; docs/performance.md, "Decode at batch 1: what
-  // changed"); ignored where the driver has no cuLaunchKernelEx.
+  // that kernel's writes before its first read of device memory (a GEMV
+  // group's first weights excepted where the kernel ahead is known to write
+  // elsewhere: gemv_fusion.hpp, LaunchWrites); inside a recording the graph
+  // keeps these edges. On since it was timed on a GPU (H100, 2026-12-07,
+  // run E: decode 16% faster on GPT-2-small, 6% on Llama-1B, 3% on
+  // Llama-8B, the same tokens; docs/performance.md, "Issue 14's targets");
+  // ignored where the driver has no cuLaunchKernelEx.
   bool pdl = true;
   // Every launch timed on the GPU (kernel_profile.hpp) and the sums by
   // kernel written to stderr when the backend closes; nothing is recorded
