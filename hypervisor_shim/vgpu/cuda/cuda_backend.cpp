@@ -410,10 +410,14 @@ struct CudaBackend::Impl {
     return std::get_if<T>(&held);
   }
 
-  // Every entry point but the ops a group takes starts here.
+  // Every entry point but the ops a group takes starts here. What it then
+  // puts on the stream (a copy, a fill, a recording's edge, a sync) may not
+  // be a launch that records its writes: the last ones are forgotten.
   Status ready() {
     HIX_TRY(enter());
-    return release();
+    HIX_TRY(release());
+    last_writes.forget();
+    return Status::ok;
   }
 
   // Device word `w` (kernel_shapes.hpp).
@@ -429,7 +433,6 @@ struct CudaBackend::Impl {
   Status sync() {
     if (recording) return Status::internal;
     HIX_TRY(ready());
-    last_writes.forget();
     HIX_TRY(check(api.stream_synchronize(stream)));
     if (profile) profile->collect();
     return Status::ok;
@@ -710,7 +713,6 @@ Status CudaBackend::write_bytes(VramOffset dst, std::span<const std::byte> src) 
   if (impl_->recording) return Status::internal;  // not an op a recording holds
   if (src.empty()) return Status::ok;
   HIX_TRY(impl_->ready());
-  impl_->last_writes.forget();
   // From pageable memory the call returns once the source is staged; from
   // pinned guest RAM the copy reads it as the stream reaches it.
   return check(impl_->api.memcpy_htod_async(impl_->at(dst), src.data(), src.size(), impl_->stream));
@@ -720,7 +722,6 @@ Status CudaBackend::read_bytes(VramOffset src, std::span<std::byte> dst) {
   if (impl_->recording) return Status::internal;
   if (dst.empty()) return Status::ok;
   HIX_TRY(impl_->ready());
-  impl_->last_writes.forget();
   HIX_TRY(
       check(impl_->api.memcpy_dtoh_async(dst.data(), impl_->at(src), dst.size(), impl_->stream)));
   return check(impl_->api.stream_synchronize(impl_->stream));
@@ -729,7 +730,6 @@ Status CudaBackend::read_bytes(VramOffset src, std::span<std::byte> dst) {
 Status CudaBackend::zero(VramOffset dst, std::uint64_t bytes) {
   if (bytes == 0) return Status::ok;
   HIX_TRY(impl_->ready());
-  impl_->last_writes.forget();
   if (impl_->recording) {  // no memset calls in a capture
     return impl_->launch(impl_->k.zero_bytes, {grid_for(bytes / 16 + 1, 256)}, 256, 0,
                          impl_->at(dst), bytes);
@@ -1416,7 +1416,6 @@ Status CudaBackend::begin_recording() {
   Impl& d = *impl_;
   if (d.recording) return Status::internal;
   HIX_TRY(d.ready());
-  d.last_writes.forget();  // the graph's first kernel has none ahead of it
   // Relaxed: scratch may grow (cuMemAlloc) while a loop is captured.
   HIX_TRY(check(d.api.stream_begin_capture(d.stream, CU_STREAM_CAPTURE_MODE_RELAXED)));
   d.recording = true;
@@ -1451,7 +1450,6 @@ Status CudaBackend::end_recording(std::uint64_t key) {
   Impl& d = *impl_;
   if (!d.recording) return Status::internal;
   HIX_TRY(d.ready());
-  d.last_writes.forget();
   CUgraph graph = nullptr;
   const CUresult ended = d.api.stream_end_capture(d.stream, &graph);
   d.recording = false;
@@ -1494,7 +1492,6 @@ Result<std::optional<std::uint32_t>> CudaBackend::replay(std::uint64_t key) {
   const CUgraphExec exec = d.graph(key);
   if (exec == nullptr) return Status::invalid_arg;
   HIX_TRY(d.ready());
-  d.last_writes.forget();
   std::array<std::uint32_t, 2> halt{};
   HIX_TRY(check(d.api.memset_d32_async(d.words, 0, 2, d.stream)));
   HIX_TRY(check(d.api.graph_launch(exec, d.stream)));
@@ -1515,7 +1512,6 @@ Result<std::optional<Backend::IterationBreak>> CudaBackend::replay_iterations(
   const CUgraphExec exec = d.graph(key);
   if (exec == nullptr) return Status::invalid_arg;
   HIX_TRY(d.ready());
-  d.last_writes.forget();
   // The replay starts unhalted, at iteration 0, from the host's registers
   // and sample count; the error word stays as it is. `words` outlives the
   // copies: the stream is synchronised before returning.

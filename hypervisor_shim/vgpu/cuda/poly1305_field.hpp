@@ -184,9 +184,10 @@ HIX_HD void fe32_horner(Fe32& h, const std::uint32_t m[4], std::uint32_t hibit, 
 // is one wide multiply-add into its column and each carry chain one add a
 // word (bounds as fe32_horner's: every column's high word stays below 2^31).
 // Measured on an H100 (docs/decisions.md, 2026-12-07, tenth session): with
-// it and padded_lane_sum's whole-block path the verify kernel ran 1959 GB/s
-// against 1827; the one-pass open kernel, whose threads also run ChaCha20
-// within 64 registers, fell from 779 to 462 with it, so it keeps fe32_horner.
+// it and padded_lane_sum's whole-block path the verify kernel ran 1961 GB/s
+// against 1827 at 1 GiB; the one-pass open kernel, whose threads also run
+// ChaCha20 within 64 registers, fell from 779 to 466 with it, so it keeps
+// fe32_horner.
 HIX_HD void fe32_horner_chains(Fe32& h, const std::uint32_t m[4], std::uint32_t hibit,
                                const ClampedR& k) {
 #if defined(__CUDA_ARCH__)

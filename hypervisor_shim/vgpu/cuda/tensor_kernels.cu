@@ -1536,8 +1536,12 @@ namespace {
 
 // Whether a cache's rows can be read in 16-byte loads: its start and every
 // head's row (hd elements, kv_row apart) 16-byte aligned.
+__device__ __forceinline__ unsigned dt_bytes(int dt) {
+  return dt == DT_BF16 ? 2u : 4u;
+}
+
 __device__ __forceinline__ bool kv_vectors(const void* c, int dt, unsigned hd, u64 kv_row) {
-  const unsigned es = dt == DT_BF16 ? 2u : 4u;
+  const unsigned es = dt_bytes(dt);
   return (reinterpret_cast<u64>(c) & 15u) == 0 && (hd * es) % 16u == 0 && (kv_row * es) % 16u == 0;
 }
 
@@ -1546,20 +1550,12 @@ __device__ __forceinline__ bool kv_vectors(const void* c, int dt, unsigned hd, u
 template <bool kAligned>
 __device__ __forceinline__ void put_chunk(float* dst, const uint4& v, int dt) {
   float f[8];
-  if (dt == DT_BF16) {
-    const unsigned w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      f[2 * e] = __uint_as_float(w[e] << 16);
-      f[2 * e + 1] = __uint_as_float(w[e] & 0xFFFF0000u);
-    }
-  } else {
-    f[0] = __uint_as_float(v.x);
-    f[1] = __uint_as_float(v.y);
-    f[2] = __uint_as_float(v.z);
-    f[3] = __uint_as_float(v.w);
-  }
   const int n = dt == DT_BF16 ? 8 : 4;
+  if (n == 8) {
+    weights_f32<true>(v, f);
+  } else {
+    weights_f32<false>(v, f);
+  }
   if constexpr (kAligned) {
     auto* d4 = reinterpret_cast<float4*>(dst);
     d4[0] = make_float4(f[0], f[1], f[2], f[3]);
@@ -1579,14 +1575,14 @@ __device__ __forceinline__ void put_chunk(float* dst, const uint4& v, int dt) {
 __device__ __forceinline__ void stage_kv_tile(float* ks, float* vs, const void* kc, int kdt,
                                               const void* vc, int vdt, u64 src0, u64 kv_row,
                                               unsigned hd, unsigned cnt) {
-  const unsigned k_per = kdt == DT_BF16 ? 8u : 4u;  // elements a chunk
-  const unsigned v_per = vdt == DT_BF16 ? 8u : 4u;
+  const unsigned k_es = dt_bytes(kdt);
+  const unsigned v_es = dt_bytes(vdt);
+  const unsigned k_per = 16u / k_es;  // elements a chunk
+  const unsigned v_per = 16u / v_es;
   const unsigned k_row = hd / k_per;  // chunks a key's row
   const unsigned v_row = hd / v_per;
   const unsigned k_total = cnt * k_row;
   const unsigned v_total = cnt * v_row;
-  const unsigned k_es = kdt == DT_BF16 ? 2u : 4u;
-  const unsigned v_es = vdt == DT_BF16 ? 2u : 4u;
   const auto* kb = static_cast<const unsigned char*>(kc);
   const auto* vb = static_cast<const unsigned char*>(vc);
   const unsigned step = blockDim.x;
