@@ -10,11 +10,12 @@ namespace hix::vgpu::cuda {
 
 // Each thread of a full chunk takes 1024 / lanes consecutive keystream blocks
 // (4096 / lanes Poly1305 blocks). Whole warps, powers of two (the lanes'
-// tree, poly1305_field.hpp); the three trade the tree's and the key's fixed
-// cost per chunk (fewer lanes, longer runs) against thread blocks in flight
-// and the last wave's idle SMs (more lanes). The default is a guess until a
-// GPU has measured them side by side (hix-cuda-crypto-bench).
-inline constexpr std::uint32_t kOnePassLaneChoices[] = {64, 128, 256};
+// tree, poly1305_field.hpp); they trade the tree's and the key's fixed cost
+// per chunk (fewer lanes, longer runs) against thread blocks in flight, the
+// last wave's idle SMs and the spread of a warp's loads (more lanes: a lane's
+// run is 4096 / lanes bytes long). Measured on an H100 (run E, 1 GiB):
+// 594 / 648 / 801 GB/s at 64 / 128 / 256 lanes; 512 was added after it.
+inline constexpr std::uint32_t kOnePassLaneChoices[] = {64, 128, 256, 512};
 inline constexpr std::uint32_t kOnePassDefaultLanes = 128;
 
 constexpr bool one_pass_lanes_supported(std::uint32_t lanes) {

@@ -596,13 +596,14 @@ cudaError_t launch_open_chunks(const SealedTensor& t, ChunkRange range, const st
       static_cast<std::uint64_t>(range.first) + range.count > t.chunks) {
     return cudaErrorInvalidValue;
   }
-  static_assert(sizeof kOnePassLaneChoices / sizeof kOnePassLaneChoices[0] == 3 &&
+  static_assert(sizeof kOnePassLaneChoices / sizeof kOnePassLaneChoices[0] == 4 &&
                     kOnePassLaneChoices[0] == 64 && kOnePassLaneChoices[1] == 128 &&
-                    kOnePassLaneChoices[2] == 256,
+                    kOnePassLaneChoices[2] == 256 && kOnePassLaneChoices[3] == 512,
                 "a kernel for each choice");
   if (lanes == 64) return launch_open<64>(t, range, sealed, plain, failures, stream);
   if (lanes == 128) return launch_open<128>(t, range, sealed, plain, failures, stream);
   if (lanes == 256) return launch_open<256>(t, range, sealed, plain, failures, stream);
+  if (lanes == 512) return launch_open<512>(t, range, sealed, plain, failures, stream);
   return cudaErrorInvalidValue;
 }
 
