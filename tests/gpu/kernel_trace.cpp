@@ -37,6 +37,7 @@ struct Kernel {
   std::int32_t grid = 0;
   std::int32_t block = 0;
   std::uint16_t registers = 0;
+  std::int32_t smem = 0;  // dynamic shared memory, bytes
 };
 
 struct Trace {
@@ -95,6 +96,7 @@ void CUPTIAPI buffer_completed(CUcontext /*ctx*/, std::uint32_t /*stream*/, std:
       out.grid = k->gridX * k->gridY * k->gridZ;
       out.block = k->blockX * k->blockY * k->blockZ;
       out.registers = k->registersPerThread;
+      out.smem = k->dynamicSharedMemory;
       t.kernels.push_back(std::move(out));
     }
   }
@@ -117,12 +119,13 @@ void write_trace() {
     return;
   }
   const std::lock_guard<std::mutex> lock(t.mu);
-  std::fprintf(f, "name\tstart_ns\tend_ns\tcorrelation\tgraph\tnode\tstream\tgrid\tblock\tregs\n");
+  std::fprintf(
+      f, "name\tstart_ns\tend_ns\tcorrelation\tgraph\tnode\tstream\tgrid\tblock\tregs\tsmem\n");
   for (const Kernel& k : t.kernels) {
-    std::fprintf(f, "%s\t%llu\t%llu\t%u\t%u\t%llu\t%u\t%d\t%d\t%u\n", k.name.c_str(),
+    std::fprintf(f, "%s\t%llu\t%llu\t%u\t%u\t%llu\t%u\t%d\t%d\t%u\t%d\n", k.name.c_str(),
                  static_cast<unsigned long long>(k.start), static_cast<unsigned long long>(k.end),
                  k.correlation, k.graph, static_cast<unsigned long long>(k.node), k.stream, k.grid,
-                 k.block, static_cast<unsigned>(k.registers));
+                 k.block, static_cast<unsigned>(k.registers), k.smem);
   }
   if (f != stderr) std::fclose(f);
   std::fprintf(stderr, "hix-kernel-trace: %zu kernels written to %s, %llu not kept\n",

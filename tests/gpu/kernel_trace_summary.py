@@ -4,10 +4,13 @@
 Every replay of a CUDA graph gives its kernels one correlation id (the
 launch's). Replays with the same kernels in the same order form a shape;
 for each shape seen at least --min-replays times this prints, position by
-position, the median duration of the kernel and the median gap between the
-end of the one before and its start (negative: it started before the one
-before ended, as programmatic dependent launch allows), then per kernel name
-the launches and time a replay. Kernels outside graphs are summed by name.
+position, the median duration of the kernel, the median gap between the end
+of the one before and its start (negative: it started before the one before
+ended, as programmatic dependent launch allows) and its advance, how much
+later it ends than the one before (what it adds to the replay: a kernel
+launched early spends its first microseconds waiting), then per kernel name
+and grid the launches and the advance a replay. Kernels outside graphs are
+summed by name.
 
   kernel_trace_summary.py TRACE.tsv [--min-replays N] [--skip N] [--positions]
 """
@@ -22,8 +25,9 @@ def load(path):
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     for r in rows:
-        for key in ("start_ns", "end_ns", "correlation", "graph", "grid", "block", "regs"):
-            r[key] = int(r[key])
+        r.setdefault("smem", "0")  # traces written before the column
+        for key in ("start_ns", "end_ns", "correlation", "graph", "grid", "block", "regs", "smem"):
+            r[key] = int(r[key] or 0)
     return rows
 
 
@@ -52,28 +56,36 @@ def print_shape(index, names, replays, positions, out):
     span = [(ks[-1]["end_ns"] - ks[0]["start_ns"]) / 1e3 for ks in replays]
     dur = [[(ks[i]["end_ns"] - ks[i]["start_ns"]) / 1e3 for ks in replays] for i in range(n)]
     gap = [[(ks[i]["start_ns"] - ks[i - 1]["end_ns"]) / 1e3 for ks in replays] for i in range(1, n)]
+    adv = [[(ks[i]["end_ns"] - (ks[i - 1]["end_ns"] if i else ks[0]["start_ns"])) / 1e3
+            for ks in replays] for i in range(n)]
     med_dur = [median(d) for d in dur]
     med_gap = [0.0] + [median(g) for g in gap]
+    med_adv = [median(a) for a in adv]
     print(f"\nshape {index}: {len(replays)} replays, {n} kernels a replay; median span "
-          f"{median(span):.1f} us, kernels {sum(med_dur):.1f} us, gaps "
-          f"{sum(g for g in med_gap if g > 0):.1f} us, overlaps "
+          f"{median(span):.1f} us (advances {sum(med_adv):.1f}), kernels {sum(med_dur):.1f} us, "
+          f"gaps {sum(g for g in med_gap if g > 0):.1f} us, overlaps "
           f"{-sum(g for g in med_gap if g < 0):.1f} us", file=out)
     if positions:
-        print(f"{'pos':>4} {'kernel':44} {'grid':>6} {'regs':>4} {'us':>8} {'gap us':>8}", file=out)
+        print(f"{'pos':>4} {'kernel':44} {'grid':>6} {'regs':>4} {'us':>8} {'gap us':>8} "
+              f"{'adv us':>8}", file=out)
         for i, name in enumerate(names):
             k = replays[0][i]
             print(f"{i:4d} {short(name):44} {k['grid']:6d} {k['regs']:4d} {med_dur[i]:8.2f} "
-                  f"{med_gap[i]:8.2f}", file=out)
-    by_name = collections.OrderedDict()
+                  f"{med_gap[i]:8.2f} {med_adv[i]:8.2f}", file=out)
+    by_kernel = collections.OrderedDict()
     for i, name in enumerate(names):
-        e = by_name.setdefault(name, [0, 0.0, 0.0])
+        k = replays[0][i]
+        e = by_kernel.setdefault((name, k["grid"], k["smem"]), [0, 0.0, 0.0])
         e[0] += 1
-        e[1] += med_dur[i]
-        e[2] += med_gap[i]
-    print(f"{'kernel':44} {'launches':>8} {'us':>9} {'us each':>8} {'gaps us':>8}", file=out)
-    for name, (count, total, gaps) in sorted(by_name.items(), key=lambda kv: -kv[1][1]):
-        print(f"{short(name):44} {count:8d} {total:9.1f} {total / count:8.2f} {gaps:8.1f}",
-              file=out)
+        e[1] += med_adv[i]
+        e[2] += med_dur[i]
+    total = sum(med_adv) or 1.0
+    print(f"{'kernel':44} {'grid':>6} {'smem':>6} {'launches':>8} {'adv us':>9} {'each':>7} "
+          f"{'share':>6} {'dur each':>8}", file=out)
+    for (name, grid, smem), (count, adv_sum, dur_sum) in sorted(by_kernel.items(),
+                                                                key=lambda kv: -kv[1][1]):
+        print(f"{short(name):44} {grid:6d} {smem:6d} {count:8d} {adv_sum:9.1f} "
+              f"{adv_sum / count:7.2f} {adv_sum / total:6.1%} {dur_sum / count:8.2f}", file=out)
 
 
 def main():

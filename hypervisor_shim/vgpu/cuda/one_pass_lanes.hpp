@@ -13,10 +13,12 @@ namespace hix::vgpu::cuda {
 // tree, poly1305_field.hpp); they trade the tree's and the key's fixed cost
 // per chunk (fewer lanes, longer runs) against thread blocks in flight, the
 // last wave's idle SMs and the spread of a warp's loads (more lanes: a lane's
-// run is 4096 / lanes bytes long). Measured on an H100 (run E, 1 GiB):
-// 594 / 648 / 801 GB/s at 64 / 128 / 256 lanes; 512 was added after it.
+// run is 4096 / lanes bytes long). The default is the fastest on both cards
+// measured at 1 GiB (docs/performance.md, target 4): 594 / 648 / 801 GB/s
+// at 64 / 128 / 256 lanes on an H100 (run E), 784 / 861 / 975 / 799 at
+// 64 / 128 / 256 / 512 on an H200 (run F).
 inline constexpr std::uint32_t kOnePassLaneChoices[] = {64, 128, 256, 512};
-inline constexpr std::uint32_t kOnePassDefaultLanes = 128;
+inline constexpr std::uint32_t kOnePassDefaultLanes = 256;
 
 constexpr bool one_pass_lanes_supported(std::uint32_t lanes) {
   for (const std::uint32_t c : kOnePassLaneChoices) {
