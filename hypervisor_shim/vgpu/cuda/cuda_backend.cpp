@@ -51,6 +51,7 @@ constexpr std::size_t kMaxRecordings = 16;
 constexpr std::uint64_t kBlasWorkspaceBytes = 32ull << 20;
 constexpr std::uint32_t kGemvMaxRows = 8;  // rows of a per GEMV launch
 constexpr int kGroupStaticSmem = 1024;     // the group kernel's own, bytes (at most)
+using shapes::kArgmaxSplitSpan;
 using shapes::kAttKeys;
 using shapes::kAttWarps;
 using shapes::kGemmTile;
@@ -63,6 +64,10 @@ constexpr unsigned kGemvNtThreads = shapes::kGemvNtCols * shapes::kGemvNtSlices;
 constexpr unsigned kAttMaxHeadDim = 32 * shapes::kAttMaxDimsPerLane;
 constexpr std::uint64_t kMaxGrid = 8192;  // grid-stride kernels
 constexpr std::uint64_t kMaxRowGrid = INT_MAX;
+// Counters of the merges in the last block: row blocks of a split
+// attention (fewer than 8 an SM: key_splits) or rows of a split ARGMAX;
+// a launch that needs more merges as before.
+constexpr std::uint32_t kMergeCounts = 8192;
 
 using shapes::kDrawsWord;
 using shapes::kErrorWord;
@@ -214,8 +219,8 @@ struct Dim3 {
 struct Kernels {
   CUfunction break_if_eq{}, reg{}, iteration_end{}, fill{}, copy{}, copy_bytes{}, zero_bytes{},
       embedding{}, binary{}, unary{}, act_mul{}, layernorm{}, rmsnorm{}, softmax{}, argmax{},
-      rope{}, rope_store{}, sample{}, matmul_epilogue{}, gemm_tiled{}, attention{},
-      attention_combine{}, cache_rows{};
+      argmax_split{}, rope{}, rope_store{}, sample{}, matmul_epilogue{}, gemm_tiled{}, attention{},
+      attention_merged{}, attention_combine{}, cache_rows{};
   CUfunction attention_tc_d64{}, attention_tc_d128{};  // head_dim 64, 128
   // [rows - 1][weights bf16/f32 x activations bf16/f32: bb, bf, fb, ff]
   std::array<std::array<CUfunction, 4>, kGemvMaxRows> gemv_vec{};
@@ -301,6 +306,10 @@ struct CudaBackend::Impl {
   CUdeviceptr vram = 0;
   std::uint64_t vram_bytes = 0;
   CUdeviceptr words = 0;
+  // kMergeCounts arrival counters of the merges in the last block
+  // (CudaBackendOptions::attention_merge, split_argmax): zero between
+  // launches, each launch's merging blocks set theirs back.
+  CUdeviceptr merge_counts = 0;
   CUdeviceptr scratch = 0;
   std::uint64_t scratch_bytes = 0;
   // Scratch buffers replaced while recordings may still use them.
@@ -365,6 +374,7 @@ struct CudaBackend::Impl {
     for (const CUdeviceptr p : retired) static_cast<void>(api.mem_free(p));
     if (scratch != 0) static_cast<void>(api.mem_free(scratch));
     if (words != 0) static_cast<void>(api.mem_free(words));
+    if (merge_counts != 0) static_cast<void>(api.mem_free(merge_counts));
     if (module != nullptr) static_cast<void>(api.module_unload(module));
     if (stream != nullptr) static_cast<void>(api.stream_destroy(stream));
     static_cast<void>(api.primary_ctx_release(device));
@@ -576,12 +586,14 @@ Status CudaBackend::Impl::load_module() {
   HIX_TRY(get(k.rmsnorm, "k_rmsnorm"));
   HIX_TRY(get(k.softmax, "k_softmax"));
   HIX_TRY(get(k.argmax, "k_argmax"));
+  HIX_TRY(get(k.argmax_split, "k_argmax_split"));
   HIX_TRY(get(k.rope, "k_rope"));
   HIX_TRY(get(k.rope_store, "k_rope_store"));
   HIX_TRY(get(k.sample, "k_sample"));
   HIX_TRY(get(k.matmul_epilogue, "k_matmul_epilogue"));
   HIX_TRY(get(k.gemm_tiled, "k_gemm_tiled"));
   HIX_TRY(get(k.attention, "k_attention"));
+  HIX_TRY(get(k.attention_merged, "k_attention_merged"));
   HIX_TRY(get(k.attention_combine, "k_attention_combine"));
   HIX_TRY(get(k.attention_tc_d64, "k_attention_tc_d64"));
   HIX_TRY(get(k.attention_tc_d128, "k_attention_tc_d128"));
@@ -606,8 +618,11 @@ Status CudaBackend::Impl::load_module() {
       }
     }
   }
-  return check(api.func_set_attribute(k.attention, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                      static_cast<int>(attention_smem(kAttMaxHeadDim))));
+  for (const CUfunction f : std::array{k.attention, k.attention_merged}) {
+    HIX_TRY(check(api.func_set_attribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                         static_cast<int>(attention_smem(kAttMaxHeadDim)))));
+  }
+  return Status::ok;
 }
 
 Result<std::unique_ptr<CudaBackend>> CudaBackend::create(std::uint64_t vram_bytes,
@@ -648,6 +663,8 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(std::uint64_t vram_byte
   HIX_TRY(check_alloc(api.mem_alloc(&impl->words, std::uint64_t{kWordCount} * 4)));
   HIX_TRY(check(api.memset_d8_async(impl->vram, 0, vram_bytes, impl->stream)));
   HIX_TRY(check(api.memset_d32_async(impl->words, 0, kWordCount, impl->stream)));
+  HIX_TRY(check_alloc(api.mem_alloc(&impl->merge_counts, std::uint64_t{kMergeCounts} * 4)));
+  HIX_TRY(check(api.memset_d32_async(impl->merge_counts, 0, kMergeCounts, impl->stream)));
   HIX_TRY(check(api.stream_synchronize(impl->stream)));
   if (options.use_cublas) {
     if (cublasCreate(&impl->blas) != CUBLAS_STATUS_SUCCESS) {
@@ -918,11 +935,26 @@ Status CudaBackend::argmax(const RowsArgs& a) {
   HIX_TRY(d.ready());
   const bool staged = overlaps(a.out, a.x);
   if (staged && a.out.moving) return Status::internal;  // staged at a place only the device knows
-  if (staged) HIX_TRY(d.reserve_scratch(bytes_of(a.out)));
-  const CUdeviceptr out = staged ? d.scratch : d.base(a.out);
-  HIX_TRY(d.launch(d.k.argmax, {a.rows}, shapes::kArgmaxThreads, 0, out, d.at(a.x), dt(a.x.dtype),
-                   a.cols, move_reg(a.out), move_stride(a.out)));
-  return d.finish_staged(a.out, staged, 0);
+  // Split across blocks where a row has more than one block's columns and
+  // every row has a counter (its parts' keys in scratch after the output).
+  const std::uint64_t parts = (std::uint64_t{a.cols} + kArgmaxSplitSpan - 1) / kArgmaxSplitSpan;
+  // (kMergeCounts rows also fit the grid's y.)
+  const bool split = d.options.split_argmax && parts > 1 && a.rows <= kMergeCounts;
+  ScratchPlan plan;
+  const std::uint64_t out_at = staged ? plan.add(bytes_of(a.out)) : 0;
+  const std::uint64_t keys_at = split ? plan.add(a.rows * parts * 8) : 0;
+  if (plan.total() > 0) HIX_TRY(d.reserve_scratch(plan.total()));
+  const CUdeviceptr out = staged ? d.scratch + out_at : d.base(a.out);
+  if (split) {
+    HIX_TRY(d.launch(
+        d.k.argmax_split, {static_cast<unsigned>(parts), static_cast<unsigned>(a.rows)},
+        shapes::kArgmaxSplitThreads, 0, out, d.at(a.x), dt(a.x.dtype), a.cols, kArgmaxSplitSpan,
+        d.scratch + keys_at, d.merge_counts, move_reg(a.out), move_stride(a.out)));
+  } else {
+    HIX_TRY(d.launch(d.k.argmax, {a.rows}, shapes::kArgmaxThreads, 0, out, d.at(a.x), dt(a.x.dtype),
+                     a.cols, move_reg(a.out), move_stride(a.out)));
+  }
+  return d.finish_staged(a.out, staged, out_at);
 }
 
 Status CudaBackend::sample(const SampleArgs& a) {
@@ -1385,12 +1417,17 @@ Status CudaBackend::Impl::attention_cores(const AttentionArgs& a, const CoreAtte
   const CUdeviceptr part_o = split ? c.part_o : 0;
   const CUdeviceptr part_ml = split ? c.part_ml : 0;
   const Dim3 grid{static_cast<unsigned>(c.base_blocks), c.seqs, static_cast<unsigned>(ks.count)};
-  HIX_TRY(launch(k.attention, grid, kAttWarps * 32, attention_smem(a.head_dim), c.out,
-                 dt(a.out.dtype), c.q_src, dt(a.q.dtype), at(a.k_cache), dt(a.k_cache.dtype),
-                 at(a.v_cache), dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads, a.head_dim,
-                 a.pos, a.scale, static_cast<unsigned>(c.blocks_x), ks.len, part_o, part_ml,
-                 pos_reg(a.pos_reg), c.cache_stride));
-  if (split) {
+  // The last split of each row block to finish merges (one counter each).
+  const bool merge = split && options.attention_merge && c.base_blocks * c.seqs <= kMergeCounts;
+  const auto attend = [&](CUfunction f, auto... more) {
+    return launch(f, grid, kAttWarps * 32, attention_smem(a.head_dim), c.out, dt(a.out.dtype),
+                  c.q_src, dt(a.q.dtype), at(a.k_cache), dt(a.k_cache.dtype), at(a.v_cache),
+                  dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads, a.head_dim, a.pos, a.scale,
+                  static_cast<unsigned>(c.blocks_x), ks.len, part_o, part_ml, pos_reg(a.pos_reg),
+                  c.cache_stride, more...);
+  };
+  HIX_TRY(merge ? attend(k.attention_merged, merge_counts) : attend(k.attention));
+  if (split && !merge) {
     const std::uint64_t rows = std::uint64_t{a.tokens} * a.q_heads;
     HIX_TRY(launch(k.attention_combine, {static_cast<unsigned>((rows + 7) / 8)}, 256, 0, c.out,
                    dt(a.out.dtype), part_o, part_ml, rows, a.head_dim,
@@ -1567,6 +1604,8 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
   flag("HIX_CUDA_GROUP_ACT_MUL", base.group_act_mul);
   flag("HIX_CUDA_TC_ATTENTION", base.tc_attention);
   flag("HIX_CUDA_PDL", base.pdl);
+  flag("HIX_CUDA_ATTENTION_MERGE", base.attention_merge);
+  flag("HIX_CUDA_SPLIT_ARGMAX", base.split_argmax);
   flag("HIX_CUDA_PROFILE", base.profile);
   flag("HIX_CUDA_CUBLAS_RECORD", base.cublas_in_recordings);
   if (const char* m = std::getenv("HIX_CUDA_CUBLAS_MIN_ROWS"); m != nullptr) {

@@ -84,6 +84,17 @@ struct CudaBackendOptions {
   // Llama-8B, the same tokens; docs/performance.md, "Issue 14's targets");
   // ignored where the driver has no cuLaunchKernelEx.
   bool pdl = true;
+  // Two merges inside the kernel whose blocks produce the parts, the last
+  // block of each group to finish merging them (tensor_kernels.cu,
+  // last_to_arrive), with the same values stored as the launches they
+  // replace. Off until their cases pass on a GPU and they are timed there
+  // (written without one: docs/decisions.md, "Merges in the last block").
+  // - ATTENTION over key splits merges them in k_attention (no
+  //   k_attention_combine launch; HIX_CUDA_ATTENTION_MERGE).
+  bool attention_merge = false;
+  // - ARGMAX over a long row splits it across blocks (k_argmax_split, one
+  //   block of kArgmaxSplitSpan columns a part; HIX_CUDA_SPLIT_ARGMAX).
+  bool split_argmax = false;
   // Every launch timed on the GPU (kernel_profile.hpp) and the sums by
   // kernel written to stderr when the backend closes; nothing is recorded
   // (can_record() is false: loops run op by op), so a profiled run shows
@@ -94,8 +105,9 @@ struct CudaBackendOptions {
 // The options with HIX_CUDA_GEMV (legacy, c2u4, c4u4, c2u8),
 // HIX_CUDA_GROUP_GEMVS (0 or 1), HIX_CUDA_GROUP_NORMS (0 or 1),
 // HIX_CUDA_GROUP_ROPES (0 or 1), HIX_CUDA_GROUP_ACT_MUL (0 or 1),
-// HIX_CUDA_TC_ATTENTION (0 or 1), HIX_CUDA_PDL (0 or 1), HIX_CUDA_PROFILE
-// (0 or 1),
+// HIX_CUDA_TC_ATTENTION (0 or 1), HIX_CUDA_PDL (0 or 1),
+// HIX_CUDA_ATTENTION_MERGE (0 or 1), HIX_CUDA_SPLIT_ARGMAX (0 or 1),
+// HIX_CUDA_PROFILE (0 or 1),
 // HIX_CUDA_CUBLAS_RECORD (0 or 1: cublas_in_recordings) and
 // HIX_CUDA_CUBLAS_MIN_ROWS (1..4096) from the
 // environment applied over `base`, for benchmark sweeps; unset or unknown

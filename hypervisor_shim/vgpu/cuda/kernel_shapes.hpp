@@ -18,10 +18,12 @@ inline constexpr unsigned kTcWarps = 4;            // warps per tensor-core atte
 inline constexpr unsigned kTcRows = 64;  // query rows per tensor-core attention block (16 a warp)
 inline constexpr unsigned kTcKeys = 64;  // keys per tensor-core attention tile
 inline constexpr unsigned kTcPad = 8;    // bf16 elements past each staged row (bank spread)
-inline constexpr unsigned kSampleThreads = 1024;  // threads of the sampling block
-inline constexpr unsigned kSampleSortMax = 1024;  // top-k candidates sorted in shared memory
-inline constexpr unsigned kArgmaxThreads = 1024;  // threads of an ARGMAX row's block
-inline constexpr unsigned kArgmaxDepth = 8;       // 16-byte loads in flight an ARGMAX thread
+inline constexpr unsigned kSampleThreads = 1024;      // threads of the sampling block
+inline constexpr unsigned kSampleSortMax = 1024;      // top-k candidates sorted in shared memory
+inline constexpr unsigned kArgmaxThreads = 1024;      // threads of an ARGMAX row's block
+inline constexpr unsigned kArgmaxDepth = 8;           // 16-byte loads in flight an ARGMAX thread
+inline constexpr unsigned kArgmaxSplitThreads = 256;  // threads of a split ARGMAX block
+inline constexpr unsigned kArgmaxSplitSpan = 4096;    // columns of a split ARGMAX block
 
 inline constexpr unsigned kGemvGroupWarps = 8;  // warps per GEMV-group block
 

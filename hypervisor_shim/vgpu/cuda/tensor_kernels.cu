@@ -429,8 +429,10 @@ __device__ __forceinline__ float load_word_value(unsigned wd, unsigned e, bool b
   return __uint_as_float((e & 1u) != 0 ? wd & 0xFFFF0000u : wd << 16);
 }
 
+// The best key of `cols` columns at `row`, the first of them column
+// `first` of its row (the index the keys carry).
 template <bool kBf16>
-__device__ u64 row_best_key(const void* row, unsigned cols) {
+__device__ u64 row_best_key(const void* row, unsigned cols, unsigned first) {
   constexpr unsigned kSize = kBf16 ? 2u : 4u;
   constexpr unsigned kPer = 16u / kSize;  // columns a 16-byte load holds
   const auto addr = reinterpret_cast<unsigned long long>(row);
@@ -440,7 +442,7 @@ __device__ u64 row_best_key(const void* row, unsigned cols) {
   const int dt = kBf16 ? DT_BF16 : DT_F32;
   u64 best = 0;
   for (unsigned c = threadIdx.x; c < head; c += blockDim.x) {
-    const u64 key = rank_key(ld(row, dt, c), c);
+    const u64 key = rank_key(ld(row, dt, c), first + c);
     best = key > best ? key : best;
   }
   // Aligned: addr + head * kSize is a multiple of 16 by the choice of head.
@@ -460,13 +462,13 @@ __device__ u64 row_best_key(const void* row, unsigned cols) {
 #pragma unroll
       for (unsigned e = 0; e < kPer; ++e) {
         const unsigned c = head + v * kPer + e;
-        const u64 key = rank_key(load_word_value(words[e * kSize / 4], e, kBf16), c);
+        const u64 key = rank_key(load_word_value(words[e * kSize / 4], e, kBf16), first + c);
         best = key > best ? key : best;
       }
     }
   }
   for (unsigned c = head + vecs * kPer + threadIdx.x; c < cols; c += blockDim.x) {
-    const u64 key = rank_key(ld(row, dt, c), c);
+    const u64 key = rank_key(ld(row, dt, c), first + c);
     best = key > best ? key : best;
   }
   return best;
@@ -483,12 +485,70 @@ extern "C" __global__ void __launch_bounds__(kArgmaxThreads)
   const u64 base = static_cast<u64>(blockIdx.x) * cols;
   u64 best = 0;
   if (xdt == DT_BF16) {
-    best = row_best_key<true>(static_cast<const unsigned short*>(x) + base, cols);
+    best = row_best_key<true>(static_cast<const unsigned short*>(x) + base, cols, 0);
   } else {
-    best = row_best_key<false>(static_cast<const float*>(x) + base, cols);
+    best = row_best_key<false>(static_cast<const float*>(x) + base, cols, 0);
   }
   best = block_max_u64(best, sh);
   if (threadIdx.x == 0) out[blockIdx.x] = static_cast<int>(key_index(best));
+}
+
+namespace {
+
+// The last of a group of `parts` blocks to arrive at `*count` (device
+// memory, 0 before the group's first arrival): true in every thread of that
+// block, which also sets *count back to 0 for the next launch. Every thread
+// of each block calls it after its writes for the merge; the merging block
+// reads them with __ldcg (L2, where the fences left them).
+__device__ bool last_to_arrive(unsigned* count, unsigned parts) {
+  __shared__ unsigned last;
+  __threadfence();  // this thread's writes before the block's arrival
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const unsigned before = atomicAdd(count, 1u);
+    last = before + 1 == parts ? 1u : 0u;
+    if (last != 0) atomicExch(count, 0u);
+  }
+  __syncthreads();
+  if (last == 0) return false;
+  __threadfence();  // the other blocks' writes, seen through their arrivals
+  return true;
+}
+
+}  // namespace
+
+// ARGMAX with a row split across blocks (CudaBackendOptions::split_argmax):
+// block (p, row) takes columns [p * span, (p + 1) * span) of its row and
+// writes its best key to keys[row * gridDim.x + p]; the row's last block to
+// arrive at counts[row] takes the best of the row's keys. The same keys and
+// the same maximum as k_argmax's one block: the keys are distinct.
+extern "C" __global__ void __launch_bounds__(kArgmaxSplitThreads)
+    k_argmax_split(const unsigned* halt, int* out, const void* x, int xdt, unsigned cols,
+                   unsigned span, u64* keys, unsigned* counts, int oreg, u64 ostride) {
+  if (halted(halt)) return;
+  out = moved(out, halt, oreg, ostride);
+  __shared__ u64 sh[32];
+  const unsigned row = blockIdx.y;
+  const unsigned first = blockIdx.x * span;
+  const unsigned n = min(span, cols - first);
+  const u64 at = static_cast<u64>(row) * cols + first;
+  u64 best = 0;
+  if (xdt == DT_BF16) {
+    best = row_best_key<true>(static_cast<const unsigned short*>(x) + at, n, first);
+  } else {
+    best = row_best_key<false>(static_cast<const float*>(x) + at, n, first);
+  }
+  best = block_max_u64(best, sh);
+  u64* row_keys = keys + static_cast<u64>(row) * gridDim.x;
+  if (threadIdx.x == 0) row_keys[blockIdx.x] = best;
+  if (!last_to_arrive(counts + row, gridDim.x)) return;
+  u64 all = 0;
+  for (unsigned p = threadIdx.x; p < gridDim.x; p += blockDim.x) {
+    const u64 k = __ldcg(row_keys + p);
+    all = k > all ? k : all;
+  }
+  all = block_max_u64(all, sh);
+  if (threadIdx.x == 0) out[row] = static_cast<int>(key_index(all));
 }
 
 // ---- RoPE: one thread per (token, head, dim) (batch != 0: rows are
@@ -1620,13 +1680,71 @@ __device__ __forceinline__ void stage_kv_tile(float* ks, float* vs, const void* 
   }
 }
 
-}  // namespace
+// Row `row` of `rows` merged from its first `splits` key splits' partials
+// (part_o [split][rows][hd], part_ml [split][rows][m, l]) into out, by one
+// warp: each lane weighs one split at a time, and every sum runs over the
+// splits in ascending order, as k_attention_combine's loops do, so the
+// values stored are the same. Partials are read from L2 (__ldcg): other
+// blocks wrote them in the same launch when k_attention merges.
+__device__ void merge_row(void* out, int odt, const float* part_o, const float* part_ml, u64 rows,
+                          u64 row, unsigned hd, unsigned splits) {
+  const unsigned lane = threadIdx.x & 31;
+  float mx = -INFINITY;
+  for (unsigned z = lane; z < splits; z += 32)
+    mx = fmaxf(mx, __ldcg(part_ml + (z * rows + row) * 2));
+  mx = warp_max(mx);
+  float l = 0.0f;
+  float acc[kAttMaxDimsPerLane];
+#pragma unroll
+  for (int i = 0; i < kAttMaxDimsPerLane; ++i) acc[i] = 0.0f;
+  for (unsigned z0 = 0; z0 < splits; z0 += 32) {
+    // Lane i: split z0 + i's m, l and weight exp(m - mx).
+    const unsigned z = z0 + lane;
+    float mz = -INFINITY;
+    float lz = 0.0f;
+    float ez = 0.0f;
+    if (z < splits) {
+      mz = __ldcg(part_ml + (z * rows + row) * 2);
+      lz = __ldcg(part_ml + (z * rows + row) * 2 + 1);
+      if (mz != -INFINITY) ez = expf(mz - mx);
+    }
+    const unsigned n = min(32u, splits - z0);
+    for (unsigned i = 0; i < n; ++i) {
+      const float mi = __shfl_sync(0xFFFFFFFFu, mz, static_cast<int>(i));
+      const float li = __shfl_sync(0xFFFFFFFFu, lz, static_cast<int>(i));
+      const float ei = __shfl_sync(0xFFFFFFFFu, ez, static_cast<int>(i));
+      if (mi == -INFINITY) continue;
+      l += li * ei;
+      const float* po = part_o + ((z0 + i) * rows + row) * hd;
+#pragma unroll
+      for (int k = 0; k < kAttMaxDimsPerLane; ++k) {
+        const unsigned d = lane + 32u * k;
+        if (d < hd) acc[k] += __ldcg(po + d) * ei;
+      }
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < kAttMaxDimsPerLane; ++k) {
+    const unsigned d = lane + 32u * k;
+    if (d < hd) st(out, odt, row * hd + d, acc[k] / l);
+  }
+}
 
-extern "C" __global__ void __launch_bounds__(kAttWarps * 32, 3)
-    k_attention(const unsigned* halt, void* out, int odt, const void* q, int qdt, const void* kc,
-                int kdt, const void* vc, int vdt, unsigned tokens, unsigned q_heads,
-                unsigned kv_heads, unsigned hd, u64 pos, float scale, unsigned blocks_x,
-                u64 split_len, float* part_o, float* part_ml, int pos_reg, u64 cache_stride) {
+// One warp per query row of a block of kAttWarps rows (a kv head's rows,
+// packed token-major), over split blockIdx.z of the keys (split_len keys
+// each): with one split the row's output, else its partial (unnormalised
+// output, running max and sum) for k_attention_combine. kMerge
+// (k_attention_merged, CudaBackendOptions::attention_merge): the last of a
+// row block's splits to finish merges them itself (merge_row), one counter
+// of merge_counts a row block (blockIdx.y * gridDim.x + blockIdx.x), so no
+// combine launch follows. Two kernels, so that k_attention's registers stay
+// as they were without the merge.
+template <bool kMerge>
+__device__ __forceinline__ void attention_rows(
+    const unsigned* halt, void* out, int odt, const void* q, int qdt, const void* kc, int kdt,
+    const void* vc, int vdt, unsigned tokens, unsigned q_heads, unsigned kv_heads, unsigned hd,
+    u64 pos, float scale, unsigned blocks_x, u64 split_len, float* part_o, float* part_ml,
+    int pos_reg, u64 cache_stride, unsigned* merge_counts) {
   if (halted(halt)) return;
   pos += reg_value(halt, pos_reg);
   const bool batched = cache_stride != 0;
@@ -1711,8 +1829,8 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32, 3)
     }
     m = m_new;
   }
-  if (!active) return;
   if (gridDim.z == 1) {
+    if (!active) return;
     const float inv = 1.0f / l;
 #pragma unroll
     for (int i = 0; i < kAttMaxDimsPerLane; ++i) {
@@ -1721,16 +1839,52 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32, 3)
     }
     return;
   }
-  const u64 prow = static_cast<u64>(blockIdx.z) * tokens * q_heads + t * q_heads + h;
+  const u64 rows = static_cast<u64>(tokens) * q_heads;
+  const u64 row = t * q_heads + h;
+  const u64 prow = static_cast<u64>(blockIdx.z) * rows + row;
+  if (active) {
 #pragma unroll
-  for (int i = 0; i < kAttMaxDimsPerLane; ++i) {
-    const unsigned d = lane + 32u * i;
-    if (d < hd) part_o[prow * hd + d] = o[i];
+    for (int i = 0; i < kAttMaxDimsPerLane; ++i) {
+      const unsigned d = lane + 32u * i;
+      if (d < hd) part_o[prow * hd + d] = o[i];
+    }
+    if (lane == 0) {
+      part_ml[prow * 2] = m;
+      part_ml[prow * 2 + 1] = l;
+    }
   }
-  if (lane == 0) {
-    part_ml[prow * 2] = m;
-    part_ml[prow * 2 + 1] = l;
+  if constexpr (kMerge) {
+    // The splits that hold keys of this block's rows: those before block_last's.
+    const auto parts =
+        static_cast<unsigned>(min(static_cast<u64>(gridDim.z), block_last / split_len + 1));
+    if (!last_to_arrive(merge_counts + blockIdx.y * gridDim.x + blockIdx.x, parts)) return;
+    if (!active) return;
+    const auto splits =
+        static_cast<unsigned>(min(static_cast<u64>(gridDim.z), my_last / split_len + 1));
+    merge_row(out, odt, part_o, part_ml, rows, row, hd, splits);
   }
+}
+
+}  // namespace
+
+#define ATTENTION_ARGS                                                                            \
+  const unsigned *halt, void *out, int odt, const void *q, int qdt, const void *kc, int kdt,      \
+      const void *vc, int vdt, unsigned tokens, unsigned q_heads, unsigned kv_heads, unsigned hd, \
+      u64 pos, float scale, unsigned blocks_x, u64 split_len, float *part_o, float *part_ml,      \
+      int pos_reg, u64 cache_stride
+#define ATTENTION_PASS                                                                           \
+  halt, out, odt, q, qdt, kc, kdt, vc, vdt, tokens, q_heads, kv_heads, hd, pos, scale, blocks_x, \
+      split_len, part_o, part_ml, pos_reg, cache_stride
+
+extern "C" __global__ void __launch_bounds__(kAttWarps * 32, 3) k_attention(ATTENTION_ARGS) {
+  attention_rows<false>(ATTENTION_PASS, nullptr);
+}
+
+// Two blocks an SM rather than three: the merge's registers without
+// spilling (it runs where the splits are few blocks: decode).
+extern "C" __global__ void __launch_bounds__(kAttWarps * 32, 2)
+    k_attention_merged(ATTENTION_ARGS, unsigned* merge_counts) {
+  attention_rows<true>(ATTENTION_PASS, merge_counts);
 }
 
 // ATTENTION with BATCH: row b of src ([seqs, kv_row]) to row pos

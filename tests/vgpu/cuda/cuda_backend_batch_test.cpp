@@ -268,6 +268,9 @@ struct BatchLoopCase {
   std::uint8_t wdt;
   std::uint32_t max_seq = 48;
   bool batched = true;
+  // CudaBackendOptions::attention_merge: the split keys merged in the
+  // attention kernel.
+  bool merged = false;
 };
 
 class BatchedLoop : public BackendTest, public ::testing::WithParamInterface<BatchLoopCase> {};
@@ -277,7 +280,7 @@ class BatchedLoop : public BackendTest, public ::testing::WithParamInterface<Bat
 // backend's out and caches are the cpu's.
 TEST_P(BatchedLoop, ARecordedBatchedDecodeLoopMatchesTheCpu) {
   const BatchLoopCase c = GetParam();
-  auto cuda = CudaBackend::create(64ull << 20);
+  auto cuda = CudaBackend::create(64ull << 20, CudaBackendOptions{.attention_merge = c.merged});
   ASSERT_TRUE(cuda.ok()) << "a second cuda backend did not open";
   BatchLoop gpu(std::move(*cuda), c.seqs, c.wdt, c.max_seq, c.batched);
   BatchLoop cpu(vgpu::test::FakeBus::cpu_backend(64ull << 20), c.seqs, c.wdt, c.max_seq, c.batched);
@@ -307,8 +310,11 @@ TEST_P(BatchedLoop, ARecordedBatchedDecodeLoopMatchesTheCpu) {
 std::string batch_loop_name(const ::testing::TestParamInfo<BatchLoopCase>& param_info) {
   const BatchLoopCase& c = param_info.param;
   const char* weights = c.wdt == HIX_VGPU_DT_BF16 ? "bf16" : "f32";
-  if (!c.batched) return strf("one_sequence_unbatched_%s_weights_max_seq%u", weights, c.max_seq);
-  return strf("batch%u_%s_weights_max_seq%u", c.seqs, weights, c.max_seq);
+  const char* merged = c.merged ? "_splits_merged_in_kernel" : "";
+  if (!c.batched) {
+    return strf("one_sequence_unbatched_%s_weights_max_seq%u%s", weights, c.max_seq, merged);
+  }
+  return strf("batch%u_%s_weights_max_seq%u%s", c.seqs, weights, c.max_seq, merged);
 }
 
 INSTANTIATE_TEST_SUITE_P(Batches, BatchedLoop,
@@ -317,7 +323,9 @@ INSTANTIATE_TEST_SUITE_P(Batches, BatchedLoop,
                                            BatchLoopCase{32, HIX_VGPU_DT_BF16},
                                            // Split keys while the position moves.
                                            BatchLoopCase{4, HIX_VGPU_DT_F32, 400},
-                                           BatchLoopCase{1, HIX_VGPU_DT_F32, 400, false}),
+                                           BatchLoopCase{1, HIX_VGPU_DT_F32, 400, false},
+                                           BatchLoopCase{4, HIX_VGPU_DT_F32, 400, true, true},
+                                           BatchLoopCase{1, HIX_VGPU_DT_F32, 400, false, true}),
                          batch_loop_name);
 
 }  // namespace

@@ -82,6 +82,10 @@ std::vector<ArgmaxCase> argmax_cases() {
       }
     }
     v.push_back(ArgmaxCase{ArgmaxData::ties, 5, 4099, dt, c++ % 4});
+    // Split across blocks (CudaBackendOptions::split_argmax): a Llama 3
+    // vocabulary, and ties in every block of a row.
+    v.push_back(ArgmaxCase{ArgmaxData::random, 2, 128256, dt, c++ % 4});
+    v.push_back(ArgmaxCase{ArgmaxData::ties, 3, 20000, dt, c++ % 4});
     v.push_back(ArgmaxCase{ArgmaxData::nan_inf, 6, 300, dt, c++ % 4});
   }
   return v;
