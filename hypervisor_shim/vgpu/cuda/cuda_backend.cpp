@@ -1086,7 +1086,17 @@ Status CudaBackend::Impl::launch_group(const GemvGroup& g) {
   const GroupVariant& v = kGroupVariants[group_variant(options.gemv)];
   const CUfunction f =
       k.gemv_group[group_variant(options.gemv)][first.m - 1][first.b.dtype == DType::bf16 ? 0 : 1];
-  const auto smem = static_cast<unsigned>(std::uint64_t{first.m} * first.k * sizeof(float));
+  std::uint64_t stage_bytes = std::uint64_t{first.m} * first.k * sizeof(float);
+  if (g.norm && options.async_norm_stage) {
+    const NormStaging ns = norm_staging(g.norm->args, at(g.norm->args.x), at(g.norm->args.gamma),
+                                        g.norm->args.beta ? at(*g.norm->args.beta) : 0);
+    p.stage_x = ns.x ? 1 : 0;
+    if (ns.params_bytes > 0 && stage_bytes + ns.params_bytes <= limits.max_stage_bytes) {
+      p.stage_params = options.pdl && last_writes.norm_params_apart(g) ? 2 : 1;
+      stage_bytes += ns.params_bytes;
+    }
+  }
+  const auto smem = static_cast<unsigned>(stage_bytes);
   const std::uint64_t units =
       g.epilogue == GemvEpilogue::gated
           ? (std::uint64_t{first.n} + v.rows_per_warp / 2 - 1) / (v.rows_per_warp / 2)
@@ -1606,6 +1616,7 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
   flag("HIX_CUDA_PDL", base.pdl);
   flag("HIX_CUDA_ATTENTION_MERGE", base.attention_merge);
   flag("HIX_CUDA_SPLIT_ARGMAX", base.split_argmax);
+  flag("HIX_CUDA_ASYNC_NORM_STAGE", base.async_norm_stage);
   flag("HIX_CUDA_PROFILE", base.profile);
   flag("HIX_CUDA_CUBLAS_RECORD", base.cublas_in_recordings);
   if (const char* m = std::getenv("HIX_CUDA_CUBLAS_MIN_ROWS"); m != nullptr) {

@@ -92,6 +92,11 @@ struct CudaBackendOptions {
   // - ATTENTION over key splits merges them in k_attention (no
   //   k_attention_combine launch; HIX_CUDA_ATTENTION_MERGE).
   bool attention_merge = false;
+  // - (not a merge) A norm leading a GEMV group stages x and gamma (and
+  //   beta) by cp.async, gamma before the kernel waits for the one ahead
+  //   where that one writes elsewhere, rather than in four rounds of loads
+  //   each after the wait (HIX_CUDA_ASYNC_NORM_STAGE).
+  bool async_norm_stage = false;
   // - ARGMAX over a long row splits it across blocks (k_argmax_split, one
   //   block of kArgmaxSplitSpan columns a part; HIX_CUDA_SPLIT_ARGMAX).
   bool split_argmax = false;
@@ -107,6 +112,7 @@ struct CudaBackendOptions {
 // HIX_CUDA_GROUP_ROPES (0 or 1), HIX_CUDA_GROUP_ACT_MUL (0 or 1),
 // HIX_CUDA_TC_ATTENTION (0 or 1), HIX_CUDA_PDL (0 or 1),
 // HIX_CUDA_ATTENTION_MERGE (0 or 1), HIX_CUDA_SPLIT_ARGMAX (0 or 1),
+// HIX_CUDA_ASYNC_NORM_STAGE (0 or 1),
 // HIX_CUDA_PROFILE (0 or 1),
 // HIX_CUDA_CUBLAS_RECORD (0 or 1: cublas_in_recordings) and
 // HIX_CUDA_CUBLAS_MIN_ROWS (1..4096) from the

@@ -85,6 +85,21 @@ bool gemv_groupable(const MatmulArgs& a, const GemvLimits& limits);
 // its inputs (the first block writes it while every block reads them).
 bool norm_groupable(const NormArgs& n, bool layer, const GemvLimits& limits);
 
+// How the kernel stages a norm leading a group with
+// CudaBackendOptions::async_norm_stage (tensor_kernels.cu, stage_norm), by
+// cp.async in 16-byte copies: x where it is f32 at a 16-byte aligned
+// address and cols is a multiple of 4 (a copy is four columns of a row);
+// gamma (and LAYERNORM's beta) where each starts 16-byte aligned and holds
+// whole 16-byte chunks, into params_bytes of shared memory after the
+// activation rows (gamma, then beta from the next 16-byte boundary; 0:
+// they are read from global memory). Addresses are device addresses.
+struct NormStaging {
+  bool x = false;
+  std::uint64_t params_bytes = 0;
+};
+NormStaging norm_staging(const NormArgs& n, std::uint64_t x_address, std::uint64_t gamma_address,
+                         std::uint64_t beta_address);
+
 // Each join returns true when `next` joined `g` (g then includes it), and
 // false, with g unchanged, when it cannot: the backend then launches g and
 // runs `next` on its own.
@@ -125,6 +140,9 @@ class LaunchWrites {
   void set(std::span<const TensorArg> writes);
   // Whether every weight operand of `g` is known to lie apart from them.
   bool weights_apart(const GemvGroup& g) const;
+  // Whether `g` has a norm whose gamma (and beta) are known to lie apart
+  // from them, so that the kernel may stage them before it waits.
+  bool norm_params_apart(const GemvGroup& g) const;
 
  private:
   std::array<TensorArg, kMax> t_{};

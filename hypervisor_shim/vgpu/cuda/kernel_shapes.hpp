@@ -59,6 +59,15 @@ struct GemvGroupParams {
   // so they may be read before griddepcontrol.wait (programmatic dependent
   // launch); 0: after it, as every other read.
   int early_weights;
+  // A leading norm's operands staged with cp.async (CudaBackendOptions::
+  // async_norm_stage); 0: read element by element, as before.
+  // stage_x: x (f32, 16-byte aligned, k a multiple of 4) copied into the
+  // activation slots, every row at once, before the sums.
+  // stage_params: gamma (and beta), 16-byte aligned whole 16-byte chunks,
+  // copied into shared memory after the activation rows (gamma, then beta
+  // from the next 16-byte boundary); 2: before griddepcontrol.wait (the
+  // kernel launched before this one writes neither), 1: after it.
+  int stage_x, stage_params;
 };
 // Threads of a GEMV-group block: those of k_rmsnorm's and k_layernorm's
 // blocks, so that a norm leading a group sums in their order.

@@ -39,6 +39,10 @@ __device__ __forceinline__ float ld(const void* p, int dt, u64 i) {
                        : static_cast<const float*>(p)[i];
 }
 
+__device__ __forceinline__ unsigned dt_bytes(int dt) {
+  return dt == DT_BF16 ? 2u : 4u;
+}
+
 // The value an element of dtype `dt` holds after `v` is stored in it.
 __device__ __forceinline__ float stored(int dt, float v) {
   return dt == DT_BF16 ? bf2f(f2bf(v)) : v;
@@ -90,6 +94,26 @@ __device__ __forceinline__ u64 gtid() {
 
 __device__ __forceinline__ u64 gstride() {
   return static_cast<u64>(gridDim.x) * blockDim.x;
+}
+
+// cp.async (sm_80 and later): 16 bytes from global to shared memory
+// without passing through registers; committed as a group, waited for with
+// cp_async_wait_all.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  const auto s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+
+__device__ __forceinline__ void cp_async_wait_all() {
+  asm volatile("cp.async.wait_all;" ::: "memory");
+}
+
+__device__ __forceinline__ unsigned round_up16(unsigned bytes) {
+  return (bytes + 15u) & ~15u;
 }
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -1180,8 +1204,15 @@ __device__ __forceinline__ float group_value(const GemvGroupPart& q, const Group
 // slots between the passes: x is read once, kNormDepth loads in flight a
 // thread, and gamma (and beta) likewise. (Four loads, and one instance per
 // norm kind, keep the group kernel within 80 registers: three blocks an SM.)
+// With stage_x (GemvGroupParams) x arrives by cp.async: every row's
+// 16-byte groups of four columns straight into their slots (a slot holds
+// four consecutive columns), all in flight at once; then each thread sums
+// its own columns from the slots in the same order. With stage_params
+// gamma (and beta) are read from `params` (shared memory, staged by
+// stage_norm_params) instead of global memory. The values are the same.
 template <int M, bool BF16B, bool kLayer>
-__device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, unsigned nv) {
+__device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, unsigned nv,
+                           const unsigned char* params) {
   __shared__ double sh[32];
   constexpr unsigned kNormDepth = 4;
   const GemvGroupNorm& n = p.norm;
@@ -1191,6 +1222,23 @@ __device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, un
   void* out = reinterpret_cast<void*>(p.a);
   const unsigned cols = p.k;
   const unsigned step = blockDim.x;
+  if (p.stage_params != 0) {
+    gamma = params;
+    beta = params + round_up16(cols * dt_bytes(n.gamma_dt));
+  }
+  if (p.stage_x != 0) {
+    const auto* x4 = static_cast<const float4*>(x);  // 16-byte aligned (stage_x)
+    for (unsigned g = threadIdx.x; g < M * q4; g += step) {
+      const unsigned i = g / q4;
+      const unsigned qq = g - i * q4;
+      cp_async16(a_f + 4 * (i * q4 + (BF16B ? (qq & 1u) * nv + (qq >> 1) : qq)), x4 + g);
+    }
+    cp_async_commit();
+  }
+  if (p.stage_x != 0 || p.stage_params != 0) {
+    cp_async_wait_all();
+    __syncthreads();
+  }
   for (int i = 0; i < M; ++i) {
     const u64 base = static_cast<u64>(i) * cols;
     const auto slot = [&](unsigned c) -> float& {
@@ -1200,7 +1248,17 @@ __device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, un
     // x into the slots; the first sum (layer: of x, rms: of its squares)
     // in the thread's column order.
     double s = 0.0;
-    for (unsigned c0 = threadIdx.x; c0 < cols; c0 += kNormDepth * step) {
+    if (p.stage_x != 0) {
+      for (unsigned c = threadIdx.x; c < cols; c += step) {
+        if constexpr (kLayer) {
+          s += slot(c);
+        } else {
+          const double d = slot(c);
+          s += d * d;
+        }
+      }
+    }
+    for (unsigned c0 = threadIdx.x; p.stage_x == 0 && c0 < cols; c0 += kNormDepth * step) {
       float v[kNormDepth];
 #pragma unroll
       for (unsigned u = 0; u < kNormDepth; ++u) {
@@ -1264,6 +1322,27 @@ __device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, un
   }
 }
 
+// A leading norm's gamma (and beta) into `params` (shared memory) by
+// cp.async, 16 bytes a copy (stage_params: whole aligned chunks); waited
+// for in stage_norm.
+__device__ __forceinline__ void stage_norm_params(const GemvGroupParams& p, unsigned char* params) {
+  const GemvGroupNorm& n = p.norm;
+  const unsigned gamma_bytes = p.k * dt_bytes(n.gamma_dt);
+  const auto* gamma = reinterpret_cast<const unsigned char*>(n.gamma);
+  for (unsigned b = 16 * threadIdx.x; b < gamma_bytes; b += 16 * blockDim.x) {
+    cp_async16(params + b, gamma + b);
+  }
+  if (n.kind == kGemvNormLayer) {
+    const unsigned beta_bytes = p.k * dt_bytes(n.beta_dt);
+    const auto* beta = reinterpret_cast<const unsigned char*>(n.beta);
+    unsigned char* const to = params + round_up16(gamma_bytes);
+    for (unsigned b = 16 * threadIdx.x; b < beta_bytes; b += 16 * blockDim.x) {
+      cp_async16(to + b, beta + b);
+    }
+  }
+  cp_async_commit();
+}
+
 template <int M, bool BF16B, int C, int U>
 __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
   static_assert(C % 2 == 0, "the gated epilogue pairs rows");
@@ -1325,7 +1404,14 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
     setup_rows(unit);
     fetch_first();
   }
-  if (halted(halt)) return;
+  // A leading norm's gamma and beta after the activation rows.
+  unsigned char* const params = reinterpret_cast<unsigned char*>(a_s + M * q4);
+  if (p.stage_params == 2) stage_norm_params(p, params);
+  if (halted(halt)) {
+    cp_async_wait_all();  // no copy outlives the block
+    return;
+  }
+  if (p.stage_params == 1) stage_norm_params(p, params);
   if (unit < units) {
     if (!early) {
       setup_rows(unit);
@@ -1334,9 +1420,9 @@ __device__ void gemv_group(const unsigned* halt, const GemvGroupParams& p) {
     setup_addends(unit);
   }
   if (p.norm.kind == kGemvNormLayer) {
-    stage_norm<M, BF16B, true>(p, reinterpret_cast<float*>(a_s), q4, nv);
+    stage_norm<M, BF16B, true>(p, reinterpret_cast<float*>(a_s), q4, nv, params);
   } else if (p.norm.kind == kGemvNormRms) {
-    stage_norm<M, BF16B, false>(p, reinterpret_cast<float*>(a_s), q4, nv);
+    stage_norm<M, BF16B, false>(p, reinterpret_cast<float*>(a_s), q4, nv, params);
   } else {
     const float4* a4 = reinterpret_cast<const float4*>(p.a);
     const uint2* a2 = reinterpret_cast<const uint2*>(p.a);
@@ -1596,10 +1682,6 @@ namespace {
 
 // Whether a cache's rows can be read in 16-byte loads: its start and every
 // head's row (hd elements, kv_row apart) 16-byte aligned.
-__device__ __forceinline__ unsigned dt_bytes(int dt) {
-  return dt == DT_BF16 ? 2u : 4u;
-}
-
 __device__ __forceinline__ bool kv_vectors(const void* c, int dt, unsigned hd, u64 kv_row) {
   const unsigned es = dt_bytes(dt);
   return (reinterpret_cast<u64>(c) & 15u) == 0 && (hd * es) % 16u == 0 && (kv_row * es) % 16u == 0;

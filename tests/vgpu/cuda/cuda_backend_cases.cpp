@@ -43,6 +43,25 @@ Tol tc_attention_tol(DType out, double v_max) {
   return float_tol(out, 2e-5 + kBf16Unit * v_max, 1e-5);
 }
 
+void expect_untimed_bits_equal(Pair& p, const TensorArg& t, const char* what) {
+  const auto find = [&](const char* label) -> Backend* {
+    for (const Target& g : p.gpus()) {
+      if (g.label == label) return g.backend;
+    }
+    return nullptr;
+  };
+  Backend* defaults = find("cuda");
+  Backend* untimed = find("cuda/merges-async-norms");
+  if (defaults == nullptr || untimed == nullptr) return;
+  const std::uint64_t bytes = t.count * dtype_size(t.dtype);
+  const auto a = p.read_raw(*defaults, t.offset, bytes);
+  const auto b = p.read_raw(*untimed, t.offset, bytes);
+  if (a != b) {
+    const auto at = std::mismatch(a.begin(), a.end(), b.begin()).first - a.begin();
+    p.fail("%s: cuda/merges-async-norms differs from the defaults' bits at byte %td", what, at);
+  }
+}
+
 std::string plus(std::uint64_t misalign) {
   return "plus" + std::to_string(misalign);
 }

@@ -40,6 +40,11 @@ Tol float_tol(DType out, double atol, double rel);
 // "plus3": a misalignment (elements past a 256-byte boundary) in test names.
 std::string plus(std::uint64_t misalign);
 
+// The switches built but not yet timed (variants()'s "cuda/merges-async-norms")
+// store the bits the defaults ("cuda") store: `t` as both left it must be
+// equal byte for byte (a no-op where the pair has not both).
+void expect_untimed_bits_equal(Pair& p, const TensorArg& t, const char* what);
+
 struct MatmulCase {
   std::uint32_t m, n, k;
   DType a_dt, b_dt, out_dt, bias_dt;

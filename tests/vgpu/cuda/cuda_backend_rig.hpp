@@ -30,10 +30,11 @@ namespace hix::vgpu::cuda::test {
 // the cpu; and the small-m kernels: the GEMV-group kernel's other shapes
 // (c2u8 with groups; c4u4 one matmul per launch) and the legacy
 // one-warp-per-column kernels with one launch per op, attention on CUDA
-// cores and no early launches; and the merges in the last block (attention
-// splits in k_attention_merged, ARGMAX rows split across blocks), off by
-// default until timed. Each says only where it differs from the defaults. `id` names it in test
-// names.
+// cores and no early launches; and the switches built but not yet timed
+// (the merges in the last block: attention splits in k_attention_merged,
+// ARGMAX rows split across blocks; norms leading GEMV groups staged by
+// cp.async), off by default until a GPU run times them. Each says only where it differs from the
+// defaults. `id` names it in test names.
 struct Variant {
   const char* label;
   const char* id;
@@ -56,8 +57,8 @@ inline const std::array<Variant, kVariantCount>& variants() {
       {"cuda/legacy-gemv", "cuda_with_legacy_gemvs",
        CudaBackendOptions{
            .gemv = GemvKernel::legacy, .group_gemvs = false, .tc_attention = false, .pdl = false}},
-      {"cuda/merged-in-kernel", "cuda_with_attention_splits_and_argmax_parts_merged_in_kernel",
-       CudaBackendOptions{.attention_merge = true, .split_argmax = true}},
+      {"cuda/merges-async-norms", "cuda_with_in_kernel_merges_and_norms_staged_by_cp_async",
+       CudaBackendOptions{.attention_merge = true, .async_norm_stage = true, .split_argmax = true}},
   }};
   return v;
 }

@@ -422,6 +422,45 @@ TEST(LaunchWrites, AGroupReadsItsWeightsEarlyOnlyAfterALaunchKnownToWriteElsewhe
   EXPECT_FALSE(w.weights_apart(qkv)) << "more writes than it keeps: nothing known";
 }
 
+TEST(LaunchWrites, ANormsGammaAndBetaAreStagedEarlyOnlyWhereKnownApartFromTheLastWrites) {
+  const GemvGroup qkv = normed_qkv();
+  ASSERT_TRUE(qkv.norm.has_value());
+  LaunchWrites w;
+  EXPECT_FALSE(w.norm_params_apart(qkv)) << "nothing known yet";
+  w.set(std::array{act(kX, kDim)});
+  EXPECT_TRUE(w.norm_params_apart(qkv)) << "the last launch wrote the residual only";
+  EXPECT_FALSE(w.norm_params_apart(GemvGroup::of(gate_proj()))) << "a group without a norm";
+  w.set(std::array{act(kGamma + 2 * (kDim - 1), 1)});
+  EXPECT_FALSE(w.norm_params_apart(qkv)) << "the last launch wrote gamma's last element";
+  const GemvGroup layer = GemvGroup::of(attn_norm(true), true);
+  w.set(std::array{act(kBeta, 1)});
+  EXPECT_FALSE(w.norm_params_apart(layer)) << "the last launch wrote beta";
+  w.set(std::array{act(kX, kDim)});
+  EXPECT_TRUE(w.norm_params_apart(layer));
+  w.forget();
+  EXPECT_FALSE(w.norm_params_apart(layer)) << "forgotten at another stream operation";
+}
+
+TEST(NormStaging, CopiesSixteenByteGroupsOnlyWhereEveryCopyIsAlignedAndWhole) {
+  const NormArgs rms = attn_norm();
+  NormStaging st = norm_staging(rms, 4096, 8192, 0);
+  EXPECT_TRUE(st.x);
+  EXPECT_EQ(st.params_bytes, 2u * kDim) << "bf16 gamma";
+  EXPECT_FALSE(norm_staging(rms, 4096 + 4, 8192, 0).x) << "x 4 bytes past a boundary";
+  EXPECT_EQ(norm_staging(rms, 4096, 8192 + 2, 0).params_bytes, 0u) << "gamma misaligned";
+  NormArgs odd = rms;
+  odd.cols = kDim - 2;  // gamma's last chunk partial, rows of whole groups of four no more
+  st = norm_staging(odd, 4096, 8192, 0);
+  EXPECT_FALSE(st.x);
+  EXPECT_EQ(st.params_bytes, 0u);
+  NormArgs bf16_x = rms;
+  bf16_x.x.dtype = DType::bf16;
+  EXPECT_FALSE(norm_staging(bf16_x, 4096, 8192, 0).x) << "cp.async does not convert";
+  const NormArgs layer = attn_norm(true);
+  EXPECT_EQ(norm_staging(layer, 4096, 8192, 16384).params_bytes, 4u * kDim) << "gamma and beta";
+  EXPECT_EQ(norm_staging(layer, 4096, 8192, 16384 + 8).params_bytes, 0u) << "beta misaligned";
+}
+
 TEST(LaunchWrites, AGroupsLaunchWritesItsOutputsAndItsNormsRows) {
   const GemvGroup qkv = normed_qkv();
   ASSERT_EQ(qkv.count, 3u);
