@@ -7,8 +7,15 @@
 #            each GEMV kernel, early launches, the launch fusions, fast mode;
 #            protected and plain; each kernel's time per token), target 1,
 #            220 s (then the step under way ends)
-#   crypto   the crypto engine's bench (every open mode incl. one-pass),
-#            target 4, 60 s
+#   crypto   the crypto engine's bench (every open mode incl. one-pass, with
+#            and without its keys derived ahead), target 4, 60 s
+#   crypto-test  hix-cuda-crypto-test (every open mode, every one-pass lane
+#            count with and without keys ahead), 150 s
+#   trace    each decode shape's recorded step traced kernel by kernel
+#            (libhix-kernel-trace.so in BIN_DIR, libcupti on
+#            LD_LIBRARY_PATH), with the defaults and with the switches built
+#            but not yet timed (HIX_CUDA_ATTENTION_MERGE, _SPLIT_ARGMAX,
+#            _ASYNC_NORM_STAGE), plain mode, 150 s
 #   prefill  prefill (run-prefill-on-device.sh: SDPA, fast and exact
 #            modes), target 2, 150 s
 #   batch    batched decode (run-batch-on-device.sh: batch 1/8/32 in the
@@ -77,6 +84,32 @@ for p in $parts; do
     load)
       part "encrypted load and the crypto engine's tests"
       "$here/run-crypto-batch-on-device.sh" "$bin" "$out/load" 2>&1 | tail -n 12
+      ;;
+    crypto-test)
+      part "crypto engine's test"
+      mkdir -p "$out/crypto"
+      timeout --kill-after=5 150 "$bin/hix-cuda-crypto-test" >"$out/crypto/test.log" 2>&1
+      echo "exit $?: $(tail -n 1 "$out/crypto/test.log")"
+      grep -E 'FAIL|failed' "$out/crypto/test.log" | grep -v ', 0 failed' | head -n 20
+      ;;
+    trace)
+      part "kernel traces"
+      mkdir -p "$out/trace"
+      for shape in gpt2-small llama-1b llama-8b; do
+        for cfg in defaults untimed; do
+          on=0
+          [ $cfg = untimed ] && on=1
+          timeout --kill-after=5 50 env CUDA_INJECTION64_PATH="$bin/libhix-kernel-trace.so" \
+            HIX_KERNEL_TRACE="$out/trace/$shape-$cfg.tsv" HIX_CUDA_ATTENTION_MERGE=$on \
+            HIX_CUDA_SPLIT_ARGMAX=$on HIX_CUDA_ASYNC_NORM_STAGE=$on \
+            "$bin/hix-bench" --model "$shape" --backend cuda --decode-only 1 --reps 1 \
+            --modes plain --json "$out/trace/$shape-$cfg.json" >"$out/trace/$shape-$cfg.log" 2>&1
+          echo "$shape $cfg: exit $? $(grep -E 'decode tok/s' "$out/trace/$shape-$cfg.log")"
+          "$py" "$here/kernel_trace_summary.py" --positions "$out/trace/$shape-$cfg.tsv" \
+            >"$out/trace/$shape-$cfg.txt" 2>&1
+          gzip -f "$out/trace/$shape-$cfg.tsv"
+        done
+      done
       ;;
     *) echo "unknown part $p" >&2 ;;
   esac
