@@ -7,7 +7,7 @@
 # matmul kernel and launch setting of the cuda backend (HIX_CUDA_GEMV,
 # HIX_CUDA_GROUP_GEMVS, HIX_CUDA_GROUP_NORMS, HIX_CUDA_GROUP_ROPES,
 # HIX_CUDA_GROUP_ACT_MUL, HIX_CUDA_PDL, HIX_CUDA_ATTENTION_MERGE,
-# HIX_CUDA_SPLIT_ARGMAX, HIX_CUDA_ASYNC_NORM_STAGE):
+# HIX_CUDA_SPLIT_ARGMAX, HIX_CUDA_ASYNC_NORM_STAGE, HIX_CUDA_ROPE_IN_ATTENTION):
 #   c2u4      the defaults: the GEMV-group kernel with GEMV groups, the
 #             launch fusions (norms leading their groups, the ROPEs of q and
 #             k with the cache stores, activation and MUL in one pass), every
@@ -18,6 +18,9 @@
 #                across blocks): off by default until this step times them
 #   c2u4-staged  the defaults with the norms leading GEMV groups staged by
 #                cp.async (gamma before the wait): off by default likewise
+#   c2u4-roped   the defaults with a decode step's ROPEs and cache stores
+#                inside the attention's launch: likewise
+#   c2u4-untimed the defaults with all four of these switches on
 #   c2u4-unfused the defaults without the launch fusions (run B of
 #                docs/performance.md named the defaults c2u4-fused and this
 #                c2u4)
@@ -34,10 +37,11 @@
 #   tests/gpu/run-decode-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh). A step starts only while
-# HIX_DECODE_BUDGET_S (330) is not spent: c2u4, c2u4-merged, c2u4-staged,
-# c2u4-unfused (with a baseline: c2u4-baseline) and legacy for every shape, then each shape's
+# HIX_DECODE_BUDGET_S (330) is not spent: c2u4, c2u4-untimed (with a
+# baseline: c2u4-baseline), c2u4-merged, c2u4-staged, c2u4-roped and legacy
+# for every shape, then each shape's
 # profile (the defaults with HIX_CUDA_PROFILE=1: every kernel's GPU time per
-# token), then (c2u4-unfused,) c2u4-nopdl and c2u4-fast, then the rest;
+# token), then c2u4-unfused, c2u4-nopdl and c2u4-fast, then the rest;
 # llama-8b's last three run in plain mode only. HIX_BENCH_REPS (5): hix-bench --reps.
 #
 # Output: OUT_DIR/decode.json (the ceiling, every run's figures, the ratios
@@ -60,19 +64,22 @@ step hbm-read 90 "$py" "$here/hbm_read.py" --json "$out/json/hbm-read.json" &&
 
 # bench SHAPE KERNEL MODES: one hix-bench --decode-only run.
 bench() {
-  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 fuse=1 pdl=1 merge=0 stage=0 dtypes=()
+  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 fuse=1 pdl=1 merge=0 stage=0 rope=0
+  local dtypes=()
   local exe=$bin/hix-bench
   case $kernel in *-baseline) exe=$HIX_DECODE_BASELINE/hix-bench ;; esac
   case $kernel in *-ungrouped*) group=0 ;; esac
   case $kernel in *-unfused*) fuse=0 ;; esac
   case $kernel in *-merged*) merge=1 ;; esac
   case $kernel in *-staged*) stage=1 ;; esac
+  case $kernel in *-roped*) rope=1 ;; esac
+  case $kernel in *-untimed*) merge=1 stage=1 rope=1 ;; esac
   case $kernel in legacy* | *-nopdl*) pdl=0 ;; esac
   case $kernel in *-fast*) dtypes=(--act-dtype bf16 --kv-dtype bf16) ;; esac
   step "decode-$shape-$kernel" 150 env HIX_CUDA_GEMV="$gemv" HIX_CUDA_GROUP_GEMVS="$group" \
     HIX_CUDA_GROUP_NORMS="$fuse" HIX_CUDA_GROUP_ROPES="$fuse" HIX_CUDA_GROUP_ACT_MUL="$fuse" \
     HIX_CUDA_PDL="$pdl" HIX_CUDA_ATTENTION_MERGE="$merge" HIX_CUDA_SPLIT_ARGMAX="$merge" \
-    HIX_CUDA_ASYNC_NORM_STAGE="$stage" \
+    HIX_CUDA_ASYNC_NORM_STAGE="$stage" HIX_CUDA_ROPE_IN_ATTENTION="$rope" \
     "$exe" --model "$shape" --backend cuda "${dtypes[@]}" \
     --decode-only 1 --reps "$reps" --modes "$modes" --json "$out/json/decode-$shape-$kernel.json" &&
     say "  $(grep -E 'decode tok/s' "$out/logs/decode-$shape-$kernel.log")"
@@ -80,9 +87,9 @@ bench() {
 
 shapes="gpt2-small llama-1b llama-8b"
 # With a baseline, it takes c2u4-unfused's place ahead of the profiles.
-first="c2u4 c2u4-merged c2u4-staged c2u4-unfused legacy" then=""
+first="c2u4 c2u4-untimed c2u4-merged c2u4-staged c2u4-roped legacy"
 [ -n "${HIX_DECODE_BASELINE:-}" ] &&
-  first="c2u4 c2u4-merged c2u4-staged c2u4-baseline legacy" then=c2u4-unfused
+  first="c2u4 c2u4-untimed c2u4-baseline c2u4-merged c2u4-staged c2u4-roped legacy"
 for kernel in $first; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
@@ -92,7 +99,7 @@ for shape in $shapes; do
   step "profile-$shape" 120 env HIX_CUDA_PROFILE=1 "$bin/hix-bench" --model "$shape" \
     --backend cuda --decode-only 1 --reps 1 --modes plain --json "$out/json/profile-$shape.json"
 done
-for kernel in $then c2u4-nopdl c2u4-fast; do
+for kernel in c2u4-unfused c2u4-nopdl c2u4-fast; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
 for kernel in c4u4 c2u8 c2u4-ungrouped; do
@@ -152,7 +159,7 @@ for name, r in runs.items():
 # modes.
 for name, r in runs.items():
     ref = runs.get(f"{r['shape']}-c2u4")
-    if ref and r["kernel"] in ("c2u4-merged", "c2u4-staged"):
+    if ref and r["kernel"] in ("c2u4-merged", "c2u4-staged", "c2u4-roped", "c2u4-untimed"):
         r["tokens_equal_default"] = all(
             (r.get(m) or {}).get("tokens") == (ref.get(m) or {}).get("tokens")
             for m in ("protected", "plain"))

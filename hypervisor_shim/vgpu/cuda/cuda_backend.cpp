@@ -183,6 +183,11 @@ struct CoreAttention {
   KeySplits splits;
   CUdeviceptr q_src = 0, out = 0, part_o = 0, part_ml = 0;
   std::uint64_t cache_stride = 0;
+  // k_attention_roped: the held ROPEs, run in the launch with the stores
+  // into these cache rows (rope_attention_fusable).
+  const RopeHold* ropes = nullptr;
+  const TensorArg* k_rows = nullptr;
+  const TensorArg* v_rows = nullptr;
 };
 
 // ATTENTION's scratch: the operands staged (k, v, q, out), then the key
@@ -220,7 +225,7 @@ struct Kernels {
   CUfunction break_if_eq{}, reg{}, iteration_end{}, fill{}, copy{}, copy_bytes{}, zero_bytes{},
       embedding{}, binary{}, unary{}, act_mul{}, layernorm{}, rmsnorm{}, softmax{}, argmax{},
       argmax_split{}, rope{}, rope_store{}, sample{}, matmul_epilogue{}, gemm_tiled{}, attention{},
-      attention_merged{}, attention_combine{}, cache_rows{};
+      attention_merged{}, attention_roped{}, attention_combine{}, cache_rows{};
   CUfunction attention_tc_d64{}, attention_tc_d128{};  // head_dim 64, 128
   // [rows - 1][weights bf16/f32 x activations bf16/f32: bb, bf, fb, ff]
   std::array<std::array<CUfunction, 4>, kGemvMaxRows> gemv_vec{};
@@ -249,8 +254,11 @@ std::size_t group_variant(GemvKernel g) {
   return 0;
 }
 
-unsigned attention_smem(unsigned head_dim) {
-  return (kAttKeys * (head_dim + 1) + kAttKeys * head_dim + kAttWarps * head_dim) *
+// k_attention's dynamic shared memory: a tile's K and V rows and each
+// warp's q row; `roped` (k_attention_roped): and the new K and V rows.
+unsigned attention_smem(unsigned head_dim, bool roped = false) {
+  return (kAttKeys * (head_dim + 1) + kAttKeys * head_dim + kAttWarps * head_dim +
+          (roped ? 2 * head_dim : 0)) *
          static_cast<unsigned>(sizeof(float));
 }
 
@@ -594,6 +602,7 @@ Status CudaBackend::Impl::load_module() {
   HIX_TRY(get(k.gemm_tiled, "k_gemm_tiled"));
   HIX_TRY(get(k.attention, "k_attention"));
   HIX_TRY(get(k.attention_merged, "k_attention_merged"));
+  HIX_TRY(get(k.attention_roped, "k_attention_roped"));
   HIX_TRY(get(k.attention_combine, "k_attention_combine"));
   HIX_TRY(get(k.attention_tc_d64, "k_attention_tc_d64"));
   HIX_TRY(get(k.attention_tc_d128, "k_attention_tc_d128"));
@@ -622,7 +631,9 @@ Status CudaBackend::Impl::load_module() {
     HIX_TRY(check(api.func_set_attribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                          static_cast<int>(attention_smem(kAttMaxHeadDim)))));
   }
-  return Status::ok;
+  return check(api.func_set_attribute(k.attention_roped,
+                                      CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                      static_cast<int>(attention_smem(kAttMaxHeadDim, true))));
 }
 
 Result<std::unique_ptr<CudaBackend>> CudaBackend::create(std::uint64_t vram_bytes,
@@ -1282,6 +1293,9 @@ Status CudaBackend::attention(const AttentionArgs& a) {
   const std::uint64_t blocks_x = (std::uint64_t{a.tokens} * group + kAttWarps - 1) / kAttWarps;
   const std::uint64_t base_blocks = blocks_x * a.kv_heads;
   if (base_blocks > INT_MAX) return Status::internal;
+  // The held ROPEs and the stores inside the attention's own launch.
+  const bool roped = ropes && d.options.rope_in_attention && !tc && !stage_out &&
+                     base_blocks <= kMergeCounts && rope_attention_fusable(*ropes, a, kAttWarps);
   const KeySplits ks = key_splits(base_blocks, seen, d.sm_count, !tc, moving);
   const AttentionScratch sc = attention_scratch(a, {stage_k, stage_v, stage_q, stage_out}, ks);
   HIX_TRY(d.reserve_scratch(sc.total));
@@ -1306,7 +1320,9 @@ Status CudaBackend::attention(const AttentionArgs& a) {
                     dt(cache_rows.dtype), src, dt(sdt), kv_count, move_reg(cache_rows),
                     move_stride(cache_rows), -1, std::uint64_t{0});
   };
-  if (ropes) {
+  if (roped) {
+    // Nothing before the attention: its launch ropes and stores.
+  } else if (ropes) {
     const RopeArgs& rq = ropes->r[0];
     const RopeArgs& rk = ropes->r[1];
     shapes::RopeStoreParams p{};
@@ -1356,7 +1372,10 @@ Status CudaBackend::attention(const AttentionArgs& a) {
                                 .q_src = q_src,
                                 .out = out,
                                 .part_o = d.scratch + sc.part_o,
-                                .part_ml = d.scratch + sc.part_ml}));
+                                .part_ml = d.scratch + sc.part_ml,
+                                .ropes = roped ? &*ropes : nullptr,
+                                .k_rows = &kw,
+                                .v_rows = &vw}));
   if (!stage_out) return Status::ok;
   return d.copy_bytes(d.at(a.out), out, bytes_of(a.out));
 }
@@ -1429,6 +1448,29 @@ Status CudaBackend::Impl::attention_cores(const AttentionArgs& a, const CoreAtte
   const Dim3 grid{static_cast<unsigned>(c.base_blocks), c.seqs, static_cast<unsigned>(ks.count)};
   // The last split of each row block to finish merges (one counter each).
   const bool merge = split && options.attention_merge && c.base_blocks * c.seqs <= kMergeCounts;
+  if (c.ropes != nullptr) {
+    // k_attention_roped (the caller checked rope_attention_fusable and the
+    // counters): it merges its splits itself, and writes q, k and both
+    // cache rows besides out.
+    const RopeArgs& rq = c.ropes->r[0];
+    const shapes::RopeAttentionParams rp{at(a.k),
+                                         at(a.v),
+                                         dt(a.k.dtype),
+                                         dt(a.v.dtype),
+                                         rq.rot_dim,
+                                         rq.theta,
+                                         rq.llama3.factor,
+                                         rq.llama3.low_freq_factor,
+                                         rq.llama3.high_freq_factor,
+                                         rq.llama3.original_max_pos};
+    HIX_TRY(launch(k.attention_roped, grid, kAttWarps * 32, attention_smem(a.head_dim, true), c.out,
+                   dt(a.out.dtype), c.q_src, dt(a.q.dtype), at(a.k_cache), dt(a.k_cache.dtype),
+                   at(a.v_cache), dt(a.v_cache.dtype), a.tokens, a.q_heads, a.kv_heads, a.head_dim,
+                   a.pos, a.scale, static_cast<unsigned>(c.blocks_x), ks.len, part_o, part_ml,
+                   pos_reg(a.pos_reg), c.cache_stride, merge_counts, rp));
+    last_writes.set(std::array{a.out, a.q, a.k, *c.k_rows, *c.v_rows});
+    return Status::ok;
+  }
   const auto attend = [&](CUfunction f, auto... more) {
     return launch(f, grid, kAttWarps * 32, attention_smem(a.head_dim), c.out, dt(a.out.dtype),
                   c.q_src, dt(a.q.dtype), at(a.k_cache), dt(a.k_cache.dtype), at(a.v_cache),
@@ -1617,6 +1659,7 @@ CudaBackendOptions options_from_environment(CudaBackendOptions base) {
   flag("HIX_CUDA_ATTENTION_MERGE", base.attention_merge);
   flag("HIX_CUDA_SPLIT_ARGMAX", base.split_argmax);
   flag("HIX_CUDA_ASYNC_NORM_STAGE", base.async_norm_stage);
+  flag("HIX_CUDA_ROPE_IN_ATTENTION", base.rope_in_attention);
   flag("HIX_CUDA_PROFILE", base.profile);
   flag("HIX_CUDA_CUBLAS_RECORD", base.cublas_in_recordings);
   if (const char* m = std::getenv("HIX_CUDA_CUBLAS_MIN_ROWS"); m != nullptr) {

@@ -97,6 +97,12 @@ struct CudaBackendOptions {
   //   where that one writes elsewhere, rather than in four rounds of loads
   //   each after the wait (HIX_CUDA_ASYNC_NORM_STAGE).
   bool async_norm_stage = false;
+  // - (not a merge) The ROPEs of q and k and the cache stores at one
+  //   token's decode run inside the attention's launch (k_attention_roped,
+  //   rope_fusion.hpp's rope_attention_fusable), which merges its key splits
+  //   as attention_merge does: one launch fewer a layer than group_ropes'
+  //   (HIX_CUDA_ROPE_IN_ATTENTION).
+  bool rope_in_attention = false;
   // - ARGMAX over a long row splits it across blocks (k_argmax_split, one
   //   block of kArgmaxSplitSpan columns a part; HIX_CUDA_SPLIT_ARGMAX).
   bool split_argmax = false;
@@ -112,7 +118,7 @@ struct CudaBackendOptions {
 // HIX_CUDA_GROUP_ROPES (0 or 1), HIX_CUDA_GROUP_ACT_MUL (0 or 1),
 // HIX_CUDA_TC_ATTENTION (0 or 1), HIX_CUDA_PDL (0 or 1),
 // HIX_CUDA_ATTENTION_MERGE (0 or 1), HIX_CUDA_SPLIT_ARGMAX (0 or 1),
-// HIX_CUDA_ASYNC_NORM_STAGE (0 or 1),
+// HIX_CUDA_ASYNC_NORM_STAGE (0 or 1), HIX_CUDA_ROPE_IN_ATTENTION (0 or 1),
 // HIX_CUDA_PROFILE (0 or 1),
 // HIX_CUDA_CUBLAS_RECORD (0 or 1: cublas_in_recordings) and
 // HIX_CUDA_CUBLAS_MIN_ROWS (1..4096) from the

@@ -133,7 +133,10 @@ bool join(GemvGroup& g, const BinaryArgs& next);
 // writes.
 class LaunchWrites {
  public:
-  static constexpr std::size_t kMax = kGemvGroupMax + 1;
+  // A group's outputs and its norm's rows; the roped attention's out, q, k
+  // and two cache rows.
+  static constexpr std::size_t kMax = 5;
+  static_assert(kMax >= kGemvGroupMax + 1);
   // Nothing known: no group reads early.
   void forget() { known_ = false; }
   // The launch writes at most these operands (more than kMax: forgotten).

@@ -88,6 +88,17 @@ struct RopeStoreParams {
   int pos_reg, rows_reg;
 };
 
+// k_attention_roped's ROPE of q and k (CudaBackendOptions::rope_in_attention):
+// the k and v rows of the token (device addresses, [kv_heads, head_dim]),
+// their dtypes, and the angles' inputs (the position is the attention's).
+struct RopeAttentionParams {
+  unsigned long long k, v;
+  int k_dt, v_dt;
+  unsigned rot_dim;
+  float theta, factor, low_freq_factor, high_freq_factor;
+  unsigned original_max_pos;
+};
+
 // The backend's device words (u32 each), in one allocation; every kernel
 // gets their start as `halt`.
 inline constexpr unsigned kHaltWord = 0;    // set by a recorded BREAK_IF_EQ

@@ -33,4 +33,13 @@ bool rope_store_fusable(const RopeHold& h, const AttentionArgs& a) {
          !operands_overlap(a.v, a.k);
 }
 
+bool rope_attention_fusable(const RopeHold& h, const AttentionArgs& a, std::uint32_t max_group) {
+  if (!rope_store_fusable(h, a) || a.tokens != 1 || a.kv_heads == 0) return false;
+  const RopeArgs& q = h.r[0];
+  const RopeArgs& k = h.r[1];
+  return q.tokens == 1 && q.pos == a.pos && q.pos_reg == a.pos_reg && q.heads == a.q_heads &&
+         k.heads == a.kv_heads && q.head_dim == a.head_dim && a.q_heads / a.kv_heads <= max_group &&
+         !operands_overlap(a.out, a.k) && !operands_overlap(a.out, a.v);
+}
+
 }  // namespace hix::vgpu::cuda

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 
 #include "backend.hpp"
 
@@ -37,5 +38,15 @@ bool join(RopeHold& h, const RopeArgs& next);
 // both are rewritten). The backend adds its own conditions on the stores
 // (nothing staged, the two stores allowed as one launch).
 bool rope_store_fusable(const RopeHold& h, const AttentionArgs& a);
+
+// Whether the held pair, its cache stores and `a` may run as one attention
+// launch (CudaBackendOptions::rope_in_attention, k_attention_roped), where
+// rope_store_fusable holds and the backend stages nothing: one token at the
+// attention's own position (the same pos and pos_reg), the ROPEs' heads and
+// head_dim the attention's, at most `max_group` query heads a kv head (one
+// block's rows: the block that writes k's row is the only one that reads
+// it), and out sharing no byte with k or v (the launch's last blocks write
+// out while others may still read them).
+bool rope_attention_fusable(const RopeHold& h, const AttentionArgs& a, std::uint32_t max_group);
 
 }  // namespace hix::vgpu::cuda

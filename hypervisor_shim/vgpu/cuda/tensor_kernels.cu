@@ -591,6 +591,23 @@ struct RopeAngles {
   int batch;
 };
 
+// Pair i (< rot_dim / 2) of token t's head, (x1, x2) = elements (i, i +
+// rot_dim / 2), turned by its angle: (y1, y2) before they are stored.
+__device__ __forceinline__ void rope_rotate(const RopeAngles& r, u64 t, unsigned i,
+                                            unsigned rot_dim, float x1, float x2, float& y1,
+                                            float& y2) {
+  const double p = static_cast<double>(r.batch != 0 ? r.pos : r.pos + t);  // BATCH: one position
+  const double inv_freq =
+      hix::vgpu::llama3_inv_freq(pow(static_cast<double>(r.theta),
+                                     -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim)),
+                                 r.scaling);
+  const double angle = p * inv_freq;
+  const float c = static_cast<float>(cos(angle));
+  const float s = static_cast<float>(sin(angle));
+  y1 = __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s));
+  y2 = __fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s));
+}
+
 // Element e of a [tokens, heads, head_dim] tensor roped from x into out:
 // for i < rot_dim/2 the pair (i, i + rot_dim/2), for i >= rot_dim a copy
 // (the pair's second element is written by its first's thread). Each value
@@ -605,18 +622,9 @@ __device__ __forceinline__ void rope_element(const RopeAngles& r, void* out, int
   const u64 t = row / heads;
   const u64 base = row * head_dim;
   if (i < half) {
-    const double p = static_cast<double>(r.batch != 0 ? r.pos : r.pos + t);  // BATCH: one position
-    const double inv_freq = hix::vgpu::llama3_inv_freq(
-        pow(static_cast<double>(r.theta),
-            -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim)),
-        r.scaling);
-    const double angle = p * inv_freq;
-    const float c = static_cast<float>(cos(angle));
-    const float s = static_cast<float>(sin(angle));
-    const float x1 = ld(x, xdt, base + i);
-    const float x2 = ld(x, xdt, base + i + half);
-    const float y1 = __fsub_rn(__fmul_rn(x1, c), __fmul_rn(x2, s));
-    const float y2 = __fadd_rn(__fmul_rn(x2, c), __fmul_rn(x1, s));
+    float y1 = 0.0f;
+    float y2 = 0.0f;
+    rope_rotate(r, t, i, rot_dim, ld(x, xdt, base + i), ld(x, xdt, base + i + half), y1, y2);
     st(out, odt, base + i, y1);
     st(out, odt, base + i + half, y2);
     also(base + i, stored(odt, y1));
@@ -1812,6 +1820,72 @@ __device__ void merge_row(void* out, int odt, const float* part_o, const float* 
   }
 }
 
+// k_attention_roped: the angles of the token's ROPEs (at the attention's
+// position, register added).
+__device__ __forceinline__ RopeAngles rope_angles(const RopeAttentionParams& rp, u64 pos) {
+  return RopeAngles{pos, rp.theta,
+                    hix::vgpu::Llama3Rope{rp.factor, rp.low_freq_factor, rp.high_freq_factor,
+                                          rp.original_max_pos},
+                    0};
+}
+
+// k_attention_roped: kv head g's new K row as k holds it once roped (kn)
+// and its V row as v holds it (vn), into shared memory by the whole block,
+// with the arithmetic and roundings of k_rope_store (rope_element).
+__device__ void new_kv_row(const RopeAttentionParams& rp, const RopeAngles& ra, unsigned g,
+                           unsigned hd, float* kn, float* vn) {
+  const auto* k = reinterpret_cast<const void*>(rp.k);
+  const auto* v = reinterpret_cast<const void*>(rp.v);
+  const u64 base = static_cast<u64>(g) * hd;
+  const unsigned half = rp.rot_dim / 2;
+  for (unsigned i = threadIdx.x; i < half; i += blockDim.x) {
+    float y1 = 0.0f;
+    float y2 = 0.0f;
+    rope_rotate(ra, 0, i, rp.rot_dim, ld(k, rp.k_dt, base + i), ld(k, rp.k_dt, base + i + half), y1,
+                y2);
+    kn[i] = stored(rp.k_dt, y1);
+    kn[i + half] = stored(rp.k_dt, y2);
+  }
+  for (unsigned d = rp.rot_dim + threadIdx.x; d < hd; d += blockDim.x) {
+    kn[d] = stored(rp.k_dt, ld(k, rp.k_dt, base + d));
+  }
+  for (unsigned d = threadIdx.x; d < hd; d += blockDim.x) vn[d] = ld(v, rp.v_dt, base + d);
+}
+
+// k_attention_roped's writes, by the last block of a row block (every key
+// of kv head g read): the warp's roped q row (from qw; q_at its first
+// element, ~0 for a warp without a row), then kv head g's roped k row and
+// its cache rows at pos, as k_rope_store writes them (the new rows computed
+// here unless `have_new`, the block's split holding key pos).
+__device__ void rope_writes(const RopeAttentionParams& rp, const void* q, int qdt, const void* kc,
+                            int kdt, const void* vc, int vdt, u64 pos, u64 cache0, u64 kv_row,
+                            unsigned g, unsigned hd, u64 q_at, const float* qw, float* kn,
+                            float* vn, bool have_new) {
+  // q, k and the caches are VRAM the launch may write (the host's checks).
+  auto* qo = const_cast<void*>(q);
+  auto* ko = reinterpret_cast<void*>(rp.k);
+  auto* kco = const_cast<void*>(kc);
+  auto* vco = const_cast<void*>(vc);
+  if (q_at != ~0ull) {
+    for (unsigned d = threadIdx.x & 31; d < hd; d += 32) st(qo, qdt, q_at + d, qw[d]);
+  }
+  if (!have_new) {
+    new_kv_row(rp, rope_angles(rp, pos), g, hd, kn, vn);
+    __syncthreads();
+  }
+  const u64 row_at = cache0 + pos * kv_row + static_cast<u64>(g) * hd;
+  const u64 in_at = static_cast<u64>(g) * hd;
+  for (unsigned d = threadIdx.x; d < hd; d += blockDim.x) {
+    st(ko, rp.k_dt, in_at + d, kn[d]);
+    st(kco, kdt, row_at + d, kn[d]);
+    if (vdt == rp.v_dt && vdt != DT_BF16) {  // as copy_element: the bits
+      static_cast<unsigned*>(vco)[row_at + d] = reinterpret_cast<const unsigned*>(rp.v)[in_at + d];
+    } else {
+      st(vco, vdt, row_at + d, vn[d]);
+    }
+  }
+}
+
 // One warp per query row of a block of kAttWarps rows (a kv head's rows,
 // packed token-major), over split blockIdx.z of the keys (split_len keys
 // each): with one split the row's output, else its partial (unnormalised
@@ -1821,12 +1895,21 @@ __device__ void merge_row(void* out, int odt, const float* part_o, const float* 
 // of merge_counts a row block (blockIdx.y * gridDim.x + blockIdx.x), so no
 // combine launch follows. Two kernels, so that k_attention's registers stay
 // as they were without the merge.
-template <bool kMerge>
+// kRope (k_attention_roped, CudaBackendOptions::rope_in_attention; one
+// token, one row block a kv head, merging as kMerge): q and k arrive
+// unroped and the cache rows at pos unwritten, and the launch does what
+// k_rope_store and then the attention would: every block ropes its rows of q
+// into shared memory, the block whose split holds key pos ropes kv head g's
+// new K row and takes its V row (new_kv_row) in place of the cache's row
+// pos, and the last block of the row block to finish (every key read) writes
+// the roped q rows, the roped k row and both cache rows.
+template <bool kMerge, bool kRope = false>
 __device__ __forceinline__ void attention_rows(
     const unsigned* halt, void* out, int odt, const void* q, int qdt, const void* kc, int kdt,
     const void* vc, int vdt, unsigned tokens, unsigned q_heads, unsigned kv_heads, unsigned hd,
     u64 pos, float scale, unsigned blocks_x, u64 split_len, float* part_o, float* part_ml,
-    int pos_reg, u64 cache_stride, unsigned* merge_counts) {
+    int pos_reg, u64 cache_stride, unsigned* merge_counts,
+    const RopeAttentionParams* rp = nullptr) {
   if (halted(halt)) return;
   pos += reg_value(halt, pos_reg);
   const bool batched = cache_stride != 0;
@@ -1860,8 +1943,30 @@ __device__ __forceinline__ void attention_rows(
   const bool vec = kv_vectors(kc, kdt, hd, kv_row) && kv_vectors(vc, vdt, hd, kv_row);
 
   float* qw = qs + warp * hd;
-  for (unsigned d = lane; d < hd; d += 32) {
-    qw[d] = active ? ld(q, qdt, (t * q_heads + h) * hd + d) : 0.0f;
+  float* const kn = qs + kAttWarps * hd;  // kRope: [hd] the new K row, as k holds it
+  float* const vn = kn + hd;              // kRope: [hd] the new V row, as v holds it
+  if constexpr (kRope) {
+    const RopeAngles ra = rope_angles(*rp, pos);
+    const u64 base = (t * q_heads + h) * hd;
+    const unsigned half = rp->rot_dim / 2;
+    for (unsigned i = lane; i < half; i += 32) {
+      float y1 = 0.0f;
+      float y2 = 0.0f;
+      if (active) {
+        rope_rotate(ra, 0, i, rp->rot_dim, ld(q, qdt, base + i), ld(q, qdt, base + i + half), y1,
+                    y2);
+      }
+      qw[i] = stored(qdt, y1);
+      qw[i + half] = stored(qdt, y2);
+    }
+    for (unsigned d = rp->rot_dim + lane; d < hd; d += 32) {
+      qw[d] = active ? stored(qdt, ld(q, qdt, base + d)) : 0.0f;
+    }
+    if (j1 > pos) new_kv_row(*rp, ra, g, hd, kn, vn);  // this split holds key pos
+  } else {
+    for (unsigned d = lane; d < hd; d += 32) {
+      qw[d] = active ? ld(q, qdt, (t * q_heads + h) * hd + d) : 0.0f;
+    }
   }
   float m = -INFINITY;
   float l = 0.0f;
@@ -1885,6 +1990,18 @@ __device__ __forceinline__ void attention_rows(
       }
     }
     __syncthreads();
+    if constexpr (kRope) {
+      // Key pos (its cache row not yet written): the new rows, as the
+      // cache will hold them.
+      if (jt <= pos && pos < jt + cnt) {
+        const auto jj = static_cast<unsigned>(pos - jt);
+        for (unsigned d = threadIdx.x; d < hd; d += blockDim.x) {
+          ks[jj * (hd + 1) + d] = stored(kdt, kn[d]);
+          vs[jj * hd + d] = stored(vdt, vn[d]);
+        }
+        __syncthreads();
+      }
+    }
     if (!active || jt > my_last) continue;
     float s = -INFINITY;
     if (lane < cnt && jt + lane <= my_last) {
@@ -1912,12 +2029,17 @@ __device__ __forceinline__ void attention_rows(
     m = m_new;
   }
   if (gridDim.z == 1) {
-    if (!active) return;
-    const float inv = 1.0f / l;
+    if (active) {
+      const float inv = 1.0f / l;
 #pragma unroll
-    for (int i = 0; i < kAttMaxDimsPerLane; ++i) {
-      const unsigned d = lane + 32u * i;
-      if (d < hd) st(out, odt, (t * q_heads + h) * hd + d, o[i] * inv);
+      for (int i = 0; i < kAttMaxDimsPerLane; ++i) {
+        const unsigned d = lane + 32u * i;
+        if (d < hd) st(out, odt, (t * q_heads + h) * hd + d, o[i] * inv);
+      }
+    }
+    if constexpr (kRope) {
+      rope_writes(*rp, q, qdt, kc, kdt, vc, vdt, pos, cache0, kv_row, g, hd,
+                  active ? (t * q_heads + h) * hd : ~0ull, qw, kn, vn, j1 > pos);
     }
     return;
   }
@@ -1935,15 +2057,20 @@ __device__ __forceinline__ void attention_rows(
       part_ml[prow * 2 + 1] = l;
     }
   }
-  if constexpr (kMerge) {
+  if constexpr (kMerge || kRope) {
     // The splits that hold keys of this block's rows: those before block_last's.
     const auto parts =
         static_cast<unsigned>(min(static_cast<u64>(gridDim.z), block_last / split_len + 1));
     if (!last_to_arrive(merge_counts + blockIdx.y * gridDim.x + blockIdx.x, parts)) return;
-    if (!active) return;
-    const auto splits =
-        static_cast<unsigned>(min(static_cast<u64>(gridDim.z), my_last / split_len + 1));
-    merge_row(out, odt, part_o, part_ml, rows, row, hd, splits);
+    if (active) {
+      const auto splits =
+          static_cast<unsigned>(min(static_cast<u64>(gridDim.z), my_last / split_len + 1));
+      merge_row(out, odt, part_o, part_ml, rows, row, hd, splits);
+    }
+    if constexpr (kRope) {
+      rope_writes(*rp, q, qdt, kc, kdt, vc, vdt, pos, cache0, kv_row, g, hd,
+                  active ? row * hd : ~0ull, qw, kn, vn, j1 > pos);
+    }
   }
 }
 
@@ -1967,6 +2094,13 @@ extern "C" __global__ void __launch_bounds__(kAttWarps * 32, 3) k_attention(ATTE
 extern "C" __global__ void __launch_bounds__(kAttWarps * 32, 2)
     k_attention_merged(ATTENTION_ARGS, unsigned* merge_counts) {
   attention_rows<true>(ATTENTION_PASS, merge_counts);
+}
+
+// ROPE of q, ROPE of k, the cache stores and the attention as one launch
+// (attention_rows' kRope); its dynamic shared memory holds two rows more.
+extern "C" __global__ void __launch_bounds__(kAttWarps * 32, 2)
+    k_attention_roped(ATTENTION_ARGS, unsigned* merge_counts, const RopeAttentionParams rp) {
+  attention_rows<true, true>(ATTENTION_PASS, merge_counts, &rp);
 }
 
 // ATTENTION with BATCH: row b of src ([seqs, kv_row]) to row pos

@@ -51,14 +51,14 @@ void expect_untimed_bits_equal(Pair& p, const TensorArg& t, const char* what) {
     return nullptr;
   };
   Backend* defaults = find("cuda");
-  Backend* untimed = find("cuda/merges-async-norms");
+  Backend* untimed = find("cuda/untimed-switches");
   if (defaults == nullptr || untimed == nullptr) return;
   const std::uint64_t bytes = t.count * dtype_size(t.dtype);
   const auto a = p.read_raw(*defaults, t.offset, bytes);
   const auto b = p.read_raw(*untimed, t.offset, bytes);
   if (a != b) {
     const auto at = std::mismatch(a.begin(), a.end(), b.begin()).first - a.begin();
-    p.fail("%s: cuda/merges-async-norms differs from the defaults' bits at byte %td", what, at);
+    p.fail("%s: cuda/untimed-switches differs from the defaults' bits at byte %td", what, at);
   }
 }
 
@@ -254,16 +254,17 @@ void rope_llama3_case(Pair& p, const RopeCase& c) {
 // ---------------------------------------------------------------- attention
 
 std::string attention_name(const AttnCfg& c) {
-  return strf("q_heads%u_kv_heads%u_head_dim%u_qkv_%s_cache_%s_out_%s%s", c.q_heads, c.kv_heads,
+  return strf("q_heads%u_kv_heads%u_head_dim%u_qkv_%s_cache_%s_out_%s%s%s", c.q_heads, c.kv_heads,
               c.head_dim, dt_name(c.qkv_dt), dt_name(c.cache_dt),
-              c.out_is_q ? "on_q" : dt_name(c.out_dt), c.rope ? "_after_rope" : "");
+              c.out_is_q ? "on_q" : dt_name(c.out_dt), c.rope ? "_after_rope" : "",
+              c.history == 0 ? "" : strf("_after_%u_keys", c.history).c_str());
 }
 
 // The cache starts as random garbage (identical on both): rows past the
 // causal limit must not be read. Each step compares out and both caches (the
 // cache rows are conversions: exact).
 void attention_sequence(Pair& p, const AttnCfg& c) {
-  const std::uint32_t max_seq = 64;
+  const std::uint32_t max_seq = c.history == 0 ? 64 : c.history + 16;
   const std::uint32_t hd = c.head_dim;
   const std::string cfg =
       strf("q_heads=%u kv_heads=%u head_dim=%u qkv=%s cache=%s out=%s%s", c.q_heads, c.kv_heads, hd,
@@ -274,7 +275,13 @@ void attention_sequence(Pair& p, const AttnCfg& c) {
   const auto v_cache = p.alloc(c.cache_dt, cnt(max_seq, c.kv_heads, hd), Misalign{3});
   p.put(k_cache, p.random(k_cache.count, -1, 1));
   p.put(v_cache, p.random(v_cache.count, -1, 1));
-  const std::pair<std::uint32_t, std::uint64_t> steps[] = {{17, 0}, {1, 17}, {1, 18}, {45, 19}};
+  const std::vector<std::pair<std::uint32_t, std::uint64_t>> steps =
+      c.history == 0 ? std::vector<std::pair<std::uint32_t, std::uint64_t>>{{17, 0},
+                                                                            {1, 17},
+                                                                            {1, 18},
+                                                                            {45, 19}}
+                     : std::vector<std::pair<std::uint32_t, std::uint64_t>>{{1, c.history},
+                                                                            {1, c.history + 1}};
   std::uint64_t mis = 0;
   for (const auto& [tokens, pos] : steps) {
     p.begin(strf("%s tokens=%u pos=%" PRIu64, cfg.c_str(), tokens, pos), false);
@@ -324,6 +331,10 @@ void attention_sequence(Pair& p, const AttnCfg& c) {
     p.compare(out, out_tol);
     p.compare(k_cache, c.rope ? float_tol(k_cache.dtype, rope_err, 1e-6) : exact_tol(), "k_cache");
     p.compare(v_cache, exact_tol(), "v_cache");
+    for (const auto& [t, what] :
+         {std::pair{out, "out"}, {q, "q"}, {k, "k"}, {k_cache, "k_cache"}, {v_cache, "v_cache"}}) {
+      expect_untimed_bits_equal(p, t, what);
+    }
     p.end();
   }
 }

@@ -40,7 +40,7 @@ Tol float_tol(DType out, double atol, double rel);
 // "plus3": a misalignment (elements past a 256-byte boundary) in test names.
 std::string plus(std::uint64_t misalign);
 
-// The switches built but not yet timed (variants()'s "cuda/merges-async-norms")
+// The switches built but not yet timed (variants()'s "cuda/untimed-switches")
 // store the bits the defaults ("cuda") store: `t` as both left it must be
 // equal byte for byte (a no-op where the pair has not both).
 void expect_untimed_bits_equal(Pair& p, const TensorArg& t, const char* what);
@@ -112,12 +112,18 @@ struct AttnCfg {
   float scale;
   bool out_is_q;
   bool rope = false;  // ROPE (llama3-scaled) of q and of k in place before each attention
+  // Nonzero: the cache's first `history` rows as an earlier prefill left
+  // them, then two decode steps (one token at history, then at history + 1).
+  std::uint32_t history = 0;
 };
 std::string attention_name(const AttnCfg& c);
 // Prefill of 17 tokens at position 0, decode of one token at 17 and at 18,
-// then a chunk that fills the cache to max_seq exactly, each a step of the
-// running test; with `rope`, each step's q and k roped first (the run the
-// cuda backend may launch with the cache stores, rope_fusion.hpp).
+// then a chunk that fills the cache to max_seq exactly (with `history`: the
+// two decode steps after it, their keys split across blocks from 129 on),
+// each a step of the running test; with `rope`, each step's q and k roped
+// first (the run the cuda backend may launch with the cache stores, or
+// inside the attention's launch, rope_fusion.hpp). Each step also checks
+// that the untimed switches store the defaults' bits.
 void attention_sequence(Pair& p, const AttnCfg& c);
 
 }  // namespace hix::vgpu::cuda::test

@@ -56,6 +56,17 @@ INSTANTIATE_TEST_SUITE_P(AfterRope, Attention,
                                            AttnCfg{4, 4, 128, F32, BF16, F32, 0.2f, false, true},
                                            AttnCfg{8, 2, 64, BF16, BF16, BF16, 0.125f, true, true}),
                          attention_case_name);
+// Decode after a long history: the keys split across blocks (with the
+// untimed switches: merged in the attention's launch, and with `rope` the
+// ROPEs and cache stores inside it too).
+INSTANTIATE_TEST_SUITE_P(
+    LongHistory, Attention,
+    ::testing::Values(AttnCfg{32, 8, 128, BF16, BF16, BF16, 0.088f, false, true, 300},
+                      AttnCfg{8, 2, 64, F32, F32, F32, 0.125f, false, true, 200},
+                      AttnCfg{4, 4, 128, F32, BF16, F32, 0.2f, false, true, 257},
+                      AttnCfg{12, 12, 64, F32, F32, F32, 0.125f, false, false, 180},
+                      AttnCfg{16, 1, 64, F32, F32, F32, 0.125f, false, true, 150}),
+    attention_case_name);
 
 // ---------------------------------------------------------------- argmax
 

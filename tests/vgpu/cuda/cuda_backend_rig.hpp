@@ -33,7 +33,8 @@ namespace hix::vgpu::cuda::test {
 // cores and no early launches; and the switches built but not yet timed
 // (the merges in the last block: attention splits in k_attention_merged,
 // ARGMAX rows split across blocks; norms leading GEMV groups staged by
-// cp.async), off by default until a GPU run times them. Each says only where it differs from the
+// cp.async; a decode step's ROPEs inside the attention's launch), off by
+// default until a GPU run times them. Each says only where it differs from the
 // defaults. `id` names it in test names.
 struct Variant {
   const char* label;
@@ -57,8 +58,11 @@ inline const std::array<Variant, kVariantCount>& variants() {
       {"cuda/legacy-gemv", "cuda_with_legacy_gemvs",
        CudaBackendOptions{
            .gemv = GemvKernel::legacy, .group_gemvs = false, .tc_attention = false, .pdl = false}},
-      {"cuda/merges-async-norms", "cuda_with_in_kernel_merges_and_norms_staged_by_cp_async",
-       CudaBackendOptions{.attention_merge = true, .async_norm_stage = true, .split_argmax = true}},
+      {"cuda/untimed-switches", "cuda_with_the_switches_built_but_not_yet_timed",
+       CudaBackendOptions{.attention_merge = true,
+                          .async_norm_stage = true,
+                          .rope_in_attention = true,
+                          .split_argmax = true}},
   }};
   return v;
 }

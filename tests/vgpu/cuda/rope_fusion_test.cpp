@@ -121,5 +121,51 @@ TEST(RopeFusion, TheStoresTakeThePairOnlyOverTheirOwnQAndK) {
   EXPECT_FALSE(rope_store_fusable(one, attention())) << "q's ROPE alone";
 }
 
+TEST(RopeFusion, ThePairRunsInsideTheAttentionOnlyForOneTokenAtItsPositionInOneBlockAHead) {
+  constexpr std::uint32_t kBlockRows = 8;  // the attention kernel's rows a block
+  const RopeHold h = q_and_k();
+  EXPECT_TRUE(rope_attention_fusable(h, attention(), kBlockRows));
+  AttentionArgs a = attention();
+  a.pos_reg.reset();
+  EXPECT_FALSE(rope_attention_fusable(h, a, kBlockRows)) << "the attention's position fixed";
+  a = attention();
+  a.pos = 3;
+  EXPECT_FALSE(rope_attention_fusable(h, a, kBlockRows)) << "another position";
+  EXPECT_FALSE(rope_attention_fusable(h, attention(), 2)) << "4 query heads a kv head, 2 a block";
+  // Two tokens: ROPE and attention over both.
+  RopeArgs q2 = rope_at(kQ, kHeads / 2);
+  q2.tokens = 2;
+  q2.x = q2.out = act(kQ, std::uint64_t{kHeads} * kHeadDim);
+  RopeArgs k2 = rope_at(kK, kKvHeads / 2);
+  k2.tokens = 2;
+  k2.x = k2.out = act(kK, std::uint64_t{kKvHeads} * kHeadDim);
+  RopeHold two{{q2}, 1};
+  ASSERT_TRUE(join(two, k2));
+  a = attention();
+  a.tokens = 2;
+  a.q_heads = kHeads / 2;
+  a.kv_heads = kKvHeads / 2;
+  EXPECT_TRUE(rope_store_fusable(two, a));
+  EXPECT_FALSE(rope_attention_fusable(two, a, kBlockRows)) << "two tokens";
+  // The ROPE's heads not the attention's (the same elements).
+  RopeHold wide{{rope_at(kQ, kHeads / 2)}, 1};
+  wide.r[0].head_dim = 2 * kHeadDim;
+  wide.r[0].rot_dim = 2 * kHeadDim;
+  RopeArgs kw = rope_at(kK, kKvHeads / 2);
+  kw.head_dim = 2 * kHeadDim;
+  kw.rot_dim = 2 * kHeadDim;
+  ASSERT_TRUE(join(wide, kw));
+  EXPECT_FALSE(rope_attention_fusable(wide, attention(), kBlockRows)) << "other heads";
+  a = attention();
+  a.out = act(kV, kHeads * kHeadDim);
+  EXPECT_FALSE(rope_attention_fusable(h, a, kBlockRows)) << "out over v";
+  a = attention();
+  a.out = act(kK - 64, kHeads * kHeadDim);
+  EXPECT_FALSE(rope_attention_fusable(h, a, kBlockRows)) << "out over k";
+  a = attention();
+  a.batch = true;
+  EXPECT_FALSE(rope_attention_fusable(h, a, kBlockRows)) << "BATCH";
+}
+
 }  // namespace
 }  // namespace hix::vgpu::cuda
