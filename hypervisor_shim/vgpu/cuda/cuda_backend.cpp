@@ -1099,8 +1099,9 @@ Status CudaBackend::Impl::launch_group(const GemvGroup& g) {
       k.gemv_group[group_variant(options.gemv)][first.m - 1][first.b.dtype == DType::bf16 ? 0 : 1];
   std::uint64_t stage_bytes = std::uint64_t{first.m} * first.k * sizeof(float);
   if (g.norm && options.async_norm_stage) {
-    const NormStaging ns = norm_staging(g.norm->args, at(g.norm->args.x), at(g.norm->args.gamma),
-                                        g.norm->args.beta ? at(*g.norm->args.beta) : 0);
+    const NormArgs& n = g.norm->args;
+    const NormStaging ns =
+        norm_staging(n, {.x = at(n.x), .gamma = at(n.gamma), .beta = n.beta ? at(*n.beta) : 0});
     p.stage_x = ns.x ? 1 : 0;
     if (ns.params_bytes > 0 && stage_bytes + ns.params_bytes <= limits.max_stage_bytes) {
       p.stage_params = options.pdl && last_writes.norm_params_apart(g) ? 2 : 1;

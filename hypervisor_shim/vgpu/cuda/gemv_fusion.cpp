@@ -196,14 +196,13 @@ bool LaunchWrites::weights_apart(const GemvGroup& g) const {
   return true;
 }
 
-NormStaging norm_staging(const NormArgs& n, std::uint64_t x_address, std::uint64_t gamma_address,
-                         std::uint64_t beta_address) {
+NormStaging norm_staging(const NormArgs& n, NormAddresses at) {
   NormStaging st;
-  st.x = n.x.dtype == DType::f32 && x_address % 16 == 0 && n.cols % 4 == 0;
+  st.x = n.x.dtype == DType::f32 && at.x % 16 == 0 && n.cols % 4 == 0;
   const std::uint64_t gamma_bytes = std::uint64_t{n.cols} * dtype_size(n.gamma.dtype);
   const std::uint64_t beta_bytes = n.beta ? std::uint64_t{n.cols} * dtype_size(n.beta->dtype) : 0;
-  const bool gamma_ok = gamma_address % 16 == 0 && gamma_bytes % 16 == 0;
-  const bool beta_ok = !n.beta || (beta_address % 16 == 0 && beta_bytes % 16 == 0);
+  const bool gamma_ok = at.gamma % 16 == 0 && gamma_bytes % 16 == 0;
+  const bool beta_ok = !n.beta || (at.beta % 16 == 0 && beta_bytes % 16 == 0);
   if (gamma_ok && beta_ok) st.params_bytes = gamma_bytes + beta_bytes;
   return st;
 }

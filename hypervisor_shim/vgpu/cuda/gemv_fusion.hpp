@@ -97,8 +97,11 @@ struct NormStaging {
   bool x = false;
   std::uint64_t params_bytes = 0;
 };
-NormStaging norm_staging(const NormArgs& n, std::uint64_t x_address, std::uint64_t gamma_address,
-                         std::uint64_t beta_address);
+// The device addresses of a norm's x, gamma and beta (0: none).
+struct NormAddresses {
+  std::uint64_t x = 0, gamma = 0, beta = 0;
+};
+NormStaging norm_staging(const NormArgs& n, NormAddresses at);
 
 // Each join returns true when `next` joined `g` (g then includes it), and
 // false, with g unchanged, when it cannot: the backend then launches g and

@@ -443,22 +443,22 @@ TEST(LaunchWrites, ANormsGammaAndBetaAreStagedEarlyOnlyWhereKnownApartFromTheLas
 
 TEST(NormStaging, CopiesSixteenByteGroupsOnlyWhereEveryCopyIsAlignedAndWhole) {
   const NormArgs rms = attn_norm();
-  NormStaging st = norm_staging(rms, 4096, 8192, 0);
+  NormStaging st = norm_staging(rms, {4096, 8192, 0});
   EXPECT_TRUE(st.x);
   EXPECT_EQ(st.params_bytes, 2u * kDim) << "bf16 gamma";
-  EXPECT_FALSE(norm_staging(rms, 4096 + 4, 8192, 0).x) << "x 4 bytes past a boundary";
-  EXPECT_EQ(norm_staging(rms, 4096, 8192 + 2, 0).params_bytes, 0u) << "gamma misaligned";
+  EXPECT_FALSE(norm_staging(rms, {4096 + 4, 8192, 0}).x) << "x 4 bytes past a boundary";
+  EXPECT_EQ(norm_staging(rms, {4096, 8192 + 2, 0}).params_bytes, 0u) << "gamma misaligned";
   NormArgs odd = rms;
   odd.cols = kDim - 2;  // gamma's last chunk partial, rows of whole groups of four no more
-  st = norm_staging(odd, 4096, 8192, 0);
+  st = norm_staging(odd, {4096, 8192, 0});
   EXPECT_FALSE(st.x);
   EXPECT_EQ(st.params_bytes, 0u);
   NormArgs bf16_x = rms;
   bf16_x.x.dtype = DType::bf16;
-  EXPECT_FALSE(norm_staging(bf16_x, 4096, 8192, 0).x) << "cp.async does not convert";
+  EXPECT_FALSE(norm_staging(bf16_x, {4096, 8192, 0}).x) << "cp.async does not convert";
   const NormArgs layer = attn_norm(true);
-  EXPECT_EQ(norm_staging(layer, 4096, 8192, 16384).params_bytes, 4u * kDim) << "gamma and beta";
-  EXPECT_EQ(norm_staging(layer, 4096, 8192, 16384 + 8).params_bytes, 0u) << "beta misaligned";
+  EXPECT_EQ(norm_staging(layer, {4096, 8192, 16384}).params_bytes, 4u * kDim) << "gamma and beta";
+  EXPECT_EQ(norm_staging(layer, {4096, 8192, 16384 + 8}).params_bytes, 0u) << "beta misaligned";
 }
 
 TEST(LaunchWrites, AGroupsLaunchWritesItsOutputsAndItsNormsRows) {
