@@ -190,17 +190,27 @@ __device__ __forceinline__ Fe32 padded_lane_sum(const std::byte* base, ChunkMacS
 // then thread 0 combines the warps in r^32K. k_pow: r^K, r^2K, ..., r^32K.
 // Every thread of the block calls it (it synchronises the block); the result
 // is the block's sum in thread 0 only.
+// One level of such a tree: v * k plus the value `offset` lanes up the warp.
+__device__ __forceinline__ Fe tree_step(const Fe& v, const Fe& k, std::uint32_t offset) {
+  Fe other;
+#pragma unroll
+  for (int i = 0; i < 5; ++i) other.l[i] = __shfl_down_sync(0xffffffffu, v.l[i], offset);
+  return fe_mul_add(v, k, other);
+}
+
+// The tree's five levels inside each warp (r^K .. r^16K): lane 0 of each
+// warp ends with its warp's sum.
+__device__ __forceinline__ Fe warp_tree(Fe v, const Fe* k_pow) {
+#pragma unroll
+  for (std::uint32_t level = 0; level < 5; ++level) v = tree_step(v, k_pow[level], 1u << level);
+  return v;
+}
+
 template <std::uint32_t kLanes>
 __device__ __forceinline__ Fe lanes_tree(Fe v, const Fe* k_pow, Fe* warp_sums) {
   static_assert(kLanes % 32 == 0, "whole warps");
   const std::uint32_t lane = threadIdx.x;
-#pragma unroll
-  for (std::uint32_t level = 0; level < 5; ++level) {
-    Fe other;
-#pragma unroll
-    for (int i = 0; i < 5; ++i) other.l[i] = __shfl_down_sync(0xffffffffu, v.l[i], 1u << level);
-    v = fe_mul_add(v, k_pow[level], other);
-  }
+  v = warp_tree(v, k_pow);
   if (lane % 32 == 0) warp_sums[lane / 32] = v;
   __syncthreads();
   if (lane != 0) return v;
@@ -247,13 +257,7 @@ __device__ __forceinline__ Fe lanes_tree_across_warps(Fe v, const Fe* k_pow, Fe*
   static_assert(kLanes % 32 == 0 && kLanes / 32 <= kOpenMaxWarps, "whole warps");
   constexpr std::uint32_t kWarps = kLanes / 32;
   const std::uint32_t lane = threadIdx.x;
-#pragma unroll
-  for (std::uint32_t level = 0; level < 5; ++level) {
-    Fe other;
-#pragma unroll
-    for (int i = 0; i < 5; ++i) other.l[i] = __shfl_down_sync(0xffffffffu, v.l[i], 1u << level);
-    v = fe_mul_add(v, k_pow[level], other);
-  }
+  v = warp_tree(v, k_pow);
   if (lane % 32 == 0) warp_sums[lane / 32] = v;
   __syncthreads();
   if (lane >= 32) return v;
@@ -262,10 +266,7 @@ __device__ __forceinline__ Fe lanes_tree_across_warps(Fe v, const Fe* k_pow, Fe*
   // below kWarps only (kWarps a power of two).
 #pragma unroll
   for (std::uint32_t level = 0; (1u << level) < kWarps; ++level) {
-    Fe other;
-#pragma unroll
-    for (int i = 0; i < 5; ++i) other.l[i] = __shfl_down_sync(0xffffffffu, v.l[i], 1u << level);
-    v = fe_mul_add(v, k_pow[5 + level], other);
+    v = tree_step(v, k_pow[5 + level], 1u << level);
   }
   return v;
 }
