@@ -72,23 +72,33 @@ __device__ __forceinline__ void load16_words(const std::byte* p, std::uint32_t w
   w[3] = v.w;
 }
 
-// Chunk `chunk` of `t`'s Poly1305 key: keystream block 0 gives (r, s); then
-// the powers.
-__device__ ChunkMacKey chunk_mac_key(const SealedTensor& t, std::uint32_t chunk) {
+// Chunk `chunk` of `t`'s Poly1305 key as a Key (ChunkMacKey, OpenKey):
+// keystream block 0 gives (r, s); then r^K, K = steps(ciphertext length),
+// and its squares through k_pow's last.
+template <class Key, class Steps>
+__device__ Key one_time_key(const SealedTensor& t, std::uint32_t chunk, const Steps& steps) {
+  constexpr int kPowers = sizeof(Key::k_pow) / sizeof(Fe);
   std::uint32_t ks[16];
   chacha20_block(t.key, 0, chunk_nonce(chunk, t.tensor_id), ks);
   const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
-  ChunkMacKey k;
+  Key k;
   const ClampedR cr = clamped_r(ks);
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     k.r[i] = cr.r[i];
     k.s[i] = ks[4 + i];
   }
-  k.k_pow[0] = fe_pow(fe_clamped_r(ks), lane_steps(chunk_mac_blocks(ct_len), kMacLanes));
+  k.k_pow[0] = fe_pow(fe_clamped_r(ks), steps(ct_len));
 #pragma unroll
-  for (int i = 1; i < 6; ++i) k.k_pow[i] = fe_mul(k.k_pow[i - 1], k.k_pow[i - 1]);
+  for (int i = 1; i < kPowers; ++i) k.k_pow[i] = fe_mul(k.k_pow[i - 1], k.k_pow[i - 1]);
   return k;
+}
+
+// The MAC kernel's: K for its padded split over kMacLanes lanes.
+__device__ ChunkMacKey chunk_mac_key(const SealedTensor& t, std::uint32_t chunk) {
+  return one_time_key<ChunkMacKey>(t, chunk, [](std::uint32_t ct_len) {
+    return lane_steps(chunk_mac_blocks(ct_len), kMacLanes);
+  });
 }
 
 // One thread per chunk of `range`. keys[i] is chunk range.first + i's.
@@ -219,27 +229,13 @@ __device__ __forceinline__ Fe lanes_tree(Fe v, const Fe* k_pow, Fe* warp_sums) {
   return all;
 }
 
-// The one-pass kernel's key of chunk `chunk` of `t` at `lanes` lanes: (r, s)
-// from keystream block 0, r^K with K its Horner steps per lane (the full
-// chunk's split, or the padded split of a partial chunk), then squares.
+// The one-pass kernel's key of chunk `chunk` of `t` at `lanes` lanes: K the
+// full chunk's split, or the padded split of a partial chunk.
 __device__ OpenKey open_key(const SealedTensor& t, std::uint32_t chunk, std::uint32_t lanes) {
-  std::uint32_t ks[16];
-  chacha20_block(t.key, 0, chunk_nonce(chunk, t.tensor_id), ks);
-  const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
-  OpenKey k;
-  const ClampedR cr = clamped_r(ks);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    k.r[i] = cr.r[i];
-    k.s[i] = ks[4 + i];
-  }
-  const std::uint32_t steps = ct_len == kChunkBytes ? full_chunk_lane_steps(lanes)
-                                                    : lane_steps(chunk_mac_blocks(ct_len), lanes);
-  k.k_pow[0] = fe_pow(fe_clamped_r(ks), steps);
-#pragma unroll
-  for (std::uint32_t i = 1; i < kOpenKeyPowers; ++i)
-    k.k_pow[i] = fe_mul(k.k_pow[i - 1], k.k_pow[i - 1]);
-  return k;
+  return one_time_key<OpenKey>(t, chunk, [lanes](std::uint32_t ct_len) {
+    return ct_len == kChunkBytes ? full_chunk_lane_steps(lanes)
+                                 : lane_steps(chunk_mac_blocks(ct_len), lanes);
+  });
 }
 
 // One thread per chunk of `range`: keys[i] is chunk range.first + i's.
