@@ -28,6 +28,9 @@
 # calls on one machine, back to back,
 #   HIX_ISSUE14_PARTS="test decode prefill crypto" and
 #   HIX_ISSUE14_PARTS="batch load".
+# HIX_ISSUE14_PACK=FILE: after each part, OUT_DIR as it stands is packed
+# into FILE (.tar.gz), so that one file carries a call's results back even
+# when the call is cut off.
 # HIX_ISSUE14_TEST_FILTER (a gtest filter, * by default), HIX_ISSUE14_DECODE_S
 # and HIX_ISSUE14_PREFILL_S (the decode and prefill parts' budgets) shorten a
 # call where the device's time is short.
@@ -113,5 +116,8 @@ for p in $parts; do
       ;;
     *) echo "unknown part $p" >&2 ;;
   esac
+  if [ -n "${HIX_ISSUE14_PACK:-}" ]; then
+    tar -czf "$HIX_ISSUE14_PACK" -C "$(dirname "$out")" "$(basename "$out")"
+  fi
 done
 part "all parts done"
