@@ -108,6 +108,7 @@ for p in $parts; do
             "$bin/hix-bench" --model "$shape" --backend cuda --decode-only 1 --reps 1 \
             --modes plain --json "$out/trace/$shape-$cfg.json" >"$out/trace/$shape-$cfg.log" 2>&1
           echo "$shape $cfg: exit $? $(grep -E 'decode tok/s' "$out/trace/$shape-$cfg.log")"
+          [ -f "$out/trace/$shape-$cfg.tsv" ] || continue
           "$py" "$here/kernel_trace_summary.py" --positions "$out/trace/$shape-$cfg.tsv" \
             >"$out/trace/$shape-$cfg.txt" 2>&1
           gzip -f "$out/trace/$shape-$cfg.tsv"
