@@ -13,14 +13,14 @@
 #             k with the cache stores, activation and MUL in one pass), every
 #             kernel launched early (programmatic dependent launch: each
 #             waits on the GPU for the one before it)
-#   c2u4-merged  the defaults with the merges in the last block (the
-#                attention's key splits merged in its kernel, ARGMAX split
-#                across blocks): off by default until this step times them
-#   c2u4-staged  the defaults with the norms leading GEMV groups staged by
-#                cp.async (gamma before the wait): off by default likewise
+#   c2u4-unstaged the defaults with the norms leading GEMV groups read
+#                element by element (HIX_CUDA_ASYNC_NORM_STAGE=0)
+#   c2u4-merged  the defaults with the attention's key splits merged in its
+#                own launch (off by default: run G)
 #   c2u4-roped   the defaults with a decode step's ROPEs and cache stores
-#                inside the attention's launch: likewise
-#   c2u4-untimed the defaults with all four of these switches on
+#                inside the attention's launch (likewise)
+#   c2u4-argmax  the defaults with ARGMAX split across blocks (likewise)
+#   c2u4-switches the defaults with those three on
 #   c2u4-unfused the defaults without the launch fusions (run B of
 #                docs/performance.md named the defaults c2u4-fused and this
 #                c2u4)
@@ -37,9 +37,9 @@
 #   tests/gpu/run-decode-on-device.sh BIN_DIR OUT_DIR
 # BIN_DIR holds hix-cuda-backend-test and hix-bench (stripped; cuBLAS from
 # the machine, tests/gpu/cublas-libdirs.sh). A step starts only while
-# HIX_DECODE_BUDGET_S (330) is not spent: c2u4, c2u4-untimed (with a
-# baseline: c2u4-baseline), c2u4-merged, c2u4-staged, c2u4-roped and legacy
-# for every shape, then each shape's
+# HIX_DECODE_BUDGET_S (330) is not spent: c2u4, c2u4-switches (with a
+# baseline: c2u4-baseline), c2u4-unstaged, c2u4-merged, c2u4-roped,
+# c2u4-argmax and legacy for every shape, then each shape's
 # profile (the defaults with HIX_CUDA_PROFILE=1: every kernel's GPU time per
 # token), then c2u4-unfused, c2u4-nopdl and c2u4-fast, then the rest;
 # llama-8b's last three run in plain mode only. HIX_BENCH_REPS (5): hix-bench --reps.
@@ -64,21 +64,22 @@ step hbm-read 90 "$py" "$here/hbm_read.py" --json "$out/json/hbm-read.json" &&
 
 # bench SHAPE KERNEL MODES: one hix-bench --decode-only run.
 bench() {
-  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 fuse=1 pdl=1 merge=0 stage=0 rope=0
-  local dtypes=()
+  local shape=$1 kernel=$2 modes=$3 gemv=${2%%-*} group=1 fuse=1 pdl=1 merge=0 stage=1 rope=0
+  local argmax=0 dtypes=()
   local exe=$bin/hix-bench
   case $kernel in *-baseline) exe=$HIX_DECODE_BASELINE/hix-bench ;; esac
   case $kernel in *-ungrouped*) group=0 ;; esac
   case $kernel in *-unfused*) fuse=0 ;; esac
   case $kernel in *-merged*) merge=1 ;; esac
-  case $kernel in *-staged*) stage=1 ;; esac
+  case $kernel in *-unstaged*) stage=0 ;; esac
   case $kernel in *-roped*) rope=1 ;; esac
-  case $kernel in *-untimed*) merge=1 stage=1 rope=1 ;; esac
+  case $kernel in *-argmax*) argmax=1 ;; esac
+  case $kernel in *-switches*) merge=1 rope=1 argmax=1 ;; esac
   case $kernel in legacy* | *-nopdl*) pdl=0 ;; esac
   case $kernel in *-fast*) dtypes=(--act-dtype bf16 --kv-dtype bf16) ;; esac
   step "decode-$shape-$kernel" 150 env HIX_CUDA_GEMV="$gemv" HIX_CUDA_GROUP_GEMVS="$group" \
     HIX_CUDA_GROUP_NORMS="$fuse" HIX_CUDA_GROUP_ROPES="$fuse" HIX_CUDA_GROUP_ACT_MUL="$fuse" \
-    HIX_CUDA_PDL="$pdl" HIX_CUDA_ATTENTION_MERGE="$merge" HIX_CUDA_SPLIT_ARGMAX="$merge" \
+    HIX_CUDA_PDL="$pdl" HIX_CUDA_ATTENTION_MERGE="$merge" HIX_CUDA_SPLIT_ARGMAX="$argmax" \
     HIX_CUDA_ASYNC_NORM_STAGE="$stage" HIX_CUDA_ROPE_IN_ATTENTION="$rope" \
     "$exe" --model "$shape" --backend cuda "${dtypes[@]}" \
     --decode-only 1 --reps "$reps" --modes "$modes" --json "$out/json/decode-$shape-$kernel.json" &&
@@ -87,9 +88,9 @@ bench() {
 
 shapes="gpt2-small llama-1b llama-8b"
 # With a baseline, it takes c2u4-unfused's place ahead of the profiles.
-first="c2u4 c2u4-untimed c2u4-merged c2u4-staged c2u4-roped legacy"
+first="c2u4 c2u4-switches c2u4-unstaged c2u4-merged c2u4-roped c2u4-argmax legacy"
 [ -n "${HIX_DECODE_BASELINE:-}" ] &&
-  first="c2u4 c2u4-untimed c2u4-baseline c2u4-merged c2u4-staged c2u4-roped legacy"
+  first="c2u4 c2u4-switches c2u4-baseline c2u4-unstaged c2u4-merged c2u4-roped c2u4-argmax legacy"
 for kernel in $first; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
@@ -154,12 +155,12 @@ for name, r in runs.items():
         if a and b:
             r["tokens_equal_legacy"] = a == b
             r["tokens_first_difference"] = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
-# The merges in the last block and the staged norms store the values the
-# paths they replace store: their tokens must equal the defaults', in both
-# modes.
+# These switches store the values the paths they replace store: their
+# tokens must equal the defaults', in both modes.
 for name, r in runs.items():
     ref = runs.get(f"{r['shape']}-c2u4")
-    if ref and r["kernel"] in ("c2u4-merged", "c2u4-staged", "c2u4-roped", "c2u4-untimed"):
+    if ref and r["kernel"] in ("c2u4-unstaged", "c2u4-merged", "c2u4-roped", "c2u4-argmax",
+                               "c2u4-switches"):
         r["tokens_equal_default"] = all(
             (r.get(m) or {}).get("tokens") == (ref.get(m) or {}).get("tokens")
             for m in ("protected", "plain"))

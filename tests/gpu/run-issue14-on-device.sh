@@ -13,9 +13,9 @@
 #            count with and without keys ahead), 150 s
 #   trace    each decode shape's recorded step traced kernel by kernel
 #            (libhix-kernel-trace.so in BIN_DIR, libcupti on
-#            LD_LIBRARY_PATH), with the defaults and with the switches built
-#            but not yet timed (HIX_CUDA_ATTENTION_MERGE, _SPLIT_ARGMAX,
-#            _ASYNC_NORM_STAGE, _ROPE_IN_ATTENTION), plain mode, 150 s
+#            LD_LIBRARY_PATH), with the defaults and with the switches off
+#            by default on (HIX_CUDA_ATTENTION_MERGE, _SPLIT_ARGMAX,
+#            _ROPE_IN_ATTENTION), plain mode, 150 s
 #   prefill  prefill (run-prefill-on-device.sh: SDPA, fast and exact
 #            modes), target 2, 150 s
 #   batch    batched decode (run-batch-on-device.sh: batch 1/8/32 in the
@@ -99,12 +99,12 @@ for p in $parts; do
       part "kernel traces"
       mkdir -p "$out/trace"
       for shape in gpt2-small llama-1b llama-8b; do
-        for cfg in defaults untimed; do
+        for cfg in defaults switches; do
           on=0
-          [ $cfg = untimed ] && on=1
+          [ $cfg = switches ] && on=1
           timeout --kill-after=5 50 env CUDA_INJECTION64_PATH="$bin/libhix-kernel-trace.so" \
             HIX_KERNEL_TRACE="$out/trace/$shape-$cfg.tsv" HIX_CUDA_ATTENTION_MERGE=$on \
-            HIX_CUDA_SPLIT_ARGMAX=$on HIX_CUDA_ASYNC_NORM_STAGE=$on HIX_CUDA_ROPE_IN_ATTENTION=$on \
+            HIX_CUDA_SPLIT_ARGMAX=$on HIX_CUDA_ROPE_IN_ATTENTION=$on \
             "$bin/hix-bench" --model "$shape" --backend cuda --decode-only 1 --reps 1 \
             --modes plain --json "$out/trace/$shape-$cfg.json" >"$out/trace/$shape-$cfg.log" 2>&1
           echo "$shape $cfg: exit $? $(grep -E 'decode tok/s' "$out/trace/$shape-$cfg.log")"

@@ -84,27 +84,31 @@ struct CudaBackendOptions {
   // Llama-8B, the same tokens; docs/performance.md, "Issue 14's targets");
   // ignored where the driver has no cuLaunchKernelEx.
   bool pdl = true;
-  // Two merges inside the kernel whose blocks produce the parts, the last
-  // block of each group to finish merging them (tensor_kernels.cu,
-  // last_to_arrive), with the same values stored as the launches they
-  // replace. Off until their cases pass on a GPU and they are timed there
-  // (written without one: docs/decisions.md, "Merges in the last block").
-  // - ATTENTION over key splits merges them in k_attention (no
-  //   k_attention_combine launch; HIX_CUDA_ATTENTION_MERGE).
+  // A norm leading a GEMV group stages x and gamma (and beta) by cp.async,
+  // gamma before the kernel waits for the one ahead where that one writes
+  // elsewhere, rather than in rounds of loads each after the wait; only rows
+  // longer than one round (norm_staging in gemv_fusion.hpp). On since its
+  // cases passed on a GPU with the same bits as without and it was timed
+  // there (H100, 2026-12-07, run G: Llama-1B decode 2% faster, Llama-8B
+  // 1.6%; GPT-2-small, whose rows take one round, 5% slower staged, hence
+  // the rule; docs/performance.md). HIX_CUDA_ASYNC_NORM_STAGE=0 turns it off.
+  bool async_norm_stage = true;
+  // Three paths built against run F's trace and timed in run G, off because
+  // they were not faster on every shape (docs/decisions.md, "Merges in the
+  // last block ..."); each stores the bits of the path it replaces:
+  // - ATTENTION over key splits merges them in its own launch, the last
+  //   block of a row block to finish merging (k_attention_merged,
+  //   last_to_arrive; no k_attention_combine launch;
+  //   HIX_CUDA_ATTENTION_MERGE).
   bool attention_merge = false;
-  // - (not a merge) A norm leading a GEMV group stages x and gamma (and
-  //   beta) by cp.async, gamma before the kernel waits for the one ahead
-  //   where that one writes elsewhere, rather than in four rounds of loads
-  //   each after the wait (HIX_CUDA_ASYNC_NORM_STAGE).
-  bool async_norm_stage = false;
-  // - (not a merge) The ROPEs of q and k and the cache stores at one
-  //   token's decode run inside the attention's launch (k_attention_roped,
-  //   rope_fusion.hpp's rope_attention_fusable), which merges its key splits
-  //   as attention_merge does: one launch fewer a layer than group_ropes'
-  //   (HIX_CUDA_ROPE_IN_ATTENTION).
+  // - The ROPEs of q and k and the cache stores at one token's decode run
+  //   inside the attention's launch (k_attention_roped, rope_fusion.hpp's
+  //   rope_attention_fusable), which merges its key splits as
+  //   attention_merge does (HIX_CUDA_ROPE_IN_ATTENTION).
   bool rope_in_attention = false;
-  // - ARGMAX over a long row splits it across blocks (k_argmax_split, one
-  //   block of kArgmaxSplitSpan columns a part; HIX_CUDA_SPLIT_ARGMAX).
+  // - ARGMAX over a long row splits it across blocks, the row's last block
+  //   taking the best of their keys (k_argmax_split, kArgmaxSplitSpan
+  //   columns a block; HIX_CUDA_SPLIT_ARGMAX).
   bool split_argmax = false;
   // Every launch timed on the GPU (kernel_profile.hpp) and the sums by
   // kernel written to stderr when the backend closes; nothing is recorded

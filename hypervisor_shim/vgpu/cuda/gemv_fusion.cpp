@@ -2,6 +2,8 @@
 // as one launch of the group kernel.
 #include "gemv_fusion.hpp"
 
+#include "kernel_shapes.hpp"
+
 #include <cstdint>
 
 namespace hix::vgpu::cuda {
@@ -198,6 +200,7 @@ bool LaunchWrites::weights_apart(const GemvGroup& g) const {
 
 NormStaging norm_staging(const NormArgs& n, NormAddresses at) {
   NormStaging st;
+  if (n.cols <= shapes::kNormDepth * shapes::kNormThreads) return st;  // one round already
   st.x = n.x.dtype == DType::f32 && at.x % 16 == 0 && n.cols % 4 == 0;
   const std::uint64_t gamma_bytes = std::uint64_t{n.cols} * dtype_size(n.gamma.dtype);
   const std::uint64_t beta_bytes = n.beta ? std::uint64_t{n.cols} * dtype_size(n.beta->dtype) : 0;

@@ -87,7 +87,10 @@ bool norm_groupable(const NormArgs& n, bool layer, const GemvLimits& limits);
 
 // How the kernel stages a norm leading a group with
 // CudaBackendOptions::async_norm_stage (tensor_kernels.cu, stage_norm), by
-// cp.async in 16-byte copies: x where it is f32 at a 16-byte aligned
+// cp.async in 16-byte copies, for rows longer than one round of the
+// element-by-element loads (kNormDepth * kNormThreads columns; shorter ones
+// are read as before: a GPT-2-small decode, 768 columns, ran 5% slower
+// staged, docs/decisions.md): x where it is f32 at a 16-byte aligned
 // address and cols is a multiple of 4 (a copy is four columns of a row);
 // gamma (and LAYERNORM's beta) where each starts 16-byte aligned and holds
 // whole 16-byte chunks, into params_bytes of shared memory after the

@@ -73,6 +73,10 @@ struct GemvGroupParams {
 // blocks, so that a norm leading a group sums in their order.
 inline constexpr unsigned kNormThreads = 256;
 static_assert(kGemvGroupWarps * 32 == kNormThreads);
+// Loads in flight a thread where a GEMV group's norm reads x, gamma and beta
+// element by element: a row of up to kNormDepth * kNormThreads columns takes
+// one round of loads (gemv_fusion.hpp's norm_staging stages only longer ones).
+inline constexpr unsigned kNormDepth = 4;
 
 // ROPE of q and k in place and ATTENTION's cache stores in one launch
 // (k_rope_store, rope_fusion.hpp), device addresses. k_rows and v_rows are

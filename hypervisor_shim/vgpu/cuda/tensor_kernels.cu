@@ -1222,7 +1222,6 @@ template <int M, bool BF16B, bool kLayer>
 __device__ void stage_norm(const GemvGroupParams& p, float* a_f, unsigned q4, unsigned nv,
                            const unsigned char* params) {
   __shared__ double sh[32];
-  constexpr unsigned kNormDepth = 4;
   const GemvGroupNorm& n = p.norm;
   const void* x = reinterpret_cast<const void*>(n.x);
   const void* gamma = reinterpret_cast<const void*>(n.gamma);

@@ -43,7 +43,7 @@ Tol tc_attention_tol(DType out, double v_max) {
   return float_tol(out, 2e-5 + kBf16Unit * v_max, 1e-5);
 }
 
-void expect_untimed_bits_equal(Pair& p, const TensorArg& t, const char* what) {
+void expect_flipped_bits_equal(Pair& p, const TensorArg& t, const char* what) {
   const auto find = [&](const char* label) -> Backend* {
     for (const Target& g : p.gpus()) {
       if (g.label == label) return g.backend;
@@ -51,14 +51,14 @@ void expect_untimed_bits_equal(Pair& p, const TensorArg& t, const char* what) {
     return nullptr;
   };
   Backend* defaults = find("cuda");
-  Backend* untimed = find("cuda/untimed-switches");
-  if (defaults == nullptr || untimed == nullptr) return;
+  Backend* flipped = find("cuda/flipped-switches");
+  if (defaults == nullptr || flipped == nullptr) return;
   const std::uint64_t bytes = t.count * dtype_size(t.dtype);
   const auto a = p.read_raw(*defaults, t.offset, bytes);
-  const auto b = p.read_raw(*untimed, t.offset, bytes);
+  const auto b = p.read_raw(*flipped, t.offset, bytes);
   if (a != b) {
     const auto at = std::mismatch(a.begin(), a.end(), b.begin()).first - a.begin();
-    p.fail("%s: cuda/untimed-switches differs from the defaults' bits at byte %td", what, at);
+    p.fail("%s: cuda/flipped-switches differs from the defaults' bits at byte %td", what, at);
   }
 }
 
@@ -333,7 +333,7 @@ void attention_sequence(Pair& p, const AttnCfg& c) {
     p.compare(v_cache, exact_tol(), "v_cache");
     for (const auto& [t, what] :
          {std::pair{out, "out"}, {q, "q"}, {k, "k"}, {k_cache, "k_cache"}, {v_cache, "v_cache"}}) {
-      expect_untimed_bits_equal(p, t, what);
+      expect_flipped_bits_equal(p, t, what);
     }
     p.end();
   }

@@ -40,10 +40,11 @@ Tol float_tol(DType out, double atol, double rel);
 // "plus3": a misalignment (elements past a 256-byte boundary) in test names.
 std::string plus(std::uint64_t misalign);
 
-// The switches built but not yet timed (variants()'s "cuda/untimed-switches")
-// store the bits the defaults ("cuda") store: `t` as both left it must be
-// equal byte for byte (a no-op where the pair has not both).
-void expect_untimed_bits_equal(Pair& p, const TensorArg& t, const char* what);
+// The switches that store the defaults' bits, flipped (variants()'s
+// "cuda/flipped-switches"), store the bits the defaults ("cuda") store: `t`
+// as both left it must be equal byte for byte (a no-op where the pair has
+// not both).
+void expect_flipped_bits_equal(Pair& p, const TensorArg& t, const char* what);
 
 struct MatmulCase {
   std::uint32_t m, n, k;
@@ -123,7 +124,7 @@ std::string attention_name(const AttnCfg& c);
 // each a step of the running test; with `rope`, each step's q and k roped
 // first (the run the cuda backend may launch with the cache stores, or
 // inside the attention's launch, rope_fusion.hpp). Each step also checks
-// that the untimed switches store the defaults' bits.
+// that the flipped switches store the defaults' bits.
 void attention_sequence(Pair& p, const AttnCfg& c);
 
 }  // namespace hix::vgpu::cuda::test

@@ -57,7 +57,7 @@ INSTANTIATE_TEST_SUITE_P(AfterRope, Attention,
                                            AttnCfg{8, 2, 64, BF16, BF16, BF16, 0.125f, true, true}),
                          attention_case_name);
 // Decode after a long history: the keys split across blocks (with the
-// untimed switches: merged in the attention's launch, and with `rope` the
+// flipped switches: merged in the attention's launch, and with `rope` the
 // ROPEs and cache stores inside it too).
 INSTANTIATE_TEST_SUITE_P(
     LongHistory, Attention,
@@ -143,7 +143,7 @@ TEST_P(Argmax, PicksTheCpusIndex) {
   p.poison(out);
   p.run([&](Backend& b) { return b.argmax(RowsArgs{out, x, c.rows, c.cols}); });
   p.compare(out, exact_tol());
-  expect_untimed_bits_equal(p, out, "out");
+  expect_flipped_bits_equal(p, out, "out");
   p.end();
 }
 

@@ -54,19 +54,18 @@ class Unrecorded final : public Backend {
 };
 
 // `fused`: with the launch fusions on (the ROPE pair with the cache stores
-// among them); `untimed`: and the switches built but not yet timed (the ROPE
-// pair inside the attention's launch among them). They compute exactly what
-// the ops one by one do, so a recorded loop with them must end bit for bit
-// as the eager run without.
-std::unique_ptr<CudaBackend> open_cuda(bool fused = false, bool untimed = false) {
+// among them); `flipped`: and the switches off by default that store the
+// same bits on (the ROPE pair inside the attention's launch among them).
+// They compute exactly what the ops one by one do, so a recorded loop with
+// them must end bit for bit as the eager run without.
+std::unique_ptr<CudaBackend> open_cuda(bool fused = false, bool flipped = false) {
   CudaBackendOptions options;
   options.group_norms = fused;
   options.group_ropes = fused;
   options.group_act_mul = fused;
-  options.attention_merge = untimed;
-  options.async_norm_stage = untimed;
-  options.rope_in_attention = untimed;
-  options.split_argmax = untimed;
+  options.attention_merge = flipped;
+  options.rope_in_attention = flipped;
+  options.split_argmax = flipped;
   auto b = CudaBackend::create(16ull << 20, options);
   return b ? std::move(*b) : nullptr;
 }
@@ -74,13 +73,13 @@ std::unique_ptr<CudaBackend> open_cuda(bool fused = false, bool untimed = false)
 struct LoopCase {
   const char* name;
   LoopShape shape;
-  bool untimed = false;  // the recorded side with the untimed switches on
+  bool flipped = false;  // the recorded side with open_cuda's `flipped`
 };
 
 class CudaLoop : public BackendTest, public ::testing::WithParamInterface<LoopCase> {};
 
 TEST_P(CudaLoop, ReplaysFromEveryEntryStateEndAsTheEagerRun) {
-  auto recorded_backend = open_cuda(true, GetParam().untimed);
+  auto recorded_backend = open_cuda(true, GetParam().flipped);
   auto eager_backend = open_cuda();
   ASSERT_TRUE(recorded_backend && eager_backend) << "a second cuda backend did not open";
   Toy recorded(std::move(recorded_backend));
@@ -133,7 +132,7 @@ INSTANTIATE_TEST_SUITE_P(
                       LoopCase{"SampledBody", {.sample = true}},
                       LoopCase{"SampledAttentionBody", {.attend = true, .sample = true}},
                       LoopCase{"RopePairAndAttentionBody", {.attend = true, .rope_pair = true}},
-                      LoopCase{"RopePairAndAttentionBodyWithTheUntimedSwitches",
+                      LoopCase{"RopePairAndAttentionBodyWithTheRopesInsideTheAttention",
                                {.attend = true, .rope_pair = true},
                                true}),
     loop_case_name);

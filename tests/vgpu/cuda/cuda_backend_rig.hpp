@@ -30,11 +30,11 @@ namespace hix::vgpu::cuda::test {
 // the cpu; and the small-m kernels: the GEMV-group kernel's other shapes
 // (c2u8 with groups; c4u4 one matmul per launch) and the legacy
 // one-warp-per-column kernels with one launch per op, attention on CUDA
-// cores and no early launches; and the switches built but not yet timed
-// (the merges in the last block: attention splits in k_attention_merged,
-// ARGMAX rows split across blocks; norms leading GEMV groups staged by
-// cp.async; a decode step's ROPEs inside the attention's launch), off by
-// default until a GPU run times them. Each says only where it differs from the
+// cores and no early launches; and the switches that must store the
+// defaults' bits flipped from their defaults (norms leading GEMV groups
+// read element by element rather than staged by cp.async; attention
+// splits merged in k_attention_merged; a decode step's ROPEs inside the
+// attention's launch; ARGMAX rows split across blocks). Each says only where it differs from the
 // defaults. `id` names it in test names.
 struct Variant {
   const char* label;
@@ -58,9 +58,9 @@ inline const std::array<Variant, kVariantCount>& variants() {
       {"cuda/legacy-gemv", "cuda_with_legacy_gemvs",
        CudaBackendOptions{
            .gemv = GemvKernel::legacy, .group_gemvs = false, .tc_attention = false, .pdl = false}},
-      {"cuda/untimed-switches", "cuda_with_the_switches_built_but_not_yet_timed",
-       CudaBackendOptions{.attention_merge = true,
-                          .async_norm_stage = true,
+      {"cuda/flipped-switches", "cuda_with_the_bitwise_equal_switches_flipped",
+       CudaBackendOptions{.async_norm_stage = false,
+                          .attention_merge = true,
                           .rope_in_attention = true,
                           .split_argmax = true}},
   }};

@@ -441,7 +441,7 @@ TEST(LaunchWrites, ANormsGammaAndBetaAreStagedEarlyOnlyWhereKnownApartFromTheLas
   EXPECT_FALSE(w.norm_params_apart(layer)) << "forgotten at another stream operation";
 }
 
-TEST(NormStaging, CopiesSixteenByteGroupsOnlyWhereEveryCopyIsAlignedAndWhole) {
+TEST(NormStaging, CopiesSixteenByteGroupsOfRowsLongerThanOneRoundWhereEachCopyIsAlignedAndWhole) {
   const NormArgs rms = attn_norm();
   NormStaging st = norm_staging(rms, {4096, 8192, 0});
   EXPECT_TRUE(st.x);
@@ -459,6 +459,16 @@ TEST(NormStaging, CopiesSixteenByteGroupsOnlyWhereEveryCopyIsAlignedAndWhole) {
   const NormArgs layer = attn_norm(true);
   EXPECT_EQ(norm_staging(layer, {4096, 8192, 16384}).params_bytes, 4u * kDim) << "gamma and beta";
   EXPECT_EQ(norm_staging(layer, {4096, 8192, 16384 + 8}).params_bytes, 0u) << "beta misaligned";
+  // Rows of one round of loads (GPT-2-small's 768 columns) stay as they were.
+  NormArgs narrow = attn_norm(true);
+  narrow.cols = 768;
+  st = norm_staging(narrow, {4096, 8192, 16384});
+  EXPECT_FALSE(st.x);
+  EXPECT_EQ(st.params_bytes, 0u);
+  narrow.cols = 1024;
+  EXPECT_FALSE(norm_staging(narrow, {4096, 8192, 16384}).x) << "exactly one round";
+  narrow.cols = 1032;
+  EXPECT_TRUE(norm_staging(narrow, {4096, 8192, 16384}).x) << "a second round";
 }
 
 TEST(LaunchWrites, AGroupsLaunchWritesItsOutputsAndItsNormsRows) {
