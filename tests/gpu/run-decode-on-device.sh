@@ -43,6 +43,7 @@
 # profile (the defaults with HIX_CUDA_PROFILE=1: every kernel's GPU time per
 # token), then c2u4-unfused, c2u4-nopdl and c2u4-fast, then the rest;
 # llama-8b's last three run in plain mode only. HIX_BENCH_REPS (5): hix-bench --reps.
+# HIX_DECODE_FIRST (space-separated names) replaces the first list.
 #
 # Output: OUT_DIR/decode.json (the ceiling, every run's figures, the ratios
 # the targets name, whether each kernel's tokens equal legacy's),
@@ -91,6 +92,8 @@ shapes="gpt2-small llama-1b llama-8b"
 first="c2u4 c2u4-switches c2u4-unstaged c2u4-merged c2u4-roped c2u4-argmax legacy"
 [ -n "${HIX_DECODE_BASELINE:-}" ] &&
   first="c2u4 c2u4-switches c2u4-baseline c2u4-unstaged c2u4-merged c2u4-roped c2u4-argmax legacy"
+# HIX_DECODE_FIRST: other variants to run first, for a call with little time.
+first=${HIX_DECODE_FIRST:-$first}
 for kernel in $first; do
   for shape in $shapes; do bench "$shape" "$kernel" protected,plain; done
 done
