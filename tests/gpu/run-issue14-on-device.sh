@@ -7,10 +7,10 @@
 #            each GEMV kernel, early launches, the launch fusions, fast mode;
 #            protected and plain; each kernel's time per token), target 1,
 #            220 s (then the step under way ends)
-#   crypto   the crypto engine's bench (every open mode incl. one-pass, with
-#            and without its keys derived ahead), target 4, 60 s
+#   crypto   the crypto engine's bench (every open mode incl. one-pass),
+#            target 4, 60 s
 #   crypto-test  hix-cuda-crypto-test (every open mode, every one-pass lane
-#            count with and without keys ahead), 150 s
+#            count), 150 s
 #   trace    each decode shape's recorded step traced kernel by kernel
 #            (libhix-kernel-trace.so in BIN_DIR, libcupti on
 #            LD_LIBRARY_PATH), with the defaults and with the switches off

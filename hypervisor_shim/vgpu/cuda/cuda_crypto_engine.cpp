@@ -176,29 +176,6 @@ struct CudaCryptoEngine::Impl {
     return cuda_status(cudaMemsetAsync(mac_scratch, 0, cuda::mac_scratch_bytes(chunks), stream));
   }
 
-  // OpenMode::one_pass with keys_ahead: mac_scratch holds every chunk's key
-  // for the one-pass kernel (open_key_scratch_bytes), wiped after the open.
-  // Without: nothing.
-  Status reserve_open_keys(std::uint32_t chunks, bool keys_ahead) {
-    if (!keys_ahead) return Status::ok;
-    return reserve(mac_scratch, mac_scratch_bytes, open_key_scratch_bytes(chunks));
-  }
-  void* open_keys(std::uint32_t first_chunk, bool keys_ahead) const {
-    if (!keys_ahead) return nullptr;
-    return static_cast<std::byte*>(mac_scratch) + open_key_scratch_bytes(first_chunk);
-  }
-  // An open's status `s` once its keys are wiped: after everything the open
-  // queued (an open that stopped on a CUDA error may have left work on
-  // either stream; one that returned ok or auth_failed waited for its
-  // verdict, the last of its work).
-  Status keys_wiped(Status s, std::uint32_t chunks, bool keys_ahead) const {
-    if (!keys_ahead) return s;
-    if (s != Status::ok && s != Status::auth_failed) static_cast<void>(quiesce());
-    const Status w =
-        cuda_status(cudaMemsetAsync(mac_scratch, 0, open_key_scratch_bytes(chunks), stream));
-    return s != Status::ok ? s : w;
-  }
-
   // Copies the sealed tensor `sealed` (host memory) into staging slice by
   // slice on `stream`, and verifies each slice on verify_stream once it has
   // landed, counting bad chunks in *verdict (zeroed first). The verification
@@ -353,17 +330,14 @@ struct CudaCryptoEngine::Impl {
   // decrypt_concurrent for why writing first is safe). `lanes`: threads per
   // chunk.
   Status open_one_pass(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
-                       std::uint32_t lanes, bool keys_ahead) {
-    HIX_TRY(reserve_open_keys(t.chunks, keys_ahead));
-    const Status s = enqueue_one_pass(dst, sealed, t, lanes, keys_ahead);
-    return zeroed_unless_ok(dst, keys_wiped(s, t.chunks, keys_ahead));
+                       std::uint32_t lanes) const {
+    return zeroed_unless_ok(dst, enqueue_one_pass(dst, sealed, t, lanes));
   }
 
   Status enqueue_one_pass(DeviceBytes dst, DeviceConstBytes sealed, const SealedTensor& t,
-                          std::uint32_t lanes, bool keys_ahead) const {
+                          std::uint32_t lanes) const {
     HIX_TRY(cuda_status(cudaMemsetAsync(verdict, 0, sizeof(std::uint32_t), stream)));
-    HIX_TRY(cuda_status(launch_open_chunks(t, sealed.data(), dst.data(), lanes, verdict, stream,
-                                           open_keys(0, keys_ahead))));
+    HIX_TRY(cuda_status(launch_open_chunks(t, sealed.data(), dst.data(), lanes, verdict, stream)));
     return read_verdict();
   }
 
@@ -372,21 +346,16 @@ struct CudaCryptoEngine::Impl {
   // landed, is opened into its part of `dst` on verify_stream while the next
   // is copied; then as open_one_pass.
   Status copy_and_open(DeviceBytes dst, const SealedTensor& t, std::span<const std::byte> sealed,
-                       std::uint32_t lanes, bool keys_ahead) {
-    HIX_TRY(reserve_open_keys(t.chunks, keys_ahead));
-    const Status s = enqueue_copy_and_open(dst, t, sealed, lanes, keys_ahead);
-    return zeroed_unless_ok(dst, keys_wiped(s, t.chunks, keys_ahead));
+                       std::uint32_t lanes) const {
+    return zeroed_unless_ok(dst, enqueue_copy_and_open(dst, t, sealed, lanes));
   }
 
-  // Each slice's keys in its own part of the key scratch (the slices' opens
-  // may overlap on verify_stream).
   Status enqueue_copy_and_open(DeviceBytes dst, const SealedTensor& t,
-                               std::span<const std::byte> sealed, std::uint32_t lanes,
-                               bool keys_ahead) const {
+                               std::span<const std::byte> sealed, std::uint32_t lanes) const {
     HIX_TRY(enqueue_slices(t, sealed, [&](ChunkRange range, const std::byte* staged) {
       return launch_open_chunks(t, range, staged,
                                 dst.data() + static_cast<std::uint64_t>(range.first) * kChunkBytes,
-                                lanes, verdict, verify_stream, open_keys(range.first, keys_ahead));
+                                lanes, verdict, verify_stream);
     }));
     HIX_TRY(join());
     return read_verdict();
@@ -436,10 +405,9 @@ Status CudaCryptoEngine::open_tensor(DeviceBytes dst, std::span<const std::byte>
   const TensorArgs args(dst.size(), params, key);
   // The device's own copy, verified (or opened) as it lands: everything
   // reads only it.
-  Status s =
-      open_mode_ == OpenMode::one_pass
-          ? impl_->copy_and_open(dst, args.get(), sealed, one_pass_lanes_, one_pass_keys_ahead_)
-          : impl_->copy_then_open(dst, args.get(), sealed, open_mode_);
+  Status s = open_mode_ == OpenMode::one_pass
+                 ? impl_->copy_and_open(dst, args.get(), sealed, one_pass_lanes_)
+                 : impl_->copy_then_open(dst, args.get(), sealed, open_mode_);
   s = counted(s);
   if (s == Status::auth_failed) {
     // Spec §7.2: a failed open wipes the staging copy.
@@ -465,8 +433,7 @@ Status CudaCryptoEngine::open_device_staged(DeviceBytes dst, DeviceConstBytes se
                                             std::span<const std::uint8_t, kKeyBytes> key) {
   const TensorArgs args(dst.size(), params, key);
   if (open_mode_ == OpenMode::one_pass) {
-    return counted(
-        impl_->open_one_pass(dst, sealed, args.get(), one_pass_lanes_, one_pass_keys_ahead_));
+    return counted(impl_->open_one_pass(dst, sealed, args.get(), one_pass_lanes_));
   }
   const std::uint32_t chunks = args.get().chunks;
   HIX_TRY(impl_->reserve_mac_scratch(chunks));

@@ -149,12 +149,6 @@ class CudaCryptoEngine {
   // kOnePassLaneChoices (else invalid_arg, nothing changed).
   std::uint32_t one_pass_lanes() const { return one_pass_lanes_; }
   [[nodiscard]] Status set_one_pass_lanes(std::uint32_t lanes);
-  // OpenMode::one_pass with every chunk's Poly1305 key derived ahead by a
-  // kernel of its own into the engine's key scratch (launch_open_chunks's
-  // key_scratch; wiped after each open), rather than by each chunk's thread
-  // block before its threads start. Off until it is timed on a GPU.
-  bool one_pass_keys_ahead() const { return one_pass_keys_ahead_; }
-  void set_one_pass_keys_ahead(bool on) { one_pass_keys_ahead_ = on; }
 
   std::uint32_t auth_failures() const { return auth_failures_; }
   void reset_counter() { auth_failures_ = 0; }
@@ -179,7 +173,6 @@ class CudaCryptoEngine {
   std::unique_ptr<Impl> impl_;
   OpenMode open_mode_ = OpenMode::concurrent;
   std::uint32_t one_pass_lanes_ = kOnePassDefaultLanes;
-  bool one_pass_keys_ahead_ = false;
   std::uint32_t auth_failures_ = 0;
 };
 

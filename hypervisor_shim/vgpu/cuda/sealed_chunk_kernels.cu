@@ -4,8 +4,6 @@
 #include "hix/abi/vgpu_chunk.h"
 #include "poly1305_field.hpp"
 
-#include <type_traits>
-
 namespace hix::vgpu::cuda {
 namespace {
 
@@ -45,24 +43,6 @@ struct ChunkMacKey {
 constexpr std::uint32_t kMacKeyWords = sizeof(ChunkMacKey) / 4;
 static_assert(sizeof(ChunkMacKey) == 152 && kMacKeyWords <= kMacLanes);
 
-// Warps of the one-pass kernel's widest choice: its lanes' tree takes
-// log2(lanes) levels, five in each warp and the rest across the warps.
-constexpr std::uint32_t kOpenMaxWarps = 512 / 32;
-constexpr std::uint32_t kOpenKeyPowers = 9;  // r^K .. r^256K: 512 lanes
-static_assert(1u << (kOpenKeyPowers - 5) == kOpenMaxWarps);
-
-// One chunk's key for the one-pass open with its keys derived ahead
-// (launch_open_chunks with key scratch): as ChunkMacKey, with the powers of
-// r for every level of the lanes' tree, K the chunk's blocks per lane at
-// the launch's lanes.
-struct alignas(16) OpenKey {  // 16 bytes: a slice's keys start aligned as the whole's
-  std::uint32_t r[4];
-  std::uint32_t s[4];
-  Fe k_pow[kOpenKeyPowers];
-};
-constexpr std::uint32_t kOpenKeyWords = sizeof(OpenKey) / 4;
-static_assert(sizeof(OpenKey) == 224 && kOpenKeyWords <= 64, "copied by the first 64 lanes");
-
 __device__ __forceinline__ void load16_words(const std::byte* p, std::uint32_t w[4]) {
   // 16-byte aligned by the static_asserts above and the launchers' checks.
   const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
@@ -72,33 +52,23 @@ __device__ __forceinline__ void load16_words(const std::byte* p, std::uint32_t w
   w[3] = v.w;
 }
 
-// Chunk `chunk` of `t`'s Poly1305 key as a Key (ChunkMacKey, OpenKey):
-// keystream block 0 gives (r, s); then r^K, K = steps(ciphertext length),
-// and its squares through k_pow's last.
-template <class Key, class Steps>
-__device__ Key one_time_key(const SealedTensor& t, std::uint32_t chunk, const Steps& steps) {
-  constexpr int kPowers = sizeof(Key::k_pow) / sizeof(Fe);
+// Chunk `chunk` of `t`'s Poly1305 key: keystream block 0 gives (r, s); then
+// the powers.
+__device__ ChunkMacKey chunk_mac_key(const SealedTensor& t, std::uint32_t chunk) {
   std::uint32_t ks[16];
   chacha20_block(t.key, 0, chunk_nonce(chunk, t.tensor_id), ks);
   const std::uint32_t ct_len = chunk + 1 == t.chunks ? t.last_len : kChunkBytes;
-  Key k;
+  ChunkMacKey k;
   const ClampedR cr = clamped_r(ks);
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     k.r[i] = cr.r[i];
     k.s[i] = ks[4 + i];
   }
-  k.k_pow[0] = fe_pow(fe_clamped_r(ks), steps(ct_len));
+  k.k_pow[0] = fe_pow(fe_clamped_r(ks), lane_steps(chunk_mac_blocks(ct_len), kMacLanes));
 #pragma unroll
-  for (int i = 1; i < kPowers; ++i) k.k_pow[i] = fe_mul(k.k_pow[i - 1], k.k_pow[i - 1]);
+  for (int i = 1; i < 6; ++i) k.k_pow[i] = fe_mul(k.k_pow[i - 1], k.k_pow[i - 1]);
   return k;
-}
-
-// The MAC kernel's: K for its padded split over kMacLanes lanes.
-__device__ ChunkMacKey chunk_mac_key(const SealedTensor& t, std::uint32_t chunk) {
-  return one_time_key<ChunkMacKey>(t, chunk, [](std::uint32_t ct_len) {
-    return lane_steps(chunk_mac_blocks(ct_len), kMacLanes);
-  });
 }
 
 // One thread per chunk of `range`. keys[i] is chunk range.first + i's.
@@ -200,71 +170,23 @@ __device__ __forceinline__ Fe32 padded_lane_sum(const std::byte* base, ChunkMacS
 // then thread 0 combines the warps in r^32K. k_pow: r^K, r^2K, ..., r^32K.
 // Every thread of the block calls it (it synchronises the block); the result
 // is the block's sum in thread 0 only.
-// One level of such a tree: v * k plus the value `offset` lanes up the warp.
-__device__ __forceinline__ Fe tree_step(const Fe& v, const Fe& k, std::uint32_t offset) {
-  Fe other;
-#pragma unroll
-  for (int i = 0; i < 5; ++i) other.l[i] = __shfl_down_sync(0xffffffffu, v.l[i], offset);
-  return fe_mul_add(v, k, other);
-}
-
-// The tree's five levels inside each warp (r^K .. r^16K): lane 0 of each
-// warp ends with its warp's sum.
-__device__ __forceinline__ Fe warp_tree(Fe v, const Fe* k_pow) {
-#pragma unroll
-  for (std::uint32_t level = 0; level < 5; ++level) v = tree_step(v, k_pow[level], 1u << level);
-  return v;
-}
-
 template <std::uint32_t kLanes>
 __device__ __forceinline__ Fe lanes_tree(Fe v, const Fe* k_pow, Fe* warp_sums) {
   static_assert(kLanes % 32 == 0, "whole warps");
   const std::uint32_t lane = threadIdx.x;
-  v = warp_tree(v, k_pow);
+#pragma unroll
+  for (std::uint32_t level = 0; level < 5; ++level) {
+    Fe other;
+#pragma unroll
+    for (int i = 0; i < 5; ++i) other.l[i] = __shfl_down_sync(0xffffffffu, v.l[i], 1u << level);
+    v = fe_mul_add(v, k_pow[level], other);
+  }
   if (lane % 32 == 0) warp_sums[lane / 32] = v;
   __syncthreads();
   if (lane != 0) return v;
   Fe all = warp_sums[0];
   for (std::uint32_t wi = 1; wi < kLanes / 32; ++wi) all = fe_mul_add(all, k_pow[5], warp_sums[wi]);
   return all;
-}
-
-// The one-pass kernel's key of chunk `chunk` of `t` at `lanes` lanes: K the
-// full chunk's split, or the padded split of a partial chunk.
-__device__ OpenKey open_key(const SealedTensor& t, std::uint32_t chunk, std::uint32_t lanes) {
-  return one_time_key<OpenKey>(t, chunk, [lanes](std::uint32_t ct_len) {
-    return ct_len == kChunkBytes ? full_chunk_lane_steps(lanes)
-                                 : lane_steps(chunk_mac_blocks(ct_len), lanes);
-  });
-}
-
-// One thread per chunk of `range`: keys[i] is chunk range.first + i's.
-__global__ void open_key_kernel(const SealedTensor t, const ChunkRange range, std::uint32_t lanes,
-                                OpenKey* keys) {
-  const std::uint32_t local = blockIdx.x * kKeyThreads + threadIdx.x;
-  if (local >= range.count) return;
-  keys[local] = open_key(t, range.first + local, lanes);
-}
-
-// As lanes_tree, with the warps' sums combined by a tree in warp 0 too (in
-// r^32K, r^64K, ...: k_pow[5 ..]) rather than one after another by thread 0.
-template <std::uint32_t kLanes>
-__device__ __forceinline__ Fe lanes_tree_across_warps(Fe v, const Fe* k_pow, Fe* warp_sums) {
-  static_assert(kLanes % 32 == 0 && kLanes / 32 <= kOpenMaxWarps, "whole warps");
-  constexpr std::uint32_t kWarps = kLanes / 32;
-  const std::uint32_t lane = threadIdx.x;
-  v = warp_tree(v, k_pow);
-  if (lane % 32 == 0) warp_sums[lane / 32] = v;
-  __syncthreads();
-  if (lane >= 32) return v;
-  v = lane < kWarps ? warp_sums[lane] : fe_zero();
-  // Lanes that are multiples of 2^(level+1) below kWarps take from lanes
-  // below kWarps only (kWarps a power of two).
-#pragma unroll
-  for (std::uint32_t level = 0; (1u << level) < kWarps; ++level) {
-    v = tree_step(v, k_pow[5 + level], 1u << level);
-  }
-  return v;
 }
 
 // True when the sealed header at `base` differs from `hdr` or the tag after
@@ -473,22 +395,18 @@ __device__ __forceinline__ void store_xor64(std::byte* dst, const uint4 c[4],
 // chunk"). A tensor's partial last chunk keystream-XORs block by block and
 // runs the padded lane split over its ciphertext again (read twice: one
 // chunk per tensor). Each bad chunk adds one to *failures; the plaintext is
-// written whatever the verdict. Without kKeyed, thread 0 derives the chunk's
-// Poly1305 key (keystream block 0) into shared memory, and the powers of r
-// for the tree while the other threads start on their blocks: no scratch in
-// global memory. With kKeyed the key comes from `keys` (open_key_kernel's,
-// keys[i] chunk range.first + i's), so no thread waits for thread 0's
-// keystream block, and warp 0 merges the warps' sums as a tree.
-template <std::uint32_t kLanes, bool kVec, bool kKeyed>
+// written whatever the verdict. Thread 0 derives the chunk's Poly1305 key
+// (keystream block 0) into shared memory, and the powers of r for the tree
+// while the other threads start on their blocks: no scratch in global memory.
+template <std::uint32_t kLanes, bool kVec>
 __global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
     open_chunks_kernel(const SealedTensor t, const ChunkRange range,
                        const std::byte* __restrict__ sealed, std::byte* __restrict__ plain,
-                       const OpenKey* __restrict__ keys, std::uint32_t* failures) {
+                       std::uint32_t* failures) {
   static_assert(kBlocksPerChunk % kLanes == 0, "whole keystream blocks per lane");
   constexpr std::uint32_t kLaneBlocks = kBlocksPerChunk / kLanes;  // keystream blocks per lane
   static_assert(full_chunk_lane_steps(kLanes) == 4 * kLaneBlocks);
-  // r clamped (base 2^32), s, r^K .. r^32K (kKeyed: .. r^256K)
-  __shared__ std::conditional_t<kKeyed, OpenKey, ChunkMacKey> key;
+  __shared__ ChunkMacKey key;  // r clamped (base 2^32), s, r^K .. r^32K
   __shared__ Fe warp_sums[kLanes / 32];
   const std::uint32_t lane = threadIdx.x;
   const std::uint32_t local = blockIdx.x;
@@ -502,12 +420,7 @@ __global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
   std::uint32_t hdr[8];
   expected_header(t, chunk, hdr);
 
-  if constexpr (kKeyed) {
-    if (lane < kOpenKeyWords) {
-      reinterpret_cast<std::uint32_t*>(&key)[lane] =  // the key as words, as it was written
-          reinterpret_cast<const std::uint32_t*>(keys + local)[lane];
-    }
-  } else if (lane == 0) {
+  if (lane == 0) {
     std::uint32_t ks[16];
     chacha20_block(t.key, 0, nonce, ks);
     const ClampedR cr = clamped_r(ks);
@@ -519,7 +432,7 @@ __global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
   }
   __syncthreads();
   const ClampedR r = clamped_r(key.r);
-  if (!kKeyed && lane == 0) {
+  if (lane == 0) {
     // Read by the tree only, after the barrier below.
     const std::uint32_t steps =
         full ? full_chunk_lane_steps(kLanes) : lane_steps(shape.blocks, kLanes);
@@ -560,8 +473,7 @@ __global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
     h = padded_lane_sum<kLanes>(base, shape, hdr, r);
   }
   __syncthreads();  // key.k_pow written
-  Fe all = kKeyed ? lanes_tree_across_warps<kLanes>(fe_from_fe32(h), key.k_pow, warp_sums)
-                  : lanes_tree<kLanes>(fe_from_fe32(h), key.k_pow, warp_sums);
+  Fe all = lanes_tree<kLanes>(fe_from_fe32(h), key.k_pow, warp_sums);
   if (lane != 0) return;
   if (full) all = full_chunk_mac_close(all, key.r);
   FeWide wide{};
@@ -610,31 +522,16 @@ cudaError_t launch_mac(const SealedTensor& t, ChunkRange range, std::byte* seale
   return cudaGetLastError();
 }
 
-template <std::uint32_t kLanes, bool kKeyed>
-void launch_open_kernel(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
-                        std::byte* plain, const OpenKey* keys, std::uint32_t* failures,
-                        cudaStream_t stream) {
-  if (aligned16(plain)) {
-    open_chunks_kernel<kLanes, true, kKeyed>
-        <<<range.count, kLanes, 0, stream>>>(t, range, sealed, plain, keys, failures);
-  } else {
-    open_chunks_kernel<kLanes, false, kKeyed>
-        <<<range.count, kLanes, 0, stream>>>(t, range, sealed, plain, keys, failures);
-  }
-}
-
 template <std::uint32_t kLanes>
 cudaError_t launch_open(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
-                        std::byte* plain, void* key_scratch, std::uint32_t* failures,
-                        cudaStream_t stream) {
-  if (key_scratch == nullptr) {
-    launch_open_kernel<kLanes, false>(t, range, sealed, plain, nullptr, failures, stream);
-    return cudaGetLastError();
+                        std::byte* plain, std::uint32_t* failures, cudaStream_t stream) {
+  if (aligned16(plain)) {
+    open_chunks_kernel<kLanes, true>
+        <<<range.count, kLanes, 0, stream>>>(t, range, sealed, plain, failures);
+  } else {
+    open_chunks_kernel<kLanes, false>
+        <<<range.count, kLanes, 0, stream>>>(t, range, sealed, plain, failures);
   }
-  auto* keys = static_cast<OpenKey*>(key_scratch);
-  open_key_kernel<<<(range.count + kKeyThreads - 1) / kKeyThreads, kKeyThreads, 0, stream>>>(
-      t, range, kLanes, keys);
-  launch_open_kernel<kLanes, true>(t, range, sealed, plain, keys, failures, stream);
   return cudaGetLastError();
 }
 
@@ -692,14 +589,10 @@ cudaError_t launch_decrypt_chunks(const SealedTensor& t, const std::byte* sealed
   return launch_xor(t, sealed, kChunkStride, kHeaderBytes, plain, kChunkBytes, 0, gate, stream);
 }
 
-std::uint64_t open_key_scratch_bytes(std::uint32_t chunks) {
-  return static_cast<std::uint64_t>(chunks) * sizeof(OpenKey);
-}
-
 cudaError_t launch_open_chunks(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
                                std::byte* plain, std::uint32_t lanes, std::uint32_t* failures,
-                               cudaStream_t stream, void* key_scratch) {
-  if (!aligned16(sealed) || !aligned16(key_scratch) || range.count == 0 ||
+                               cudaStream_t stream) {
+  if (!aligned16(sealed) || range.count == 0 ||
       static_cast<std::uint64_t>(range.first) + range.count > t.chunks) {
     return cudaErrorInvalidValue;
   }
@@ -707,19 +600,16 @@ cudaError_t launch_open_chunks(const SealedTensor& t, ChunkRange range, const st
                     kOnePassLaneChoices[0] == 64 && kOnePassLaneChoices[1] == 128 &&
                     kOnePassLaneChoices[2] == 256 && kOnePassLaneChoices[3] == 512,
                 "a kernel for each choice");
-  static_assert(kOnePassLaneChoices[3] / 32 == kOpenMaxWarps, "the key's powers cover the tree");
-  if (lanes == 64) return launch_open<64>(t, range, sealed, plain, key_scratch, failures, stream);
-  if (lanes == 128) return launch_open<128>(t, range, sealed, plain, key_scratch, failures, stream);
-  if (lanes == 256) return launch_open<256>(t, range, sealed, plain, key_scratch, failures, stream);
-  if (lanes == 512) return launch_open<512>(t, range, sealed, plain, key_scratch, failures, stream);
+  if (lanes == 64) return launch_open<64>(t, range, sealed, plain, failures, stream);
+  if (lanes == 128) return launch_open<128>(t, range, sealed, plain, failures, stream);
+  if (lanes == 256) return launch_open<256>(t, range, sealed, plain, failures, stream);
+  if (lanes == 512) return launch_open<512>(t, range, sealed, plain, failures, stream);
   return cudaErrorInvalidValue;
 }
 
 cudaError_t launch_open_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,
-                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream,
-                               void* key_scratch) {
-  return launch_open_chunks(t, ChunkRange{0, t.chunks}, sealed, plain, lanes, failures, stream,
-                            key_scratch);
+                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream) {
+  return launch_open_chunks(t, ChunkRange{0, t.chunks}, sealed, plain, lanes, failures, stream);
 }
 
 cudaError_t launch_encrypt_chunks(const SealedTensor& t, const std::byte* plain, std::byte* sealed,

@@ -87,21 +87,13 @@ cudaError_t launch_decrypt_run(const RunTensor* tensors, std::uint32_t count, Ch
 // one to *failures (device memory). The plaintext is written whatever the
 // verdict: the caller lets nothing read `plain` before it has read
 // *failures, and zeroes it unless that stayed 0. `lanes`: threads per chunk,
-// one of kOnePassLaneChoices (else cudaErrorInvalidValue).
-// `key_scratch`: null, and each chunk's thread block derives the chunk's
-// Poly1305 key itself; or open_key_scratch_bytes(range.count) of device
-// memory (16-byte aligned), and a kernel of its own derives every chunk's
-// key there first, so the open kernel's threads start on their blocks at
-// once (key material: the caller wipes it).
+// one of kOnePassLaneChoices (else cudaErrorInvalidValue). Needs no scratch.
 cudaError_t launch_open_chunks(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
                                std::byte* plain, std::uint32_t lanes, std::uint32_t* failures,
-                               cudaStream_t stream, void* key_scratch = nullptr);
+                               cudaStream_t stream);
 // The same over every chunk of `t`.
 cudaError_t launch_open_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,
-                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream,
-                               void* key_scratch = nullptr);
-// The key scratch of launch_open_chunks over `chunks` chunks.
-std::uint64_t open_key_scratch_bytes(std::uint32_t chunks);
+                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream);
 
 // Writes every chunk's header and tag into `sealed` (device memory, 16-byte
 // aligned) whose ciphertext is already in place.

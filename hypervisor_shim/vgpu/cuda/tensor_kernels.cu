@@ -1772,9 +1772,9 @@ __device__ __forceinline__ void stage_kv_tile(float* ks, float* vs, const void* 
 // Row `row` of `rows` merged from its first `splits` key splits' partials
 // (part_o [split][rows][hd], part_ml [split][rows][m, l]) into out, by one
 // warp: each lane weighs one split at a time, and every sum runs over the
-// splits in ascending order, as k_attention_combine's loops do, so the
-// values stored are the same. Partials are read from L2 (__ldcg): other
-// blocks wrote them in the same launch when k_attention merges.
+// splits in ascending order. k_attention_combine and the merging block of
+// k_attention_merged both merge with it. Partials are read from L2
+// (__ldcg): in k_attention_merged other blocks wrote them in the same launch.
 __device__ void merge_row(void* out, int odt, const float* part_o, const float* part_ml, u64 rows,
                           u64 row, unsigned hd, unsigned splits) {
   const unsigned lane = threadIdx.x & 31;
@@ -2131,22 +2131,7 @@ extern "C" __global__ void k_attention_combine(const unsigned* halt, void* out, 
   const u64 last = pos + (batched != 0 ? 0 : row / q_heads);
   const auto splits =
       static_cast<unsigned>(min(static_cast<u64>(all_splits), last / split_len + 1));
-  const unsigned lane = threadIdx.x & 31;
-  float mx = -INFINITY;
-  for (unsigned z = 0; z < splits; ++z) mx = fmaxf(mx, part_ml[(z * rows + row) * 2]);
-  float l = 0.0f;
-  for (unsigned z = 0; z < splits; ++z) {
-    const float mz = part_ml[(z * rows + row) * 2];
-    if (mz != -INFINITY) l += part_ml[(z * rows + row) * 2 + 1] * expf(mz - mx);
-  }
-  for (unsigned d = lane; d < hd; d += 32) {
-    float acc = 0.0f;
-    for (unsigned z = 0; z < splits; ++z) {
-      const float mz = part_ml[(z * rows + row) * 2];
-      if (mz != -INFINITY) acc += part_o[(z * rows + row) * hd + d] * expf(mz - mx);
-    }
-    st(out, odt, row * hd + d, acc / l);
-  }
+  merge_row(out, odt, part_o, part_ml, rows, row, hd, splits);
 }
 
 // ---- ATTENTION on tensor cores (prefill, bf16 q and caches) ----

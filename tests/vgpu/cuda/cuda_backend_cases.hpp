@@ -42,8 +42,8 @@ std::string plus(std::uint64_t misalign);
 
 // The switches that store the defaults' bits, flipped (variants()'s
 // "cuda/flipped-switches"), store the bits the defaults ("cuda") store: `t`
-// as both left it must be equal byte for byte (a no-op where the pair has
-// not both).
+// as both left it must be equal byte for byte (a failure where the pair
+// has GPUs but not both configurations).
 void expect_flipped_bits_equal(Pair& p, const TensorArg& t, const char* what);
 
 struct MatmulCase {

@@ -11,13 +11,10 @@
 // decrypt_call_device_{gated,concurrent,one_pass}_gbps are each mode's
 // (OpenMode), the one-pass figure at the default lanes per chunk, and
 // decrypt_call_device_one_pass_lanes_gbps the one-pass call at each lane
-// count the kernel is built for, decrypt_call_device_one_pass_keys_ahead_gbps
-// the same with the chunks' keys derived ahead by a kernel of their own
-// (CudaCryptoEngine::set_one_pass_keys_ahead). decrypt_kernels_gbps is the
-// gated open's kernels (key, verify, keystream), one_pass_kernel_gbps the
-// one-pass kernel's at each lane count, one_pass_keys_ahead_kernels_gbps the
-// key kernel and the one-pass kernel reading its keys: all of them in one
-// run, so that one run on a GPU decides between them.
+// count the kernel is built for. decrypt_kernels_gbps is the gated open's
+// kernels (key, verify, keystream), one_pass_kernel_gbps the one-pass
+// kernel's at each lane count: all of them in one run, so that one run on a
+// GPU decides between them.
 #include <cuda_runtime_api.h>
 #include <sodium.h>
 
@@ -130,9 +127,7 @@ struct Row {
   double d2d, h2d, verify_k, decrypt_k, open_k, encrypt_k, open_dev, open_host, open_two;
   double open_dev_gated, open_dev_concurrent, open_dev_one_pass;  // open_dev: the default mode's
   double one_pass_k[kLaneVariants];           // the one-pass kernel, per lane count
-  double one_pass_keyed_k[kLaneVariants];     // its keys derived ahead (two kernels)
   double open_dev_one_pass_l[kLaneVariants];  // the one-pass call, per lane count
-  double open_dev_keyed_l[kLaneVariants];     // its keys derived ahead
   double open_host_concurrent;                // the pinned host path, concurrent mode
   // A plain synchronous pinned cudaMemcpy of the sealed size (host clock), in
   // GB/s of sealed bytes, and the host-path open's time against it.
@@ -207,12 +202,11 @@ int main(int argc, char** argv) {
   const std::uint64_t max_bytes = *std::max_element(sizes.begin(), sizes.end()) << 20;
   const std::uint64_t max_sealed = sealed_size(max_bytes);
   DeviceBuffer src(max_bytes), dst(max_bytes), dst2(max_bytes), sealed(max_sealed), verdict(4);
-  const auto max_chunks = static_cast<std::uint32_t>(sealed_chunk_count(max_bytes));
-  DeviceBuffer scratch(mac_scratch_bytes(max_chunks)),
-      open_keys(open_key_scratch_bytes(max_chunks));
+  DeviceBuffer scratch(
+      mac_scratch_bytes(static_cast<std::uint32_t>(sealed_chunk_count(max_bytes))));
   PinnedBuffer host(max_sealed);
   if (!src.ok() || !dst.ok() || !dst2.ok() || !sealed.ok() || !verdict.ok() || !scratch.ok() ||
-      !open_keys.ok() || !host.ok()) {
+      !host.ok()) {
     die("allocation");
   }
   std::vector<std::uint8_t> key(kKeyBytes);
@@ -296,17 +290,7 @@ int main(int argc, char** argv) {
       ok(cudaMemcpy(&bad, fail, 4, cudaMemcpyDeviceToHost), "verdict");
       if (bad != 0) die("the one-pass kernel saw a bad tag");
       r.roundtrip = dst_is_plain() && r.roundtrip;
-      r.one_pass_keyed_k[v] = gbps(bytes, time_gpu(stream, reps, [&] {
-                                     ok(cudaMemsetAsync(fail, 0, 4, stream), "memset");
-                                     ok(launch_open_chunks(t, sealed.data(), dst.data(), lanes,
-                                                           fail, stream, open_keys.data()),
-                                        "one-pass open, keys ahead");
-                                   }));
-      ok(cudaMemcpy(&bad, fail, 4, cudaMemcpyDeviceToHost), "verdict");
-      if (bad != 0) die("the one-pass kernel with its keys ahead saw a bad tag");
-      r.roundtrip = dst_is_plain() && r.roundtrip;
     }
-    ok(cudaMemset(open_keys.data(), 0, open_keys.size()), "wipe the keys");
     r.encrypt_k = gbps(bytes, time_gpu(stream, reps, [&] {
                          ok(launch_encrypt_chunks(t, src.data(), sealed.data(), stream), "encrypt");
                          ok(launch_tag_chunks(t, sealed.data(), scratch.data(), stream), "tag");
@@ -336,9 +320,6 @@ int main(int argc, char** argv) {
       ok(eng.set_one_pass_lanes(kOnePassLaneChoices[v]), "lanes");
       r.open_dev_one_pass_l[v] = time_open();
       if (kOnePassLaneChoices[v] == default_lanes) r.open_dev_one_pass = r.open_dev_one_pass_l[v];
-      eng.set_one_pass_keys_ahead(true);
-      r.open_dev_keyed_l[v] = time_open();
-      eng.set_one_pass_keys_ahead(false);
     }
     ok(eng.set_one_pass_lanes(default_lanes), "lanes");
     r.open_dev = default_mode == OpenMode::gated        ? r.open_dev_gated
@@ -420,12 +401,10 @@ int main(int argc, char** argv) {
         "     \"decrypt_kernels_gbps\": %.1f, \"verify_kernel_gbps\": %.1f, "
         "\"decrypt_kernel_gbps\": %.1f,\n"
         "     \"one_pass_kernel_gbps\": %s, \"one_pass_kernel_best_lanes\": %u,\n"
-        "     \"one_pass_keys_ahead_kernels_gbps\": %s,\n"
         "     \"decrypt_call_device_gbps\": %.1f, \"decrypt_call_device_gated_gbps\": %.1f,"
         " \"decrypt_call_device_concurrent_gbps\": %.1f,\n"
         "     \"decrypt_call_device_one_pass_gbps\": %.1f,"
         " \"decrypt_call_device_one_pass_lanes_gbps\": %s,\n"
-        "     \"decrypt_call_device_one_pass_keys_ahead_gbps\": %s,\n"
         "     \"decrypt_call_from_pinned_host_gbps\": %.1f,"
         " \"decrypt_call_from_pinned_host_concurrent_gbps\": %.1f,\n"
         "     \"decrypt_calls_two_engines_gbps\": %.1f, \"encrypt_kernels_gbps\": %.1f,\n"
@@ -433,9 +412,8 @@ int main(int argc, char** argv) {
         " \"decrypt_call_from_pinned_host_vs_copy\": %.3f}%s\n",
         r.mib, r.bytes, r.roundtrip ? "true" : "false", r.d2d, r.h2d, r.open_k, r.verify_k,
         r.decrypt_k, per_lanes(r.one_pass_k).c_str(), kOnePassLaneChoices[best_lanes(r)],
-        per_lanes(r.one_pass_keyed_k).c_str(), r.open_dev, r.open_dev_gated, r.open_dev_concurrent,
-        r.open_dev_one_pass, per_lanes(r.open_dev_one_pass_l).c_str(),
-        per_lanes(r.open_dev_keyed_l).c_str(), r.open_host, r.open_host_concurrent, r.open_two,
+        r.open_dev, r.open_dev_gated, r.open_dev_concurrent, r.open_dev_one_pass,
+        per_lanes(r.open_dev_one_pass_l).c_str(), r.open_host, r.open_host_concurrent, r.open_two,
         r.encrypt_k, r.h2d_sealed_call, r.open_host_vs_copy, i + 1 < rows.size() ? "," : "");
     json += buf;
   }

@@ -212,8 +212,7 @@ std::vector<std::byte> after_forgery(const CudaCryptoEngine& eng,
   return eng.open_mode() == OpenMode::gated ? before : std::vector<std::byte>(before.size());
 }
 
-// The engine's open mode, and the one-pass kernel's lanes: "one_pass/128",
-// with its keys derived ahead "one_pass/128+keys".
+// The engine's open mode, and the one-pass kernel's lanes: "one_pass/128".
 std::string mode_name(const CudaCryptoEngine& eng) {
   switch (eng.open_mode()) {
     case OpenMode::gated:
@@ -221,8 +220,7 @@ std::string mode_name(const CudaCryptoEngine& eng) {
     case OpenMode::concurrent:
       return "concurrent";
     case OpenMode::one_pass:
-      return "one_pass/" + std::to_string(eng.one_pass_lanes()) +
-             (eng.one_pass_keys_ahead() ? "+keys" : "");
+      return "one_pass/" + std::to_string(eng.one_pass_lanes());
   }
   return "?";
 }
@@ -516,19 +514,15 @@ void test_open_ranges() {
   SealedTensor t{};
   describe_sealed_tensor(t, bytes, p,
                          std::span<const std::uint8_t, kKeyBytes>(key.data(), kKeyBytes));
-  DeviceBuffer dev(sealed.size()), dst(bytes + 1), fail(sizeof(std::uint32_t)),
-      keys(open_key_scratch_bytes(chunks));
-  if (!check(dev.ok() && dst.ok() && fail.ok() && keys.ok() && upload(dev, 0, sealed),
-             "open ranges: alloc")) {
+  DeviceBuffer dev(sealed.size()), dst(bytes + 1), fail(sizeof(std::uint32_t));
+  if (!check(dev.ok() && dst.ok() && fail.ok() && upload(dev, 0, sealed), "open ranges: alloc")) {
     return;
   }
   auto* failures = reinterpret_cast<std::uint32_t*>(fail.data());  // a device word
   std::vector<std::byte> poison(bytes + 1);
   for (std::size_t i = 0; i < poison.size(); ++i) poison[i] = static_cast<std::byte>(0xC3 ^ i);
-  // Opens `r` (from chunk `at_chunk`'s sealed bytes) into dst + off, with
-  // the keys derived ahead into `keys` when `keyed`; the failure count, or
-  // -1 (CUDA error), -2 (refused).
-  bool keyed = false;
+  // Opens `r` (from chunk `at_chunk`'s sealed bytes) into dst + off; the
+  // failure count, or -1 (CUDA error), -2 (refused).
   const auto open = [&](ChunkRange r, std::uint64_t at_chunk, std::uint32_t lanes,
                         std::uint64_t off) -> long {
     if (!upload(dst, 0, poison)) return -1;
@@ -538,7 +532,7 @@ void test_open_ranges() {
     std::byte* const out =
         dst.data() + off + std::min<std::uint64_t>(r.first, chunks - 1) * kChunkBytes;
     if (launch_open_chunks(t, r, dev.data() + at_chunk * kChunkStride, out, lanes, failures,
-                           nullptr, keyed ? keys.data() : nullptr) != cudaSuccess) {
+                           nullptr) != cudaSuccess) {
       return -2;
     }
     std::uint32_t host = 0;
@@ -556,43 +550,35 @@ void test_open_ranges() {
     return v;
   };
   const ChunkRange all_ranges[] = {{0, 5}, {0, 1}, {1, 3}, {2, 3}, {4, 1}, {3, 2}};
-  const auto how = [&] { return keyed ? ", keys ahead" : ""; };
-  for (const bool k : {false, true}) {
-    keyed = k;
-    for (const std::uint32_t lanes : kOnePassLaneChoices) {
-      for (const std::uint64_t off : {std::uint64_t{0}, std::uint64_t{1}}) {
-        for (const ChunkRange r : all_ranges) {
-          check(open(r, r.first, lanes, off) == 0,
-                "open range [%u, +%u) (lanes %u%s, offset %" PRIu64 "): failures", r.first, r.count,
-                lanes, how(), off);
-          check(download(dst, 0, bytes + 1) == want(r, off),
-                "open range [%u, +%u) (lanes %u%s, offset %" PRIu64 "): plaintext", r.first,
-                r.count, lanes, how(), off);
-        }
+  for (const std::uint32_t lanes : kOnePassLaneChoices) {
+    for (const std::uint64_t off : {std::uint64_t{0}, std::uint64_t{1}}) {
+      for (const ChunkRange r : all_ranges) {
+        check(open(r, r.first, lanes, off) == 0,
+              "open range [%u, +%u) (lanes %u, offset %" PRIu64 "): failures", r.first, r.count,
+              lanes, off);
+        check(download(dst, 0, bytes + 1) == want(r, off),
+              "open range [%u, +%u) (lanes %u, offset %" PRIu64 "): plaintext", r.first, r.count,
+              lanes, off);
       }
-      // Pointed at the wrong chunks: the headers name other indices.
-      check(open(ChunkRange{2, 2}, 0, lanes, 0) == 2,
-            "open range [2, +2) read from chunk 0 (lanes %u%s): both fail", lanes, how());
     }
+    // Pointed at the wrong chunks: the headers name other indices.
+    check(open(ChunkRange{2, 2}, 0, lanes, 0) == 2,
+          "open range [2, +2) read from chunk 0 (lanes %u): both fail", lanes);
   }
   // A bad tag in chunk 3, a flipped ciphertext bit in chunk 4 (the partial
   // one): counted by the ranges that hold them only.
   flip(sealed, 3 * kChunkStride + 32 + kChunkBytes + 2, 1);
   flip(sealed, 4 * kChunkStride + 32 + 500, 6);
   if (!check(upload(dev, 0, sealed), "open ranges: upload")) return;
-  for (const bool k : {false, true}) {
-    keyed = k;
-    for (const std::uint32_t lanes : kOnePassLaneChoices) {
-      for (const ChunkRange r : all_ranges) {
-        const long bad = (r.first <= 3 && 3 < r.first + r.count ? 1 : 0) +
-                         (r.first <= 4 && 4 < r.first + r.count ? 1 : 0);
-        check(open(r, r.first, lanes, 0) == bad,
-              "open range [%u, +%u) with chunks 3 and 4 bad (lanes %u%s): failures, want %ld",
-              r.first, r.count, lanes, how(), bad);
-      }
+  for (const std::uint32_t lanes : kOnePassLaneChoices) {
+    for (const ChunkRange r : all_ranges) {
+      const long bad = (r.first <= 3 && 3 < r.first + r.count ? 1 : 0) +
+                       (r.first <= 4 && 4 < r.first + r.count ? 1 : 0);
+      check(open(r, r.first, lanes, 0) == bad,
+            "open range [%u, +%u) with chunks 3 and 4 bad (lanes %u): failures, want %ld", r.first,
+            r.count, lanes, bad);
     }
   }
-  keyed = false;
   // Ranges outside the tensor, empty ones and lane counts it is not built
   // for are refused before any launch.
   check(open(ChunkRange{4, 2}, 4, kOnePassDefaultLanes, 0) == -2, "open range past the tensor");
@@ -600,9 +586,6 @@ void test_open_ranges() {
   check(open(ChunkRange{0xffffffffu, 2}, 0, kOnePassDefaultLanes, 0) == -2, "wrapping open range");
   check(open(ChunkRange{0, 1}, 0, 96, 0) == -2, "96 lanes: refused");
   check(open(ChunkRange{0, 1}, 0, 32, 0) == -2, "32 lanes: refused");
-  check(launch_open_chunks(t, ChunkRange{0, 1}, dev.data(), dst.data(), kOnePassDefaultLanes,
-                           failures, nullptr, keys.data() + 4) == cudaErrorInvalidValue,
-        "key scratch not 16-byte aligned: refused");
   sodium_memzero(&t, sizeof t);
 }
 
@@ -862,7 +845,6 @@ int main() {
   }
   CudaCryptoEngine& eng = **engine;
   check(eng.open_mode() == OpenMode::concurrent, "the default open mode is concurrent");
-  check(!eng.one_pass_keys_ahead(), "the one-pass keys are derived in the kernel by default");
   check(eng.one_pass_lanes() == kOnePassDefaultLanes, "the default one-pass lanes");
   check(eng.set_one_pass_lanes(96) == hix::vgpu::Status::invalid_arg &&
             eng.one_pass_lanes() == kOnePassDefaultLanes,
@@ -877,19 +859,12 @@ int main() {
     std::uint32_t lanes;
     int random_cases;
     bool lanes_only;  // only the per_config parts
-    bool keys_ahead = false;
   };
   std::vector<Config> configs = {{OpenMode::gated, kOnePassDefaultLanes, 120, false},
                                  {OpenMode::concurrent, kOnePassDefaultLanes, 120, false},
                                  {OpenMode::one_pass, kOnePassDefaultLanes, 120, false}};
   for (const std::uint32_t lanes : kOnePassLaneChoices) {
     if (lanes != kOnePassDefaultLanes) configs.push_back({OpenMode::one_pass, lanes, 40, true});
-  }
-  // The one-pass kernel with its keys derived ahead: at the default lanes
-  // with the parts per mode too (host slices: a slice's keys at its offset).
-  for (const std::uint32_t lanes : kOnePassLaneChoices) {
-    configs.push_back({OpenMode::one_pass, lanes, lanes == kOnePassDefaultLanes ? 120 : 40,
-                       lanes != kOnePassDefaultLanes, true});
   }
   const struct {
     const char* name;
@@ -916,9 +891,8 @@ int main() {
     eng.set_open_mode(config.mode);
     check(eng.set_one_pass_lanes(config.lanes) == hix::vgpu::Status::ok, "set_one_pass_lanes(%u)",
           config.lanes);
-    eng.set_one_pass_keys_ahead(config.keys_ahead);
-    const bool is_default = config.mode == OpenMode::one_pass &&
-                            config.lanes == kOnePassDefaultLanes && !config.keys_ahead;
+    const bool is_default =
+        config.mode == OpenMode::one_pass && config.lanes == kOnePassDefaultLanes;
     const std::string name = mode_name(eng);
     for (const auto& part : parts) {
       if (part.runs == Runs::once && !is_default) continue;
