@@ -29,4 +29,19 @@ constexpr bool one_pass_lanes_supported(std::uint32_t lanes) {
 
 static_assert(one_pass_lanes_supported(kOnePassDefaultLanes));
 
+// Which keystream blocks of a full chunk each lane takes (the Poly1305 split
+// follows; poly1305_field.hpp).
+enum class OnePassLayout : std::uint8_t {
+  // Lane j takes a run of consecutive blocks, [j K/4, (j+1) K/4) with
+  // K = 4096 / lanes, and Horner by r over all of it: a warp's 16-byte
+  // loads and stores fall 4096 / lanes bytes apart, one line each.
+  runs,
+  // Lane j of warp w takes blocks 32 (w K/4 + b) + j, b = 0 .. K/4 - 1: a
+  // warp's loads and stores lie 64 bytes apart, two lanes a line; each lane
+  // folds its blocks' sums in by r^128 (one product in 26-bit limbs a
+  // block).
+  interleaved,
+};
+inline constexpr OnePassLayout kOnePassDefaultLayout = OnePassLayout::interleaved;
+
 }  // namespace hix::vgpu::cuda

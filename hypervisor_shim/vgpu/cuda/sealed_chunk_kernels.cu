@@ -167,11 +167,12 @@ __device__ __forceinline__ Fe32 padded_lane_sum(const std::byte* base, ChunkMacS
 // Horner over the kLanes lanes of the thread block in r^K as a tree: after
 // level l, lanes that are multiples of 2^(l+1) hold their 2^(l+1) lanes'
 // sum; lane 0 of each warp ends with sum_t v_t r^(K(31-t)) over its warp,
-// then thread 0 combines the warps in r^32K. k_pow: r^K, r^2K, ..., r^32K.
-// Every thread of the block calls it (it synchronises the block); the result
-// is the block's sum in thread 0 only.
+// then thread 0 combines the warps in `across` (r^32K where each lane's run
+// follows the one before; another power where the warps' runs interleave).
+// k_pow: r^K, r^2K, ..., r^16K. Every thread of the block calls it (it
+// synchronises the block); the result is the block's sum in thread 0 only.
 template <std::uint32_t kLanes>
-__device__ __forceinline__ Fe lanes_tree(Fe v, const Fe* k_pow, Fe* warp_sums) {
+__device__ __forceinline__ Fe lanes_tree(Fe v, const Fe* k_pow, const Fe& across, Fe* warp_sums) {
   static_assert(kLanes % 32 == 0, "whole warps");
   const std::uint32_t lane = threadIdx.x;
 #pragma unroll
@@ -185,7 +186,7 @@ __device__ __forceinline__ Fe lanes_tree(Fe v, const Fe* k_pow, Fe* warp_sums) {
   __syncthreads();
   if (lane != 0) return v;
   Fe all = warp_sums[0];
-  for (std::uint32_t wi = 1; wi < kLanes / 32; ++wi) all = fe_mul_add(all, k_pow[5], warp_sums[wi]);
+  for (std::uint32_t wi = 1; wi < kLanes / 32; ++wi) all = fe_mul_add(all, across, warp_sums[wi]);
   return all;
 }
 
@@ -228,7 +229,7 @@ __device__ __forceinline__ bool chunk_mac(const SealedTensor& t, std::uint32_t c
   __syncthreads();
 
   const Fe32 h = padded_lane_sum<kMacLanes>(base, chunk_mac_shape(ct_len), hdr, clamped_r(key.r));
-  const Fe all = lanes_tree<kMacLanes>(fe_from_fe32(h), key.k_pow, warp_sums);
+  const Fe all = lanes_tree<kMacLanes>(fe_from_fe32(h), key.k_pow, key.k_pow[5], warp_sums);
   if (lane != 0) return false;
   FeWide wide{};
   fe_accumulate(wide, all);
@@ -392,13 +393,14 @@ __device__ __forceinline__ void store_xor64(std::byte* dst, const uint4 c[4],
 // plaintext; kVec: `plain` 16-byte aligned). Each ciphertext byte is read from
 // global memory once, XORed with the keystream into `plain` and fed to the
 // chunk's Poly1305 (full chunks: poly1305_field.hpp, "One pass over a full
-// chunk"). A tensor's partial last chunk keystream-XORs block by block and
-// runs the padded lane split over its ciphertext again (read twice: one
-// chunk per tensor). Each bad chunk adds one to *failures; the plaintext is
-// written whatever the verdict. Thread 0 derives the chunk's Poly1305 key
-// (keystream block 0) into shared memory, and the powers of r for the tree
-// while the other threads start on their blocks: no scratch in global memory.
-template <std::uint32_t kLanes, bool kVec>
+// chunk", in the layout `kLayout` picks: OnePassLayout). A tensor's partial
+// last chunk keystream-XORs block by block and runs the padded lane split
+// over its ciphertext again (read twice: one chunk per tensor). Each bad
+// chunk adds one to *failures; the plaintext is written whatever the
+// verdict. Thread 0 derives the chunk's Poly1305 key (keystream block 0)
+// into shared memory; then one thread the powers of r for the tree while
+// the others start on their blocks: no scratch in global memory.
+template <std::uint32_t kLanes, bool kVec, OnePassLayout kLayout>
 __global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
     open_chunks_kernel(const SealedTensor t, const ChunkRange range,
                        const std::byte* __restrict__ sealed, std::byte* __restrict__ plain,
@@ -406,7 +408,10 @@ __global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
   static_assert(kBlocksPerChunk % kLanes == 0, "whole keystream blocks per lane");
   constexpr std::uint32_t kLaneBlocks = kBlocksPerChunk / kLanes;  // keystream blocks per lane
   static_assert(full_chunk_lane_steps(kLanes) == 4 * kLaneBlocks);
+  constexpr bool kInterleaved = kLayout == OnePassLayout::interleaved;
+  static_assert(!kInterleaved || kLaneBlocks >= 2, "the powers are read from the second block");
   __shared__ ChunkMacKey key;  // r clamped (base 2^32), s, r^K .. r^32K
+  __shared__ Fe across;        // the warps' factor in the tree
   __shared__ Fe warp_sums[kLanes / 32];
   const std::uint32_t lane = threadIdx.x;
   const std::uint32_t local = blockIdx.x;
@@ -432,20 +437,61 @@ __global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
   }
   __syncthreads();
   const ClampedR r = clamped_r(key.r);
-  if (lane == 0) {
-    // Read by the tree only, after the barrier below.
-    const std::uint32_t steps =
-        full ? full_chunk_lane_steps(kLanes) : lane_steps(shape.blocks, kLanes);
+  // The powers: read by the tree only, after the barrier before it (run
+  // layout), or from the second keystream block on (interleaved; thread 32,
+  // so that thread 0 is not the one late twice).
+  if (lane == (kInterleaved && kLanes > 32 ? 32u : 0u)) {
+    std::uint32_t steps = lane_steps(shape.blocks, kLanes);
+    if (full) steps = kInterleaved ? 4 : full_chunk_lane_steps(kLanes);
     key.k_pow[0] = fe_pow(fe_clamped_r(key.r), steps);
 #pragma unroll
     for (int i = 1; i < 6; ++i) key.k_pow[i] = fe_mul(key.k_pow[i - 1], key.k_pow[i - 1]);
+    Fe f = key.k_pow[5];
+    if (kInterleaved && full) {
+      // A warp's keystream blocks span 128 * kLaneBlocks Poly1305 blocks.
+      for (std::uint32_t k = 1; k < kLaneBlocks; k *= 2) f = fe_mul(f, f);
+    }
+    across = f;
   }
 
-  Fe32 h{{0, 0, 0, 0, 0}};
-  if (full) {
+  Fe h = fe_zero();
+  if (full && kInterleaved) {
+    // Warp w holds keystream blocks [32 w kLaneBlocks, 32 (w+1) kLaneBlocks)
+    // of the chunk; at step b its lane j takes block 32 (w kLaneBlocks + b)
+    // + j, so a warp's loads and stores cover 2 KiB side by side. Each lane
+    // runs Horner by r over its block's four Poly1305 blocks (s, in base
+    // 2^32), and folds the blocks in as h = h r^128 + s: the next block of
+    // the lane starts 128 Poly1305 blocks after this one's. The lanes then
+    // meet as in the run layout with K = 4, the warps in r^(128 kLaneBlocks).
+    const std::uint32_t warp_first = (lane / 32) * 32 * kLaneBlocks + lane % 32;
+    const auto* src = reinterpret_cast<const uint4*>(base + kHeaderBytes);  // 16-byte aligned
+#pragma unroll 1
+    for (std::uint32_t b = 0; b < kLaneBlocks; ++b) {
+      if (b == 1) __syncthreads();  // key.k_pow written
+      const std::uint32_t block = warp_first + 32 * b;
+      uint4 c[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) c[i] = __ldg(src + 4 * block + i);
+      std::uint32_t ks[16];
+      chacha20_block(t.key, block + 1, nonce, ks);
+      store_xor64<kVec>(out + block * kChachaBlockBytes, c, ks);
+      Fe32 sum{{0, 0, 0, 0, 0}};
+      if (b == 0 && lane == 0) {
+        fe32_horner(sum, hdr, 1, r);
+        fe32_horner(sum, hdr + 4, 1, r);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const std::uint32_t w[4] = {c[i].x, c[i].y, c[i].z, c[i].w};
+        fe32_horner(sum, w, 1, r);
+      }
+      h = b == 0 ? fe_from_fe32(sum) : fe_mul_add(h, key.k_pow[5], fe_from_fe32(sum));
+    }
+  } else if (full) {
+    Fe32 run{{0, 0, 0, 0, 0}};
     if (lane == 0) {
-      fe32_horner(h, hdr, 1, r);
-      fe32_horner(h, hdr + 4, 1, r);
+      fe32_horner(run, hdr, 1, r);
+      fe32_horner(run, hdr + 4, 1, r);
     }
     const std::uint32_t first = lane * kLaneBlocks;  // this lane's first keystream block
     // 16-byte aligned: the launcher checks `sealed`, the static_asserts the offsets.
@@ -463,17 +509,18 @@ __global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         const std::uint32_t w[4] = {c[i].x, c[i].y, c[i].z, c[i].w};
-        fe32_horner(h, w, 1, r);
+        fe32_horner(run, w, 1, r);
       }
     }
+    h = fe_from_fe32(run);
   } else {
     for (std::uint32_t b = lane; b < kBlocksPerChunk; b += kLanes) {
       xor_block(t, chunk, b, base + kHeaderBytes, out, kVec);
     }
-    h = padded_lane_sum<kLanes>(base, shape, hdr, r);
+    h = fe_from_fe32(padded_lane_sum<kLanes>(base, shape, hdr, r));
   }
-  __syncthreads();  // key.k_pow written
-  Fe all = lanes_tree<kLanes>(fe_from_fe32(h), key.k_pow, warp_sums);
+  __syncthreads();  // key.k_pow and across written
+  Fe all = lanes_tree<kLanes>(h, key.k_pow, across, warp_sums);
   if (lane != 0) return;
   if (full) all = full_chunk_mac_close(all, key.r);
   FeWide wide{};
@@ -522,17 +569,32 @@ cudaError_t launch_mac(const SealedTensor& t, ChunkRange range, std::byte* seale
   return cudaGetLastError();
 }
 
-template <std::uint32_t kLanes>
+template <std::uint32_t kLanes, OnePassLayout kLayout>
 cudaError_t launch_open(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
                         std::byte* plain, std::uint32_t* failures, cudaStream_t stream) {
   if (aligned16(plain)) {
-    open_chunks_kernel<kLanes, true>
+    open_chunks_kernel<kLanes, true, kLayout>
         <<<range.count, kLanes, 0, stream>>>(t, range, sealed, plain, failures);
   } else {
-    open_chunks_kernel<kLanes, false>
+    open_chunks_kernel<kLanes, false, kLayout>
         <<<range.count, kLanes, 0, stream>>>(t, range, sealed, plain, failures);
   }
   return cudaGetLastError();
+}
+
+template <OnePassLayout kLayout>
+cudaError_t launch_open(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
+                        std::byte* plain, std::uint32_t lanes, std::uint32_t* failures,
+                        cudaStream_t stream) {
+  static_assert(sizeof kOnePassLaneChoices / sizeof kOnePassLaneChoices[0] == 4 &&
+                    kOnePassLaneChoices[0] == 64 && kOnePassLaneChoices[1] == 128 &&
+                    kOnePassLaneChoices[2] == 256 && kOnePassLaneChoices[3] == 512,
+                "a kernel for each choice");
+  if (lanes == 64) return launch_open<64, kLayout>(t, range, sealed, plain, failures, stream);
+  if (lanes == 128) return launch_open<128, kLayout>(t, range, sealed, plain, failures, stream);
+  if (lanes == 256) return launch_open<256, kLayout>(t, range, sealed, plain, failures, stream);
+  if (lanes == 512) return launch_open<512, kLayout>(t, range, sealed, plain, failures, stream);
+  return cudaErrorInvalidValue;
 }
 
 }  // namespace
@@ -591,25 +653,23 @@ cudaError_t launch_decrypt_chunks(const SealedTensor& t, const std::byte* sealed
 
 cudaError_t launch_open_chunks(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
                                std::byte* plain, std::uint32_t lanes, std::uint32_t* failures,
-                               cudaStream_t stream) {
+                               cudaStream_t stream, OnePassLayout layout) {
   if (!aligned16(sealed) || range.count == 0 ||
       static_cast<std::uint64_t>(range.first) + range.count > t.chunks) {
     return cudaErrorInvalidValue;
   }
-  static_assert(sizeof kOnePassLaneChoices / sizeof kOnePassLaneChoices[0] == 4 &&
-                    kOnePassLaneChoices[0] == 64 && kOnePassLaneChoices[1] == 128 &&
-                    kOnePassLaneChoices[2] == 256 && kOnePassLaneChoices[3] == 512,
-                "a kernel for each choice");
-  if (lanes == 64) return launch_open<64>(t, range, sealed, plain, failures, stream);
-  if (lanes == 128) return launch_open<128>(t, range, sealed, plain, failures, stream);
-  if (lanes == 256) return launch_open<256>(t, range, sealed, plain, failures, stream);
-  if (lanes == 512) return launch_open<512>(t, range, sealed, plain, failures, stream);
-  return cudaErrorInvalidValue;
+  if (layout == OnePassLayout::interleaved) {
+    return launch_open<OnePassLayout::interleaved>(t, range, sealed, plain, lanes, failures,
+                                                   stream);
+  }
+  return launch_open<OnePassLayout::runs>(t, range, sealed, plain, lanes, failures, stream);
 }
 
 cudaError_t launch_open_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,
-                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream) {
-  return launch_open_chunks(t, ChunkRange{0, t.chunks}, sealed, plain, lanes, failures, stream);
+                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream,
+                               OnePassLayout layout) {
+  return launch_open_chunks(t, ChunkRange{0, t.chunks}, sealed, plain, lanes, failures, stream,
+                            layout);
 }
 
 cudaError_t launch_encrypt_chunks(const SealedTensor& t, const std::byte* plain, std::byte* sealed,

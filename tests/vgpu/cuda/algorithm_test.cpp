@@ -11,6 +11,7 @@
 
 #include "chacha20_block.hpp"
 #include "kat_common.hpp"
+#include "one_pass_lanes.hpp"
 #include "poly1305_field.hpp"
 
 namespace hix::vgpu::cuda {
@@ -42,8 +43,9 @@ ChachaKey key_words(const unsigned char* k) {
 // The lanes' sums v (32 * 2^k of them) combined as the kernels do: a tree
 // within each warp of 32 (pairs with r^K, ... halves with r^16K), every lane
 // computing as on the GPU (a shuffle past the warp's end returns the lane's
-// own value), then the warps in r^32K. k_pow: r^K, r^2K, ..., r^32K.
-Fe lanes_tree(std::vector<Fe> v, const std::vector<Fe>& k_pow) {
+// own value), then the warps in `across` (k_pow[5] = r^32K unless given).
+// k_pow: r^K, r^2K, ..., r^32K.
+Fe lanes_tree(std::vector<Fe> v, const std::vector<Fe>& k_pow, const Fe* across = nullptr) {
   const std::size_t lanes = v.size();
   for (std::uint32_t level = 0; level < 5; ++level) {
     const std::size_t d = std::size_t{1} << level;
@@ -55,7 +57,8 @@ Fe lanes_tree(std::vector<Fe> v, const std::vector<Fe>& k_pow) {
     v = next;
   }
   Fe all = v[0];
-  for (std::size_t w = 1; w < lanes / 32; ++w) all = fe_mul_add(all, k_pow[5], v[32 * w]);
+  const Fe& f = across != nullptr ? *across : k_pow[5];
+  for (std::size_t w = 1; w < lanes / 32; ++w) all = fe_mul_add(all, f, v[32 * w]);
   return all;
 }
 
@@ -92,14 +95,53 @@ std::array<std::uint32_t, 4> lane_split_poly1305(const std::uint32_t poly_key[8]
 }
 
 // The one-pass open kernel's MAC of a full chunk (poly1305_field.hpp, "One
-// pass over a full chunk"): lane j runs Horner's rule over ciphertext blocks
-// [jK, (j+1)K), K = 4096 / lanes, lane 0 over the two header blocks first;
-// the lanes' tree as above; then the lengths block's step. `ct` is the
+// pass over a full chunk") in `layout` (OnePassLayout). Runs: lane j runs
+// Horner's rule over ciphertext blocks [jK, (j+1)K), K = 4096 / lanes, lane 0
+// over the two header blocks first; the lanes' tree as above. Interleaved:
+// lane j of warp w takes keystream blocks 32 (w B + b) + j, B = 1024 /
+// lanes, Horner by r over each one's four Poly1305 blocks (lane 0 over the
+// header first at b = 0), folding them in as h r^128 + s; the tree with
+// K = 4, the warps in r^(128 B). Then the lengths block's step. `ct` is the
 // chunk's 65536 ciphertext bytes.
 std::array<std::uint32_t, 4> one_pass_full_chunk_tag(const std::uint32_t poly_key[8],
                                                      const std::array<std::uint32_t, 8>& hdr,
-                                                     const unsigned char* ct, std::uint32_t lanes) {
+                                                     const unsigned char* ct, std::uint32_t lanes,
+                                                     OnePassLayout layout) {
   const ClampedR r = clamped_r(poly_key);
+  const auto words = [&](std::size_t block, std::uint32_t w[4]) {
+    for (std::size_t i = 0; i < 4; ++i) w[i] = le32(ct + 16 * block + 4 * i);
+  };
+  if (layout == OnePassLayout::interleaved) {
+    const std::uint32_t lane_blocks = 1024 / lanes;
+    std::vector<Fe> k_pow(1, fe_pow(fe_clamped_r(poly_key), 4));
+    while (k_pow.size() < 6) k_pow.push_back(fe_mul(k_pow.back(), k_pow.back()));
+    Fe across = k_pow[5];
+    for (std::uint32_t k = 1; k < lane_blocks; k *= 2) across = fe_mul(across, across);
+    std::vector<Fe> v(lanes);
+    for (std::uint32_t lane = 0; lane < lanes; ++lane) {
+      Fe h = fe_zero();
+      for (std::uint32_t b = 0; b < lane_blocks; ++b) {
+        const std::size_t block = (lane / 32) * 32 * lane_blocks + 32 * b + lane % 32;
+        Fe32 sum{{0, 0, 0, 0, 0}};
+        if (b == 0 && lane == 0) {
+          fe32_horner(sum, hdr.data(), 1, r);
+          fe32_horner(sum, hdr.data() + 4, 1, r);
+        }
+        for (std::size_t u = 0; u < 4; ++u) {
+          std::uint32_t w[4];
+          words(4 * block + u, w);
+          fe32_horner(sum, w, 1, r);
+        }
+        h = b == 0 ? fe_from_fe32(sum) : fe_mul_add(h, k_pow[5], fe_from_fe32(sum));
+      }
+      v[lane] = h;
+    }
+    FeWide h{};
+    fe_accumulate(h, full_chunk_mac_close(lanes_tree(v, k_pow, &across), poly_key));
+    std::array<std::uint32_t, 4> tag{};
+    poly1305_finish(h, poly_key + 4, tag.data());
+    return tag;
+  }
   const std::uint32_t steps = full_chunk_lane_steps(lanes);
   std::vector<Fe> k_pow(1, fe_pow(fe_clamped_r(poly_key), steps));
   while (k_pow.size() < 6) k_pow.push_back(fe_mul(k_pow.back(), k_pow.back()));
@@ -111,9 +153,8 @@ std::array<std::uint32_t, 4> one_pass_full_chunk_tag(const std::uint32_t poly_ke
       fe32_horner(h, hdr.data() + 4, 1, r);
     }
     for (std::uint32_t k = 0; k < steps; ++k) {
-      const std::size_t block = std::size_t{lane} * steps + k;
       std::uint32_t w[4];
-      for (std::size_t i = 0; i < 4; ++i) w[i] = le32(ct + 16 * block + 4 * i);
+      words(std::size_t{lane} * steps + k, w);
       fe32_horner(h, w, 1, r);
     }
     v[lane] = fe_from_fe32(h);
@@ -345,8 +386,14 @@ TEST(GpuAlgorithm, OnePassFullChunkMacMatchesLibsodiumAead) {
     chacha20_block(key_words(key.data()), 0, chunk_nonce(c, tensor_id), ks);
     for (const std::uint32_t lanes : {32u, 64u, 128u, 256u, 512u, 1024u}) {
       EXPECT_EQ(full_chunk_lane_steps(lanes) % 4, 0u) << "whole keystream blocks per lane";
-      ASSERT_EQ(one_pass_full_chunk_tag(ks, hdr, chunk + 32, lanes), tag_words(chunk + 32 + 65536))
-          << "chunk=" << c << " lanes=" << lanes;
+      ASSERT_EQ(one_pass_full_chunk_tag(ks, hdr, chunk + 32, lanes, OnePassLayout::runs),
+                tag_words(chunk + 32 + 65536))
+          << "chunk=" << c << " lanes=" << lanes << " runs";
+      if (lanes <= 512) {  // two keystream blocks a lane at least
+        ASSERT_EQ(one_pass_full_chunk_tag(ks, hdr, chunk + 32, lanes, OnePassLayout::interleaved),
+                  tag_words(chunk + 32 + 65536))
+            << "chunk=" << c << " lanes=" << lanes << " interleaved";
+      }
     }
   }
 }
@@ -364,9 +411,12 @@ TEST(GpuAlgorithm, OnePassFullChunkMacAtTheLimbBounds) {
     unsigned char want[16];
     crypto_onetimeauth_poly1305(want, msg.data(), msg.size(), key.bytes);
     const std::uint32_t* kw = key.words;
-    for (const std::uint32_t lanes : {64u, 128u, 256u}) {
-      ASSERT_EQ(one_pass_full_chunk_tag(kw, hdr, msg.data() + 32, lanes), tag_words(want))
-          << "lanes=" << lanes << " fill=" << fill;
+    for (const std::uint32_t lanes : {64u, 128u, 256u, 512u}) {
+      for (const OnePassLayout layout : {OnePassLayout::runs, OnePassLayout::interleaved}) {
+        ASSERT_EQ(one_pass_full_chunk_tag(kw, hdr, msg.data() + 32, lanes, layout), tag_words(want))
+            << "lanes=" << lanes << " fill=" << fill
+            << (layout == OnePassLayout::runs ? " runs" : " interleaved");
+      }
     }
   }
 }
