@@ -9,15 +9,16 @@
 //  - gated: the decryption kernel runs after the verification, reads the
 //    verdict on the GPU and writes nothing if any chunk failed, so a bad tag
 //    leaves the destination untouched;
-//  - concurrent (the default): verification (Poly1305, multiply-bound) and
-//    decryption (ChaCha20, integer-ALU-bound) run at the same time on two streams, so
+//  - concurrent: verification (Poly1305, multiply-bound) and decryption
+//    (ChaCha20, integer-ALU-bound) run at the same time on two streams, so
 //    the SMs overlap the two kinds of work; the decryption writes into the
 //    destination before the verdict is known;
-//  - one_pass (opt-in: on an H100 it was slower than concurrent from
-//    256 MiB up, docs/performance.md, "The one-pass open"): one kernel reads each ciphertext byte
-//    once, XORs it with the keystream into the destination and feeds it to the chunk's Poly1305, so
-//    each SM keeps both pipes busy and the ciphertext crosses memory once instead of twice; it too
-//    writes before the verdict.
+//  - one_pass (the default since its interleaved layout: 1009 GB/s against
+//    815 for concurrent at 1 GiB on an H100, docs/performance.md, target
+//    4): one kernel reads each ciphertext byte once, XORs it with the
+//    keystream into the destination and feeds it to the chunk's Poly1305, so
+//    each SM keeps both pipes busy and the ciphertext crosses memory once
+//    instead of twice; it too writes before the verdict.
 // Concurrent and one_pass end alike: the call reads the verdict; if any chunk
 // failed it zeroes the destination and waits for that before it returns
 // AUTH_FAILED. Nothing else runs in the destination meanwhile (the device
@@ -171,7 +172,7 @@ class CudaCryptoEngine {
   Status counted(Status s);
 
   std::unique_ptr<Impl> impl_;
-  OpenMode open_mode_ = OpenMode::concurrent;
+  OpenMode open_mode_ = OpenMode::one_pass;
   std::uint32_t one_pass_lanes_ = kOnePassDefaultLanes;
   std::uint32_t auth_failures_ = 0;
 };

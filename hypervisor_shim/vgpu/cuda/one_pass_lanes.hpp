@@ -8,17 +8,17 @@
 
 namespace hix::vgpu::cuda {
 
-// Each thread of a full chunk takes 1024 / lanes consecutive keystream blocks
-// (4096 / lanes Poly1305 blocks). Whole warps, powers of two (the lanes'
-// tree, poly1305_field.hpp); they trade the tree's and the key's fixed cost
-// per chunk (fewer lanes, longer runs) against thread blocks in flight, the
-// last wave's idle SMs and the spread of a warp's loads (more lanes: a lane's
-// run is 4096 / lanes bytes long). The default is the fastest on both cards
-// measured at 1 GiB (docs/performance.md, target 4): 594 / 648 / 801 GB/s
-// at 64 / 128 / 256 lanes on an H100 (run E), 784 / 861 / 975 / 799 at
-// 64 / 128 / 256 / 512 on an H200 (run F).
+// Each thread of a full chunk takes 1024 / lanes keystream blocks (4096 /
+// lanes Poly1305 blocks; OnePassLayout says which). Whole warps, powers of
+// two (the lanes' tree, poly1305_field.hpp); they trade the tree's and the
+// key's fixed cost per chunk (fewer lanes, more blocks each) against thread
+// blocks in flight and the last wave's idle SMs. The default is the fastest
+// at 1 GiB in the default layout (docs/performance.md, target 4, run I on
+// an H100): 1019 / 1004 / 923 / 729 GB/s at 64 / 128 / 256 / 512 lanes
+// interleaved (at 256 MiB 931 / 941 / 871 / 695), where the runs layout,
+// whose warps' loads fall a run apart, gave 602 / 654 / 804 / 780.
 inline constexpr std::uint32_t kOnePassLaneChoices[] = {64, 128, 256, 512};
-inline constexpr std::uint32_t kOnePassDefaultLanes = 256;
+inline constexpr std::uint32_t kOnePassDefaultLanes = 64;
 
 constexpr bool one_pass_lanes_supported(std::uint32_t lanes) {
   for (const std::uint32_t c : kOnePassLaneChoices) {

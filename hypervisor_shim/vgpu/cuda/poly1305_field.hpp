@@ -409,6 +409,14 @@ HIX_HD void chunk_mac_block(std::uint32_t i, ChunkMacShape shape, const std::uin
 //   h = sum_j a_j * r^(n-e_j) + m_(n-1) * r = (h' + m_(n-1)) * r,
 // one more Horner step, with the lengths block (le64(32) || le64(65536)).
 // No absent blocks: every lane holds whole keystream blocks of ciphertext.
+// That is the runs layout (OnePassLayout::runs). In the interleaved one,
+// lane j of warp w takes keystream blocks 32 (w B + b) + j, B = 1024 / L,
+// so that a warp's loads lie side by side: per block it runs Horner by r
+// over the block's four ciphertext blocks into s (lane 0 over the header
+// first, at b = 0) and folds it in as a_j = a_j r^128 + s, since its next
+// block starts 128 Poly1305 blocks later. Within warp w's 128 B blocks the
+// lanes' sums then meet as a run split with K = 4,
+// sum_j a_j * r^(4(31-j)), and the warps in r^(128 B): the same h'.
 
 inline constexpr std::uint32_t kFullChunkCtBlocks = 4096;  // 65536 bytes
 

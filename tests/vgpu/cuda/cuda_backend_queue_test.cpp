@@ -424,7 +424,7 @@ std::vector<CryptoCase> crypto_cases() {
 class DeviceCryptoEngine : public BackendParamTest<CryptoCase> {};
 
 // open gives the plaintext; every forgery answers auth_failed with the
-// destination zeroed (the engine's default open mode, concurrent, decrypts
+// destination zeroed (the engine's default open mode, one_pass, decrypts
 // while it verifies and zeroes on a bad tag); seal from VRAM gives the cpu
 // engine's bytes exactly.
 TEST_P(DeviceCryptoEngine, OpensSealsAndRejectsForgeriesLikeTheCpuEngine) {

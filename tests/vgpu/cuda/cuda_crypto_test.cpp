@@ -852,7 +852,7 @@ int main() {
     return 1;
   }
   CudaCryptoEngine& eng = **engine;
-  check(eng.open_mode() == OpenMode::concurrent, "the default open mode is concurrent");
+  check(eng.open_mode() == OpenMode::one_pass, "the default open mode is one_pass");
   check(eng.one_pass_lanes() == kOnePassDefaultLanes, "the default one-pass lanes");
   check(eng.set_one_pass_lanes(96) == hix::vgpu::Status::invalid_arg &&
             eng.one_pass_lanes() == kOnePassDefaultLanes,
