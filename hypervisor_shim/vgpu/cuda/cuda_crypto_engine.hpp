@@ -13,8 +13,8 @@
 //    (ChaCha20, integer-ALU-bound) run at the same time on two streams, so
 //    the SMs overlap the two kinds of work; the decryption writes into the
 //    destination before the verdict is known;
-//  - one_pass (the default since its interleaved layout: 1009 GB/s against
-//    815 for concurrent at 1 GiB on an H100, docs/performance.md, target
+//  - one_pass (the default since its interleaved layout: 1026 GB/s against
+//    814 for concurrent at 1 GiB on an H100, docs/performance.md, target
 //    4): one kernel reads each ciphertext byte once, XORs it with the
 //    keystream into the destination and feeds it to the chunk's Poly1305, so
 //    each SM keeps both pipes busy and the ciphertext crosses memory once

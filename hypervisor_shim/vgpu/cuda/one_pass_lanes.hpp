@@ -12,13 +12,15 @@ namespace hix::vgpu::cuda {
 // lanes Poly1305 blocks; OnePassLayout says which). Whole warps, powers of
 // two (the lanes' tree, poly1305_field.hpp); they trade the tree's and the
 // key's fixed cost per chunk (fewer lanes, more blocks each) against thread
-// blocks in flight and the last wave's idle SMs. The default is the fastest
-// at 1 GiB in the default layout (docs/performance.md, target 4, run I on
-// an H100): 1019 / 1004 / 923 / 729 GB/s at 64 / 128 / 256 / 512 lanes
-// interleaved (at 256 MiB 931 / 941 / 871 / 695), where the runs layout,
-// whose warps' loads fall a run apart, gave 602 / 654 / 804 / 780.
+// blocks in flight and the last wave's idle SMs. The default is the
+// fastest engine call in the default layout at every size measured
+// (docs/performance.md, target 4, run J on an H100): 725 / 935 / 1026 GB/s
+// at 64 / 256 / 1024 MiB with 128 lanes, 671 / 905 / 1014 with 64; the
+// kernels alone at 1 GiB 1039 / 1035 / 987 / 876 at 64 / 128 / 256 / 512
+// lanes, where the runs layout, whose warps' loads fall a run apart, gave
+// 602 / 649 / 804 / 773.
 inline constexpr std::uint32_t kOnePassLaneChoices[] = {64, 128, 256, 512};
-inline constexpr std::uint32_t kOnePassDefaultLanes = 64;
+inline constexpr std::uint32_t kOnePassDefaultLanes = 128;
 
 constexpr bool one_pass_lanes_supported(std::uint32_t lanes) {
   for (const std::uint32_t c : kOnePassLaneChoices) {

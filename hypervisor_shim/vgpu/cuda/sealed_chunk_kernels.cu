@@ -21,9 +21,14 @@ constexpr std::uint32_t kMacWarps = kMacLanes / 32;
 constexpr std::uint32_t kMacDepth = 4;
 // Thread blocks per multiprocessor the MAC kernel's registers must allow.
 constexpr std::uint32_t kMacMinBlocks = 12;
-// Threads per multiprocessor the one-pass open kernel's registers must allow
-// (64 registers a thread), whatever its lanes per chunk.
-constexpr std::uint32_t kOpenThreadsPerSm = 1024;
+// Threads per multiprocessor the one-pass open kernel's registers must allow,
+// whatever its lanes per chunk: 1536 in the interleaved layout (40 registers
+// a thread; its main loop as long as at 56, and 2% to 7% faster than at
+// 1024 in run J, docs/decisions.md), 1024 in the runs layout (at 40 its
+// registers spill).
+constexpr std::uint32_t open_threads_per_sm(OnePassLayout layout) {
+  return layout == OnePassLayout::interleaved ? 1536 : 1024;
+}
 constexpr std::uint32_t kKeyThreads = 128;
 constexpr std::uint32_t kXorThreads = 256;
 
@@ -401,7 +406,7 @@ __device__ __forceinline__ void store_xor64(std::byte* dst, const uint4 c[4],
 // into shared memory; then one thread the powers of r for the tree while
 // the others start on their blocks: no scratch in global memory.
 template <std::uint32_t kLanes, bool kVec, OnePassLayout kLayout>
-__global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
+__global__ void __launch_bounds__(kLanes, open_threads_per_sm(kLayout) / kLanes)
     open_chunks_kernel(const SealedTensor t, const ChunkRange range,
                        const std::byte* __restrict__ sealed, std::byte* __restrict__ plain,
                        std::uint32_t* failures) {
