@@ -16,10 +16,9 @@
 #            LD_LIBRARY_PATH), with the defaults and with the switches off
 #            by default on (HIX_CUDA_ATTENTION_MERGE, _SPLIT_ARGMAX,
 #            _ROPE_IN_ATTENTION), plain mode, 150 s
-#   profile  the one-pass open kernel (target 4) in each layout under Nsight
-#            Compute where the machine has ncu (pipes' and memory's
-#            throughput, warp stall reasons, occupancy, instruction mix),
-#            2 x 70 s
+#   profile  the one-pass open kernel (target 4) under Nsight Compute where
+#            the machine has ncu (pipes' and memory's throughput, warp stall
+#            reasons, occupancy, instruction mix), 70 s
 #   prefill  prefill (run-prefill-on-device.sh: SDPA, fast and exact
 #            modes), target 2, 150 s
 #   batch    batched decode (run-batch-on-device.sh: batch 1/8/32 in the
@@ -100,21 +99,18 @@ for p in $parts; do
       if [ -z "$ncu" ]; then
         echo "skipped: no ncu on this machine" | tee "$out/profile/ncu.txt"
       else
-        # The 256 MiB tensor's one-pass kernel at 256 lanes, each layout
-        # (the bench's third launch of each: after its untimed warm-ups).
-        for layout in 0 1; do
-          timeout --kill-after=5 70 "$ncu" --clock-control none --kernel-name-base mangled \
-            -k "regex:open_chunks_kernelILj256ELb1ELNS1_13OnePassLayoutE$layout" \
-            -s 2 -c 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
-            --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats \
-            --section Occupancy --section InstructionStats --section LaunchStats \
-            --metrics sm__inst_executed_pipe_alu.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_fma.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_fmaheavy.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_lsu.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_uniform.avg.pct_of_peak_sustained_active,l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum,l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum,l1tex__data_pipe_lsu_wavefronts_mem_lg.sum,smsp__cycles_active.avg,sm__warps_active.avg.pct_of_peak_sustained_active \
-            "$bin/hix-cuda-crypto-bench" --sizes-mib 256 --reps 1 \
-            >"$out/profile/ncu-layout$layout.txt" 2>&1
-          echo "ncu (layout $layout) exit $?"
-          grep -E 'Throughput|Busy|Pipe|pipe_|Stall|Issue|Eligible|Occupancy|Warp Cycles|Executed Ipc|wavefronts|sectors|requests|Registers|Duration|SM Frequency' \
-            "$out/profile/ncu-layout$layout.txt" | head -n 45
-        done
+        # The 256 MiB tensor's one-pass kernel at the default 128 lanes (the
+        # bench's third launch of it: after its untimed warm-ups).
+        timeout --kill-after=5 70 "$ncu" --clock-control none --kernel-name-base mangled \
+          -k "regex:open_chunks_kernelILj128ELb1E" \
+          -s 2 -c 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
+          --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats \
+          --section Occupancy --section InstructionStats --section LaunchStats \
+          --metrics sm__inst_executed_pipe_alu.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_fma.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_fmaheavy.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_lsu.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_uniform.avg.pct_of_peak_sustained_active,l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum,l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum,smsp__cycles_active.avg,sm__warps_active.avg.pct_of_peak_sustained_active \
+          "$bin/hix-cuda-crypto-bench" --sizes-mib 256 --reps 1 >"$out/profile/ncu.txt" 2>&1
+        echo "ncu exit $?"
+        grep -E 'Throughput|Busy|Pipe|pipe_|Stall|Issue|Eligible|Occupancy|Warp Cycles|Executed Ipc|sectors|requests|Registers|Duration|SM Frequency' \
+          "$out/profile/ncu.txt" | head -n 45
       fi
       ;;
     crypto-test)

@@ -9,16 +9,17 @@
 namespace hix::vgpu::cuda {
 
 // Each thread of a full chunk takes 1024 / lanes keystream blocks (4096 /
-// lanes Poly1305 blocks; OnePassLayout says which). Whole warps, powers of
+// lanes Poly1305 blocks), 32 blocks apart (poly1305_field.hpp, "One pass
+// over a full chunk"). Whole warps, powers of
 // two (the lanes' tree, poly1305_field.hpp); they trade the tree's and the
 // key's fixed cost per chunk (fewer lanes, more blocks each) against thread
 // blocks in flight and the last wave's idle SMs. The default is the
-// fastest engine call in the default layout at every size measured
+// fastest engine call at every size measured
 // (docs/performance.md, target 4, run J on an H100): 725 / 935 / 1026 GB/s
 // at 64 / 256 / 1024 MiB with 128 lanes, 671 / 905 / 1014 with 64; the
 // kernels alone at 1 GiB 1039 / 1035 / 987 / 876 at 64 / 128 / 256 / 512
-// lanes, where the runs layout, whose warps' loads fall a run apart, gave
-// 602 / 649 / 804 / 773.
+// lanes, where a run of consecutive blocks a lane (the earlier layout,
+// whose warps' loads fell a run apart) gave 602 / 649 / 804 / 773.
 inline constexpr std::uint32_t kOnePassLaneChoices[] = {64, 128, 256, 512};
 inline constexpr std::uint32_t kOnePassDefaultLanes = 128;
 
@@ -30,20 +31,5 @@ constexpr bool one_pass_lanes_supported(std::uint32_t lanes) {
 }
 
 static_assert(one_pass_lanes_supported(kOnePassDefaultLanes));
-
-// Which keystream blocks of a full chunk each lane takes (the Poly1305 split
-// follows; poly1305_field.hpp).
-enum class OnePassLayout : std::uint8_t {
-  // Lane j takes a run of consecutive blocks, [j K/4, (j+1) K/4) with
-  // K = 4096 / lanes, and Horner by r over all of it: a warp's 16-byte
-  // loads and stores fall 4096 / lanes bytes apart, one line each.
-  runs,
-  // Lane j of warp w takes blocks 32 (w K/4 + b) + j, b = 0 .. K/4 - 1: a
-  // warp's loads and stores lie 64 bytes apart, two lanes a line; each lane
-  // folds its blocks' sums in by r^128 (one product in 26-bit limbs a
-  // block).
-  interleaved,
-};
-inline constexpr OnePassLayout kOnePassDefaultLayout = OnePassLayout::interleaved;
 
 }  // namespace hix::vgpu::cuda

@@ -399,32 +399,25 @@ HIX_HD void chunk_mac_block(std::uint32_t i, ChunkMacShape shape, const std::uin
 }
 
 // --- One pass over a full chunk (the one-pass open kernel) ---
-// The keystream XOR and the MAC read the chunk's ciphertext once: with L
-// lanes, lane j takes the K = 4096 / L consecutive ciphertext blocks that its
-// K / 4 consecutive 64-byte keystream blocks cover, message blocks
-// m_(2+jK) .. m_(2+(j+1)K-1) of the n = 4099. Lane 0 runs Horner's rule over
-// the two header blocks first, so lane j's sum a_j ends at message block
-// e_j = 2 + (j+1)K and the last lane's at n - 1 = 2 + LK. The lanes thus meet
-// as above, h' = sum_j a_j * r^(K(L-1-j)), only one block short of the end:
-//   h = sum_j a_j * r^(n-e_j) + m_(n-1) * r = (h' + m_(n-1)) * r,
+// The keystream XOR and the MAC read the chunk's ciphertext once, a 64-byte
+// keystream block (four ciphertext blocks) at a time. With L lanes, B =
+// 1024 / L blocks each, lane j of warp w takes keystream blocks
+// 32 (w B + b) + j, b = 0 .. B-1, so that a warp's loads lie side by side.
+// Per block it runs Horner's rule by r over the four ciphertext blocks into
+// s (lane 0 over the two header blocks first, at b = 0) and folds s in as
+// a_j = a_j r^128 + s, its next block starting 128 ciphertext blocks later.
+// Within warp w's 128 B ciphertext blocks the lanes' sums then meet as the
+// padded split above does with K = 4, sum_j a_j * r^(4(31-j)), and the warps
+// in r^(128 B): h' = sum over the ciphertext blocks c_q of c_q r^(4096-q),
+// plus the header's m_0 r^4098 + m_1 r^4097. That is one block short of the
+// n = 4099 message blocks' end:
+//   h = (h' + m_(n-1)) * r,
 // one more Horner step, with the lengths block (le64(32) || le64(65536)).
 // No absent blocks: every lane holds whole keystream blocks of ciphertext.
-// That is the runs layout (OnePassLayout::runs). In the interleaved one,
-// lane j of warp w takes keystream blocks 32 (w B + b) + j, B = 1024 / L,
-// so that a warp's loads lie side by side: per block it runs Horner by r
-// over the block's four ciphertext blocks into s (lane 0 over the header
-// first, at b = 0) and folds it in as a_j = a_j r^128 + s, since its next
-// block starts 128 Poly1305 blocks later. Within warp w's 128 B blocks the
-// lanes' sums then meet as a run split with K = 4,
-// sum_j a_j * r^(4(31-j)), and the warps in r^(128 B): the same h'.
 
 inline constexpr std::uint32_t kFullChunkCtBlocks = 4096;  // 65536 bytes
-
-// Horner steps per lane over a full chunk's ciphertext, K = 4096 / lanes
-// (lanes a power of two from 32 to 1024: K a multiple of 4).
-HIX_HD constexpr std::uint32_t full_chunk_lane_steps(std::uint32_t lanes) {
-  return kFullChunkCtBlocks / lanes;
-}
+// The tree's K over a full chunk: a keystream block's ciphertext blocks.
+inline constexpr std::uint32_t kFullChunkLaneSteps = 4;
 
 // The last Horner step of a full chunk's MAC: (h' + lengths block) * r for
 // the lanes' combined sum h' (limbs below 2^26 + 2^10, as fe_mul_add leaves

@@ -22,13 +22,10 @@ constexpr std::uint32_t kMacDepth = 4;
 // Thread blocks per multiprocessor the MAC kernel's registers must allow.
 constexpr std::uint32_t kMacMinBlocks = 12;
 // Threads per multiprocessor the one-pass open kernel's registers must allow,
-// whatever its lanes per chunk: 1536 in the interleaved layout (40 registers
-// a thread; its main loop as long as at 56, and 2% to 7% faster than at
-// 1024 in run J, docs/decisions.md), 1024 in the runs layout (at 40 its
-// registers spill).
-constexpr std::uint32_t open_threads_per_sm(OnePassLayout layout) {
-  return layout == OnePassLayout::interleaved ? 1536 : 1024;
-}
+// whatever its lanes per chunk: 40 registers a thread, its main loop as long
+// as at 56 (1024 threads), and 2% to 7% faster in run J (docs/decisions.md,
+// "The one-pass open interleaved").
+constexpr std::uint32_t kOpenThreadsPerSm = 1536;
 constexpr std::uint32_t kKeyThreads = 128;
 constexpr std::uint32_t kXorThreads = 256;
 
@@ -398,23 +395,22 @@ __device__ __forceinline__ void store_xor64(std::byte* dst, const uint4 c[4],
 // plaintext; kVec: `plain` 16-byte aligned). Each ciphertext byte is read from
 // global memory once, XORed with the keystream into `plain` and fed to the
 // chunk's Poly1305 (full chunks: poly1305_field.hpp, "One pass over a full
-// chunk", in the layout `kLayout` picks: OnePassLayout). A tensor's partial
+// chunk"). A tensor's partial
 // last chunk keystream-XORs block by block and runs the padded lane split
 // over its ciphertext again (read twice: one chunk per tensor). Each bad
 // chunk adds one to *failures; the plaintext is written whatever the
 // verdict. Thread 0 derives the chunk's Poly1305 key (keystream block 0)
 // into shared memory; then one thread the powers of r for the tree while
 // the others start on their blocks: no scratch in global memory.
-template <std::uint32_t kLanes, bool kVec, OnePassLayout kLayout>
-__global__ void __launch_bounds__(kLanes, open_threads_per_sm(kLayout) / kLanes)
+template <std::uint32_t kLanes, bool kVec>
+__global__ void __launch_bounds__(kLanes, kOpenThreadsPerSm / kLanes)
     open_chunks_kernel(const SealedTensor t, const ChunkRange range,
                        const std::byte* __restrict__ sealed, std::byte* __restrict__ plain,
                        std::uint32_t* failures) {
   static_assert(kBlocksPerChunk % kLanes == 0, "whole keystream blocks per lane");
   constexpr std::uint32_t kLaneBlocks = kBlocksPerChunk / kLanes;  // keystream blocks per lane
-  static_assert(full_chunk_lane_steps(kLanes) == 4 * kLaneBlocks);
-  constexpr bool kInterleaved = kLayout == OnePassLayout::interleaved;
-  static_assert(!kInterleaved || kLaneBlocks >= 2, "the powers are read from the second block");
+  static_assert(kLanes >= 64 && kLaneBlocks >= 2,
+                "thread 32 computes the powers, read from the second block");
   __shared__ ChunkMacKey key;  // r clamped (base 2^32), s, r^K .. r^32K
   __shared__ Fe across;        // the warps' factor in the tree
   __shared__ Fe warp_sums[kLanes / 32];
@@ -442,17 +438,15 @@ __global__ void __launch_bounds__(kLanes, open_threads_per_sm(kLayout) / kLanes)
   }
   __syncthreads();
   const ClampedR r = clamped_r(key.r);
-  // The powers: read by the tree only, after the barrier before it (run
-  // layout), or from the second keystream block on (interleaved; thread 32,
-  // so that thread 0 is not the one late twice).
-  if (lane == (kInterleaved && kLanes > 32 ? 32u : 0u)) {
-    std::uint32_t steps = lane_steps(shape.blocks, kLanes);
-    if (full) steps = kInterleaved ? 4 : full_chunk_lane_steps(kLanes);
+  // The powers, read from a full chunk's second keystream block on (else by
+  // the tree only), by thread 32, so that thread 0 is not the one late twice.
+  if (lane == 32) {
+    const std::uint32_t steps = full ? kFullChunkLaneSteps : lane_steps(shape.blocks, kLanes);
     key.k_pow[0] = fe_pow(fe_clamped_r(key.r), steps);
 #pragma unroll
     for (int i = 1; i < 6; ++i) key.k_pow[i] = fe_mul(key.k_pow[i - 1], key.k_pow[i - 1]);
     Fe f = key.k_pow[5];
-    if (kInterleaved && full) {
+    if (full) {
       // A warp's keystream blocks span 128 * kLaneBlocks Poly1305 blocks.
       for (std::uint32_t k = 1; k < kLaneBlocks; k *= 2) f = fe_mul(f, f);
     }
@@ -460,14 +454,14 @@ __global__ void __launch_bounds__(kLanes, open_threads_per_sm(kLayout) / kLanes)
   }
 
   Fe h = fe_zero();
-  if (full && kInterleaved) {
+  if (full) {
     // Warp w holds keystream blocks [32 w kLaneBlocks, 32 (w+1) kLaneBlocks)
     // of the chunk; at step b its lane j takes block 32 (w kLaneBlocks + b)
     // + j, so a warp's loads and stores cover 2 KiB side by side. Each lane
     // runs Horner by r over its block's four Poly1305 blocks (s, in base
     // 2^32), and folds the blocks in as h = h r^128 + s: the next block of
     // the lane starts 128 Poly1305 blocks after this one's. The lanes then
-    // meet as in the run layout with K = 4, the warps in r^(128 kLaneBlocks).
+    // meet in the tree with K = 4, the warps in r^(128 kLaneBlocks).
     const std::uint32_t warp_first = (lane / 32) * 32 * kLaneBlocks + lane % 32;
     const auto* src = reinterpret_cast<const uint4*>(base + kHeaderBytes);  // 16-byte aligned
 #pragma unroll 1
@@ -492,32 +486,6 @@ __global__ void __launch_bounds__(kLanes, open_threads_per_sm(kLayout) / kLanes)
       }
       h = b == 0 ? fe_from_fe32(sum) : fe_mul_add(h, key.k_pow[5], fe_from_fe32(sum));
     }
-  } else if (full) {
-    Fe32 run{{0, 0, 0, 0, 0}};
-    if (lane == 0) {
-      fe32_horner(run, hdr, 1, r);
-      fe32_horner(run, hdr + 4, 1, r);
-    }
-    const std::uint32_t first = lane * kLaneBlocks;  // this lane's first keystream block
-    // 16-byte aligned: the launcher checks `sealed`, the static_asserts the offsets.
-    const auto* src = reinterpret_cast<const uint4*>(base + kHeaderBytes) + 4 * first;
-    std::byte* dst = out + first * kChachaBlockBytes;
-#pragma unroll 1
-    for (std::uint32_t b = 0; b < kLaneBlocks; ++b) {
-      // Loads first, so they are in flight while the keystream is computed.
-      uint4 c[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) c[i] = __ldg(src + 4 * b + i);
-      std::uint32_t ks[16];
-      chacha20_block(t.key, first + b + 1, nonce, ks);
-      store_xor64<kVec>(dst + b * kChachaBlockBytes, c, ks);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const std::uint32_t w[4] = {c[i].x, c[i].y, c[i].z, c[i].w};
-        fe32_horner(run, w, 1, r);
-      }
-    }
-    h = fe_from_fe32(run);
   } else {
     for (std::uint32_t b = lane; b < kBlocksPerChunk; b += kLanes) {
       xor_block(t, chunk, b, base + kHeaderBytes, out, kVec);
@@ -574,32 +542,17 @@ cudaError_t launch_mac(const SealedTensor& t, ChunkRange range, std::byte* seale
   return cudaGetLastError();
 }
 
-template <std::uint32_t kLanes, OnePassLayout kLayout>
+template <std::uint32_t kLanes>
 cudaError_t launch_open(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
                         std::byte* plain, std::uint32_t* failures, cudaStream_t stream) {
   if (aligned16(plain)) {
-    open_chunks_kernel<kLanes, true, kLayout>
+    open_chunks_kernel<kLanes, true>
         <<<range.count, kLanes, 0, stream>>>(t, range, sealed, plain, failures);
   } else {
-    open_chunks_kernel<kLanes, false, kLayout>
+    open_chunks_kernel<kLanes, false>
         <<<range.count, kLanes, 0, stream>>>(t, range, sealed, plain, failures);
   }
   return cudaGetLastError();
-}
-
-template <OnePassLayout kLayout>
-cudaError_t launch_open(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
-                        std::byte* plain, std::uint32_t lanes, std::uint32_t* failures,
-                        cudaStream_t stream) {
-  static_assert(sizeof kOnePassLaneChoices / sizeof kOnePassLaneChoices[0] == 4 &&
-                    kOnePassLaneChoices[0] == 64 && kOnePassLaneChoices[1] == 128 &&
-                    kOnePassLaneChoices[2] == 256 && kOnePassLaneChoices[3] == 512,
-                "a kernel for each choice");
-  if (lanes == 64) return launch_open<64, kLayout>(t, range, sealed, plain, failures, stream);
-  if (lanes == 128) return launch_open<128, kLayout>(t, range, sealed, plain, failures, stream);
-  if (lanes == 256) return launch_open<256, kLayout>(t, range, sealed, plain, failures, stream);
-  if (lanes == 512) return launch_open<512, kLayout>(t, range, sealed, plain, failures, stream);
-  return cudaErrorInvalidValue;
 }
 
 }  // namespace
@@ -658,23 +611,25 @@ cudaError_t launch_decrypt_chunks(const SealedTensor& t, const std::byte* sealed
 
 cudaError_t launch_open_chunks(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
                                std::byte* plain, std::uint32_t lanes, std::uint32_t* failures,
-                               cudaStream_t stream, OnePassLayout layout) {
+                               cudaStream_t stream) {
   if (!aligned16(sealed) || range.count == 0 ||
       static_cast<std::uint64_t>(range.first) + range.count > t.chunks) {
     return cudaErrorInvalidValue;
   }
-  if (layout == OnePassLayout::interleaved) {
-    return launch_open<OnePassLayout::interleaved>(t, range, sealed, plain, lanes, failures,
-                                                   stream);
-  }
-  return launch_open<OnePassLayout::runs>(t, range, sealed, plain, lanes, failures, stream);
+  static_assert(sizeof kOnePassLaneChoices / sizeof kOnePassLaneChoices[0] == 4 &&
+                    kOnePassLaneChoices[0] == 64 && kOnePassLaneChoices[1] == 128 &&
+                    kOnePassLaneChoices[2] == 256 && kOnePassLaneChoices[3] == 512,
+                "a kernel for each choice");
+  if (lanes == 64) return launch_open<64>(t, range, sealed, plain, failures, stream);
+  if (lanes == 128) return launch_open<128>(t, range, sealed, plain, failures, stream);
+  if (lanes == 256) return launch_open<256>(t, range, sealed, plain, failures, stream);
+  if (lanes == 512) return launch_open<512>(t, range, sealed, plain, failures, stream);
+  return cudaErrorInvalidValue;
 }
 
 cudaError_t launch_open_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,
-                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream,
-                               OnePassLayout layout) {
-  return launch_open_chunks(t, ChunkRange{0, t.chunks}, sealed, plain, lanes, failures, stream,
-                            layout);
+                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream) {
+  return launch_open_chunks(t, ChunkRange{0, t.chunks}, sealed, plain, lanes, failures, stream);
 }
 
 cudaError_t launch_encrypt_chunks(const SealedTensor& t, const std::byte* plain, std::byte* sealed,

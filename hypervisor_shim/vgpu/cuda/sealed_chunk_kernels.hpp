@@ -87,15 +87,13 @@ cudaError_t launch_decrypt_run(const RunTensor* tensors, std::uint32_t count, Ch
 // one to *failures (device memory). The plaintext is written whatever the
 // verdict: the caller lets nothing read `plain` before it has read
 // *failures, and zeroes it unless that stayed 0. `lanes`: threads per chunk,
-// one of kOnePassLaneChoices (else cudaErrorInvalidValue); `layout`: which
-// keystream blocks each of them takes (OnePassLayout). Needs no scratch.
+// one of kOnePassLaneChoices (else cudaErrorInvalidValue). Needs no scratch.
 cudaError_t launch_open_chunks(const SealedTensor& t, ChunkRange range, const std::byte* sealed,
                                std::byte* plain, std::uint32_t lanes, std::uint32_t* failures,
-                               cudaStream_t stream, OnePassLayout layout = kOnePassDefaultLayout);
+                               cudaStream_t stream);
 // The same over every chunk of `t`.
 cudaError_t launch_open_chunks(const SealedTensor& t, const std::byte* sealed, std::byte* plain,
-                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream,
-                               OnePassLayout layout = kOnePassDefaultLayout);
+                               std::uint32_t lanes, std::uint32_t* failures, cudaStream_t stream);
 
 // Writes every chunk's header and tag into `sealed` (device memory, 16-byte
 // aligned) whose ciphertext is already in place.

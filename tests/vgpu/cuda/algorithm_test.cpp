@@ -11,7 +11,6 @@
 
 #include "chacha20_block.hpp"
 #include "kat_common.hpp"
-#include "one_pass_lanes.hpp"
 #include "poly1305_field.hpp"
 
 namespace hix::vgpu::cuda {
@@ -95,72 +94,41 @@ std::array<std::uint32_t, 4> lane_split_poly1305(const std::uint32_t poly_key[8]
 }
 
 // The one-pass open kernel's MAC of a full chunk (poly1305_field.hpp, "One
-// pass over a full chunk") in `layout` (OnePassLayout). Runs: lane j runs
-// Horner's rule over ciphertext blocks [jK, (j+1)K), K = 4096 / lanes, lane 0
-// over the two header blocks first; the lanes' tree as above. Interleaved:
-// lane j of warp w takes keystream blocks 32 (w B + b) + j, B = 1024 /
-// lanes, Horner by r over each one's four Poly1305 blocks (lane 0 over the
-// header first at b = 0), folding them in as h r^128 + s; the tree with
-// K = 4, the warps in r^(128 B). Then the lengths block's step. `ct` is the
-// chunk's 65536 ciphertext bytes.
+// pass over a full chunk"): lane j of warp w takes keystream blocks
+// 32 (w B + b) + j, B = 1024 / lanes, Horner by r over each one's four
+// Poly1305 blocks (lane 0 over the header first at b = 0), folding them in as
+// h r^128 + s; the lanes' tree as above with K = 4, the warps in r^(128 B);
+// then the lengths block's step. `ct` is the chunk's 65536 ciphertext bytes.
 std::array<std::uint32_t, 4> one_pass_full_chunk_tag(const std::uint32_t poly_key[8],
                                                      const std::array<std::uint32_t, 8>& hdr,
-                                                     const unsigned char* ct, std::uint32_t lanes,
-                                                     OnePassLayout layout) {
+                                                     const unsigned char* ct, std::uint32_t lanes) {
   const ClampedR r = clamped_r(poly_key);
-  const auto words = [&](std::size_t block, std::uint32_t w[4]) {
-    for (std::size_t i = 0; i < 4; ++i) w[i] = le32(ct + 16 * block + 4 * i);
-  };
-  if (layout == OnePassLayout::interleaved) {
-    const std::uint32_t lane_blocks = 1024 / lanes;
-    std::vector<Fe> k_pow(1, fe_pow(fe_clamped_r(poly_key), 4));
-    while (k_pow.size() < 6) k_pow.push_back(fe_mul(k_pow.back(), k_pow.back()));
-    Fe across = k_pow[5];
-    for (std::uint32_t k = 1; k < lane_blocks; k *= 2) across = fe_mul(across, across);
-    std::vector<Fe> v(lanes);
-    for (std::uint32_t lane = 0; lane < lanes; ++lane) {
-      Fe h = fe_zero();
-      for (std::uint32_t b = 0; b < lane_blocks; ++b) {
-        const std::size_t block = (lane / 32) * 32 * lane_blocks + 32 * b + lane % 32;
-        Fe32 sum{{0, 0, 0, 0, 0}};
-        if (b == 0 && lane == 0) {
-          fe32_horner(sum, hdr.data(), 1, r);
-          fe32_horner(sum, hdr.data() + 4, 1, r);
-        }
-        for (std::size_t u = 0; u < 4; ++u) {
-          std::uint32_t w[4];
-          words(4 * block + u, w);
-          fe32_horner(sum, w, 1, r);
-        }
-        h = b == 0 ? fe_from_fe32(sum) : fe_mul_add(h, k_pow[5], fe_from_fe32(sum));
-      }
-      v[lane] = h;
-    }
-    FeWide h{};
-    fe_accumulate(h, full_chunk_mac_close(lanes_tree(v, k_pow, &across), poly_key));
-    std::array<std::uint32_t, 4> tag{};
-    poly1305_finish(h, poly_key + 4, tag.data());
-    return tag;
-  }
-  const std::uint32_t steps = full_chunk_lane_steps(lanes);
-  std::vector<Fe> k_pow(1, fe_pow(fe_clamped_r(poly_key), steps));
+  const std::uint32_t lane_blocks = 1024 / lanes;
+  std::vector<Fe> k_pow(1, fe_pow(fe_clamped_r(poly_key), kFullChunkLaneSteps));
   while (k_pow.size() < 6) k_pow.push_back(fe_mul(k_pow.back(), k_pow.back()));
+  Fe across = k_pow[5];
+  for (std::uint32_t k = 1; k < lane_blocks; k *= 2) across = fe_mul(across, across);
   std::vector<Fe> v(lanes);
   for (std::uint32_t lane = 0; lane < lanes; ++lane) {
-    Fe32 h{{0, 0, 0, 0, 0}};
-    if (lane == 0) {
-      fe32_horner(h, hdr.data(), 1, r);
-      fe32_horner(h, hdr.data() + 4, 1, r);
+    Fe h = fe_zero();
+    for (std::uint32_t b = 0; b < lane_blocks; ++b) {
+      const std::size_t block = (lane / 32) * 32 * lane_blocks + 32 * b + lane % 32;
+      Fe32 sum{{0, 0, 0, 0, 0}};
+      if (b == 0 && lane == 0) {
+        fe32_horner(sum, hdr.data(), 1, r);
+        fe32_horner(sum, hdr.data() + 4, 1, r);
+      }
+      for (std::size_t u = 0; u < 4; ++u) {
+        std::uint32_t w[4];
+        for (std::size_t i = 0; i < 4; ++i) w[i] = le32(ct + 16 * (4 * block + u) + 4 * i);
+        fe32_horner(sum, w, 1, r);
+      }
+      h = b == 0 ? fe_from_fe32(sum) : fe_mul_add(h, k_pow[5], fe_from_fe32(sum));
     }
-    for (std::uint32_t k = 0; k < steps; ++k) {
-      std::uint32_t w[4];
-      words(std::size_t{lane} * steps + k, w);
-      fe32_horner(h, w, 1, r);
-    }
-    v[lane] = fe_from_fe32(h);
+    v[lane] = h;
   }
   FeWide h{};
-  fe_accumulate(h, full_chunk_mac_close(lanes_tree(v, k_pow), poly_key));
+  fe_accumulate(h, full_chunk_mac_close(lanes_tree(v, k_pow, &across), poly_key));
   std::array<std::uint32_t, 4> tag{};
   poly1305_finish(h, poly_key + 4, tag.data());
   return tag;
@@ -364,9 +332,9 @@ TEST(GpuAlgorithm, ChunkMacMatchesLibsodiumAead) {
   }
 }
 
-// The one-pass open's split of a full chunk, for every lane count a
-// 64-byte keystream block per lane allows (the kernel is built for 64, 128
-// and 256), against the tags libsodium's AEAD wrote.
+// The one-pass open's split of a full chunk, for every lane count with two
+// keystream blocks a lane at least (the kernel is built for 64 to 512),
+// against the tags libsodium's AEAD wrote.
 TEST(GpuAlgorithm, OnePassFullChunkMacMatchesLibsodiumAead) {
   const std::uint64_t bytes = 3 * 65536 + 4321;  // three full chunks and a partial one
   std::vector<std::byte> plain(bytes);
@@ -384,16 +352,9 @@ TEST(GpuAlgorithm, OnePassFullChunkMacMatchesLibsodiumAead) {
         hdr.data());
     std::uint32_t ks[16];
     chacha20_block(key_words(key.data()), 0, chunk_nonce(c, tensor_id), ks);
-    for (const std::uint32_t lanes : {32u, 64u, 128u, 256u, 512u, 1024u}) {
-      EXPECT_EQ(full_chunk_lane_steps(lanes) % 4, 0u) << "whole keystream blocks per lane";
-      ASSERT_EQ(one_pass_full_chunk_tag(ks, hdr, chunk + 32, lanes, OnePassLayout::runs),
-                tag_words(chunk + 32 + 65536))
-          << "chunk=" << c << " lanes=" << lanes << " runs";
-      if (lanes <= 512) {  // two keystream blocks a lane at least
-        ASSERT_EQ(one_pass_full_chunk_tag(ks, hdr, chunk + 32, lanes, OnePassLayout::interleaved),
-                  tag_words(chunk + 32 + 65536))
-            << "chunk=" << c << " lanes=" << lanes << " interleaved";
-      }
+    for (const std::uint32_t lanes : {32u, 64u, 128u, 256u, 512u}) {
+      ASSERT_EQ(one_pass_full_chunk_tag(ks, hdr, chunk + 32, lanes), tag_words(chunk + 32 + 65536))
+          << "chunk=" << c << " lanes=" << lanes;
     }
   }
 }
@@ -412,11 +373,8 @@ TEST(GpuAlgorithm, OnePassFullChunkMacAtTheLimbBounds) {
     crypto_onetimeauth_poly1305(want, msg.data(), msg.size(), key.bytes);
     const std::uint32_t* kw = key.words;
     for (const std::uint32_t lanes : {64u, 128u, 256u, 512u}) {
-      for (const OnePassLayout layout : {OnePassLayout::runs, OnePassLayout::interleaved}) {
-        ASSERT_EQ(one_pass_full_chunk_tag(kw, hdr, msg.data() + 32, lanes, layout), tag_words(want))
-            << "lanes=" << lanes << " fill=" << fill
-            << (layout == OnePassLayout::runs ? " runs" : " interleaved");
-      }
+      ASSERT_EQ(one_pass_full_chunk_tag(kw, hdr, msg.data() + 32, lanes), tag_words(want))
+          << "lanes=" << lanes << " fill=" << fill;
     }
   }
 }

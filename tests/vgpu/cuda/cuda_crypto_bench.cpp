@@ -13,9 +13,8 @@
 // decrypt_call_device_one_pass_lanes_gbps the one-pass call at each lane
 // count the kernel is built for. decrypt_kernels_gbps is the gated open's
 // kernels (key, verify, keystream), one_pass_kernel_gbps the one-pass
-// kernel's at each lane count in its default layout (OnePassLayout) and
-// one_pass_runs_kernel_gbps in the runs layout: all of them in one run, so
-// that one run on a GPU decides between them.
+// kernel's at each lane count: all of them in one run, so that one run on a
+// GPU decides between them.
 #include <cuda_runtime_api.h>
 #include <sodium.h>
 
@@ -128,7 +127,6 @@ struct Row {
   double d2d, h2d, verify_k, decrypt_k, open_k, encrypt_k, open_dev, open_host, open_two;
   double open_dev_gated, open_dev_concurrent, open_dev_one_pass;  // open_dev: the default mode's
   double one_pass_k[kLaneVariants];           // the one-pass kernel, per lane count
-  double one_pass_runs_k[kLaneVariants];      // the same in the runs layout
   double open_dev_one_pass_l[kLaneVariants];  // the one-pass call, per lane count
   double open_host_concurrent;                // the pinned host path, concurrent mode
   // A plain synchronous pinned cudaMemcpy of the sealed size (host clock), in
@@ -279,23 +277,19 @@ int main(int argc, char** argv) {
                ok(launch_verify_chunks(t, sealed.data(), scratch.data(), fail, stream), "verify");
                ok(launch_decrypt_chunks(t, sealed.data(), dst.data(), fail, stream), "decrypt");
              }));
-    // The one-pass kernel at each lane count in each layout, each result
-    // checked.
-    for (const OnePassLayout layout : {kOnePassDefaultLayout, OnePassLayout::runs}) {
-      double* figures = layout == kOnePassDefaultLayout ? r.one_pass_k : r.one_pass_runs_k;
-      for (std::size_t v = 0; v < kLaneVariants; ++v) {
-        const std::uint32_t lanes = kOnePassLaneChoices[v];
-        figures[v] =
-            gbps(bytes, time_gpu(stream, reps, [&] {
-                   ok(cudaMemsetAsync(fail, 0, 4, stream), "memset");
-                   ok(launch_open_chunks(t, sealed.data(), dst.data(), lanes, fail, stream, layout),
-                      "one-pass open");
-                 }));
-        std::uint32_t bad = 1;
-        ok(cudaMemcpy(&bad, fail, 4, cudaMemcpyDeviceToHost), "verdict");
-        if (bad != 0) die("the one-pass kernel saw a bad tag");
-        r.roundtrip = dst_is_plain() && r.roundtrip;
-      }
+    // The one-pass kernel at each lane count, each result checked.
+    for (std::size_t v = 0; v < kLaneVariants; ++v) {
+      const std::uint32_t lanes = kOnePassLaneChoices[v];
+      r.one_pass_k[v] =
+          gbps(bytes, time_gpu(stream, reps, [&] {
+                 ok(cudaMemsetAsync(fail, 0, 4, stream), "memset");
+                 ok(launch_open_chunks(t, sealed.data(), dst.data(), lanes, fail, stream),
+                    "one-pass open");
+               }));
+      std::uint32_t bad = 1;
+      ok(cudaMemcpy(&bad, fail, 4, cudaMemcpyDeviceToHost), "verdict");
+      if (bad != 0) die("the one-pass kernel saw a bad tag");
+      r.roundtrip = dst_is_plain() && r.roundtrip;
     }
     r.encrypt_k = gbps(bytes, time_gpu(stream, reps, [&] {
                          ok(launch_encrypt_chunks(t, src.data(), sealed.data(), stream), "encrypt");
@@ -407,7 +401,6 @@ int main(int argc, char** argv) {
         "     \"decrypt_kernels_gbps\": %.1f, \"verify_kernel_gbps\": %.1f, "
         "\"decrypt_kernel_gbps\": %.1f,\n"
         "     \"one_pass_kernel_gbps\": %s, \"one_pass_kernel_best_lanes\": %u,\n"
-        "     \"one_pass_runs_kernel_gbps\": %s,\n"
         "     \"decrypt_call_device_gbps\": %.1f, \"decrypt_call_device_gated_gbps\": %.1f,"
         " \"decrypt_call_device_concurrent_gbps\": %.1f,\n"
         "     \"decrypt_call_device_one_pass_gbps\": %.1f,"
@@ -419,10 +412,9 @@ int main(int argc, char** argv) {
         " \"decrypt_call_from_pinned_host_vs_copy\": %.3f}%s\n",
         r.mib, r.bytes, r.roundtrip ? "true" : "false", r.d2d, r.h2d, r.open_k, r.verify_k,
         r.decrypt_k, per_lanes(r.one_pass_k).c_str(), kOnePassLaneChoices[best_lanes(r)],
-        per_lanes(r.one_pass_runs_k).c_str(), r.open_dev, r.open_dev_gated, r.open_dev_concurrent,
-        r.open_dev_one_pass, per_lanes(r.open_dev_one_pass_l).c_str(), r.open_host,
-        r.open_host_concurrent, r.open_two, r.encrypt_k, r.h2d_sealed_call, r.open_host_vs_copy,
-        i + 1 < rows.size() ? "," : "");
+        r.open_dev, r.open_dev_gated, r.open_dev_concurrent, r.open_dev_one_pass,
+        per_lanes(r.open_dev_one_pass_l).c_str(), r.open_host, r.open_host_concurrent, r.open_two,
+        r.encrypt_k, r.h2d_sealed_call, r.open_host_vs_copy, i + 1 < rows.size() ? "," : "");
     json += buf;
   }
   const Row& big = rows.back();
@@ -452,13 +444,11 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "kernels (GB/s, GPU time)\n%6s %7s %6s %7s %8s %7s", "MiB", "d2d", "h2d",
                "dec-k", "verify-k", "xor-k");
   for (const std::uint32_t lanes : kOnePassLaneChoices) std::fprintf(stderr, "  1pass-%-3u", lanes);
-  for (const std::uint32_t lanes : kOnePassLaneChoices) std::fprintf(stderr, "   runs-%-3u", lanes);
   std::fprintf(stderr, " %7s\n", "enc-k");
   for (const Row& r : rows) {
     std::fprintf(stderr, "%6" PRIu64 " %7.1f %6.1f %7.1f %8.1f %7.1f", r.mib, r.d2d, r.h2d,
                  r.open_k, r.verify_k, r.decrypt_k);
     for (const double v : r.one_pass_k) std::fprintf(stderr, " %9.1f", v);
-    for (const double v : r.one_pass_runs_k) std::fprintf(stderr, " %9.1f", v);
     std::fprintf(stderr, " %7.1f%s\n", r.encrypt_k, r.roundtrip ? "" : "  ROUNDTRIP FAILED");
   }
   std::fprintf(stderr,

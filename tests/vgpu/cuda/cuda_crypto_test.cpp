@@ -524,7 +524,7 @@ void test_open_ranges() {
   // Opens `r` (from chunk `at_chunk`'s sealed bytes) into dst + off; the
   // failure count, or -1 (CUDA error), -2 (refused).
   const auto open = [&](ChunkRange r, std::uint64_t at_chunk, std::uint32_t lanes,
-                        std::uint64_t off, OnePassLayout layout = kOnePassDefaultLayout) -> long {
+                        std::uint64_t off) -> long {
     if (!upload(dst, 0, poison)) return -1;
     if (cudaMemset(failures, 0, sizeof(std::uint32_t)) != cudaSuccess) return -1;
     // The plaintext of chunk r.first (kept inside the buffer for ranges
@@ -532,7 +532,7 @@ void test_open_ranges() {
     std::byte* const out =
         dst.data() + off + std::min<std::uint64_t>(r.first, chunks - 1) * kChunkBytes;
     if (launch_open_chunks(t, r, dev.data() + at_chunk * kChunkStride, out, lanes, failures,
-                           nullptr, layout) != cudaSuccess) {
+                           nullptr) != cudaSuccess) {
       return -2;
     }
     std::uint32_t host = 0;
@@ -550,41 +550,33 @@ void test_open_ranges() {
     return v;
   };
   const ChunkRange all_ranges[] = {{0, 5}, {0, 1}, {1, 3}, {2, 3}, {4, 1}, {3, 2}};
-  constexpr OnePassLayout kLayouts[] = {OnePassLayout::runs, OnePassLayout::interleaved};
-  const auto name = [](OnePassLayout l) {
-    return l == OnePassLayout::runs ? "runs" : "interleaved";
-  };
-  for (const OnePassLayout layout : kLayouts) {
-    for (const std::uint32_t lanes : kOnePassLaneChoices) {
-      for (const std::uint64_t off : {std::uint64_t{0}, std::uint64_t{1}}) {
-        for (const ChunkRange r : all_ranges) {
-          check(open(r, r.first, lanes, off, layout) == 0,
-                "open range [%u, +%u) (%s, lanes %u, offset %" PRIu64 "): failures", r.first,
-                r.count, name(layout), lanes, off);
-          check(download(dst, 0, bytes + 1) == want(r, off),
-                "open range [%u, +%u) (%s, lanes %u, offset %" PRIu64 "): plaintext", r.first,
-                r.count, name(layout), lanes, off);
-        }
+  for (const std::uint32_t lanes : kOnePassLaneChoices) {
+    for (const std::uint64_t off : {std::uint64_t{0}, std::uint64_t{1}}) {
+      for (const ChunkRange r : all_ranges) {
+        check(open(r, r.first, lanes, off) == 0,
+              "open range [%u, +%u) (lanes %u, offset %" PRIu64 "): failures", r.first, r.count,
+              lanes, off);
+        check(download(dst, 0, bytes + 1) == want(r, off),
+              "open range [%u, +%u) (lanes %u, offset %" PRIu64 "): plaintext", r.first, r.count,
+              lanes, off);
       }
-      // Pointed at the wrong chunks: the headers name other indices.
-      check(open(ChunkRange{2, 2}, 0, lanes, 0, layout) == 2,
-            "open range [2, +2) read from chunk 0 (%s, lanes %u): both fail", name(layout), lanes);
     }
+    // Pointed at the wrong chunks: the headers name other indices.
+    check(open(ChunkRange{2, 2}, 0, lanes, 0) == 2,
+          "open range [2, +2) read from chunk 0 (lanes %u): both fail", lanes);
   }
   // A bad tag in chunk 3, a flipped ciphertext bit in chunk 4 (the partial
   // one): counted by the ranges that hold them only.
   flip(sealed, 3 * kChunkStride + 32 + kChunkBytes + 2, 1);
   flip(sealed, 4 * kChunkStride + 32 + 500, 6);
   if (!check(upload(dev, 0, sealed), "open ranges: upload")) return;
-  for (const OnePassLayout layout : kLayouts) {
-    for (const std::uint32_t lanes : kOnePassLaneChoices) {
-      for (const ChunkRange r : all_ranges) {
-        const long bad = (r.first <= 3 && 3 < r.first + r.count ? 1 : 0) +
-                         (r.first <= 4 && 4 < r.first + r.count ? 1 : 0);
-        check(open(r, r.first, lanes, 0, layout) == bad,
-              "open range [%u, +%u) with chunks 3 and 4 bad (%s, lanes %u): failures, want %ld",
-              r.first, r.count, name(layout), lanes, bad);
-      }
+  for (const std::uint32_t lanes : kOnePassLaneChoices) {
+    for (const ChunkRange r : all_ranges) {
+      const long bad = (r.first <= 3 && 3 < r.first + r.count ? 1 : 0) +
+                       (r.first <= 4 && 4 < r.first + r.count ? 1 : 0);
+      check(open(r, r.first, lanes, 0) == bad,
+            "open range [%u, +%u) with chunks 3 and 4 bad (lanes %u): failures, want %ld", r.first,
+            r.count, lanes, bad);
     }
   }
   // Ranges outside the tensor, empty ones and lane counts it is not built
